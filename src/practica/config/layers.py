@@ -1,0 +1,115 @@
+"""Typed specs of the declarative layer list (Keras-Sequential spirit) and of augmentations.
+
+In YAML a layer is ``relu``, ``{conv: 32}`` (the main argument) or
+``{conv: {filters: 32, kernel: 5}}``; the model builder infers every input shape.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import BeforeValidator, Field, PositiveInt
+
+from practica.config.base import Shorthand, expand_shorthand, shorthand_registry
+
+
+class Dense(Shorthand):
+    type: Literal["dense"] = "dense"
+    units: PositiveInt
+    bias: bool = True
+    main = "units"
+
+
+class Conv(Shorthand):
+    type: Literal["conv"] = "conv"
+    filters: PositiveInt
+    kernel: PositiveInt = 3
+    stride: PositiveInt = 1
+    padding: Literal["same", "valid"] = "same"
+    bias: bool = True
+    main = "filters"
+
+
+class MaxPool(Shorthand):
+    type: Literal["maxpool"] = "maxpool"
+    size: PositiveInt = 2
+    main = "size"
+
+
+class AvgPool(Shorthand):
+    type: Literal["avgpool"] = "avgpool"
+    size: PositiveInt = 2
+    main = "size"
+
+
+class GlobalAvgPool(Shorthand):
+    type: Literal["global_avgpool"] = "global_avgpool"
+
+
+class Flatten(Shorthand):
+    type: Literal["flatten"] = "flatten"
+
+
+class BatchNorm(Shorthand):
+    type: Literal["batchnorm"] = "batchnorm"
+
+
+class Dropout(Shorthand):
+    type: Literal["dropout"] = "dropout"
+    rate: float = Field(0.5, ge=0.0, lt=1.0)
+    main = "rate"
+
+
+class Residual(Shorthand):
+    """A basic residual block: conv-bn-relu-conv-bn plus a (projected) shortcut, then relu."""
+
+    type: Literal["residual"] = "residual"
+    filters: PositiveInt
+    stride: PositiveInt = 1
+    main = "filters"
+
+
+def _activation(name: str) -> type[Shorthand]:
+    return type(name.capitalize(), (Shorthand,), {"__annotations__": {"type": Literal[name]}, "type": name})
+
+
+Relu, Gelu, Tanh, Sigmoid, Softmax = (_activation(n) for n in ("relu", "gelu", "tanh", "sigmoid", "softmax"))
+
+LAYER_TYPES = (Dense, Conv, MaxPool, AvgPool, GlobalAvgPool, Flatten, BatchNorm, Dropout, Residual,
+               Relu, Gelu, Tanh, Sigmoid, Softmax)
+LAYERS = shorthand_registry(*LAYER_TYPES)
+
+LayerSpec = Annotated[
+    Annotated[Union[LAYER_TYPES], Field(discriminator="type")],  # type: ignore[valid-type]
+    BeforeValidator(lambda v: expand_shorthand(v, LAYERS, "layer")),
+]
+
+
+class HFlip(Shorthand):
+    type: Literal["hflip"] = "hflip"
+    p: float = Field(0.5, ge=0.0, le=1.0)
+    main = "p"
+
+
+class Crop(Shorthand):
+    """Random crop back to the original size after zero-padding by ``padding`` pixels."""
+
+    type: Literal["crop"] = "crop"
+    padding: PositiveInt = 4
+    main = "padding"
+
+
+class Cutout(Shorthand):
+    """Zero a random ``size``×``size`` square of every image (DeVries & Taylor, 2017)."""
+
+    type: Literal["cutout"] = "cutout"
+    size: PositiveInt = 8
+    main = "size"
+
+
+AUGMENTS = shorthand_registry(HFlip, Crop, Cutout)
+
+AugmentSpec = Annotated[
+    Annotated[Union[HFlip, Crop, Cutout], Field(discriminator="type")],
+    BeforeValidator(lambda v: expand_shorthand(v, AUGMENTS, "augmentation")),
+]

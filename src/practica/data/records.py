@@ -1,0 +1,81 @@
+"""What the data stage hands on: a decoded ``Dataset`` and its ``Splits``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Decoded samples, in memory.
+
+    ``x`` is uint8 N×H×W×C for images (C is 1 or 3) or float32 N×F for feature tables;
+    ``y`` is int64 N with values in ``range(len(classes))``; ``sources`` names where each
+    sample came from (a file path, or ``digits[17]``).
+    """
+
+    name: str
+    x: np.ndarray
+    y: np.ndarray
+    classes: tuple[str, ...]
+    sources: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()  # "path: reason" for each file that could not be decoded
+
+    def __post_init__(self) -> None:
+        if len(self.x) != len(self.y):
+            raise ValueError(f"x has {len(self.x)} samples but y has {len(self.y)}")
+
+    @property
+    def kind(self) -> Literal["image", "features"]:
+        return "image" if self.x.ndim == 4 else "features"
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one sample as the models see it: (C, H, W) for images, (F,) for features."""
+        if self.kind == "image":
+            _, h, w, c = self.x.shape
+            return (c, h, w)
+        return (self.x.shape[1],)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def class_counts(self) -> dict[str, int]:
+        counts = np.bincount(self.y, minlength=len(self.classes))
+        return {name: int(n) for name, n in zip(self.classes, counts)}
+
+    def subset(self, indices: np.ndarray, name: str | None = None) -> Dataset:
+        return Dataset(
+            name=name or self.name,
+            x=self.x[indices],
+            y=self.y[indices],
+            classes=self.classes,
+            sources=tuple(self.sources[i] for i in indices) if self.sources else (),
+        )
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Train/validation/test sets with the record of how they were made.
+
+    ``indices`` maps each split to the sample indices in its origin data set (the
+    test split may come from its own fixed set: ``test_is_fixed``). ``fingerprint``
+    is a sha256 over the contents and the split, so two runs on the same data and seed
+    share it.
+    """
+
+    train: Dataset
+    val: Dataset
+    test: Dataset
+    indices: dict[str, np.ndarray]
+    fingerprint: str
+    seed: int
+    test_is_fixed: bool
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.train.classes

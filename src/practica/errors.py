@@ -1,0 +1,25 @@
+"""One error hierarchy: every message says what was wrong, what was given, and the fix.
+
+The CLI turns any ``PracticaError`` into a one-paragraph message and exit code 2;
+anything else is a bug and keeps its traceback.
+"""
+
+
+class PracticaError(Exception):
+    """Root of every error practica raises on purpose."""
+
+
+class ConfigError(PracticaError, ValueError):
+    """A suite file (or a value in it) is invalid."""
+
+
+class DataError(PracticaError, ValueError):
+    """A data set cannot be found, read or used as declared."""
+
+
+class ModelError(PracticaError, ValueError):
+    """A model specification cannot be built (unknown layer, impossible shapes...)."""
+
+
+class RunError(PracticaError):
+    """A run directory is missing, incompatible or cannot be resumed."""

@@ -1,0 +1,46 @@
+"""The records of a whole suite run, as the report and the CLI read them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from practica.config.schema import ExperimentSpec, Suite
+from practica.data.records import Splits
+from practica.diagnosis.records import Diagnosis
+from practica.evaluation.records import Evaluation
+from practica.selection.records import Decision
+from practica.training.history import History
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    spec: ExperimentSpec
+    status: Literal["ok", "failed"]
+    history: History | None  # None for scikit-learn baselines (they have no epochs)
+    diagnosis: Diagnosis | None
+    evaluation: Evaluation | None
+    train_seconds: float
+    model_summary: str = ""  # e.g. "conv32-relu-maxpool-… (1.25 M params)"
+    error: str = ""  # why it failed, when it did
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+@dataclass(frozen=True)
+class SuiteRun:
+    suite: Suite
+    run_dir: Path
+    run_id: str
+    splits: Splits
+    results: tuple[ExperimentResult, ...]
+    decision: Decision
+    code_version: str
+    started: str  # ISO time
+    seconds: float
+
+    def result(self, name: str) -> ExperimentResult:
+        return next(r for r in self.results if r.name == name)
