@@ -1,0 +1,162 @@
+"""The command line: a thin layer over the stages. ``practica --help`` lists the commands."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from practica.errors import PracticaError
+
+app = typer.Typer(
+    help="practica: from a data set to a model in production, with the evidence for every decision.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def default_suite() -> Path:
+    return Path(str(resources.files("practica") / "examples" / "digits.yaml"))
+
+
+def _fail(err: PracticaError) -> None:
+    err_console.print(f"[bold red]error:[/] {escape(str(err))}")
+    raise typer.Exit(2)
+
+
+class RichReporter:
+    """Stages as lines, each experiment as a progress bar with live epoch metrics."""
+
+    def stage(self, message: str) -> None:
+        console.print(f"[bold cyan]›[/] {escape(message)}")
+
+    def __init__(self) -> None:
+        self._progress: _EpochProgress | None = None
+
+    def experiment(self, index: int, total: int, exp):
+        console.rule(f"[bold][{index}/{total}] {escape(exp.name)}[/]" + (f" — {escape(exp.description)}" if exp.description else ""))
+        if exp.model.kind == "sklearn":
+            console.print("  fitting the scikit-learn estimator…")
+            return None
+        self._progress = _EpochProgress()
+        return self._progress
+
+    def experiment_done(self, exp, trained) -> None:
+        if self._progress is not None:
+            self._progress.close()
+            self._progress = None
+        if trained.status != "ok":
+            console.print(f"  [red]failed:[/] {escape(trained.error)}")
+            return
+        h = trained.history
+        how = f", {h.stop_reason.replace('_', ' ')} after {len(h.epochs)} epochs" if h else ""
+        console.print(
+            f"  val accuracy [bold]{100 * trained.val.accuracy:.1f}%[/], train {100 * trained.train_accuracy:.1f}%, "
+            f"{trained.train_seconds:.0f} s{how}"
+        )
+
+
+class _EpochProgress:
+    def __init__(self) -> None:
+        self.progress = Progress(
+            TextColumn("  epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), TextColumn("{task.fields[metrics]}"), console=console, transient=True,
+        )
+        self.task = None
+
+    def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
+        if self.task is None:
+            self.progress.start()
+            self.task = self.progress.add_task("", total=steps, epoch=f"{epoch}/{epochs}", metrics="")
+        self.progress.reset(self.task, total=steps, epoch=f"{epoch}/{epochs}")
+
+    def step(self, done: int) -> None:
+        self.progress.update(self.task, completed=done)
+
+    def epoch_end(self, r) -> None:
+        line = (f"epoch {r.epoch:>3}  loss {r.train_loss:.4f}  acc {100 * r.train_accuracy:5.1f}%  │  "
+                f"val loss {r.val_loss:.4f}  acc {100 * r.val_accuracy:5.1f}%  │  lr {r.lr:.2e}  {r.seconds:5.1f} s")
+        self.progress.update(self.task, metrics=f"last: val acc {100 * r.val_accuracy:.1f}%")
+        self.progress.console.print("  " + line)
+
+    def close(self) -> None:
+        if self.task is not None:
+            self.progress.stop()
+
+
+@app.command()
+def run(
+    suite_file: Annotated[Optional[Path], typer.Argument(help="Suite YAML; default: the built-in digits case.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the newest (or --run-id) run of this suite where it stopped.")] = False,
+    run_id: Annotated[Optional[str], typer.Option(help="With --resume: which run to continue.")] = None,
+    runs_dir: Annotated[Path, typer.Option(help="Where run directories go.")] = Path("runs"),
+) -> None:
+    """Run a case study: train every experiment, diagnose, select, and write the report."""
+    from practica.config import load_suite
+    from practica.pipeline.suite import run_suite
+
+    path = suite_file or default_suite()
+    try:
+        suite = load_suite(path)
+        console.print(f"[bold]practica[/] · suite [bold]{escape(suite.name)}[/] ({escape(str(path))}), "
+                      f"{len(suite.experiments)} experiments")
+        result = run_suite(suite, runs_root=runs_dir, resume=resume, run_id=run_id, reporter=RichReporter())
+    except PracticaError as err:
+        _fail(err)
+    except KeyboardInterrupt:
+        err_console.print(f"[yellow]interrupted.[/] Continue with: practica run {escape(str(path))} --resume")
+        raise typer.Exit(130) from None
+    _print_summary(result)
+
+
+def _print_summary(run) -> None:
+    table = Table(title="Experiments", show_lines=False)
+    for col in ("experiment", "verdict", "val acc", "test acc", "p95 ms", "size MB", "train s", "decision"):
+        table.add_column(col, justify="right" if col not in ("experiment", "verdict", "decision") else "left")
+    ranks = {r.experiment: r for r in run.decision.ranking}
+    for r in run.results:
+        ev = r.evaluation
+        status = ranks[r.name].status if r.name in ranks else ""
+        table.add_row(
+            r.name,
+            r.diagnosis.verdict if r.diagnosis else r.status,
+            f"{100 * ev.val.accuracy:.1f}%" if ev else "-",
+            f"{100 * ev.test.accuracy:.1f}%" if ev else "-",
+            f"{ev.cost.latency_p95_ms:.2g}" if ev else "-",
+            f"{ev.cost.size_mb:.3g}" if ev else "-",
+            f"{r.train_seconds:.0f}",
+            "[bold green]chosen[/]" if status == "chosen" else status,
+        )
+    console.print(table)
+    console.print(f"[bold]Decision:[/] {escape(run.decision.summary)}")
+    console.print(f"[bold]Report:[/] {run.run_dir / 'report.html'}  (and report.md)")
+
+
+@app.command()
+def validate(suite_file: Annotated[Path, typer.Argument(help="Suite YAML to check.")]) -> None:
+    """Check a suite file without running it."""
+    from practica.config import load_suite
+
+    try:
+        suite = load_suite(suite_file)
+    except PracticaError as err:
+        _fail(err)
+    console.print(f"[green]ok[/]: suite '{escape(suite.name)}' with {len(suite.experiments)} experiments: "
+                  + ", ".join(e.name for e in suite.experiments))
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    from practica.pipeline.rundir import code_version
+
+    console.print(code_version())

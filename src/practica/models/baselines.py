@@ -1,0 +1,70 @@
+"""Classic scikit-learn baselines, run through the same experiment interface as the networks.
+
+Images are flattened and scaled to [0, 1]; every baseline is seeded where it has randomness.
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.naive_bayes import GaussianNB
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.tree import DecisionTreeClassifier
+
+# Defaults a practitioner would pick for a first baseline; a suite's `params` override them.
+_DEFAULTS: dict[str, tuple[type[BaseEstimator], dict[str, Any]]] = {
+    "logistic_regression": (LogisticRegression, {"max_iter": 200, "C": 1.0}),
+    "knn": (KNeighborsClassifier, {"n_neighbors": 5}),
+    "naive_bayes": (GaussianNB, {}),
+    "decision_tree": (DecisionTreeClassifier, {}),
+    "random_forest": (RandomForestClassifier, {"n_estimators": 100, "n_jobs": -1}),
+}
+
+
+def estimator_class(name: str) -> type[BaseEstimator]:
+    return _DEFAULTS[name][0]
+
+
+def make_baseline(name: str, params: dict[str, Any], seed: int) -> BaseEstimator:
+    cls, defaults = _DEFAULTS[name]
+    kwargs = {**defaults, **params}
+    if "random_state" in cls().get_params():
+        kwargs.setdefault("random_state", seed)
+    est = cls(**kwargs)
+    # Linear models converge far faster on standardised inputs.
+    return make_pipeline(StandardScaler(), est) if name == "logistic_regression" else est
+
+
+def as_features(x: np.ndarray) -> np.ndarray:
+    """Images N×H×W×C uint8 → N×(H·W·C) float32 in [0, 1]; feature tables pass through."""
+    if x.ndim == 4:
+        return x.reshape(len(x), -1).astype(np.float32) / 255.0
+    return x.astype(np.float32, copy=False)
+
+
+def count_params(est: BaseEstimator) -> int:
+    """Learned numbers in the fitted estimator: what it must store to predict."""
+    final = est.steps[-1][1] if hasattr(est, "steps") else est
+    if hasattr(final, "coef_"):
+        return int(final.coef_.size + final.intercept_.size)
+    if hasattr(final, "theta_"):
+        return int(final.theta_.size + final.var_.size + final.class_prior_.size)
+    if hasattr(final, "tree_"):
+        return int(final.tree_.node_count * 3)  # feature, threshold and value per node
+    if hasattr(final, "estimators_"):
+        return int(sum(t.tree_.node_count * 3 for t in final.estimators_))
+    if hasattr(final, "_fit_X"):
+        return int(final._fit_X.size)
+    return 0
+
+
+def size_bytes(est: BaseEstimator) -> int:
+    """Bytes of the serialised estimator (measured only; practica never loads a pickle)."""
+    return len(pickle.dumps(est, protocol=pickle.HIGHEST_PROTOCOL))

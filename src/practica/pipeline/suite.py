@@ -1,0 +1,213 @@
+"""The case study end to end: data → train every experiment → diagnose → cost → select → report.
+
+Each stage's output is written to the run directory as it is made; ``resume=True`` picks a
+killed run up at the first thing it had not finished.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from practica.config.schema import ExperimentSpec, Suite
+from practica.data import prepare_data
+from practica.data.records import Splits
+from practica.diagnosis import DiagnosisContext, diagnose, diagnose_fit
+from practica.diagnosis.records import Diagnosis
+from practica.errors import ConfigError, ModelError, PracticaError, RunError
+from practica.evaluation.cost import measure_cost
+from practica.evaluation.predictors import Predictor
+from practica.evaluation.records import Cost, Evaluation
+from practica.io import read_json, write_json
+from practica.pipeline.experiment import Trained, failed, load_predictor, load_trained, train_experiment
+from practica.pipeline.rundir import code_version, find_run_dir, new_run_dir, write_status
+from practica.results import ExperimentResult, SuiteRun
+from practica.selection import select
+from practica.training.augment import check_augment
+from practica.training.trainer import TrainingEvents
+
+
+class Reporter(Protocol):
+    """What the runner tells its user; the CLI shows it with rich, tests stay silent."""
+
+    def stage(self, message: str) -> None: ...
+    def experiment(self, index: int, total: int, exp: ExperimentSpec) -> TrainingEvents | None: ...
+    def experiment_done(self, exp: ExperimentSpec, trained: Trained) -> None: ...
+
+
+class SilentReporter:
+    def stage(self, message: str) -> None: ...
+    def experiment(self, index: int, total: int, exp: ExperimentSpec) -> TrainingEvents | None:
+        return None
+    def experiment_done(self, exp: ExperimentSpec, trained: Trained) -> None: ...
+
+
+def preflight(suite: Suite, splits: Splits) -> None:
+    """Build every network once on the data's shape, before any training: a mistake surfaces now."""
+    from practica.models.registry import build_network
+
+    shape = splits.train.input_shape
+    for i, exp in enumerate(suite.experiments):
+        where = f"experiments[{i}] ({exp.name})"
+        check_augment(suite.augment_for(exp), shape, where)
+        if exp.model.kind != "sklearn":
+            try:
+                build_network(exp.model, shape, len(splits.classes))
+            except ModelError as err:
+                raise ConfigError(f"{where}.model: {err} (input shape {'×'.join(map(str, shape))})") from None
+
+
+def run_suite(
+    suite: Suite,
+    *,
+    runs_root: Path = Path("runs"),
+    resume: bool = False,
+    run_id: str | None = None,
+    reporter: Reporter | None = None,
+) -> SuiteRun:
+    reporter = reporter or SilentReporter()
+    started = time.perf_counter()
+    if resume:
+        run_dir, run_id = find_run_dir(runs_root, suite, run_id)
+        reporter.stage(f"Resuming run {run_dir}")
+    else:
+        run_dir, run_id = new_run_dir(runs_root, suite)
+        reporter.stage(f"Run directory {run_dir}")
+    status_path = run_dir / "run.json"
+    started_at = read_json(status_path)["started"] if status_path.exists() else datetime.now(timezone.utc).isoformat(timespec="seconds")
+    version = code_version()
+    write_status(run_dir, run_id=run_id, suite=suite.name, started=started_at, code_version=version, status="running")
+
+    reporter.stage(f"Loading data ({suite.dataset.source})")
+    splits = prepare_data(suite.dataset)
+    _record_data(run_dir, splits, resume)
+    reporter.stage(
+        f"Data: {len(splits.train)} train, {len(splits.val)} val, {len(splits.test)} test"
+        f"{' (fixed test set)' if splits.test_is_fixed else ''}; {len(splits.classes)} classes; "
+        f"fingerprint {splits.fingerprint[:12]}"
+    )
+    preflight(suite, splits)
+
+    trained: dict[str, Trained] = {}
+    in_memory: dict[str, Predictor] = {}
+    total = len(suite.experiments)
+    for i, exp in enumerate(suite.experiments, 1):
+        exp_dir = run_dir / "experiments" / exp.name
+        done = load_trained(exp_dir) if resume else None
+        if done is not None:
+            trained[exp.name] = done
+            reporter.stage(f"[{i}/{total}] {exp.name}: already trained, kept")
+            continue
+        events = reporter.experiment(i, total, exp)
+        try:
+            result, predictor = train_experiment(exp, suite, splits, exp_dir, resume=resume, events=events)
+            in_memory[exp.name] = predictor
+        except (PracticaError, RuntimeError, ValueError, MemoryError) as err:
+            # One broken experiment should not cost the others; the report says why it failed.
+            result = failed(exp, exp_dir, f"{type(err).__name__}: {err}")
+        trained[exp.name] = result
+        reporter.experiment_done(exp, result)
+
+    reporter.stage("Diagnosing every run")
+    diagnoses = _diagnose_all(suite, splits, trained, run_dir)
+
+    reporter.stage("Measuring latency and throughput, one model after another")
+    costs = _measure_costs(suite, splits, trained, in_memory, run_dir)
+
+    results = tuple(_result(exp, trained[exp.name], diagnoses.get(exp.name), costs.get(exp.name), run_dir)
+                    for exp in suite.experiments)
+    decision = select(results, suite.selection)
+    write_json(run_dir / "decision.json", decision.to_dict())
+
+    run = SuiteRun(
+        suite=suite, run_dir=run_dir, run_id=run_id, splits=splits, results=results, decision=decision,
+        code_version=version, started=started_at, seconds=time.perf_counter() - started,
+    )
+    reporter.stage("Writing the report")
+    from practica.reporting import write_report  # matplotlib loads only when a report is written
+
+    write_report(run)
+    write_status(run_dir, status="complete", chosen=decision.chosen)
+    return run
+
+
+def _record_data(run_dir: Path, splits: Splits, resume: bool) -> None:
+    data_dir = run_dir / "data"
+    summary_path = data_dir / "summary.json"
+    if resume and summary_path.exists():
+        before = read_json(summary_path)["fingerprint"]
+        if before != splits.fingerprint:
+            raise RunError(
+                f"the data changed since run {run_dir.name} began (fingerprint {before[:12]} then, "
+                f"{splits.fingerprint[:12]} now); drop --resume to start a new run on the new data."
+            )
+    write_json(data_dir / "splits.json", {k: v.tolist() for k, v in splits.indices.items()})
+    write_json(summary_path, {
+        "fingerprint": splits.fingerprint,
+        "seed": splits.seed,
+        "test_is_fixed": splits.test_is_fixed,
+        "classes": list(splits.classes),
+        "counts": {name: getattr(splits, name).class_counts() for name in ("train", "val", "test")},
+        "input_shape": list(splits.train.input_shape),
+        "skipped": list(splits.train.skipped) + list(splits.test.skipped if splits.test_is_fixed else ()),
+        "notes": list(splits.notes),
+    })
+
+
+def _diagnose_all(suite: Suite, splits: Splits, trained: dict[str, Trained], run_dir: Path) -> dict[str, Diagnosis]:
+    ok = {n: t for n, t in trained.items() if t.status == "ok" and t.val is not None
+          and not (t.history and t.history.stop_reason == "diverged")}
+    if suite.diagnosis.reachable_accuracy is not None:
+        ref, ref_name = suite.diagnosis.reachable_accuracy, "the declared reachable accuracy"
+    elif ok:
+        best = max(ok, key=lambda n: ok[n].val.accuracy)  # type: ignore[union-attr]
+        ref, ref_name = ok[best].val.accuracy, f"{best}, the suite's best"  # type: ignore[union-attr]
+    else:
+        ref, ref_name = None, "no reference"
+    context = DiagnosisContext(chance_accuracy=1.0 / len(splits.classes), reference_accuracy=ref, reference_name=ref_name)
+    out: dict[str, Diagnosis] = {}
+    for name, t in trained.items():
+        if t.status != "ok":
+            continue
+        if t.history is not None:
+            d = diagnose(t.history, context)
+        else:
+            d = diagnose_fit(t.train_accuracy, t.val.accuracy, context, model_name=name)  # type: ignore[union-attr]
+        write_json(run_dir / "experiments" / name / "diagnosis.json", d.to_dict())
+        out[name] = d
+    return out
+
+
+def _measure_costs(
+    suite: Suite, splits: Splits, trained: dict[str, Trained], in_memory: dict[str, Predictor], run_dir: Path
+) -> dict[str, Cost]:
+    costs: dict[str, Cost] = {}
+    sample = splits.val.x[: max(suite.evaluation.latency_samples, suite.evaluation.throughput_batch)]
+    for exp in suite.experiments:
+        if trained[exp.name].status != "ok":
+            continue
+        exp_dir = run_dir / "experiments" / exp.name
+        predictor = in_memory.get(exp.name) or load_predictor(exp, splits, exp_dir)
+        cost = measure_cost(predictor, np.ascontiguousarray(sample), latency_samples=suite.evaluation.latency_samples,
+                            batch=suite.evaluation.throughput_batch)
+        write_json(exp_dir / "cost.json", cost.__dict__)
+        costs[exp.name] = cost
+    return costs
+
+
+def _result(
+    exp: ExperimentSpec, t: Trained, diagnosis: Diagnosis | None, cost: Cost | None, run_dir: Path
+) -> ExperimentResult:
+    evaluation = None
+    if t.status == "ok" and t.val is not None and t.test is not None and cost is not None:
+        evaluation = Evaluation(train_accuracy=t.train_accuracy, val=t.val, test=t.test, cost=cost)
+        write_json(run_dir / "experiments" / exp.name / "metrics.json", evaluation.to_dict())
+    return ExperimentResult(
+        spec=exp, status=t.status if evaluation is not None or t.status == "failed" else "failed",
+        history=t.history, diagnosis=diagnosis, evaluation=evaluation, train_seconds=t.train_seconds,
+        model_summary=t.model_summary, error=t.error,
+    )

@@ -1,0 +1,69 @@
+"""Augmentations on whole batches of tensors (B, C, H, W) in [0, 1], on the batch's device.
+
+No per-sample Python: every random choice is drawn as one tensor from the trainer's
+generator, so a resumed run draws exactly what the uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from practica.config.layers import Crop, Cutout, HFlip, Shorthand
+from practica.errors import ConfigError
+
+
+def hflip(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
+    flip = torch.rand(x.shape[0], generator=gen, device=gen.device) < p
+    return torch.where(flip.to(x.device)[:, None, None, None], x.flip(3), x)
+
+
+def random_crop(x: torch.Tensor, padding: int, gen: torch.Generator) -> torch.Tensor:
+    """Zero-pad by ``padding`` and crop back to H×W at a random offset per image (two gathers)."""
+    b, c, h, w = x.shape
+    padded = F.pad(x, (padding, padding, padding, padding))
+    off = torch.randint(0, 2 * padding + 1, (2, b), generator=gen, device=gen.device).to(x.device)
+    rows = (off[0][:, None] + torch.arange(h, device=x.device))[:, None, :, None].expand(b, c, h, w + 2 * padding)
+    cols = (off[1][:, None] + torch.arange(w, device=x.device))[:, None, None, :].expand(b, c, h, w)
+    return padded.gather(2, rows).gather(3, cols)
+
+
+def cutout(x: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tensor:
+    """Zero one size×size square per image, centred anywhere (it may be clipped at the border)."""
+    b, _, h, w = x.shape
+    cy = torch.randint(0, h, (b,), generator=gen, device=gen.device).to(x.device)
+    cx = torch.randint(0, w, (b,), generator=gen, device=gen.device).to(x.device)
+    ys = torch.arange(h, device=x.device)[None, :] - cy[:, None] + size // 2  # (B, H)
+    xs = torch.arange(w, device=x.device)[None, :] - cx[:, None] + size // 2  # (B, W)
+    inside = ((ys >= 0) & (ys < size))[:, :, None] & ((xs >= 0) & (xs < size))[:, None, :]
+    return x * (~inside)[:, None].to(x.dtype)
+
+
+def check_augment(specs: Sequence[Shorthand], input_shape: tuple[int, ...], where: str) -> None:
+    """Augmentations transform images; refuse them on feature tables with a clear message."""
+    if specs and len(input_shape) != 3:
+        raise ConfigError(
+            f"{where}: augmentation ({', '.join(s.type for s in specs)}) needs image data, but this data set "
+            "has feature vectors; remove 'augment' or set it to []."
+        )
+    for spec in specs:
+        if isinstance(spec, (Crop, Cutout)):
+            size = spec.padding if isinstance(spec, Crop) else spec.size
+            if size >= min(input_shape[1:]):
+                raise ConfigError(
+                    f"{where}: {spec.type} of {size} pixels is too large for {input_shape[1]}×{input_shape[2]} images; "
+                    f"use less than {min(input_shape[1:])}."
+                )
+
+
+def apply(specs: Sequence[Shorthand], x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    for spec in specs:
+        if isinstance(spec, HFlip):
+            x = hflip(x, spec.p, gen)
+        elif isinstance(spec, Crop):
+            x = random_crop(x, spec.padding, gen)
+        elif isinstance(spec, Cutout):
+            x = cutout(x, spec.size, gen)
+    return x

@@ -1,0 +1,92 @@
+"""Batch augmentations and learning-rate schedules."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from practica.config.layers import Crop, Cutout, HFlip
+from practica.config.schema import OptimizerSpec, ScheduleSpec
+from practica.errors import ConfigError
+from practica.training import augment as aug
+from practica.training.schedules import Schedule, make_optimizer
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def test_hflip_flips_exactly_the_drawn_images():
+    x = torch.rand(64, 3, 8, 8)
+    assert torch.equal(aug.hflip(x, 1.0, gen()), x.flip(3))
+    assert torch.equal(aug.hflip(x, 0.0, gen()), x)
+    out = aug.hflip(x, 0.5, gen())
+    flipped = [torch.equal(o, xi.flip(2)) for o, xi in zip(out, x)]
+    kept = [torch.equal(o, xi) for o, xi in zip(out, x)]
+    assert all(f or k for f, k in zip(flipped, kept)) and 10 < sum(flipped) < 54
+
+
+def test_crop_shifts_each_image_within_the_padding():
+    x = torch.arange(2 * 1 * 6 * 6, dtype=torch.float32).reshape(2, 1, 6, 6) + 1
+    out = aug.random_crop(x, 2, gen(3))
+    assert out.shape == x.shape
+    for o, xi in zip(out, x):
+        # Every shift of at most 2 pixels, with zero fill, is a valid result; find the one used.
+        padded = torch.nn.functional.pad(xi, (2, 2, 2, 2))
+        assert any(torch.equal(o, padded[:, dy:dy + 6, dx:dx + 6]) for dy in range(5) for dx in range(5))
+
+
+def test_cutout_zeroes_at_most_one_square():
+    x = torch.ones(32, 3, 16, 16)
+    out = aug.cutout(x, 4, gen())
+    zeros = (out[:, 0] == 0).sum(dim=(1, 2))
+    assert torch.all(zeros <= 16) and torch.all(zeros > 0)
+    assert torch.equal(out[:, 0] == 0, out[:, 2] == 0)  # the same square on every channel
+
+
+def test_same_generator_state_gives_same_augmentation():
+    x = torch.rand(16, 3, 8, 8)
+    specs = [HFlip(), Crop(padding=2), Cutout(size=3)]
+    assert torch.equal(aug.apply(specs, x, gen(7)), aug.apply(specs, x, gen(7)))
+
+
+def test_augment_refused_on_features_and_when_too_large():
+    with pytest.raises(ConfigError, match="needs image data"):
+        aug.check_augment([HFlip()], (12,), "experiments[0] (a)")
+    with pytest.raises(ConfigError, match="too large for 8×8"):
+        aug.check_augment([Crop(padding=8)], (1, 8, 8), "experiments[0] (a)")
+
+
+def lrs(spec: ScheduleSpec, steps=10, epochs=5, lr=0.1):
+    opt = make_optimizer(OptimizerSpec(name="sgd", lr=lr), [torch.nn.Parameter(torch.zeros(1))], spec)
+    sched = Schedule(spec, opt, steps, epochs)
+    out = []
+    for _ in range(steps * epochs):
+        out.append(sched.lr)
+        sched.after_step()
+    return out
+
+
+def test_schedules_follow_their_shape():
+    assert set(lrs(ScheduleSpec(name="constant"))) == {0.1}
+    step = lrs(ScheduleSpec(name="step", step_size=2, gamma=0.5))
+    assert step[0] == 0.1 and math.isclose(step[20], 0.05) and math.isclose(step[45], 0.025)
+    cos = lrs(ScheduleSpec(name="cosine"))
+    assert cos[0] == 0.1 and cos[-1] < 0.001 and all(a >= b for a, b in zip(cos, cos[1:]))
+    warm = lrs(ScheduleSpec(name="cosine", warmup_epochs=1))
+    assert warm[0] == pytest.approx(0.01) and warm[9] == pytest.approx(0.1)
+    one = lrs(ScheduleSpec(name="onecycle", max_lr=0.4, pct_start=0.3))
+    peak = max(one)
+    assert peak == pytest.approx(0.4, rel=1e-3) and one.index(peak) == 15
+    assert one[0] == pytest.approx(0.4 / 25) and one[-1] < 0.001
+
+
+def test_plateau_lowers_lr_when_val_loss_stalls():
+    spec = ScheduleSpec(name="plateau", factor=0.5, patience=1)
+    opt = make_optimizer(OptimizerSpec(name="adam", lr=0.1), [torch.nn.Parameter(torch.zeros(1))], spec)
+    sched = Schedule(spec, opt, 10, 10)
+    for loss in (1.0, 0.9, 0.9, 0.9):
+        sched.after_epoch(loss)
+    assert sched.lr == pytest.approx(0.05)
