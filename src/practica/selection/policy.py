@@ -9,10 +9,13 @@ is never read here.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from practica.config.schema import SelectionSpec
-from practica.results import ExperimentResult
 from practica.selection.records import Decision, Ranked
+
+if TYPE_CHECKING:
+    from practica.results import ExperimentResult
 
 
 def _value(result: ExperimentResult, metric: str) -> float:
