@@ -72,12 +72,13 @@ class _EpochProgress:
             TimeElapsedColumn(), TextColumn("{task.fields[metrics]}"), console=console, transient=True,
         )
         self.task = None
+        self.last = ""
 
     def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
         if self.task is None:
             self.progress.start()
             self.task = self.progress.add_task("", total=steps, epoch=f"{epoch}/{epochs}", metrics="")
-        self.progress.reset(self.task, total=steps, epoch=f"{epoch}/{epochs}")
+        self.progress.reset(self.task, total=steps, epoch=f"{epoch}/{epochs}", metrics=self.last)
 
     def step(self, done: int) -> None:
         self.progress.update(self.task, completed=done)
@@ -85,7 +86,7 @@ class _EpochProgress:
     def epoch_end(self, r) -> None:
         line = (f"epoch {r.epoch:>3}  loss {r.train_loss:.4f}  acc {100 * r.train_accuracy:5.1f}%  │  "
                 f"val loss {r.val_loss:.4f}  acc {100 * r.val_accuracy:5.1f}%  │  lr {r.lr:.2e}  {r.seconds:5.1f} s")
-        self.progress.update(self.task, metrics=f"last: val acc {100 * r.val_accuracy:.1f}%")
+        self.last = f"last: val acc {100 * r.val_accuracy:.1f}%"
         self.progress.console.print("  " + line)
 
     def close(self) -> None:

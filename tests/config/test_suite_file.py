@@ -158,3 +158,13 @@ def test_binary_file_is_refused(tmp_path):
 def test_shipped_examples_are_valid(name):
     suite = load_suite(Path(__file__).parents[2] / "examples" / name)
     assert suite.experiments
+
+
+def test_resolved_suite_round_trips():
+    import yaml
+
+    from practica.pipeline.rundir import resolved_yaml
+
+    suite = load_suite(Path(__file__).parents[2] / "examples" / "cifar10.yaml")
+    again = suite_from_dict(yaml.safe_load(resolved_yaml(suite)))
+    assert again == suite

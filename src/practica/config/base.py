@@ -57,6 +57,8 @@ def expand_shorthand(entry: Any, registry: dict[str, type[Shorthand]], what: str
     """Turn one YAML entry into a tagged mapping that pydantic validates as its typed spec."""
     if isinstance(entry, Shorthand):
         return entry
+    if isinstance(entry, dict) and isinstance(entry.get("type"), str) and entry["type"] in registry:
+        return entry  # the canonical form, as a resolved suite is written back
     names = sorted(registry)
     if isinstance(entry, str):
         name, value = entry, None

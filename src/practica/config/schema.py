@@ -9,7 +9,16 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, field_validator, model_validator
+from pydantic import (
+    Field,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from practica.config.base import Strict
 from practica.config.layers import AugmentSpec, LayerSpec
@@ -136,6 +145,13 @@ class OptimizerSpec(Strict):
             raise ValueError("optimizer.nesterov needs momentum > 0; set momentum (e.g. 0.9) or nesterov: false")
         return self
 
+    @model_serializer(mode="wrap")
+    def _only_what_applies(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # The resolved suite lists every option in force, and none that does not apply.
+        data = handler(self)
+        drop = ("betas",) if self.name == "sgd" else ("momentum", "nesterov")
+        return {k: v for k, v in data.items() if k not in drop}
+
 
 _SCHEDULE_OPTIONS = {
     "step": {"step_size", "gamma"},
@@ -173,6 +189,11 @@ class ScheduleSpec(Strict):
                 f"(its options: {', '.join(sorted(_SCHEDULE_OPTIONS[self.name] | {'min_lr'}))})"
             )
         return self
+
+    @model_serializer(mode="wrap")
+    def _only_what_applies(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        keep = _SCHEDULE_OPTIONS[self.name] | {"name", "min_lr"}
+        return {k: v for k, v in handler(self).items() if k in keep}
 
 
 class EarlyStoppingSpec(Strict):

@@ -28,7 +28,7 @@ def code_version() -> str:
 
 
 def resolved_yaml(suite: Suite) -> str:
-    return yaml.safe_dump(suite.model_dump(mode="json", exclude_none=True), sort_keys=False)
+    return yaml.safe_dump(suite.model_dump(mode="json"), sort_keys=False)
 
 
 def new_run_dir(root: Path, suite: Suite) -> tuple[Path, str]:

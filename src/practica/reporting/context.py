@@ -1,0 +1,460 @@
+"""From a ``SuiteRun`` to what the templates show: formatted text, figures, and nothing to compute.
+
+The templates only lay things out; every number is formatted and every choice (which
+value is best, which badge) is made here, so the HTML and the Markdown say the same.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from practica.reporting import humanize as h
+from practica.reporting import plots
+
+if TYPE_CHECKING:  # records are only read here; importing their packages would pull in torch
+    from practica.config.schema import ExperimentSpec, Suite
+    from practica.data.records import Splits
+    from practica.diagnosis.records import Finding
+    from practica.evaluation.records import Evaluation, SplitMetrics
+    from practica.results import ExperimentResult, SuiteRun
+    from practica.selection.records import Ranked
+
+
+@dataclass(frozen=True)
+class Image:
+    key: str  # file stem in report_files/, unique in the report
+    alt: str
+    png: bytes = field(repr=False)
+
+    @property
+    def css_width(self) -> int:
+        """Display width in CSS pixels: the same scale for every figure (one figure inch is 1.15
+        CSS inches, 110 px), so their text shows at one size whatever the figure's size."""
+        width = int.from_bytes(self.png[16:20], "big")  # from the PNG's IHDR chunk
+        return round(width * 110 / plots.DPI)
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    best: bool = False
+
+
+@dataclass(frozen=True)
+class Row:
+    """One experiment in the comparison table."""
+
+    name: str
+    model: str
+    cells: tuple[Cell, ...]  # in the order of COLUMNS (below)
+    verdict: str  # a Verdict, or "failed" / "not diagnosed"
+    selection: str  # "chosen", "rejected", "failed" or "not ranked"
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    description: str
+    status: str
+    model: str
+    summary: str
+    config: tuple[tuple[str, str], ...]
+    curves: Image | None
+    no_curves: str  # why there are no curves, when there are none
+    verdict: str
+    diagnosis_summary: str
+    findings: tuple[Finding, ...]
+    facts: tuple[str, ...]
+    numbers: tuple[tuple[str, str], ...]
+    selection: str
+    reason: str
+    error: str
+
+
+@dataclass(frozen=True)
+class Chosen:
+    name: str
+    confusion: Image
+    per_class: tuple[tuple[str, str, str, str, str], ...]  # name, precision, recall, F1, support
+    numbers: tuple[tuple[str, str], ...]
+    observations: tuple[str, ...]  # the weakest class, the most frequent confusion
+
+
+@dataclass(frozen=True)
+class Report:
+    title: str
+    description: str
+    chosen: str | None
+    summary: str
+    headline: tuple[tuple[str, str], ...]
+    data: tuple[tuple[str, str], ...]
+    notes: tuple[str, ...]
+    skipped: tuple[str, ...]
+    skipped_more: int
+    data_images: tuple[Image, ...]
+    columns: tuple[str, ...]
+    rows: tuple[Row, ...]
+    comparison: Image | None
+    policy: tuple[tuple[str, str], ...]
+    ranking: tuple[tuple[str, str, str, str, str], ...]  # rank, name, value, status, reason
+    experiments: tuple[Experiment, ...]
+    detail: Chosen | None
+    footer: tuple[tuple[str, str], ...]
+
+    def images(self) -> list[Image]:
+        found = [*self.data_images, self.comparison, *(e.curves for e in self.experiments)]
+        if self.detail:
+            found.append(self.detail.confusion)
+        return [i for i in found if i is not None]
+
+
+def build(run: SuiteRun) -> Report:
+    decision, suite = run.decision, run.suite
+    ranked = {r.experiment: r for r in decision.ranking}
+    chosen = _evaluated(run, decision.chosen)
+    skipped = _skipped(run.splits)
+    return Report(
+        title=suite.name,
+        description=suite.description or "",
+        chosen=decision.chosen,
+        summary=decision.summary,
+        headline=_headline(chosen, decision.metric) if chosen else (),
+        data=_data_facts(suite, run.splits),
+        notes=tuple(run.splits.notes),
+        skipped=skipped[:12],
+        skipped_more=max(0, len(skipped) - 12),
+        data_images=_data_images(run.splits),
+        columns=COLUMNS,
+        rows=_rows(run.results, ranked),
+        comparison=_comparison(run, ranked),
+        policy=_policy(suite),
+        ranking=_ranking(run, ranked),
+        experiments=tuple(_experiment(r, suite, ranked.get(r.name)) for r in run.results),
+        detail=_detail(chosen, run.splits.classes) if chosen else None,
+        footer=(("Run", run.run_id), ("Code version", run.code_version or h.DASH),
+                ("Started", _when(run.started)), ("Duration", h.duration(run.seconds)),
+                ("Data fingerprint", run.splits.fingerprint[:12] or h.DASH)),
+    )
+
+
+def _evaluated(run: SuiteRun, name: str | None) -> ExperimentResult | None:
+    """The result named ``name`` if it exists and was evaluated."""
+    for r in run.results:
+        if r.name == name and r.evaluation is not None:
+            return r
+    return None
+
+
+# ----------------------------------------------------------------- headline, data
+
+
+def _headline(chosen: ExperimentResult, metric: str) -> tuple[tuple[str, str], ...]:
+    ev = chosen.evaluation
+    return (
+        (h.metric_label(metric).capitalize(), h.metric(metric, _metric_value(ev, metric))),
+        ("Test accuracy", h.percent(ev.test.accuracy)),
+        ("p95 latency", h.ms(ev.cost.latency_p95_ms)),
+        ("Size", h.megabytes(ev.cost.size_bytes)),
+        ("Parameters", h.count(ev.cost.params)),
+    )
+
+
+def _metric_value(ev: Evaluation, metric: str) -> float | None:
+    return {"val_accuracy": ev.val.accuracy, "val_macro_f1": ev.val.macro_f1, "val_loss": ev.val.loss}.get(metric)
+
+
+def _data_facts(suite: Suite, splits: Splits) -> tuple[tuple[str, str], ...]:
+    spec, train = suite.dataset, splits.train
+    source = spec.source + (f" · {spec.path}" if spec.path else "")
+    if train.kind == "image":
+        c, height, width = train.input_shape
+        shape = f"images, {height}×{width} {'RGB' if c == 3 else 'grayscale'}"
+    else:
+        shape = f"feature table, {train.input_shape[0]} features"
+    total = len(splits.train) + len(splits.val) + len(splits.test)
+
+    def size(n: int) -> str:
+        return f"{n:,} ({h.percent(n / total, 0)})" if total else "0"
+
+    if splits.test_is_fixed:
+        test_origin = "fixed (its own set" + (f": {spec.test.source} · {spec.test.path}" if spec.test and spec.test.path else "") + ")"
+    else:
+        test_origin = f"held out from the data ({h.percent(spec.split.test, 0)}, seed {splits.seed})"
+    return (
+        ("Data set", train.name),
+        ("Source", source),
+        ("Samples", shape),
+        ("Classes", f"{len(splits.classes)}: {', '.join(splits.classes[:12])}{' …' if len(splits.classes) > 12 else ''}"),
+        ("Train", size(len(splits.train))),
+        ("Validation", size(len(splits.val))),
+        ("Test", size(len(splits.test))),
+        ("Test set", test_origin),
+        ("Fingerprint", splits.fingerprint[:12] or h.DASH),
+    )
+
+
+def _skipped(splits: Splits) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for ds in (splits.train, splits.val, splits.test):
+        seen.update(dict.fromkeys(ds.skipped))
+    return tuple(seen)
+
+
+def _data_images(splits: Splits) -> tuple[Image, ...]:
+    images = [Image("class-counts", "Samples per class in each split", plots.class_counts(splits))]
+    grid = plots.sample_grid(splits.train, seed=splits.seed)
+    if grid is not None:
+        images.append(Image("samples", "Training samples, a few per class", grid))
+    return tuple(images)
+
+
+# ------------------------------------------------------------------ comparison
+
+
+def _latency(r: ExperimentResult) -> str:
+    cost = r.evaluation.cost
+    return f"{h.ms(cost.latency_p50_ms).removesuffix(' ms')} / {h.ms(cost.latency_p95_ms)}"
+
+
+# The comparison columns: header, the value that decides "best", its text, and whether higher is better.
+_COLUMNS: tuple[tuple[str, Callable, Callable, bool], ...] = (
+    ("Params", lambda r: r.evaluation.cost.params, lambda r: h.count(r.evaluation.cost.params), False),
+    ("Size", lambda r: r.evaluation.cost.size_bytes, lambda r: h.megabytes(r.evaluation.cost.size_bytes), False),
+    ("Val acc", lambda r: r.evaluation.val.accuracy, lambda r: h.percent(r.evaluation.val.accuracy), True),
+    ("Val F1", lambda r: r.evaluation.val.macro_f1, lambda r: h.percent(r.evaluation.val.macro_f1), True),
+    ("Test acc", lambda r: r.evaluation.test.accuracy, lambda r: h.percent(r.evaluation.test.accuracy), True),
+    ("p50 / p95", lambda r: r.evaluation.cost.latency_p95_ms, _latency, False),
+    ("Throughput", lambda r: r.evaluation.cost.throughput, lambda r: h.per_second(r.evaluation.cost.throughput), True),
+    ("Train time", lambda r: r.train_seconds, lambda r: h.duration(r.train_seconds), False),
+)
+COLUMNS = tuple(c[0] for c in _COLUMNS)
+
+
+def _rows(results: tuple[ExperimentResult, ...], ranked: dict[str, Ranked]) -> tuple[Row, ...]:
+    evaluated = [r for r in results if r.evaluation is not None]
+    best = []
+    for _, value, _, higher in _COLUMNS:
+        values = [v for v in map(value, evaluated) if v is not None and math.isfinite(v)]
+        # Only a comparison emphasises: one evaluated experiment is not "best" at anything.
+        best.append((max if higher else min)(values) if len(values) > 1 else None)
+    rows = []
+    for r in results:
+        if r.evaluation is None:
+            cells = tuple(Cell(h.DASH) for _ in _COLUMNS[:-1]) + (Cell(h.duration(r.train_seconds)),)
+        else:
+            cells = tuple(Cell(text(r), best=value(r) == b) for (_, value, text, _), b in zip(_COLUMNS, best))
+        rows.append(Row(r.name, _model_kind(r.spec), cells, _verdict(r), _selection(r, ranked.get(r.name))))
+    return tuple(rows)
+
+
+def _verdict(r: ExperimentResult) -> str:
+    if r.status == "failed":
+        return "failed"
+    return r.diagnosis.verdict if r.diagnosis else "not diagnosed"
+
+
+def _selection(r: ExperimentResult, ranked: Ranked | None) -> str:
+    if ranked is not None:
+        return ranked.status
+    return "failed" if r.status == "failed" else "not ranked"
+
+
+def _comparison(run: SuiteRun, ranked: dict[str, Ranked]) -> Image | None:
+    metric = run.decision.metric
+    points = [
+        plots.Point(r.name, r.evaluation.cost.latency_p95_ms, _metric_value(r.evaluation, metric),
+                    chosen=r.name == run.decision.chosen,
+                    rejected=getattr(ranked.get(r.name), "status", "") == "rejected")
+        for r in run.results if r.evaluation is not None and metric in ("val_accuracy", "val_macro_f1", "val_loss")
+    ]
+    png = plots.comparison(points, metric=metric,
+                           latency_limit_ms=run.suite.selection.constraints.latency_p95_ms)
+    return Image("comparison", f"{h.metric_label(metric)} against p95 latency", png) if png else None
+
+
+# ------------------------------------------------------------------- selection
+
+
+def _policy(suite: Suite) -> tuple[tuple[str, str], ...]:
+    sel = suite.selection
+    c = sel.constraints
+    limits = [f"p95 latency ≤ {c.latency_p95_ms:g} ms" if c.latency_p95_ms else "",
+              f"size ≤ {c.size_mb:g} MB" if c.size_mb else "",
+              f"parameters ≤ {h.count(c.params)}" if c.params else ""]
+    limits = [x for x in limits if x]
+    return (
+        ("Metric", f"{h.metric_label(sel.metric)} ({'lower' if sel.metric.endswith('loss') else 'higher'} is better), "
+                   "measured on the validation split"),
+        ("Constraints", "; ".join(limits) if limits else "none"),
+        ("Tolerance", f"within {h.points(sel.tolerance, sel.metric)} of the best, the cheaper model wins"),
+        ("Cheaper means", "lower p95 latency" if sel.prefer == "latency" else "smaller size on disk"),
+    )
+
+
+def _ranking(run: SuiteRun, ranked: dict[str, Ranked]) -> tuple[tuple[str, str, str, str, str], ...]:
+    metric = run.decision.metric
+    rows = [(str(i), r.experiment, h.metric(metric, r.value), r.status, r.reason)
+            for i, r in enumerate(run.decision.ranking, 1)]
+    for r in run.results:  # every experiment gets a line, even one the decision left out
+        if r.name not in ranked:
+            why = f"failed: {_first_line(r.error)}" if r.status == "failed" else "not in the selection record"
+            rows.append((h.DASH, r.name, h.DASH, "failed" if r.status == "failed" else "not ranked", why))
+    return tuple(rows)
+
+
+# ------------------------------------------------------------------- experiments
+
+
+def _model_kind(spec: ExperimentSpec) -> str:
+    model = spec.model
+    if model.kind == "sklearn":
+        return f"scikit-learn {model.sklearn.replace('_', ' ')}"
+    if model.kind == "arch":
+        return model.arch
+    types = {getattr(layer, "type", "") for layer in model.layers}
+    if "residual" in types:
+        return "ResNet-style CNN"
+    return "CNN" if "conv" in types else "MLP"
+
+
+def _shorthand(spec) -> str:
+    """A layer or augmentation as written in the suite file: 'conv32', 'dropout 0.2', 'maxpool'."""
+    main = getattr(type(spec), "main", None)
+    if main is None:
+        return spec.type
+    value = getattr(spec, main)
+    if value == type(spec).model_fields[main].default:
+        return spec.type
+    # Layer widths read as one word ('conv32', 'dense128'), as in the model summary; the rest spaced.
+    return f"{spec.type}{value}" if spec.type in ("conv", "dense", "residual") else f"{spec.type} {value:g}"
+
+
+def _model_text(r: ExperimentResult) -> str:
+    if r.model_summary:
+        return r.model_summary
+    model = r.spec.model
+    if model.kind == "layers":
+        return " · ".join(_shorthand(layer) for layer in model.layers)
+    params = ", ".join(f"{k}={v}" for k, v in model.params.items())
+    return f"{model.arch or model.sklearn}({params})"
+
+
+def _train_config(spec: ExperimentSpec, suite: Suite) -> tuple[tuple[str, str], ...]:
+    t = spec.train
+    if spec.model.kind == "sklearn":
+        rows = [("Estimator", spec.model.sklearn)]
+        if spec.model.params:
+            rows.append(("Parameters", ", ".join(f"{k}={v}" for k, v in spec.model.params.items())))
+        rows.append(("Training data", f"{t.max_samples:,} samples (subset)" if t.max_samples else "all training samples"))
+        return tuple(rows)
+    opt = t.optimizer
+    optimizer = f"{opt.name}, lr {opt.lr:g}"
+    if opt.name == "sgd":
+        optimizer += f", momentum {opt.momentum:g}{' (Nesterov)' if opt.nesterov else ''}"
+    if opt.weight_decay:
+        optimizer += f", weight decay {opt.weight_decay:g}"
+    schedule = t.schedule.name + (f", {t.schedule.warmup_epochs:g} warm-up epochs" if t.schedule.warmup_epochs else "")
+    stopping = (f"on {t.early_stopping.monitor}, patience {t.early_stopping.patience}"
+                if t.early_stopping else "off")
+    augment = suite.augment_for(spec)
+    rows = [
+        ("Optimizer", optimizer),
+        ("Schedule", schedule),
+        ("Epochs, batch", f"up to {t.epochs}, batch {t.batch_size}"),
+        ("Early stopping", stopping),
+        ("Augmentation", ", ".join(_shorthand(a) for a in augment) if augment else "none"),
+    ]
+    extras = [f"label smoothing {t.label_smoothing:g}" if t.label_smoothing else "",
+              f"gradient clipping at {t.grad_clip:g}" if t.grad_clip else "",
+              f"{t.max_samples:,} training samples" if t.max_samples else "", f"seed {t.seed}"]
+    rows.append(("Other", ", ".join(x for x in extras if x)))
+    return tuple(rows)
+
+
+def _experiment(r: ExperimentResult, suite: Suite, ranked: Ranked | None) -> Experiment:
+    curves, no_curves = None, ""
+    if r.history is not None and r.history.epochs:
+        curves = Image(f"curves-{r.name}", f"Learning curves of {r.name}", plots.learning_curves(r.history))
+    elif r.history is None and r.spec.model.kind == "sklearn":
+        no_curves = "A scikit-learn baseline is fitted in one pass: there are no epochs and no learning curves."
+    elif r.status != "failed":
+        no_curves = "No training history was recorded."
+    ev, d = r.evaluation, r.diagnosis
+    numbers: list[tuple[str, str]] = []
+    if ev is not None:
+        numbers = [("Train accuracy", h.percent(ev.train_accuracy)), ("Val accuracy", h.percent(ev.val.accuracy)),
+                   ("Gap", f"{(ev.train_accuracy - ev.val.accuracy) * 100:+.1f} pts"
+                    if math.isfinite(ev.train_accuracy - ev.val.accuracy) else h.DASH),
+                   ("Val loss", f"{ev.val.loss:.3f}" if math.isfinite(ev.val.loss) else h.DASH),
+                   ("Val ECE", h.percent(ev.val.ece)), ("Train time", h.duration(r.train_seconds))]
+    return Experiment(
+        name=r.name,
+        description=r.spec.description or "",
+        status=r.status,
+        model=_model_kind(r.spec),
+        summary=_model_text(r),
+        config=_train_config(r.spec, suite),
+        curves=curves,
+        no_curves=no_curves,
+        verdict=_verdict(r),
+        diagnosis_summary=d.summary if d else "",
+        findings=d.findings if d else (),
+        facts=d.facts if d else (),
+        numbers=tuple(numbers),
+        selection=_selection(r, ranked),
+        reason=ranked.reason if ranked else "",
+        error=r.error,
+    )
+
+
+def _when(iso: str) -> str:
+    """'2025-01-01T12:00:00+00:00' → '2025-01-01 12:00:00 UTC'; anything unparsable as given."""
+    try:
+        moment = datetime.fromisoformat(iso)
+    except (TypeError, ValueError):
+        return iso or h.DASH
+    return moment.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else "no error message recorded"
+
+
+# ----------------------------------------------------------------- chosen model
+
+
+def _detail(chosen: ExperimentResult, classes: tuple[str, ...]) -> Chosen:
+    ev = chosen.evaluation
+    test = ev.test
+    return Chosen(
+        name=chosen.name,
+        confusion=Image("confusion", f"Confusion matrix of {chosen.name} on the test split",
+                        plots.confusion_matrix(test, classes, title=f"{chosen.name} on the test split ({test.n:,} samples)")),
+        per_class=tuple((c.name, h.percent(c.precision), h.percent(c.recall), h.percent(c.f1), f"{c.support:,}")
+                        for c in test.per_class),
+        numbers=(("Test accuracy", h.percent(test.accuracy)), ("Test macro-F1", h.percent(test.macro_f1)),
+                 ("Test loss", f"{test.loss:.3f}" if math.isfinite(test.loss) else h.DASH),
+                 ("Test ECE", h.percent(test.ece)), ("Val ECE", h.percent(ev.val.ece)),
+                 ("Test samples", f"{test.n:,}")),
+        observations=_observations(test, classes),
+    )
+
+
+def _observations(test: SplitMetrics, classes: tuple[str, ...]) -> tuple[str, ...]:
+    notes = []
+    scored = [c for c in test.per_class if math.isfinite(c.f1)]
+    if len(scored) > 1:
+        weakest = min(scored, key=lambda c: c.f1)
+        notes.append(f"Weakest class: {weakest.name} (F1 {h.percent(weakest.f1)}, recall {h.percent(weakest.recall)}, "
+                     f"{weakest.support:,} samples).")
+    pairs = [(n, i, j) for i, row in enumerate(test.confusion) for j, n in enumerate(row) if i != j and n > 0]
+    if pairs:
+        n, i, j = max(pairs)
+        names = list(classes) if len(classes) == len(test.confusion) else [str(k) for k in range(len(test.confusion))]
+        notes.append(f"Most frequent confusion: true {names[i]} predicted as {names[j]}, "
+                     f"{n:,} time{'s' if n != 1 else ''}.")
+    return tuple(notes)
