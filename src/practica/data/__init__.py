@@ -1,0 +1,49 @@
+"""The data stage: a declared data set, decoded (cached), checked and split."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from practica.config.schema import DatasetSpec
+from practica.data.records import Dataset, Splits
+from practica.data.sources import load_source
+from practica.data.split import make_splits
+from practica.errors import DataError
+
+__all__ = ["Dataset", "Splits", "load_source", "make_splits", "prepare_data"]
+
+
+def prepare_data(spec: DatasetSpec) -> Splits:
+    """Load the data (and the fixed test set, at the data's size and channels) and split it."""
+    data = load_source(spec)
+    test = None
+    if spec.test is not None:
+        shape = {"image_size": data.x.shape[1:3], "channels": data.x.shape[3]} if data.kind == "image" else {}
+        test = _align_test(data, load_source(spec.test, **shape))
+    return make_splits(data, spec, test)
+
+
+def _align_test(data: Dataset, test: Dataset) -> Dataset:
+    """The fixed test set with the data's class numbering; its classes may be fewer or reordered."""
+    if test.input_shape != data.input_shape:
+        raise DataError(
+            f"the fixed test set '{test.name}' has samples of shape {test.input_shape} but the data "
+            f"'{data.name}' has {data.input_shape}; give both the same kind of samples (images or features, "
+            "and as many features)."
+        )
+    unknown = [c for c in test.classes if c not in data.classes]
+    if unknown:
+        raise DataError(
+            f"the fixed test set '{test.name}' has classes the training data lacks: {unknown}. Training "
+            f"classes: {list(data.classes)}; test classes: {list(test.classes)}. Name the test classes "
+            "(folder names, or the npz 'classes' array) as the training ones."
+        )
+    to_data = np.array([data.classes.index(c) for c in test.classes], dtype=np.int64)
+    return Dataset(
+        name=test.name,
+        x=test.x,
+        y=to_data[test.y],
+        classes=data.classes,
+        sources=test.sources,
+        skipped=test.skipped,
+    )

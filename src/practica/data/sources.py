@@ -1,0 +1,73 @@
+"""Load one declared source (digits, folder or npz) into a ``Dataset``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from sklearn.datasets import load_digits
+
+from practica.config.schema import SourceSpec
+from practica.data.decode import Size
+from practica.data.folder import load_folder
+from practica.data.npz import load_npz
+from practica.data.records import Dataset
+from practica.errors import DataError
+
+
+def load_source(spec: SourceSpec, *, image_size: Size | None = None, channels: int | None = None) -> Dataset:
+    """Decode ``spec``; ``image_size`` and ``channels`` override the spec's own.
+
+    The overrides let a fixed test set be decoded at the training set's size and channels.
+    Folder sources are cached on disk (see ``cache.py``); the others are fast to read.
+    """
+    size = image_size or spec.image_size
+    chans = channels or spec.channels
+    if spec.source == "folder":
+        return load_folder(Path(spec.path), size, chans)
+    data = _digits() if spec.source == "digits" else load_npz(Path(spec.path))
+    return _conform(data, size, chans)
+
+
+def _conform(data: Dataset, image_size: Size | None, channels: int | None) -> Dataset:
+    """Convert an in-memory image set to ``channels`` and resize it to ``image_size`` (H, W)."""
+    if image_size is None and channels is None:
+        return data
+    if data.kind != "image":
+        raise DataError(
+            f"{data.name} holds features ({data.x.shape[1]} per sample), but an image size or channel "
+            "count was asked for; image_size and channels apply to images only. Remove them (and give "
+            "a fixed test set the same kind of data as the training set)."
+        )
+    x = data.x
+    if channels is not None and channels != x.shape[3]:
+        x = np.repeat(x, 3, axis=3) if channels == 3 else _luma(x)
+    if image_size is not None and tuple(image_size) != x.shape[1:3]:
+        x = np.stack([_resize(img, image_size) for img in x])
+    return Dataset(name=data.name, x=x, y=data.y, classes=data.classes, sources=data.sources, skipped=data.skipped)
+
+
+def _digits() -> Dataset:
+    digits = load_digits()  # 1797 × 8 × 8 images, values 0..16
+    x = np.round(digits.images * (255 / 16)).astype(np.uint8)[..., None]
+    y = digits.target.astype(np.int64)
+    return Dataset(
+        name="digits",
+        x=x,
+        y=y,
+        classes=tuple(str(d) for d in range(10)),
+        sources=tuple(f"digits[{i}]" for i in range(len(y))),
+    )
+
+
+def _luma(x: np.ndarray) -> np.ndarray:
+    """RGB to grayscale with Pillow's integer weights, so arrays and files convert alike."""
+    w = np.array([19595, 38470, 7471], dtype=np.uint32)
+    return ((x.astype(np.uint32) @ w + 0x8000) >> 16).astype(np.uint8)[..., None]
+
+
+def _resize(img: np.ndarray, size: Size) -> np.ndarray:
+    pil = Image.fromarray(img[..., 0] if img.shape[2] == 1 else img)
+    out = np.asarray(pil.resize((size[1], size[0]), Image.Resampling.BILINEAR))
+    return out[..., None] if out.ndim == 2 else out
