@@ -1,8 +1,13 @@
-"""Size and speed of a predictor: batch-1 latency percentiles and batched throughput."""
+"""Size and speed of predictors: batch-1 latency percentiles and batched throughput.
+
+Models are timed in interleaved rounds (a slice of every model's calls per round), so a burst
+of other work on the machine lands on all of them alike and their figures stay comparable.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -10,34 +15,51 @@ from practica.evaluation.predictors import Predictor
 from practica.evaluation.records import Cost
 
 WARMUP_CALLS = 10  # first calls pay for allocation and lazy initialisation
-THROUGHPUT_SECONDS = 1.0  # long enough to average out scheduler noise on a 2-core machine
+ROUNDS = 10  # interleaving rounds; each gives every model a tenth of its calls
+THROUGHPUT_SECONDS = 1.0  # per model, spread over the rounds: enough to average out scheduler noise
+
+
+def measure_costs(
+    predictors: Mapping[str, Predictor], x: np.ndarray, *, latency_samples: int, batch: int
+) -> dict[str, Cost]:
+    """Time ``latency_samples`` single-sample predictions per model, then batches of ``batch``."""
+    n = len(x)
+    chunk = x[np.resize(np.arange(n), batch)]
+    for p in predictors.values():
+        for i in range(WARMUP_CALLS):
+            p.predict_proba(x[i % n : i % n + 1])
+    times: dict[str, list[float]] = {name: [] for name in predictors}
+    done = dict.fromkeys(predictors, 0)
+    spent = dict.fromkeys(predictors, 0.0)
+    per_round = max(1, latency_samples // ROUNDS)
+    for r in range(ROUNDS):
+        for name, p in predictors.items():
+            for i in range(r * per_round, (r + 1) * per_round):
+                sample = x[i % n : i % n + 1]
+                start = time.perf_counter()
+                p.predict_proba(sample)
+                times[name].append(time.perf_counter() - start)
+        for name, p in predictors.items():
+            start = time.perf_counter()
+            while True:  # at least one batch per round, about a tenth of the budget
+                p.predict_proba(chunk)
+                done[name] += len(chunk)
+                if time.perf_counter() - start >= THROUGHPUT_SECONDS / ROUNDS:
+                    break
+            spent[name] += time.perf_counter() - start
+    out = {}
+    for name, p in predictors.items():
+        ms = np.asarray(times[name]) * 1000
+        out[name] = Cost(
+            params=int(p.params),
+            size_bytes=int(p.size_bytes),
+            latency_p50_ms=float(np.percentile(ms, 50)),
+            latency_p95_ms=float(np.percentile(ms, 95)),
+            throughput=float(done[name] / spent[name]),
+        )
+    return out
 
 
 def measure_cost(predictor: Predictor, x: np.ndarray, *, latency_samples: int, batch: int) -> Cost:
-    """Time ``latency_samples`` single-sample predictions, then batches of ``batch`` for about a second."""
-    n = len(x)
-    for i in range(WARMUP_CALLS):
-        predictor.predict_proba(x[i % n : i % n + 1])
-    times = []
-    for i in range(latency_samples):
-        sample = x[i % n : i % n + 1]
-        start = time.perf_counter()
-        predictor.predict_proba(sample)
-        times.append(time.perf_counter() - start)
-    reps = np.resize(np.arange(n), batch)
-    chunk = x[reps]
-    done, start = 0, time.perf_counter()
-    while True:
-        predictor.predict_proba(chunk)
-        done += len(chunk)
-        elapsed = time.perf_counter() - start
-        if elapsed >= THROUGHPUT_SECONDS and done >= 3 * len(chunk):
-            break
-    ms = np.asarray(times) * 1000
-    return Cost(
-        params=int(predictor.params),
-        size_bytes=int(predictor.size_bytes),
-        latency_p50_ms=float(np.percentile(ms, 50)),
-        latency_p95_ms=float(np.percentile(ms, 95)),
-        throughput=float(done / elapsed),
-    )
+    """One model alone (see ``measure_costs`` to compare several)."""
+    return measure_costs({"model": predictor}, x, latency_samples=latency_samples, batch=batch)["model"]

@@ -19,7 +19,7 @@ from practica.data.records import Splits
 from practica.diagnosis import DiagnosisContext, diagnose, diagnose_fit
 from practica.diagnosis.records import Diagnosis
 from practica.errors import ConfigError, ModelError, PracticaError, RunError
-from practica.evaluation.cost import measure_cost
+from practica.evaluation.cost import measure_costs
 from practica.evaluation.predictors import Predictor
 from practica.evaluation.records import Cost, Evaluation
 from practica.io import read_json, write_json
@@ -71,8 +71,19 @@ def run_suite(
 ) -> SuiteRun:
     reporter = reporter or SilentReporter()
     started = time.perf_counter()
-    if resume:
+    if resume:  # fail fast, before the data loads, when there is nothing to resume
         run_dir, run_id = find_run_dir(runs_root, suite, run_id)
+    # Data and models are checked before a new run directory exists: a suite that cannot run
+    # leaves nothing behind.
+    reporter.stage(f"Loading data ({suite.dataset.source})")
+    splits = prepare_data(suite.dataset)
+    reporter.stage(
+        f"Data: {len(splits.train)} train, {len(splits.val)} val, {len(splits.test)} test"
+        f"{' (fixed test set)' if splits.test_is_fixed else ''}; {len(splits.classes)} classes; "
+        f"fingerprint {splits.fingerprint[:12]}"
+    )
+    preflight(suite, splits)
+    if resume:
         reporter.stage(f"Resuming run {run_dir}")
     else:
         run_dir, run_id = new_run_dir(runs_root, suite)
@@ -81,16 +92,7 @@ def run_suite(
     started_at = read_json(status_path)["started"] if status_path.exists() else datetime.now(timezone.utc).isoformat(timespec="seconds")
     version = code_version()
     write_status(run_dir, run_id=run_id, suite=suite.name, started=started_at, code_version=version, status="running")
-
-    reporter.stage(f"Loading data ({suite.dataset.source})")
-    splits = prepare_data(suite.dataset)
     _record_data(run_dir, splits, resume)
-    reporter.stage(
-        f"Data: {len(splits.train)} train, {len(splits.val)} val, {len(splits.test)} test"
-        f"{' (fixed test set)' if splits.test_is_fixed else ''}; {len(splits.classes)} classes; "
-        f"fingerprint {splits.fingerprint[:12]}"
-    )
-    preflight(suite, splits)
 
     trained: dict[str, Trained] = {}
     in_memory: dict[str, Predictor] = {}
@@ -153,7 +155,6 @@ def _record_data(run_dir: Path, splits: Splits, resume: bool) -> None:
         "classes": list(splits.classes),
         "counts": {name: getattr(splits, name).class_counts() for name in ("train", "val", "test")},
         "input_shape": list(splits.train.input_shape),
-        "skipped": list(splits.train.skipped) + list(splits.test.skipped if splits.test_is_fixed else ()),
         "notes": list(splits.notes),
     })
 
@@ -185,17 +186,16 @@ def _diagnose_all(suite: Suite, splits: Splits, trained: dict[str, Trained], run
 def _measure_costs(
     suite: Suite, splits: Splits, trained: dict[str, Trained], in_memory: dict[str, Predictor], run_dir: Path
 ) -> dict[str, Cost]:
-    costs: dict[str, Cost] = {}
+    predictors = {
+        exp.name: in_memory.get(exp.name) or load_predictor(exp, splits, run_dir / "experiments" / exp.name)
+        for exp in suite.experiments
+        if trained[exp.name].status == "ok"
+    }
     sample = splits.val.x[: max(suite.evaluation.latency_samples, suite.evaluation.throughput_batch)]
-    for exp in suite.experiments:
-        if trained[exp.name].status != "ok":
-            continue
-        exp_dir = run_dir / "experiments" / exp.name
-        predictor = in_memory.get(exp.name) or load_predictor(exp, splits, exp_dir)
-        cost = measure_cost(predictor, np.ascontiguousarray(sample), latency_samples=suite.evaluation.latency_samples,
-                            batch=suite.evaluation.throughput_batch)
-        write_json(exp_dir / "cost.json", cost.__dict__)
-        costs[exp.name] = cost
+    costs = measure_costs(predictors, np.ascontiguousarray(sample), latency_samples=suite.evaluation.latency_samples,
+                          batch=suite.evaluation.throughput_batch)
+    for name, cost in costs.items():
+        write_json(run_dir / "experiments" / name / "cost.json", cost.__dict__)
     return costs
 
 

@@ -185,7 +185,6 @@ def _data_facts(suite: Suite, splits: Splits) -> tuple[tuple[str, str], ...]:
     else:
         test_origin = f"held out from the data ({h.percent(spec.split.test, 0)}, seed {splits.seed})"
     return (
-        ("Data set", train.name),
         ("Source", source),
         ("Samples", shape),
         ("Classes", f"{len(splits.classes)}: {', '.join(splits.classes[:12])}{' …' if len(splits.classes) > 12 else ''}"),
