@@ -2,14 +2,20 @@
 
 Models are timed in interleaved rounds (a slice of every model's calls per round), so a burst
 of other work on the machine lands on all of them alike and their figures stay comparable.
+Batch-1 latency is measured on one thread (PyTorch and BLAS alike): a single sample gains
+nothing from intra-op threads, and a server runs one such thread per worker; threads only
+add spin-wait jitter to the tail. Throughput uses every thread.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 import numpy as np
+import torch
+from threadpoolctl import threadpool_limits
 
 from practica.evaluation.predictors import Predictor
 from practica.evaluation.records import Cost
@@ -17,6 +23,17 @@ from practica.evaluation.records import Cost
 WARMUP_CALLS = 10  # first calls pay for allocation and lazy initialisation
 ROUNDS = 10  # interleaving rounds; each gives every model a tenth of its calls
 THROUGHPUT_SECONDS = 1.0  # per model, spread over the rounds: enough to average out scheduler noise
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def measure_costs(
@@ -33,12 +50,13 @@ def measure_costs(
     spent = dict.fromkeys(predictors, 0.0)
     per_round = max(1, latency_samples // ROUNDS)
     for r in range(ROUNDS):
-        for name, p in predictors.items():
-            for i in range(r * per_round, (r + 1) * per_round):
-                sample = x[i % n : i % n + 1]
-                start = time.perf_counter()
-                p.predict_proba(sample)
-                times[name].append(time.perf_counter() - start)
+        with one_thread():
+            for name, p in predictors.items():
+                for i in range(r * per_round, (r + 1) * per_round):
+                    sample = x[i % n : i % n + 1]
+                    start = time.perf_counter()
+                    p.predict_proba(sample)
+                    times[name].append(time.perf_counter() - start)
         for name, p in predictors.items():
             start = time.perf_counter()
             while True:  # at least one batch per round, about a tenth of the budget

@@ -170,6 +170,10 @@ def failed(exp: ExperimentSpec, exp_dir: Path, error: str) -> Trained:
 def _fit_baseline(exp: ExperimentSpec, train: Dataset, num_classes: int) -> SklearnPredictor:
     est = baselines.make_baseline(exp.model.sklearn, exp.model.params, exp.train.seed)  # type: ignore[arg-type]
     est.fit(baselines.as_features(train.x), train.y)
+    if "n_jobs" in est.get_params():
+        # Parallel fitting pays; parallel prediction of a few samples costs more in thread
+        # start-up than it saves, and would dominate the measured latency.
+        est.set_params(n_jobs=1)
     return SklearnPredictor(est, num_classes)
 
 
