@@ -7,7 +7,7 @@ Networks and scikit-learn baselines go through the same two calls, ``train_exper
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -53,8 +53,8 @@ class Trained:
             "status": self.status,
             "history": self.history.to_dict() if self.history else None,
             "train_accuracy": self.train_accuracy,
-            "val": None if self.val is None else _asdict(self.val),
-            "test": None if self.test is None else _asdict(self.test),
+            "val": None if self.val is None else asdict(self.val),
+            "test": None if self.test is None else asdict(self.test),
             "train_seconds": self.train_seconds,
             "model_summary": self.model_summary,
             "error": self.error,
@@ -72,12 +72,6 @@ class Trained:
             model_summary=d.get("model_summary", ""),
             error=d.get("error", ""),
         )
-
-
-def _asdict(m: SplitMetrics) -> dict:
-    from dataclasses import asdict
-
-    return asdict(m)
 
 
 def training_subset(data: Dataset, max_samples: int | None, seed: int) -> Dataset:
