@@ -207,7 +207,7 @@ def _result(
         evaluation = Evaluation(train_accuracy=t.train_accuracy, val=t.val, test=t.test, cost=cost)
         write_json(run_dir / "experiments" / exp.name / "metrics.json", evaluation.to_dict())
     return ExperimentResult(
-        spec=exp, status=t.status if evaluation is not None or t.status == "failed" else "failed",
+        spec=exp, status="ok" if evaluation is not None else "failed",
         history=t.history, diagnosis=diagnosis, evaluation=evaluation, train_seconds=t.train_seconds,
         model_summary=t.model_summary, error=t.error,
     )

@@ -333,13 +333,9 @@ def _shorthand(spec) -> str:
 
 
 def _model_text(r: ExperimentResult) -> str:
-    if r.model_summary:
-        return r.model_summary
-    model = r.spec.model
-    if model.kind == "layers":
-        return " · ".join(_shorthand(layer) for layer in model.layers)
-    params = ", ".join(f"{k}={v}" for k, v in model.params.items())
-    return f"{model.arch or model.sklearn}({params})"
+    from practica.models.registry import describe  # the same short form the CLI and pipeline use
+
+    return r.model_summary or describe(r.spec.model)
 
 
 def _train_config(spec: ExperimentSpec, suite: Suite) -> tuple[tuple[str, str], ...]:
