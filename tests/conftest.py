@@ -27,3 +27,42 @@ def digits_pair(digits) -> tuple[Dataset, Dataset]:
     rng = np.random.default_rng(0)
     idx = rng.permutation(len(digits))
     return digits.subset(idx[:600], "train"), digits.subset(idx[600:900], "val")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """One finished run of the tiny digits suite (8×8 grayscale images, 10 classes), shared by
+    the bundle, prediction and serving tests. Its chosen model's bundle is ``run_dir/bundle``."""
+    from tests_support import tiny_suite_dict
+
+    from practica.config.load import suite_from_dict
+    from practica.pipeline.suite import run_suite
+
+    root = tmp_path_factory.mktemp("tiny-runs")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("PRACTICA_CACHE_DIR", str(root / "cache"))
+    try:
+        run = run_suite(suite_from_dict(tiny_suite_dict()), runs_root=root)
+    finally:
+        mp.undo()
+    return run
+
+
+@pytest.fixture(scope="session")
+def cnn_bundle(tiny_run, tmp_path_factory):
+    """A network bundle (the tiny suite's CNN): uint8 8×8×1 images in, 10 probabilities out.
+    Read-only: tests that alter a bundle copy it first."""
+    from practica.pipeline.export import export_run
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("PRACTICA_CACHE_DIR", str(tiny_run.run_dir.parents[1] / "cache"))
+    try:
+        return export_run(tiny_run.run_dir, "cnn", tmp_path_factory.mktemp("bundles") / "cnn")
+    finally:
+        mp.undo()
+
+
+@pytest.fixture(scope="session")
+def baseline_bundle(tiny_run):
+    """The tiny suite's chosen model's bundle, written by the run itself (a scikit-learn baseline)."""
+    return tiny_run.bundle

@@ -156,6 +156,28 @@ def validate(suite_file: Annotated[Path, typer.Argument(help="Suite YAML to chec
 
 
 @app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (runs/<suite>/<run-id>) of a finished run.")],
+    experiment: Annotated[Optional[str], typer.Option(help="Which experiment; default: the chosen one.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Bundle folder; default: RUN_DIR/bundle (RUN_DIR/bundle-NAME for others).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing bundle folder.")] = False,
+) -> None:
+    """Package a trained experiment as a self-contained bundle: ONNX, weights, card, lineage, manifest."""
+    from practica.bundle import load_bundle
+    from practica.pipeline.export import export_run
+
+    try:
+        path = export_run(run_dir, experiment, out, overwrite=overwrite)
+        bundle = load_bundle(path)
+    except PracticaError as err:
+        _fail(err)
+    parity = bundle.card["onnx_parity"]
+    console.print(f"[green]bundle[/] {escape(str(path))}: {escape(bundle.version)}, {escape(bundle.input.describe())} → "
+                  f"{len(bundle.classes)} classes; ONNX agrees with PyTorch to {parity['max_abs_diff']:.1e} "
+                  f"on {parity['samples']} test samples")
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     from practica.pipeline.rundir import code_version

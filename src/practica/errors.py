@@ -23,3 +23,11 @@ class ModelError(PracticaError, ValueError):
 
 class RunError(PracticaError):
     """A run directory is missing, incompatible or cannot be resumed."""
+
+
+class BundleError(PracticaError):
+    """A model bundle is missing, altered or cannot be exported or loaded."""
+
+
+class InputError(PracticaError, ValueError):
+    """An input given for prediction is not one the model accepts (wrong shape, not an image...)."""

@@ -41,6 +41,7 @@ class SuiteRun:
     code_version: str
     started: str  # ISO time
     seconds: float
+    bundle: Path | None = None  # the chosen model's production bundle, when it could be written
 
     def result(self, name: str) -> ExperimentResult:
         return next(r for r in self.results if r.name == name)

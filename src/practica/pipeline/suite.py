@@ -23,10 +23,12 @@ from practica.evaluation.cost import measure_costs
 from practica.evaluation.predictors import Predictor
 from practica.evaluation.records import Cost, Evaluation
 from practica.io import read_json, write_json
+from practica.pipeline.export import BUNDLE_DIR
 from practica.pipeline.experiment import Trained, failed, load_predictor, load_trained, train_experiment
 from practica.pipeline.rundir import code_version, find_run_dir, new_run_dir, write_status
 from practica.results import ExperimentResult, SuiteRun
 from practica.selection import select
+from practica.selection.records import Decision
 from practica.training.augment import check_augment
 from practica.training.trainer import TrainingEvents
 
@@ -124,10 +126,11 @@ def run_suite(
                     for exp in suite.experiments)
     decision = select(results, suite.selection)
     write_json(run_dir / "decision.json", decision.to_dict())
+    bundle = _write_chosen_bundle(suite, splits, results, decision, in_memory, run_dir, run_id, version, reporter)
 
     run = SuiteRun(
         suite=suite, run_dir=run_dir, run_id=run_id, splits=splits, results=results, decision=decision,
-        code_version=version, started=started_at, seconds=time.perf_counter() - started,
+        code_version=version, started=started_at, seconds=time.perf_counter() - started, bundle=bundle,
     )
     reporter.stage("Writing the report")
     from practica.reporting import write_report  # matplotlib loads only when a report is written
@@ -135,6 +138,32 @@ def run_suite(
     write_report(run)
     write_status(run_dir, status="complete", chosen=decision.chosen)
     return run
+
+
+def _write_chosen_bundle(
+    suite: Suite, splits: Splits, results: tuple[ExperimentResult, ...], decision: Decision,
+    in_memory: dict[str, Predictor], run_dir: Path, run_id: str, version: str, reporter: Reporter,
+) -> Path | None:
+    """The chosen model, packaged for production. A failed export is reported, not fatal: the
+    run's evidence is still worth its report, and ``practica export`` can retry."""
+    if decision.chosen is None:
+        return None
+    from practica.bundle import BundleSource, write_bundle
+
+    reporter.stage(f"Writing the production bundle of {decision.chosen} (ONNX, checked against PyTorch)")
+    exp = suite.experiment(decision.chosen)
+    result = next(r for r in results if r.name == exp.name)
+    exp_dir = run_dir / "experiments" / exp.name
+    try:
+        predictor = in_memory.get(exp.name) or load_predictor(exp, splits, exp_dir)
+        src = BundleSource(suite, exp, splits, predictor, result.evaluation, result.diagnosis, decision, run_id, version)
+        path = write_bundle(src, run_dir / BUNDLE_DIR, overwrite=True)
+    except PracticaError as err:
+        reporter.stage(f"No bundle: {err}")
+        write_status(run_dir, bundle_error=str(err))
+        return None
+    write_status(run_dir, bundle=BUNDLE_DIR)
+    return path
 
 
 def _record_data(run_dir: Path, splits: Splits, resume: bool) -> None:

@@ -1,0 +1,172 @@
+"""Write a model bundle: everything needed to predict, nothing that needs the training code's state.
+
+    bundle/
+      bundle.json          what the model is, takes and gives; metrics; why it was chosen; lineage
+      model.onnx           one file, raw inputs in, probabilities out (what the server runs)
+      weights.safetensors  the network's weights (networks only; the architecture is in bundle.json)
+      reference.json       training-input and validation-output statistics, for drift monitoring
+      suite.yaml           the resolved suite the model came from
+      manifest.json        sha256 of every file above
+
+The bundle is assembled in a temporary folder beside the target and renamed into place, so
+a failed export leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from practica.bundle.inputs import InputSpec
+from practica.bundle.manifest import write_manifest
+from practica.bundle.onnx_export import OUTPUT, input_name, sklearn_to_onnx, torch_to_onnx
+from practica.bundle.reference import input_reference, output_reference
+from practica.config.schema import ExperimentSpec, Suite
+from practica.data.records import Splits
+from practica.diagnosis.records import Diagnosis
+from practica.errors import BundleError
+from practica.evaluation.predictors import Predictor, SklearnPredictor, TorchPredictor
+from practica.evaluation.records import Evaluation
+from practica.io import write_json, write_text
+from practica.selection.records import Decision
+
+BUNDLE_SCHEMA_VERSION = 1
+BUNDLE_FILE = "bundle.json"
+ONNX_FILE = "model.onnx"
+WEIGHTS_FILE = "weights.safetensors"
+REFERENCE_FILE = "reference.json"
+# ONNX Runtime and PyTorch must agree this closely on every test probability.
+PARITY_TOLERANCE = 1e-4
+
+
+@dataclass(frozen=True)
+class BundleSource:
+    """A trained experiment and the records of the run that made it."""
+
+    suite: Suite
+    experiment: ExperimentSpec
+    splits: Splits
+    predictor: Predictor
+    evaluation: Evaluation | None
+    diagnosis: Diagnosis | None
+    decision: Decision
+    run_id: str
+    code_version: str
+
+
+def input_spec(splits: Splits) -> InputSpec:
+    x = splits.train.x
+    return InputSpec("image", tuple(x.shape[1:])) if x.ndim == 4 else InputSpec("features", (x.shape[1],))
+
+
+def write_bundle(src: BundleSource, out: Path, *, overwrite: bool = False) -> Path:
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise BundleError(f"{out} already exists; choose another --out, or pass --overwrite to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        _assemble(src, tmp)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _assemble(src: BundleSource, root: Path) -> None:
+    import onnxruntime as ort
+    import yaml
+
+    spec = input_spec(src.splits)
+    classes = tuple(src.splits.classes)
+    predictor = src.predictor
+    if isinstance(predictor, TorchPredictor):
+        from practica.training.checkpoint import save_tensors
+
+        model = predictor.model.to("cpu").eval()
+        torch_to_onnx(model, spec, root / ONNX_FILE)
+        save_tensors(root / WEIGHTS_FILE, model.state_dict(), {"format": "practica-weights", "version": 1})
+        kind = "network"
+    elif isinstance(predictor, SklearnPredictor):
+        sklearn_to_onnx(predictor.estimator, spec, len(classes), root / ONNX_FILE)
+        kind = "sklearn"  # the fitted estimator lives in the ONNX graph; practica never pickles
+    else:
+        raise BundleError(f"cannot export a {type(predictor).__name__}")
+
+    session = ort.InferenceSession(str(root / ONNX_FILE), providers=["CPUExecutionProvider"])
+    test_x = src.splits.test.x
+    expected = predictor.predict_proba(test_x)
+    got = np.concatenate([session.run([OUTPUT], {input_name(spec): test_x[i : i + 1024]})[0]
+                          for i in range(0, len(test_x), 1024)]) if len(test_x) else expected
+    diff = float(np.abs(got - expected).max()) if len(test_x) else 0.0
+    if diff > PARITY_TOLERANCE:
+        raise BundleError(
+            f"the ONNX model disagrees with the trained model by up to {diff:.2e} on the test split "
+            f"(tolerance {PARITY_TOLERANCE:g}); the export is refused. This is a bug: please report it."
+        )
+    val_proba = predictor.predict_proba(src.splits.val.x)
+    write_json(root / REFERENCE_FILE, {
+        "inputs": input_reference(src.splits.train.x),
+        "outputs": output_reference(val_proba, classes),
+    })
+    write_text(root / "suite.yaml", yaml.safe_dump(src.suite.model_dump(mode="json"), sort_keys=False))
+    write_json(root / BUNDLE_FILE, _card(src, spec, classes, kind, diff, len(test_x)))
+    write_manifest(root)
+
+
+def _card(src: BundleSource, spec: InputSpec, classes: tuple[str, ...], kind: str, diff: float, n_test: int) -> dict:
+    exp, ev, splits = src.experiment, src.evaluation, src.splits
+    ranked = next((r for r in src.decision.ranking if r.experiment == exp.name), None)
+
+    def split(m):
+        return None if m is None else {"accuracy": m.accuracy, "macro_f1": m.macro_f1, "loss": m.loss, "ece": m.ece, "n": m.n}
+
+    return {
+        "format": "practica-bundle",
+        "schema_version": BUNDLE_SCHEMA_VERSION,
+        "name": f"{src.suite.name}/{exp.name}",
+        "version": f"{src.suite.name}/{exp.name}@{src.run_id}",
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "practica_version": src.code_version,
+        "input": {**spec.to_dict(), "onnx_name": input_name(spec), "onnx_dtype": np.dtype(spec.onnx_dtype).name,
+                  "resize": "bilinear"},
+        "output": {"onnx_name": OUTPUT, "classes": list(classes)},
+        "model": {
+            "kind": kind,
+            "experiment": exp.name,
+            "description": exp.description,
+            "spec": exp.model.model_dump(mode="json"),
+            "params": src.predictor.params,
+            "size_bytes": src.predictor.size_bytes,
+        },
+        "metrics": None if ev is None else {
+            "train_accuracy": ev.train_accuracy, "val": split(ev.val), "test": split(ev.test),
+            "per_class_test": [asdict(c) for c in ev.test.per_class], "cost": asdict(ev.cost),
+        },
+        "diagnosis": None if src.diagnosis is None else {"verdict": src.diagnosis.verdict, "summary": src.diagnosis.summary},
+        "selection": {
+            "chosen": src.decision.chosen == exp.name,
+            "chosen_experiment": src.decision.chosen,
+            "metric": src.decision.metric,
+            "reason": ranked.reason if ranked else "",
+            "summary": src.decision.summary,
+        },
+        "lineage": {
+            "suite": src.suite.name,
+            "run_id": src.run_id,
+            "code_version": src.code_version,
+            "data_fingerprint": splits.fingerprint,
+            "split_seed": splits.seed,
+            "test_is_fixed": splits.test_is_fixed,
+            "dataset": src.suite.dataset.model_dump(mode="json"),
+            "counts": {s: len(getattr(splits, s)) for s in ("train", "val", "test")},
+        },
+        "onnx_parity": {"samples": n_test, "max_abs_diff": diff, "tolerance": PARITY_TOLERANCE},
+    }

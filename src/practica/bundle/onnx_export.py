@@ -1,0 +1,133 @@
+"""Models → one self-contained ONNX file taking raw inputs and giving class probabilities.
+
+The graph's input is what the data stage stores: ``images`` uint8 N×H×W×C, or ``features``
+float32 N×F. Scaling, layout and normalisation are inside the graph, so a client (the server,
+or any ONNX runtime) needs no preprocessing code of ours beyond decoding and resizing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from practica.bundle.inputs import InputSpec
+from practica.errors import BundleError
+
+OUTPUT = "probabilities"
+OPSET = 18
+
+
+def input_name(spec: InputSpec) -> str:
+    return "images" if spec.kind == "image" else "features"
+
+
+class RawInputModel(nn.Module):
+    """Classifier with the data stage's raw layout in and softmax probabilities out."""
+
+    def __init__(self, classifier: nn.Module, kind: str) -> None:
+        super().__init__()
+        self.classifier = classifier
+        self.kind = kind
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "image":
+            x = x.permute(0, 3, 1, 2).float() / 255.0
+        return torch.softmax(self.classifier(x), dim=1)
+
+
+@contextlib.contextmanager
+def _quiet_exporter():
+    """The dynamo exporter logs warnings (missing torchvision ops, ...) that mean nothing here."""
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+def torch_to_onnx(classifier: nn.Module, spec: InputSpec, path: Path) -> None:
+    model = RawInputModel(classifier, spec.kind).eval()
+    example = torch.zeros((2, *spec.shape), dtype=torch.uint8 if spec.kind == "image" else torch.float32)
+    batch = torch.export.Dim("batch", min=1, max=65536)
+    try:
+        with _quiet_exporter():
+            torch.onnx.export(
+                model, (example,), str(path), dynamo=True, opset_version=OPSET,
+                input_names=[input_name(spec)], output_names=[OUTPUT],
+                dynamic_shapes={"x": {0: batch}}, external_data=False, optimize=True,
+            )
+    except Exception as err:  # the exporter raises many types; all mean "this model does not export"
+        raise BundleError(f"ONNX export of the network failed: {type(err).__name__}: {str(err)[:500]}") from None
+
+
+def sklearn_to_onnx(estimator, spec: InputSpec, num_classes: int, path: Path) -> None:
+    """A fitted scikit-learn classifier, with image flattening/scaling before it and its
+    probabilities widened to every class of the data set after it (a subsample may lack some)."""
+    import onnx
+    from onnx import TensorProto, compose, helper, numpy_helper
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import FloatTensorType
+
+    n_features = int(np.prod(spec.shape))
+    try:
+        with _quiet_exporter():
+            core = to_onnx(estimator, initial_types=[("flat", FloatTensorType([None, n_features]))],
+                           options={id(estimator): {"zipmap": False}}, target_opset={"": OPSET, "ai.onnx.ml": 3})
+    except Exception as err:
+        raise BundleError(f"ONNX export of the scikit-learn model failed: {type(err).__name__}: {err}") from None
+    proba_name = next(o.name for o in core.graph.output if o.name != "label")
+
+    name = input_name(spec)
+    onnx_in = TensorProto.UINT8 if spec.kind == "image" else TensorProto.FLOAT
+    pre_nodes = [helper.make_node("Reshape", [name, "flat_shape"], ["flat_raw"])]
+    pre_init = [numpy_helper.from_array(np.array([-1, n_features], dtype=np.int64), "flat_shape")]
+    if spec.kind == "image":
+        # Div, not Mul by 1/255: bit-identical to the training features, so tree thresholds agree.
+        pre_nodes += [helper.make_node("Cast", ["flat_raw"], ["flat_f"], to=TensorProto.FLOAT),
+                      helper.make_node("Div", ["flat_f", "c255"], ["flat_out"])]
+        pre_init.append(numpy_helper.from_array(np.array(255.0, dtype=np.float32), "c255"))
+    else:
+        pre_nodes.append(helper.make_node("Identity", ["flat_raw"], ["flat_out"]))
+    pre = helper.make_graph(
+        pre_nodes, "preprocess",
+        [helper.make_tensor_value_info(name, onnx_in, [None, *spec.shape])],
+        [helper.make_tensor_value_info("flat_out", TensorProto.FLOAT, [None, n_features])], pre_init,
+    )
+    widen = np.zeros((len(estimator.classes_), num_classes), dtype=np.float32)
+    widen[np.arange(len(estimator.classes_)), np.asarray(estimator.classes_, dtype=int)] = 1.0
+    post = helper.make_graph(
+        [helper.make_node("Cast", ["proba_in"], ["proba_f"], to=TensorProto.FLOAT),
+         helper.make_node("MatMul", ["proba_f", "widen"], [OUTPUT])], "widen",
+        [helper.make_tensor_value_info("proba_in", TensorProto.FLOAT, [None, len(estimator.classes_)])],
+        [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, [None, num_classes])],
+        [numpy_helper.from_array(widen, "widen")],
+    )
+    opsets = {op.domain: op.version for op in core.opset_import}
+    opset_list = [helper.make_opsetid(d, v) for d, v in opsets.items()]
+    pre_model = helper.make_model(pre, opset_imports=opset_list, ir_version=core.ir_version)
+    post_model = helper.make_model(post, opset_imports=opset_list, ir_version=core.ir_version)
+    core.graph.ClearField("output")
+    core.graph.output.extend([helper.make_tensor_value_info(proba_name, TensorProto.FLOAT, [None, len(estimator.classes_)])])
+    merged = compose.merge_models(pre_model, core, io_map=[("flat_out", "flat")], prefix2="m_")
+    merged = compose.merge_models(merged, post_model, io_map=[("m_" + proba_name, "proba_in")], prefix2="w_")
+    # merge_models prefixes the second graph's names; the output keeps a plain, documented name.
+    for node in merged.graph.node:
+        node.output[:] = [OUTPUT if o == "w_" + OUTPUT else o for o in node.output]
+    for out in merged.graph.output:
+        if out.name == "w_" + OUTPUT:
+            out.name = OUTPUT
+    onnx.checker.check_model(merged)
+    onnx.save(merged, str(path))

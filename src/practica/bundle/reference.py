@@ -1,0 +1,63 @@
+"""Reference statistics of what the model saw in training and what it answered on validation.
+
+Drift monitoring compares live traffic against these; they are summaries (moments, quantiles,
+histograms), never samples, so a bundle carries no training data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+REFERENCE_SAMPLES = 10_000  # a random subset is plenty for histograms at this resolution
+PIXEL_BINS = 16
+CONFIDENCE_BINS = 10
+QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+
+
+def _subset(x: np.ndarray, seed: int = 0) -> np.ndarray:
+    if len(x) <= REFERENCE_SAMPLES:
+        return x
+    return x[np.sort(np.random.default_rng(seed).choice(len(x), REFERENCE_SAMPLES, replace=False))]
+
+
+def input_reference(x: np.ndarray) -> dict:
+    x = _subset(x)
+    if x.ndim == 4:  # uint8 N×H×W×C
+        pixels = x.reshape(-1, x.shape[-1])
+        per_image = x.reshape(len(x), -1).mean(axis=1) / 255.0
+        edges = np.linspace(0, 256, PIXEL_BINS + 1)
+        return {
+            "kind": "image",
+            "samples": int(len(x)),
+            "channel_mean": (pixels.mean(axis=0) / 255.0).tolist(),
+            "channel_std": (pixels.std(axis=0) / 255.0).tolist(),
+            "pixel_histogram": {
+                "edges": edges.tolist(),
+                "frequencies": [(np.histogram(pixels[:, c], bins=edges)[0] / len(pixels)).tolist()
+                                for c in range(x.shape[-1])],
+            },
+            "image_brightness_quantiles": dict(zip(map(str, QUANTILES), np.quantile(per_image, QUANTILES).tolist())),
+        }
+    features = []
+    for j in range(x.shape[1]):
+        col = x[:, j].astype(np.float64)
+        lo, hi = float(col.min()), float(col.max())
+        edges = np.linspace(lo, hi if hi > lo else lo + 1.0, 11)
+        features.append({
+            "mean": float(col.mean()), "std": float(col.std()), "min": lo, "max": hi,
+            "quantiles": dict(zip(map(str, QUANTILES), np.quantile(col, QUANTILES).tolist())),
+            "histogram": {"edges": edges.tolist(), "frequencies": (np.histogram(col, bins=edges)[0] / len(col)).tolist()},
+        })
+    return {"kind": "features", "samples": int(len(x)), "features": features}
+
+
+def output_reference(proba: np.ndarray, classes: tuple[str, ...]) -> dict:
+    predicted = proba.argmax(axis=1)
+    confidence = proba.max(axis=1)
+    edges = np.linspace(0.0, 1.0, CONFIDENCE_BINS + 1)
+    return {
+        "samples": int(len(proba)),
+        "predicted_class_frequencies": dict(zip(classes, (np.bincount(predicted, minlength=len(classes)) / len(proba)).tolist())),
+        "confidence_mean": float(confidence.mean()),
+        "confidence_histogram": {"edges": edges.tolist(), "frequencies": (np.histogram(confidence, bins=edges)[0] / len(proba)).tolist()},
+    }
