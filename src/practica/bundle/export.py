@@ -24,7 +24,12 @@ import numpy as np
 
 from practica.bundle.inputs import InputSpec
 from practica.bundle.manifest import write_manifest
-from practica.bundle.onnx_export import OUTPUT, input_name, sklearn_to_onnx, torch_to_onnx
+from practica.bundle.onnx_export import (
+    OUTPUT,
+    input_name,
+    sklearn_to_onnx,
+    torch_to_onnx,
+)
 from practica.bundle.reference import input_reference, output_reference
 from practica.config.schema import ExperimentSpec, Suite
 from practica.data.records import Splits

@@ -9,7 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from practica.bundle.export import BUNDLE_FILE, BUNDLE_SCHEMA_VERSION, ONNX_FILE, REFERENCE_FILE, WEIGHTS_FILE
+from practica.bundle.export import (
+    BUNDLE_FILE,
+    BUNDLE_SCHEMA_VERSION,
+    ONNX_FILE,
+    REFERENCE_FILE,
+    WEIGHTS_FILE,
+)
 from practica.bundle.inputs import InputSpec
 from practica.bundle.manifest import verify_manifest
 from practica.errors import BundleError

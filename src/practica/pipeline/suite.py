@@ -23,9 +23,20 @@ from practica.evaluation.cost import measure_costs
 from practica.evaluation.predictors import Predictor
 from practica.evaluation.records import Cost, Evaluation
 from practica.io import read_json, write_json
+from practica.pipeline.experiment import (
+    Trained,
+    failed,
+    load_predictor,
+    load_trained,
+    train_experiment,
+)
 from practica.pipeline.export import BUNDLE_DIR
-from practica.pipeline.experiment import Trained, failed, load_predictor, load_trained, train_experiment
-from practica.pipeline.rundir import code_version, find_run_dir, new_run_dir, write_status
+from practica.pipeline.rundir import (
+    code_version,
+    find_run_dir,
+    new_run_dir,
+    write_status,
+)
 from practica.results import ExperimentResult, SuiteRun
 from practica.selection import select
 from practica.selection.records import Decision
@@ -133,7 +144,9 @@ def run_suite(
         code_version=version, started=started_at, seconds=time.perf_counter() - started, bundle=bundle,
     )
     reporter.stage("Writing the report")
-    from practica.reporting import write_report  # matplotlib loads only when a report is written
+    from practica.reporting import (
+        write_report,  # matplotlib loads only when a report is written
+    )
 
     write_report(run)
     write_status(run_dir, status="complete", chosen=decision.chosen)
