@@ -33,6 +33,8 @@ def test_a_run_writes_its_chosen_models_bundle(tiny_run, baseline_bundle):
     assert bundle.classes == tiny_run.splits.classes
     files = {p.name for p in baseline_bundle.iterdir()}
     assert files == {"bundle.json", "model.onnx", "reference.json", "suite.yaml", "manifest.json"}
+    for report in ("report.html", "report.md"):  # the report says where the bundle is and how to serve it
+        assert f"practica serve {baseline_bundle}" in (tiny_run.run_dir / report).read_text()
 
 
 def test_network_bundle_agrees_with_pytorch_on_the_test_split(tiny_run, cnn_bundle):

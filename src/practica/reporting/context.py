@@ -104,6 +104,7 @@ class Report:
     experiments: tuple[Experiment, ...]
     detail: Chosen | None
     footer: tuple[tuple[str, str], ...]
+    bundle: str = ""  # the chosen model's production bundle, as a path to type
 
     def images(self) -> list[Image]:
         found = [*self.data_images, self.comparison, *(e.curves for e in self.experiments)]
@@ -138,6 +139,7 @@ def build(run: SuiteRun) -> Report:
         footer=(("Run", run.run_id), ("Code version", run.code_version or h.DASH),
                 ("Started", _when(run.started)), ("Duration", h.duration(run.seconds)),
                 ("Data fingerprint", run.splits.fingerprint[:12] or h.DASH)),
+        bundle=str(run.bundle) if run.bundle else "",
     )
 
 
