@@ -1,7 +1,10 @@
-"""The production artefact: a verified, self-contained model bundle (see ``export.py`` for its layout)."""
+"""The production artefact: a verified, self-contained model bundle (layout in ``export.py``).
 
-from practica.bundle.export import BundleSource, write_bundle
+Loading needs only ONNX Runtime; writing (``practica.bundle.export``) needs torch and the
+exporters, so it is imported from its module, not from here.
+"""
+
 from practica.bundle.inputs import InputSpec
 from practica.bundle.load import Bundle, load_bundle
 
-__all__ = ["Bundle", "BundleSource", "InputSpec", "load_bundle", "write_bundle"]
+__all__ = ["Bundle", "InputSpec", "load_bundle"]

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from practica.bundle.inputs import InputSpec
+from practica.bundle.layout import BUNDLE_FILE, BUNDLE_SCHEMA_VERSION, ONNX_FILE, REFERENCE_FILE, WEIGHTS_FILE
 from practica.bundle.manifest import write_manifest
 from practica.bundle.onnx_export import (
     OUTPUT,
@@ -40,11 +41,6 @@ from practica.evaluation.records import Evaluation
 from practica.io import write_json, write_text
 from practica.selection.records import Decision
 
-BUNDLE_SCHEMA_VERSION = 1
-BUNDLE_FILE = "bundle.json"
-ONNX_FILE = "model.onnx"
-WEIGHTS_FILE = "weights.safetensors"
-REFERENCE_FILE = "reference.json"
 # ONNX Runtime and PyTorch must agree this closely on every test probability.
 PARITY_TOLERANCE = 1e-4
 

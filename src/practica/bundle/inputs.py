@@ -17,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from practica.data.decode import prepare_image
 from practica.errors import InputError
 
 # Decompression bombs: refuse an image with more pixels than this before decoding it.
@@ -55,19 +56,18 @@ def decode_image(data: bytes, spec: InputSpec, max_pixels: int = DEFAULT_MAX_PIX
         raise InputError(f"this model takes {spec.describe()}, not images; send 'features' instead")
     if not data:
         raise InputError("the image is empty (0 bytes); send the bytes of a PNG or JPEG file")
+    h0, w0, c = spec.shape
     try:
         with Image.open(io.BytesIO(data)) as img:
             w, h = img.size
             if w * h > max_pixels:
                 raise InputError(f"the image is {w}×{h} pixels, over the limit of {max_pixels:,}; send a smaller image")
-            h0, w0, c = spec.shape
-            img = img.convert("L" if c == 1 else "RGB")
-            if img.size != (w0, h0):
-                img = img.resize((w0, h0), Image.Resampling.BILINEAR)
-            arr = np.asarray(img, dtype=np.uint8)
+            arr = prepare_image(img, (h0, w0), c)
     except InputError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+    except UnidentifiedImageError:
+        raise InputError("not an image: the bytes are not a format Pillow reads; send a PNG or JPEG file") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise InputError(f"not a readable image ({type(err).__name__}: {err}); send a PNG or JPEG file") from None
     return arr.reshape(h0, w0, c)
 

@@ -9,14 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from practica.bundle.export import (
-    BUNDLE_FILE,
-    BUNDLE_SCHEMA_VERSION,
-    ONNX_FILE,
-    REFERENCE_FILE,
-    WEIGHTS_FILE,
-)
 from practica.bundle.inputs import InputSpec
+from practica.bundle.layout import BUNDLE_FILE, BUNDLE_SCHEMA_VERSION, ONNX_FILE, REFERENCE_FILE, WEIGHTS_FILE
 from practica.bundle.manifest import verify_manifest
 from practica.errors import BundleError
 from practica.io import read_json
@@ -48,6 +42,9 @@ class Bundle:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = self.threads or min(4, os.cpu_count() or 1)
         opts.inter_op_num_threads = 1
+        # Spinning idle threads burn a core between calls (measured: batch-1 calls 3 ms apart cost
+        # 3.0 ms of CPU each with it, 0.6 ms without), CPU the HTTP server needs for its requests.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             return ort.InferenceSession(str(self.root / ONNX_FILE), opts, providers=["CPUExecutionProvider"])
         except Exception as err:  # onnxruntime raises its own untyped errors

@@ -4,17 +4,36 @@ from __future__ import annotations
 
 import numpy as np
 
-from practica.config.schema import DatasetSpec
+from typing import TYPE_CHECKING
+
 from practica.data.records import Dataset, Splits
-from practica.data.sources import load_source
-from practica.data.split import make_splits
 from practica.errors import DataError
+
+if TYPE_CHECKING:
+    from practica.config.schema import DatasetSpec
 
 __all__ = ["Dataset", "Splits", "load_source", "make_splits", "prepare_data"]
 
 
+def __getattr__(name: str):
+    # The loaders pull in scikit-learn; prediction and serving import practica.data.decode
+    # alone and should not pay for them.
+    if name == "load_source":
+        from practica.data.sources import load_source
+
+        return load_source
+    if name == "make_splits":
+        from practica.data.split import make_splits
+
+        return make_splits
+    raise AttributeError(name)
+
+
 def prepare_data(spec: DatasetSpec) -> Splits:
     """Load the data (and the fixed test set, at the data's size and channels) and split it."""
+    from practica.data.sources import load_source
+    from practica.data.split import make_splits
+
     data = load_source(spec)
     test = None
     if spec.test is not None:

@@ -31,7 +31,13 @@ Decoded = np.ndarray | str  # H×W (grayscale) or H×W×3 uint8, or why the file
 def decode_file(path: str, image_size: Size | None, channels: int | None) -> np.ndarray:
     """One image as uint8: H×W if grayscale (or ``channels`` 1), else H×W×3."""
     with Image.open(path) as opened:
-        img = ImageOps.exif_transpose(opened)  # upright, as image viewers show it
+        return prepare_image(opened, image_size, channels)
+
+
+def prepare_image(img: Image.Image, image_size: Size | None, channels: int | None) -> np.ndarray:
+    """An opened image made upright, converted and resized: the one path from file to array,
+    for training and for prediction alike."""
+    img = ImageOps.exif_transpose(img)  # upright, as image viewers show it
     if channels is None:
         mode = "L" if img.mode in GRAY_MODES else "RGB"
     else:

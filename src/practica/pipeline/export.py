@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from practica.bundle import BundleSource, write_bundle
+from practica.bundle.export import BundleSource, write_bundle
 from practica.config.load import suite_from_dict
 from practica.data import prepare_data
 from practica.diagnosis.records import Diagnosis

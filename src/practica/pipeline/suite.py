@@ -161,7 +161,7 @@ def _write_chosen_bundle(
     run's evidence is still worth its report, and ``practica export`` can retry."""
     if decision.chosen is None:
         return None
-    from practica.bundle import BundleSource, write_bundle
+    from practica.bundle.export import BundleSource, write_bundle
 
     reporter.stage(f"Writing the production bundle of {decision.chosen} (ONNX, checked against PyTorch)")
     exp = suite.experiment(decision.chosen)

@@ -1,0 +1,486 @@
+"""Load test: practica's micro-batched ONNX server vs a naive PyTorch endpoint vs the HTTP floor.
+
+For each model (default: the small CNN and ResNet-20 bundles of a CIFAR-10 run), three servers
+are measured in the same run, each in its own subprocess, one at a time:
+
+  practica  POST /v1/predict on ``practica serve BUNDLE --bench-routes`` (micro-batched ONNX Runtime)
+  no-op     POST /v1/noop on the same server: parses the same body, answers a constant (HTTP floor)
+  naive     POST /v1/predict on bench/naive_server.py (FastAPI + PyTorch, one image per call)
+
+at 1, 8 and 32 concurrent closed-loop clients (keep-alive HTTP/1.1 on loopback, see
+bench/loadgen.py) sending single-image requests: real CIFAR-10 test images as base64 PNG, the
+same request bodies for every server. Prints requests/s, p50/p99 latency and errors per cell,
+then the ratios against their targets; ``--json`` writes everything.
+
+    .venv/bin/python bench/serve_load.py [--bundles small-cnn=PATH resnet20=PATH]
+        [--concurrency 1 8 32] [--seconds 10] [--warmup 3] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import io
+import json
+import os
+import platform
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import loadgen
+
+ROOT = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+DEFAULT_BUNDLES = ["small-cnn=/tmp/bundles/small-cnn", "resnet20=/tmp/bundles/resnet20"]
+IMAGES = ROOT / "data" / "cifar10-jpeg" / "test"
+
+# The targets, judged at 32 clients. practica/naive depends on the model (the bigger the model,
+# the more batching pays); unknown model names get no rate-vs-naive target.
+TARGET_VS_NAIVE = {"small-cnn": 3.0, "resnet20": 4.0}
+TARGET_VS_NOOP_RATE = 0.75  # practica's rate ≥ 75% of its own no-op route's
+TARGET_P99_VS_NOOP = 2.0  # practica's p99 ≤ 2× the no-op route's p99
+JUDGED_AT = 32
+
+
+# --------------------------------------------------------------------------------------------
+# Machine, inputs
+# --------------------------------------------------------------------------------------------
+def machine_info() -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {}
+    for mod in ("onnxruntime", "torch", "fastapi", "uvicorn", "numpy"):
+        try:
+            versions[mod] = __import__(mod).__version__
+        except (ImportError, AttributeError):  # say so rather than fail the benchmark
+            versions[mod] = "not installed"
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "loop": loadgen.loop_name(),
+        **versions,
+    }
+
+
+def load_bodies(n: int) -> list[bytes]:
+    """``n`` CIFAR-10 test images spread over the classes, re-encoded as PNG, as request bodies."""
+    from PIL import Image
+
+    files = sorted(IMAGES.glob("*/*.jpg"))
+    if not files:
+        sys.exit(f"no CIFAR-10 test images under {IMAGES}; the benchmark sends real ones")
+    step = max(1, len(files) // n)
+    picked = files[::step][:n]
+    # Interleave the classes so consecutive requests are of different classes.
+    picked.sort(key=lambda p: (int(p.stem), p.parent.name))
+    bodies = []
+    for path in picked:
+        buf = io.BytesIO()
+        with Image.open(path) as img:
+            img.convert("RGB").save(buf, format="PNG")
+        b64 = base64.b64encode(buf.getvalue()).decode("ascii")
+        bodies.append(json.dumps({"inputs": [{"image": b64}]}, separators=(",", ":")).encode())
+    return bodies
+
+
+def parse_bundles(items: list[str]) -> dict[str, Path]:
+    out = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            sys.exit(f"--bundles takes NAME=PATH items (e.g. small-cnn=/tmp/bundles/small-cnn), not {item!r}")
+        out[name] = Path(path)
+    missing = [(n, p) for n, p in out.items() if not (p / "manifest.json").is_file()]
+    if missing:
+        runs = sorted((ROOT / "runs" / "cifar10").glob("*/"))
+        run = str(runs[-1].relative_to(ROOT)) if runs else "runs/cifar10/RUN_ID"
+        lines = [f"no bundle at {p} (no manifest.json there)" for _, p in missing]
+        lines.append("Make it from a finished CIFAR-10 run (the first export decodes the images into a cache, ~1 min):")
+        lines += [f"  cd {ROOT} && .venv/bin/practica export {run} --experiment {n} --out {p}" for n, p in missing]
+        sys.exit("\n".join(lines))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Servers in subprocesses
+# --------------------------------------------------------------------------------------------
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def practica_cmd() -> list[str]:
+    exe = Path(sys.executable).parent / "practica"
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "practica.cli"]
+
+
+@dataclass
+class Server:
+    name: str
+    cmd: list[str]
+    port: int
+    proc: subprocess.Popen | None = None
+    log: Path | None = None
+
+    def start(self, timeout_s: float) -> None:
+        fd, log = tempfile.mkstemp(prefix=f"serve-load-{self.name}-", suffix=".log")
+        self.log = Path(log)
+        with os.fdopen(fd, "wb") as f:
+            # A session of its own: stopping it reaches every worker it forks, and nothing else.
+            self.proc = subprocess.Popen(self.cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} server exited with code {self.proc.returncode} before it was "
+                                   f"ready:\n$ {shlex.join(self.cmd)}\n{self.tail()}")
+            try:
+                status, _ = asyncio.run(loadgen.http_get(HOST, self.port, "/v1/health"))
+                if status == 200:
+                    return
+            except (OSError, TimeoutError, ValueError):
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"{self.name} server not ready within {timeout_s:g} s:\n$ {shlex.join(self.cmd)}\n{self.tail()}")
+
+    def tail(self, n: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        pgid = self.proc.pid  # start_new_session: the group id is the leader's pid
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(pgid, signal.SIGKILL)
+            self.proc.wait(timeout=5)
+        except ProcessLookupError:
+            pass
+
+
+# --------------------------------------------------------------------------------------------
+# CPU accounting: the server's process tree, the whole machine (to see other load)
+# --------------------------------------------------------------------------------------------
+CLK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def session_cpu_s(sid: int) -> float:
+    """user+system CPU seconds of every live process in session ``sid`` (the server and its workers)."""
+    total = 0
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{d}/stat").read_bytes()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2:].split()
+        # fields[0] is field 3 (state): session is field 6, utime 14, stime 15
+        if int(fields[3]) == sid:
+            total += int(fields[11]) + int(fields[12])
+    return total / CLK
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, steal) CPU seconds of the whole machine so far."""
+    try:
+        v = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (v + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq) / CLK, steal / CLK
+
+
+# --------------------------------------------------------------------------------------------
+# Measuring
+# --------------------------------------------------------------------------------------------
+def percentile(sorted_ns: list[int], q: float) -> float:
+    """Nearest-rank percentile in milliseconds."""
+    if not sorted_ns:
+        return float("nan")
+    k = max(0, min(len(sorted_ns) - 1, int(-(-q * len(sorted_ns) // 100)) - 1))
+    return sorted_ns[k] / 1e6
+
+
+def measure(server: Server, label: str, route: str, bodies: list[bytes], concurrency: int, args) -> dict:
+    requests = loadgen.build_requests(HOST, server.port, route, bodies)
+    marks: dict[str, tuple] = {}
+
+    def on_record(start: bool) -> None:
+        marks["start" if start else "stop"] = (session_cpu_s(server.proc.pid), *machine_cpu())
+
+    loop = loadgen.new_event_loop()
+    try:
+        stats = loop.run_until_complete(loadgen.measure_cell(
+            HOST, server.port, requests, concurrency, args.warmup, args.seconds, args.timeout, on_record))
+    finally:
+        loop.close()
+    lat = sorted(stats.latencies_ns)
+    n = len(lat)
+    wall = stats.recorded_s
+    srv_cpu = marks["stop"][0] - marks["start"][0]
+    busy = marks["stop"][1] - marks["start"][1]
+    steal = marks["stop"][2] - marks["start"][2]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cell = {
+        "server": label, "route": route, "concurrency": concurrency, "port": server.port,
+        "requests": n, "seconds": round(wall, 3), "rate": n / wall if wall else 0.0,
+        "p50_ms": percentile(lat, 50), "p90_ms": percentile(lat, 90), "p99_ms": percentile(lat, 99),
+        "max_ms": lat[-1] / 1e6 if lat else float("nan"),
+        "mean_ms": sum(lat) / n / 1e6 if n else float("nan"),
+        "errors": stats.errors, "errors_http": stats.errors_http, "errors_conn": stats.errors_conn,
+        "errors_timeout": stats.errors_timeout, "errors_outside_window": stats.outside_errors,
+        "statuses": {str(k): v for k, v in stats.status_counts.items()}, "first_error": stats.first_error,
+        # CPU while recording: the generator's own, the server's process tree, everything else.
+        "gen_cpu_us_per_req": stats.gen_cpu_s / n * 1e6 if n else None,
+        "gen_cpu_pct_of_machine": 100 * stats.gen_cpu_s / (wall * cores) if wall else None,
+        "server_cpu_us_per_req": srv_cpu / n * 1e6 if n else None,
+        "server_cpu_pct_of_machine": 100 * srv_cpu / (wall * cores) if wall else None,
+        "other_cpu_pct_of_machine": 100 * max(0.0, busy - srv_cpu - stats.gen_cpu_s) / (wall * cores) if wall else None,
+        "steal_pct": 100 * steal / (wall * cores) if wall else None,
+    }
+    print(f"  {label:<9} c={concurrency:<3} {cell['rate']:8.0f} req/s  p50 {cell['p50_ms']:7.2f} ms  "
+          f"p99 {cell['p99_ms']:7.2f} ms  errors {cell['errors']}"
+          + (f" (+{stats.outside_errors} outside window)" if stats.outside_errors else "")
+          + f"  | CPU µs/req: gen {_f(cell['gen_cpu_us_per_req'])}, server {_f(cell['server_cpu_us_per_req'])}; "
+          f"other load {_f(cell['other_cpu_pct_of_machine'])}%, steal {_f(cell['steal_pct'])}%",
+          file=sys.stderr, flush=True)
+    if stats.first_error:
+        print(f"    first error: {stats.first_error}", file=sys.stderr, flush=True)
+    return cell
+
+
+def _f(x, fmt: str = ".0f") -> str:
+    return "—" if x is None else format(x, fmt)
+
+
+def top1(body: bytes) -> str | None:
+    """The first 'label' in a prediction answer, whatever its exact layout."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    stack = [doc]
+    while stack:
+        x = stack.pop(0)
+        if isinstance(x, dict):
+            if isinstance(x.get("label"), str):
+                return x["label"]
+            stack.extend(x.values())
+        elif isinstance(x, list):
+            stack.extend(x)
+    return None
+
+
+def sample_answers(server: Server, route: str, bodies: list[bytes], n: int = 20) -> dict:
+    """Send the first ``n`` bodies one at a time: status, one answer, top-1 labels."""
+    reqs = loadgen.build_requests(HOST, server.port, route, bodies[:n])
+
+    async def go():
+        return [await loadgen.http_post(HOST, server.port, r) for r in reqs]
+
+    answers = asyncio.run(go())
+    bad = [(s, b[:300]) for s, b in answers if s != 200]
+    if bad:
+        raise RuntimeError(f"{server.name} {route} answered {bad[0][0]}: {bad[0][1]!r}")
+    return {"example": answers[0][1].decode(errors="replace")[:400], "top1": [top1(b) for _, b in answers]}
+
+
+def run_model(name: str, bundle: Path, bodies: list[bytes], args) -> dict:
+    print(f"\n== {name}: {bundle}", file=sys.stderr, flush=True)
+    threads = args.threads
+    cells: list[dict] = []
+    notes: dict = {}
+    servers = []
+    if "practica" in args.servers:
+        port = free_port()
+        cmd = practica_cmd() + ["serve", str(bundle), "--host", HOST, "--port", str(port), "--bench-routes",
+                                "--access-log" if args.access_log else "--no-access-log", *shlex.split(args.practica_args)]
+        servers.append(("practica", Server("practica", cmd, port)))
+    if "naive" in args.servers:
+        port = free_port()
+        cmd = [sys.executable, str(ROOT / "bench" / "naive_server.py"), "--bundle", str(bundle), "--host", HOST,
+               "--port", str(port), "--threads", str(threads), *(["--access-log"] if args.access_log else []),
+               *shlex.split(args.naive_args)]
+        servers.append(("naive", Server("naive", cmd, port)))
+    for kind, server in servers:
+        print(f"  starting {kind}: {shlex.join(server.cmd)}", file=sys.stderr, flush=True)
+        server.start(args.start_timeout)
+        try:
+            sample = sample_answers(server, "/v1/predict", bodies)
+            notes[kind] = {"command": shlex.join(server.cmd), **sample}
+            if kind == "practica":
+                sample_answers(server, "/v1/noop", bodies, 2)
+            for c in args.concurrency:
+                if kind == "practica":  # floor and predictions back to back, so drift hits both alike
+                    cells.append(measure(server, "no-op", "/v1/noop", bodies, c, args))
+                    cells.append(measure(server, "practica", "/v1/predict", bodies, c, args))
+                else:
+                    cells.append(measure(server, "naive", "/v1/predict", bodies, c, args))
+        finally:
+            server.stop()
+        if any(c["errors"] or c["errors_outside_window"] for c in cells if c["port"] == server.port):
+            print(f"  {kind} answered with errors; the end of its log ({server.log}):\n{server.tail()}",
+                  file=sys.stderr, flush=True)
+        else:
+            server.log.unlink(missing_ok=True)
+    agree = None
+    if "practica" in notes and "naive" in notes:
+        a, b = notes["practica"]["top1"], notes["naive"]["top1"]
+        agree = sum(x == y and x is not None for x, y in zip(a, b)) / len(a)
+    return {"bundle": str(bundle), "cells": cells, "servers": notes, "top1_agreement_practica_naive": agree,
+            "ratios": ratios(name, cells, args.concurrency)}
+
+
+def ratios(name: str, cells: list[dict], concurrency: list[int]) -> list[dict]:
+    by = {(c["server"], c["concurrency"]): c for c in cells}
+    out = []
+    for conc in concurrency:
+        p, noop, naive = by.get(("practica", conc)), by.get(("no-op", conc)), by.get(("naive", conc))
+        row = {"concurrency": conc, "judged": conc == JUDGED_AT}
+        if p and naive and naive["rate"]:
+            row["practica_vs_naive"] = p["rate"] / naive["rate"]
+            target = TARGET_VS_NAIVE.get(name)
+            row["practica_vs_naive_target"] = target
+            row["practica_vs_naive_met"] = None if target is None else row["practica_vs_naive"] >= target
+        if p and noop and noop["rate"]:
+            row["practica_vs_noop_rate"] = p["rate"] / noop["rate"]
+            row["practica_vs_noop_rate_met"] = row["practica_vs_noop_rate"] >= TARGET_VS_NOOP_RATE
+            row["p99_vs_noop"] = p["p99_ms"] / noop["p99_ms"] if noop["p99_ms"] else float("inf")
+            row["p99_vs_noop_met"] = row["p99_vs_noop"] <= TARGET_P99_VS_NOOP
+        if p:
+            row["practica_errors"] = p["errors"] + p["errors_outside_window"]
+            row["practica_errors_met"] = row["practica_errors"] == 0
+        out.append(row)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------------
+def _mark(met) -> str:
+    return "" if met is None else ("met" if met else "MISSED")
+
+
+def print_report(result: dict) -> None:
+    m = result["machine"]
+    s = result["settings"]
+    print(f"\nMachine: {m['cpu']}, {m['cores']} cores ({m['cores_usable']} usable); {m['platform']}")
+    print(f"Python {m['python']}, onnxruntime {m['onnxruntime']}, torch {m['torch']}, fastapi {m['fastapi']}, "
+          f"uvicorn {m['uvicorn']}; generator on {m['loop']}")
+    print(f"{s['seconds']:g} s per cell after {s['warmup']:g} s warm-up; {s['images']} different CIFAR-10 test "
+          f"images (base64 PNG, ~{s['mean_body_bytes']:.0f} B bodies), one per request; naive server: torch "
+          f"{s['threads']} intra-op threads, handler {s['naive_handler']}; access log "
+          f"{'on' if s['access_log'] else 'off'} in both servers")
+    for name, model in result["models"].items():
+        print(f"\n{name} ({model['bundle']})")
+        print(f"  {'server':<9} {'clients':>7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
+              f" {'gen CPU µs/req':>15} {'srv CPU µs/req':>15} {'other load':>10}")
+        for c in sorted(model["cells"], key=lambda c: (["practica", "no-op", "naive"].index(c["server"]),
+                                                       c["concurrency"])):
+            print(f"  {c['server']:<9} {c['concurrency']:>7} {c['rate']:>9.0f} {c['p50_ms']:>8.2f} "
+                  f"{c['p99_ms']:>8.2f} {c['errors']:>7} {_f(c['gen_cpu_us_per_req']):>15} "
+                  f"{_f(c['server_cpu_us_per_req']):>15} {_f(c['other_cpu_pct_of_machine']):>9}%")
+        target = TARGET_VS_NAIVE.get(name)
+        print(f"  ratios (targets are set for {JUDGED_AT} clients; other rows for information):")
+        print(f"  {'clients':>7}  {'practica/naive':>24}  {'practica/no-op rate':>24}  {'p99 practica/no-op':>24}"
+              f"  {'errors':>10}")
+        for r in model["ratios"]:
+            def cell(key, tgt, op, r=r):
+                if key not in r:
+                    return "—"
+                t = "" if tgt is None else f" ({op}{tgt:g}) {_mark(r[key + '_met'])}"
+                return f"{r[key]:.2f}×{t}"
+            print(f"  {r['concurrency']:>7}{'*' if r['judged'] else ' '} {cell('practica_vs_naive', target, '≥'):>24}  "
+                  f"{cell('practica_vs_noop_rate', TARGET_VS_NOOP_RATE, '≥'):>24}  "
+                  f"{cell('p99_vs_noop', TARGET_P99_VS_NOOP, '≤'):>24}  "
+                  f"{str(r.get('practica_errors', '—')) + ' ' + _mark(r.get('practica_errors_met')):>10}")
+        if model["top1_agreement_practica_naive"] is not None:
+            print(f"  top-1 agreement practica vs naive on {len(model['servers']['practica']['top1'])} images: "
+                  f"{model['top1_agreement_practica_naive']:.0%}")
+    print("\n* judged row. CPU columns are measured while recording: the load generator's own CPU time, the "
+          "server's process tree's, and the rest of the machine's load (other processes) as % of all cores.")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n", 2)[2])
+    ap.add_argument("--bundles", nargs="+", default=DEFAULT_BUNDLES, metavar="NAME=PATH",
+                    help="models to serve, as NAME=bundle folder (default: %(default)s)")
+    ap.add_argument("--concurrency", nargs="+", type=int, default=[1, 8, 32], help="clients (default: 1 8 32)")
+    ap.add_argument("--seconds", type=float, default=10.0, help="recorded seconds per cell (default: 10)")
+    ap.add_argument("--warmup", type=float, default=3.0, help="warm-up seconds before each cell (default: 3)")
+    ap.add_argument("--images", type=int, default=256, help="different test images, rotated (default: 256)")
+    ap.add_argument("--servers", nargs="+", choices=("practica", "naive"), default=["practica", "naive"],
+                    help="which servers (practica includes its no-op route)")
+    ap.add_argument("--threads", type=int, default=min(4, os.cpu_count() or 1),
+                    help="naive server's torch intra-op threads; default min(4, CPU count), what ONNX Runtime "
+                         "gets in a bundle by default (default: %(default)s)")
+    ap.add_argument("--practica-args", default="", help="extra options for practica serve, e.g. '--max-batch-size 32'")
+    ap.add_argument("--naive-args", default="", help="extra options for bench/naive_server.py, e.g. '--handler async'")
+    ap.add_argument("--access-log", action="store_true",
+                    help="uvicorn's access log on, in both servers (default: off in both)")
+    ap.add_argument("--timeout", type=float, default=30.0, help="a request slower than this is an error (s)")
+    ap.add_argument("--start-timeout", type=float, default=120.0, help="seconds for a server to become ready")
+    ap.add_argument("--json", type=Path, help="write the results here")
+    args = ap.parse_args()
+    if min(args.concurrency) < 1 or args.seconds <= 0 or args.warmup < 0 or args.images < 1:
+        ap.error("concurrency must be ≥ 1, seconds > 0, warm-up ≥ 0, images ≥ 1")
+    bundles = parse_bundles(args.bundles)
+    if "practica" in args.servers:
+        probe = subprocess.run(practica_cmd() + ["serve", "--help"], capture_output=True, text=True, cwd=ROOT, check=False)
+        if probe.returncode != 0:
+            sys.exit(f"`practica serve` is not available here:\n{(probe.stdout + probe.stderr)[-800:]}\n"
+                     "Run with --servers naive to measure the naive server alone.")
+    naive_handler = "async" if "async" in args.naive_args else "sync"
+
+    bodies = load_bodies(args.images)
+    result = {
+        "machine": machine_info(),
+        "settings": {"seconds": args.seconds, "warmup": args.warmup, "concurrency": args.concurrency,
+                     "images": len(bodies), "mean_body_bytes": sum(map(len, bodies)) / len(bodies),
+                     "threads": args.threads, "naive_handler": naive_handler, "practica_args": args.practica_args,
+                     "naive_args": args.naive_args, "access_log": args.access_log, "timeout_s": args.timeout,
+                     "targets": {"practica_vs_naive": TARGET_VS_NAIVE, "practica_vs_noop_rate": TARGET_VS_NOOP_RATE,
+                                 "p99_vs_noop": TARGET_P99_VS_NOOP, "judged_at": JUDGED_AT}},
+        "models": {},
+    }
+    m = result["machine"]
+    print(f"Machine: {m['cpu']}, {m['cores']} cores; python {m['python']}, onnxruntime {m['onnxruntime']}, "
+          f"torch {m['torch']}; generator on {m['loop']}", file=sys.stderr)
+    for name, path in bundles.items():
+        result["models"][name] = run_model(name, path, bodies, args)
+    print_report(result)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2, default=str))
+        print(f"\nresults: {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,10 @@
+"""The bundle's file names and format version (the layout is described in ``export.py``).
+
+Kept apart from ``export.py`` so that loading a bundle never imports the exporters (torch).
+"""
+
+BUNDLE_SCHEMA_VERSION = 1
+BUNDLE_FILE = "bundle.json"
+ONNX_FILE = "model.onnx"
+WEIGHTS_FILE = "weights.safetensors"
+REFERENCE_FILE = "reference.json"

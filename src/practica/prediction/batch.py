@@ -1,0 +1,125 @@
+"""Predict items in batches: decode image files a chunk at a time, run the bundle, yield one row per item."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import chain, islice
+from pathlib import Path
+
+import numpy as np
+
+from practica.bundle.inputs import InputSpec
+from practica.bundle.load import Bundle
+from practica.data.decode import CHUNK_SIZE, PARALLEL_MIN_FILES, decode_many
+from practica.prediction.sources import Item, open_inputs
+
+BATCH_SIZE = 256
+DEFAULT_TOP_K = 3
+# Decoded images held at once: enough files for decode_many to keep every core busy,
+# few enough that a folder of large photos never sits in memory whole.
+DECODE_BUDGET_BYTES = 256 * 2**20
+
+
+@dataclass(frozen=True)
+class Row:
+    """One output row: a prediction, or the error that prevented it."""
+
+    input: str
+    prediction: str | None = None
+    probability: float | None = None
+    top_k: tuple[tuple[str, float], ...] = ()
+    true_label: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class Summary:
+    predicted: int = 0
+    failed: int = 0
+    labelled: int = 0  # predicted items whose true label is known
+    correct: int = 0
+
+    def add(self, row: Row) -> None:
+        if row.error is not None:
+            self.failed += 1
+            return
+        self.predicted += 1
+        if row.true_label is not None:
+            self.labelled += 1
+            self.correct += row.prediction == row.true_label
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.correct / self.labelled if self.labelled else None
+
+
+class Predictions:
+    """The rows for some INPUT arguments, streamed once; ``summary`` fills as they are read.
+
+    Opening checks every argument (a missing path or unknown kind raises ``InputError``)
+    before anything is decoded or predicted."""
+
+    def __init__(self, bundle: Bundle, inputs: Sequence[str | Path], *, top_k: int = DEFAULT_TOP_K,
+                 batch_size: int = BATCH_SIZE) -> None:
+        self.bundle = bundle
+        self.sources = open_inputs(inputs, bundle.input, bundle.classes)
+        self.total = sum(s.count for s in self.sources)
+        self.top_k = top_k
+        self.batch_size = batch_size
+        self.summary = Summary()
+
+    def __iter__(self) -> Iterator[Row]:
+        items = chain.from_iterable(s.items for s in self.sources)
+        for row in predict_items(self.bundle, items, top_k=self.top_k, batch_size=self.batch_size):
+            self.summary.add(row)
+            yield row
+
+
+def predict_items(bundle: Bundle, items: Iterable[Item], *, top_k: int = DEFAULT_TOP_K,
+                  batch_size: int = BATCH_SIZE) -> Iterator[Row]:
+    """One row per item, in order. Image files are decoded a chunk at a time (in a process pool when many)."""
+    k = max(1, min(top_k, len(bundle.classes)))
+    items = iter(items)
+    while chunk := list(islice(items, _chunk_size(bundle.input, batch_size))):
+        inputs = _decode(chunk, bundle.input)
+        for start in range(0, len(chunk), batch_size):
+            end = start + batch_size
+            yield from _predict_batch(bundle, chunk[start:end], inputs[start:end], k)
+
+
+def _decode(chunk: list[Item], spec: InputSpec) -> list[np.ndarray | str]:
+    """Each item's model input, or why it has none."""
+    paths = [it.path for it in chunk if it.path is not None]  # only image models get files (see sources)
+    decoded = iter(decode_many(paths, spec.shape[:2], spec.shape[2]) if paths else [])
+    inputs: list[np.ndarray | str] = []
+    for item in chunk:
+        if item.error is not None:
+            inputs.append(item.error)
+        elif item.path is not None:
+            d = next(decoded)
+            inputs.append(d.reshape(spec.shape) if isinstance(d, np.ndarray) else f"cannot decode the image: {d}")
+        else:
+            inputs.append(item.array)
+    return inputs
+
+
+def _predict_batch(bundle: Bundle, items: list[Item], inputs: list[np.ndarray | str], k: int) -> Iterator[Row]:
+    good = [i for i, x in enumerate(inputs) if isinstance(x, np.ndarray)]
+    proba_of = dict(zip(good, bundle.predict_proba(np.stack([inputs[i] for i in good])))) if good else {}
+    for i, item in enumerate(items):
+        if i not in proba_of:
+            yield Row(item.name, true_label=item.label, error=inputs[i])
+            continue
+        p = proba_of[i]
+        # Stable sort: ties go to the lower class index, as argmax does.
+        top = np.argsort(-p, kind="stable")[:k]
+        ranked = tuple((bundle.classes[j], float(p[j])) for j in top)
+        yield Row(item.name, ranked[0][0], ranked[0][1], ranked, item.label)
+
+
+def _chunk_size(spec: InputSpec, batch_size: int) -> int:
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    wanted = max(PARALLEL_MIN_FILES, cpus * CHUNK_SIZE)
+    return max(batch_size, min(wanted, DECODE_BUDGET_BYTES // int(np.prod(spec.shape))))

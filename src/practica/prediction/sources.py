@@ -1,0 +1,246 @@
+"""Turn the INPUT arguments of ``practica predict`` into prediction items.
+
+An argument may be an image file, a folder of images (labelled by class-named sub-folders),
+a pixel CSV, or a JSON / JSON Lines file of records. A missing path or an unknown kind is
+fatal; anything wrong inside a file becomes an item carrying its error, so one bad row or
+image is reported in the output instead of stopping the command.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from practica.bundle.inputs import InputSpec, decode_item, features_to_array, pixels_to_array
+from practica.data.decode import IMAGE_SUFFIXES
+from practica.errors import InputError
+
+LABEL_COLUMNS = ("label", "class", "target", "y")
+ACCEPTED = (
+    "an image file (" + ", ".join(sorted(IMAGE_SUFFIXES)) + "), a folder of images, a pixel CSV (.csv), "
+    "or a JSON / JSON Lines file of records (.json, .jsonl)"
+)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One thing to predict: an image file to decode, or an input already decoded, or why it cannot be."""
+
+    name: str  # what the output's `input` column shows
+    path: str | None = None
+    array: np.ndarray | None = None
+    error: str | None = None
+    label: str | None = None  # the true class name, when the input says it
+
+
+@dataclass(frozen=True)
+class Source:
+    """One INPUT argument: how many items it holds (for the progress bar), and the items themselves."""
+
+    path: Path
+    count: int
+    items: Iterator[Item]
+
+
+def open_inputs(paths: Sequence[str | Path], spec: InputSpec, classes: Sequence[str]) -> list[Source]:
+    """Check every argument before anything is predicted, so a typo fails at once."""
+    if not paths:
+        raise InputError(f"give at least one input: {ACCEPTED}")
+    return [_open(Path(p), spec, tuple(classes)) for p in paths]
+
+
+def _open(path: Path, spec: InputSpec, classes: tuple[str, ...]) -> Source:
+    if not path.exists():
+        raise InputError(f"input {path} does not exist; give {ACCEPTED}")
+    suffix = path.suffix.lower()
+    if path.is_dir() or suffix in IMAGE_SUFFIXES:
+        if spec.kind != "image":
+            raise InputError(f"this model takes {spec.describe()}, not images; give a CSV or JSON file of them ({path})")
+        items = _folder_items(path, classes) if path.is_dir() else [Item(str(path), path=str(path))]
+        return Source(path, len(items), iter(items))
+    if suffix == ".csv":
+        return Source(path, max(0, _count_lines(path) - 1), _csv_items(path, spec, classes))
+    if suffix == ".json":
+        return _json_source(path, spec, classes)
+    if suffix == ".jsonl":
+        return Source(path, _count_lines(path), _jsonl_items(path, spec, classes))
+    raise InputError(f"input {path} is not a kind practica predict reads; give {ACCEPTED}")
+
+
+def resolve_label(value: Any, classes: tuple[str, ...]) -> str:
+    """A true label given as a class name, or as a class index ("3" or 3)."""
+    text = str(value).strip()
+    if text in classes:
+        return text
+    if isinstance(value, (int, str)) and not isinstance(value, bool) and text.isdigit() and int(text) < len(classes):
+        return classes[int(text)]
+    shown = ", ".join(classes[:12]) + (", …" if len(classes) > 12 else "")
+    raise InputError(f"label {text!r} is neither a class of this model ({shown}) nor a class index 0–{len(classes) - 1}")
+
+
+# --- image files and folders -------------------------------------------------------------------------
+
+def _folder_items(root: Path, classes: tuple[str, ...]) -> list[Item]:
+    """Images under ``root``, recursively, in sorted order. When every immediate sub-folder is named
+    after a class (as in CIFAR-10's test/airplane/...), an image's sub-folder is its true label."""
+    subfolders = [e.name for e in _visible(root) if e.is_dir()]
+    labelled = bool(subfolders) and set(subfolders) <= set(classes)
+    items = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        rel = Path(folder).relative_to(root)
+        label = rel.parts[0] if labelled and rel.parts else None
+        for name in sorted(files):
+            if not name.startswith(".") and name.lower().endswith(tuple(IMAGE_SUFFIXES)):
+                path = os.path.join(folder, name)
+                items.append(Item(path, path=path, label=label))
+    if not items:
+        raise InputError(f"folder {root} holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))}), in it or below")
+    return items
+
+
+def _visible(folder: Path) -> list[os.DirEntry[str]]:
+    with os.scandir(folder) as it:
+        return [e for e in it if not e.name.startswith(".")]
+
+
+# --- pixel (or feature) CSV --------------------------------------------------------------------------
+
+def _csv_items(path: Path, spec: InputSpec, classes: tuple[str, ...]) -> Iterator[Item]:
+    """Rows of a CSV with a header: an optional label column, and one column per input value."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: a spreadsheet's byte-order mark
+            reader = csv.reader(f)
+            header = next(reader, None)
+            try:
+                label_col, value_cols = _csv_layout(path, header, spec)
+            except InputError as err:
+                yield Item(str(path), error=str(err))
+                return
+            for row in reader:
+                if not row:
+                    continue
+                # Row numbers as a spreadsheet shows them: the header is row 1.
+                name = f"{path}:row {reader.line_num}"
+                yield _csv_item(name, row, header, label_col, value_cols, spec, classes)
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        yield Item(str(path), error=f"cannot read the CSV file: {err}")
+
+
+def _csv_layout(path: Path, header: list[str] | None, spec: InputSpec) -> tuple[int | None, list[int]]:
+    """The label column's index (if any) and the value columns' indices, in the model's order."""
+    expected = _expected_values(spec)
+    if not header:
+        raise InputError(f"{path} is empty; a pixel CSV has a header row, then one image per row")
+    names = [h.strip() for h in header]
+    if all(_is_number(n) for n in names):
+        raise InputError(f"{path} has no header row; add one (e.g. label,pixel1,…) so the label column can be told apart")
+    label_cols = [i for i, n in enumerate(names) if n.lower() in LABEL_COLUMNS]
+    if len(label_cols) > 1:
+        raise InputError(f"{path} has more than one label column ({', '.join(names[i] for i in label_cols)}); keep one")
+    label_col = label_cols[0] if label_cols else None
+    value_cols = [i for i in range(len(names)) if i != label_col]
+    if spec.kind == "features" and set(spec.feature_names) == {names[i] for i in value_cols}:
+        value_cols = [names.index(n) for n in spec.feature_names]  # by name, whatever the column order
+    if len(value_cols) != int(np.prod(spec.shape)):
+        raise InputError(
+            f"{path} has {len(value_cols)} value columns; this model takes {expected} per row "
+            f"(plus an optional label column named {'/'.join(LABEL_COLUMNS)})"
+        )
+    return label_col, value_cols
+
+
+def _csv_item(name: str, row: list[str], header: list[str], label_col: int | None, value_cols: list[int],
+              spec: InputSpec, classes: tuple[str, ...]) -> Item:
+    if len(row) != len(header):
+        return Item(name, error=f"the row has {len(row)} values; the header has {len(header)} columns")
+    label = None
+    try:
+        if label_col is not None and row[label_col].strip():
+            label = resolve_label(row[label_col], classes)
+        values = [row[i] for i in value_cols]
+        try:
+            arr = np.asarray(values, dtype=np.float64)
+        except ValueError:
+            bad = next(j for j, v in enumerate(values) if not _is_number(v))
+            raise InputError(f"non-numeric value {values[bad]!r} in column {header[value_cols[bad]]}") from None
+        if spec.kind == "image":
+            return Item(name, array=pixels_to_array(arr, spec), label=label)
+        return Item(name, array=features_to_array(arr.tolist(), spec), label=label)
+    except InputError as err:
+        return Item(name, error=str(err), label=label)
+
+
+def _expected_values(spec: InputSpec) -> str:
+    if spec.kind == "image":
+        h, w, c = spec.shape
+        return f"{h}×{w}×{c} = {h * w * c} pixel values (0–255)"
+    return f"{spec.shape[0]} feature values" + (f" ({', '.join(spec.feature_names)})" if spec.feature_names else "")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _count_lines(path: Path) -> int:
+    """Non-blank lines, for the progress bar's total; reading bytes is fast next to decoding."""
+    with open(path, "rb") as f:
+        return sum(1 for line in f if line.strip())
+
+
+# --- JSON and JSON Lines records ---------------------------------------------------------------------
+
+def _json_source(path: Path, spec: InputSpec, classes: tuple[str, ...]) -> Source:
+    """A JSON list of records (or one record). Parsed whole, to know how many it holds."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        return Source(path, 1, iter([Item(str(path), error=f"not a readable JSON file: {err}")]))
+    records = data if isinstance(data, list) else [data]
+    items = (_record_item(f"{path}:record {i}", record, spec, classes) for i, record in enumerate(records, 1))
+    return Source(path, len(records), items)
+
+
+def _jsonl_items(path: Path, spec: InputSpec, classes: tuple[str, ...]) -> Iterator[Item]:
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                name = f"{path}:line {number}"
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as err:
+                    yield Item(name, error=f"not a JSON record: {err}")
+                    continue
+                yield _record_item(name, record, spec, classes)
+    except (OSError, UnicodeDecodeError) as err:
+        yield Item(str(path), error=f"cannot read the JSON Lines file: {err}")
+
+
+def _record_item(name: str, record: Any, spec: InputSpec, classes: tuple[str, ...]) -> Item:
+    """``{"image": base64} | {"pixels": ...} | {"features": ...}``, with an optional "id" and "label"."""
+    if isinstance(record, dict):
+        if "id" in record:
+            name = str(record["id"])
+        inputs = {k: v for k, v in record.items() if k not in ("id", "label")}
+    else:
+        inputs = record  # decode_item says what a record must be
+    label = None
+    try:
+        if isinstance(record, dict) and record.get("label") is not None:
+            label = resolve_label(record["label"], classes)
+        return Item(name, array=decode_item(inputs, spec), label=label)
+    except InputError as err:
+        return Item(name, error=str(err), label=label)

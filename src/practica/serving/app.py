@@ -1,0 +1,138 @@
+"""The HTTP service of one bundle: ``create_app(bundle, settings)`` → a FastAPI app.
+
+    GET  /               a page to try the model (drop an image, see the predictions and the model card)
+    POST /v1/predict     predictions for one or many inputs (JSON or multipart image upload)
+    GET  /v1/model       the bundle card: what the model is, its metrics, lineage, why it was chosen
+    GET  /v1/health      200 when the model is loaded and taking inputs, 503 otherwise
+    GET  /metrics        Prometheus metrics
+    POST /v1/noop        (bench_routes only) reads the body as /v1/predict does, predicts nothing
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Annotated
+
+import numpy as np
+import orjson
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from practica.bundle.load import Bundle
+from practica.serving.auth import api_key_dependencies
+from practica.serving.batcher import BatcherClosed, MicroBatcher
+from practica.serving.errors import ApiError, install_error_handlers
+from practica.serving.metrics import ServiceMetrics
+from practica.serving.middleware import REQUEST_ID, BodyLimit, RequestObserver
+from practica.serving.payload import (
+    decode_inputs,
+    describe_accepted,
+    media_type,
+    parse_json_request,
+    predictions,
+    read_image_files,
+    read_json,
+)
+from practica.serving.schemas import (
+    ERROR_AS_JSON,
+    HealthResponse,
+    PredictResponse,
+    error_responses,
+    predict_request_body,
+)
+from practica.serving.settings import ServeSettings
+
+JSON = "application/json"
+# The page is one self-contained file: it may talk to this server and nothing else.
+PAGE_CSP = ("default-src 'none'; connect-src 'self'; img-src data: blob:; "
+            "style-src 'unsafe-inline'; script-src 'unsafe-inline'; base-uri 'none'; form-action 'none'")
+
+
+def create_app(bundle: Bundle, settings: ServeSettings | None = None) -> FastAPI:
+    settings = settings or ServeSettings()
+    spec, classes, version = bundle.input, bundle.classes, bundle.version
+    metrics = ServiceMetrics(version)
+    batcher = MicroBatcher(bundle.predict_proba, max_batch_size=settings.max_batch_size,
+                           max_wait_ms=settings.max_wait_ms, on_batch=metrics.observe_batch)
+    accepted = describe_accepted(spec, settings)
+    card = orjson.dumps(bundle.card)
+    page = (resources.files("practica.serving") / "page" / "index.html").read_bytes()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        await batcher.start(warmup=np.zeros((1, *spec.shape), spec.onnx_dtype))
+        try:
+            yield
+        finally:  # uvicorn has finished the in-flight requests by now; anything still queued is predicted
+            await batcher.stop()
+
+    app = FastAPI(
+        title=f"practica · {bundle.card.get('name', version)}",
+        version=version,
+        description=f"Predictions of {version}: {spec.describe()} in, {len(classes)} classes out. "
+                    "Every response carries an X-Request-ID header (the request's own, if it sent one)."
+                    + (" Every route but /v1/health and the page needs an API key." if settings.api_key else ""),
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    protected = api_key_dependencies(settings.api_key)
+    auth = (401,) if settings.api_key else ()
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> Response:
+        return HTMLResponse(page, headers={"content-security-policy": PAGE_CSP})
+
+    @app.post(
+        "/v1/predict", dependencies=protected, summary="Predict the classes of one or many inputs",
+        openapi_extra={"requestBody": predict_request_body(spec, settings.max_items)},
+        responses={200: {"model": PredictResponse}, **error_responses(400, *auth, 413, 415, 422, 503)},
+    )
+    async def predict(
+        request: Request,
+        top_k: Annotated[int | None, Query(ge=1, description="Predictions per input (the body's top_k wins).")] = None,
+    ) -> Response:
+        if media_type(request) == "multipart/form-data":
+            x, body_top_k = await read_image_files(request, spec, settings, accepted)
+        else:
+            payload = await read_json(request, accepted)
+            inputs, body_top_k = parse_json_request(payload, settings, accepted)
+            x = await decode_inputs(inputs, spec, settings, accepted, size=len(await request.body()))
+        try:
+            probs = await batcher.predict(x)
+        except BatcherClosed as err:
+            raise ApiError(503, "unavailable", str(err), "requests once /v1/health says ready", {"Retry-After": "1"}) from None
+        body = {
+            "model_version": version,
+            "request_id": request.scope[REQUEST_ID],
+            "predictions": predictions(probs, classes, body_top_k or top_k or settings.top_k),
+        }
+        return Response(orjson.dumps(body), media_type=JSON)
+
+    @app.get("/v1/model", dependencies=protected, summary="The model card: metadata, metrics, lineage, selection",
+             responses={200: {"content": {JSON: {"schema": {"type": "object"}}}}, **error_responses(*auth)})
+    async def model_card() -> Response:
+        return Response(card, media_type=JSON)
+
+    @app.get("/v1/health", summary="Liveness and readiness", responses={200: {"model": HealthResponse},
+                                                                        503: {"model": HealthResponse}})
+    async def health() -> Response:
+        ready = batcher.running
+        body = {"status": "ok" if ready else "unavailable", "ready": ready, "model_version": version}
+        return Response(orjson.dumps(body), 200 if ready else 503, media_type=JSON)
+
+    @app.get("/metrics", dependencies=protected, response_class=PlainTextResponse, summary="Prometheus metrics",
+             responses={s: ERROR_AS_JSON for s in auth})  # with a model, FastAPI would document it as text/plain
+    async def prometheus_metrics() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    if settings.bench_routes:
+        @app.post("/v1/noop", dependencies=protected, include_in_schema=False)
+        async def noop(request: Request) -> Response:
+            await read_json(request, accepted)  # the same reading and parsing as /v1/predict, then nothing
+            return Response(b'{"ok":true}', media_type=JSON)
+
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestObserver, metrics=metrics, routes=[r.path for r in app.routes])  # outermost
+    return app

@@ -1,0 +1,130 @@
+"""Micro-batching: inputs of concurrent requests go to ONNX Runtime together, in one call.
+
+Requests put (inputs, future) on an asyncio queue. One task takes the first entry, gathers
+more until ``max_batch_size`` inputs or ``max_wait_ms`` have passed, concatenates them and
+runs the model in one dedicated thread, so the event loop keeps accepting requests while
+ONNX Runtime works. While a batch runs the queue fills, so under load the next batch is
+larger: throughput grows with concurrency, and a lone request waits at most ``max_wait_ms``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+_STOP = object()
+
+
+class BatcherClosed(RuntimeError):
+    """The batcher is not running (not started yet, or shutting down)."""
+
+
+class MicroBatcher:
+    def __init__(
+        self,
+        predict: Callable[[np.ndarray], np.ndarray],
+        *,
+        max_batch_size: int,
+        max_wait_ms: float,
+        on_batch: Callable[[int, float], None] | None = None,
+    ) -> None:
+        self._predict = predict
+        self.max_batch_size = max_batch_size
+        self._max_wait = max_wait_ms / 1000
+        self._on_batch = on_batch  # (inputs, seconds) after every model call
+        self._queue: asyncio.Queue | None = None
+        self._task: asyncio.Task | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._accepting = False
+
+    @property
+    def running(self) -> bool:
+        return self._accepting and self._task is not None and not self._task.done()
+
+    async def start(self, warmup: np.ndarray | None = None) -> None:
+        """Start the model thread (running ``warmup`` through the model first, if given) and the batching task."""
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="practica-onnx")
+        if warmup is not None:  # loads the session and pays ONNX Runtime's first-call cost before any request
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._predict, warmup)
+        self._queue = asyncio.Queue()
+        self._task = asyncio.create_task(self._gather_and_run(), name="practica-batcher")
+        self._accepting = True
+
+    async def stop(self) -> None:
+        """Refuse new inputs, predict those already queued, then end."""
+        if self._task is None:
+            return
+        self._accepting = False
+        self._queue.put_nowait(_STOP)
+        await self._task
+        self._task = None
+        self._executor.shutdown(wait=True)
+
+    async def predict(self, x: np.ndarray) -> np.ndarray:
+        """(N, ...) inputs → (N, classes) probabilities, predicted along with other requests' inputs."""
+        if not self._accepting:
+            raise BatcherClosed("the model is not accepting inputs (starting or shutting down)")
+        loop = asyncio.get_running_loop()
+        m = self.max_batch_size
+        futures = []
+        for i in range(0, len(x), m):  # a request larger than a batch is split across batches
+            fut = loop.create_future()
+            self._queue.put_nowait((x[i : i + m], fut))
+            futures.append(fut)
+        if len(futures) == 1:
+            return await futures[0]
+        return np.concatenate(await asyncio.gather(*futures))
+
+    async def _gather_and_run(self) -> None:
+        loop = asyncio.get_running_loop()
+        queue = self._queue
+        held = None  # an entry that did not fit the last batch: it opens the next one
+        while True:
+            entry = held if held is not None else await queue.get()
+            held = None
+            if entry is _STOP:
+                return
+            batch, size = [entry], len(entry[0])
+            deadline = loop.time() + self._max_wait
+            while size < self.max_batch_size:
+                if queue.empty():
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        break
+                    try:
+                        entry = await asyncio.wait_for(queue.get(), remaining)
+                    except TimeoutError:
+                        break
+                else:
+                    entry = queue.get_nowait()
+                if entry is _STOP or size + len(entry[0]) > self.max_batch_size:
+                    held = entry
+                    break
+                batch.append(entry)
+                size += len(entry[0])
+            await self._run(batch)
+
+    async def _run(self, batch: list[tuple[np.ndarray, asyncio.Future]]) -> None:
+        batch = [e for e in batch if not e[1].done()]  # a cancelled request (client gone) needs no prediction
+        if not batch:
+            return
+        started = time.perf_counter()
+        try:
+            x = batch[0][0] if len(batch) == 1 else np.concatenate([x for x, _ in batch])
+            probs = await asyncio.get_running_loop().run_in_executor(self._executor, self._predict, x)
+        except Exception as err:  # noqa: BLE001 — any failure: the requests fail (the app answers 500); the batcher goes on
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(err)
+            return
+        if self._on_batch is not None:
+            self._on_batch(len(x), time.perf_counter() - started)
+        start = 0
+        for x, fut in batch:
+            if not fut.done():
+                fut.set_result(probs[start : start + len(x)])
+            start += len(x)

@@ -1,0 +1,155 @@
+"""From a request's body to a batch of model inputs, and from probabilities to the answer.
+
+The hot path: orjson on the raw body, hand-written checks, numpy. Every problem is an
+``ApiError`` that says what was wrong (naming the input) and what is accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+
+from practica.bundle.inputs import InputSpec, decode_image, decode_item
+from practica.errors import InputError
+from practica.serving.errors import ApiError
+from practica.serving.settings import ServeSettings
+
+# Larger requests are decoded in a worker thread: decoding a big image inline would stall
+# every other request on the event loop; small ones are cheaper decoded in place.
+INLINE_DECODE_BYTES = 64 * 1024
+BODY_KEYS = frozenset(("inputs", "top_k"))
+
+
+def describe_accepted(spec: InputSpec, settings: ServeSettings) -> str:
+    if spec.kind == "image":
+        h, w, c = spec.shape
+        item = (f'{{"image": base64 PNG/JPEG}} or {{"pixels": {h}×{w}×{c} values 0–255}}; '
+                f"or multipart/form-data with 1 to {settings.max_items} image files")
+    else:
+        names = f" or an object keyed by {list(spec.feature_names)}" if spec.feature_names else ""
+        item = f'{{"features": a list of {spec.shape[0]} numbers{names}}}'
+    return f'JSON {{"inputs": [...], "top_k": k}} with 1 to {settings.max_items} inputs ({spec.describe()}), each {item}'
+
+
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").partition(";")[0].strip().lower()
+
+
+def is_json(media: str) -> bool:
+    return media in ("", "application/json") or media.endswith("+json")  # no content type: assume JSON
+
+
+async def read_json(request: Request, accepted: str) -> Any:
+    """The body parsed as JSON (the body-size limit is enforced by ``BodyLimit`` as it is read)."""
+    media = media_type(request)
+    if not is_json(media):
+        raise ApiError(415, "unsupported_media_type", f"the content type '{media}' is not accepted", accepted)
+    body = await request.body()
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as err:
+        raise ApiError(400, "invalid_json", f"the body is not valid JSON ({err})", accepted) from None
+
+
+def parse_top_k(value: Any, accepted: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ApiError(422, "invalid_top_k", f"'top_k' must be a whole number of at least 1, not {_short(value)}", accepted)
+    return value
+
+
+def parse_json_request(payload: Any, settings: ServeSettings, accepted: str) -> tuple[list, int | None]:
+    """The body's inputs (still encoded) and its top_k."""
+    if not isinstance(payload, dict):
+        raise ApiError(422, "invalid_request", f"the body must be a JSON object, not {_json_type(payload)}", accepted)
+    unknown = payload.keys() - BODY_KEYS
+    if unknown:
+        raise ApiError(422, "invalid_request", f"unknown keys {sorted(unknown)} in the body", accepted)
+    inputs = payload.get("inputs")
+    if not isinstance(inputs, list):
+        what = "missing" if inputs is None else f"a {_json_type(inputs)}"
+        raise ApiError(422, "invalid_request", f"'inputs' must be a list of inputs; it is {what}", accepted)
+    _check_count(len(inputs), settings, accepted)
+    return inputs, parse_top_k(payload.get("top_k"), accepted)
+
+
+async def decode_inputs(inputs: list, spec: InputSpec, settings: ServeSettings, accepted: str, size: int) -> np.ndarray:
+    if size > INLINE_DECODE_BYTES:
+        return await run_in_threadpool(_decode_all, inputs, spec, settings.max_image_pixels, accepted)
+    return _decode_all(inputs, spec, settings.max_image_pixels, accepted)
+
+
+def _decode_all(inputs: list, spec: InputSpec, max_pixels: int, accepted: str) -> np.ndarray:
+    arrays = []
+    for i, item in enumerate(inputs):
+        try:
+            arrays.append(decode_item(item, spec, max_pixels))
+        except InputError as err:
+            raise ApiError(422, "invalid_input", f"inputs[{i}]: {err}", accepted) from None
+    return np.stack(arrays)
+
+
+async def read_image_files(request: Request, spec: InputSpec, settings: ServeSettings, accepted: str) -> tuple[np.ndarray, int | None]:
+    """A multipart/form-data upload: every file part is an image; an optional 'top_k' field."""
+    try:
+        async with request.form(max_files=settings.max_items, max_fields=16) as form:
+            uploads = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]
+            field = form.get("top_k")  # form fields are text
+            top_k = parse_top_k(int(field) if isinstance(field, str) and field.strip().isdecimal() else field, accepted)
+            _check_count(len(uploads), settings, accepted)
+            files = [(upload.filename, await upload.read()) for upload in uploads]
+    except HTTPException as err:  # the form parser's own complaints (no boundary, too many files, ...)
+        raise ApiError(400, "invalid_multipart", f"the multipart body cannot be read: {err.detail}", accepted) from None
+    if sum(len(content) for _, content in files) > INLINE_DECODE_BYTES:
+        x = await run_in_threadpool(_decode_files, files, spec, settings.max_image_pixels, accepted)
+    else:
+        x = _decode_files(files, spec, settings.max_image_pixels, accepted)
+    return x, top_k
+
+
+def _decode_files(files: list[tuple[str | None, bytes]], spec: InputSpec, max_pixels: int, accepted: str) -> np.ndarray:
+    arrays = []
+    for i, (name, content) in enumerate(files):
+        try:
+            arrays.append(decode_image(content, spec, max_pixels))
+        except InputError as err:
+            raise ApiError(422, "invalid_input", f"file[{i}] ({name or 'unnamed'}): {err}", accepted) from None
+    return np.stack(arrays)
+
+
+def predictions(probs: np.ndarray, classes: Sequence[str], k: int) -> list[dict]:
+    """(N, classes) probabilities → per input, the k most probable classes, most probable first."""
+    k = min(k, probs.shape[1])
+    order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    top_p = np.take_along_axis(probs, order, axis=1).tolist()
+    out = []
+    for idx, ps in zip(order.tolist(), top_p):
+        top = [{"label": classes[i], "probability": p} for i, p in zip(idx, ps)]
+        out.append({"label": top[0]["label"], "probability": top[0]["probability"], "top_k": top})
+    return out
+
+
+def _check_count(n: int, settings: ServeSettings, accepted: str) -> None:
+    if n == 0:
+        raise ApiError(422, "no_inputs", "the request has no inputs", accepted)
+    if n > settings.max_items:
+        raise ApiError(422, "too_many_inputs",
+                       f"the request has {n} inputs, over the limit of {settings.max_items}; split it into several requests",
+                       accepted)
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null"}.get(type(value), "number")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

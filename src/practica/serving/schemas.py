@@ -1,0 +1,101 @@
+"""The OpenAPI description of the service. Requests are parsed by hand on the hot path (orjson,
+no per-request model validation); these schemas document what the handlers accept and return."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from practica.bundle.inputs import InputSpec
+
+
+class Prediction(BaseModel):
+    label: str
+    probability: float
+
+
+class InputPrediction(BaseModel):
+    label: str = Field(description="The most probable class.")
+    probability: float
+    top_k: list[Prediction] = Field(description="The k most probable classes, most probable first.")
+
+
+class PredictResponse(BaseModel):
+    model_version: str
+    request_id: str = Field(description="Also in the X-Request-ID header; the one the request sent, if any.")
+    predictions: list[InputPrediction] = Field(description="One per input, in the order sent.")
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Machine-readable, e.g. invalid_input, body_too_large, unauthorized.")
+    message: str = Field(description="What was wrong; for an input, which one (inputs[i] or file[i]).")
+    accepted: str | None = Field(None, description="What the service accepts instead.")
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok", "unavailable"]
+    ready: bool = Field(description="The model is loaded and the batcher takes inputs.")
+    model_version: str
+
+
+def error_responses(*statuses: int) -> dict[int, dict]:
+    return {s: {"model": ErrorResponse} for s in statuses}
+
+
+# An error response documented by reference, for routes whose own responses are not JSON.
+ERROR_AS_JSON = {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
+
+
+def _item_schema(spec: InputSpec) -> dict:
+    if spec.kind == "image":
+        h, w, c = spec.shape
+        return {"oneOf": [
+            {"type": "object", "required": ["image"], "additionalProperties": False, "properties": {
+                "image": {"type": "string", "description": "A PNG or JPEG file as base64 (a data: URL too)."}}},
+            {"type": "object", "required": ["pixels"], "additionalProperties": False, "properties": {
+                "pixels": {"type": "array", "description": f"{h}×{w}×{c} nested lists of 0–255 values"
+                           + (f" (or {h}×{w})" if c == 1 else "") + f", or a flat list of {h * w * c}."}}},
+        ]}
+    (n,) = spec.shape
+    as_list = {"type": "array", "items": {"type": "number"}, "minItems": n, "maxItems": n}
+    features = as_list if not spec.feature_names else {"oneOf": [as_list, {
+        "type": "object", "required": list(spec.feature_names), "additionalProperties": False,
+        "properties": {name: {"type": "number"} for name in spec.feature_names}}]}
+    return {"type": "object", "required": ["features"], "additionalProperties": False, "properties": {"features": features}}
+
+
+def _example_item(spec: InputSpec) -> dict:
+    if spec.kind == "image":
+        h, w, c = spec.shape
+        return {"pixels": [0] * (h * w * c)}
+    return {"features": [0.0] * spec.shape[0]}
+
+
+def predict_request_body(spec: InputSpec, max_items: int) -> dict:
+    """The requestBody of POST /v1/predict: JSON inputs, or (image models) a multipart upload of files."""
+    top_k = {"type": "integer", "minimum": 1, "description": "Predictions per input (capped at the number of classes)."}
+    content = {"application/json": {
+        "schema": {
+            "type": "object", "required": ["inputs"], "additionalProperties": False,
+            "properties": {
+                "inputs": {"type": "array", "minItems": 1, "maxItems": max_items, "items": _item_schema(spec)},
+                "top_k": top_k,
+            },
+        },
+        "example": {"inputs": [_example_item(spec)], "top_k": 3},
+    }}
+    if spec.kind == "image":
+        content["multipart/form-data"] = {"schema": {
+            "type": "object", "required": ["file"],
+            "properties": {
+                "file": {"type": "array", "minItems": 1, "maxItems": max_items,
+                         "items": {"type": "string", "format": "binary"}, "description": "PNG or JPEG files."},
+                "top_k": top_k,
+            },
+        }}
+    return {"required": True, "content": content}

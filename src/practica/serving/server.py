@@ -1,0 +1,62 @@
+"""Run the service under uvicorn: one process, or several workers that each load the bundle."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from practica.bundle.load import Bundle, load_bundle
+from practica.serving.app import create_app
+from practica.serving.settings import ServeSettings
+
+# How a worker process learns what to serve: uvicorn starts workers from an import string.
+ENV_BUNDLE = "PRACTICA_SERVE_BUNDLE"
+ENV_SETTINGS = "PRACTICA_SERVE_SETTINGS"
+ENV_THREADS = "PRACTICA_SERVE_THREADS"
+# On SIGTERM, in-flight requests get this long to finish (Docker's default stop grace period is 10 s).
+GRACEFUL_SHUTDOWN_S = 8
+
+
+def onnx_threads(workers: int) -> int:
+    """ONNX Runtime threads per worker: the cores shared out, at most 4 (small models gain nothing more)."""
+    return max(1, min(4, (os.cpu_count() or 1) // workers))
+
+
+def load_for_serving(path: str | Path, workers: int) -> Bundle:
+    """Verify the bundle (and, for one process, start its ONNX session) before anything binds a port."""
+    bundle = load_bundle(path, threads=onnx_threads(workers))
+    if workers == 1:
+        bundle.session  # noqa: B018 — raises BundleError now if ONNX Runtime cannot load the model
+    return bundle
+
+
+def app_from_env() -> FastAPI:
+    """The app factory each worker process calls."""
+    bundle = load_bundle(os.environ[ENV_BUNDLE], threads=int(os.environ[ENV_THREADS]))
+    return create_app(bundle, ServeSettings.from_json(os.environ[ENV_SETTINGS]))
+
+
+def serve(bundle: Bundle, settings: ServeSettings, *, host: str, port: int, workers: int = 1,
+          access_log: bool = True) -> None:
+    import uvicorn
+
+    options = {"host": host, "port": port, "access_log": access_log, "log_config": _log_config(),
+               "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S}
+    if workers == 1:
+        uvicorn.run(create_app(bundle, settings), **options)
+        return
+    os.environ.update({ENV_BUNDLE: str(bundle.root.resolve()), ENV_SETTINGS: settings.to_json(),
+                       ENV_THREADS: str(onnx_threads(workers))})
+    uvicorn.run(f"{__name__}:app_from_env", factory=True, workers=workers, **options)
+
+
+def _log_config() -> dict:
+    """uvicorn's logging, plus the service's own logger (errors with their request ids)."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["practica"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config

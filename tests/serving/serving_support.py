@@ -1,0 +1,90 @@
+"""Helpers for the serving tests: clients on an app (in process, or a real uvicorn server) and encoded images."""
+
+from __future__ import annotations
+
+import base64
+import io
+import socket
+import threading
+from contextlib import asynccontextmanager, contextmanager
+
+import httpx
+import numpy as np
+import uvicorn
+from PIL import Image
+
+from practica.serving import ServeSettings, create_app
+
+
+@asynccontextmanager
+async def serving(bundle, **settings):
+    """An httpx client on the app, in process, with its lifespan (model warm-up, batcher) running."""
+    app = create_app(bundle, ServeSettings(**settings))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+@contextmanager
+def live_server(app):
+    """A real uvicorn server on a free loopback port, in a thread; yields (server, base URL)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=10)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        for _ in range(500):
+            if server.started or not thread.is_alive():
+                break
+            threading.Event().wait(0.02)
+        assert server.started, "the server did not start"
+        yield server, f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(15)
+        sock.close()
+
+
+def encode(image: np.ndarray, fmt: str = "PNG") -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def b64(image: np.ndarray, fmt: str = "PNG") -> str:
+    return base64.b64encode(encode(image, fmt)).decode()
+
+
+def decoded(data: bytes, shape) -> np.ndarray:
+    """What the service sees of an encoded image (JPEG is lossy)."""
+    return np.asarray(Image.open(io.BytesIO(data)).convert("L"), dtype=np.uint8).reshape(shape)
+
+
+class CountingBundle:
+    """A bundle whose ONNX Runtime calls after the start-up warm-up are counted (and can be slowed or fail)."""
+
+    def __init__(self, bundle, delay: float = 0.0, error: Exception | None = None) -> None:
+        self._bundle = bundle
+        self.calls: list[int] = []
+        self.delay = delay
+        self.error = error
+        self.running = threading.Event()
+        self.warmed_up = False
+
+    def __getattr__(self, name):
+        return getattr(self._bundle, name)
+
+    def predict_proba(self, x):
+        if not self.warmed_up:
+            self.warmed_up = True
+            return self._bundle.predict_proba(x)
+        self.calls.append(len(x))
+        self.running.set()
+        if self.delay:
+            threading.Event().wait(self.delay)
+        if self.error is not None:
+            raise self.error
+        return self._bundle.predict_proba(x)
