@@ -87,6 +87,13 @@ def create_app(bundle_path: str, handler: str = "sync") -> FastAPI:
     return app
 
 
+def app_from_env():
+    """The factory each worker process calls (uvicorn starts workers from an import string)."""
+    torch.set_num_threads(int(os.environ["NAIVE_THREADS"]))
+    torch.set_num_interop_threads(1)
+    return create_app(os.environ["NAIVE_BUNDLE"], os.environ["NAIVE_HANDLER"])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bundle", required=True)
@@ -94,16 +101,22 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=8001)
     ap.add_argument("--threads", type=int, default=min(4, os.cpu_count() or 1),
                     help="torch intra-op threads (default: min(4, CPU count), as ONNX Runtime in a bundle)")
-    ap.add_argument("--handler", choices=("sync", "async"), default="sync")
+    ap.add_argument("--handler", choices=("sync", "async"), default="async",
+                    help="async (default) runs the model on the event loop, one request at a time; sync runs it in "
+                         "FastAPI's thread pool, where concurrent requests fight over the cores (slower here)")
+    ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes, each with the model")
     ap.add_argument("--access-log", action="store_true", help="uvicorn's access log (off: it would cost CPU "
                     "that practica's server does not spend)")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.set_num_interop_threads(1)
     import uvicorn
 
-    app = create_app(args.bundle, args.handler)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=args.access_log)
+    os.environ.update(NAIVE_BUNDLE=args.bundle, NAIVE_HANDLER=args.handler, NAIVE_THREADS=str(args.threads))
+    if args.workers == 1:
+        app = app_from_env()
+    else:
+        app = "naive_server:app_from_env"
+    uvicorn.run(app, factory=args.workers > 1, workers=args.workers, app_dir=str(Path(__file__).parent),
+                host=args.host, port=args.port, log_level="warning", access_log=args.access_log)
 
 
 if __name__ == "__main__":

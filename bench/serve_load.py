@@ -1,11 +1,12 @@
 """Load test: practica's micro-batched ONNX server vs a naive PyTorch endpoint vs the HTTP floor.
 
-For each model (default: the small CNN and ResNet-20 bundles of a CIFAR-10 run), three servers
-are measured in the same run, each in its own subprocess, one at a time:
+For each model (default: the small CNN and ResNet-20 bundles of a CIFAR-10 run), these are
+measured in the same run, each server in its own subprocess, one at a time:
 
-  practica  POST /v1/predict on ``practica serve BUNDLE --bench-routes`` (micro-batched ONNX Runtime)
+  practica  POST /v1/predict on ``practica serve BUNDLE --bench-routes --workers N`` (micro-batched ONNX Runtime)
   no-op     POST /v1/noop on the same server: parses the same body, answers a constant (HTTP floor)
-  naive     POST /v1/predict on bench/naive_server.py (FastAPI + PyTorch, one image per call)
+  naive     POST /v1/predict on bench/naive_server.py (FastAPI + PyTorch, one image per call), one process
+  naive-w   the same naive server in N worker processes, one torch thread each (practica's layout)
 
 at 1, 8 and 32 concurrent closed-loop clients (keep-alive HTTP/1.1 on loopback, see
 bench/loadgen.py) sending single-image requests: real CIFAR-10 test images as base64 PNG, the
@@ -47,6 +48,8 @@ TARGET_VS_NAIVE = {"small-cnn": 3.0, "resnet20": 4.0}
 TARGET_VS_NOOP_RATE = 0.75  # practica's rate ≥ 75% of its own no-op route's
 TARGET_P99_VS_NOOP = 2.0  # practica's p99 ≤ 2× the no-op route's p99
 JUDGED_AT = 32
+NAIVE_KINDS = ("naive", "naive-w")
+SERVER_ORDER = ("practica", "no-op", *NAIVE_KINDS)
 
 
 # --------------------------------------------------------------------------------------------
@@ -320,14 +323,21 @@ def run_model(name: str, bundle: Path, bodies: list[bytes], args) -> dict:
     if "practica" in args.servers:
         port = free_port()
         cmd = practica_cmd() + ["serve", str(bundle), "--host", HOST, "--port", str(port), "--bench-routes",
+                                "--workers", str(args.workers),
                                 "--access-log" if args.access_log else "--no-access-log", *shlex.split(args.practica_args)]
         servers.append(("practica", Server("practica", cmd, port)))
     if "naive" in args.servers:
-        port = free_port()
-        cmd = [sys.executable, str(ROOT / "bench" / "naive_server.py"), "--bundle", str(bundle), "--host", HOST,
-               "--port", str(port), "--threads", str(threads), *(["--access-log"] if args.access_log else []),
-               *shlex.split(args.naive_args)]
-        servers.append(("naive", Server("naive", cmd, port)))
+        # Two naive servers: one process (what a practitioner writes first), and the same code in
+        # as many worker processes as practica gets, one torch thread each: the fair comparison.
+        for kind, layout in (("naive", ["--threads", str(threads)]),
+                             ("naive-w", ["--workers", str(args.workers), "--threads", "1"])):
+            if kind == "naive-w" and args.workers == 1:
+                continue
+            port = free_port()
+            cmd = [sys.executable, str(ROOT / "bench" / "naive_server.py"), "--bundle", str(bundle), "--host", HOST,
+                   "--port", str(port), *layout, *(["--access-log"] if args.access_log else []),
+                   *shlex.split(args.naive_args)]
+            servers.append((kind, Server(kind, cmd, port)))
     for kind, server in servers:
         print(f"  starting {kind}: {shlex.join(server.cmd)}", file=sys.stderr, flush=True)
         server.start(args.start_timeout)
@@ -341,7 +351,7 @@ def run_model(name: str, bundle: Path, bodies: list[bytes], args) -> dict:
                     cells.append(measure(server, "no-op", "/v1/noop", bodies, c, args))
                     cells.append(measure(server, "practica", "/v1/predict", bodies, c, args))
                 else:
-                    cells.append(measure(server, "naive", "/v1/predict", bodies, c, args))
+                    cells.append(measure(server, kind, "/v1/predict", bodies, c, args))
         finally:
             server.stop()
         if any(c["errors"] or c["errors_outside_window"] for c in cells if c["port"] == server.port):
@@ -361,13 +371,16 @@ def ratios(name: str, cells: list[dict], concurrency: list[int]) -> list[dict]:
     by = {(c["server"], c["concurrency"]): c for c in cells}
     out = []
     for conc in concurrency:
-        p, noop, naive = by.get(("practica", conc)), by.get(("no-op", conc)), by.get(("naive", conc))
+        p, noop = by.get(("practica", conc)), by.get(("no-op", conc))
         row = {"concurrency": conc, "judged": conc == JUDGED_AT}
-        if p and naive and naive["rate"]:
-            row["practica_vs_naive"] = p["rate"] / naive["rate"]
-            target = TARGET_VS_NAIVE.get(name)
-            row["practica_vs_naive_target"] = target
-            row["practica_vs_naive_met"] = None if target is None else row["practica_vs_naive"] >= target
+        for naive_kind in NAIVE_KINDS:
+            naive = by.get((naive_kind, conc))
+            if p and naive and naive["rate"]:
+                key = f"practica_vs_{naive_kind.replace('-', '_')}"
+                row[key] = p["rate"] / naive["rate"]
+                target = TARGET_VS_NAIVE.get(name)
+                row[key + "_target"] = target
+                row[key + "_met"] = None if target is None else row[key] >= target
         if p and noop and noop["rate"]:
             row["practica_vs_noop_rate"] = p["rate"] / noop["rate"]
             row["practica_vs_noop_rate_met"] = row["practica_vs_noop_rate"] >= TARGET_VS_NOOP_RATE
@@ -394,22 +407,23 @@ def print_report(result: dict) -> None:
     print(f"Python {m['python']}, onnxruntime {m['onnxruntime']}, torch {m['torch']}, fastapi {m['fastapi']}, "
           f"uvicorn {m['uvicorn']}; generator on {m['loop']}")
     print(f"{s['seconds']:g} s per cell after {s['warmup']:g} s warm-up; {s['images']} different CIFAR-10 test "
-          f"images (base64 PNG, ~{s['mean_body_bytes']:.0f} B bodies), one per request; naive server: torch "
-          f"{s['threads']} intra-op threads, handler {s['naive_handler']}; access log "
+          f"images (base64 PNG, ~{s['mean_body_bytes']:.0f} B bodies), one per request; practica serve --workers "
+          f"{s['workers']}; naive: 1 process with {s['threads']} torch threads; naive-w: {s['workers']} processes "
+          f"with 1 torch thread each; naive handler {s['naive_handler']}; access log "
           f"{'on' if s['access_log'] else 'off'} in both servers")
     for name, model in result["models"].items():
         print(f"\n{name} ({model['bundle']})")
         print(f"  {'server':<9} {'clients':>7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
               f" {'gen CPU µs/req':>15} {'srv CPU µs/req':>15} {'other load':>10}")
-        for c in sorted(model["cells"], key=lambda c: (["practica", "no-op", "naive"].index(c["server"]),
+        for c in sorted(model["cells"], key=lambda c: (SERVER_ORDER.index(c["server"]),
                                                        c["concurrency"])):
             print(f"  {c['server']:<9} {c['concurrency']:>7} {c['rate']:>9.0f} {c['p50_ms']:>8.2f} "
                   f"{c['p99_ms']:>8.2f} {c['errors']:>7} {_f(c['gen_cpu_us_per_req']):>15} "
                   f"{_f(c['server_cpu_us_per_req']):>15} {_f(c['other_cpu_pct_of_machine']):>9}%")
         target = TARGET_VS_NAIVE.get(name)
         print(f"  ratios (targets are set for {JUDGED_AT} clients; other rows for information):")
-        print(f"  {'clients':>7}  {'practica/naive':>24}  {'practica/no-op rate':>24}  {'p99 practica/no-op':>24}"
-              f"  {'errors':>10}")
+        print(f"  {'clients':>7}  {'practica/naive':>24}  {'practica/naive-w':>24}  {'practica/no-op rate':>24}"
+              f"  {'p99 practica/no-op':>24}  {'errors':>10}")
         for r in model["ratios"]:
             def cell(key, tgt, op, r=r):
                 if key not in r:
@@ -417,6 +431,7 @@ def print_report(result: dict) -> None:
                 t = "" if tgt is None else f" ({op}{tgt:g}) {_mark(r[key + '_met'])}"
                 return f"{r[key]:.2f}×{t}"
             print(f"  {r['concurrency']:>7}{'*' if r['judged'] else ' '} {cell('practica_vs_naive', target, '≥'):>24}  "
+                  f"{cell('practica_vs_naive_w', target, '≥'):>24}  "
                   f"{cell('practica_vs_noop_rate', TARGET_VS_NOOP_RATE, '≥'):>24}  "
                   f"{cell('p99_vs_noop', TARGET_P99_VS_NOOP, '≤'):>24}  "
                   f"{str(r.get('practica_errors', '—')) + ' ' + _mark(r.get('practica_errors_met')):>10}")
@@ -441,6 +456,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=min(4, os.cpu_count() or 1),
                     help="naive server's torch intra-op threads; default min(4, CPU count), what ONNX Runtime "
                          "gets in a bundle by default (default: %(default)s)")
+    ap.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
+                    help="processes for practica serve and for the naive-w server (default: the usable cores, %(default)s)")
     ap.add_argument("--practica-args", default="", help="extra options for practica serve, e.g. '--max-batch-size 32'")
     ap.add_argument("--naive-args", default="", help="extra options for bench/naive_server.py, e.g. '--handler async'")
     ap.add_argument("--access-log", action="store_true",
@@ -457,14 +474,14 @@ def main() -> None:
         if probe.returncode != 0:
             sys.exit(f"`practica serve` is not available here:\n{(probe.stdout + probe.stderr)[-800:]}\n"
                      "Run with --servers naive to measure the naive server alone.")
-    naive_handler = "async" if "async" in args.naive_args else "sync"
+    naive_handler = "sync" if "sync" in args.naive_args.replace("async", "") else "async"
 
     bodies = load_bodies(args.images)
     result = {
         "machine": machine_info(),
         "settings": {"seconds": args.seconds, "warmup": args.warmup, "concurrency": args.concurrency,
                      "images": len(bodies), "mean_body_bytes": sum(map(len, bodies)) / len(bodies),
-                     "threads": args.threads, "naive_handler": naive_handler, "practica_args": args.practica_args,
+                     "threads": args.threads, "workers": args.workers, "naive_handler": naive_handler, "practica_args": args.practica_args,
                      "naive_args": args.naive_args, "access_log": args.access_log, "timeout_s": args.timeout,
                      "targets": {"practica_vs_naive": TARGET_VS_NAIVE, "practica_vs_noop_rate": TARGET_VS_NOOP_RATE,
                                  "p99_vs_noop": TARGET_P99_VS_NOOP, "judged_at": JUDGED_AT}},

@@ -11,7 +11,7 @@ from practica.bundle.inputs import DEFAULT_MAX_PIXELS
 @dataclass(frozen=True)
 class ServeSettings:
     max_batch_size: int = 64  # inputs per ONNX Runtime call
-    max_wait_ms: float = 2.0  # how long the first queued input waits for others to join its batch
+    max_wait_ms: float = 0.0  # how long the first queued input waits for others to join its batch
     max_body_bytes: int = 10 * 1024 * 1024
     max_items: int = 64  # inputs per request
     max_image_pixels: int = DEFAULT_MAX_PIXELS  # width × height, checked before decoding
