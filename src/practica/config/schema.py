@@ -38,14 +38,26 @@ def _slug(value: str, what: str) -> str:
 
 # --------------------------------------------------------------------------- data
 
-DataSource = Literal["digits", "folder", "npz"]
+DataSource = Literal[
+    "digits", "iris", "wine", "breast_cancer",  # scikit-learn's bundled sets: no path, no network
+    "cifar10", "cifar100", "mnist", "fashion_mnist",  # well-known sets, downloaded once and cached
+    "folder", "npz", "npy", "pixel_csv", "json",  # the user's files
+]
+BUILTIN_SOURCES = ("digits", "iris", "wine", "breast_cancer")
+KNOWN_SOURCES = ("cifar10", "cifar100", "mnist", "fashion_mnist")
+FILE_SOURCES = ("folder", "npz", "npy", "pixel_csv", "json")
+_PATH_EXAMPLES = {"folder": "data/train", "npz": "data/train.npz", "npy": "data/x.npy",
+                  "pixel_csv": "data/train.csv", "json": "data/train.jsonl"}
 
 
 class SourceSpec(Strict):
     """Where samples come from. ``path`` is relative to the suite file's folder."""
 
     source: DataSource
-    path: Path | None = None
+    path: Path | None = Field(None, description="the file or folder (for a well-known set: a local copy, instead of downloading)")
+    part: Literal["train", "test"] = Field(
+        "train", description="which part of a set that has its own train/test parts (well-known sets, train/ test/ folders)"
+    )
     image_size: tuple[PositiveInt, PositiveInt] | None = Field(
         None, description="(height, width) every image is resized to; default: keep, and require one size"
     )
@@ -53,11 +65,10 @@ class SourceSpec(Strict):
 
     @model_validator(mode="after")
     def _path_matches_source(self) -> SourceSpec:
-        if self.source == "digits" and self.path is not None:
-            raise ValueError("source 'digits' is built into scikit-learn and takes no 'path'; remove 'path'")
-        if self.source in ("folder", "npz") and self.path is None:
-            example = "data/train" if self.source == "folder" else "data/train.npz"
-            raise ValueError(f"source '{self.source}' needs a 'path' (for example path: {example})")
+        if self.source in BUILTIN_SOURCES and self.path is not None:
+            raise ValueError(f"source '{self.source}' is built into scikit-learn and takes no 'path'; remove 'path'")
+        if self.source in FILE_SOURCES and self.path is None:
+            raise ValueError(f"source '{self.source}' needs a 'path' (for example path: {_PATH_EXAMPLES[self.source]})")
         return self
 
 

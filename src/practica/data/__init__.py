@@ -10,7 +10,7 @@ from practica.data.records import Dataset, Splits
 from practica.errors import DataError
 
 if TYPE_CHECKING:
-    from practica.config.schema import DatasetSpec
+    from practica.config.schema import DatasetSpec, SourceSpec
 
 __all__ = ["Dataset", "Splits", "load_source", "make_splits", "prepare_data"]
 
@@ -35,11 +35,23 @@ def prepare_data(spec: DatasetSpec) -> Splits:
     from practica.data.split import make_splits
 
     data = load_source(spec)
+    test_spec = spec.test or _official_test(spec)
     test = None
-    if spec.test is not None:
+    if test_spec is not None:
         shape = {"image_size": data.x.shape[1:3], "channels": data.x.shape[3]} if data.kind == "image" else {}
-        test = _align_test(data, load_source(spec.test, **shape))
+        test = _align_test(data, load_source(test_spec, **shape))
     return make_splits(data, spec, test)
+
+
+def _official_test(spec: DatasetSpec) -> SourceSpec | None:
+    """The test part of a set that comes with one (CIFAR-10, MNIST, ...), used as the fixed test set
+    unless the suite names another. Published results are on that part, so ours compare."""
+    from practica.config.schema import KNOWN_SOURCES, SourceSpec
+
+    if spec.part != "train" or spec.source not in KNOWN_SOURCES:
+        return None
+    fields = spec.model_dump(include=set(SourceSpec.model_fields))
+    return SourceSpec.model_validate({**fields, "part": "test"})
 
 
 def _align_test(data: Dataset, test: Dataset) -> Dataset:

@@ -1,7 +1,9 @@
-"""Load one declared source (digits, folder or npz) into a ``Dataset``."""
+"""Load one declared source into a ``Dataset``: every loader has the same contract,
+``load(spec: SourceSpec) -> Dataset`` (images uint8 N×H×W×C, or features float32 N×F)."""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +28,32 @@ def load_source(spec: SourceSpec, *, image_size: Size | None = None, channels: i
     chans = channels or spec.channels
     if spec.source == "folder":
         return load_folder(Path(spec.path), size, chans)
-    data = _digits() if spec.source == "digits" else load_npz(Path(spec.path))
-    return _conform(data, size, chans)
+    return _conform(_LOADERS[spec.source](spec), size, chans)
+
+
+def _lazy(module: str, function: str):
+    """A loader imported on first use: each pulls in only what its format needs."""
+
+    def load(spec: SourceSpec) -> Dataset:
+        return getattr(importlib.import_module(f"practica.data.{module}"), function)(spec)
+
+    return load
+
+
+_LOADERS = {
+    "digits": lambda spec: _digits(),
+    "iris": _lazy("toy", "load_toy"),
+    "wine": _lazy("toy", "load_toy"),
+    "breast_cancer": _lazy("toy", "load_toy"),
+    "npz": lambda spec: load_npz(Path(spec.path)),
+    "npy": _lazy("npy", "load_npy"),
+    "pixel_csv": _lazy("pixel_csv", "load_pixel_csv"),
+    "json": _lazy("json_records", "load_json_records"),
+    "cifar10": _lazy("known", "load_known"),
+    "cifar100": _lazy("known", "load_known"),
+    "mnist": _lazy("known", "load_known"),
+    "fashion_mnist": _lazy("known", "load_known"),
+}
 
 
 def _conform(data: Dataset, image_size: Size | None, channels: int | None) -> Dataset:
