@@ -95,9 +95,10 @@ def _names_differ(old: Any, new: Any) -> bool:
 
 def _resolve_paths(data: dict[str, Any], base_dir: Path) -> None:
     for spec in (data.get("dataset"), (data.get("dataset") or {}).get("test") if isinstance(data.get("dataset"), dict) else None):
-        if isinstance(spec, dict) and isinstance(spec.get("path"), str):
-            p = Path(spec["path"]).expanduser()
-            spec["path"] = str(p if p.is_absolute() else (base_dir / p).resolve())
+        for key in ("path", "labels"):  # every field naming a file
+            if isinstance(spec, dict) and isinstance(spec.get(key), str):
+                p = Path(spec[key]).expanduser()
+                spec[key] = str(p if p.is_absolute() else (base_dir / p).resolve())
 
 
 def format_validation_error(

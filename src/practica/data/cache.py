@@ -1,4 +1,5 @@
-"""On-disk cache of decoded folder data sets, so a second run reads arrays instead of decoding.
+"""On-disk cache of decoded data sets (folders, pixel CSVs, JSON records), so a second run reads
+arrays instead of decoding or parsing.
 
 An entry is a folder ``<key>/`` holding ``x.npy``, ``y.npy`` and ``meta.json``, written
 into a temporary folder and renamed into place: a killed process leaves no entry, or a
@@ -71,7 +72,7 @@ def _read(entry: Path, key: str) -> Dataset | None:
         x = np.load(entry / "x.npy", allow_pickle=False)
         y = np.load(entry / "y.npy", allow_pickle=False)
         whole = (
-            x.dtype == np.uint8
+            x.dtype in (np.uint8, np.float32)  # images, or a feature table (JSON records)
             and list(x.shape) == meta["x_shape"]
             and y.dtype == np.int64
             and y.shape == (len(x),)

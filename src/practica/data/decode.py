@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -25,6 +27,8 @@ CHUNK_SIZE = 1000
 _START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
 
 Size = tuple[int, int]  # (height, width)
+T = TypeVar("T")
+R = TypeVar("R")
 Decoded = np.ndarray | str  # H×W (grayscale) or H×W×3 uint8, or why the file was skipped
 
 
@@ -65,11 +69,16 @@ def decode_chunk(paths: list[str], image_size: Size | None, channels: int | None
 
 def decode_many(paths: list[str], image_size: Size | None, channels: int | None) -> list[Decoded]:
     """Decode in order; in a process pool over chunks of files when there are many."""
-    workers = min(_cpu_count(), -(-len(paths) // CHUNK_SIZE))
-    if workers < 2 or len(paths) < PARALLEL_MIN_FILES:
-        return decode_chunk(paths, image_size, channels)
-    chunks = [paths[i : i + CHUNK_SIZE] for i in range(0, len(paths), CHUNK_SIZE)]
-    work = partial(decode_chunk, image_size=image_size, channels=channels)
+    return map_chunks(partial(decode_chunk, image_size=image_size, channels=channels), paths)
+
+
+def map_chunks(work: Callable[[list[T]], list[R]], items: list[T]) -> list[R]:
+    """``work`` over ``items`` in order: in this process for few items, else in a process pool over
+    chunks of ``CHUNK_SIZE`` (``work`` must be picklable: a module-level function or a partial of one)."""
+    workers = min(_cpu_count(), -(-len(items) // CHUNK_SIZE))
+    if workers < 2 or len(items) < PARALLEL_MIN_FILES:
+        return work(items)
+    chunks = [items[i : i + CHUNK_SIZE] for i in range(0, len(items), CHUNK_SIZE)]
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(_START_METHOD)) as pool:
         return [item for chunk in pool.map(work, chunks) for item in chunk]
 

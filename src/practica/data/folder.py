@@ -16,6 +16,7 @@ from practica.errors import DataError
 
 _SUFFIXES = ", ".join(sorted(IMAGE_SUFFIXES))
 _SUFFIX_TUPLE = tuple(IMAGE_SUFFIXES)
+_PART_NAMES = {"train": "train", "training": "train", "test": "test", "testing": "test"}
 
 
 @dataclass(frozen=True)
@@ -77,17 +78,50 @@ def decode_folder(root: Path, listing: Listing, image_size: Size | None, channel
     good = [i for i, d in enumerate(decoded) if isinstance(d, np.ndarray)]
     skipped = tuple(f"{paths[i]}: {d}" for i, d in enumerate(decoded) if isinstance(d, str))
     _check_every_class_decoded(root, listing, decoded, good)
-    arrays = [decoded[i] for i in good]
-    _check_one_size(arrays, [paths[i] for i in good])
+    x = stack_images([decoded[i] for i in good], [paths[i] for i in good], channels)
+    y = np.array(listing.labels, dtype=np.int64)[good]
+    return Dataset(
+        name=root.name, x=x, y=y, classes=listing.classes, sources=tuple(paths[i] for i in good), skipped=skipped
+    )
+
+
+def stack_images(arrays: list[np.ndarray], names: list[str], channels: int | None) -> np.ndarray:
+    """Decoded images (H×W gray or H×W×3, as ``prepare_image`` gives them) as one uint8 N×H×W×C
+    array: C is ``channels``, else 1 if every image is gray, else 3. One size, else a DataError
+    naming two images (``names``) that differ."""
+    _check_one_size(arrays, names)
     h, w = arrays[0].shape[:2]
     c = channels or (1 if all(a.ndim == 2 for a in arrays) else 3)
     x = np.empty((len(arrays), h, w, c), dtype=np.uint8)
     for i, a in enumerate(arrays):
         x[i] = a[..., None] if a.ndim == 2 else a  # a gray image broadcasts to RGB as L -> RGB does
-    y = np.array(listing.labels, dtype=np.int64)[good]
-    return Dataset(
-        name=root.name, x=x, y=y, classes=listing.classes, sources=tuple(paths[i] for i in good), skipped=skipped
-    )
+    return x
+
+
+def split_parts(root: Path) -> dict[str, Path] | None:
+    """``{"train": root/train, "test": root/test}`` when ``root`` holds a train and a test folder
+    (``train``/``training``, ``test``/``testing``, any case), each with class sub-folders; else None."""
+    if not root.is_dir():
+        return None
+    parts: dict[str, Path] = {}
+    for entry in sorted(_visible(root), key=_name):
+        part = _PART_NAMES.get(entry.name.lower())
+        if part and part not in parts and entry.is_dir() and any(e.is_dir() for e in _visible(Path(entry.path))):
+            parts[part] = Path(entry.path)
+    return parts if len(parts) == 2 else None
+
+
+def part_root(root: Path, part: str) -> Path:
+    """The folder of classes to read for ``part``: ``root/<part>`` in a train/test layout, else ``root``."""
+    parts = split_parts(root)
+    if parts is not None:
+        return parts[part]
+    if part == "test":
+        raise DataError(
+            f"part: test needs a folder holding train/ and test/, each with one sub-folder per class; {root} is "
+            "not one. Point path at the test images' folder instead (and leave part out)."
+        )
+    return root
 
 
 def _check_every_class_decoded(root: Path, listing: Listing, decoded: list[Decoded], good: list[int]) -> None:

@@ -61,26 +61,33 @@ def _read(path: Path, archive: np.lib.npyio.NpzFile, key: str) -> np.ndarray:
 
 
 def _features_or_images(path: Path, key: str, x: np.ndarray) -> np.ndarray:
+    return as_samples(x, f"{path}: {key!r}")
+
+
+def as_samples(x: np.ndarray, what: str) -> np.ndarray:
+    """An array of samples as a ``Dataset`` holds them: 2-D numbers become float32 N×F features,
+    uint8 N×H×W or N×H×W×C (C 1 or 3) become N×H×W×C images; anything else is a ``DataError``
+    whose message starts with ``what`` (the file, and the array in it)."""
     expected = "uint8 N×H×W or N×H×W×C images (C 1 or 3), or numeric N×F features"
     if x.ndim not in (2, 3, 4) or len(x) == 0:
-        raise DataError(f"{path}: {key!r} has shape {x.shape}; expected {expected}.")
+        raise DataError(f"{what} has shape {x.shape}; expected {expected}.")
     if x.ndim == 2:
         if x.dtype.kind not in "biuf":
-            raise DataError(f"{path}: {key!r} holds {x.dtype} values; features must be numbers ({expected}).")
+            raise DataError(f"{what} holds {x.dtype} values; features must be numbers ({expected}).")
         features = x.astype(np.float32)
         if not np.isfinite(features).all():
-            raise DataError(f"{path}: {key!r} holds NaN or infinite values; replace them (e.g. numpy.nan_to_num).")
+            raise DataError(f"{what} holds NaN or infinite values; replace them (e.g. numpy.nan_to_num).")
         return features
     if x.dtype != np.uint8:
         raise DataError(
-            f"{path}: {key!r} holds images of shape {x.shape} as {x.dtype}; images must be uint8 0..255 "
+            f"{what} holds images of shape {x.shape} as {x.dtype}; images must be uint8 0..255 "
             "(for 0..1 floats save (x * 255).round().astype('uint8'))."
         )
     if x.ndim == 3:
         return x[..., None]
     if x.shape[3] not in (1, 3):
         raise DataError(
-            f"{path}: {key!r} has shape {x.shape}; images are N×H×W×C with C 1 or 3, channels last "
+            f"{what} has shape {x.shape}; images are N×H×W×C with C 1 or 3, channels last "
             "(for N×C×H×W save x.transpose(0, 2, 3, 1))."
         )
     return np.ascontiguousarray(x)

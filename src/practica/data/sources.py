@@ -12,7 +12,7 @@ from sklearn.datasets import load_digits
 
 from practica.config.schema import SourceSpec
 from practica.data.decode import Size
-from practica.data.folder import load_folder
+from practica.data.folder import load_folder, part_root
 from practica.data.npz import load_npz
 from practica.data.records import Dataset
 from practica.errors import DataError
@@ -22,12 +22,15 @@ def load_source(spec: SourceSpec, *, image_size: Size | None = None, channels: i
     """Decode ``spec``; ``image_size`` and ``channels`` override the spec's own.
 
     The overrides let a fixed test set be decoded at the training set's size and channels.
-    Folder sources are cached on disk (see ``cache.py``); the others are fast to read.
+    Folder, pixel CSV and JSON sources are cached on disk (see ``cache.py``); the others are fast
+    to read. A folder holding train/ and test/ is read at ``spec.part``.
     """
     size = image_size or spec.image_size
     chans = channels or spec.channels
     if spec.source == "folder":
-        return load_folder(Path(spec.path), size, chans)
+        return load_folder(part_root(Path(spec.path), spec.part), size, chans)
+    if (size, chans) != (spec.image_size, spec.channels):  # a loader that decodes images decodes them so
+        spec = spec.model_copy(update={"image_size": size, "channels": chans})
     return _conform(_LOADERS[spec.source](spec), size, chans)
 
 
