@@ -308,3 +308,12 @@ def version() -> None:
     from practica.pipeline.rundir import code_version
 
     console.print(code_version())
+
+
+def _add_data_commands() -> None:
+    from practica.cli_data import data_app
+
+    app.add_typer(data_app, name="data")
+
+
+_add_data_commands()

@@ -105,9 +105,12 @@ class Report:
     detail: Chosen | None
     footer: tuple[tuple[str, str], ...]
     bundle: str = ""  # the chosen model's production bundle, as a path to type
+    hygiene: tuple[tuple[str, str, str], ...] = ()  # per data check: title, "ok" or "warning", one line
+    hygiene_notes: tuple[str, ...] = ()  # how near duplicates were found, what was not checked
+    hygiene_images: tuple[Image, ...] = ()  # duplicate pairs side by side, train–test first
 
     def images(self) -> list[Image]:
-        found = [*self.data_images, self.comparison, *(e.curves for e in self.experiments)]
+        found = [*self.data_images, *self.hygiene_images, self.comparison, *(e.curves for e in self.experiments)]
         if self.detail:
             found.append(self.detail.confusion)
         return [i for i in found if i is not None]
@@ -129,7 +132,7 @@ def build(run: SuiteRun) -> Report:
         skipped=skipped[:12],
         skipped_more=max(0, len(skipped) - 12),
         data_images=_data_images(run.splits),
-        columns=COLUMNS,
+        columns=tuple(c[0] for c in _columns(run.results)),
         rows=_rows(run.results, ranked),
         comparison=_comparison(run, ranked),
         policy=_policy(suite),
@@ -140,6 +143,7 @@ def build(run: SuiteRun) -> Report:
                 ("Started", _when(run.started)), ("Duration", h.duration(run.seconds)),
                 ("Data fingerprint", run.splits.fingerprint[:12] or h.DASH)),
         bundle=str(run.bundle) if run.bundle else "",
+        **_hygiene(run),
     )
 
 
@@ -205,6 +209,36 @@ def _skipped(splits: Splits) -> tuple[str, ...]:
     return tuple(seen)
 
 
+HYGIENE_PAIRS = 6  # duplicate pairs shown in the report
+
+
+def _hygiene(run: SuiteRun) -> dict:
+    """The data-hygiene block: each check's one-line result, and a few duplicate pairs as images."""
+    report = getattr(run, "hygiene", None)
+    if report is None:
+        return {}
+    lines = tuple((c.title, c.status, c.summary) for c in report.checks)
+    notes = list(report.notes)
+    if report.near_distance is not None:
+        sim = f" and thumbnails correlating at least {report.min_similarity:.2f}" if report.min_similarity is not None else ""
+        notes.insert(0, f"Near duplicates: images within perceptual-hash distance {report.near_distance} (of 64 bits){sim}. "
+                        f"Checked on the splits as trained; every pair is listed in data/hygiene.json.")
+
+    def order(p) -> int:  # train–test leaks first, then other leaks, then duplicates within a split
+        return 0 if {p.a_part, p.b_part} == {"train", "test"} else 1 if p.a_part != p.b_part else 2
+
+    pairs = sorted(report.pairs(), key=order)[:HYGIENE_PAIRS]
+    parts = {"train": run.splits.train, "val": run.splits.val, "test": run.splits.test}
+    images: tuple[Image, ...] = ()
+    if pairs:
+        from practica.reporting.hygiene import pairs_figure
+
+        figure = pairs_figure(pairs, parts, title="Duplicate pairs" + (" (labels in red differ)" if any(p.labels_differ for p in pairs) else ""))
+        if figure is not None:
+            images = (Image("duplicates", "Example duplicate pairs, side by side", figure),)
+    return {"hygiene": lines, "hygiene_notes": tuple(notes), "hygiene_images": images}
+
+
 def _data_images(splits: Splits) -> tuple[Image, ...]:
     images = [Image("class-counts", "Samples per class in each split", plots.class_counts(splits))]
     grid = plots.sample_grid(splits.train, seed=splits.seed)
@@ -233,21 +267,33 @@ _COLUMNS: tuple[tuple[str, Callable, Callable, bool], ...] = (
     ("Train time", lambda r: r.train_seconds, lambda r: h.duration(r.train_seconds), False),
 )
 COLUMNS = tuple(c[0] for c in _COLUMNS)
+# With dataset.split.cv_folds, the baselines' k-fold accuracy on train+val (mean ± std), after Test acc.
+_CV_COLUMN = ("CV acc", lambda r: r.cv.mean if r.cv else None,
+              lambda r: f"{h.percent(r.cv.mean)} ± {r.cv.std * 100:.1f}" if r.cv else h.DASH, True)
+
+
+def _columns(results: tuple[ExperimentResult, ...]) -> tuple[tuple[str, Callable, Callable, bool], ...]:
+    if not any(getattr(r, "cv", None) for r in results):
+        return _COLUMNS
+    at = COLUMNS.index("Test acc") + 1
+    return (*_COLUMNS[:at], _CV_COLUMN, *_COLUMNS[at:])
 
 
 def _rows(results: tuple[ExperimentResult, ...], ranked: dict[str, Ranked]) -> tuple[Row, ...]:
+    columns = _columns(results)
     evaluated = [r for r in results if r.evaluation is not None]
     best = []
-    for _, value, _, higher in _COLUMNS:
+    for _, value, _, higher in columns:
         values = [v for v in map(value, evaluated) if v is not None and math.isfinite(v)]
         # Only a comparison emphasises: one evaluated experiment is not "best" at anything.
         best.append((max if higher else min)(values) if len(values) > 1 else None)
     rows = []
     for r in results:
         if r.evaluation is None:
-            cells = tuple(Cell(h.DASH) for _ in _COLUMNS[:-1]) + (Cell(h.duration(r.train_seconds)),)
+            cells = tuple(Cell(h.DASH) for _ in columns[:-1]) + (Cell(h.duration(r.train_seconds)),)
         else:
-            cells = tuple(Cell(text(r), best=value(r) == b) for (_, value, text, _), b in zip(_COLUMNS, best))
+            cells = tuple(Cell(text(r), best=b is not None and value(r) == b)
+                          for (_, value, text, _), b in zip(columns, best))
         rows.append(Row(r.name, _model_kind(r.spec), cells, _verdict(r), _selection(r, ranked.get(r.name))))
     return tuple(rows)
 

@@ -1,0 +1,489 @@
+"""Data hygiene checks: what is wrong with a data set before any model sees it.
+
+``check_data({"train": train, "test": test})`` runs every check that applies and returns a
+``HygieneReport``: unreadable files, class balance, exact and near duplicates within each part
+and across parts (train–test leakage), duplicates whose labels disagree, and for feature tables
+missing values, constant columns and infinite values. Every finding names its files
+(``Dataset.sources``), so a user can open them. The records are plain dataclasses with
+``to_dict()``; the hashing lives in ``hygiene.py``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from practica.data.hygiene import (
+    DEFAULT_MIN_SIMILARITY,
+    DEFAULT_NEAR_DISTANCE,
+    MIN_NEAR_SIDE,
+    content_hashes,
+    near_applicable,
+    near_duplicates,
+    perceptual_hashes,
+)
+from practica.data.records import Dataset
+
+__all__ = [
+    "DEFAULT_IMBALANCE_THRESHOLD",
+    "Check",
+    "ColumnIssue",
+    "HygieneReport",
+    "Pair",
+    "PartSummary",
+    "check_data",
+]
+
+DEFAULT_IMBALANCE_THRESHOLD = 3.0  # max/min class count past which the balance check warns
+CONFLICT_MIN_SIMILARITY = 0.9  # a near pair with two labels must correlate this well to be a conflict
+MAX_LISTED = 10_000  # findings listed per check in to_dict(); the counts are always whole
+
+Status = Literal["ok", "warning"]
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two samples that are (near) copies: ``a`` in ``a_part``, ``b`` in ``b_part`` (the same part
+    for a duplicate within one). ``distance`` is the perceptual-hash Hamming distance and
+    ``similarity`` the thumbnails' correlation (``hygiene.similarity``); an exact copy, whose
+    bytes are equal, has distance 0 and similarity 1."""
+
+    a_part: str
+    a_index: int
+    a_source: str
+    a_label: str
+    b_part: str
+    b_index: int
+    b_source: str
+    b_label: str
+    distance: int
+    exact: bool
+    similarity: float = 1.0
+
+    @property
+    def where(self) -> str:
+        return self.a_part if self.a_part == self.b_part else f"{self.a_part}–{self.b_part}"
+
+    @property
+    def labels_differ(self) -> bool:
+        return self.a_label != self.b_label
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "where": self.where, "exact": self.exact, "distance": self.distance,
+            "similarity": None if self.similarity != self.similarity else round(self.similarity, 4),
+            "a": {"part": self.a_part, "index": self.a_index, "source": self.a_source, "label": self.a_label},
+            "b": {"part": self.b_part, "index": self.b_index, "source": self.b_source, "label": self.b_label},
+        }
+
+
+@dataclass(frozen=True)
+class ColumnIssue:
+    """A feature-table column with a problem: ``count`` cells (or, for a constant column, its value)."""
+
+    part: str
+    column: int
+    count: int
+    detail: str  # "NaN", "inf", "-inf" or "constant 0.0"
+    sources: tuple[str, ...] = ()  # the first few rows concerned
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"part": self.part, "column": self.column, "count": self.count, "detail": self.detail,
+                "sources": list(self.sources)}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check: its verdict, a one-line summary, counts by part, and the findings."""
+
+    name: str
+    title: str
+    status: Status
+    summary: str
+    count: int  # how many findings (pairs, files, columns, classes)
+    counts: dict[str, Any] = field(default_factory=dict)  # by part or pair of parts
+    findings: tuple[Any, ...] = ()  # Pair, ColumnIssue or str ("path: reason")
+
+    @property
+    def pairs(self) -> tuple[Pair, ...]:
+        return tuple(f for f in self.findings if isinstance(f, Pair))
+
+    def to_dict(self, limit: int | None = MAX_LISTED) -> dict[str, Any]:
+        listed = self.findings if limit is None else self.findings[:limit]
+        return {
+            "name": self.name, "title": self.title, "status": self.status, "summary": self.summary,
+            "count": self.count, "counts": self.counts, "listed": len(listed),
+            "findings": [f if isinstance(f, str) else f.to_dict() for f in listed],
+        }
+
+
+@dataclass(frozen=True)
+class PartSummary:
+    name: str
+    samples: int
+    kind: Literal["image", "features"]
+    shape: tuple[int, ...]  # one sample's, as the models see it
+    class_counts: dict[str, int]
+    skipped: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "samples": self.samples, "kind": self.kind, "shape": list(self.shape),
+                "class_counts": self.class_counts, "skipped": self.skipped}
+
+
+@dataclass(frozen=True)
+class HygieneReport:
+    parts: tuple[PartSummary, ...]
+    checks: tuple[Check, ...]
+    near_distance: int | None  # None: near duplicates were not looked for
+    min_similarity: float | None
+    imbalance_threshold: float
+    seconds: float
+    notes: tuple[str, ...] = ()  # what was not checked, and why
+
+    def check(self, name: str) -> Check | None:
+        return next((c for c in self.checks if c.name == name), None)
+
+    @property
+    def warnings(self) -> tuple[Check, ...]:
+        return tuple(c for c in self.checks if c.status == "warning")
+
+    def pairs(self, limit: int | None = None) -> list[Pair]:
+        """Duplicate pairs to show: across parts (leakage) first, then within; exact before near,
+        closest first. Exact copies of one group count once."""
+        order = ["exact_across", "near_across", "exact_within", "near_within"]
+        out = [p for name in order if (c := self.check(name)) for p in c.pairs]
+        return out if limit is None else out[:limit]
+
+    def to_dict(self, limit: int | None = MAX_LISTED) -> dict[str, Any]:
+        return {
+            "near_distance": self.near_distance,
+            "min_similarity": self.min_similarity,
+            "imbalance_threshold": self.imbalance_threshold,
+            "seconds": round(self.seconds, 3),
+            "notes": list(self.notes),
+            "status": "warning" if self.warnings else "ok",
+            "parts": [p.to_dict() for p in self.parts],
+            "checks": [c.to_dict(limit) for c in self.checks],
+        }
+
+
+def check_data(
+    parts: Mapping[str, Dataset],
+    *,
+    near_distance: int | None = DEFAULT_NEAR_DISTANCE,
+    min_similarity: float | None = DEFAULT_MIN_SIMILARITY,
+    imbalance_threshold: float = DEFAULT_IMBALANCE_THRESHOLD,
+) -> HygieneReport:
+    """Every check that applies to ``parts`` ({"train": ..., "test": ...}; the first is the one
+    the model learns from). Near duplicates (images only) are pairs within perceptual distance
+    ``near_distance`` whose thumbnails correlate at least ``min_similarity`` (None: the hash
+    alone decides); ``near_distance`` None skips them."""
+    started = time.perf_counter()
+    names = list(parts)
+    if not names:
+        raise ValueError("check_data needs at least one part")
+    images = all(d.kind == "image" for d in parts.values())
+    notes = []
+    if images and near_distance is not None and not all(near_applicable(d.x) for d in parts.values()):
+        h, w = next(d.x.shape[1:3] for d in parts.values() if not near_applicable(d.x))
+        notes.append(f"near duplicates not looked for: {h}×{w} images are too small (under {MIN_NEAR_SIDE} pixels a side) "
+                     "for a perceptual hash to tell a copy from a look-alike; exact duplicates are still found")
+        near_distance = None
+    hashed = {n: _Hashed.of(parts[n], n, near_distance is not None) for n in names}
+    checks = [_unreadable(parts), _balance(parts, imbalance_threshold)]
+    exact_within = _exact_within(hashed)
+    exact_across = _exact_across(hashed)
+    checks += [exact_within]
+    near_within = near_across = None
+    if images and near_distance is not None:
+        near_within = _near_within(hashed, near_distance, min_similarity)
+        checks.append(near_within)
+    checks.append(exact_across)
+    if images and near_distance is not None:
+        near_across = _near_across(hashed, near_distance, min_similarity)
+        checks.append(near_across)
+    checks.append(_label_conflicts([c for c in (exact_within, near_within, exact_across, near_across) if c]))
+    if not images:
+        features = {n: d for n, d in parts.items() if d.kind == "features"}
+        checks += [_missing(features), _constant(features.get(names[0], None), names[0]),
+                   _non_finite(features)]
+    return HygieneReport(
+        parts=tuple(_summary(n, d) for n, d in parts.items()),
+        checks=tuple(checks),
+        near_distance=near_distance if images else None,
+        min_similarity=min_similarity if images and near_distance is not None else None,
+        imbalance_threshold=imbalance_threshold,
+        seconds=time.perf_counter() - started,
+        notes=tuple(notes),
+    )
+
+
+# ---------------------------------------------------------------------- hashing, once per part
+
+
+@dataclass
+class _Hashed:
+    name: str
+    data: Dataset
+    content: np.ndarray
+    first: np.ndarray  # each sample's first exact copy in this part
+    phash: np.ndarray | None
+
+    @classmethod
+    def of(cls, data: Dataset, name: str, perceptual: bool) -> _Hashed:
+        content = content_hashes(data.x)
+        _, first_of, inverse = np.unique(content, return_index=True, return_inverse=True)
+        phash = perceptual_hashes(data.x, shifts=True) if perceptual and data.kind == "image" else None
+        return cls(name, data, content, first_of[inverse.reshape(-1)], phash)
+
+    def source(self, i: int) -> str:
+        return self.data.sources[i] if self.data.sources else f"{self.name}[{i}]"
+
+    def label(self, i: int) -> str:
+        return self.data.classes[int(self.data.y[i])]
+
+    @property
+    def representatives(self) -> np.ndarray:
+        """One sample per distinct content: near pairs among copies of one image say nothing new."""
+        return np.flatnonzero(self.first == np.arange(len(self.first)))
+
+
+def _pair(a: _Hashed, i: int, b: _Hashed, j: int, distance: int, exact: bool, sim: float = 1.0) -> Pair:
+    return Pair(a.name, int(i), a.source(i), a.label(i), b.name, int(j), b.source(j), b.label(j), int(distance), exact,
+                float(sim))
+
+
+def _plural(n: int, word: str, many: str | None = None) -> str:
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+# ------------------------------------------------------------------------------------ checks
+
+
+def _unreadable(parts: Mapping[str, Dataset]) -> Check:
+    found = [s for d in parts.values() for s in d.skipped]
+    found = list(dict.fromkeys(found))
+    counts = {n: len(d.skipped) for n, d in parts.items()}
+    if not found:
+        return Check("unreadable", "Unreadable files", "ok", "every file could be read", 0, counts)
+    where = ", ".join(f"{n}: {c}" for n, c in counts.items() if c)
+    return Check("unreadable", "Unreadable files", "warning",
+                 f"{_plural(len(found), 'file')} could not be read and {'were' if len(found) != 1 else 'was'} "
+                 f"left out ({where})", len(found), counts, tuple(found))
+
+
+def _balance(parts: Mapping[str, Dataset], threshold: float) -> Check:
+    counts: dict[str, Any] = {}
+    worst: tuple[float, str] | None = None
+    for name, d in parts.items():
+        cc = d.class_counts()
+        present = {k: v for k, v in cc.items() if v > 0}
+        hi = max(cc, key=cc.__getitem__)
+        lo = min(cc, key=cc.__getitem__)
+        ratio = cc[hi] / cc[lo] if cc[lo] else float("inf")
+        counts[name] = {"classes": cc, "largest": hi, "smallest": lo,
+                        "ratio": None if ratio == float("inf") else round(ratio, 3), "empty": [k for k in cc if k not in present]}
+        if worst is None or ratio > worst[0]:
+            worst = (ratio, name)
+    first = next(iter(parts))
+    ratio, name = worst if worst else (1.0, first)
+    c = counts[name]
+    if ratio == float("inf"):
+        line = f"{name}: no samples of {', '.join(c['empty'][:5])}"
+        status: Status = "warning"
+    else:
+        line = (f"largest/smallest class {ratio:.1f}× in {name} ({c['largest']} {c['classes'][c['largest']]:,}, "
+                f"{c['smallest']} {c['classes'][c['smallest']]:,})")
+        status = "warning" if ratio > threshold else "ok"
+        if status == "warning":
+            line += f", past {threshold:g}×: accuracy will favour the large classes; read per-class recall or macro-F1"
+        elif ratio == 1.0:
+            line = f"every class has as many samples in {name}" if len(parts) == 1 else "classes equally represented"
+    flagged = tuple(n for n, cc in counts.items() if cc["ratio"] is None or cc["ratio"] > threshold)
+    return Check("class_balance", "Class balance", status, line, len(flagged), counts, flagged)
+
+
+def _exact_within(hashed: dict[str, _Hashed]) -> Check:
+    pairs: list[Pair] = []
+    counts: dict[str, Any] = {}
+    for h in hashed.values():
+        copies = np.flatnonzero(h.first != np.arange(len(h.first)))  # every sample after its first copy
+        groups = len(np.unique(h.first[copies]))
+        counts[h.name] = {"copies": len(copies), "groups": int(groups)}
+        pairs += [_pair(h, h.first[j], h, j, 0, True) for j in copies]
+    n = len(pairs)
+    if not n:
+        return Check("exact_within", "Exact duplicates within a part", "ok", "no sample is an exact copy of another", 0, counts)
+    line = "; ".join(f"{w}: {_plural(c['copies'], 'extra copy', 'extra copies')} of {_plural(c['groups'], 'sample')}"
+                     for w, c in counts.items() if c["copies"])
+    return Check("exact_within", "Exact duplicates within a part", "warning", line, n, counts, tuple(pairs))
+
+
+def _exact_across(hashed: dict[str, _Hashed]) -> Check:
+    pairs: list[Pair] = []
+    counts: dict[str, Any] = {}
+    names = list(hashed)
+    for x, an in enumerate(names):
+        for bn in names[x + 1:]:
+            a, b = hashed[an], hashed[bn]
+            found = _all_matches(a.content, b.content)
+            found.sort(key=lambda p: (p[1], p[0]))
+            pairs += [_pair(a, i, b, j, 0, True) for i, j in found]
+            counts[f"{an}–{bn}"] = {"pairs": len(found), f"{bn}_samples": len({j for _, j in found})}
+    if len(names) < 2:
+        return Check("exact_across", "Exact duplicates across parts (leakage)", "ok", "one part only: nothing to compare", 0, counts)
+    if not pairs:
+        return Check("exact_across", "Exact duplicates across parts (leakage)", "ok",
+                     "no sample of one part is an exact copy of one in another", 0, counts)
+    line = "; ".join(f"{w}: {_plural(c[w.split('–')[1] + '_samples'], 'sample')} of {w.split('–')[1]} also in {w.split('–')[0]}"
+                     for w, c in counts.items() if c["pairs"])
+    return Check("exact_across", "Exact duplicates across parts (leakage)", "warning", line, len(pairs), counts, tuple(pairs))
+
+
+def _all_matches(a: np.ndarray, b: np.ndarray) -> list[tuple[int, int]]:
+    """(first i in a, j in b) for every j whose content is in a."""
+    _, first_of = np.unique(a, return_index=True)
+    uniq = a[first_of]
+    pos = np.searchsorted(uniq, b)
+    pos = np.clip(pos, 0, len(uniq) - 1)
+    hit = uniq[pos] == b
+    return [(int(first_of[p]), int(j)) for j, p in zip(np.flatnonzero(hit), pos[hit])]
+
+
+def _near_within(hashed: dict[str, _Hashed], distance: int, min_similarity: float | None) -> Check:
+    pairs: list[Pair] = []
+    counts: dict[str, Any] = {}
+    for h in hashed.values():
+        reps = h.representatives
+        idx, d, sim = near_duplicates(h.data.x[reps], None, distance, min_similarity, hashes_a=h.phash[reps])
+        i, j = reps[idx[:, 0]], reps[idx[:, 1]]
+        order = np.lexsort((j, i, d))
+        pairs += [_pair(h, i[k], h, j[k], d[k], False, sim[k]) for k in order]
+        counts[h.name] = {"pairs": len(i), "samples": len(np.unique(np.concatenate([i, j])))}
+    return _near_check("near_within", "Near duplicates within a part", pairs, counts, distance,
+                       lambda w, c: f"{w}: {_plural(c['pairs'], 'pair')} ({_plural(c['samples'], 'sample')})")
+
+
+def _near_across(hashed: dict[str, _Hashed], distance: int, min_similarity: float | None) -> Check:
+    pairs: list[Pair] = []
+    counts: dict[str, Any] = {}
+    names = list(hashed)
+    for x, an in enumerate(names):
+        for bn in names[x + 1:]:
+            a, b = hashed[an], hashed[bn]
+            ra, rb = a.representatives, b.representatives
+            idx, d, sim = near_duplicates(a.data.x[ra], b.data.x[rb], distance, min_similarity,
+                                          hashes_a=a.phash[ra], hashes_b=b.phash[rb])
+            i, j = ra[idx[:, 0]], rb[idx[:, 1]]
+            keep = a.content[i] != b.content[j]  # exact copies are the other check's
+            i, j, d, sim = i[keep], j[keep], d[keep], sim[keep]
+            order = np.lexsort((i, j, d))
+            pairs += [_pair(a, i[k], b, j[k], d[k], False, sim[k]) for k in order]
+            counts[f"{an}–{bn}"] = {"pairs": len(i), f"{bn}_samples": len(np.unique(j)),
+                                    f"{an}_samples": len(np.unique(i))}
+    if len(names) < 2:
+        return Check("near_across", "Near duplicates across parts (leakage)", "ok", "one part only: nothing to compare", 0, counts)
+
+    def line(w: str, c: dict[str, Any]) -> str:
+        an, bn = w.split("–")
+        n = c[f"{bn}_samples"]
+        return f"{w}: {_plural(n, 'sample')} of {bn} ({100 * n / max(1, len(hashed[bn].content)):.2f}%) near a {an} sample"
+
+    return _near_check("near_across", "Near duplicates across parts (leakage)", pairs, counts, distance, line)
+
+
+def _near_check(name: str, title: str, pairs: list[Pair], counts: dict[str, Any], distance: int, line) -> Check:
+    if not pairs:
+        return Check(name, title, "ok", f"no pair of different images within perceptual distance {distance}", 0, counts)
+    text = "; ".join(line(w, c) for w, c in counts.items() if c["pairs"])
+    return Check(name, title, "warning", text, len(pairs), counts, tuple(pairs))
+
+
+def _label_conflicts(duplicates: list[Check]) -> Check:
+    """Duplicate pairs whose labels differ. A near pair needs ``CONFLICT_MIN_SIMILARITY``: two
+    labels are themselves evidence of two different images, so the match must be surer (on
+    CIFAR-10, the pairs between 0.8 and 0.9 with two labels were all a small dark shape on a plain
+    sky, bird beside plane, not copies)."""
+    pairs = [p for c in duplicates for p in c.pairs
+             if p.labels_differ and (p.exact or not p.similarity < CONFLICT_MIN_SIMILARITY)]
+    counts: dict[str, Any] = {}
+    for p in pairs:
+        c = counts.setdefault(p.where, {"exact": 0, "near": 0})
+        c["exact" if p.exact else "near"] += 1
+    if not pairs:
+        return Check("label_conflicts", "Duplicates with different labels", "ok", "every duplicate pair has one label", 0, counts)
+    text = "; ".join(f"{w}: " + ", ".join(f"{c[k]:,} {k}" for k in ("exact", "near") if c[k]) for w, c in counts.items())
+    return Check("label_conflicts", "Duplicates with different labels", "warning",
+                 f"{_plural(len(pairs), 'duplicate pair')} with different labels ({text}): one of each is likely mislabelled",
+                 len(pairs), counts, tuple(pairs))
+
+
+# ------------------------------------------------------------------------- feature tables
+
+_SHOWN_ROWS = 5
+
+
+def _rows(d: Dataset, name: str, rows: np.ndarray) -> tuple[str, ...]:
+    return tuple(d.sources[i] if d.sources else f"{name}[{i}]" for i in rows[:_SHOWN_ROWS])
+
+
+def _missing(features: dict[str, Dataset]) -> Check:
+    issues: list[ColumnIssue] = []
+    counts: dict[str, Any] = {}
+    for name, d in features.items():
+        nan = np.isnan(d.x)
+        per_col = nan.sum(axis=0)
+        for col in np.flatnonzero(per_col):
+            issues.append(ColumnIssue(name, int(col), int(per_col[col]), "NaN", _rows(d, name, np.flatnonzero(nan[:, col]))))
+        counts[name] = {"cells": int(per_col.sum()), "rows": int(nan.any(axis=1).sum()), "columns": int((per_col > 0).sum())}
+    if not issues:
+        return Check("missing_values", "Missing values", "ok", "no missing (NaN) value", 0, counts)
+    text = "; ".join(f"{n}: {c['cells']:,} in {_plural(c['columns'], 'column')}, {_plural(c['rows'], 'row')}"
+                     for n, c in counts.items() if c["cells"])
+    return Check("missing_values", "Missing values", "warning", f"missing (NaN) values: {text}", len(issues), counts, tuple(issues))
+
+
+def _constant(d: Dataset | None, name: str) -> Check:
+    if d is None or len(d) == 0:
+        return Check("constant_columns", "Constant columns", "ok", "no feature table to check", 0, {})
+    nan = np.isnan(d.x)
+    lo, hi = np.where(nan, np.inf, d.x).min(axis=0), np.where(nan, -np.inf, d.x).max(axis=0)
+    constant = np.flatnonzero(lo == hi)
+    issues = tuple(ColumnIssue(name, int(c), len(d), f"constant {float(lo[c]):g}") for c in constant)
+    counts = {name: {"columns": len(issues), "of": int(d.x.shape[1])}}
+    if not issues:
+        return Check("constant_columns", "Constant columns", "ok", f"every column varies in {name}", 0, counts)
+    cols = ", ".join(str(c) for c in constant[:10]) + (" …" if len(constant) > 10 else "")
+    return Check("constant_columns", "Constant columns", "warning",
+                 f"{_plural(len(issues), 'column')} of {d.x.shape[1]} never change{'s' if len(issues) == 1 else ''} in "
+                 f"{name} (columns {cols}): they carry no information", len(issues), counts, issues)
+
+
+def _non_finite(features: dict[str, Dataset]) -> Check:
+    issues: list[ColumnIssue] = []
+    counts: dict[str, Any] = {}
+    for name, d in features.items():
+        total = 0
+        for sign, label in ((1, "inf"), (-1, "-inf")):
+            bad = d.x == sign * np.inf
+            per_col = bad.sum(axis=0)
+            total += int(per_col.sum())
+            for col in np.flatnonzero(per_col):
+                issues.append(ColumnIssue(name, int(col), int(per_col[col]), label, _rows(d, name, np.flatnonzero(bad[:, col]))))
+        counts[name] = {"cells": total}
+    if not issues:
+        return Check("non_finite", "Infinite values", "ok", "no infinite value", 0, counts)
+    text = "; ".join(f"{n}: {c['cells']:,} cells" for n, c in counts.items() if c["cells"])
+    cols = sorted({i.column for i in issues})
+    return Check("non_finite", "Infinite values", "warning",
+                 f"infinite values ({text}) in {_plural(len(cols), 'column')}: {', '.join(map(str, cols[:10]))}",
+                 len(issues), counts, tuple(issues))
+
+
+def _summary(name: str, d: Dataset) -> PartSummary:
+    return PartSummary(name, len(d), d.kind, d.input_shape, d.class_counts(), len(d.skipped))

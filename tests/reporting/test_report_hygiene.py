@@ -1,0 +1,58 @@
+"""The report's data-hygiene block: each check's one line, and duplicate pairs as thumbnails."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+
+import numpy as np
+from PIL import Image
+
+from practica.data.checks import check_data
+from practica.data.records import Dataset, Splits
+from practica.reporting import write_report
+
+
+def photo(seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    coarse = Image.fromarray(rng.integers(0, 256, (5, 5, 3), dtype=np.uint8))
+    return np.asarray(coarse.resize((32, 32), Image.Resampling.BICUBIC))
+
+
+def jpeg(img: np.ndarray) -> np.ndarray:
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="JPEG", quality=90)
+    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+
+
+def photo_splits(classes: tuple[str, ...]) -> Splits:
+    def part(name: str, images: list[np.ndarray], labels: list[int]) -> Dataset:
+        return Dataset(name, np.stack(images), np.array(labels), classes,
+                       sources=tuple(f"data/{name}/{i}.png" for i in range(len(images))))
+
+    n = len(classes)
+    train = part("train", [photo(i) for i in range(2 * n)] + [photo(0)], [i % n for i in range(2 * n)] + [0])
+    val = part("val", [photo(100 + i) for i in range(n)], list(range(n)))
+    test = part("test", [jpeg(photo(3))] + [photo(200 + i) for i in range(n - 1)], [4] + list(range(1, n)))
+    return Splits(train, val, test, indices={k: np.arange(len(d)) for k, d in (("train", train), ("val", val), ("test", test))},
+                  fingerprint="ab" * 12, seed=0, test_is_fixed=True)
+
+
+def test_report_shows_the_checks_and_the_pairs(tmp_path, build_run):
+    run = build_run(tmp_path)
+    splits = photo_splits(run.splits.classes)
+    hygiene = check_data({"train": splits.train, "val": splits.val, "test": splits.test})
+    run = replace(run, splits=splits, hygiene=hygiene)
+    html, md = write_report(run)
+    page, text = html.read_text(), md.read_text()
+    for doc in (page, text):
+        assert "Data hygiene" in doc and "Near duplicates across parts (leakage)" in doc
+        assert "test: 1 sample of test (10.00%) near a train sample" in doc
+        assert "Duplicates with different labels" in doc
+    assert 'class="badge h-warning"' in page and 'class="badge h-ok"' in page
+    assert (tmp_path / "report_files" / "duplicates.png").is_file() and "report_files/duplicates.png" in text
+
+
+def test_report_without_hygiene_has_no_block(tmp_path, build_run):
+    html, md = write_report(build_run(tmp_path))
+    assert "Data hygiene" not in html.read_text() and "Data hygiene" not in md.read_text()
