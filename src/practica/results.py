@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from practica.config.schema import ExperimentSpec, Suite
 from practica.data.records import Splits
 from practica.diagnosis.records import Diagnosis
-from practica.evaluation.records import Evaluation
+from practica.evaluation.records import CrossValidation, Evaluation
 from practica.selection.records import Decision
 from practica.training.history import History
+
+if TYPE_CHECKING:
+    from practica.data.checks import HygieneReport
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,7 @@ class ExperimentResult:
     train_seconds: float
     model_summary: str = ""  # e.g. "conv32-relu-maxpool-… (1.25 M params)"
     error: str = ""  # why it failed, when it did
+    cv: CrossValidation | None = None  # k-fold accuracy on train+val (baselines, with dataset.split.cv_folds)
 
     @property
     def name(self) -> str:
@@ -42,6 +46,7 @@ class SuiteRun:
     started: str  # ISO time
     seconds: float
     bundle: Path | None = None  # the chosen model's production bundle, when it could be written
+    hygiene: HygieneReport | None = None  # the data-hygiene checks on the splits (data/hygiene.json)
 
     def result(self, name: str) -> ExperimentResult:
         return next(r for r in self.results if r.name == name)

@@ -103,3 +103,28 @@ def test_skipped_files_are_noted() -> None:
     with_skips = Dataset(data.name, data.x, data.y, data.classes, skipped=tuple(f"f{i}.png: empty file" for i in range(7)))
     (note,) = make_splits(with_skips, _spec(), None).notes
     assert note.startswith("skipped 7 file(s)") and "f0.png: empty file" in note and "and 2 more" in note
+
+
+def _copies(n_groups: int, per_group: int, seed: int = 0) -> Dataset:
+    """``n_groups`` random images, each with ``per_group - 1`` slightly brighter near copies; two classes."""
+    xs, ys = [], []
+    for g in range(n_groups):
+        img = np.random.default_rng(seed * 1000 + g).integers(0, 250, (16, 16, 3), dtype=np.uint8)
+        xs += [img + k for k in range(per_group)]
+        ys += [g % 2] * per_group
+    return Dataset("copies", np.stack(xs), np.array(ys, dtype=np.int64), ("a", "b"))
+
+
+def test_with_a_fixed_test_set_near_duplicate_groups_stay_on_one_side_of_train_and_val() -> None:
+    data = _copies(30, 3)
+    test = _copies(4, 1, seed=7)
+    splits = make_splits(data, _spec(val=0.2), test)
+    train_groups = set(splits.groups[splits.indices["train"]].tolist())
+    val_groups = set(splits.groups[splits.indices["val"]].tolist())
+    assert len(train_groups | val_groups) == 30 and not train_groups & val_groups
+    assert len(splits.val) == 18 and set(splits.val.y.tolist()) == {0, 1}
+
+
+def test_data_too_grouped_to_split_is_a_clear_error() -> None:
+    with pytest.raises(DataError, match="form only 2 group"):
+        make_splits(_copies(2, 10), _spec(), None)

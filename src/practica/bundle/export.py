@@ -6,6 +6,7 @@
       weights.safetensors  the network's weights (networks only; the architecture is in bundle.json)
       reference.json       training-input and validation-output statistics, for drift monitoring
       suite.yaml           the resolved suite the model came from
+      lineage.json         the input files' sha256, every sample's split, the cleaning decisions
       manifest.json        sha256 of every file above
 
 The bundle is assembled in a temporary folder beside the target and renamed into place, so
@@ -23,7 +24,14 @@ from pathlib import Path
 import numpy as np
 
 from practica.bundle.inputs import InputSpec
-from practica.bundle.layout import BUNDLE_FILE, BUNDLE_SCHEMA_VERSION, ONNX_FILE, REFERENCE_FILE, WEIGHTS_FILE
+from practica.bundle.layout import (
+    BUNDLE_FILE,
+    BUNDLE_SCHEMA_VERSION,
+    LINEAGE_FILE,
+    ONNX_FILE,
+    REFERENCE_FILE,
+    WEIGHTS_FILE,
+)
 from practica.bundle.manifest import write_manifest
 from practica.bundle.onnx_export import (
     OUTPUT,
@@ -58,6 +66,7 @@ class BundleSource:
     decision: Decision
     run_id: str
     code_version: str
+    lineage: dict | None = None  # the run's data/lineage.json; made from the splits when absent
 
 
 def input_spec(splits: Splits) -> InputSpec:
@@ -118,8 +127,18 @@ def _assemble(src: BundleSource, root: Path) -> None:
         "outputs": output_reference(val_proba, classes),
     })
     write_text(root / "suite.yaml", yaml.safe_dump(src.suite.model_dump(mode="json"), sort_keys=False))
+    write_json(root / LINEAGE_FILE, _lineage(src))  # before the manifest, which covers it
     write_json(root / BUNDLE_FILE, _card(src, spec, classes, kind, diff, len(test_x)))
     write_manifest(root)
+
+
+def _lineage(src: BundleSource) -> dict:
+    from practica.data.lineage import build_lineage
+
+    lineage = src.lineage
+    if lineage is None or lineage.get("fingerprint") != src.splits.fingerprint:
+        lineage = build_lineage(src.suite.dataset, src.splits, src.code_version, src.run_id)
+    return lineage
 
 
 def _card(src: BundleSource, spec: InputSpec, classes: tuple[str, ...], kind: str, diff: float, n_test: int) -> dict:
@@ -168,6 +187,7 @@ def _card(src: BundleSource, spec: InputSpec, classes: tuple[str, ...], kind: st
             "test_is_fixed": splits.test_is_fixed,
             "dataset": src.suite.dataset.model_dump(mode="json"),
             "counts": {s: len(getattr(splits, s)) for s in ("train", "val", "test")},
+            "file": LINEAGE_FILE,  # input files' sha256, every sample's split, the cleaning decisions
         },
         "onnx_parity": {"samples": n_test, "max_abs_diff": diff, "tolerance": PARITY_TOLERANCE},
     }

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import (
     Field,
     NonNegativeFloat,
+    NonNegativeInt,
     PositiveFloat,
     PositiveInt,
     SerializerFunctionWrapHandler,
@@ -48,6 +49,61 @@ KNOWN_SOURCES = ("cifar10", "cifar100", "mnist", "fashion_mnist")
 FILE_SOURCES = ("folder", "npz", "npy", "pixel_csv", "json")
 _PATH_EXAMPLES = {"folder": "data/train", "npz": "data/train.npz", "npy": "data/x.npy",
                   "pixel_csv": "data/train.csv", "json": "data/train.jsonl"}
+FEATURE_SOURCES = ("iris", "wine", "breast_cancer")  # feature tables: no images
+PART_SOURCES = (*KNOWN_SOURCES, "folder")  # sets that may come in train and test parts
+# Options that belong to some sources only; anywhere else they are refused, naming their sources.
+SOURCE_OPTIONS = {
+    "labels": ("npy",),
+    "label_column": ("pixel_csv",),
+    "image_shape": ("pixel_csv", "json"),
+    "label_names": ("npy", "pixel_csv", "json"),
+    "fields": ("json",),
+}
+_OPTION_HINTS = {
+    ("label_column", "json"): " (a JSON record's label field is fields: {label: NAME})",
+    ("labels", "npz"): " (an .npz file holds its labels as the array 'y')",
+    ("labels", "folder"): " (a folder's classes are its sub-folder names)",
+    ("fields", "pixel_csv"): " (a pixel CSV's label column is label_column: NAME)",
+}
+
+
+class JsonFields(Strict):
+    """Which fields of a JSON record hold the sample and its label. Give at most one of ``image``,
+    ``pixels`` and ``features``; without one, the first record's keys decide (``image``, ``pixels``,
+    ``features``, else its numeric fields)."""
+
+    image: str | None = Field(None, description="the field holding a base64 PNG or JPEG (a data URL is fine)")
+    pixels: str | None = Field(None, description="the field holding nested 0–255 pixel values (H×W, H×W×C or flat)")
+    features: list[str] | str | None = Field(
+        None, description="numeric fields (a list of names), or the one field holding a list of numbers"
+    )
+    label: str | None = Field(
+        None, description="the field holding the label (a class index or a name); default: the first record's "
+        "label, class, target or y"
+    )
+
+    @model_validator(mode="after")
+    def _one_sample_field(self) -> JsonFields:
+        given = [k for k in ("image", "pixels", "features") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(
+                f"fields.{given[0]} and fields.{given[1]} both name the sample; a record holds an image, "
+                "pixels or features: keep one"
+            )
+        if isinstance(self.features, list):
+            if not self.features:
+                raise ValueError("fields.features is empty; list the numeric fields, e.g. [sepal_length, sepal_width]")
+            twice = sorted({f for f in self.features if self.features.count(f) > 1})
+            if twice:
+                raise ValueError(f"fields.features names {twice[0]!r} twice; name each feature once")
+        used = self.features if isinstance(self.features, list) else [self.image, self.pixels, self.features]
+        if self.label is not None and self.label in used:
+            raise ValueError(f"fields.label {self.label!r} is also a sample field; the label must be a field of its own")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _only_fields_named(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return {k: v for k, v in handler(self).items() if v is not None}
 
 
 class SourceSpec(Strict):
@@ -62,6 +118,38 @@ class SourceSpec(Strict):
         None, description="(height, width) every image is resized to; default: keep, and require one size"
     )
     channels: Literal[1, 3] | None = Field(None, description="convert to grayscale (1) or RGB (3)")
+    labels: Path | None = Field(None, description="npy: the .npy file of labels, one per sample of 'path'")
+    label_column: str | None = Field(
+        None, description="pixel_csv: the label column's name; default: the one named label, class, target or y"
+    )
+    image_shape: tuple[PositiveInt, PositiveInt, Literal[1, 3]] | None = Field(
+        None, description="pixel_csv, json: [height, width, channels] of a flat row of pixel values; default: "
+        "square, inferred from the count (784 → 28×28×1, 3072 → 32×32×3)"
+    )
+    label_names: dict[NonNegativeInt, str] | None = Field(
+        None, description="npy, pixel_csv, json: class name of each numeric label, e.g. {0: A, 1: B}"
+    )
+    fields: JsonFields | None = Field(None, description="json: which record fields hold the sample and the label")
+
+    @field_validator("label_names", mode="before")
+    @classmethod
+    def _list_of_names(cls, v: Any) -> Any:
+        return dict(enumerate(v)) if isinstance(v, list) else v
+
+    @field_validator("label_names")
+    @classmethod
+    def _names_unique(cls, v: dict[int, str] | None) -> dict[int, str] | None:
+        if v is not None:
+            if not v:
+                raise ValueError("label_names is empty; map each label to its name, e.g. {0: cat, 1: dog}")
+            blank = next((k for k, name in v.items() if not name.strip()), None)
+            if blank is not None:
+                raise ValueError(f"label_names gives label {blank} an empty name; name every class")
+            names = list(v.values())
+            twice = next((n for n in names if names.count(n) > 1), None)
+            if twice is not None:
+                raise ValueError(f"label_names gives the name {twice!r} to two labels; class names must be unique")
+        return v
 
     @model_validator(mode="after")
     def _path_matches_source(self) -> SourceSpec:
@@ -71,6 +159,38 @@ class SourceSpec(Strict):
             raise ValueError(f"source '{self.source}' needs a 'path' (for example path: {_PATH_EXAMPLES[self.source]})")
         return self
 
+    @model_validator(mode="after")
+    def _options_match_source(self) -> SourceSpec:
+        for key, sources in SOURCE_OPTIONS.items():
+            if getattr(self, key) is not None and self.source not in sources:
+                owners = " and ".join(f"'{s}'" for s in sources)
+                hint = _OPTION_HINTS.get((key, self.source), "")
+                raise ValueError(
+                    f"'{key}' applies to source {owners} only, not '{self.source}'{hint}; remove it"
+                )
+        if self.source == "npy" and self.labels is None:
+            raise ValueError(
+                "source 'npy' needs 'labels', the .npy file of labels beside 'path' (for example labels: data/y.npy)"
+            )
+        if self.part == "test" and self.source not in PART_SOURCES:
+            raise ValueError(
+                f"part: test applies to sets that come in train and test parts (a well-known set, or a folder "
+                f"holding train/ and test/), not source '{self.source}'; point 'path' at the test data instead"
+            )
+        if self.source in FEATURE_SOURCES:
+            wrong = next((k for k in ("image_size", "channels") if getattr(self, k) is not None), None)
+            if wrong:
+                raise ValueError(
+                    f"source '{self.source}' is a table of numeric features, not images; '{wrong}' applies to "
+                    "images only; remove it"
+                )
+        return self
+
+    @model_serializer(mode="wrap")
+    def _only_options_in_use(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # The resolved suite shows a source's own options, not every other source's empty ones.
+        return {k: v for k, v in handler(self).items() if not (k in SOURCE_OPTIONS and v is None)}
+
 
 class SplitSpec(Strict):
     """Stratified, seeded split. ``test`` is used only when the dataset has no fixed test set."""
@@ -79,6 +199,10 @@ class SplitSpec(Strict):
     test: float = Field(0.2, gt=0.0, lt=1.0)
     seed: int = 0
     stratify: bool = True
+    cv_folds: int | None = Field(
+        None, ge=2, le=20, description="also score the scikit-learn baselines by k-fold cross-validation on "
+        "train+val (group-aware, stratified, seeded): mean ± std over the folds; for small sets"
+    )
 
     @model_validator(mode="after")
     def _fractions_leave_training_data(self) -> SplitSpec:
@@ -90,9 +214,38 @@ class SplitSpec(Strict):
         return self
 
 
+class CleanSpec(Strict):
+    """What happens to duplicates, conflicting labels and test leaks, after loading and before the
+    split. Every sample dropped or kept is recorded with its reason (data/lineage.json), and
+    duplicate groups (exact, and near at ``near_distance``) always stay on one side of every split."""
+
+    duplicates: Literal["keep", "drop_exact", "drop_near"] = Field(
+        "drop_exact", description="keep every copy; keep one of each set of identical samples with one label "
+        "(drop_exact); or also drop a sample that near-duplicates one kept, with its label (drop_near)"
+    )
+    conflicting_labels: Literal["keep", "drop"] = Field(
+        "drop", description="identical samples (near duplicates too, with drop_near) labelled differently: "
+        "drop all of them, or keep one per label"
+    )
+    near_distance: int | None = Field(
+        6, ge=0, le=32, description="perceptual-hash Hamming distance (of 64 bits) at or below which two "
+        "images are near duplicates; null: exact duplicates only (feature tables always are)"
+    )
+    leaks: Literal["keep", "drop"] = Field(
+        "drop", description="samples that near-duplicate a fixed test set's sample: drop them from the data, or keep"
+    )
+
+    @model_validator(mode="after")
+    def _near_needs_distance(self) -> CleanSpec:
+        if self.duplicates == "drop_near" and self.near_distance is None:
+            raise ValueError("clean.duplicates: drop_near needs clean.near_distance (e.g. 6); or use drop_exact")
+        return self
+
+
 class DatasetSpec(SourceSpec):
     test: SourceSpec | None = Field(None, description="a fixed test set; otherwise split.test of the data")
     split: SplitSpec = SplitSpec()
+    clean: CleanSpec = CleanSpec()
     max_samples: PositiveInt | None = Field(
         None, description="keep a stratified subset of this many samples (quick runs)"
     )
@@ -237,6 +390,10 @@ class TrainSpec(Strict):
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
     early_stopping: EarlyStoppingSpec | None = None
     grad_clip: PositiveFloat | None = Field(None, description="clip the gradient norm to this value")
+    class_weight: Literal["balanced"] | None = Field(
+        None, description="balanced: weight each class's loss by n / (classes × its training count); "
+        "scikit-learn baselines get class_weight='balanced' (or balanced sample weights) where they take it"
+    )
     seed: int = 0
     max_samples: PositiveInt | None = Field(
         None, description="train on a stratified subset of this many training samples (slow baselines)"

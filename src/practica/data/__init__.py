@@ -40,15 +40,25 @@ def prepare_data(spec: DatasetSpec) -> Splits:
     if test_spec is not None:
         shape = {"image_size": data.x.shape[1:3], "channels": data.x.shape[3]} if data.kind == "image" else {}
         test = _align_test(data, load_source(test_spec, **shape))
-    return make_splits(data, spec, test)
+    from practica.data.clean import cached_clean
+
+    # The cleaning policy (duplicates, conflicting labels, test leaks) decides before the split,
+    # which keeps its duplicate groups together; every decision is recorded in the splits.
+    return make_splits(data, spec, test, cached_clean(data, spec.clean, test))
 
 
 def _official_test(spec: DatasetSpec) -> SourceSpec | None:
-    """The test part of a set that comes with one (CIFAR-10, MNIST, ...), used as the fixed test set
-    unless the suite names another. Published results are on that part, so ours compare."""
-    from practica.config.schema import KNOWN_SOURCES, SourceSpec
+    """The test part of a set that comes with one (CIFAR-10, MNIST, ..., or a folder holding train/
+    and test/), used as the fixed test set unless the suite names another. Published results are on
+    that part, so ours compare."""
+    from pathlib import Path
 
-    if spec.part != "train" or spec.source not in KNOWN_SOURCES:
+    from practica.config.schema import KNOWN_SOURCES, SourceSpec
+    from practica.data.folder import split_parts
+
+    if spec.part != "train":
+        return None
+    if spec.source not in KNOWN_SOURCES and not (spec.source == "folder" and split_parts(Path(spec.path))):
         return None
     fields = spec.model_dump(include=set(SourceSpec.model_fields))
     return SourceSpec.model_validate({**fields, "part": "test"})

@@ -58,6 +58,24 @@ class Dataset:
 
 
 @dataclass(frozen=True)
+class Decision:
+    """One cleaning decision: what was done (``skip``, ``drop`` or ``keep``) to which samples
+    (their sources), by which ``rule`` and why. ``indices`` point into the data set, or into the
+    fixed test set for ``set == "test"``; a skipped file never became a sample, so it has none."""
+
+    action: str  # "skip" | "drop" | "keep"
+    samples: tuple[str, ...]
+    reason: str
+    rule: str = ""  # "unreadable" | "exact_duplicate" | "near_duplicate" | "conflicting_labels" | "test_leak"
+    indices: tuple[int, ...] = ()
+    set: str = "data"
+
+    def to_dict(self) -> dict:
+        return {"action": self.action, "rule": self.rule, "set": self.set, "samples": list(self.samples),
+                "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class Splits:
     """Train/validation/test sets with the record of how they were made.
 
@@ -75,6 +93,11 @@ class Splits:
     seed: int
     test_is_fixed: bool
     notes: tuple[str, ...] = field(default=())
+    # The cleaning policy's record, for the lineage: every sample skipped, dropped or kept with why.
+    decisions: tuple[Decision, ...] = field(default=())
+    # Duplicate-group id per sample of the origin data (exact and near duplicates share one); the
+    # split keeps a group on one side, and cross-validation folds do too. None: every sample alone.
+    groups: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def classes(self) -> tuple[str, ...]:

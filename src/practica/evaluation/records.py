@@ -65,3 +65,30 @@ class Evaluation:
             test=SplitMetrics.from_dict(d["test"]),
             cost=Cost(**d["cost"]),
         )
+
+
+@dataclass(frozen=True)
+class CrossValidation:
+    """k-fold accuracy of a baseline on train+val (folds stratified, seeded, duplicate groups whole)."""
+
+    folds: int
+    accuracies: tuple[float, ...]  # one per fold
+    samples: int  # train + val samples the folds were drawn from
+    groups: int  # of them, the duplicate groups (== samples when there are no duplicates)
+
+    @property
+    def mean(self) -> float:
+        return float(sum(self.accuracies) / len(self.accuracies))
+
+    @property
+    def std(self) -> float:
+        m = self.mean
+        return float((sum((a - m) ** 2 for a in self.accuracies) / len(self.accuracies)) ** 0.5)
+
+    def to_dict(self) -> dict:
+        return {"folds": self.folds, "accuracy_mean": self.mean, "accuracy_std": self.std,
+                "fold_accuracies": list(self.accuracies), "samples": self.samples, "groups": self.groups}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CrossValidation:
+        return cls(folds=d["folds"], accuracies=tuple(d["fold_accuracies"]), samples=d["samples"], groups=d["groups"])

@@ -5,6 +5,7 @@ Images are flattened and scaled to [0, 1]; every baseline is seeded where it has
 
 from __future__ import annotations
 
+import inspect
 import pickle
 from typing import Any
 
@@ -17,6 +18,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
+from sklearn.utils.class_weight import compute_sample_weight
 
 # Defaults a practitioner would pick for a first baseline; a suite's `params` override them.
 _DEFAULTS: dict[str, tuple[type[BaseEstimator], dict[str, Any]]] = {
@@ -32,14 +34,37 @@ def estimator_class(name: str) -> type[BaseEstimator]:
     return _DEFAULTS[name][0]
 
 
-def make_baseline(name: str, params: dict[str, Any], seed: int) -> BaseEstimator:
+def make_baseline(name: str, params: dict[str, Any], seed: int, class_weight: str | None = None) -> BaseEstimator:
     cls, defaults = _DEFAULTS[name]
     kwargs = {**defaults, **params}
     if "random_state" in cls().get_params():
         kwargs.setdefault("random_state", seed)
+    if class_weight is not None and "class_weight" in cls().get_params():
+        kwargs.setdefault("class_weight", class_weight)  # the suite's params win
     est = cls(**kwargs)
     # Linear models converge far faster on standardised inputs.
     return make_pipeline(StandardScaler(), est) if name == "logistic_regression" else est
+
+
+def balancing(name: str, class_weight: str | None) -> str:
+    """How ``class_weight: balanced`` reaches baseline ``name``: through its ``class_weight``, through
+    balanced ``sample_weight`` in ``fit`` (naive Bayes), or not at all (k-NN takes no weights)."""
+    if class_weight is None:
+        return "none"
+    cls = _DEFAULTS[name][0]
+    if "class_weight" in cls().get_params():
+        return "class_weight"
+    if "sample_weight" in inspect.signature(cls.fit).parameters:
+        return "sample_weight"
+    return "none"
+
+
+def fit_baseline(name: str, est: BaseEstimator, x: np.ndarray, y: np.ndarray, class_weight: str | None) -> BaseEstimator:
+    """Fit ``est`` (from ``make_baseline``) on samples ``x`` (images or features), balanced if asked."""
+    kwargs = {}
+    if balancing(name, class_weight) == "sample_weight":
+        kwargs["sample_weight"] = compute_sample_weight(class_weight, y)
+    return est.fit(as_features(x), y, **kwargs)
 
 
 def as_features(x: np.ndarray) -> np.ndarray:

@@ -7,6 +7,7 @@ Networks and scikit-learn baselines go through the same two calls, ``train_exper
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from practica.data.records import Dataset, Splits
 from practica.errors import RunError
 from practica.evaluation.metrics import split_metrics
 from practica.evaluation.predictors import Predictor, SklearnPredictor, TorchPredictor
-from practica.evaluation.records import SplitMetrics
+from practica.evaluation.records import CrossValidation, SplitMetrics
 from practica.io import read_json, write_json, write_text
 from practica.models import baselines
 from practica.models.classifier import Classifier, count_parameters
@@ -47,6 +48,7 @@ class Trained:
     train_seconds: float
     model_summary: str
     error: str = ""
+    cv: CrossValidation | None = None  # baselines with dataset.split.cv_folds only
 
     def to_dict(self) -> dict:
         return {
@@ -58,6 +60,7 @@ class Trained:
             "train_seconds": self.train_seconds,
             "model_summary": self.model_summary,
             "error": self.error,
+            "cv": None if self.cv is None else self.cv.to_dict(),
         }
 
     @classmethod
@@ -71,6 +74,7 @@ class Trained:
             train_seconds=d["train_seconds"],
             model_summary=d.get("model_summary", ""),
             error=d.get("error", ""),
+            cv=CrossValidation.from_dict(d["cv"]) if d.get("cv") else None,
         )
 
 
@@ -116,10 +120,15 @@ def train_experiment(
     write_json(exp_dir / "spec.json", exp.model_dump(mode="json"))
     train = training_subset(splits.train, exp.train.max_samples, exp.train.seed)
     started = time.perf_counter()
+    cv = None
     if exp.model.kind == "sklearn":
         predictor: Predictor = _fit_baseline(exp, train, len(splits.classes))
         history = None
         summary = f"{describe(exp.model)} ({predictor.params:,} learned values)"
+        if baselines.balancing(exp.model.sklearn, exp.train.class_weight) == "none" and exp.train.class_weight:
+            summary += f"; class_weight: {exp.train.class_weight} does not apply ({exp.model.sklearn} takes no weights)"
+        if suite.dataset.split.cv_folds:
+            cv = cross_validate(exp, splits, suite.dataset.split.cv_folds)
     else:
         input_shape = splits.train.input_shape
         result = fit(
@@ -150,6 +159,7 @@ def train_experiment(
         test=split_metrics(predictor.predict_proba(splits.test.x), splits.test.y, splits.classes),
         train_seconds=seconds,
         model_summary=summary,
+        cv=cv,
     )
     write_json(exp_dir / RESULT_FILE, trained.to_dict())
     return trained, predictor
@@ -161,9 +171,43 @@ def failed(exp: ExperimentSpec, exp_dir: Path, error: str) -> Trained:
     return trained
 
 
+def cross_validate(exp: ExperimentSpec, splits: Splits, folds: int) -> CrossValidation:
+    """Accuracy of the baseline over ``folds`` folds of train+val: stratified, seeded by the split's seed,
+    and group-aware (a duplicate group is never in a fold's training and scoring parts at once).
+    ``train.max_samples`` caps the samples drawn from, as it caps the training split."""
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    idx = np.concatenate([splits.indices["train"], splits.indices["val"]])
+    x = np.concatenate([splits.train.x, splits.val.x])
+    y = np.concatenate([splits.train.y, splits.val.y])
+    groups = splits.groups[idx] if splits.groups is not None else np.arange(len(idx))
+    if exp.train.max_samples is not None and exp.train.max_samples < len(y):
+        keep = np.sort(training_subset(Dataset("cv", np.arange(len(y))[:, None], y, splits.classes),
+                                       exp.train.max_samples, exp.train.seed).x[:, 0])
+        x, y, groups = x[keep], y[keep], groups[keep]
+    n_groups = len(np.unique(groups))
+    if n_groups < folds:
+        raise RunError(f"cross-validation needs at least {folds} duplicate groups in train+val, found {n_groups}; "
+                       "lower dataset.split.cv_folds")
+    seed = splits.seed
+    if n_groups == len(y):  # no duplicates: the plain stratified k-fold
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    else:
+        splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    scores = []
+    with warnings.catch_warnings():  # a class rarer than the folds is fine; the scores show it
+        warnings.filterwarnings("ignore", message=".*least populated class.*")
+        for fit_idx, score_idx in splitter.split(x, y, groups if n_groups < len(y) else None):
+            part = Dataset("fold", x[fit_idx], y[fit_idx], splits.classes)
+            est = _fit_baseline(exp, part, len(splits.classes))
+            scores.append(float((est.predict_proba(x[score_idx]).argmax(1) == y[score_idx]).mean()))
+    return CrossValidation(folds=folds, accuracies=tuple(scores), samples=len(y), groups=n_groups)
+
+
 def _fit_baseline(exp: ExperimentSpec, train: Dataset, num_classes: int) -> SklearnPredictor:
-    est = baselines.make_baseline(exp.model.sklearn, exp.model.params, exp.train.seed)  # type: ignore[arg-type]
-    est.fit(baselines.as_features(train.x), train.y)
+    name = exp.model.sklearn
+    est = baselines.make_baseline(name, exp.model.params, exp.train.seed, exp.train.class_weight)  # type: ignore[arg-type]
+    baselines.fit_baseline(name, est, train.x, train.y, exp.train.class_weight)  # type: ignore[arg-type]
     if "n_jobs" in est.get_params():
         # Parallel fitting pays; parallel prediction of a few samples costs more in thread
         # start-up than it saves, and would dominate the measured latency.

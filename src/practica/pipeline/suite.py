@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -43,6 +43,12 @@ from practica.selection.records import Decision
 from practica.training.augment import check_augment
 from practica.training.trainer import TrainingEvents
 
+if TYPE_CHECKING:
+    from practica.data.checks import HygieneReport
+
+
+HYGIENE_FILE = "hygiene.json"  # in the run's data/ folder
+
 
 class Reporter(Protocol):
     """What the runner tells its user; the CLI shows it with rich, tests stay silent."""
@@ -64,6 +70,15 @@ def preflight(suite: Suite, splits: Splits) -> None:
     from practica.models.registry import build_network
 
     shape = splits.train.input_shape
+    folds = suite.dataset.split.cv_folds
+    if folds and any(exp.model.kind == "sklearn" for exp in suite.experiments):
+        idx = np.concatenate([splits.indices["train"], splits.indices["val"]])
+        groups = len(np.unique(splits.groups[idx])) if splits.groups is not None else len(idx)
+        if groups < folds:
+            raise ConfigError(
+                f"dataset.split.cv_folds: {folds} folds need at least {folds} samples (duplicate groups) in "
+                f"train+val; there are {groups}. Lower cv_folds."
+            )
     for i, exp in enumerate(suite.experiments):
         where = f"experiments[{i}] ({exp.name})"
         check_augment(suite.augment_for(exp), shape, where)
@@ -105,7 +120,8 @@ def run_suite(
     started_at = read_json(status_path)["started"] if status_path.exists() else datetime.now(timezone.utc).isoformat(timespec="seconds")
     version = code_version()
     write_status(run_dir, run_id=run_id, suite=suite.name, started=started_at, code_version=version, status="running")
-    _record_data(run_dir, splits, resume)
+    _record_data(run_dir, splits, resume, suite, run_id, version)
+    hygiene = _record_hygiene(run_dir, splits, reporter)
 
     trained: dict[str, Trained] = {}
     in_memory: dict[str, Predictor] = {}
@@ -142,6 +158,7 @@ def run_suite(
     run = SuiteRun(
         suite=suite, run_dir=run_dir, run_id=run_id, splits=splits, results=results, decision=decision,
         code_version=version, started=started_at, seconds=time.perf_counter() - started, bundle=bundle,
+        hygiene=hygiene,
     )
     reporter.stage("Writing the report")
     from practica.reporting import (
@@ -169,7 +186,11 @@ def _write_chosen_bundle(
     exp_dir = run_dir / "experiments" / exp.name
     try:
         predictor = in_memory.get(exp.name) or load_predictor(exp, splits, exp_dir)
-        src = BundleSource(suite, exp, splits, predictor, result.evaluation, result.diagnosis, decision, run_id, version)
+        from practica.data.lineage import LINEAGE_FILE
+
+        lineage_path = run_dir / "data" / LINEAGE_FILE
+        src = BundleSource(suite, exp, splits, predictor, result.evaluation, result.diagnosis, decision, run_id, version,
+                           lineage=read_json(lineage_path) if lineage_path.is_file() else None)
         path = write_bundle(src, run_dir / BUNDLE_DIR, overwrite=True)
     except PracticaError as err:
         reporter.stage(f"No bundle: {err}")
@@ -179,7 +200,9 @@ def _write_chosen_bundle(
     return path
 
 
-def _record_data(run_dir: Path, splits: Splits, resume: bool) -> None:
+def _record_data(run_dir: Path, splits: Splits, resume: bool, suite: Suite, run_id: str, version: str) -> None:
+    from practica.data.lineage import LINEAGE_FILE, build_lineage
+
     data_dir = run_dir / "data"
     summary_path = data_dir / "summary.json"
     if resume and summary_path.exists():
@@ -199,6 +222,25 @@ def _record_data(run_dir: Path, splits: Splits, resume: bool) -> None:
         "input_shape": list(splits.train.input_shape),
         "notes": list(splits.notes),
     })
+    # Every input file's sha256 (cached between runs), each sample's split, the cleaning decisions.
+    write_json(data_dir / LINEAGE_FILE, build_lineage(suite.dataset, splits, version, run_id))
+
+
+def _record_hygiene(run_dir: Path, splits: Splits, reporter: Reporter) -> HygieneReport | None:
+    """The data-hygiene checks on the splits as trained (after any cleaning), in data/hygiene.json.
+    They inform; a failure to compute them is reported and costs the run nothing else."""
+    from practica.data.checks import check_data
+
+    reporter.stage("Checking the data: duplicates within and across splits, label conflicts, balance")
+    try:
+        report = check_data({"train": splits.train, "val": splits.val, "test": splits.test})
+    except (ValueError, MemoryError) as err:
+        reporter.stage(f"No data hygiene checks: {type(err).__name__}: {err}")
+        return None
+    write_json(run_dir / "data" / HYGIENE_FILE, report.to_dict())
+    for check in report.warnings:
+        reporter.stage(f"  {check.title}: {check.summary}")
+    return report
 
 
 def _diagnose_all(suite: Suite, splits: Splits, trained: dict[str, Trained], run_dir: Path) -> dict[str, Diagnosis]:
@@ -251,5 +293,5 @@ def _result(
     return ExperimentResult(
         spec=exp, status="ok" if evaluation is not None else "failed",
         history=t.history, diagnosis=diagnosis, evaluation=evaluation, train_seconds=t.train_seconds,
-        model_summary=t.model_summary, error=t.error,
+        model_summary=t.model_summary, error=t.error, cv=t.cv if evaluation is not None else None,
     )

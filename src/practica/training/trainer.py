@@ -132,6 +132,17 @@ def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float
     return loss, acc
 
 
+def class_weights(train: Dataset, spec: TrainSpec, device: torch.device | str = "cpu") -> torch.Tensor | None:
+    """Per-class loss weights for ``class_weight: balanced``: n / (classes × count), as scikit-learn's
+    'balanced' (a class absent from training gets 1; it never appears as a target). None: unweighted."""
+    if spec.class_weight is None:
+        return None
+    counts = np.bincount(train.y, minlength=len(train.classes)).astype(np.float64)
+    present = max(int((counts > 0).sum()), 1)
+    weights = np.where(counts > 0, len(train.y) / (present * np.maximum(counts, 1)), 1.0)
+    return torch.tensor(weights, dtype=torch.float32, device=device)
+
+
 def _config_hash(spec: TrainSpec, augment: Sequence[Shorthand], n_train: int) -> str:
     blob = json.dumps([spec.model_dump(mode="json"), [a.model_dump() for a in augment], n_train], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -172,7 +183,11 @@ def fit(
     steps = n // batch_size + (1 if n % batch_size > 1 else 0)
     optimizer = make_optimizer(spec.optimizer, trainable(model), spec.schedule)
     schedule = Schedule(spec.schedule, optimizer, steps, spec.epochs)
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=spec.label_smoothing)
+    weights = class_weights(train, spec, dev)
+    loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=spec.label_smoothing)
+    # With class weights, the history records the unweighted loss, so the training loss compares
+    # with the (unweighted) validation loss as it does without them, for the diagnosis too.
+    record_fn = loss_fn if weights is None else nn.CrossEntropyLoss(label_smoothing=spec.label_smoothing)
     gen = torch.Generator(device=dev).manual_seed(spec.seed)
     es_spec = spec.early_stopping
     stopper = _EarlyStopping(
@@ -229,7 +244,7 @@ def fit(
                 nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip)
             optimizer.step()
             schedule.after_step()
-            loss_sum += loss.detach() * len(idx)
+            loss_sum += (loss.detach() if weights is None else record_fn(logits.detach(), yb)) * len(idx)
             correct += (logits.detach().argmax(1) == yb).sum()
             seen += len(idx)
             events.step(step + 1)

@@ -1,0 +1,311 @@
+"""The cleaning policy (``dataset.clean``), applied after loading and before the split.
+
+Every decision is recorded as a ``Decision`` (action, samples by their sources, rule, reason):
+
+- **unreadable files** are always skipped (the loaders could not decode them) and recorded;
+- **exact duplicates** (identical samples, by content hash): ``duplicates: drop_exact`` (the
+  default) keeps the first copy of each set with one label and drops the others; ``keep`` keeps
+  them all; ``drop_near`` also drops, in data order, every image within ``near_distance`` of
+  the perceptual hash of an image kept before it, with the same label;
+- **conflicting labels** (identical samples labelled differently; with ``drop_near``, near
+  duplicates too): ``drop`` (the default) drops every copy, ``keep`` keeps one per label;
+- **test leaks** (with a fixed test set: a data sample identical to, or within
+  ``near_distance`` of, a test sample): ``leaks: drop`` (the default) drops it from the data,
+  ``keep`` keeps it and says so.
+
+Whatever is kept, duplicate groups (exact, and near at ``near_distance``, connected
+transitively: ``hygiene.duplicate_groups``) go to the split, which keeps each group on one side.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from practica.config.schema import CleanSpec
+from practica.data import hygiene
+from practica.data.records import Dataset, Decision
+
+__all__ = ["Cleaning", "Decision", "cached_clean", "clean", "sample_names", "summarise"]
+
+_LISTED = 3  # sample names quoted per kind of decision in the notes
+
+
+@dataclass(frozen=True)
+class Cleaning:
+    """The policy's outcome: which samples go on to the split, their groups, and why."""
+
+    keep: np.ndarray  # sorted indices into the data of the samples that go on to the split
+    groups: np.ndarray  # a duplicate-group id per sample of the data
+    decisions: tuple[Decision, ...]
+    notes: tuple[str, ...]
+    policy: CleanSpec
+
+    def dropped(self) -> np.ndarray:
+        """Sorted indices into the data of the samples the policy dropped."""
+        return np.array(sorted({i for d in self.decisions if d.action == "drop" and d.set == "data"
+                                for i in d.indices}), dtype=np.int64)
+
+
+def sample_names(data: Dataset) -> tuple[str, ...]:
+    """Each sample's source (a file, ``train.npz[3]``), or ``name[i]`` when the loader named none."""
+    if len(data.sources) == len(data):
+        return tuple(data.sources)
+    return tuple(f"{data.name}[{i}]" for i in range(len(data)))
+
+
+def clean(data: Dataset, spec: CleanSpec, test: Dataset | None = None) -> Cleaning:
+    """Apply ``spec`` to ``data`` (and look for leaks into the fixed ``test`` set)."""
+    names = sample_names(data)
+    decisions: list[Decision] = _skips(data, "data") + (_skips(test, "test") if test is not None else [])
+    alive = np.ones(len(data), dtype=bool)
+    hashes = hygiene.content_hashes(data.x)
+    # Near duplicates as ``practica data inspect`` finds them: images large enough for a
+    # perceptual hash to mean something, pHash candidates confirmed by thumbnail similarity.
+    near = spec.near_distance if hygiene.near_applicable(data.x) else None
+    decisions += _exact(data, names, hashes, spec, alive)
+    shifted: np.ndarray | None = None
+    if near is not None and (spec.duplicates == "drop_near" or test is not None):
+        shifted = hygiene.perceptual_hashes(data.x, shifts=True)
+    if spec.duplicates == "drop_near" and shifted is not None:
+        decisions += _near(data, names, hashes, shifted, near, spec, alive)
+    if test is not None:
+        decisions += _leaks(data, names, hashes, shifted, near, test, spec, alive)
+    keep = np.flatnonzero(alive)
+    groups = _groups(data, keep, near)
+    return Cleaning(keep=keep, groups=groups, decisions=tuple(decisions),
+                    notes=tuple(summarise(decisions, spec, groups[keep], near)), policy=spec)
+
+
+# Below this many samples (data and test together) cleaning takes well under a second: no cache.
+CACHE_FROM = 10_000
+
+
+def cached_clean(data: Dataset, spec: CleanSpec, test: Dataset | None = None) -> Cleaning:
+    """``clean``, its outcome cached under the data cache folder for large sets: near-duplicate
+    grouping of 50,000 images takes half a minute, and every run and export of them needs it.
+    The key covers the samples, labels, classes and sources of both sets, the policy, and the
+    code of this module and of ``hygiene`` (so a changed algorithm never reads a stale entry)."""
+    if len(data) + (len(test) if test is not None else 0) < CACHE_FROM:
+        return clean(data, spec, test)
+    from practica.data import cache
+    from practica.io import read_json, write_json
+
+    h = hashlib.sha256()
+    for module in (__file__, hygiene.__file__):
+        h.update(Path(module).read_bytes())
+    h.update(json.dumps(spec.model_dump(mode="json"), sort_keys=True).encode())
+    for ds in (data, test) if test is not None else (data,):
+        h.update(json.dumps([ds.x.shape, str(ds.x.dtype), list(ds.classes), list(ds.sources), list(ds.skipped)]).encode())
+        h.update(np.ascontiguousarray(ds.x))
+        h.update(np.ascontiguousarray(ds.y, dtype=np.int64))
+    key = h.hexdigest()
+    path = cache.cache_dir() / "clean" / f"{key}.json"
+    try:
+        entry = read_json(path)
+        if entry.get("key") == key:
+            return Cleaning(
+                keep=np.array(entry["keep"], dtype=np.int64), groups=np.array(entry["groups"], dtype=np.int64),
+                decisions=tuple(Decision(d["action"], tuple(d["samples"]), d["reason"], d["rule"], tuple(d["indices"]),
+                                         d["set"]) for d in entry["decisions"]),
+                notes=tuple(entry["notes"]), policy=spec)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    result = clean(data, spec, test)
+    try:
+        write_json(path, {"key": key, "keep": result.keep, "groups": result.groups, "notes": list(result.notes),
+                          "decisions": [{**d.to_dict(), "indices": list(d.indices)} for d in result.decisions]})
+    except OSError:
+        pass  # no cache: the next run cleans again
+    return result
+
+
+# ------------------------------------------------------------------------ rules
+
+
+def _skips(data: Dataset, which: str) -> list[Decision]:
+    by_reason: dict[str, list[str]] = defaultdict(list)
+    for entry in data.skipped:
+        path, _, reason = entry.partition(": ")
+        by_reason[reason or "could not be decoded"].append(path)
+    what = "data" if which == "data" else "fixed test set"
+    return [Decision("skip", tuple(paths), f"unreadable file(s) of the {what}: {reason}", "unreadable", (), which)
+            for reason, paths in by_reason.items()]
+
+
+def _label_list(data: Dataset, labels: np.ndarray) -> str:
+    counts = Counter(labels.tolist())
+    return ", ".join(f"'{data.classes[c]}' ({n})" for c, n in sorted(counts.items()))
+
+
+def _exact(data: Dataset, names: tuple[str, ...], hashes: np.ndarray, spec: CleanSpec, alive: np.ndarray) -> list[Decision]:
+    _, inverse, counts = np.unique(hashes, return_inverse=True, return_counts=True)
+    if counts.max(initial=0) < 2:
+        return []
+    members: dict[int, list[int]] = defaultdict(list)
+    for i in np.flatnonzero(counts[inverse] > 1):
+        members[int(inverse[i])].append(int(i))
+    out: list[Decision] = []
+    for group in sorted(members.values()):  # in order of each group's first sample
+        idx = np.array(group)
+        labels = data.y[idx]
+        if len(set(labels.tolist())) > 1:
+            if spec.conflicting_labels == "drop":
+                alive[idx] = False
+                out.append(Decision(
+                    "drop", tuple(names[i] for i in idx),
+                    f"identical samples labelled {_label_list(data, labels)}: at least one label is wrong and no "
+                    "model can get them all right (conflicting_labels: drop)", "conflicting_labels", tuple(idx.tolist())))
+                continue
+            out.append(Decision(
+                "keep", tuple(names[i] for i in idx),
+                f"identical samples labelled {_label_list(data, labels)}; kept (conflicting_labels: keep), "
+                + ("every copy" if spec.duplicates == "keep" else "one per label") + ", on one side of every split",
+                "conflicting_labels", tuple(idx.tolist())))
+        for label in dict.fromkeys(labels.tolist()):  # each label's copies, in data order
+            same = idx[labels == label]
+            if len(same) < 2:
+                continue
+            first, rest = int(same[0]), same[1:]
+            if spec.duplicates == "keep":
+                out.append(Decision(
+                    "keep", tuple(names[i] for i in same),
+                    f"{len(same)} identical samples labelled '{data.classes[label]}'; all kept (duplicates: keep), "
+                    "on one side of every split", "exact_duplicate", tuple(same.tolist())))
+                continue
+            alive[rest] = False
+            out.append(Decision(
+                "drop", tuple(names[i] for i in rest),
+                f"identical to {names[first]} (kept), also labelled '{data.classes[label]}' "
+                f"(duplicates: {spec.duplicates})", "exact_duplicate", tuple(rest.tolist())))
+    return out
+
+
+def _near(
+    data: Dataset, names: tuple[str, ...], hashes: np.ndarray, shifted: np.ndarray, near: int, spec: CleanSpec,
+    alive: np.ndarray,
+) -> list[Decision]:
+    """``drop_near``: conflicting near pairs first, then, in data order, each image near one kept before it."""
+    live = np.flatnonzero(alive)
+    found, dist, _ = hygiene.near_duplicates(data.x[live], None, near, hashes_a=shifted[live])
+    pairs = live[found].reshape(-1, 2)
+    distance = {(int(i), int(j)): int(d) for (i, j), d in zip(pairs, dist)}
+    different = hashes[pairs[:, 0]] != hashes[pairs[:, 1]]  # identical ones were decided above
+    pairs = pairs[different]
+    out: list[Decision] = []
+    conflict = data.y[pairs[:, 0]] != data.y[pairs[:, 1]]
+    for i, j in pairs[conflict].tolist():
+        labels = f"'{data.classes[data.y[i]]}' and '{data.classes[data.y[j]]}'"
+        how = f"near duplicates (pHash distance {distance[(i, j)]})"
+        if spec.conflicting_labels == "drop":
+            alive[[i, j]] = False
+            out.append(Decision("drop", (names[i], names[j]), f"{how} labelled {labels}: at least one label is "
+                                "likely wrong (conflicting_labels: drop)", "conflicting_labels", (i, j)))
+        else:
+            out.append(Decision("keep", (names[i], names[j]), f"{how} labelled {labels}; kept (conflicting_labels: "
+                                "keep), on one side of every split", "conflicting_labels", (i, j)))
+    neighbours: dict[int, list[int]] = defaultdict(list)
+    for i, j in pairs[~conflict].tolist():
+        neighbours[j].append(i)  # i < j: i comes first in the data
+    dropped_for: dict[int, list[int]] = defaultdict(list)
+    for j in sorted(neighbours):
+        if not alive[j]:
+            continue
+        kept = next((i for i in neighbours[j] if alive[i]), None)
+        if kept is not None:
+            alive[j] = False
+            dropped_for[kept].append(j)
+    for kept, gone in sorted(dropped_for.items()):
+        worst = max(distance[(kept, j)] for j in gone)
+        out.append(Decision(
+            "drop", tuple(names[j] for j in gone),
+            f"near duplicate{'s' if len(gone) > 1 else ''} of {names[kept]} (kept; pHash distance ≤ {worst}, "
+            f"threshold {near}), also labelled '{data.classes[data.y[kept]]}' (duplicates: drop_near)",
+            "near_duplicate", tuple(gone)))
+    return out
+
+
+def _leaks(
+    data: Dataset, names: tuple[str, ...], hashes: np.ndarray, shifted: np.ndarray | None, near: int | None,
+    test: Dataset, spec: CleanSpec, alive: np.ndarray,
+) -> list[Decision]:
+    """Data samples identical to, or near, a fixed test sample: the model would have seen the test."""
+    test_names = sample_names(test)
+    test_hashes = hygiene.content_hashes(test.x)
+    first_of = {h: i for i, h in reversed(list(enumerate(test_hashes.tolist())))}
+    found: dict[int, tuple[int, int]] = {}  # data index -> (test index, pHash distance; -1: identical)
+    for i in np.flatnonzero(alive):
+        t = first_of.get(hashes[i])
+        if t is not None:
+            found[int(i)] = (t, -1)
+    if shifted is not None and near is not None and test.x.shape[1:] == data.x.shape[1:]:
+        live = np.flatnonzero(alive)
+        pairs, dist, _ = hygiene.near_duplicates(data.x[live], test.x, near, hashes_a=shifted[live])
+        for (a, t), d in zip(pairs.tolist(), dist.tolist()):
+            i = int(live[a])
+            if i not in found or (found[i][1] >= 0 and d < found[i][1]):
+                found[i] = (t, d)
+    out = []
+    for i, (t, d) in sorted(found.items()):
+        how = f"identical to test sample {test_names[t]}" if d < 0 else \
+            f"near duplicate of test sample {test_names[t]} (pHash distance {d})"
+        if spec.leaks == "drop":
+            alive[i] = False
+            out.append(Decision("drop", (names[i],), f"{how}: training on it would leak the test set (leaks: drop)",
+                                "test_leak", (i,)))
+        else:
+            out.append(Decision("keep", (names[i],), f"{how}; kept (leaks: keep): the test score may be optimistic",
+                                "test_leak", (i,)))
+    return out
+
+
+def _groups(data: Dataset, keep: np.ndarray, near: int | None) -> np.ndarray:
+    """Group ids for every sample: the kept ones by ``duplicate_groups``, each dropped one alone."""
+    groups = np.empty(len(data), dtype=np.int64)
+    kept = hygiene.duplicate_groups(data.x[keep], near) if len(keep) else np.empty(0, dtype=np.int64)
+    groups[keep] = kept
+    dropped = np.setdiff1d(np.arange(len(data)), keep)
+    groups[dropped] = (kept.max(initial=-1) + 1) + np.arange(len(dropped))
+    return groups
+
+
+# ------------------------------------------------------------------------ notes
+
+
+def summarise(
+    decisions: list[Decision] | tuple[Decision, ...], spec: CleanSpec, kept_groups: np.ndarray, near: int | None
+) -> list[str]:
+    """One note per kind of decision, with counts and a few names; and the duplicate groups kept together."""
+    notes = []
+    by_kind: dict[tuple[str, str], list[Decision]] = defaultdict(list)
+    for d in decisions:
+        if d.rule != "unreadable":  # the split's notes list unreadable files already
+            by_kind[(d.action, d.rule)].append(d)
+    what = {
+        "exact_duplicate": "exact duplicate(s)",
+        "near_duplicate": f"near duplicate(s) (pHash distance ≤ {spec.near_distance})",
+        "conflicting_labels": "sample(s) whose identical or near-identical copies carry another label",
+        "test_leak": "sample(s) identical or near to a fixed test sample",
+    }
+    for (action, rule), ds in by_kind.items():
+        samples = [s for d in ds for s in d.samples]
+        listed = ", ".join(samples[:_LISTED]) + (f" and {len(samples) - _LISTED} more" if len(samples) > _LISTED else "")
+        verb = "dropped" if action == "drop" else "kept"
+        setting = {"exact_duplicate": "duplicates", "near_duplicate": "duplicates", "conflicting_labels":
+                   "conflicting_labels", "test_leak": "leaks"}.get(rule, rule)
+        value = getattr(spec, setting, "")
+        notes.append(f"cleaning ({setting}: {value}): {verb} {len(samples)} {what.get(rule, rule)} in "
+                     f"{len(ds)} decision(s): {listed}")
+    if len(kept_groups):
+        sizes = np.bincount(np.unique(kept_groups, return_inverse=True)[1])
+        multi = sizes[sizes > 1]
+        if len(multi):
+            kind = f"exact or near (pHash distance ≤ {near}) duplicates" if near is not None else "exact duplicates"
+            notes.append(f"{len(multi)} group(s) of {kind} ({int(multi.sum())} samples, the largest "
+                         f"{int(multi.max())}) are kept together on one side of every split")
+    return notes
