@@ -64,7 +64,8 @@ def inspect(
         if html_out is not None:
             from practica.reporting.hygiene import write_page
 
-            write_page(report, seen.parts, html_out, title=seen.title, source=seen.source, show=max(show, 12))
+            write_page(report, seen.parts, html_out, title=seen.title, source=seen.source, show=max(show, 12),
+                       root=_common_root(report))
             console.print(f"[green]wrote[/] {escape(str(html_out))}")
     except PracticaError as err:
         _fail(err)

@@ -107,10 +107,11 @@ def pairs_figure(pairs: Sequence[Pair], parts: Mapping[str, Dataset], *, title: 
 
 
 def write_page(report: HygieneReport, parts: Mapping[str, Dataset], path: Path, *, title: str, source: str,
-               show: int = 12) -> Path:
-    """A self-contained HTML page of ``report``: the data, every check, example pairs as thumbnails."""
+               show: int = 12, root: str = "") -> Path:
+    """A self-contained HTML page of ``report``: the data, every check, example pairs as thumbnails.
+    File names are shown relative to ``root`` (the folder they share), when given."""
     page = _environment().get_template("hygiene.html").render(
-        title=title, source=source, report=report, parts=parts, show=show,
+        title=title, source=source, report=report, parts=parts, show=show, root=root.rstrip("/") + "/" if root else "",
         examples=_examples(report, parts, show), statuses=_statuses(report),
     )
     write_text(path, page)
