@@ -29,6 +29,7 @@ import numpy as np
 
 from practica.config.schema import CleanSpec
 from practica.data import hygiene
+from practica.data.checks import CONFLICT_MIN_SIMILARITY
 from practica.data.records import Dataset, Decision
 
 __all__ = ["Cleaning", "Decision", "cached_clean", "clean", "sample_names", "summarise"]
@@ -192,11 +193,14 @@ def _near(
 ) -> list[Decision]:
     """``drop_near``: conflicting near pairs first, then, in data order, each image near one kept before it."""
     live = np.flatnonzero(alive)
-    found, dist, _ = hygiene.near_duplicates(data.x[live], None, near, hashes_a=shifted[live])
+    found, dist, similarity = hygiene.near_duplicates(data.x[live], None, near, hashes_a=shifted[live])
     pairs = live[found].reshape(-1, 2)
     distance = {(int(i), int(j)): int(d) for (i, j), d in zip(pairs, dist)}
-    different = hashes[pairs[:, 0]] != hashes[pairs[:, 1]]  # identical ones were decided above
-    pairs = pairs[different]
+    labels_differ = data.y[pairs[:, 0]] != data.y[pairs[:, 1]]
+    # The same bar as `practica data inspect`: a near pair with two labels counts as a copy only
+    # when its thumbnails correlate this well (below it, they were different objects alike in shape).
+    keep = (hashes[pairs[:, 0]] != hashes[pairs[:, 1]]) & (~labels_differ | (similarity >= CONFLICT_MIN_SIMILARITY))
+    pairs = pairs[keep]  # identical ones were decided above
     out: list[Decision] = []
     conflict = data.y[pairs[:, 0]] != data.y[pairs[:, 1]]
     for i, j in pairs[conflict].tolist():
