@@ -249,6 +249,11 @@ class DatasetSpec(SourceSpec):
     max_samples: PositiveInt | None = Field(
         None, description="keep a stratified subset of this many samples (quick runs)"
     )
+    memmap: Literal["auto"] | bool = Field(
+        "auto", description="keep the decoded samples in memory-mapped files of the data cache, read a batch at "
+        "a time, for sets bigger than memory (true); in memory (false); auto: mapped when they would take over a "
+        "quarter of the memory available"
+    )
 
 
 # ------------------------------------------------------------------------ models

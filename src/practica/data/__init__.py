@@ -30,16 +30,22 @@ def __getattr__(name: str):
 
 
 def prepare_data(spec: DatasetSpec) -> Splits:
-    """Load the data (and the fixed test set, at the data's size and channels) and split it."""
+    """Load the data (and the fixed test set, at the data's size and channels) and split it.
+
+    ``spec.memmap``: a memory-mapped data set (and its fixed test set with it) gives memory-mapped
+    splits, each copied once into its own file in the data cache (see ``split.make_splits``).
+    """
+    from practica.data.mapped import is_mapped
     from practica.data.sources import load_source
     from practica.data.split import make_splits
 
-    data = load_source(spec)
+    data = load_source(spec, memmap=spec.memmap)
     test_spec = spec.test or _official_test(spec)
     test = None
     if test_spec is not None:
         shape = {"image_size": data.x.shape[1:3], "channels": data.x.shape[3]} if data.kind == "image" else {}
-        test = _align_test(data, load_source(test_spec, **shape))
+        memmap = True if is_mapped(data.x) else spec.memmap
+        test = _align_test(data, load_source(test_spec, memmap=memmap, **shape))
     from practica.data.clean import cached_clean
 
     # The cleaning policy (duplicates, conflicting labels, test leaks) decides before the split,

@@ -4,6 +4,11 @@ arrays instead of decoding or parsing.
 An entry is a folder ``<key>/`` holding ``x.npy``, ``y.npy`` and ``meta.json``, written
 into a temporary folder and renamed into place: a killed process leaves no entry, or a
 whole one. Reading checks shapes and checksums, so a damaged entry is rebuilt, not trusted.
+
+With ``mmap=True`` an entry's samples are memory-mapped rather than read (``mapped.py``), and a
+loader that can (``build_into``: the image folder) decodes straight into the entry's ``x.npy``
+a chunk at a time, never holding the whole set; either way the entry is the same, so a set
+decoded in memory is mapped from the cache later, and the other way round.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 
+from practica.data import mapped
 from practica.data.records import Dataset
+from practica.errors import DataError
 from practica.io import atomic_write, read_json, write_json
 
 FORMAT_VERSION = 1
@@ -47,29 +54,53 @@ def cache_key(
     return hashlib.sha256(json.dumps(content, default=list).encode()).hexdigest()
 
 
-def cached(key: str, build: Callable[[], Dataset]) -> Dataset:
-    """The entry under ``key`` if it is whole, else ``build()`` stored under ``key``."""
+def cached(
+    key: str,
+    build: Callable[[], Dataset],
+    *,
+    mmap: bool = False,
+    build_into: Callable[[Path], Dataset] | None = None,
+) -> Dataset:
+    """The entry under ``key`` if it is whole, else ``build()`` stored under ``key``.
+
+    ``mmap``: the samples come memory-mapped from the entry; ``build_into(path)`` (when given)
+    then writes them straight to ``path`` (the entry's future ``x.npy``) and returns the set.
+    """
     root = cache_dir()
     entry = root / key
     if entry.exists():
-        data = _read(entry, key)
+        data = _read(entry, key, mmap)
         if data is not None:
             return data
         log.warning("cache entry %s is damaged or incomplete; decoding again", entry)
+    if mmap and build_into is not None:
+        return _store_into(root, key, build_into)
     data = build()
     try:
         _store(root, key, data)
     except OSError as err:
         log.warning("could not write the data cache in %s (%s); the next run decodes again", root, err)
+        return data
+    if mmap:
+        return _read(entry, key, mmap=True) or data
     return data
 
 
-def _read(entry: Path, key: str) -> Dataset | None:
+def entry_shape(key: str) -> tuple[int, ...] | None:
+    """The samples' shape in the entry under ``key`` (from its meta.json), or None without one."""
+    try:
+        meta = read_json(cache_dir() / key / "meta.json")
+        return tuple(meta["x_shape"]) if meta.get("key") == key else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _read(entry: Path, key: str, mmap: bool = False) -> Dataset | None:
     try:
         meta = read_json(entry / "meta.json")
         if meta.get("format") != FORMAT_VERSION or meta.get("key") != key:
             return None
-        x = np.load(entry / "x.npy", allow_pickle=False)
+        x = np.load(entry / "x.npy", allow_pickle=False, mmap_mode="r" if mmap else None)
         y = np.load(entry / "y.npy", allow_pickle=False)
         whole = (
             x.dtype in (np.uint8, np.float32)  # images, or a feature table (JSON records)
@@ -77,7 +108,7 @@ def _read(entry: Path, key: str) -> Dataset | None:
             and y.dtype == np.int64
             and y.shape == (len(x),)
             and len(meta["sources"]) == len(x)
-            and zlib.crc32(x) == meta["x_crc32"]
+            and (mapped.crc32(x) if mmap else zlib.crc32(x)) == meta["x_crc32"]
             and zlib.crc32(y) == meta["y_crc32"]
         )
         if not whole:
@@ -100,32 +131,67 @@ def _store(root: Path, key: str, data: Dataset) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key[:16]}-", dir=root))
     try:
         atomic_write(tmp / "x.npy", lambda p: _save_npy(p, data.x))
-        atomic_write(tmp / "y.npy", lambda p: _save_npy(p, data.y))
-        write_json(
-            tmp / "meta.json",
-            {
-                "format": FORMAT_VERSION,
-                "key": key,
-                "name": data.name,
-                "x_shape": list(data.x.shape),
-                "x_crc32": zlib.crc32(np.ascontiguousarray(data.x)),
-                "y_crc32": zlib.crc32(np.ascontiguousarray(data.y)),
-                "classes": list(data.classes),
-                "sources": list(data.sources),
-                "skipped": list(data.skipped),
-            },
-        )
-        entry = root / key
-        if entry.exists():  # damaged (a whole one would have been read): replace it
-            shutil.rmtree(entry, ignore_errors=True)
-        try:
-            tmp.rename(entry)
-        except OSError:
-            if not entry.exists():
-                raise
-            # another process stored the same entry meanwhile; theirs serves as well as ours
+        _commit(root, key, tmp, data, zlib.crc32(np.ascontiguousarray(data.x)))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _store_into(root: Path, key: str, build_into: Callable[[Path], Dataset]) -> Dataset:
+    """``build_into`` writes the samples into the temporary entry's ``x.npy``; the entry is then
+    completed and renamed into place as ``_store`` does, and read back memory-mapped."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        _remove_stale_tmp(root)
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key[:16]}-", dir=root))
+    except OSError as err:
+        raise _no_room(root, err) from None
+    try:
+        data = build_into(tmp / "x.npy")
+        _commit(root, key, tmp, data, mapped.crc32(data.x))
+        del data
+    except OSError as err:
+        raise _no_room(root, err) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    data = _read(root / key, key, mmap=True)
+    if data is None:
+        raise DataError(f"the memory-mapped cache entry {root / key} could not be read back after writing it")
+    return data
+
+
+def _commit(root: Path, key: str, tmp: Path, data: Dataset, x_crc32: int) -> None:
+    """Write ``y.npy`` and ``meta.json`` beside ``tmp/x.npy`` and rename ``tmp`` into the entry."""
+    atomic_write(tmp / "y.npy", lambda p: _save_npy(p, data.y))
+    write_json(
+        tmp / "meta.json",
+        {
+            "format": FORMAT_VERSION,
+            "key": key,
+            "name": data.name,
+            "x_shape": list(data.x.shape),
+            "x_crc32": x_crc32,
+            "y_crc32": zlib.crc32(np.ascontiguousarray(data.y)),
+            "classes": list(data.classes),
+            "sources": list(data.sources),
+            "skipped": list(data.skipped),
+        },
+    )
+    entry = root / key
+    if entry.exists():  # damaged (a whole one would have been read): replace it
+        shutil.rmtree(entry, ignore_errors=True)
+    try:
+        tmp.rename(entry)
+    except OSError:
+        if not entry.exists():
+            raise
+        # another process stored the same entry meanwhile; theirs serves as well as ours
+
+
+def _no_room(root: Path, err: OSError) -> DataError:
+    return DataError(
+        f"could not write the memory-mapped data cache in {root} ({err}). A memory-mapped set is decoded onto "
+        "disk there: free space, point PRACTICA_CACHE_DIR at a larger disk, or set dataset.memmap: false."
+    )
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
@@ -137,6 +203,7 @@ def _remove_stale_tmp(root: Path) -> None:
     cutoff = time.time() - _STALE_TMP_S
     for tmp in root.glob(".tmp-*"):
         try:
+            # a long decoding into a memory-mapped entry touches its folder after every chunk
             if tmp.stat().st_mtime < cutoff:
                 shutil.rmtree(tmp, ignore_errors=True)
         except OSError:

@@ -360,7 +360,7 @@ def _near_within(hashed: dict[str, _Hashed], distance: int, min_similarity: floa
     counts: dict[str, Any] = {}
     for h in hashed.values():
         reps = h.representatives
-        idx, d, sim = near_duplicates(h.data.x[reps], None, distance, min_similarity, hashes_a=h.phash[reps])
+        idx, d, sim = near_duplicates(h.data.x, None, distance, min_similarity, hashes_a=h.phash[reps], rows_a=reps)
         i, j = reps[idx[:, 0]], reps[idx[:, 1]]
         order = np.lexsort((j, i, d))
         pairs += [_pair(h, i[k], h, j[k], d[k], False, sim[k]) for k in order]
@@ -377,8 +377,8 @@ def _near_across(hashed: dict[str, _Hashed], distance: int, min_similarity: floa
         for bn in names[x + 1:]:
             a, b = hashed[an], hashed[bn]
             ra, rb = a.representatives, b.representatives
-            idx, d, sim = near_duplicates(a.data.x[ra], b.data.x[rb], distance, min_similarity,
-                                          hashes_a=a.phash[ra], hashes_b=b.phash[rb])
+            idx, d, sim = near_duplicates(a.data.x, b.data.x, distance, min_similarity,  # rows read where they lie
+                                          hashes_a=a.phash[ra], hashes_b=b.phash[rb], rows_a=ra, rows_b=rb)
             i, j = ra[idx[:, 0]], rb[idx[:, 1]]
             keep = a.content[i] != b.content[j]  # exact copies are the other check's
             i, j, d, sim = i[keep], j[keep], d[keep], sim[keep]

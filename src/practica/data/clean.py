@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from practica.config.schema import CleanSpec
-from practica.data import hygiene
+from practica.data import hygiene, mapped
 from practica.data.checks import CONFLICT_MIN_SIMILARITY
 from practica.data.records import Dataset, Decision
 
@@ -78,7 +78,7 @@ def clean(data: Dataset, spec: CleanSpec, test: Dataset | None = None) -> Cleani
     if test is not None:
         decisions += _leaks(data, names, hashes, shifted, near, test, spec, alive)
     keep = np.flatnonzero(alive)
-    groups = _groups(data, keep, near)
+    groups = _groups(data, keep, near, hashes)
     return Cleaning(keep=keep, groups=groups, decisions=tuple(decisions),
                     notes=tuple(summarise(decisions, spec, groups[keep], near)), policy=spec)
 
@@ -103,7 +103,7 @@ def cached_clean(data: Dataset, spec: CleanSpec, test: Dataset | None = None) ->
     h.update(json.dumps(spec.model_dump(mode="json"), sort_keys=True).encode())
     for ds in (data, test) if test is not None else (data,):
         h.update(json.dumps([ds.x.shape, str(ds.x.dtype), list(ds.classes), list(ds.sources), list(ds.skipped)]).encode())
-        h.update(np.ascontiguousarray(ds.x))
+        mapped.update_hash(h, ds.x)
         h.update(np.ascontiguousarray(ds.y, dtype=np.int64))
     key = h.hexdigest()
     path = cache.cache_dir() / "clean" / f"{key}.json"
@@ -145,7 +145,7 @@ def _label_list(data: Dataset, labels: np.ndarray) -> str:
 
 
 def _exact(data: Dataset, names: tuple[str, ...], hashes: np.ndarray, spec: CleanSpec, alive: np.ndarray) -> list[Decision]:
-    _, inverse, counts = np.unique(hashes, return_inverse=True, return_counts=True)
+    _, inverse, counts = np.unique(hygiene.hash_keys(hashes), return_inverse=True, return_counts=True)
     if counts.max(initial=0) < 2:
         return []
     members: dict[int, list[int]] = defaultdict(list)
@@ -193,7 +193,7 @@ def _near(
 ) -> list[Decision]:
     """``drop_near``: conflicting near pairs first, then, in data order, each image near one kept before it."""
     live = np.flatnonzero(alive)
-    found, dist, similarity = hygiene.near_duplicates(data.x[live], None, near, hashes_a=shifted[live])
+    found, dist, similarity = hygiene.near_duplicates(data.x, None, near, hashes_a=shifted[live], rows_a=live)
     pairs = live[found].reshape(-1, 2)
     distance = {(int(i), int(j)): int(d) for (i, j), d in zip(pairs, dist)}
     labels_differ = data.y[pairs[:, 0]] != data.y[pairs[:, 1]]
@@ -249,7 +249,7 @@ def _leaks(
             found[int(i)] = (t, -1)
     if shifted is not None and near is not None and test.x.shape[1:] == data.x.shape[1:]:
         live = np.flatnonzero(alive)
-        pairs, dist, _ = hygiene.near_duplicates(data.x[live], test.x, near, hashes_a=shifted[live])
+        pairs, dist, _ = hygiene.near_duplicates(data.x, test.x, near, hashes_a=shifted[live], rows_a=live)
         for (a, t), d in zip(pairs.tolist(), dist.tolist()):
             i = int(live[a])
             if i not in found or (found[i][1] >= 0 and d < found[i][1]):
@@ -268,10 +268,12 @@ def _leaks(
     return out
 
 
-def _groups(data: Dataset, keep: np.ndarray, near: int | None) -> np.ndarray:
-    """Group ids for every sample: the kept ones by ``duplicate_groups``, each dropped one alone."""
+def _groups(data: Dataset, keep: np.ndarray, near: int | None, hashes: np.ndarray) -> np.ndarray:
+    """Group ids for every sample: the kept ones by ``duplicate_groups``, each dropped one alone.
+    The samples are read where they lie (``rows``), never copied whole: a memory-mapped set stays on disk."""
     groups = np.empty(len(data), dtype=np.int64)
-    kept = hygiene.duplicate_groups(data.x[keep], near) if len(keep) else np.empty(0, dtype=np.int64)
+    kept = (hygiene.duplicate_groups(data.x, near, rows=keep, hashes=hygiene.hash_keys(hashes)[keep]) if len(keep)
+            else np.empty(0, dtype=np.int64))
     groups[keep] = kept
     dropped = np.setdiff1d(np.arange(len(data)), keep)
     groups[dropped] = (kept.max(initial=-1) + 1) + np.arange(len(dropped))

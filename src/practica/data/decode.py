@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from functools import partial
 from typing import TypeVar
 
@@ -81,6 +82,35 @@ def map_chunks(work: Callable[[list[T]], list[R]], items: list[T]) -> list[R]:
     chunks = [items[i : i + CHUNK_SIZE] for i in range(0, len(items), CHUNK_SIZE)]
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(_START_METHOD)) as pool:
         return [item for chunk in pool.map(work, chunks) for item in chunk]
+
+
+def imap_chunks(work: Callable[[list[T]], list[R]], items: list[T]) -> Iterator[tuple[int, list[R]]]:
+    """``(start, work(items[start:start + CHUNK_SIZE]))`` in order, chunk by chunk, as ``map_chunks``
+    computes them (a process pool for many items) but handed over as each is done, with a few chunks
+    in flight at most: a caller that writes each chunk away never holds all the results."""
+    starts = range(0, len(items), CHUNK_SIZE)
+    workers = min(_cpu_count(), len(starts))
+    if workers < 2 or len(items) < PARALLEL_MIN_FILES:
+        for start in starts:
+            yield start, work(items[start : start + CHUNK_SIZE])
+        return
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(_START_METHOD))
+    try:
+        todo = iter(starts)
+        pending: deque[tuple[int, Future[list[R]]]] = deque()
+        for start in todo:
+            pending.append((start, pool.submit(work, items[start : start + CHUNK_SIZE])))
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            start, future = pending.popleft()
+            result = future.result()
+            following = next(todo, None)
+            if following is not None:
+                pending.append((following, pool.submit(work, items[following : following + CHUNK_SIZE])))
+            yield start, result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _reason(path: str, err: Exception) -> str:

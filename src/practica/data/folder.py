@@ -1,16 +1,29 @@
-"""The ``folder`` source: ``path/<class>/<image>``, decoded once, then read from the cache."""
+"""The ``folder`` source: ``path/<class>/<image>``, decoded once, then read from the cache.
+
+Memory-mapped (``dataset.memmap``), the images are decoded in parallel a chunk of files at a time
+and written straight into the cache entry's ``x.npy``, never all in memory (``decode_folder_into``).
+"""
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from practica.data import cache
+from practica.data import cache, mapped
 from practica.data.cache import FileStat
-from practica.data.decode import IMAGE_SUFFIXES, Decoded, Size, decode_many
+from practica.data.decode import (
+    IMAGE_SUFFIXES,
+    Decoded,
+    Size,
+    decode_chunk,
+    decode_many,
+    decode_or_reason,
+    imap_chunks,
+)
 from practica.data.records import Dataset
 from practica.errors import DataError
 
@@ -28,11 +41,36 @@ class Listing:
     labels: list[int]
 
 
-def load_folder(root: Path, image_size: Size | None, channels: int | None) -> Dataset:
-    """Decode every image under ``root`` (or read them from the cache when nothing changed)."""
+def load_folder(
+    root: Path, image_size: Size | None, channels: int | None, memmap: mapped.Setting | None = False
+) -> Dataset:
+    """Decode every image under ``root`` (or read them from the cache when nothing changed);
+    ``memmap`` (True, or "auto" for a set too big for memory) maps them from the cache instead."""
     listing = scan(root)
     key = cache.cache_key("folder", root, listing.files, image_size, channels)
+    if memmap == "auto":
+        memmap = mapped.want_memmap("auto", _decoded_bytes(root, listing, image_size, channels, key))
+    if memmap:
+        return cache.cached(
+            key,
+            lambda: decode_folder(root, listing, image_size, channels),
+            mmap=True,
+            build_into=lambda path: decode_folder_into(root, listing, image_size, channels, path),
+        )
     return cache.cached(key, lambda: decode_folder(root, listing, image_size, channels))
+
+
+def _decoded_bytes(root: Path, listing: Listing, image_size: Size | None, channels: int | None, key: str) -> int:
+    """The size of the decoded set: the cache entry's, else the first decodable image's times the files."""
+    shape = cache.entry_shape(key)
+    if shape is not None:
+        return int(np.prod(shape, dtype=np.int64))
+    for rel, _, _ in listing.files[:20]:
+        img = decode_or_reason(os.path.join(root, rel), image_size, channels)
+        if isinstance(img, np.ndarray):
+            c = channels or (1 if img.ndim == 2 else 3)
+            return len(listing.files) * img.shape[0] * img.shape[1] * c
+    return 0  # nothing decodes: the in-memory path reports it
 
 
 def scan(root: Path) -> Listing:
@@ -85,6 +123,85 @@ def decode_folder(root: Path, listing: Listing, image_size: Size | None, channel
     )
 
 
+def decode_folder_into(
+    root: Path, listing: Listing, image_size: Size | None, channels: int | None, path: Path
+) -> Dataset:
+    """``decode_folder``, the images written into a memory-mapped ``.npy`` file at ``path`` as each
+    chunk of files is decoded (in a process pool for many): the same samples, order and errors,
+    never the whole set in memory."""
+    paths = [os.path.join(root, rel) for rel, _, _ in listing.files]
+    out: _ImageFile | None = None
+    good: list[int] = []
+    reasons: dict[int, str] = {}
+    for start, decoded in imap_chunks(functools.partial(decode_chunk, image_size=image_size, channels=channels), paths):
+        for i, d in enumerate(decoded, start):
+            if isinstance(d, str):
+                reasons[i] = d
+                continue
+            if out is None:
+                out = _ImageFile(path, len(paths), d, paths[i], channels)
+            out.append(d, paths[i])
+            good.append(i)
+        if out is not None:
+            mapped.release(out.x)  # written pages flushed, and out of this process's resident memory
+        os.utime(path.parent)  # a live temporary entry: see cache._remove_stale_tmp
+    _check_every_class_decoded(root, listing, reasons, good)
+    assert out is not None  # every class has a decoded image
+    x = out.finish()
+    y = np.array(listing.labels, dtype=np.int64)[good]
+    return Dataset(
+        name=root.name,
+        x=x,
+        y=y,
+        classes=listing.classes,
+        sources=tuple(paths[i] for i in good),
+        skipped=tuple(f"{paths[i]}: {r}" for i, r in sorted(reasons.items())),
+    )
+
+
+class _ImageFile:
+    """Decoded images (as ``prepare_image`` gives them) appended to a memory-mapped uint8 N×H×W×C
+    ``.npy`` file of room for ``capacity``; C as ``stack_images`` chooses it: ``channels``, else 1
+    while every image so far is gray, 3 (the gray ones broadcast) from the first colour image."""
+
+    def __init__(self, path: Path, capacity: int, first: np.ndarray, first_name: str, channels: int | None):
+        self.path, self.capacity = path, capacity
+        self.first, self.first_name = first, first_name
+        self.channels = channels or (1 if first.ndim == 2 else 3)
+        self.x = np.lib.format.open_memmap(
+            path, mode="w+", dtype=np.uint8, shape=(capacity, *first.shape[:2], self.channels)
+        )
+        self.n = 0
+
+    def append(self, image: np.ndarray, name: str) -> None:
+        if image.shape[:2] != self.first.shape[:2]:
+            _check_one_size([self.first, image], [self.first_name, name])
+        if image.ndim == 3 and self.channels == 1:
+            self._widen()
+        self.x[self.n] = image[..., None] if image.ndim == 2 else image
+        self.n += 1
+
+    def _widen(self) -> None:
+        """From one channel to three: the images so far copied into a new file, gray broadcast to RGB."""
+        wide_path = self.path.with_name(self.path.name + ".rgb")
+        wide = np.lib.format.open_memmap(wide_path, mode="w+", dtype=np.uint8, shape=(*self.x.shape[:3], 3))
+        step = mapped.chunk_rows(wide)
+        for start in range(0, self.n, step):
+            wide[start : min(start + step, self.n)] = self.x[start : min(start + step, self.n)]
+        self.x.flush()
+        self.x = wide
+        os.replace(wide_path, self.path)
+        self.channels = 3
+
+    def finish(self) -> np.memmap:
+        """The file cut to the images written, flushed and opened read-only."""
+        self.x.flush()
+        del self.x
+        if self.n < self.capacity:
+            mapped.shrink_npy(self.path, self.n)
+        return np.load(self.path, mmap_mode="r")
+
+
 def stack_images(arrays: list[np.ndarray], names: list[str], channels: int | None) -> np.ndarray:
     """Decoded images (H×W gray or H×W×3, as ``prepare_image`` gives them) as one uint8 N×H×W×C
     array: C is ``channels``, else 1 if every image is gray, else 3. One size, else a DataError
@@ -124,7 +241,9 @@ def part_root(root: Path, part: str) -> Path:
     return root
 
 
-def _check_every_class_decoded(root: Path, listing: Listing, decoded: list[Decoded], good: list[int]) -> None:
+def _check_every_class_decoded(
+    root: Path, listing: Listing, decoded: list[Decoded] | dict[int, str], good: list[int]
+) -> None:
     present = {listing.labels[i] for i in good}
     for label, name in enumerate(listing.classes):
         if label not in present:

@@ -13,6 +13,7 @@ import numpy as np
 
 from practica.config.schema import SourceSpec
 from practica.data.labels import from_integers, from_names
+from practica.data.mapped import Setting, want_memmap
 from practica.data.npz import as_samples
 from practica.data.records import Dataset
 from practica.errors import DataError
@@ -20,9 +21,11 @@ from practica.errors import DataError
 _SAVE_HINT = "Save them with numpy.save('x.npy', samples) and numpy.save('y.npy', labels)."
 
 
-def load_npy(spec: SourceSpec) -> Dataset:
+def load_npy(spec: SourceSpec, memmap: Setting | None = False) -> Dataset:
+    """``memmap`` (True, or "auto" for images too big for memory): uint8 images are memory-mapped
+    where the file lies (``mmap_mode="r"``) rather than read; features are always read."""
     x_path, y_path = Path(spec.path), Path(spec.labels)
-    x = as_samples(_read(x_path, "samples (path)"), str(x_path))
+    x = as_samples(_read(x_path, "samples (path)", memmap), str(x_path))
     raw_y = _read(y_path, "labels")
     y, classes = _labels(raw_y, y_path, x_path, len(x), spec.label_names)
     return Dataset(
@@ -34,7 +37,7 @@ def load_npy(spec: SourceSpec) -> Dataset:
     )
 
 
-def _read(path: Path, what: str) -> np.ndarray:
+def _read(path: Path, what: str, memmap: Setting | None = False) -> np.ndarray:
     if not path.is_file():
         state = "is a folder, not a file" if path.is_dir() else "does not exist"
         raise DataError(
@@ -48,7 +51,9 @@ def _read(path: Path, what: str) -> np.ndarray:
     if magic != b"\x93NUMPY":
         raise DataError(f"{path} is not a .npy file (it does not start as one). {_SAVE_HINT}")
     try:
-        array = np.load(path, allow_pickle=False)
+        array = _mapped_images(path, memmap) if memmap else None
+        if array is None:
+            array = np.load(path, allow_pickle=False)
     except ValueError as err:
         if "allow_pickle" in str(err):
             raise DataError(
@@ -62,6 +67,20 @@ def _read(path: Path, what: str) -> np.ndarray:
         raise DataError(
             f"{path} holds a structured array (fields {', '.join(array.dtype.names)}); save plain numeric arrays."
         )
+    return array
+
+
+def _mapped_images(path: Path, memmap: Setting) -> np.memmap | None:
+    """The file's array memory-mapped, if it holds uint8 images (N×H×W or N×H×W×C, C-ordered) and
+    ``memmap`` asks for it (True, or "auto" and too big for memory); else None, to be read."""
+    try:
+        array = np.load(path, allow_pickle=False, mmap_mode="r")
+    except ValueError:
+        return None  # Python objects cannot be mapped: the plain read says what is wrong
+    if not isinstance(array, np.memmap) or array.dtype != np.uint8 or array.ndim not in (3, 4):
+        return None
+    if not array.flags.c_contiguous or not want_memmap(memmap, array.nbytes):
+        return None
     return array
 
 

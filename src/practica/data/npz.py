@@ -90,7 +90,7 @@ def as_samples(x: np.ndarray, what: str) -> np.ndarray:
             f"{what} has shape {x.shape}; images are N×H×W×C with C 1 or 3, channels last "
             "(for N×C×H×W save x.transpose(0, 2, 3, 1))."
         )
-    return np.ascontiguousarray(x)
+    return x if isinstance(x, np.memmap) and x.flags.c_contiguous else np.ascontiguousarray(x)
 
 
 def _labels(

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
+from practica.data import mapped
+
 
 @dataclass(frozen=True)
 class Dataset:
-    """Decoded samples, in memory.
+    """Decoded samples, in memory, or memory-mapped from the data cache (``dataset.memmap``).
 
     ``x`` is uint8 N×H×W×C for images (C is 1 or 3) or float32 N×F for feature tables;
     ``y`` is int64 N with values in ``range(len(classes))``; ``sources`` names where each
@@ -47,10 +50,16 @@ class Dataset:
         counts = np.bincount(self.y, minlength=len(self.classes))
         return {name: int(n) for name, n in zip(self.classes, counts)}
 
-    def subset(self, indices: np.ndarray, name: str | None = None) -> Dataset:
+    def subset(self, indices: np.ndarray, name: str | None = None, *, path: Path | None = None) -> Dataset:
+        """The samples at ``indices``. Of a memory-mapped set (``mapped.py``), a memory-mapped set too,
+        copied a chunk at a time: into the file at ``path`` (reused when whole), else a scratch file."""
+        if mapped.is_mapped(self.x):
+            x = mapped.take(self.x, np.asarray(indices), path)
+        else:
+            x = self.x[indices]
         return Dataset(
             name=name or self.name,
-            x=self.x[indices],
+            x=x,
             y=self.y[indices],
             classes=self.classes,
             sources=tuple(self.sources[i] for i in indices) if self.sources else (),

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 from practica.config.schema import SourceSpec
+from practica.data import mapped
 from practica.data.decode import Size
 from practica.data.folder import load_folder, part_root
 from practica.data.npz import load_npz
@@ -18,20 +20,41 @@ from practica.data.records import Dataset
 from practica.errors import DataError
 
 
-def load_source(spec: SourceSpec, *, image_size: Size | None = None, channels: int | None = None) -> Dataset:
+def load_source(
+    spec: SourceSpec,
+    *,
+    image_size: Size | None = None,
+    channels: int | None = None,
+    memmap: mapped.Setting | None = None,
+) -> Dataset:
     """Decode ``spec``; ``image_size`` and ``channels`` override the spec's own.
 
     The overrides let a fixed test set be decoded at the training set's size and channels.
     Folder, pixel CSV and JSON sources are cached on disk (see ``cache.py``); the others are fast
     to read. A folder holding train/ and test/ is read at ``spec.part``.
+
+    ``memmap`` (default: the spec's ``memmap`` where it has one, else "auto"): the samples as a
+    read-only memory-mapped array (``mapped.py``) rather than in memory. A folder is decoded into
+    the cache chunk by chunk and an ``.npy`` of images mapped where it lies; the other sources are
+    read in memory, then copied to a mapped scratch file.
     """
+    setting: mapped.Setting = memmap if memmap is not None else getattr(spec, "memmap", "auto")
     size = image_size or spec.image_size
     chans = channels or spec.channels
     if spec.source == "folder":
-        return load_folder(part_root(Path(spec.path), spec.part), size, chans)
+        return load_folder(part_root(Path(spec.path), spec.part), size, chans, setting)
     if (size, chans) != (spec.image_size, spec.channels):  # a loader that decodes images decodes them so
         spec = spec.model_copy(update={"image_size": size, "channels": chans})
-    return _conform(_LOADERS[spec.source](spec), size, chans)
+    if spec.source == "npy":
+        from practica.data.npy import load_npy
+
+        data = load_npy(spec, memmap=setting)
+    else:
+        data = _LOADERS[spec.source](spec)
+    data = _conform(data, size, chans)
+    if not mapped.is_mapped(data.x) and mapped.want_memmap(setting, data.x.nbytes):
+        data = replace(data, x=mapped.spill(data.x))
+    return data
 
 
 def _lazy(module: str, function: str):
@@ -70,11 +93,21 @@ def _conform(data: Dataset, image_size: Size | None, channels: int | None) -> Da
             "a fixed test set the same kind of data as the training set)."
         )
     x = data.x
+    if mapped.is_mapped(x):  # a chunk at a time, into a mapped scratch file
+        if (channels is None or channels == x.shape[3]) and (image_size is None or tuple(image_size) == x.shape[1:3]):
+            return data
+        x = mapped.transform(x, lambda part: _conform_array(part, image_size, channels))
+    else:
+        x = _conform_array(x, image_size, channels)
+    return Dataset(name=data.name, x=x, y=data.y, classes=data.classes, sources=data.sources, skipped=data.skipped)
+
+
+def _conform_array(x: np.ndarray, image_size: Size | None, channels: int | None) -> np.ndarray:
     if channels is not None and channels != x.shape[3]:
         x = np.repeat(x, 3, axis=3) if channels == 3 else _luma(x)
     if image_size is not None and tuple(image_size) != x.shape[1:3]:
         x = np.stack([_resize(img, image_size) for img in x])
-    return Dataset(name=data.name, x=x, y=data.y, classes=data.classes, sources=data.sources, skipped=data.skipped)
+    return x
 
 
 def _digits() -> Dataset:

@@ -15,16 +15,19 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
 from practica.config.schema import DatasetSpec, SplitSpec
+from practica.data import mapped
 from practica.data.clean import Cleaning, clean
 from practica.data.records import Dataset, Splits
 from practica.errors import DataError
 
 _LISTED_SKIPS = 5
+SPLITS_DIR = "splits"  # under the data cache: memory-mapped splits, one folder per fingerprint
 # A class this many times more frequent in training than the rarest one is worth a warning.
 IMBALANCE_RATIO = 3.0
 
@@ -57,14 +60,18 @@ def make_splits(data: Dataset, spec: DatasetSpec, test: Dataset | None, cleaning
         train_idx, val_idx = _divide(data, pool, len(pool) - n_val, split, "to split the validation set from", groups)
         test_idx = np.arange(len(test))
     indices = {"train": train_idx, "val": val_idx, "test": test_idx}
-    train = data.subset(train_idx, "train")
+    fp = fingerprint(data, test, indices, split.seed, cleaning)
+    # A memory-mapped set's splits are copied once, a chunk at a time, into their own mapped files
+    # in the cache, named by the fingerprint (which covers the contents and the indices): no copy
+    # in memory, and the next run on the same data and split maps them again.
+    train = data.subset(train_idx, "train", path=split_file(fp, "train"))
     notes += _imbalance_note(train)
     return Splits(
         train=train,
-        val=data.subset(val_idx, "val"),
-        test=(data if test is None else test).subset(test_idx, "test"),
+        val=data.subset(val_idx, "val", path=split_file(fp, "val")),
+        test=(data if test is None else test).subset(test_idx, "test", path=split_file(fp, "test")),
         indices=indices,
-        fingerprint=fingerprint(data, test, indices, split.seed, cleaning),
+        fingerprint=fp,
         seed=split.seed,
         test_is_fixed=test is not None,
         notes=tuple(notes),
@@ -81,7 +88,7 @@ def fingerprint(
     h = hashlib.sha256()
     for ds in (data, test) if test is not None else (data,):
         h.update(json.dumps([ds.x.shape, str(ds.x.dtype), list(ds.classes)]).encode())
-        h.update(np.ascontiguousarray(ds.x))
+        mapped.update_hash(h, ds.x)
         h.update(np.ascontiguousarray(ds.y, dtype=np.int64))
     for name in ("train", "val", "test"):
         h.update(name.encode())
@@ -91,6 +98,13 @@ def fingerprint(
         h.update(json.dumps(cleaning.policy.model_dump(mode="json"), sort_keys=True).encode())
         h.update(json.dumps([[d.action, d.rule, d.set, list(d.indices)] for d in cleaning.decisions]).encode())
     return h.hexdigest()
+
+
+def split_file(fp: str, part: str) -> Path:
+    """Where a memory-mapped set's ``part`` split of fingerprint ``fp`` is kept (under the data cache)."""
+    from practica.data.cache import cache_dir
+
+    return cache_dir() / SPLITS_DIR / fp / f"{part}.npy"
 
 
 def _divide(

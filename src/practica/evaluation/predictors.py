@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
+from practica.data.mapped import chunks, is_mapped
 from practica.models import baselines
 from practica.models.classifier import count_parameters, weight_bytes
 from practica.training.trainer import as_input
@@ -37,6 +38,8 @@ class TorchPredictor:
 
     @torch.inference_mode()
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        if is_mapped(x) or not x.flags.writeable:  # memory-mapped: read and convert a batch at a time
+            return self._predict_batches(x)
         t = torch.from_numpy(x)
         if t.ndim == 4:
             t = t.permute(0, 3, 1, 2)
@@ -44,6 +47,16 @@ class TorchPredictor:
         for i in range(0, len(t), self.batch_size):
             batch = as_input(t[i : i + self.batch_size].to(self.device))
             out.append(torch.softmax(self.model(batch).float(), dim=1).cpu())
+        return torch.cat(out).numpy()
+
+
+    def _predict_batches(self, x: np.ndarray) -> np.ndarray:
+        out = []
+        for _, rows in chunks(x, self.batch_size):
+            t = torch.from_numpy(np.array(rows))  # the same tensor as a slice of x's
+            if t.ndim == 4:
+                t = t.permute(0, 3, 1, 2)
+            out.append(torch.softmax(self.model(as_input(t.to(self.device))).float(), dim=1).cpu())
         return torch.cat(out).numpy()
 
 

@@ -6,8 +6,12 @@ raw pixels scaled to [0, 1]: the statistics travel with the weights.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
+
+STATS_CHUNK = 4096  # samples per chunk of input_stats (at most)
+STATS_VALUES = 1 << 24  # input values per chunk of input_stats (at most)
 
 
 class Classifier(nn.Module):
@@ -22,27 +26,58 @@ class Classifier(nn.Module):
         return self.body((x - self.mean) / self.std)
 
 
-def input_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def input_stats(x: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel (images) or per-feature mean and std of the model's inputs, broadcastable.
 
-    uint8 images are measured as the model sees them: scaled to [0, 1].
+    uint8 images are measured as the model sees them: scaled to [0, 1]. ``x`` is a tensor as the
+    model takes it (N×C×H×W or N×F), or an array as the data stage stores it (N×H×W×C or N×F, e.g.
+    memory-mapped), read a chunk at a time and measured exactly as its tensor would be.
     """
-    scale = 255.0 if x.dtype == torch.uint8 else 1.0
-    if x.ndim == 4:
+    if isinstance(x, np.ndarray):
+        images = x.ndim == 4
+        scale = 255.0 if x.dtype == np.uint8 else 1.0
+        width = x.shape[3] if images else x.shape[1]
+        from practica.data.mapped import chunks as row_chunks
+
+        # a chunk at a time: a memory-mapped x is read from its file, never whole
+        chunks = (_as_tensor(part) for _, part in row_chunks(x, _stats_rows(x.shape[1:])))
+    else:
+        images = x.ndim == 4
+        scale = 255.0 if x.dtype == torch.uint8 else 1.0
+        width = x.shape[1]
+        chunks = torch.split(x, _stats_rows(x.shape[1:]))  # chunked: a float copy of 60k images would be 0.7 GB
+    if images:
         dims, shape = (0, 2, 3), (1, -1, 1, 1)
     else:
         dims, shape = (0,), (1, -1)
-    mean = torch.zeros(x.shape[1], dtype=torch.float64)
-    sq = torch.zeros(x.shape[1], dtype=torch.float64)
+    mean = torch.zeros(width, dtype=torch.float64)
+    sq = torch.zeros(width, dtype=torch.float64)
     n = 0
-    for chunk in torch.split(x, 4096):  # chunked: a float copy of 60k images would be 0.7 GB
+    for chunk in chunks:
         c = chunk.double() / scale
-        mean += c.sum(dim=dims)
-        sq += (c * c).sum(dim=dims)
-        n += c.numel() // x.shape[1]
+        # Sums come back to the CPU: the data may live on a GPU, the statistics are tiny.
+        mean += c.sum(dim=dims).cpu()
+        sq += (c * c).sum(dim=dims).cpu()
+        n += c.numel() // width
     mean /= n
     std = (sq / n - mean * mean).clamp_min(0).sqrt()
     return mean.float().reshape(shape)[0:1], std.float().reshape(shape)[0:1]
+
+
+def _stats_rows(sample_shape: tuple[int, ...]) -> int:
+    """Samples per chunk of ``input_stats``: 4096, fewer for samples of over 4096 values (a chunk is
+    converted to float64: at most ``STATS_VALUES`` values, 128 MB, whatever the image size)."""
+    values = 1
+    for d in sample_shape:
+        values *= int(d)
+    return max(1, min(STATS_CHUNK, STATS_VALUES // max(values, 1)))
+
+
+def _as_tensor(rows: np.ndarray) -> torch.Tensor:
+    """Rows as stored (N×H×W×C images, N×F features) as the model's tensor (N×C×H×W, float32 features), copied."""
+    if rows.ndim == 4:
+        return torch.from_numpy(np.array(rows.transpose(0, 3, 1, 2), order="C"))
+    return torch.from_numpy(np.array(rows, dtype=np.float32))
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -4,6 +4,12 @@
 checkpoints after every epoch and, given ``resume=True``, continues a killed run from its
 last checkpoint to the same result: every random draw comes from generators whose state is
 saved with the weights.
+
+A memory-mapped split (``dataset.memmap``, bigger than memory) is not made resident: each batch is
+read from its file (the batch's rows in increasing order, for locality, while the previous batch
+trains), converted to an N×C×H×W tensor and moved to the device; validation and the input
+statistics go a chunk at a time. The batches are the same samples in the same order as resident,
+so the history and weights are the same too.
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -23,6 +30,7 @@ from torch import nn
 
 from practica.config.layers import Shorthand
 from practica.config.schema import TrainSpec
+from practica.data.mapped import RowReader, chunks, gather, is_mapped, release
 from practica.data.records import Dataset
 from practica.errors import RunError
 from practica.models.classifier import Classifier, input_stats
@@ -80,6 +88,83 @@ def to_tensor(data: Dataset, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(np.asarray(data.x, dtype=np.float32)).to(device)
 
 
+def _rows_to_tensor(rows: np.ndarray, device: torch.device) -> torch.Tensor:
+    """In-memory rows of a split as ``to_tensor`` gives them: uint8 N×C×H×W images, float32 features."""
+    if rows.ndim == 4:
+        return torch.from_numpy(np.array(rows.transpose(0, 3, 1, 2), order="C")).to(device)
+    return torch.from_numpy(np.array(rows, dtype=np.float32)).to(device)
+
+
+class _Resident:
+    """A split as one tensor on the device: batches are slices of it (the fast path)."""
+
+    def __init__(self, data: Dataset, device: torch.device) -> None:
+        self.x = to_tensor(data, device)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def stats(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return input_stats(self.x)
+
+    def batches(self, perm: torch.Tensor, batch_size: int, steps: int) -> Iterator[torch.Tensor]:
+        for step in range(steps):
+            yield self.x[perm[step * batch_size : (step + 1) * batch_size]]
+
+    def chunks(self, size: int) -> Iterator[torch.Tensor]:
+        for i in range(0, len(self.x), size):
+            yield self.x[i : i + size]
+
+
+class _Mapped:
+    """A memory-mapped split, left on disk: each batch read when needed (the next one in a thread
+    while the current one trains), as the same tensor the resident split would give. The batch's
+    rows are read from the file with ``pread`` (``mapped.RowReader``), in increasing order."""
+
+    def __init__(self, data: Dataset, device: torch.device) -> None:
+        self.x, self.device = data.x, device
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def stats(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return input_stats(self.x)
+
+    def batches(self, perm: torch.Tensor, batch_size: int, steps: int) -> Iterator[torch.Tensor]:
+        order = perm.cpu().numpy()
+        reader = RowReader.open(self.x)
+
+        def read(step: int) -> torch.Tensor:
+            idx = order[step * batch_size : (step + 1) * batch_size]
+            if reader is not None:
+                rows = np.empty((len(idx), *self.x.shape[1:]), dtype=self.x.dtype)
+                ranked = np.argsort(idx, kind="stable")
+                rows[ranked] = reader.read(idx[ranked])  # in file order, placed in batch order
+            else:
+                rows = gather(self.x, idx)
+                release(self.x)  # the page-cache folios the rows mapped in
+            return _rows_to_tensor(rows, self.device)
+
+        try:
+            with ThreadPoolExecutor(1, thread_name_prefix="practica-batches") as pool:
+                upcoming = pool.submit(read, 0) if steps else None
+                for step in range(steps):
+                    batch = upcoming.result()
+                    upcoming = pool.submit(read, step + 1) if step + 1 < steps else None
+                    yield batch
+        finally:
+            if reader is not None:
+                reader.close()
+
+    def chunks(self, size: int) -> Iterator[torch.Tensor]:
+        for _, rows in chunks(self.x, size):
+            yield _rows_to_tensor(rows, self.device)
+
+
+def _resident_or_mapped(data: Dataset, device: torch.device) -> _Resident | _Mapped:
+    return _Mapped(data, device) if is_mapped(data.x) else _Resident(data, device)
+
+
 def as_input(batch: torch.Tensor) -> torch.Tensor:
     """uint8 pixels → float in [0, 1]; features pass through."""
     return batch.float().div_(255.0) if batch.dtype == torch.uint8 else batch
@@ -125,8 +210,14 @@ def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = EVAL_BAT
     return torch.cat([model(as_input(x[i : i + batch_size])) for i in range(0, len(x), batch_size)])
 
 
-def _evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    logits = predict_logits(model, x)
+@torch.inference_mode()
+def _chunk_logits(model: nn.Module, chunks: Iterator[torch.Tensor]) -> torch.Tensor:
+    model.eval()
+    return torch.cat([model(as_input(chunk)) for chunk in chunks])
+
+
+def _evaluate(model: nn.Module, x: _Resident | _Mapped, y: torch.Tensor) -> tuple[float, float]:
+    logits = _chunk_logits(model, x.chunks(EVAL_BATCH))
     loss = nn.functional.cross_entropy(logits, y).item()
     acc = (logits.argmax(1) == y).float().mean().item()
     return loss, acc
@@ -172,9 +263,10 @@ def fit(
     torch.manual_seed(spec.seed)
     num_classes = len(train.classes)
 
-    x_train, y_train = to_tensor(train, dev), torch.from_numpy(train.y).long().to(dev)
-    x_val, y_val = to_tensor(val, dev), torch.from_numpy(val.y).long().to(dev)
-    mean, std = input_stats(x_train)
+    # Resident tensors on the device, or memory-mapped splits read a batch at a time.
+    x_train, y_train = _resident_or_mapped(train, dev), torch.from_numpy(train.y).long().to(dev)
+    x_val, y_val = _resident_or_mapped(val, dev), torch.from_numpy(val.y).long().to(dev)
+    mean, std = x_train.stats()
     model = Classifier(make_body(), mean, std).to(dev)
 
     n = len(x_train)
@@ -232,9 +324,10 @@ def fit(
         seen = 0
         perm = torch.randperm(n, generator=gen, device=dev)
         diverged = False
+        batches = x_train.batches(perm, batch_size, steps)
         for step in range(steps):
             idx = perm[step * batch_size : (step + 1) * batch_size]
-            xb = aug.apply(augment, as_input(x_train[idx]), gen)
+            xb = aug.apply(augment, as_input(next(batches)), gen)
             yb = y_train[idx]
             logits = model(xb)
             loss = loss_fn(logits, yb)
@@ -251,6 +344,7 @@ def fit(
             if (step + 1) % NAN_CHECK_EVERY == 0 and not torch.isfinite(loss_sum):
                 diverged = True
                 break
+        batches.close()  # a mapped split's reader stops (after a break too)
         train_loss = (loss_sum / max(seen, 1)).item()
         train_acc = correct.item() / max(seen, 1)
         val_loss, val_acc = _evaluate(model, x_val, y_val) if not diverged else (math.nan, math.nan)
