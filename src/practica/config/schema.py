@@ -399,6 +399,11 @@ class TrainSpec(Strict):
         None, description="balanced: weight each class's loss by n / (classes × its training count); "
         "scikit-learn baselines get class_weight='balanced' (or balanced sample weights) where they take it"
     )
+    precision: Literal["fp32", "bf16", "auto"] = Field(
+        "fp32", description="bf16: the forward pass and loss under bfloat16 autocast, images channels-last "
+        "(weights, optimizer and evaluation stay fp32); auto: bf16 where the processor has bf16 matrix units "
+        "(AMX, or a CUDA GPU with bf16), fp32 elsewhere"
+    )
     seed: int = 0
     max_samples: PositiveInt | None = Field(
         None, description="train on a stratified subset of this many training samples (slow baselines)"

@@ -165,6 +165,17 @@ def _resident_or_mapped(data: Dataset, device: torch.device) -> _Resident | _Map
     return _Mapped(data, device) if is_mapped(data.x) else _Resident(data, device)
 
 
+def uses_bf16(precision: str, device: torch.device) -> bool:
+    """Whether ``precision`` means bfloat16 autocast on ``device`` (``auto``: where bf16 units exist)."""
+    if precision != "auto":
+        return precision == "bf16"
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    # Without AMX, bf16 on a CPU is emulated and slower than fp32.
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool(amx and amx())
+
+
 def as_input(batch: torch.Tensor) -> torch.Tensor:
     """uint8 pixels → float in [0, 1]; features pass through."""
     return batch.float().div_(255.0) if batch.dtype == torch.uint8 else batch
@@ -268,6 +279,10 @@ def fit(
     x_val, y_val = _resident_or_mapped(val, dev), torch.from_numpy(val.y).long().to(dev)
     mean, std = x_train.stats()
     model = Classifier(make_body(), mean, std).to(dev)
+    bf16 = uses_bf16(spec.precision, dev)
+    channels_last = bf16 and train.kind == "image"  # oneDNN's bf16 convolutions are fastest in NHWC
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
 
     n = len(x_train)
     batch_size = min(spec.batch_size, n)
@@ -328,9 +343,12 @@ def fit(
         for step in range(steps):
             idx = perm[step * batch_size : (step + 1) * batch_size]
             xb = aug.apply(augment, as_input(next(batches)), gen)
+            if channels_last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
             yb = y_train[idx]
-            logits = model(xb)
-            loss = loss_fn(logits, yb)
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+                logits = model(xb)
+                loss = loss_fn(logits, yb)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if spec.grad_clip:
