@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from itertools import combinations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -327,15 +328,12 @@ def _exact_within(hashed: dict[str, _Hashed]) -> Check:
 def _exact_across(hashed: dict[str, _Hashed]) -> Check:
     pairs: list[Pair] = []
     counts: dict[str, Any] = {}
-    names = list(hashed)
-    for x, an in enumerate(names):
-        for bn in names[x + 1:]:
-            a, b = hashed[an], hashed[bn]
-            found = _all_matches(a.content, b.content)
-            found.sort(key=lambda p: (p[1], p[0]))
-            pairs += [_pair(a, i, b, j, 0, True) for i, j in found]
-            counts[f"{an}–{bn}"] = {"pairs": len(found), f"{bn}_samples": len({j for _, j in found})}
-    if len(names) < 2:
+    for (an, a), (bn, b) in combinations(hashed.items(), 2):
+        found = _all_matches(a.content, b.content)
+        found.sort(key=lambda p: (p[1], p[0]))
+        pairs += [_pair(a, i, b, j, 0, True) for i, j in found]
+        counts[f"{an}–{bn}"] = {"pairs": len(found), f"{bn}_samples": len({j for _, j in found})}
+    if len(hashed) < 2:
         return Check("exact_across", "Exact duplicates across parts (leakage)", "ok", "one part only: nothing to compare", 0, counts)
     if not pairs:
         return Check("exact_across", "Exact duplicates across parts (leakage)", "ok",
@@ -372,21 +370,17 @@ def _near_within(hashed: dict[str, _Hashed], distance: int, min_similarity: floa
 def _near_across(hashed: dict[str, _Hashed], distance: int, min_similarity: float | None) -> Check:
     pairs: list[Pair] = []
     counts: dict[str, Any] = {}
-    names = list(hashed)
-    for x, an in enumerate(names):
-        for bn in names[x + 1:]:
-            a, b = hashed[an], hashed[bn]
-            ra, rb = a.representatives, b.representatives
-            idx, d, sim = near_duplicates(a.data.x, b.data.x, distance, min_similarity,  # rows read where they lie
-                                          hashes_a=a.phash[ra], hashes_b=b.phash[rb], rows_a=ra, rows_b=rb)
-            i, j = ra[idx[:, 0]], rb[idx[:, 1]]
-            keep = a.content[i] != b.content[j]  # exact copies are the other check's
-            i, j, d, sim = i[keep], j[keep], d[keep], sim[keep]
-            order = np.lexsort((i, j, d))
-            pairs += [_pair(a, i[k], b, j[k], d[k], False, sim[k]) for k in order]
-            counts[f"{an}–{bn}"] = {"pairs": len(i), f"{bn}_samples": len(np.unique(j)),
-                                    f"{an}_samples": len(np.unique(i))}
-    if len(names) < 2:
+    for (an, a), (bn, b) in combinations(hashed.items(), 2):
+        ra, rb = a.representatives, b.representatives
+        idx, d, sim = near_duplicates(a.data.x, b.data.x, distance, min_similarity,  # rows read where they lie
+                                      hashes_a=a.phash[ra], hashes_b=b.phash[rb], rows_a=ra, rows_b=rb)
+        i, j = ra[idx[:, 0]], rb[idx[:, 1]]
+        keep = a.content[i] != b.content[j]  # exact copies are the other check's
+        i, j, d, sim = i[keep], j[keep], d[keep], sim[keep]
+        order = np.lexsort((i, j, d))
+        pairs += [_pair(a, i[k], b, j[k], d[k], False, sim[k]) for k in order]
+        counts[f"{an}–{bn}"] = {"pairs": len(i), f"{bn}_samples": len(np.unique(j)), f"{an}_samples": len(np.unique(i))}
+    if len(hashed) < 2:
         return Check("near_across", "Near duplicates across parts (leakage)", "ok", "one part only: nothing to compare", 0, counts)
 
     def line(w: str, c: dict[str, Any]) -> str:

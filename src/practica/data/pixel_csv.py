@@ -155,7 +155,7 @@ def _label_index(path: Path, header: list[str], label_column: str | None) -> int
             f"{path} has no column {label_column!r} (label_column); its header is {shown}. Set label_column to "
             "the label column's name as the header writes it."
         )
-    if all(_is_number(name) for name in header):
+    if all(is_number(name) for name in header):
         raise DataError(
             f"{path} has no header row (its first row is numbers: {shown}); add one, e.g. label,pixel1,…, so the "
             "label column can be told apart."
@@ -238,7 +238,7 @@ def _parse_rows(rows: list[str], names: list[str], where: list[str], skipped: li
             values.append(np.array(fields, dtype=np.float32))
             ok.append(i)
         except ValueError:
-            j = next((j for j, v in enumerate(fields) if not _is_number(v)), None)
+            j = next((j for j, v in enumerate(fields) if not is_number(v)), None)
             if j is None:
                 skipped.append(f"{where[i]}: a value is not a plain number")
                 continue
@@ -275,7 +275,8 @@ def _check_whole(path: Path, values: np.ndarray, names: list[str], rows: list[in
     )
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """Whether a CSV field parses as a number (what float() accepts)."""
     try:
         float(text)
     except ValueError:

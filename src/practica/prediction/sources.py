@@ -20,6 +20,7 @@ import numpy as np
 
 from practica.bundle.inputs import InputSpec, decode_item, features_to_array, pixels_to_array
 from practica.data.decode import IMAGE_SUFFIXES
+from practica.data.pixel_csv import is_number
 from practica.errors import InputError
 
 LABEL_COLUMNS = ("label", "class", "target", "y")
@@ -140,7 +141,7 @@ def _csv_layout(path: Path, header: list[str] | None, spec: InputSpec) -> tuple[
     if not header:
         raise InputError(f"{path} is empty; a pixel CSV has a header row, then one image per row")
     names = [h.strip() for h in header]
-    if all(_is_number(n) for n in names):
+    if all(is_number(n) for n in names):
         raise InputError(f"{path} has no header row; add one (e.g. label,pixel1,…) so the label column can be told apart")
     label_cols = [i for i, n in enumerate(names) if n.lower() in LABEL_COLUMNS]
     if len(label_cols) > 1:
@@ -169,7 +170,7 @@ def _csv_item(name: str, row: list[str], header: list[str], label_col: int | Non
         try:
             arr = np.asarray(values, dtype=np.float64)
         except ValueError:
-            bad = next(j for j, v in enumerate(values) if not _is_number(v))
+            bad = next(j for j, v in enumerate(values) if not is_number(v))
             raise InputError(f"non-numeric value {values[bad]!r} in column {header[value_cols[bad]]}") from None
         if spec.kind == "image":
             return Item(name, array=pixels_to_array(arr, spec), label=label)
@@ -183,14 +184,6 @@ def _expected_values(spec: InputSpec) -> str:
         h, w, c = spec.shape
         return f"{h}×{w}×{c} = {h * w * c} pixel values (0–255)"
     return f"{spec.shape[0]} feature values" + (f" ({', '.join(spec.feature_names)})" if spec.feature_names else "")
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _count_lines(path: Path) -> int:
