@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -16,8 +16,11 @@ class Dataset:
     """Decoded samples, in memory, or memory-mapped from the data cache (``dataset.memmap``).
 
     ``x`` is uint8 N×H×W×C for images (C is 1 or 3) or float32 N×F for feature tables;
-    ``y`` is int64 N with values in ``range(len(classes))``; ``sources`` names where each
-    sample came from (a file path, or ``digits[17]``).
+    ``y`` is int64 N with values in ``range(len(classes))`` for classification, float32 N (and
+    ``classes`` empty) for regression; ``sources`` names where each sample came from (a file
+    path, or ``digits[17]``). ``feature_names`` names a table's columns; ``table`` is the raw
+    table's column schema (``data/tabular.py``) when ``x`` holds raw columns (categorical codes,
+    NaN for missing) that a preprocessing fitted on the training split turns into model inputs.
     """
 
     name: str
@@ -26,6 +29,9 @@ class Dataset:
     classes: tuple[str, ...]
     sources: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()  # "path: reason" for each file that could not be decoded
+    task: Literal["classification", "regression"] = "classification"
+    feature_names: tuple[str, ...] = ()
+    table: Any = None  # practica.data.tabular's column schema, for raw tables
 
     def __post_init__(self) -> None:
         if len(self.x) != len(self.y):
@@ -46,7 +52,13 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.y)
 
+    @property
+    def is_regression(self) -> bool:
+        return self.task == "regression"
+
     def class_counts(self) -> dict[str, int]:
+        if self.is_regression:
+            return {}
         counts = np.bincount(self.y, minlength=len(self.classes))
         return {name: int(n) for name, n in zip(self.classes, counts)}
 
@@ -57,11 +69,11 @@ class Dataset:
             x = mapped.take(self.x, np.asarray(indices), path)
         else:
             x = self.x[indices]
-        return Dataset(
+        return replace(
+            self,
             name=name or self.name,
             x=x,
             y=self.y[indices],
-            classes=self.classes,
             sources=tuple(self.sources[i] for i in indices) if self.sources else (),
         )
 
