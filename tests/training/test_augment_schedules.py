@@ -90,3 +90,33 @@ def test_plateau_lowers_lr_when_val_loss_stalls():
     for loss in (1.0, 0.9, 0.9, 0.9):
         sched.after_epoch(loss)
     assert sched.lr == pytest.approx(0.05)
+
+
+def test_reflect_crop_shifts_the_image_without_inventing_a_border():
+    x = torch.rand(32, 3, 8, 8) + 0.5  # no zeros anywhere
+    out = aug.random_crop(x, 2, gen(), fill="reflect")
+    assert out.shape == x.shape and out.min() >= 0.5
+    # each output is the reflect-padded image at some offset
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2), mode="reflect")
+    for o, p in zip(out, padded):
+        assert any(torch.equal(o, p[:, i : i + 8, j : j + 8]) for i in range(5) for j in range(5))
+    assert aug.random_crop(x, 2, gen(), fill="zeros").min() == 0  # zero padding shows at some border
+
+
+def test_triangle_schedule_rises_linearly_to_the_peak_then_falls_to_zero():
+    model = torch.nn.Linear(2, 2)
+    spec = ScheduleSpec(name="triangle", max_lr=1.0, pct_start=0.25, start_factor=0.2)
+    opt = make_optimizer(OptimizerSpec(name="sgd", lr=0.5), list(model.parameters()), spec)
+    sched = Schedule(spec, opt, steps_per_epoch=10, epochs=4)  # 40 steps, peak at step 10
+    lrs = []
+    for _ in range(40):
+        lrs.append(sched.lr)
+        sched.after_step()
+    assert lrs[0] == pytest.approx(0.2) and lrs[10] == pytest.approx(1.0)
+    assert lrs[5] == pytest.approx(0.6) and lrs[25] == pytest.approx(0.5)
+    assert sched.lr == pytest.approx(0.0) and all(a <= b for a, b in zip(lrs[:10], lrs[1:11]))
+
+
+def test_triangle_options_are_refused_on_other_schedules():
+    with pytest.raises(ValueError, match="schedule.start_factor does not apply to schedule 'cosine'"):
+        ScheduleSpec(name="cosine", start_factor=0.1)

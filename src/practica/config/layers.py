@@ -92,10 +92,12 @@ class HFlip(Shorthand):
 
 
 class Crop(Shorthand):
-    """Random crop back to the original size after zero-padding by ``padding`` pixels."""
+    """Random crop back to the original size after padding by ``padding`` pixels: with zeros, or
+    with the image's own edge mirrored (``reflect``, a shift that invents no black border)."""
 
     type: Literal["crop"] = "crop"
     padding: PositiveInt = 4
+    fill: Literal["zeros", "reflect"] = "zeros"
     main = "padding"
 
 

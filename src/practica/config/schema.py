@@ -325,6 +325,7 @@ class OptimizerSpec(Strict):
 _SCHEDULE_OPTIONS = {
     "step": {"step_size", "gamma"},
     "onecycle": {"max_lr", "pct_start"},
+    "triangle": {"max_lr", "pct_start", "start_factor"},
     "plateau": {"factor", "patience"},
     "cosine": {"warmup_epochs"},
     "constant": {"warmup_epochs"},
@@ -332,14 +333,18 @@ _SCHEDULE_OPTIONS = {
 
 
 class ScheduleSpec(Strict):
-    """Learning-rate schedule. ``cosine`` and ``onecycle`` step every batch; the others every epoch."""
+    """Learning-rate schedule. ``cosine``, ``onecycle`` and ``triangle`` step every batch; the others every epoch."""
 
-    name: Literal["constant", "step", "cosine", "onecycle", "plateau"] = "constant"
+    name: Literal["constant", "step", "cosine", "onecycle", "triangle", "plateau"] = "constant"
     warmup_epochs: NonNegativeFloat = Field(0.0, description="linear warm-up (constant, cosine)")
     step_size: PositiveInt = Field(10, description="step: epochs between decays")
     gamma: float = Field(0.1, gt=0.0, lt=1.0, description="step: decay factor")
-    max_lr: PositiveFloat | None = Field(None, description="onecycle: peak lr; default: optimizer.lr")
-    pct_start: float = Field(0.25, gt=0.0, lt=1.0, description="onecycle: share of steps rising")
+    max_lr: PositiveFloat | None = Field(None, description="onecycle, triangle: peak lr; default: optimizer.lr")
+    pct_start: float = Field(0.25, gt=0.0, lt=1.0, description="onecycle, triangle: share of steps rising")
+    start_factor: float = Field(
+        0.2, ge=0.0, le=1.0, description="triangle: the first step's lr as a share of the peak (then linear up "
+        "to the peak and linear down to 0)"
+    )
     factor: float = Field(0.5, gt=0.0, lt=1.0, description="plateau: decay factor")
     patience: PositiveInt = Field(2, description="plateau: epochs without val_loss improvement")
     min_lr: NonNegativeFloat = 0.0

@@ -11,6 +11,7 @@ import math
 from torch import nn
 
 from practica.errors import ModelError
+from practica.models.fastnet import fastnet
 from practica.models.layers import ResidualBlock
 
 Shape = tuple[int, ...]
@@ -103,4 +104,5 @@ ARCHITECTURES = {
     "resnet20": resnet20,
     "mlp": mlp,
     "keras_cnn": keras_cnn,
+    "fastnet": fastnet,
 }

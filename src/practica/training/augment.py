@@ -20,10 +20,11 @@ def hflip(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
     return torch.where(flip.to(x.device)[:, None, None, None], x.flip(3), x)
 
 
-def random_crop(x: torch.Tensor, padding: int, gen: torch.Generator) -> torch.Tensor:
-    """Zero-pad by ``padding`` and crop back to H×W at a random offset per image (two gathers)."""
+def random_crop(x: torch.Tensor, padding: int, gen: torch.Generator, fill: str = "zeros") -> torch.Tensor:
+    """Pad by ``padding`` (zeros, or the edge mirrored: ``reflect``) and crop back to H×W at a random
+    offset per image (two gathers)."""
     b, c, h, w = x.shape
-    padded = F.pad(x, (padding, padding, padding, padding))
+    padded = F.pad(x, (padding, padding, padding, padding), mode="constant" if fill == "zeros" else "reflect")
     off = torch.randint(0, 2 * padding + 1, (2, b), generator=gen, device=gen.device).to(x.device)
     rows = (off[0][:, None] + torch.arange(h, device=x.device))[:, None, :, None].expand(b, c, h, w + 2 * padding)
     cols = (off[1][:, None] + torch.arange(w, device=x.device))[:, None, None, :].expand(b, c, h, w)
@@ -63,7 +64,7 @@ def apply(specs: Sequence[Shorthand], x: torch.Tensor, gen: torch.Generator) -> 
         if isinstance(spec, HFlip):
             x = hflip(x, spec.p, gen)
         elif isinstance(spec, Crop):
-            x = random_crop(x, spec.padding, gen)
+            x = random_crop(x, spec.padding, gen, spec.fill)
         elif isinstance(spec, Cutout):
             x = cutout(x, spec.size, gen)
     return x

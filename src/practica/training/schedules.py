@@ -1,6 +1,6 @@
 """Optimizers and learning-rate schedules from their specs.
 
-Schedules that change within an epoch (warm-up, cosine, one-cycle) are a multiplier of the
+Schedules that change within an epoch (warm-up, cosine, one-cycle, triangle) are a multiplier of the
 base learning rate per optimizer step, so their whole state is the step count; ``plateau``
 is PyTorch's ReduceLROnPlateau, stepped once per epoch on the validation loss.
 """
@@ -17,12 +17,31 @@ from practica.config.schema import OptimizerSpec, ScheduleSpec
 
 
 def make_optimizer(spec: OptimizerSpec, params, schedule: ScheduleSpec) -> torch.optim.Optimizer:
-    lr = schedule.max_lr if schedule.name == "onecycle" and schedule.max_lr else spec.lr
+    """``params``: parameters, or groups ``{"params", "lr_scale", "wd_scale"}`` (``param_groups``)
+    whose learning rate and weight decay are the spec's times their scales."""
+    lr = schedule.max_lr if schedule.name in ("onecycle", "triangle") and schedule.max_lr else spec.lr
+    groups = [
+        {"params": g["params"], "lr": lr * g.get("lr_scale", 1.0),
+         "weight_decay": spec.weight_decay * g.get("wd_scale", 1.0)}
+        for g in (params if params and isinstance(params[0], dict) else [{"params": list(params)}])
+        if g["params"]
+    ]
     if spec.name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=spec.momentum, nesterov=spec.nesterov,
-                               weight_decay=spec.weight_decay)
+        return torch.optim.SGD(groups, lr=lr, momentum=spec.momentum, nesterov=spec.nesterov)
     cls = torch.optim.Adam if spec.name == "adam" else torch.optim.AdamW
-    return cls(params, lr=lr, betas=spec.betas, weight_decay=spec.weight_decay)
+    return cls(groups, lr=lr, betas=spec.betas)
+
+
+def param_groups(model: nn.Module) -> list:
+    """The trainable parameters, grouped as the network asks (a ``param_groups()`` method on any
+    of its modules, e.g. ``fastnet``'s faster batch-norm shifts) or as one group."""
+    owner = next((m for m in model.modules() if m is not model and callable(getattr(m, "param_groups", None))), None)
+    if owner is None:
+        return trainable(model)
+    groups = owner.param_groups()
+    claimed = {id(p) for g in groups for p in g["params"]}
+    rest = [p for p in trainable(model) if id(p) not in claimed]  # parameters outside the owner
+    return [*groups, {"params": rest}] if rest else groups
 
 
 def lr_multiplier(spec: ScheduleSpec, steps_per_epoch: int, epochs: int) -> Callable[[int], float]:
@@ -56,6 +75,14 @@ def lr_multiplier(spec: ScheduleSpec, steps_per_epoch: int, epochs: int) -> Call
             t = min(1.0, (s - rise) / max(1, total - rise))
             return end + (1 - end) * 0.5 * (1 + math.cos(math.pi * t))
         return onecycle
+    if spec.name == "triangle":
+        peak = max(1, int(spec.pct_start * total))
+
+        def triangle(s: int) -> float:
+            if s < peak:
+                return spec.start_factor + (1 - spec.start_factor) * s / peak
+            return max(0.0, 1 - (s - peak) / max(1, total - peak))
+        return triangle
     return lambda s: 1.0  # plateau: handled per epoch
 
 

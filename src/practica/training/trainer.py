@@ -44,7 +44,7 @@ from practica.training.checkpoint import (
     unprefixed,
 )
 from practica.training.history import EpochRecord, History, StopReason
-from practica.training.schedules import Schedule, make_optimizer, trainable
+from practica.training.schedules import Schedule, make_optimizer, param_groups
 
 EVAL_BATCH = 1024
 # A run has diverged when its epoch's mean training loss exceeds this multiple of the loss of a
@@ -165,6 +165,20 @@ def _resident_or_mapped(data: Dataset, device: torch.device) -> _Resident | _Map
     return _Mapped(data, device) if is_mapped(data.x) else _Resident(data, device)
 
 
+def _init_from_data(model: Classifier, x: _Resident | _Mapped, samples: int = 5000) -> None:
+    """Give a network with a data-dependent initialisation (an ``init_from_data(images)`` method, e.g.
+    ``fastnet``'s whitening filters) ``samples`` training inputs spread evenly over the split (which
+    may be in class order), normalised as it sees them. A resumed run then loads its checkpoint's weights."""
+    init = getattr(model.body, "init_from_data", None)
+    if not callable(init):
+        return
+    step = max(1, len(x) // samples)
+    rows = x.x[::step][:samples]
+    picked = rows if isinstance(rows, torch.Tensor) else _rows_to_tensor(np.asarray(rows), model.mean.device)
+    with torch.no_grad():
+        init((as_input(picked) - model.mean) / model.std)
+
+
 def uses_bf16(precision: str, device: torch.device) -> bool:
     """Whether ``precision`` means bfloat16 autocast on ``device`` (``auto``: where bf16 units exist)."""
     if precision != "auto":
@@ -222,13 +236,19 @@ def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = EVAL_BAT
 
 
 @torch.inference_mode()
-def _chunk_logits(model: nn.Module, chunks: Iterator[torch.Tensor]) -> torch.Tensor:
+def _chunk_logits(model: nn.Module, chunks: Iterator[torch.Tensor], bf16: bool = False) -> torch.Tensor:
     model.eval()
-    return torch.cat([model(as_input(chunk)) for chunk in chunks])
+    out = []
+    for chunk in chunks:
+        with torch.autocast(chunk.device.type, dtype=torch.bfloat16, enabled=bf16):
+            out.append(model(as_input(chunk)).float())
+    return torch.cat(out)
 
 
-def _evaluate(model: nn.Module, x: _Resident | _Mapped, y: torch.Tensor) -> tuple[float, float]:
-    logits = _chunk_logits(model, x.chunks(EVAL_BATCH))
+def _evaluate(model: nn.Module, x: _Resident | _Mapped, y: torch.Tensor, bf16: bool = False) -> tuple[float, float]:
+    """Per-epoch validation loss and accuracy; under bf16 autocast when training is (2–3× faster on
+    a CPU with AMX; the evaluation stage and the exported model measure the final weights in fp32)."""
+    logits = _chunk_logits(model, x.chunks(EVAL_BATCH), bf16)
     loss = nn.functional.cross_entropy(logits, y).item()
     acc = (logits.argmax(1) == y).float().mean().item()
     return loss, acc
@@ -279,6 +299,7 @@ def fit(
     x_val, y_val = _resident_or_mapped(val, dev), torch.from_numpy(val.y).long().to(dev)
     mean, std = x_train.stats()
     model = Classifier(make_body(), mean, std).to(dev)
+    _init_from_data(model, x_train)
     bf16 = uses_bf16(spec.precision, dev)
     channels_last = bf16 and train.kind == "image"  # oneDNN's bf16 convolutions are fastest in NHWC
     if channels_last:
@@ -288,7 +309,7 @@ def fit(
     batch_size = min(spec.batch_size, n)
     # A last batch of one sample breaks batch norm's statistics; drop it in that case only.
     steps = n // batch_size + (1 if n % batch_size > 1 else 0)
-    optimizer = make_optimizer(spec.optimizer, trainable(model), spec.schedule)
+    optimizer = make_optimizer(spec.optimizer, param_groups(model), spec.schedule)
     schedule = Schedule(spec.schedule, optimizer, steps, spec.epochs)
     weights = class_weights(train, spec, dev)
     loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=spec.label_smoothing)
@@ -365,7 +386,7 @@ def fit(
         batches.close()  # a mapped split's reader stops (after a break too)
         train_loss = (loss_sum / max(seen, 1)).item()
         train_acc = correct.item() / max(seen, 1)
-        val_loss, val_acc = _evaluate(model, x_val, y_val) if not diverged else (math.nan, math.nan)
+        val_loss, val_acc = _evaluate(model, x_val, y_val, bf16) if not diverged else (math.nan, math.nan)
         if not math.isfinite(val_loss):
             val_loss, val_acc = math.nan, val_acc if math.isfinite(val_acc) else math.nan
         record = EpochRecord(
