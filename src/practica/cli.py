@@ -59,6 +59,10 @@ class RichReporter:
             return
         h = trained.history
         how = f", {h.stop_reason.replace('_', ' ')} after {len(h.epochs)} epochs" if h else ""
+        if trained.val.regression is not None:
+            console.print(f"  val R² [bold]{trained.val.regression.r2:.3f}[/] (RMSE {trained.val.regression.rmse:.4g}), "
+                          f"train R² {trained.train_r2:.3f}, {trained.train_seconds:.0f} s{how}")
+            return
         console.print(
             f"  val accuracy [bold]{100 * trained.val.accuracy:.1f}%[/], train {100 * trained.train_accuracy:.1f}%, "
             f"{trained.train_seconds:.0f} s{how}"
@@ -84,6 +88,12 @@ class _EpochProgress:
         self.progress.update(self.task, completed=done)
 
     def epoch_end(self, r) -> None:
+        if r.val_r2 is not None:  # a regression (R² recorded)
+            line = (f"epoch {r.epoch:>3}  loss {r.train_loss:.4f}  R² {r.train_r2:6.3f}  │  val loss {r.val_loss:.4f}  "
+                    f"R² {r.val_r2:6.3f}  MAE {r.val_mae:.4g}  │  lr {r.lr:.2e}  {r.seconds:5.1f} s")
+            self.last = f"last: val R² {r.val_r2:.3f}"
+            self.progress.console.print("  " + line)
+            return
         line = (f"epoch {r.epoch:>3}  loss {r.train_loss:.4f}  acc {100 * r.train_accuracy:5.1f}%  │  "
                 f"val loss {r.val_loss:.4f}  acc {100 * r.val_accuracy:5.1f}%  │  lr {r.lr:.2e}  {r.seconds:5.1f} s")
         self.last = f"last: val acc {100 * r.val_accuracy:.1f}%"
@@ -121,7 +131,9 @@ def run(
 
 def _print_summary(run) -> None:
     table = Table(title="Experiments", show_lines=False)
-    for col in ("experiment", "verdict", "val acc", "test acc", "p95 ms", "size MB", "train s", "decision"):
+    regression = run.splits.train.is_regression
+    scores = ("val R²", "test R²") if regression else ("val acc", "test acc")
+    for col in ("experiment", "verdict", *scores, "p95 ms", "size MB", "train s", "decision"):
         table.add_column(col, justify="right" if col not in ("experiment", "verdict", "decision") else "left")
     ranks = {r.experiment: r for r in run.decision.ranking}
     for r in run.results:
@@ -130,8 +142,8 @@ def _print_summary(run) -> None:
         table.add_row(
             r.name,
             r.diagnosis.verdict if r.diagnosis else r.status,
-            f"{100 * ev.val.accuracy:.1f}%" if ev else "-",
-            f"{100 * ev.test.accuracy:.1f}%" if ev else "-",
+            (f"{ev.val.regression.r2:.3f}" if regression else f"{100 * ev.val.accuracy:.1f}%") if ev else "-",
+            (f"{ev.test.regression.r2:.3f}" if regression else f"{100 * ev.test.accuracy:.1f}%") if ev else "-",
             f"{ev.cost.latency_p95_ms:.2g}" if ev else "-",
             f"{ev.cost.size_mb:.3g}" if ev else "-",
             f"{r.train_seconds:.0f}",
@@ -227,6 +239,8 @@ def predict(
         if out is not None or row not in shown:
             console.print(f"  [red]failed:[/] {escape(row.input)}: {escape(row.error)}")
     line = f"[bold]{s.predicted:,} predicted[/], {s.failed:,} failed"
+    if s.mae is not None:
+        line += f"; mean absolute error [bold]{s.mae:.4g}[/] over {s.labelled:,} inputs with a known true value"
     if s.accuracy is not None:
         line += f"; accuracy [bold]{100 * s.accuracy:.2f}%[/] ({s.correct:,} correct of {s.labelled:,} with a known label)"
     console.print(line)
@@ -245,17 +259,21 @@ def _print_predictions(rows, total: int) -> None:
     table = Table(show_lines=False)
     labelled = any(r.true_label is not None for r in rows)
     failed = any(r.error is not None for r in rows)
+    values = any(r.value is not None for r in rows)  # a regressor: one number, no probabilities
     table.add_column("input", overflow="fold")
-    table.add_column("prediction")
-    table.add_column("probability", justify="right")
-    table.add_column("most probable")
+    table.add_column("prediction", justify="right" if values else "left")
+    if not values:
+        table.add_column("probability", justify="right")
+        table.add_column("most probable")
     if labelled:
-        table.add_column("true label")
+        table.add_column("true value" if values else "true label", justify="right" if values else "left")
     if failed:
         table.add_column("error", overflow="fold")
     for r in rows:
-        cells = [escape(r.input), escape(r.prediction or ""), "" if r.probability is None else f"{100 * r.probability:.1f}%",
-                 escape(", ".join(f"{label} {100 * p:.1f}%" for label, p in r.top_k))]
+        cells = [escape(r.input), escape(r.prediction or "")]
+        if not values:
+            cells += ["" if r.probability is None else f"{100 * r.probability:.1f}%",
+                      escape(", ".join(f"{label} {100 * p:.1f}%" for label, p in r.top_k))]
         if labelled:
             cells.append(escape(r.true_label or ""))
         if failed:

@@ -99,9 +99,13 @@ def _print_loaded(console, seen) -> None:
     for col in ("part", "samples", "kind", "shape", "classes", "unreadable"):
         table.add_column(col, justify="right" if col in ("samples", "classes", "unreadable") else "left", style=None)
     for name, d in seen.parts.items():
-        table.add_row(name, f"{len(d):,}", d.kind, "×".join(map(str, d.input_shape)), str(len(d.classes)), str(len(d.skipped)))
+        table.add_row(name, f"{len(d):,}", d.kind, "×".join(map(str, d.input_shape)),
+                      "regression" if d.is_regression else str(len(d.classes)), str(len(d.skipped)))
     console.print(table)
     first = next(iter(seen.parts.values()))
+    if first.is_regression:  # a numeric target: its distribution is in the checks below
+        console.print("  target: a number (regression); see Target distribution below")
+        return
     counts = [d.class_counts() for d in seen.parts.values()]
     shown = [f"{c} {'/'.join(f'{cc[c]:,}' for cc in counts)}" for c in first.classes[:20]]
     more = f" … ({len(first.classes)} classes)" if len(first.classes) > 20 else ""
@@ -143,7 +147,7 @@ def _print_checks(console, report, show: int) -> None:
         else:
             for f in listed:
                 text = name(f) if isinstance(f, str) else (
-                    f"{f.part} · column {f.column}: {f.detail}"
+                    f"{f.part} · column {f.label}: {f.detail}"
                     + ("" if f.detail.startswith("constant") else f" in {f.count:,} rows (e.g. {', '.join(f.sources)})"))
                 console.print(f"           {escape(text)}")
         if len(c.findings) > show:

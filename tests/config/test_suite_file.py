@@ -154,7 +154,7 @@ def test_binary_file_is_refused(tmp_path):
         load_suite(f)
 
 
-@pytest.mark.parametrize("name", ["digits.yaml", "cifar10.yaml"])
+@pytest.mark.parametrize("name", ["digits.yaml", "cifar10.yaml", "penguins.yaml", "penguins_mass.yaml"])
 def test_shipped_examples_are_valid(name):
     suite = load_suite(Path(__file__).parents[2] / "examples" / name)
     assert suite.experiments

@@ -34,12 +34,12 @@ from practica.bundle.layout import (
 )
 from practica.bundle.manifest import write_manifest
 from practica.bundle.onnx_export import (
-    OUTPUT,
+    output_name,
     input_name,
     sklearn_to_onnx,
     torch_to_onnx,
 )
-from practica.bundle.reference import input_reference, output_reference
+from practica.bundle.reference import input_reference, output_reference, value_reference
 from practica.config.schema import ExperimentSpec, Suite
 from practica.data.records import Splits
 from practica.diagnosis.records import Diagnosis
@@ -49,7 +49,8 @@ from practica.evaluation.records import Evaluation
 from practica.io import write_json, write_text
 from practica.selection.records import Decision
 
-# ONNX Runtime and PyTorch must agree this closely on every test probability.
+# ONNX Runtime and PyTorch must agree this closely on every test probability; on a regressor's value,
+# this closely relative to the value (float32 carries 7 digits: 4,000 g agree to about 4e-4 g).
 PARITY_TOLERANCE = 1e-4
 
 
@@ -71,7 +72,9 @@ class BundleSource:
 
 def input_spec(splits: Splits) -> InputSpec:
     x = splits.train.x
-    return InputSpec("image", tuple(x.shape[1:])) if x.ndim == 4 else InputSpec("features", (x.shape[1],))
+    if x.ndim == 4:
+        return InputSpec("image", tuple(x.shape[1:]))
+    return InputSpec("features", (x.shape[1],), tuple(splits.train.feature_names), splits.train.table)
 
 
 def write_bundle(src: BundleSource, out: Path, *, overwrite: bool = False) -> Path:
@@ -112,24 +115,37 @@ def _assemble(src: BundleSource, root: Path) -> None:
 
     session = ort.InferenceSession(str(root / ONNX_FILE), providers=["CPUExecutionProvider"])
     test_x = src.splits.test.x
-    expected = predictor.predict_proba(test_x)
-    got = np.concatenate([session.run([OUTPUT], {input_name(spec): test_x[i : i + 1024]})[0]
+    regression = src.splits.train.is_regression
+    output = output_name(regression)
+    expected = predictor.outputs(test_x)  # probabilities, or a regressor's (N, 1) values
+    got = np.concatenate([session.run([output], {input_name(spec): test_x[i : i + 1024]})[0]
                           for i in range(0, len(test_x), 1024)]) if len(test_x) else expected
     diff = float(np.abs(got - expected).max()) if len(test_x) else 0.0
-    if diff > PARITY_TOLERANCE:
+    scale = np.maximum(1.0, np.abs(expected)) if regression else 1.0
+    if len(test_x) and float((np.abs(got - expected) / scale).max()) > PARITY_TOLERANCE:
         raise BundleError(
             f"the ONNX model disagrees with the trained model by up to {diff:.2e} on the test split "
-            f"(tolerance {PARITY_TOLERANCE:g}); the export is refused. This is a bug: please report it."
+            f"(tolerance {PARITY_TOLERANCE:g}{', relative to each value' if regression else ''}); the export is "
+            "refused. This is a bug: please report it."
         )
-    val_proba = predictor.predict_proba(src.splits.val.x)
+    val_out = predictor.outputs(src.splits.val.x)
     write_json(root / REFERENCE_FILE, {
         "inputs": input_reference(src.splits.train.x),
-        "outputs": output_reference(val_proba, classes),
+        "outputs": value_reference(val_out[:, 0]) if regression else output_reference(val_out, classes),
     })
     write_text(root / "suite.yaml", yaml.safe_dump(src.suite.model_dump(mode="json"), sort_keys=False))
     write_json(root / LINEAGE_FILE, _lineage(src))  # before the manifest, which covers it
     write_json(root / BUNDLE_FILE, _card(src, spec, classes, kind, diff, len(test_x)))
     write_manifest(root)
+
+
+def _preprocessing(predictor: Predictor) -> dict:
+    """A table's preprocessing fitted on the training split (also inside model.onnx), for the card."""
+    from practica.models.preprocess import fitted_preprocessing
+
+    model = predictor.model if isinstance(predictor, TorchPredictor) else getattr(predictor, "estimator", None)
+    fitted = fitted_preprocessing(model)
+    return {} if fitted is None else {"preprocessing": fitted.to_dict()}
 
 
 def _lineage(src: BundleSource) -> dict:
@@ -146,6 +162,10 @@ def _card(src: BundleSource, spec: InputSpec, classes: tuple[str, ...], kind: st
     ranked = next((r for r in src.decision.ranking if r.experiment == exp.name), None)
 
     def split(m):
+        if m is not None and m.regression is not None:
+            r = m.regression
+            return {"r2": r.r2, "rmse": r.rmse, "mae": r.mae, "mse": r.mse, "residual_mean": r.residual_mean,
+                    "residual_std": r.residual_std, "max_abs_error": r.max_abs_error, "n": m.n}
         return None if m is None else {"accuracy": m.accuracy, "macro_f1": m.macro_f1, "loss": m.loss, "ece": m.ece, "n": m.n}
 
     return {
@@ -157,7 +177,10 @@ def _card(src: BundleSource, spec: InputSpec, classes: tuple[str, ...], kind: st
         "practica_version": src.code_version,
         "input": {**spec.to_dict(), "onnx_name": input_name(spec), "onnx_dtype": np.dtype(spec.onnx_dtype).name,
                   "resize": "bilinear"},
-        "output": {"onnx_name": OUTPUT, "classes": list(classes)},
+        "task": splits.train.task,
+        "output": {"onnx_name": output_name(splits.train.is_regression), "classes": list(classes),
+                   **({"shape": ["batch", 1], "meaning": "predicted value, in the target's units"}
+                      if splits.train.is_regression else {})},
         "model": {
             "kind": kind,
             "experiment": exp.name,
@@ -165,9 +188,11 @@ def _card(src: BundleSource, spec: InputSpec, classes: tuple[str, ...], kind: st
             "spec": exp.model.model_dump(mode="json"),
             "params": src.predictor.params,
             "size_bytes": src.predictor.size_bytes,
+            **_preprocessing(src.predictor),
         },
         "metrics": None if ev is None else {
             "train_accuracy": ev.train_accuracy, "val": split(ev.val), "test": split(ev.test),
+            **({"train_r2": ev.train_r2} if ev.val.regression is not None else {}),
             "per_class_test": [asdict(c) for c in ev.test.per_class], "cost": asdict(ev.cost),
         },
         "diagnosis": None if src.diagnosis is None else {"verdict": src.diagnosis.verdict, "summary": src.diagnosis.summary},
@@ -189,5 +214,6 @@ def _card(src: BundleSource, spec: InputSpec, classes: tuple[str, ...], kind: st
             "counts": {s: len(getattr(splits, s)) for s in ("train", "val", "test")},
             "file": LINEAGE_FILE,  # input files' sha256, every sample's split, the cleaning decisions
         },
-        "onnx_parity": {"samples": n_test, "max_abs_diff": diff, "tolerance": PARITY_TOLERANCE},
+        "onnx_parity": {"samples": n_test, "max_abs_diff": diff, "tolerance": PARITY_TOLERANCE,
+                        **({"tolerance_is": "relative to each value"} if splits.train.is_regression else {})},
     }

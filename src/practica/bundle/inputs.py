@@ -31,6 +31,7 @@ class InputSpec:
     kind: Literal["image", "features"]
     shape: tuple[int, ...]  # (H, W, C) for images, (F,) for features
     feature_names: tuple[str, ...] = ()
+    table: Any = None  # a CSV table's column schema (data/tabular.py): named columns, categories as strings
 
     @property
     def onnx_dtype(self) -> type:
@@ -40,14 +41,22 @@ class InputSpec:
         if self.kind == "image":
             h, w, c = self.shape
             return f"{h}×{w} {'grayscale' if c == 1 else 'RGB'} images"
+        if self.table is not None:
+            return f"a table row of {self.shape[0]} columns ({', '.join(self.feature_names)})"
         return f"{self.shape[0]} numeric features"
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "shape": list(self.shape), "feature_names": list(self.feature_names)}
+        out = {"kind": self.kind, "shape": list(self.shape), "feature_names": list(self.feature_names)}
+        return out if self.table is None else {**out, "table": self.table.to_dict()}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> InputSpec:
-        return cls(kind=d["kind"], shape=tuple(d["shape"]), feature_names=tuple(d.get("feature_names", ())))
+        table = None
+        if d.get("table") is not None:
+            from practica.data.tabular import TableSchema
+
+            table = TableSchema.from_dict(d["table"])
+        return cls(kind=d["kind"], shape=tuple(d["shape"]), feature_names=tuple(d.get("feature_names", ())), table=table)
 
 
 def decode_image(data: bytes, spec: InputSpec, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -104,9 +113,13 @@ def pixels_to_array(pixels: Any, spec: InputSpec) -> np.ndarray:
 
 
 def features_to_array(features: Any, spec: InputSpec) -> np.ndarray:
-    """A list of F numbers, or a mapping of feature name → number, → F float32."""
+    """A list of F numbers, or a mapping of feature name → number, → F float32. For a table: a mapping
+    of column name → value (a number, a category's string, or null / left out for missing), or a list
+    of the values in column order (``TableSchema.encode``)."""
     if spec.kind != "features":
         raise InputError(f"this model takes {spec.describe()}; send 'image' or 'pixels' instead of 'features'")
+    if spec.table is not None:
+        return spec.table.encode(features)
     (n,) = spec.shape
     if isinstance(features, Mapping):
         if not spec.feature_names:

@@ -35,6 +35,19 @@ class Bundle:
     def kind(self) -> str:
         return self.card["model"]["kind"]
 
+    @property
+    def task(self) -> str:
+        """"classification" (probabilities out) or "regression" ((N, 1) values out)."""
+        return self.card.get("task", "classification")
+
+    @property
+    def is_regression(self) -> bool:
+        return self.task == "regression"
+
+    def predict_values(self, x: np.ndarray) -> np.ndarray:
+        """A regressor's (N,) predicted values for (N, *input shape) raw inputs."""
+        return self.predict_proba(x).reshape(-1)
+
     @cached_property
     def session(self):
         import onnxruntime as ort
@@ -51,7 +64,8 @@ class Bundle:
             raise BundleError(f"ONNX Runtime cannot load {self.root / ONNX_FILE}: {err}") from None
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """(N, *input shape) raw inputs (uint8 images or float32 features) → (N, classes) probabilities."""
+        """(N, *input shape) raw inputs (uint8 images or float32 features) → (N, classes) probabilities;
+        for a regressor, the model's (N, 1) values (see ``predict_values``)."""
         x = np.ascontiguousarray(x, dtype=self.input.onnx_dtype)
         if x.shape[1:] != self.input.shape:
             raise BundleError(f"inputs of shape {x.shape[1:]} given to a model that takes {self.input.shape}")
@@ -71,7 +85,8 @@ class Bundle:
 
         h_w_c = self.input.shape
         shape = (h_w_c[2], h_w_c[0], h_w_c[1]) if self.input.kind == "image" else h_w_c
-        model = build_classifier(ModelSpec.model_validate(self.card["model"]["spec"]), shape, len(self.classes))
+        model = build_classifier(ModelSpec.model_validate(self.card["model"]["spec"]), shape, len(self.classes),
+                                 self.card["model"].get("preprocessing"), task=self.task)
         tensors, _ = load_tensors(self.root / WEIGHTS_FILE)
         model.load_state_dict(tensors)
         return RawInputModel(model, self.input.kind).eval()

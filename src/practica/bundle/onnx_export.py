@@ -21,7 +21,12 @@ from practica.bundle.inputs import InputSpec
 from practica.errors import BundleError
 
 OUTPUT = "probabilities"
+VALUE_OUTPUT = "value"  # a regressor's output: (N, 1) predicted values in the target's units
 OPSET = 18
+
+
+def output_name(regression: bool) -> str:
+    return VALUE_OUTPUT if regression else OUTPUT
 
 
 def input_name(spec: InputSpec) -> str:
@@ -29,7 +34,8 @@ def input_name(spec: InputSpec) -> str:
 
 
 class RawInputModel(nn.Module):
-    """Classifier with the data stage's raw layout in and softmax probabilities out."""
+    """Classifier with the data stage's raw layout in and softmax probabilities out; a ``Regressor``'s
+    (N, 1) values out as they are."""
 
     def __init__(self, classifier: nn.Module, kind: str) -> None:
         super().__init__()
@@ -39,7 +45,10 @@ class RawInputModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.kind == "image":
             x = x.permute(0, 3, 1, 2).float() / 255.0
-        return torch.softmax(self.classifier(x), dim=1)
+        from practica.models.classifier import Regressor
+
+        out = self.classifier(x)
+        return out if isinstance(self.classifier, Regressor) else torch.softmax(out, dim=1)
 
 
 @contextlib.contextmanager
@@ -59,14 +68,17 @@ def _quiet_exporter():
 
 
 def torch_to_onnx(classifier: nn.Module, spec: InputSpec, path: Path) -> None:
+    from practica.models.classifier import Regressor
+
     model = RawInputModel(classifier, spec.kind).eval()
+    output = output_name(isinstance(classifier, Regressor))
     example = torch.zeros((2, *spec.shape), dtype=torch.uint8 if spec.kind == "image" else torch.float32)
     batch = torch.export.Dim("batch", min=1, max=65536)
     try:
         with _quiet_exporter():
             torch.onnx.export(
                 model, (example,), str(path), dynamo=True, opset_version=OPSET,
-                input_names=[input_name(spec)], output_names=[OUTPUT],
+                input_names=[input_name(spec)], output_names=[output],
                 dynamic_shapes={"x": {0: batch}}, external_data=False, optimize=True,
             )
     except Exception as err:  # the exporter raises many types; all mean "this model does not export"
@@ -75,17 +87,26 @@ def torch_to_onnx(classifier: nn.Module, spec: InputSpec, path: Path) -> None:
 
 def sklearn_to_onnx(estimator, spec: InputSpec, num_classes: int, path: Path) -> None:
     """A fitted scikit-learn classifier, with image flattening/scaling before it and its
-    probabilities widened to every class of the data set after it (a subsample may lack some)."""
+    probabilities widened to every class of the data set after it (a subsample may lack some).
+    ``num_classes`` 0: a regressor, its (N, 1) values out as ``value``."""
+    regression = num_classes == 0
+    OUTPUT = output_name(regression)  # the module's name, or a regressor's
     import onnx
     from onnx import TensorProto, compose, helper, numpy_helper
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import FloatTensorType
 
-    n_features = int(np.prod(spec.shape))
+    from practica.models.preprocess import table_step
+
+    table = table_step(estimator)  # a CSV table's preprocessing: ONNX nodes in front, the rest to skl2onnx
+    if table is not None:
+        fitted, estimator = table
+    n_features = fitted.width if table is not None else int(np.prod(spec.shape))
     try:
         with _quiet_exporter():
             core = to_onnx(estimator, initial_types=[("flat", FloatTensorType([None, n_features]))],
-                           options={id(estimator): {"zipmap": False}}, target_opset={"": OPSET, "ai.onnx.ml": 3})
+                           options={} if regression else {id(estimator): {"zipmap": False}},
+                           target_opset={"": OPSET, "ai.onnx.ml": 3})
     except Exception as err:
         raise BundleError(f"ONNX export of the scikit-learn model failed: {type(err).__name__}: {err}") from None
     proba_name = next(o.name for o in core.graph.output if o.name != "label")
@@ -94,7 +115,9 @@ def sklearn_to_onnx(estimator, spec: InputSpec, num_classes: int, path: Path) ->
     onnx_in = TensorProto.UINT8 if spec.kind == "image" else TensorProto.FLOAT
     pre_nodes = [helper.make_node("Reshape", [name, "flat_shape"], ["flat_raw"])]
     pre_init = [numpy_helper.from_array(np.array([-1, n_features], dtype=np.int64), "flat_shape")]
-    if spec.kind == "image":
+    if table is not None:
+        pre_nodes, pre_init = fitted.onnx_nodes(name, "flat_out")
+    elif spec.kind == "image":
         # Div, not Mul by 1/255: bit-identical to the training features, so tree thresholds agree.
         pre_nodes += [helper.make_node("Cast", ["flat_raw"], ["flat_f"], to=TensorProto.FLOAT),
                       helper.make_node("Div", ["flat_f", "c255"], ["flat_out"])]
@@ -106,13 +129,17 @@ def sklearn_to_onnx(estimator, spec: InputSpec, num_classes: int, path: Path) ->
         [helper.make_tensor_value_info(name, onnx_in, [None, *spec.shape])],
         [helper.make_tensor_value_info("flat_out", TensorProto.FLOAT, [None, n_features])], pre_init,
     )
-    widen = np.zeros((len(estimator.classes_), num_classes), dtype=np.float32)
-    widen[np.arange(len(estimator.classes_)), np.asarray(estimator.classes_, dtype=int)] = 1.0
+    if regression:  # one value: the "widening" is the identity
+        widen = np.ones((1, 1), dtype=np.float32)
+    else:
+        widen = np.zeros((len(estimator.classes_), num_classes), dtype=np.float32)
+        widen[np.arange(len(estimator.classes_)), np.asarray(estimator.classes_, dtype=int)] = 1.0
+    n_in, n_out = widen.shape
     post = helper.make_graph(
         [helper.make_node("Cast", ["proba_in"], ["proba_f"], to=TensorProto.FLOAT),
          helper.make_node("MatMul", ["proba_f", "widen"], [OUTPUT])], "widen",
-        [helper.make_tensor_value_info("proba_in", TensorProto.FLOAT, [None, len(estimator.classes_)])],
-        [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, [None, num_classes])],
+        [helper.make_tensor_value_info("proba_in", TensorProto.FLOAT, [None, n_in])],
+        [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, [None, n_out])],
         [numpy_helper.from_array(widen, "widen")],
     )
     opsets = {op.domain: op.version for op in core.opset_import}
@@ -120,7 +147,7 @@ def sklearn_to_onnx(estimator, spec: InputSpec, num_classes: int, path: Path) ->
     pre_model = helper.make_model(pre, opset_imports=opset_list, ir_version=core.ir_version)
     post_model = helper.make_model(post, opset_imports=opset_list, ir_version=core.ir_version)
     core.graph.ClearField("output")
-    core.graph.output.extend([helper.make_tensor_value_info(proba_name, TensorProto.FLOAT, [None, len(estimator.classes_)])])
+    core.graph.output.extend([helper.make_tensor_value_info(proba_name, TensorProto.FLOAT, [None, n_in])])
     merged = compose.merge_models(pre_model, core, io_map=[("flat_out", "flat")], prefix2="m_")
     merged = compose.merge_models(merged, post_model, io_map=[("m_" + proba_name, "proba_in")], prefix2="w_")
     # merge_models prefixes the second graph's names; the output keeps a plain, documented name.

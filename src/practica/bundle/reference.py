@@ -61,3 +61,22 @@ def output_reference(proba: np.ndarray, classes: tuple[str, ...]) -> dict:
         "confidence_mean": float(confidence.mean()),
         "confidence_histogram": {"edges": edges.tolist(), "frequencies": (np.histogram(confidence, bins=edges)[0] / len(proba)).tolist()},
     }
+
+
+VALUE_BINS = 20
+
+
+def value_reference(values: np.ndarray) -> dict:
+    """A regressor's predictions on validation: moments, quantiles and a histogram (drift in what it answers)."""
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    if not len(v):
+        return {"samples": 0}
+    lo, hi = float(v.min()), float(v.max())
+    edges = np.linspace(lo, hi if hi > lo else lo + 1.0, VALUE_BINS + 1)
+    return {
+        "samples": int(len(v)),
+        "prediction_mean": float(v.mean()),
+        "prediction_std": float(v.std()),
+        "prediction_quantiles": dict(zip(map(str, QUANTILES), np.quantile(v, QUANTILES).tolist())),
+        "prediction_histogram": {"edges": edges.tolist(), "frequencies": (np.histogram(v, bins=edges)[0] / len(v)).tolist()},
+    }

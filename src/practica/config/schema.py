@@ -40,16 +40,20 @@ def _slug(value: str, what: str) -> str:
 # --------------------------------------------------------------------------- data
 
 DataSource = Literal[
-    "digits", "iris", "wine", "breast_cancer",  # scikit-learn's bundled sets: no path, no network
+    "digits", "iris", "wine", "breast_cancer", "diabetes",  # scikit-learn's bundled sets: no path, no network
     "cifar10", "cifar100", "mnist", "fashion_mnist",  # well-known sets, downloaded once and cached
-    "folder", "npz", "npy", "pixel_csv", "json",  # the user's files
+    "folder", "npz", "npy", "pixel_csv", "json", "csv",  # the user's files
 ]
-BUILTIN_SOURCES = ("digits", "iris", "wine", "breast_cancer")
+BUILTIN_SOURCES = ("digits", "iris", "wine", "breast_cancer", "diabetes")
 KNOWN_SOURCES = ("cifar10", "cifar100", "mnist", "fashion_mnist")
-FILE_SOURCES = ("folder", "npz", "npy", "pixel_csv", "json")
+FILE_SOURCES = ("folder", "npz", "npy", "pixel_csv", "json", "csv")
 _PATH_EXAMPLES = {"folder": "data/train", "npz": "data/train.npz", "npy": "data/x.npy",
-                  "pixel_csv": "data/train.csv", "json": "data/train.jsonl"}
-FEATURE_SOURCES = ("iris", "wine", "breast_cancer")  # feature tables: no images
+                  "pixel_csv": "data/train.csv", "json": "data/train.jsonl", "csv": "data/table.csv"}
+FEATURE_SOURCES = ("iris", "wine", "breast_cancer", "diabetes")  # feature tables: no images
+REGRESSION_SOURCES = ("diabetes",)  # sets whose target is a number: task auto means regression
+# Sources whose target may be a number (task: regression); the others hold classes only.
+REGRESSION_CAPABLE = ("diabetes", "npy", "json", "csv")
+TABLE_SOURCES = ("csv",)  # task auto: the target column's values decide, once loaded
 PART_SOURCES = (*KNOWN_SOURCES, "folder")  # sets that may come in train and test parts
 # Options that belong to some sources only; anywhere else they are refused, naming their sources.
 SOURCE_OPTIONS = {
@@ -58,6 +62,8 @@ SOURCE_OPTIONS = {
     "image_shape": ("pixel_csv", "json"),
     "label_names": ("npy", "pixel_csv", "json"),
     "fields": ("json",),
+    "target": ("csv",),
+    "columns": ("csv",),
 }
 _OPTION_HINTS = {
     ("label_column", "json"): " (a JSON record's label field is fields: {label: NAME})",
@@ -130,6 +136,13 @@ class SourceSpec(Strict):
         None, description="npy, pixel_csv, json: class name of each numeric label, e.g. {0: A, 1: B}"
     )
     fields: JsonFields | None = Field(None, description="json: which record fields hold the sample and the label")
+    target: str | None = Field(
+        None, description="csv: the column to predict; default: the one named target, label, class, y or species"
+    )
+    columns: dict[str, Literal["numeric", "categorical", "ignore"]] | None = Field(
+        None, description="csv: the kind of some columns, e.g. {island: categorical, id: ignore}; the others are "
+        "inferred (numbers: numeric, text: categorical)"
+    )
 
     @field_validator("label_names", mode="before")
     @classmethod
@@ -234,6 +247,11 @@ class CleanSpec(Strict):
     leaks: Literal["keep", "drop"] = Field(
         "drop", description="samples that near-duplicate a fixed test set's sample: drop them from the data, or keep"
     )
+    missing: Literal["impute", "drop_rows"] = Field(
+        "impute", description="feature tables with missing values (NaN): keep the rows and let the model's "
+        "preprocessing impute them (medians, a missing category, fitted on the training split), or drop every "
+        "row with a missing value"
+    )
 
     @model_validator(mode="after")
     def _near_needs_distance(self) -> CleanSpec:
@@ -254,11 +272,43 @@ class DatasetSpec(SourceSpec):
         "a time, for sets bigger than memory (true); in memory (false); auto: mapped when they would take over a "
         "quarter of the memory available"
     )
+    task: Literal["auto", "classification", "regression"] = Field(
+        "auto", description="what the target is: classes (classification) or a number (regression); auto: "
+        "regression for a regression set (diabetes) and for a table whose target holds non-integer numbers, "
+        "classification otherwise"
+    )
+
+    @model_validator(mode="after")
+    def _task_fits_source(self) -> DatasetSpec:
+        if self.task == "regression" and self.source not in REGRESSION_CAPABLE:
+            capable = ", ".join(REGRESSION_CAPABLE)
+            raise ValueError(
+                f"dataset.task: regression needs a source whose target is a number ({capable}); source "
+                f"'{self.source}' holds classes. Use task: classification (or auto), or another source"
+            )
+        if self.task == "classification" and self.source in REGRESSION_SOURCES:
+            raise ValueError(
+                f"source '{self.source}' is a regression set (its target is a number, not a class); "
+                "use dataset.task: regression or auto"
+            )
+        return self
+
+    @property
+    def declared_task(self) -> Literal["classification", "regression"] | None:
+        """The task as far as the suite alone tells it; None when only the data can (a table's target, auto)."""
+        if self.task != "auto":
+            return self.task
+        if self.source in REGRESSION_SOURCES:
+            return "regression"
+        return None if self.source in TABLE_SOURCES else "classification"
 
 
 # ------------------------------------------------------------------------ models
 
-SklearnModel = Literal["logistic_regression", "knn", "naive_bayes", "decision_tree", "random_forest"]
+SklearnModel = Literal[
+    "logistic_regression", "knn", "naive_bayes", "decision_tree", "random_forest",
+    "linear_regression", "ridge",  # regression only
+]
 
 
 class ModelSpec(Strict):
@@ -371,7 +421,9 @@ class ScheduleSpec(Strict):
 
 
 class EarlyStoppingSpec(Strict):
-    monitor: Literal["val_loss", "val_accuracy"] = "val_loss"
+    monitor: Literal["val_loss", "val_accuracy", "val_r2"] = Field(
+        "val_loss", description="val_loss for either task; val_accuracy for classification, val_r2 for regression"
+    )
     mode: Literal["auto", "min", "max"] = "auto"
     patience: PositiveInt = 5
     min_delta: NonNegativeFloat = 0.0
@@ -379,7 +431,7 @@ class EarlyStoppingSpec(Strict):
 
     @model_validator(mode="after")
     def _mode_fits_monitor(self) -> EarlyStoppingSpec:
-        natural = "min" if self.monitor == "val_loss" else "max"
+        natural = self.direction
         if self.mode not in ("auto", natural):
             raise ValueError(
                 f"early_stopping.mode '{self.mode}' with monitor '{self.monitor}' would keep the worst epoch; "
@@ -389,7 +441,7 @@ class EarlyStoppingSpec(Strict):
 
     @property
     def direction(self) -> Literal["min", "max"]:
-        return "min" if self.monitor == "val_loss" else "max"
+        return "min" if self.monitor == "val_loss" else "max"  # val_accuracy, val_r2: higher is better
 
 
 class TrainSpec(Strict):
@@ -451,13 +503,28 @@ class Constraints(Strict):
     params: PositiveInt | None = None
 
 
+SelectionMetric = Literal["val_accuracy", "val_macro_f1", "val_loss", "val_r2", "val_rmse", "val_mae"]
+CLASSIFICATION_METRICS = ("val_accuracy", "val_macro_f1")
+REGRESSION_METRICS = ("val_r2", "val_rmse", "val_mae")
+LOWER_IS_BETTER = ("val_loss", "val_rmse", "val_mae")
+# Without selection.metric: accuracy for classification; R² for regression, unitless, so the absolute
+# tolerance means the same on every data set (it ranks as validation MSE does: R² = 1 - MSE / variance).
+DEFAULT_METRIC = {"classification": "val_accuracy", "regression": "val_r2"}
+
+
 class SelectionSpec(Strict):
     """Choose on validation data: best ``metric``, within ``tolerance`` the cheaper model wins."""
 
-    metric: Literal["val_accuracy", "val_macro_f1", "val_loss"] = "val_accuracy"
+    metric: SelectionMetric | None = Field(
+        None, description="default: val_accuracy for classification, val_r2 for regression; val_loss suits both"
+    )
     constraints: Constraints = Constraints()
     tolerance: NonNegativeFloat = Field(0.005, description="absolute; within it, prefer the cheaper model")
     prefer: Literal["latency", "size"] = Field("latency", description="what 'cheaper' means")
+
+    def for_task(self, task: str) -> SelectionSpec:
+        """This policy with its metric resolved for ``task`` (the default metric where none was given)."""
+        return self if self.metric is not None else self.model_copy(update={"metric": DEFAULT_METRIC[task]})
 
 
 class DefaultsSpec(Strict):
@@ -493,6 +560,29 @@ class Suite(Strict):
     def _name_is_slug(cls, v: str) -> str:
         return _slug(v, "suite name")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_metric(cls, data: Any) -> Any:
+        # The resolved suite names the metric in force, when the suite alone tells the task.
+        if not isinstance(data, dict):
+            return data
+        selection = data.get("selection") or {}
+        if isinstance(selection, dict) and selection.get("metric") is None:
+            try:
+                task = DatasetSpec.model_validate(data.get("dataset")).declared_task
+            except (ValueError, TypeError):
+                return data  # the dataset's own error is reported by the field's validation
+            if task is not None:
+                data = {**data, "selection": {**selection, "metric": DEFAULT_METRIC[task]}}
+        return data
+
+    @model_validator(mode="after")
+    def _settings_fit_task(self) -> Suite:
+        task = self.dataset.declared_task
+        if task is not None:
+            check_task(self, task)
+        return self
+
     @model_validator(mode="after")
     def _names_unique(self) -> Suite:
         seen: set[str] = set()
@@ -510,3 +600,60 @@ class Suite(Strict):
             if exp.name == name:
                 return exp
         raise KeyError(name)
+
+
+# ------------------------------------------------------------------ task checks
+
+_CLASSIFICATION_ONLY_MODELS = ("logistic_regression", "naive_bayes")
+_REGRESSION_ONLY_MODELS = ("linear_regression", "ridge")
+
+
+def check_task(suite: Suite, task: str) -> None:
+    """Every setting that suits only one task, checked against ``task`` (raises ValueError naming the
+    field and the fix). Run on the suite when it tells its task, and again on the data's resolved task."""
+    other = "regression" if task == "classification" else "classification"
+    why = f"the task is {task}" + (f" (dataset.task: {task})" if suite.dataset.task == task else
+                                   f" (source '{suite.dataset.source}', dataset.task: auto)")
+    metric = suite.selection.metric
+    wrong = CLASSIFICATION_METRICS if task == "regression" else REGRESSION_METRICS
+    if metric in wrong:
+        fits = ", ".join(REGRESSION_METRICS if task == "regression" else CLASSIFICATION_METRICS)
+        raise ValueError(
+            f"selection.metric '{metric}' is a {other} metric, but {why}; use one of {fits} or val_loss "
+            f"(or leave it out: the default is {DEFAULT_METRIC[task]})"
+        )
+    if task == "regression" and suite.diagnosis.reachable_accuracy is not None:
+        raise ValueError(f"diagnosis.reachable_accuracy is an accuracy, but {why}; remove it")
+    if task == "regression" and suite.dataset.split.cv_folds:
+        raise ValueError(
+            f"dataset.split.cv_folds scores baselines by cross-validated accuracy, for classification only, but "
+            f"{why}; remove cv_folds (regression baselines are scored on the validation split)"
+        )
+    for i, exp in enumerate(suite.experiments):
+        where, train = f"experiments[{i}] ({exp.name})", exp.train
+        model = exp.model.sklearn
+        if task == "regression" and model in _CLASSIFICATION_ONLY_MODELS:
+            raise ValueError(
+                f"{where}.model.sklearn '{model}' is a classifier, but {why}; use linear_regression, ridge, knn, "
+                "decision_tree or random_forest"
+            )
+        if task == "classification" and model in _REGRESSION_ONLY_MODELS:
+            raise ValueError(
+                f"{where}.model.sklearn '{model}' is a regressor, but {why}; use logistic_regression (the linear "
+                "classifier) or another classifier"
+            )
+        monitor = train.early_stopping.monitor if train.early_stopping else None
+        if (task, monitor) in (("regression", "val_accuracy"), ("classification", "val_r2")):
+            fits = "val_r2" if task == "regression" else "val_accuracy"
+            raise ValueError(
+                f"{where}.train.early_stopping.monitor '{monitor}' is a {other} metric, but {why}; use val_loss "
+                f"or {fits}"
+            )
+        if task == "regression" and train.label_smoothing:
+            raise ValueError(
+                f"{where}.train.label_smoothing ({train.label_smoothing:g}) softens class labels, but {why}; remove it"
+            )
+        if task == "regression" and train.class_weight is not None:
+            raise ValueError(
+                f"{where}.train.class_weight weights classes, but {why} and there are none; remove it"
+            )

@@ -43,6 +43,10 @@ def prepare_data(spec: DatasetSpec) -> Splits:
     test_spec = spec.test or _official_test(spec)
     test = None
     if test_spec is not None:
+        if data.is_regression:  # the fixed test set's targets are numbers too
+            from practica.config.schema import DatasetSpec
+
+            test_spec = DatasetSpec.model_validate({**test_spec.model_dump(), "task": "regression"})
         shape = {"image_size": data.x.shape[1:3], "channels": data.x.shape[3]} if data.kind == "image" else {}
         memmap = True if is_mapped(data.x) else spec.memmap
         test = _align_test(data, load_source(test_spec, memmap=memmap, **shape))
@@ -78,6 +82,8 @@ def _align_test(data: Dataset, test: Dataset) -> Dataset:
             f"'{data.name}' has {data.input_shape}; give both the same kind of samples (images or features, "
             "and as many features)."
         )
+    if data.is_regression:
+        return test
     unknown = [c for c in test.classes if c not in data.classes]
     if unknown:
         raise DataError(

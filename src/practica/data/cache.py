@@ -103,9 +103,9 @@ def _read(entry: Path, key: str, mmap: bool = False) -> Dataset | None:
         x = np.load(entry / "x.npy", allow_pickle=False, mmap_mode="r" if mmap else None)
         y = np.load(entry / "y.npy", allow_pickle=False)
         whole = (
-            x.dtype in (np.uint8, np.float32)  # images, or a feature table (JSON records)
+            x.dtype in (np.uint8, np.float32)  # images, or a feature table (JSON records, CSV tables)
             and list(x.shape) == meta["x_shape"]
-            and y.dtype == np.int64
+            and y.dtype == (np.float32 if meta.get("task") == "regression" else np.int64)
             and y.shape == (len(x),)
             and len(meta["sources"]) == len(x)
             and (mapped.crc32(x) if mmap else zlib.crc32(x)) == meta["x_crc32"]
@@ -120,9 +120,21 @@ def _read(entry: Path, key: str, mmap: bool = False) -> Dataset | None:
             classes=tuple(meta["classes"]),
             sources=tuple(meta["sources"]),
             skipped=tuple(meta["skipped"]),
+            task=meta.get("task", "classification"),
+            feature_names=tuple(meta.get("feature_names", ())),
+            table=_table(meta.get("table")),
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def _table(d: dict | None):
+    """A CSV table's column schema, from its meta.json form."""
+    if d is None:
+        return None
+    from practica.data.tabular import TableSchema
+
+    return TableSchema.from_dict(d)
 
 
 def _store(root: Path, key: str, data: Dataset) -> None:
@@ -174,6 +186,9 @@ def _commit(root: Path, key: str, tmp: Path, data: Dataset, x_crc32: int) -> Non
             "classes": list(data.classes),
             "sources": list(data.sources),
             "skipped": list(data.skipped),
+            "task": data.task,
+            "feature_names": list(data.feature_names),
+            "table": None if data.table is None else data.table.to_dict(),
         },
     )
     entry = root / key

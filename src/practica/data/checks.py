@@ -91,9 +91,15 @@ class ColumnIssue:
     count: int
     detail: str  # "NaN", "inf", "-inf" or "constant 0.0"
     sources: tuple[str, ...] = ()  # the first few rows concerned
+    name: str = ""  # the column's name, where the table has names
+
+    @property
+    def label(self) -> str:
+        return self.name or str(self.column)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"part": self.part, "column": self.column, "count": self.count, "detail": self.detail,
+        named = {"name": self.name} if self.name else {}
+        return {"part": self.part, "column": self.column, **named, "count": self.count, "detail": self.detail,
                 "sources": list(self.sources)}
 
 
@@ -196,7 +202,8 @@ def check_data(
                      "for a perceptual hash to tell a copy from a look-alike; exact duplicates are still found")
         near_distance = None
     hashed = {n: _Hashed.of(parts[n], n, near_distance is not None) for n in names}
-    checks = [_unreadable(parts), _balance(parts, imbalance_threshold)]
+    regression = any(d.is_regression for d in parts.values())
+    checks = [_unreadable(parts), _target(parts) if regression else _balance(parts, imbalance_threshold)]
     exact_within = _exact_within(hashed)
     exact_across = _exact_across(hashed)
     checks += [exact_within]
@@ -213,6 +220,10 @@ def check_data(
         features = {n: d for n, d in parts.items() if d.kind == "features"}
         checks += [_missing(features), _constant(features.get(names[0], None), names[0]),
                    _non_finite(features)]
+        if names[0] in features and features[names[0]].table is not None:
+            from practica.data.table_checks import table_checks
+
+            checks += table_checks(features, names[0])
     return HygieneReport(
         parts=tuple(_summary(n, d) for n, d in parts.items()),
         checks=tuple(checks),
@@ -246,6 +257,8 @@ class _Hashed:
         return self.data.sources[i] if self.data.sources else f"{self.name}[{i}]"
 
     def label(self, i: int) -> str:
+        if self.data.is_regression:  # the target value
+            return f"{float(self.data.y[i]):.6g}"
         return self.data.classes[int(self.data.y[i])]
 
     @property
@@ -307,6 +320,29 @@ def _balance(parts: Mapping[str, Dataset], threshold: float) -> Check:
             line = f"every class has as many samples in {name}" if len(parts) == 1 else "classes equally represented"
     flagged = tuple(n for n, cc in counts.items() if cc["ratio"] is None or cc["ratio"] > threshold)
     return Check("class_balance", "Class balance", status, line, len(flagged), counts, flagged)
+
+
+def _target(parts: Mapping[str, Dataset]) -> Check:
+    """A regression target's distribution per part (min, max, mean, std, quantiles): the analogue of class
+    balance. A strongly skewed target is worth a warning: squared error is dominated by the long tail."""
+    from practica.data.targets import SKEW_WARNING, describe_target
+
+    counts = {name: describe_target(d.y) for name, d in parts.items()}
+    first = next(iter(parts))
+    c = counts[first]
+    if not c.get("n"):
+        return Check("target", "Target distribution", "ok", f"no samples in {first}", 0, counts)
+    line = (f"{first}: {c['min']:.4g} to {c['max']:.4g}, mean {c['mean']:.4g}, std {c['std']:.4g}, "
+            f"median {c['quantiles']['0.5']:.4g}")
+    others = [f"{n} mean {v['mean']:.4g}" for n, v in counts.items() if n != first and v.get("n")]
+    if others:
+        line += f" ({', '.join(others)})"
+    skewed = tuple(n for n, v in counts.items() if v.get("n") and abs(v["skew"]) > SKEW_WARNING)
+    status: Status = "warning" if first in skewed else "ok"
+    if status == "warning":
+        line += (f"; skewed (skewness {c['skew']:+.2f}, warned past ±{SKEW_WARNING:g}): squared error is dominated by "
+                 "the long tail; consider predicting a log-transformed target, and read MAE beside RMSE")
+    return Check("target", "Target distribution", status, line, len(skewed), counts, skewed)
 
 
 def _exact_within(hashed: dict[str, _Hashed]) -> Check:
@@ -433,7 +469,8 @@ def _missing(features: dict[str, Dataset]) -> Check:
         nan = np.isnan(d.x)
         per_col = nan.sum(axis=0)
         for col in np.flatnonzero(per_col):
-            issues.append(ColumnIssue(name, int(col), int(per_col[col]), "NaN", _rows(d, name, np.flatnonzero(nan[:, col]))))
+            issues.append(ColumnIssue(name, int(col), int(per_col[col]), "NaN", _rows(d, name, np.flatnonzero(nan[:, col])),
+                                      _name(d, col)))
         counts[name] = {"cells": int(per_col.sum()), "rows": int(nan.any(axis=1).sum()), "columns": int((per_col > 0).sum())}
     if not issues:
         return Check("missing_values", "Missing values", "ok", "no missing (NaN) value", 0, counts)
@@ -448,11 +485,12 @@ def _constant(d: Dataset | None, name: str) -> Check:
     nan = np.isnan(d.x)
     lo, hi = np.where(nan, np.inf, d.x).min(axis=0), np.where(nan, -np.inf, d.x).max(axis=0)
     constant = np.flatnonzero(lo == hi)
-    issues = tuple(ColumnIssue(name, int(c), len(d), f"constant {float(lo[c]):g}") for c in constant)
+    issues = tuple(ColumnIssue(name, int(c), len(d), f"constant {_value(d, c, float(lo[c]))}", (), _name(d, c))
+                   for c in constant)
     counts = {name: {"columns": len(issues), "of": int(d.x.shape[1])}}
     if not issues:
         return Check("constant_columns", "Constant columns", "ok", f"every column varies in {name}", 0, counts)
-    cols = ", ".join(str(c) for c in constant[:10]) + (" …" if len(constant) > 10 else "")
+    cols = ", ".join(_name(d, c) or str(c) for c in constant[:10]) + (" …" if len(constant) > 10 else "")
     return Check("constant_columns", "Constant columns", "warning",
                  f"{_plural(len(issues), 'column')} of {d.x.shape[1]} never change{'s' if len(issues) == 1 else ''} in "
                  f"{name} (columns {cols}): they carry no information", len(issues), counts, issues)
@@ -468,15 +506,28 @@ def _non_finite(features: dict[str, Dataset]) -> Check:
             per_col = bad.sum(axis=0)
             total += int(per_col.sum())
             for col in np.flatnonzero(per_col):
-                issues.append(ColumnIssue(name, int(col), int(per_col[col]), label, _rows(d, name, np.flatnonzero(bad[:, col]))))
+                issues.append(ColumnIssue(name, int(col), int(per_col[col]), label, _rows(d, name, np.flatnonzero(bad[:, col])),
+                                          _name(d, col)))
         counts[name] = {"cells": total}
     if not issues:
         return Check("non_finite", "Infinite values", "ok", "no infinite value", 0, counts)
     text = "; ".join(f"{n}: {c['cells']:,} cells" for n, c in counts.items() if c["cells"])
     cols = sorted({i.column for i in issues})
+    shown = list(dict.fromkeys(i.label for i in sorted(issues, key=lambda i: i.column)))
     return Check("non_finite", "Infinite values", "warning",
-                 f"infinite values ({text}) in {_plural(len(cols), 'column')}: {', '.join(map(str, cols[:10]))}",
+                 f"infinite values ({text}) in {_plural(len(cols), 'column')}: {', '.join(shown[:10])}",
                  len(issues), counts, tuple(issues))
+
+
+def _name(d: Dataset, col: int) -> str:
+    return d.feature_names[col] if col < len(d.feature_names) else ""
+
+
+def _value(d: Dataset, col: int, v: float) -> str:
+    """A cell's value as the table wrote it: a categorical column's code is shown as its category."""
+    if d.table is not None and d.table.columns[col].kind == "categorical" and not np.isnan(v):
+        return repr(d.table.columns[col].categories[int(v)])
+    return f"{v:g}"
 
 
 def _summary(name: str, d: Dataset) -> PartSummary:

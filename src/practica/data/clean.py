@@ -9,9 +9,16 @@ Every decision is recorded as a ``Decision`` (action, samples by their sources, 
   the perceptual hash of an image kept before it, with the same label;
 - **conflicting labels** (identical samples labelled differently; with ``drop_near``, near
   duplicates too): ``drop`` (the default) drops every copy, ``keep`` keeps one per label;
+- **missing values** (NaN in a feature table): ``missing: impute`` (the default) keeps the rows,
+  for the model's preprocessing (fitted on the training split) to impute; ``drop_rows`` drops them;
 - **test leaks** (with a fixed test set: a data sample identical to, or within
   ``near_distance`` of, a test sample): ``leaks: drop`` (the default) drops it from the data,
   ``keep`` keeps it and says so.
+
+For a regression set, a "label" is the target value: identical feature rows with the same target
+are exact duplicates; identical rows with different targets are its conflicting labels, under the
+same policy (``drop``: every copy, since no model maps one input to two values and the pair
+usually marks a recording error; ``keep``: every copy, the model learns their mean).
 
 Whatever is kept, duplicate groups (exact, and near at ``near_distance``, connected
 transitively: ``hygiene.duplicate_groups``) go to the split, which keeps each group on one side.
@@ -70,6 +77,7 @@ def clean(data: Dataset, spec: CleanSpec, test: Dataset | None = None) -> Cleani
     # perceptual hash to mean something, pHash candidates confirmed by thumbnail similarity.
     near = spec.near_distance if hygiene.near_applicable(data.x) else None
     decisions += _exact(data, names, hashes, spec, alive)
+    decisions += _missing(data, names, spec, alive)
     shifted: np.ndarray | None = None
     if near is not None and (spec.duplicates == "drop_near" or test is not None):
         shifted = hygiene.perceptual_hashes(data.x, shifts=True)
@@ -104,7 +112,7 @@ def cached_clean(data: Dataset, spec: CleanSpec, test: Dataset | None = None) ->
     for ds in (data, test) if test is not None else (data,):
         h.update(json.dumps([ds.x.shape, str(ds.x.dtype), list(ds.classes), list(ds.sources), list(ds.skipped)]).encode())
         mapped.update_hash(h, ds.x)
-        h.update(np.ascontiguousarray(ds.y, dtype=np.int64))
+        h.update(np.ascontiguousarray(ds.y, dtype=np.float64 if ds.is_regression else np.int64))
     key = h.hexdigest()
     path = cache.cache_dir() / "clean" / f"{key}.json"
     try:
@@ -129,6 +137,27 @@ def cached_clean(data: Dataset, spec: CleanSpec, test: Dataset | None = None) ->
 # ------------------------------------------------------------------------ rules
 
 
+def _missing(data: Dataset, names: tuple[str, ...], spec: CleanSpec, alive: np.ndarray) -> list[Decision]:
+    """One decision per row of a feature table with a missing value: dropped, or kept for imputation."""
+    if data.kind != "features":
+        return []
+    policy = getattr(spec, "missing", "impute")
+    columns = data.feature_names or tuple(str(j) for j in range(data.x.shape[1]))
+    out = []
+    for i in np.flatnonzero(alive):
+        gaps = np.flatnonzero(np.isnan(data.x[i]))
+        if not len(gaps):
+            continue
+        which = ", ".join(columns[j] for j in gaps)
+        if policy == "drop_rows":
+            alive[i] = False
+            out.append(Decision("drop", (names[i],), f"missing {which} (missing: drop_rows)", "missing_values", (int(i),)))
+        else:
+            out.append(Decision("keep", (names[i],), f"missing {which}; kept for the model's preprocessing to impute, "
+                                "fitted on the training split (missing: impute)", "missing_values", (int(i),)))
+    return out
+
+
 def _skips(data: Dataset, which: str) -> list[Decision]:
     by_reason: dict[str, list[str]] = defaultdict(list)
     for entry in data.skipped:
@@ -141,7 +170,12 @@ def _skips(data: Dataset, which: str) -> list[Decision]:
 
 def _label_list(data: Dataset, labels: np.ndarray) -> str:
     counts = Counter(labels.tolist())
-    return ", ".join(f"'{data.classes[c]}' ({n})" for c, n in sorted(counts.items()))
+    return ", ".join(f"{_label(data, c)} ({n})" for c, n in sorted(counts.items()))
+
+
+def _label(data: Dataset, label: float) -> str:
+    """A class name quoted, or a regression target as a number."""
+    return f"{label:.6g}" if data.is_regression else f"'{data.classes[int(label)]}'"
 
 
 def _exact(data: Dataset, names: tuple[str, ...], hashes: np.ndarray, spec: CleanSpec, alive: np.ndarray) -> list[Decision]:
@@ -160,8 +194,15 @@ def _exact(data: Dataset, names: tuple[str, ...], hashes: np.ndarray, spec: Clea
                 alive[idx] = False
                 out.append(Decision(
                     "drop", tuple(names[i] for i in idx),
-                    f"identical samples labelled {_label_list(data, labels)}: at least one label is wrong and no "
+                    f"identical samples {'with targets' if data.is_regression else 'labelled'} "
+                    f"{_label_list(data, labels)}: at least one label is wrong and no "
                     "model can get them all right (conflicting_labels: drop)", "conflicting_labels", tuple(idx.tolist())))
+                continue
+            if data.is_regression:  # every copy: the model learns their mean
+                out.append(Decision(
+                    "keep", tuple(names[i] for i in idx),
+                    f"identical samples with targets {_label_list(data, labels)}; all kept (conflicting_labels: "
+                    "keep), on one side of every split", "conflicting_labels", tuple(idx.tolist())))
                 continue
             out.append(Decision(
                 "keep", tuple(names[i] for i in idx),
@@ -176,13 +217,13 @@ def _exact(data: Dataset, names: tuple[str, ...], hashes: np.ndarray, spec: Clea
             if spec.duplicates == "keep":
                 out.append(Decision(
                     "keep", tuple(names[i] for i in same),
-                    f"{len(same)} identical samples labelled '{data.classes[label]}'; all kept (duplicates: keep), "
+                    f"{len(same)} identical samples labelled {_label(data, label)}; all kept (duplicates: keep), "
                     "on one side of every split", "exact_duplicate", tuple(same.tolist())))
                 continue
             alive[rest] = False
             out.append(Decision(
                 "drop", tuple(names[i] for i in rest),
-                f"identical to {names[first]} (kept), also labelled '{data.classes[label]}' "
+                f"identical to {names[first]} (kept), also labelled {_label(data, label)} "
                 f"(duplicates: {spec.duplicates})", "exact_duplicate", tuple(rest.tolist())))
     return out
 
@@ -297,13 +338,14 @@ def summarise(
         "near_duplicate": f"near duplicate(s) (pHash distance ≤ {spec.near_distance})",
         "conflicting_labels": "sample(s) whose identical or near-identical copies carry another label",
         "test_leak": "sample(s) identical or near to a fixed test sample",
+        "missing_values": "row(s) with missing values",
     }
     for (action, rule), ds in by_kind.items():
         samples = [s for d in ds for s in d.samples]
         listed = ", ".join(samples[:_LISTED]) + (f" and {len(samples) - _LISTED} more" if len(samples) > _LISTED else "")
         verb = "dropped" if action == "drop" else "kept"
         setting = {"exact_duplicate": "duplicates", "near_duplicate": "duplicates", "conflicting_labels":
-                   "conflicting_labels", "test_leak": "leaks"}.get(rule, rule)
+                   "conflicting_labels", "test_leak": "leaks", "missing_values": "missing"}.get(rule, rule)
         value = getattr(spec, setting, "")
         notes.append(f"cleaning ({setting}: {value}): {verb} {len(samples)} {what.get(rule, rule)} in "
                      f"{len(ds)} decision(s): {listed}")

@@ -1,7 +1,8 @@
 """Guess the source of a path, so a data set can be looked at without writing a suite file.
 
 ``infer_source(path)`` gives the ``SourceSpec`` a suite would declare for it: a folder (class
-sub-folders, or train/ and test/ holding them), a pixel CSV, JSON records (with the fields read
+sub-folders, or train/ and test/ holding them), a pixel CSV or a CSV table (told apart by their values:
+a pixel CSV is whole numbers 0–255 in many columns), JSON records (with the fields read
 from the first record), an .npz archive, or an .npy file with its labels file beside it.
 """
 
@@ -16,7 +17,7 @@ from practica.data.decode import IMAGE_SUFFIXES
 from practica.errors import DataError
 
 ACCEPTED = (
-    "a folder (one sub-folder per class, or train/ and test/ each holding them), a pixel CSV (.csv), "
+    "a folder (one sub-folder per class, or train/ and test/ each holding them), a pixel CSV (.csv) or a CSV table (.csv), "
     "JSON records (.json, .jsonl), an .npz archive, or an .npy file with its labels .npy beside it "
     "(x.npy and y.npy, images.npy and labels.npy, x_train.npy and y_train.npy)"
 )
@@ -37,7 +38,9 @@ def infer_source(path: Path) -> SourceSpec:
         return _folder(path)
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return SourceSpec(source="pixel_csv", path=path)
+        from practica.data.tabular import looks_like_pixels
+
+        return SourceSpec(source="pixel_csv" if looks_like_pixels(path) else "csv", path=path)
     if suffix in (".json", ".jsonl", ".ndjson"):
         return _json(path)
     if suffix == ".npz":

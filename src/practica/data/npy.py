@@ -27,13 +27,19 @@ def load_npy(spec: SourceSpec, memmap: Setting | None = False) -> Dataset:
     x_path, y_path = Path(spec.path), Path(spec.labels)
     x = as_samples(_read(x_path, "samples (path)", memmap), str(x_path))
     raw_y = _read(y_path, "labels")
+    sources = tuple(f"{x_path.name}[{i}]" for i in range(len(x)))
+    if getattr(spec, "task", "auto") == "regression":  # one number per sample, not a class
+        from practica.data.targets import regression_targets
+
+        y = regression_targets(raw_y, str(y_path), len(x))
+        return Dataset(name=x_path.stem, x=x, y=y, classes=(), sources=sources, task="regression")
     y, classes = _labels(raw_y, y_path, x_path, len(x), spec.label_names)
     return Dataset(
         name=x_path.stem,
         x=x,
         y=y,
         classes=classes,
-        sources=tuple(f"{x_path.name}[{i}]" for i in range(len(x))),
+        sources=sources,
     )
 
 

@@ -52,6 +52,10 @@ def load_source(
     else:
         data = _LOADERS[spec.source](spec)
     data = _conform(data, size, chans)
+    if getattr(spec, "task", "auto") != "auto":  # dataset.task (a fixed test set's SourceSpec has none)
+        from practica.data.targets import resolve_task
+
+        data = resolve_task(data, spec.task)
     if not mapped.is_mapped(data.x) and mapped.want_memmap(setting, data.x.nbytes):
         data = replace(data, x=mapped.spill(data.x))
     return data
@@ -71,10 +75,12 @@ _LOADERS = {
     "iris": _lazy("toy", "load_toy"),
     "wine": _lazy("toy", "load_toy"),
     "breast_cancer": _lazy("toy", "load_toy"),
+    "diabetes": _lazy("toy", "load_toy"),
     "npz": lambda spec: load_npz(Path(spec.path)),
     "npy": _lazy("npy", "load_npy"),
     "pixel_csv": _lazy("pixel_csv", "load_pixel_csv"),
     "json": _lazy("json_records", "load_json_records"),
+    "csv": _lazy("tabular", "load_table_csv"),
     "cifar10": _lazy("known", "load_known"),
     "cifar100": _lazy("known", "load_known"),
     "mnist": _lazy("known", "load_known"),
@@ -99,7 +105,7 @@ def _conform(data: Dataset, image_size: Size | None, channels: int | None) -> Da
         x = mapped.transform(x, lambda part: _conform_array(part, image_size, channels))
     else:
         x = _conform_array(x, image_size, channels)
-    return Dataset(name=data.name, x=x, y=data.y, classes=data.classes, sources=data.sources, skipped=data.skipped)
+    return replace(data, x=x)
 
 
 def _conform_array(x: np.ndarray, image_size: Size | None, channels: int | None) -> np.ndarray:

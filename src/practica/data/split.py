@@ -8,6 +8,9 @@ furthest below its target; then the single samples of each class fill each side 
 target for that class, drawn at random under the seed. Each class's targets are its share of
 the part's size, rounded as scikit-learn's stratified split rounds them. With no group of two,
 the division is scikit-learn's ``train_test_split``, exactly as before.
+
+A regression set is stratified on its target's quantile bins (``targets.as_strata``: deciles, fewer
+for small sets), so train, validation and test each span the target's whole range.
 """
 
 from __future__ import annotations
@@ -45,6 +48,11 @@ def make_splits(data: Dataset, spec: DatasetSpec, test: Dataset | None, cleaning
         cleaning = clean(data, spec.clean, test)
     groups = cleaning.groups
     pool = cleaning.keep
+    full = data
+    if data.is_regression:  # divided as a classification of the target's quantile bins; subsets of the data
+        from practica.data.targets import as_strata
+
+        data = as_strata(data)
     notes = _skip_note(data, "data") + (_skip_note(test, "fixed test set") if test is not None else [])
     notes += list(cleaning.notes)
     if spec.max_samples is not None and spec.max_samples < len(pool):
@@ -60,6 +68,7 @@ def make_splits(data: Dataset, spec: DatasetSpec, test: Dataset | None, cleaning
         train_idx, val_idx = _divide(data, pool, len(pool) - n_val, split, "to split the validation set from", groups)
         test_idx = np.arange(len(test))
     indices = {"train": train_idx, "val": val_idx, "test": test_idx}
+    data = full
     fp = fingerprint(data, test, indices, split.seed, cleaning)
     # A memory-mapped set's splits are copied once, a chunk at a time, into their own mapped files
     # in the cache, named by the fingerprint (which covers the contents and the indices): no copy
@@ -89,7 +98,7 @@ def fingerprint(
     for ds in (data, test) if test is not None else (data,):
         h.update(json.dumps([ds.x.shape, str(ds.x.dtype), list(ds.classes)]).encode())
         mapped.update_hash(h, ds.x)
-        h.update(np.ascontiguousarray(ds.y, dtype=np.int64))
+        h.update(np.ascontiguousarray(ds.y, dtype=np.float64 if ds.is_regression else np.int64))
     for name in ("train", "val", "test"):
         h.update(name.encode())
         h.update(np.ascontiguousarray(indices[name], dtype=np.int64))
@@ -222,6 +231,8 @@ def _stratified_counts(counts: np.ndarray, n: int) -> np.ndarray:
 
 
 def _imbalance_note(train: Dataset) -> list[str]:
+    if train.is_regression:
+        return []
     counts = np.bincount(train.y, minlength=len(train.classes))
     present = np.flatnonzero(counts)
     if len(present) < 2:

@@ -44,7 +44,7 @@ def measure_costs(
     chunk = x[np.resize(np.arange(n), batch)]
     for p in predictors.values():
         for i in range(WARMUP_CALLS):
-            p.predict_proba(x[i % n : i % n + 1])
+            p.outputs(x[i % n : i % n + 1])
     times: dict[str, list[float]] = {name: [] for name in predictors}
     done = dict.fromkeys(predictors, 0)
     spent = dict.fromkeys(predictors, 0.0)
@@ -55,12 +55,12 @@ def measure_costs(
                 for i in range(r * per_round, (r + 1) * per_round):
                     sample = x[i % n : i % n + 1]
                     start = time.perf_counter()
-                    p.predict_proba(sample)
+                    p.outputs(sample)
                     times[name].append(time.perf_counter() - start)
         for name, p in predictors.items():
             start = time.perf_counter()
             while True:  # at least one batch per round, about a tenth of the budget
-                p.predict_proba(chunk)
+                p.outputs(chunk)
                 done[name] += len(chunk)
                 if time.perf_counter() - start >= THROUGHPUT_SECONDS / ROUNDS:
                     break

@@ -1,13 +1,15 @@
-"""Quality on one split: loss, accuracy, per-class precision/recall/F1, confusion, calibration."""
+"""Quality on one split: loss, accuracy, per-class precision/recall/F1, confusion, calibration; for a
+regression, MSE, RMSE, MAE, R² and the residuals."""
 
 from __future__ import annotations
 
 import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-from practica.evaluation.records import ClassMetrics, SplitMetrics
+from practica.evaluation.records import ClassMetrics, RegressionMetrics, SplitMetrics
 
 ECE_BINS = 15  # the common choice since Guo et al. (2017), so figures compare with the literature
+PLOT_POINTS = 1000  # (actual, predicted) pairs kept per split for the report's scatter
 
 
 def split_metrics(proba: np.ndarray, y: np.ndarray, classes: tuple[str, ...]) -> SplitMetrics:
@@ -43,3 +45,43 @@ def expected_calibration_error(proba: np.ndarray, y: np.ndarray, bins: int = ECE
         if mask.any():
             ece += mask.mean() * abs(correct[mask].mean() - conf[mask].mean())
     return float(ece)
+
+
+def regression_metrics(values: np.ndarray, y: np.ndarray) -> SplitMetrics:
+    """A regression's quality on one split from its predicted ``values`` and targets ``y`` (both (N,)).
+
+    >>> m = regression_metrics(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 4.0]))
+    >>> round(m.regression.r2, 3), round(m.regression.mae, 3)
+    (0.786, 0.333)
+    """
+    pred = np.asarray(values, dtype=np.float64).reshape(-1)
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    nan = float("nan")
+    if len(y) == 0:
+        reg = RegressionMetrics(nan, nan, nan, nan, nan, nan, nan, nan)
+        return SplitMetrics(nan, nan, nan, nan, (), (), 0, reg)
+    residual = pred - y
+    mse = float(np.mean(residual**2)) if np.isfinite(pred).all() else nan
+    variance = float(np.var(y))
+    shown = np.unique(np.linspace(0, len(y) - 1, min(len(y), PLOT_POINTS)).round().astype(int))
+    reg = RegressionMetrics(
+        mse=mse,
+        rmse=float(np.sqrt(mse)),
+        mae=float(np.mean(np.abs(residual))),
+        r2=1.0 - mse / variance if variance > 0 else nan,
+        residual_mean=float(residual.mean()),
+        residual_std=float(residual.std()),
+        max_abs_error=float(np.abs(residual).max()),
+        target_std=float(np.sqrt(variance)),
+        actual=tuple(float(v) for v in y[shown]),
+        predicted=tuple(float(v) for v in pred[shown]),
+    )
+    return SplitMetrics(loss=mse, accuracy=nan, macro_f1=nan, ece=nan, per_class=(), confusion=(), n=int(len(y)),
+                        regression=reg)
+
+
+def score(predictor, x: np.ndarray, y: np.ndarray, classes: tuple[str, ...]) -> SplitMetrics:
+    """``split_metrics`` of a classifier's probabilities, or ``regression_metrics`` of a regressor's values."""
+    if getattr(predictor, "is_regression", False):
+        return regression_metrics(predictor.outputs(x), y)
+    return split_metrics(predictor.predict_proba(x), y, classes)

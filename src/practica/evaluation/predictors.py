@@ -1,8 +1,9 @@
 """One prediction interface over networks and scikit-learn baselines.
 
 Both take samples as the data stage stores them (uint8 N×H×W×C images or float N×F features)
-and give class probabilities, so metrics, latency and (later) serving treat them alike:
-outputs apart from scores.
+and give class probabilities (``predict_proba``), or for a regressor the predicted values
+(``predict_values``); ``outputs`` is whichever the model gives, as a 2-D array, for what treats
+both alike (timing, export parity): outputs apart from scores.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from sklearn.base import BaseEstimator
 
 from practica.data.mapped import chunks, is_mapped
 from practica.models import baselines
-from practica.models.classifier import count_parameters, weight_bytes
+from practica.models.classifier import Regressor, count_parameters, weight_bytes
 from practica.training.trainer import as_input
 
 
@@ -24,8 +25,25 @@ class Predictor(Protocol):
     size_bytes: int
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """(N, classes) probabilities for N samples."""
+        """(N, classes) probabilities for N samples (classifiers)."""
         ...
+
+    def outputs(self, x: np.ndarray) -> np.ndarray:
+        """(N, classes) probabilities, or (N, 1) values for a regressor."""
+        ...
+
+
+def predict_values(predictor: Predictor, x: np.ndarray) -> np.ndarray:
+    """A regressor's (N,) predicted values."""
+    return predictor.outputs(x).reshape(-1)
+
+
+def is_regressor(predictor: Predictor) -> bool:
+    return bool(getattr(predictor, "is_regression", False))
+
+
+def _not_a_classifier() -> ValueError:
+    return ValueError("predict_proba() of a regressor: it predicts values, not class probabilities; use outputs()")
 
 
 class TorchPredictor:
@@ -35,9 +53,16 @@ class TorchPredictor:
         self.batch_size = batch_size
         self.params = count_parameters(model)
         self.size_bytes = weight_bytes(model)
+        self.is_regression = isinstance(model, Regressor)
+        self._out = (lambda t: t.float()) if self.is_regression else (lambda t: torch.softmax(t.float(), dim=1))
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        if self.is_regression:
+            raise _not_a_classifier()
+        return self.outputs(x)
 
     @torch.inference_mode()
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+    def outputs(self, x: np.ndarray) -> np.ndarray:
         if is_mapped(x) or not x.flags.writeable:  # memory-mapped: read and convert a batch at a time
             return self._predict_batches(x)
         t = torch.from_numpy(x)
@@ -46,7 +71,7 @@ class TorchPredictor:
         out = []
         for i in range(0, len(t), self.batch_size):
             batch = as_input(t[i : i + self.batch_size].to(self.device))
-            out.append(torch.softmax(self.model(batch).float(), dim=1).cpu())
+            out.append(self._out(self.model(batch)).cpu())
         return torch.cat(out).numpy()
 
 
@@ -56,18 +81,28 @@ class TorchPredictor:
             t = torch.from_numpy(np.array(rows))  # the same tensor as a slice of x's
             if t.ndim == 4:
                 t = t.permute(0, 3, 1, 2)
-            out.append(torch.softmax(self.model(as_input(t.to(self.device))).float(), dim=1).cpu())
+            out.append(self._out(self.model(as_input(t.to(self.device)))).cpu())
         return torch.cat(out).numpy()
 
 
 class SklearnPredictor:
+    """``num_classes`` 0: a regressor (its ``predict`` gives the values)."""
+
     def __init__(self, estimator: BaseEstimator, num_classes: int):
         self.estimator = estimator
         self.num_classes = num_classes
+        self.is_regression = num_classes == 0
         self.params = baselines.count_params(estimator)
         self.size_bytes = baselines.size_bytes(estimator)
 
+    def outputs(self, x: np.ndarray) -> np.ndarray:
+        if self.is_regression:
+            return np.asarray(self.estimator.predict(baselines.as_features(x)), dtype=np.float32).reshape(-1, 1)
+        return self.predict_proba(x)
+
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        if self.is_regression:
+            raise _not_a_classifier()
         proba = self.estimator.predict_proba(baselines.as_features(x))
         # A subsampled training set may lack a class: widen to every class the data set has.
         full = np.zeros((len(x), self.num_classes), dtype=np.float64)

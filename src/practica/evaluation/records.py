@@ -15,20 +15,48 @@ class ClassMetrics:
 
 
 @dataclass(frozen=True)
+class RegressionMetrics:
+    """A regression's quality on one split, in the target's units (R² is unitless)."""
+
+    mse: float
+    rmse: float
+    mae: float
+    r2: float  # 1 - MSE / variance of the split's targets: 0 is predicting their mean, 1 is perfect
+    residual_mean: float  # mean of predicted - actual: a bias, when far from 0
+    residual_std: float
+    max_abs_error: float
+    target_std: float  # the split's target std: the RMSE of predicting its mean, for scale
+    # Up to PLOT_POINTS (actual, predicted) pairs, evenly spaced over the split: the report's scatter.
+    actual: tuple[float, ...] = ()
+    predicted: tuple[float, ...] = ()
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RegressionMetrics:
+        return cls(**{**d, "actual": tuple(d.get("actual", ())), "predicted": tuple(d.get("predicted", ()))})
+
+
+@dataclass(frozen=True)
 class SplitMetrics:
-    loss: float  # mean cross-entropy of the predicted probabilities
-    accuracy: float
+    loss: float  # mean cross-entropy of the predicted probabilities; a regression's MSE
+    accuracy: float  # NaN for regression, as are macro_f1 and ece
     macro_f1: float
     ece: float  # expected calibration error, 15 equal-width confidence bins
     per_class: tuple[ClassMetrics, ...]
     confusion: tuple[tuple[int, ...], ...]  # rows: true class, columns: predicted class
     n: int
+    regression: RegressionMetrics | None = None  # a regression's own figures
+
+    @property
+    def is_regression(self) -> bool:
+        return self.regression is not None
 
     @classmethod
     def from_dict(cls, d: dict) -> SplitMetrics:
+        reg = d.get("regression")
         return cls(
             **{**d, "per_class": tuple(ClassMetrics(**c) for c in d["per_class"]),
-               "confusion": tuple(tuple(r) for r in d["confusion"])}
+               "confusion": tuple(tuple(r) for r in d["confusion"]),
+               "regression": RegressionMetrics.from_dict(reg) if reg else None}
         )
 
 
@@ -49,10 +77,11 @@ class Cost:
 
 @dataclass(frozen=True)
 class Evaluation:
-    train_accuracy: float  # on the training split without augmentation; for the gap
+    train_accuracy: float  # on the training split without augmentation; for the gap (NaN for regression)
     val: SplitMetrics
     test: SplitMetrics
     cost: Cost
+    train_r2: float = float("nan")  # a regression's R² on the training split; for the gap
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -64,6 +93,7 @@ class Evaluation:
             val=SplitMetrics.from_dict(d["val"]),
             test=SplitMetrics.from_dict(d["test"]),
             cost=Cost(**d["cost"]),
+            train_r2=_num(d.get("train_r2")),
         )
 
 
@@ -92,3 +122,7 @@ class CrossValidation:
     @classmethod
     def from_dict(cls, d: dict) -> CrossValidation:
         return cls(folds=d["folds"], accuracies=tuple(d["fold_accuracies"]), samples=d["samples"], groups=d["groups"])
+
+
+def _num(v: float | None) -> float:
+    return float("nan") if v is None else float(v)

@@ -1,6 +1,8 @@
 """Classic scikit-learn baselines, run through the same experiment interface as the networks.
 
 Images are flattened and scaled to [0, 1]; every baseline is seeded where it has randomness.
+For regression, k-NN, the trees and the forest are their scikit-learn Regressor twins; linear and
+ridge regression are regression's own (logistic regression and naive Bayes are classification's).
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.naive_bayes import GaussianNB
-from sklearn.neighbors import KNeighborsClassifier
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.tree import DecisionTreeClassifier
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from sklearn.utils.class_weight import compute_sample_weight
 
 # Defaults a practitioner would pick for a first baseline; a suite's `params` override them.
@@ -28,14 +30,40 @@ _DEFAULTS: dict[str, tuple[type[BaseEstimator], dict[str, Any]]] = {
     "decision_tree": (DecisionTreeClassifier, {}),
     "random_forest": (RandomForestClassifier, {"n_estimators": 100, "n_jobs": -1}),
 }
+_REGRESSORS: dict[str, tuple[type[BaseEstimator], dict[str, Any]]] = {
+    "linear_regression": (LinearRegression, {}),
+    "ridge": (Ridge, {"alpha": 1.0}),
+    "knn": (KNeighborsRegressor, {"n_neighbors": 5}),
+    "decision_tree": (DecisionTreeRegressor, {}),
+    "random_forest": (RandomForestRegressor, {"n_estimators": 100, "n_jobs": -1}),
+}
+_SCALED = ("logistic_regression", "ridge")  # penalised linear models: standardised inputs
 
 
-def estimator_class(name: str) -> type[BaseEstimator]:
-    return _DEFAULTS[name][0]
+def _table(task: str) -> dict[str, tuple[type[BaseEstimator], dict[str, Any]]]:
+    return _REGRESSORS if task == "regression" else _DEFAULTS
 
 
-def make_baseline(name: str, params: dict[str, Any], seed: int, class_weight: str | None = None) -> BaseEstimator:
-    cls, defaults = _DEFAULTS[name]
+def estimator_class(name: str, task: str = "classification") -> type[BaseEstimator]:
+    """The estimator ``name`` stands for in ``task``; a name that exists for the other task only raises."""
+    table = _table(task)
+    if name not in table:
+        fits = ", ".join(table)
+        raise ValueError(f"sklearn '{name}' does not apply to {task}; use one of {fits}")
+    return table[name][0]
+
+
+def estimator_classes(name: str) -> tuple[type[BaseEstimator], ...]:
+    """Every estimator ``name`` may stand for (classifier and regressor), for checking params before the
+    task is known."""
+    return tuple(t[name][0] for t in (_DEFAULTS, _REGRESSORS) if name in t)
+
+
+def make_baseline(
+    name: str, params: dict[str, Any], seed: int, class_weight: str | None = None, task: str = "classification"
+) -> BaseEstimator:
+    estimator_class(name, task)  # a clear error for a name of the other task
+    cls, defaults = _table(task)[name]
     kwargs = {**defaults, **params}
     if "random_state" in cls().get_params():
         kwargs.setdefault("random_state", seed)
@@ -43,13 +71,13 @@ def make_baseline(name: str, params: dict[str, Any], seed: int, class_weight: st
         kwargs.setdefault("class_weight", class_weight)  # the suite's params win
     est = cls(**kwargs)
     # Linear models converge far faster on standardised inputs.
-    return make_pipeline(StandardScaler(), est) if name == "logistic_regression" else est
+    return make_pipeline(StandardScaler(), est) if name in _SCALED else est
 
 
 def balancing(name: str, class_weight: str | None) -> str:
     """How ``class_weight: balanced`` reaches baseline ``name``: through its ``class_weight``, through
     balanced ``sample_weight`` in ``fit`` (naive Bayes), or not at all (k-NN takes no weights)."""
-    if class_weight is None:
+    if class_weight is None or name not in _DEFAULTS:
         return "none"
     cls = _DEFAULTS[name][0]
     if "class_weight" in cls().get_params():
@@ -78,7 +106,7 @@ def count_params(est: BaseEstimator) -> int:
     """Learned numbers in the fitted estimator: what it must store to predict."""
     final = est.steps[-1][1] if hasattr(est, "steps") else est
     if hasattr(final, "coef_"):
-        return int(final.coef_.size + final.intercept_.size)
+        return int(final.coef_.size + np.size(final.intercept_))
     if hasattr(final, "theta_"):
         return int(final.theta_.size + final.var_.size + final.class_prior_.size)
     if hasattr(final, "tree_"):

@@ -15,15 +15,40 @@ STATS_VALUES = 1 << 24  # input values per chunk of input_stats (at most)
 
 
 class Classifier(nn.Module):
-    def __init__(self, body: nn.Module, mean: torch.Tensor, std: torch.Tensor) -> None:
+    """``preprocess`` (a CSV table's, fitted on the training split: ``models/preprocess.py``) replaces
+    the mean/std normalisation when given: raw table rows in."""
+
+    def __init__(self, body: nn.Module, mean: torch.Tensor, std: torch.Tensor, preprocess: nn.Module | None = None) -> None:
         super().__init__()
         self.body = body
         self.register_buffer("mean", mean.float())
         self.register_buffer("std", std.float().clamp_min(1e-6))
+        self.preprocess = preprocess
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, C, H, W) images in [0, 1], or (B, F) features; returns (B, classes) logits."""
+        if self.preprocess is not None:
+            return self.body(self.preprocess(x))
         return self.body((x - self.mean) / self.std)
+
+
+class Regressor(Classifier):
+    """A regression network: input normalisation + body (one output unit) + the target's scale.
+
+    The body learns the target standardised by the training split's mean and std (``y_mean``,
+    ``y_std``, buffers that travel with the weights), so the module's output is in the target's
+    own units, as the exported model's is.
+    """
+
+    def __init__(self, body: nn.Module, mean: torch.Tensor, std: torch.Tensor, preprocess: nn.Module | None = None,
+                 *, y_mean: float = 0.0, y_std: float = 1.0) -> None:
+        super().__init__(body, mean, std, preprocess)
+        self.register_buffer("y_mean", torch.tensor(float(y_mean)))
+        self.register_buffer("y_std", torch.tensor(max(float(y_std), 1e-12)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x as ``Classifier`` takes it; returns (B, 1) predicted values in the target's units."""
+        return super().forward(x) * self.y_std + self.y_mean
 
 
 def input_stats(x: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:

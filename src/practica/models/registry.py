@@ -32,15 +32,21 @@ def check_model_params(spec: ModelSpec) -> None:
         accepted = _arch_options(spec.arch)
         _check_keys(spec.params, accepted, f"arch '{spec.arch}'")
     elif spec.sklearn is not None:
-        from practica.models.baselines import estimator_class
+        from practica.models.baselines import estimator_classes
 
-        accepted = sorted(estimator_class(spec.sklearn)().get_params())
+        # The task is not known here: params must suit the classifier or the regressor the name stands for.
+        classes = estimator_classes(spec.sklearn)
+        accepted = sorted({k for cls in classes for k in cls().get_params()})
         _check_keys(spec.params, accepted, f"sklearn '{spec.sklearn}'")
-        est = estimator_class(spec.sklearn)(**spec.params)
-        try:
-            est._validate_params()  # scikit-learn's own check, with its own clear message
-        except (ValueError, TypeError) as err:
-            raise ValueError(f"params of sklearn '{spec.sklearn}': {err}") from None
+        problems = []
+        for cls in classes:
+            try:
+                cls(**spec.params)._validate_params()  # scikit-learn's own check, with its own clear message
+                break
+            except (ValueError, TypeError) as err:
+                problems.append(str(err))
+        else:
+            raise ValueError(f"params of sklearn '{spec.sklearn}': {problems[0]}")
 
 
 def _check_keys(params: dict, accepted: list[str], what: str) -> None:

@@ -18,12 +18,13 @@ from sklearn.model_selection import train_test_split
 from practica.config.schema import ExperimentSpec, ModelSpec, Suite
 from practica.data.records import Dataset, Splits
 from practica.errors import RunError
-from practica.evaluation.metrics import split_metrics
+from practica.evaluation.metrics import score
 from practica.evaluation.predictors import Predictor, SklearnPredictor, TorchPredictor
 from practica.evaluation.records import CrossValidation, SplitMetrics
 from practica.io import read_json, write_json, write_text
 from practica.models import baselines
-from practica.models.classifier import Classifier, count_parameters
+from practica.models.classifier import Classifier, Regressor, count_parameters
+from practica.models.preprocess import TablePreprocessing, with_table
 from practica.models.registry import build_network, describe
 from practica.training.checkpoint import load_tensors, save_tensors
 from practica.training.history import History
@@ -49,6 +50,7 @@ class Trained:
     model_summary: str
     error: str = ""
     cv: CrossValidation | None = None  # baselines with dataset.split.cv_folds only
+    train_r2: float = float("nan")  # a regression's R² on the training split (its train_accuracy is NaN)
 
     def to_dict(self) -> dict:
         return {
@@ -61,6 +63,7 @@ class Trained:
             "model_summary": self.model_summary,
             "error": self.error,
             "cv": None if self.cv is None else self.cv.to_dict(),
+            "train_r2": self.train_r2,
         }
 
     @classmethod
@@ -75,14 +78,20 @@ class Trained:
             model_summary=d.get("model_summary", ""),
             error=d.get("error", ""),
             cv=CrossValidation.from_dict(d["cv"]) if d.get("cv") else None,
+            train_r2=float("nan") if d.get("train_r2") is None else d["train_r2"],
         )
 
 
 def training_subset(data: Dataset, max_samples: int | None, seed: int) -> Dataset:
     if max_samples is None or max_samples >= len(data):
         return data
-    counts = np.bincount(data.y)
-    stratify = data.y if counts[counts > 0].min() >= 2 else None
+    strata = data.y
+    if data.is_regression:  # stratified on the target's quantile bins
+        from practica.data.targets import target_bins
+
+        strata = target_bins(data.y)
+    counts = np.bincount(strata)
+    stratify = strata if counts[counts > 0].min() >= 2 else None
     idx, _ = train_test_split(np.arange(len(data)), train_size=max_samples, stratify=stratify, random_state=seed)
     return data.subset(np.sort(idx))
 
@@ -99,11 +108,25 @@ def load_trained(exp_dir: Path) -> Trained | None:
     return Trained.from_dict(read_json(path)) if path.is_file() else None
 
 
-def build_classifier(model: ModelSpec, input_shape: tuple[int, ...], num_classes: int) -> Classifier:
-    """The network wrapped with input normalisation (statistics filled in by training or loading)."""
+def build_classifier(
+    model: ModelSpec, input_shape: tuple[int, ...], num_classes: int, preprocessing: dict | None = None,
+    *, task: str = "classification",
+) -> Classifier:
+    """The network wrapped with input normalisation (statistics filled in by training or loading), or
+    with a table's fitted ``preprocessing`` (``TablePreprocessing.to_dict()``) in front instead."""
+    # A regression's network has one output unit, wrapped with the target's scale (filled in by loading).
+    wrapper, units = (Regressor, 1) if task == "regression" else (Classifier, num_classes)
     shape = (1, -1, 1, 1) if len(input_shape) == 3 else (1, -1)
     zeros, ones = torch.zeros(input_shape[0]).reshape(shape), torch.ones(input_shape[0]).reshape(shape)
-    return Classifier(build_network(model, input_shape, num_classes), zeros, ones)
+    if preprocessing is not None:
+        pre = TablePreprocessing.from_dict(preprocessing).module()
+        return wrapper(build_network(model, (pre.fitted.width,), units), zeros, ones, pre)
+    return wrapper(build_network(model, input_shape, units), zeros, ones)
+
+
+def output_units(train: Dataset) -> int:
+    """The network's outputs: one per class, or one value for a regression."""
+    return 1 if train.is_regression else len(train.classes)
 
 
 def train_experiment(
@@ -131,8 +154,12 @@ def train_experiment(
             cv = cross_validate(exp, splits, suite.dataset.split.cv_folds)
     else:
         input_shape = splits.train.input_shape
+        preprocess = None
+        if train.table is not None:  # a CSV table: preprocessing fitted on the training rows only
+            preprocess = TablePreprocessing.fit(train.x, train.table).module()
+            input_shape = (preprocess.fitted.width,)
         result = fit(
-            lambda: build_network(exp.model, input_shape, len(splits.classes)),
+            lambda: build_network(exp.model, input_shape, output_units(splits.train)),
             train,
             splits.val,
             exp.train,
@@ -140,9 +167,10 @@ def train_experiment(
             checkpoint=exp_dir / "checkpoint.safetensors",
             resume=resume,
             events=events,
+            preprocess=preprocess,
         )
         history = result.history
-        save_tensors(exp_dir / MODEL_FILE, result.model.state_dict(), _model_meta(exp, splits))
+        save_tensors(exp_dir / MODEL_FILE, result.model.state_dict(), _model_meta(exp, splits, preprocess))
         write_text(exp_dir / "history.csv", history.to_csv())
         predictor = TorchPredictor(result.model, pick_device())
         summary = f"{describe(exp.model)} ({count_parameters(result.model):,} parameters)"
@@ -151,15 +179,17 @@ def train_experiment(
         # A resumed run counts the epochs done before the kill too.
         seconds = max(seconds, sum(r.seconds for r in history.epochs))
     scored = _score_subset(train)
+    train_score = score(predictor, scored.x, scored.y, splits.classes)
     trained = Trained(
         status="ok",
         history=history,
-        train_accuracy=split_metrics(predictor.predict_proba(scored.x), scored.y, splits.classes).accuracy,
-        val=split_metrics(predictor.predict_proba(splits.val.x), splits.val.y, splits.classes),
-        test=split_metrics(predictor.predict_proba(splits.test.x), splits.test.y, splits.classes),
+        train_accuracy=train_score.accuracy,
+        val=score(predictor, splits.val.x, splits.val.y, splits.classes),
+        test=score(predictor, splits.test.x, splits.test.y, splits.classes),
         train_seconds=seconds,
         model_summary=summary,
         cv=cv,
+        train_r2=train_score.regression.r2 if train_score.regression else float("nan"),
     )
     write_json(exp_dir / RESULT_FILE, trained.to_dict())
     return trained, predictor
@@ -198,7 +228,7 @@ def cross_validate(exp: ExperimentSpec, splits: Splits, folds: int) -> CrossVali
     with warnings.catch_warnings():  # a class rarer than the folds is fine; the scores show it
         warnings.filterwarnings("ignore", message=".*least populated class.*")
         for fit_idx, score_idx in splitter.split(x, y, groups if n_groups < len(y) else None):
-            part = Dataset("fold", x[fit_idx], y[fit_idx], splits.classes)
+            part = Dataset("fold", x[fit_idx], y[fit_idx], splits.classes, table=splits.train.table)
             est = _fit_baseline(exp, part, len(splits.classes))
             scores.append(float((est.predict_proba(x[score_idx]).argmax(1) == y[score_idx]).mean()))
     return CrossValidation(folds=folds, accuracies=tuple(scores), samples=len(y), groups=n_groups)
@@ -206,7 +236,10 @@ def cross_validate(exp: ExperimentSpec, splits: Splits, folds: int) -> CrossVali
 
 def _fit_baseline(exp: ExperimentSpec, train: Dataset, num_classes: int) -> SklearnPredictor:
     name = exp.model.sklearn
-    est = baselines.make_baseline(name, exp.model.params, exp.train.seed, exp.train.class_weight)  # type: ignore[arg-type]
+    est = baselines.make_baseline(name, exp.model.params, exp.train.seed, exp.train.class_weight,  # type: ignore[arg-type]
+                                  task=train.task)
+    if train.table is not None:  # a CSV table: its preprocessing is the pipeline's first step, fitted on train
+        est = with_table(est, train.table)
     baselines.fit_baseline(name, est, train.x, train.y, exp.train.class_weight)  # type: ignore[arg-type]
     if "n_jobs" in est.get_params():
         # Parallel fitting pays; parallel prediction of a few samples costs more in thread
@@ -215,13 +248,15 @@ def _fit_baseline(exp: ExperimentSpec, train: Dataset, num_classes: int) -> Skle
     return SklearnPredictor(est, num_classes)
 
 
-def _model_meta(exp: ExperimentSpec, splits: Splits) -> dict:
+def _model_meta(exp: ExperimentSpec, splits: Splits, preprocess=None) -> dict:
     return {
+        **({"preprocessing": preprocess.fitted.to_dict()} if preprocess is not None else {}),
         "schema_version": 1,
         "experiment": exp.name,
         "model": exp.model.model_dump(mode="json"),
         "input_shape": list(splits.train.input_shape),
         "classes": list(splits.classes),
+        "task": splits.train.task,
     }
 
 
@@ -238,6 +273,7 @@ def load_predictor(exp: ExperimentSpec, splits: Splits, exp_dir: Path) -> Predic
     if not path.is_file():
         raise RunError(f"{path} is missing; the experiment '{exp.name}' must be trained again (delete {exp_dir}).")
     tensors, meta = load_tensors(path)
-    model = build_classifier(ModelSpec.model_validate(meta["model"]), tuple(meta["input_shape"]), len(meta["classes"]))
+    model = build_classifier(ModelSpec.model_validate(meta["model"]), tuple(meta["input_shape"]), len(meta["classes"]),
+                             meta.get("preprocessing"), task=meta.get("task", "classification"))
     model.load_state_dict(tensors)
     return TorchPredictor(model, pick_device())

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from practica.config.schema import ExperimentSpec, Suite
+from practica.config.schema import ExperimentSpec, Suite, check_task
 from practica.data import prepare_data
 from practica.data.records import Splits
 from practica.diagnosis import DiagnosisContext, diagnose, diagnose_fit
@@ -28,6 +28,7 @@ from practica.pipeline.experiment import (
     failed,
     load_predictor,
     load_trained,
+    output_units,
     train_experiment,
 )
 from practica.pipeline.export import BUNDLE_DIR
@@ -70,6 +71,10 @@ def preflight(suite: Suite, splits: Splits) -> None:
     from practica.models.registry import build_network
 
     shape = splits.train.input_shape
+    try:  # the settings that suit one task only, against the task the data resolved to
+        check_task(suite, splits.train.task)
+    except ValueError as err:
+        raise ConfigError(f"{err}.") from None
     folds = suite.dataset.split.cv_folds
     if folds and any(exp.model.kind == "sklearn" for exp in suite.experiments):
         idx = np.concatenate([splits.indices["train"], splits.indices["val"]])
@@ -84,7 +89,7 @@ def preflight(suite: Suite, splits: Splits) -> None:
         check_augment(suite.augment_for(exp), shape, where)
         if exp.model.kind != "sklearn":
             try:
-                build_network(exp.model, shape, len(splits.classes))
+                build_network(exp.model, shape, output_units(splits.train))
             except ModelError as err:
                 raise ConfigError(f"{where}.model: {err} (input shape {'×'.join(map(str, shape))})") from None
 
@@ -107,10 +112,12 @@ def run_suite(
     splits = prepare_data(suite.dataset)
     reporter.stage(
         f"Data: {len(splits.train)} train, {len(splits.val)} val, {len(splits.test)} test"
-        f"{' (fixed test set)' if splits.test_is_fixed else ''}; {len(splits.classes)} classes; "
+        f"{' (fixed test set)' if splits.test_is_fixed else ''}; "
+        f"{'regression (a numeric target)' if splits.train.is_regression else f'{len(splits.classes)} classes'}; "
         f"fingerprint {splits.fingerprint[:12]}"
     )
     preflight(suite, splits)
+    selection = suite.selection.for_task(splits.train.task)
     if resume:
         reporter.stage(f"Resuming run {run_dir}")
     else:
@@ -151,7 +158,7 @@ def run_suite(
 
     results = tuple(_result(exp, trained[exp.name], diagnoses.get(exp.name), costs.get(exp.name), run_dir)
                     for exp in suite.experiments)
-    decision = select(results, suite.selection)
+    decision = select(results, selection)
     write_json(run_dir / "decision.json", decision.to_dict())
     bundle = _write_chosen_bundle(suite, splits, results, decision, in_memory, run_dir, run_id, version, reporter)
 
@@ -217,6 +224,7 @@ def _record_data(run_dir: Path, splits: Splits, resume: bool, suite: Suite, run_
         "fingerprint": splits.fingerprint,
         "seed": splits.seed,
         "test_is_fixed": splits.test_is_fixed,
+        "task": splits.train.task,
         "classes": list(splits.classes),
         "counts": {name: getattr(splits, name).class_counts() for name in ("train", "val", "test")},
         "input_shape": list(splits.train.input_shape),
@@ -246,6 +254,8 @@ def _record_hygiene(run_dir: Path, splits: Splits, reporter: Reporter) -> Hygien
 def _diagnose_all(suite: Suite, splits: Splits, trained: dict[str, Trained], run_dir: Path) -> dict[str, Diagnosis]:
     ok = {n: t for n, t in trained.items() if t.status == "ok" and t.val is not None
           and not (t.history and t.history.stop_reason == "diverged")}
+    if splits.train.is_regression:
+        return _diagnose_regressions(splits, trained, ok, run_dir)
     if suite.diagnosis.reachable_accuracy is not None:
         ref, ref_name = suite.diagnosis.reachable_accuracy, "the declared reachable accuracy"
     elif ok:
@@ -262,6 +272,30 @@ def _diagnose_all(suite: Suite, splits: Splits, trained: dict[str, Trained], run
             d = diagnose(t.history, context)
         else:
             d = diagnose_fit(t.train_accuracy, t.val.accuracy, context, model_name=name)  # type: ignore[union-attr]
+        write_json(run_dir / "experiments" / name / "diagnosis.json", d.to_dict())
+        out[name] = d
+    return out
+
+
+def _diagnose_regressions(
+    splits: Splits, trained: dict[str, Trained], ok: dict[str, Trained], run_dir: Path
+) -> dict[str, Diagnosis]:
+    """The regression reading: R² against the suite's best val R² (predicting the mean is R² 0)."""
+    from practica.diagnosis.regression import RegressionContext, diagnose_regression, diagnose_regression_fit
+
+    scored = {n: t.val.regression.r2 for n, t in ok.items() if t.val.regression and np.isfinite(t.val.regression.r2)}  # type: ignore[union-attr]
+    best = max(scored, key=scored.__getitem__) if scored else None
+    context = RegressionContext(scored[best], f"{best}, the suite's best") if best else RegressionContext()
+    out: dict[str, Diagnosis] = {}
+    for name, t in trained.items():
+        if t.status != "ok" or t.val is None or t.val.regression is None:
+            continue
+        if t.history is not None:
+            d = diagnose_regression(t.history, context)
+        elif np.isfinite(t.train_r2) and np.isfinite(t.val.regression.r2):
+            d = diagnose_regression_fit(t.train_r2, t.val.regression.r2, context, model_name=name)
+        else:
+            continue
         write_json(run_dir / "experiments" / name / "diagnosis.json", d.to_dict())
         out[name] = d
     return out
@@ -288,7 +322,7 @@ def _result(
 ) -> ExperimentResult:
     evaluation = None
     if t.status == "ok" and t.val is not None and t.test is not None and cost is not None:
-        evaluation = Evaluation(train_accuracy=t.train_accuracy, val=t.val, test=t.test, cost=cost)
+        evaluation = Evaluation(train_accuracy=t.train_accuracy, val=t.val, test=t.test, cost=cost, train_r2=t.train_r2)
         write_json(run_dir / "experiments" / exp.name / "metrics.json", evaluation.to_dict())
     return ExperimentResult(
         spec=exp, status="ok" if evaluation is not None else "failed",

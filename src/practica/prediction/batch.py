@@ -30,16 +30,19 @@ class Row:
     prediction: str | None = None
     probability: float | None = None
     top_k: tuple[tuple[str, float], ...] = ()
-    true_label: str | None = None
+    true_label: str | None = None  # a regressor's: the true value
     error: str | None = None
+    value: float | None = None  # a regressor's predicted value (``prediction`` holds it as text)
 
 
 @dataclass
 class Summary:
     predicted: int = 0
     failed: int = 0
-    labelled: int = 0  # predicted items whose true label is known
+    labelled: int = 0  # predicted items whose true label (or value) is known
     correct: int = 0
+    abs_error: float = 0.0  # a regressor's: summed over the labelled items
+    regression: bool = False
 
     def add(self, row: Row) -> None:
         if row.error is not None:
@@ -48,11 +51,20 @@ class Summary:
         self.predicted += 1
         if row.true_label is not None:
             self.labelled += 1
-            self.correct += row.prediction == row.true_label
+            if row.value is not None:
+                self.regression = True
+                self.abs_error += abs(row.value - float(row.true_label))
+            else:
+                self.correct += row.prediction == row.true_label
 
     @property
     def accuracy(self) -> float | None:
-        return self.correct / self.labelled if self.labelled else None
+        return self.correct / self.labelled if self.labelled and not self.regression else None
+
+    @property
+    def mae(self) -> float | None:
+        """A regressor's mean absolute error over the items with a known true value."""
+        return self.abs_error / self.labelled if self.labelled and self.regression else None
 
 
 class Predictions:
@@ -80,7 +92,7 @@ class Predictions:
 def predict_items(bundle: Bundle, items: Iterable[Item], *, top_k: int = DEFAULT_TOP_K,
                   batch_size: int = BATCH_SIZE) -> Iterator[Row]:
     """One row per item, in order. Image files are decoded a chunk at a time (in a process pool when many)."""
-    k = max(1, min(top_k, len(bundle.classes)))
+    k = max(1, min(top_k, len(bundle.classes) or 1))
     items = iter(items)
     while chunk := list(islice(items, _chunk_size(bundle.input, batch_size))):
         inputs = _decode(chunk, bundle.input)
@@ -113,6 +125,10 @@ def _predict_batch(bundle: Bundle, items: list[Item], inputs: list[np.ndarray | 
             yield Row(item.name, true_label=item.label, error=inputs[i])
             continue
         p = proba_of[i]
+        if bundle.is_regression:  # p is the (1,) predicted value
+            value = float(p[0])
+            yield Row(item.name, f"{value:.6g}", true_label=item.label, value=value)
+            continue
         # Stable sort: ties go to the lower class index, as argmax does.
         top = np.argsort(-p, kind="stable")[:k]
         ranked = tuple((bundle.classes[j], float(p[j])) for j in top)

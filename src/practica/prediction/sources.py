@@ -21,6 +21,7 @@ import numpy as np
 from practica.bundle.inputs import InputSpec, decode_item, features_to_array, pixels_to_array
 from practica.data.decode import IMAGE_SUFFIXES
 from practica.data.pixel_csv import is_number
+from practica.data.tabular import is_missing
 from practica.errors import InputError
 
 LABEL_COLUMNS = ("label", "class", "target", "y")
@@ -66,6 +67,8 @@ def _open(path: Path, spec: InputSpec, classes: tuple[str, ...]) -> Source:
             raise InputError(f"this model takes {spec.describe()}, not images; give a CSV or JSON file of them ({path})")
         items = _folder_items(path, classes) if path.is_dir() else [Item(str(path), path=str(path))]
         return Source(path, len(items), iter(items))
+    if suffix == ".csv" and spec.table is not None:
+        return Source(path, max(0, _count_lines(path) - 1), _table_items(path, spec, classes))
     if suffix == ".csv":
         return Source(path, max(0, _count_lines(path) - 1), _csv_items(path, spec, classes))
     if suffix == ".json":
@@ -76,8 +79,14 @@ def _open(path: Path, spec: InputSpec, classes: tuple[str, ...]) -> Source:
 
 
 def resolve_label(value: Any, classes: tuple[str, ...]) -> str:
-    """A true label given as a class name, or as a class index ("3" or 3)."""
+    """A true label given as a class name, or as a class index ("3" or 3); for a regressor (no classes),
+    the true value, a number."""
     text = str(value).strip()
+    if not classes:
+        try:
+            return f"{float(text):.6g}"
+        except ValueError:
+            raise InputError(f"true value {text!r} is not a number; this model predicts a number") from None
     if text in classes:
         return text
     if isinstance(value, (int, str)) and not isinstance(value, bool) and text.isdigit() and int(text) < len(classes):
@@ -177,6 +186,39 @@ def _csv_item(name: str, row: list[str], header: list[str], label_col: int | Non
         return Item(name, array=features_to_array(arr.tolist(), spec), label=label)
     except InputError as err:
         return Item(name, error=str(err), label=label)
+
+
+def _table_items(path: Path, spec: InputSpec, classes: tuple[str, ...]) -> Iterator[Item]:
+    """Rows of a CSV table with the model's columns by name (any order); its target column, if present,
+    gives the true label; columns the model ignored at training are ignored again."""
+    table = spec.table
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            names = [n.strip() for n in reader.fieldnames or []]
+            reader.fieldnames = names
+            absent = [n for n in table.names if n not in names]
+            unknown = [n for n in names if n not in table.names and n != table.target and n not in table.ignored]
+            if not names or absent or unknown:
+                problem = "it is empty" if not names else (f"it lacks {absent}" if absent else f"it has unknown columns {unknown}")
+                yield Item(str(path), error=f"{path}: {problem}; this model takes a header row naming its columns "
+                           f"{list(table.names)} (and optionally the target {table.target!r}), then one row per input")
+                return
+            for row in reader:
+                name = f"{path}:row {reader.line_num}"
+                if None in row or any(v is None for v in row.values()):
+                    yield Item(name, error="the row's number of values differs from the header's columns")
+                    continue
+                label = None
+                try:
+                    target = row.get(table.target)
+                    if target is not None and not is_missing(target) and classes:
+                        label = resolve_label(target.strip(), classes)
+                    yield Item(name, array=table.encode({n: row[n] for n in table.names}), label=label)
+                except InputError as err:
+                    yield Item(name, error=str(err), label=label)
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        yield Item(str(path), error=f"cannot read the CSV file: {err}")
 
 
 def _expected_values(spec: InputSpec) -> str:

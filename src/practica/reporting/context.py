@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from practica.reporting import humanize as h
 from practica.reporting import plots
+from practica.reporting import regression as reg
 
 if TYPE_CHECKING:  # records are only read here; importing their packages would pull in torch
     from practica.config.schema import ExperimentSpec, Suite
@@ -82,6 +83,8 @@ class Chosen:
     per_class: tuple[tuple[str, str, str, str, str], ...]  # name, precision, recall, F1, support
     numbers: tuple[tuple[str, str], ...]
     observations: tuple[str, ...]  # the weakest class, the most frequent confusion
+    caption: str = "Counts; the colour is the share of each true class (row-normalised)."
+    regression: bool = False  # the figure is predicted vs actual; no per-class table, no calibration
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,12 @@ class Report:
     hygiene: tuple[tuple[str, str, str], ...] = ()  # per data check: title, "ok" or "warning", one line
     hygiene_notes: tuple[str, ...] = ()  # how near duplicates were found, what was not checked
     hygiene_images: tuple[Image, ...] = ()  # duplicate pairs side by side, train–test first
+    task: str = "classification"
+    comparison_note: str = (
+        "Validation figures decide; test accuracy is shown for the record only. Val F1 is the macro-F1 (every "
+        "class counts equally); latency is one sample per call, p50 / p95 in ms; throughput is at the evaluation "
+        "batch size. The best value of each column is in bold."
+    )
 
     def images(self) -> list[Image]:
         found = [*self.data_images, *self.hygiene_images, self.comparison, *(e.curves for e in self.experiments)]
@@ -135,7 +144,7 @@ def build(run: SuiteRun) -> Report:
         columns=tuple(c[0] for c in _columns(run.results)),
         rows=_rows(run.results, ranked),
         comparison=_comparison(run, ranked),
-        policy=_policy(suite),
+        policy=_policy(suite, decision.metric),
         ranking=_ranking(run, ranked),
         experiments=tuple(_experiment(r, suite, ranked.get(r.name)) for r in run.results),
         detail=_detail(chosen, run.splits.classes) if chosen else None,
@@ -144,6 +153,7 @@ def build(run: SuiteRun) -> Report:
                 ("Data fingerprint", run.splits.fingerprint[:12] or h.DASH)),
         bundle=str(run.bundle) if run.bundle else "",
         **_hygiene(run),
+        **({"task": "regression", "comparison_note": reg.COMPARISON_NOTE} if run.splits.train.is_regression else {}),
     )
 
 
@@ -160,6 +170,8 @@ def _evaluated(run: SuiteRun, name: str | None) -> ExperimentResult | None:
 
 def _headline(chosen: ExperimentResult, metric: str) -> tuple[tuple[str, str], ...]:
     ev = chosen.evaluation
+    if ev.val.regression is not None:
+        return reg.headline(ev, metric)
     return (
         (h.metric_label(metric).capitalize(), h.metric(metric, _metric_value(ev, metric))),
         ("Test accuracy", h.percent(ev.test.accuracy)),
@@ -170,6 +182,8 @@ def _headline(chosen: ExperimentResult, metric: str) -> tuple[tuple[str, str], .
 
 
 def _metric_value(ev: Evaluation, metric: str) -> float | None:
+    if ev.val.regression is not None:
+        return reg.metric_value(ev, metric)
     return {"val_accuracy": ev.val.accuracy, "val_macro_f1": ev.val.macro_f1, "val_loss": ev.val.loss}.get(metric)
 
 
@@ -193,6 +207,7 @@ def _data_facts(suite: Suite, splits: Splits) -> tuple[tuple[str, str], ...]:
     return (
         ("Source", source),
         ("Samples", shape),
+        ("Target", reg.target_facts(splits)) if train.is_regression else
         ("Classes", f"{len(splits.classes)}: {', '.join(splits.classes[:12])}{' …' if len(splits.classes) > 12 else ''}"),
         ("Train", size(len(splits.train))),
         ("Validation", size(len(splits.val))),
@@ -240,6 +255,8 @@ def _hygiene(run: SuiteRun) -> dict:
 
 
 def _data_images(splits: Splits) -> tuple[Image, ...]:
+    if splits.train.is_regression:
+        return (Image("target", "The target's distribution in each split", reg.target_histogram(splits)),)
     images = [Image("class-counts", "Samples per class in each split", plots.class_counts(splits))]
     grid = plots.sample_grid(splits.train, seed=splits.seed)
     if grid is not None:
@@ -273,6 +290,8 @@ _CV_COLUMN = ("CV acc", lambda r: r.cv.mean if r.cv else None,
 
 
 def _columns(results: tuple[ExperimentResult, ...]) -> tuple[tuple[str, Callable, Callable, bool], ...]:
+    if any(r.evaluation is not None and r.evaluation.val.regression is not None for r in results):
+        return reg.COLUMNS
     if not any(getattr(r, "cv", None) for r in results):
         return _COLUMNS
     at = COLUMNS.index("Test acc") + 1
@@ -316,7 +335,7 @@ def _comparison(run: SuiteRun, ranked: dict[str, Ranked]) -> Image | None:
         plots.Point(r.name, r.evaluation.cost.latency_p95_ms, _metric_value(r.evaluation, metric),
                     chosen=r.name == run.decision.chosen,
                     rejected=getattr(ranked.get(r.name), "status", "") == "rejected")
-        for r in run.results if r.evaluation is not None and metric in ("val_accuracy", "val_macro_f1", "val_loss")
+        for r in run.results if r.evaluation is not None and _metric_value(r.evaluation, metric) is not None
     ]
     png = plots.comparison(points, metric=metric,
                            latency_limit_ms=run.suite.selection.constraints.latency_p95_ms)
@@ -326,15 +345,15 @@ def _comparison(run: SuiteRun, ranked: dict[str, Ranked]) -> Image | None:
 # ------------------------------------------------------------------- selection
 
 
-def _policy(suite: Suite) -> tuple[tuple[str, str], ...]:
-    sel = suite.selection
+def _policy(suite: Suite, metric: str) -> tuple[tuple[str, str], ...]:
+    sel = suite.selection.model_copy(update={"metric": metric})  # the metric in force (a default resolved)
     c = sel.constraints
     limits = [f"p95 latency ≤ {c.latency_p95_ms:g} ms" if c.latency_p95_ms else "",
               f"size ≤ {c.size_mb:g} MB" if c.size_mb else "",
               f"parameters ≤ {h.count(c.params)}" if c.params else ""]
     limits = [x for x in limits if x]
     return (
-        ("Metric", f"{h.metric_label(sel.metric)} ({'lower' if sel.metric.endswith('loss') else 'higher'} is better), "
+        ("Metric", f"{h.metric_label(sel.metric)} ({'lower' if sel.metric.endswith(('loss', 'rmse', 'mae')) else 'higher'} is better), "
                    "measured on the validation split"),
         ("Constraints", "; ".join(limits) if limits else "none"),
         ("Tolerance", f"within {h.points(sel.tolerance, sel.metric)} of the best, the cheaper model wins"),
@@ -421,14 +440,17 @@ def _train_config(spec: ExperimentSpec, suite: Suite) -> tuple[tuple[str, str], 
 def _experiment(r: ExperimentResult, suite: Suite, ranked: Ranked | None) -> Experiment:
     curves, no_curves = None, ""
     if r.history is not None and r.history.epochs:
-        curves = Image(f"curves-{r.name}", f"Learning curves of {r.name}", plots.learning_curves(r.history))
+        draw = reg.learning_curves if r.history.is_regression else plots.learning_curves
+        curves = Image(f"curves-{r.name}", f"Learning curves of {r.name}", draw(r.history))
     elif r.history is None and r.spec.model.kind == "sklearn":
         no_curves = "A scikit-learn baseline is fitted in one pass: there are no epochs and no learning curves."
     elif r.status != "failed":
         no_curves = "No training history was recorded."
     ev, d = r.evaluation, r.diagnosis
     numbers: list[tuple[str, str]] = []
-    if ev is not None:
+    if ev is not None and ev.val.regression is not None:
+        numbers = reg.numbers(ev, r.train_seconds)
+    elif ev is not None:
         numbers = [("Train accuracy", h.percent(ev.train_accuracy)), ("Val accuracy", h.percent(ev.val.accuracy)),
                    ("Gap", f"{(ev.train_accuracy - ev.val.accuracy) * 100:+.1f} pts"
                     if math.isfinite(ev.train_accuracy - ev.val.accuracy) else h.DASH),
@@ -473,6 +495,11 @@ def _first_line(text: str) -> str:
 def _detail(chosen: ExperimentResult, classes: tuple[str, ...]) -> Chosen:
     ev = chosen.evaluation
     test = ev.test
+    if test.regression is not None:
+        figure = reg.predicted_vs_actual(test, title=f"{test.n:,} test samples")
+        return Chosen(name=chosen.name, confusion=Image("predicted-vs-actual", f"Predicted against actual values of "
+                      f"{chosen.name} on the test split", figure), per_class=(), numbers=reg.test_numbers(ev),
+                      observations=reg.observations(ev), caption=reg.FIGURE_CAPTION, regression=True)
     return Chosen(
         name=chosen.name,
         confusion=Image("confusion", f"Confusion matrix of {chosen.name} on the test split",

@@ -271,7 +271,7 @@ def comparison(points: Sequence[Point], *, metric: str, latency_limit_ms: float 
     points = [p for p in points if math.isfinite(p.value) and math.isfinite(p.latency_ms)]
     if not points:
         return None
-    is_share = metric != "val_loss"
+    is_share = metric in ("val_accuracy", "val_macro_f1")
     with _figure(7.6, 3.6) as (fig, buf):
         ax = fig.add_subplot()
         xs = np.array([max(p.latency_ms, 1e-3) for p in points])
@@ -298,7 +298,9 @@ def comparison(points: Sequence[Point], *, metric: str, latency_limit_ms: float 
         ax.set_ylim(ys.min() - 0.12 * span, ys.max() + 0.18 * span)
         ax.set_xlabel("p95 latency, one sample per call (ms, log scale)")
         label = {"val_accuracy": "validation accuracy", "val_macro_f1": "validation macro-F1",
-                 "val_loss": "validation loss (lower is better)"}.get(metric, metric)
+                 "val_loss": "validation loss (lower is better)", "val_r2": "validation R²",
+                 "val_rmse": "validation RMSE (lower is better)",
+                 "val_mae": "validation MAE (lower is better)"}.get(metric, metric)
         ax.set_ylabel(label)
         if is_share:
             ax.yaxis.set_major_formatter(_percent_formatter() if span > 0.02 else _fine_percent_formatter())

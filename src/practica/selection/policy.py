@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from practica.config.schema import SelectionSpec
+from practica.config.schema import LOWER_IS_BETTER, REGRESSION_METRICS, SelectionSpec
 from practica.selection.records import Decision, Ranked
 
 if TYPE_CHECKING:
@@ -20,19 +20,29 @@ if TYPE_CHECKING:
 
 def _value(result: ExperimentResult, metric: str) -> float:
     val = result.evaluation.val  # type: ignore[union-attr]
+    if metric in REGRESSION_METRICS:
+        reg = val.regression
+        return float("nan") if reg is None else {"val_r2": reg.r2, "val_rmse": reg.rmse, "val_mae": reg.mae}[metric]
     return {"val_accuracy": val.accuracy, "val_macro_f1": val.macro_f1, "val_loss": val.loss}[metric]
 
 
 def _fmt(metric: str, v: float) -> str:
+    if metric in ("val_rmse", "val_mae"):
+        return f"{v:.4g}"
+    if metric == "val_r2":
+        return f"{v:.3f}"
     return f"{v:.4f}" if metric == "val_loss" else f"{100 * v:.1f}%"
 
 
 def _gap(metric: str, a: float, b: float) -> str:
+    if metric in REGRESSION_METRICS:
+        return _fmt(metric, abs(a - b))
     return f"{abs(a - b):.4f}" if metric == "val_loss" else f"{100 * abs(a - b):.1f} points"
 
 
 def _label(metric: str) -> str:
-    return metric.replace("val_", "validation ").replace("macro_f1", "macro-F1")
+    return (metric.replace("val_", "validation ").replace("macro_f1", "macro-F1").replace("r2", "R²")
+            .replace("rmse", "RMSE").replace("mae", "MAE"))
 
 
 def _cost(result: ExperimentResult, prefer: str) -> float:
@@ -57,8 +67,11 @@ def _violation(result: ExperimentResult, policy: SelectionSpec) -> str | None:
 
 
 def select(results: Sequence[ExperimentResult], policy: SelectionSpec) -> Decision:
+    """``policy.metric`` None (a suite whose task only its data tells): the classification default; the
+    runner passes ``policy.for_task(task)``."""
+    policy = policy.for_task("classification")
     metric = policy.metric
-    lower_better = metric == "val_loss"
+    lower_better = metric in LOWER_IS_BETTER
     out: list[Ranked] = []
     eligible: list[ExperimentResult] = []
     for r in results:
@@ -124,7 +137,9 @@ def select(results: Sequence[ExperimentResult], policy: SelectionSpec) -> Decisi
         f"{'s' if len(eligible) != 1 else ''} of {len(results)}"
         + (f" (constraints: {', '.join(limits)})" if limits else "")
         + f". Its diagnosis is {verdict}; {_cost_text(chosen, 'latency')}, size {chosen.evaluation.cost.size_mb:.3g} MB. "  # type: ignore[union-attr]
-        f"On the held-out test split it scores {100 * test.accuracy:.1f}% accuracy "
-        "(reported only; the test split played no part in the choice)."
+        + (f"On the held-out test split it scores R² {test.regression.r2:.3f}, RMSE {test.regression.rmse:.4g}, "
+           f"MAE {test.regression.mae:.4g} " if test.regression else
+           f"On the held-out test split it scores {100 * test.accuracy:.1f}% accuracy ")
+        + "(reported only; the test split played no part in the choice)."
     )
     return Decision(chosen.name, metric, summary, tuple(ranked))

@@ -35,6 +35,7 @@ from practica.serving.payload import (
     predictions,
     read_image_files,
     read_json,
+    values,
 )
 from practica.serving.schemas import (
     ERROR_AS_JSON,
@@ -75,7 +76,10 @@ def create_app(bundle: Bundle, settings: ServeSettings | None = None) -> FastAPI
     app = FastAPI(
         title=f"practica · {bundle.card.get('name', version)}",
         version=version,
-        description=f"Predictions of {version}: {spec.describe()} in, {len(classes)} classes out. "
+        description=f"Predictions of {version}: {spec.describe()} in, "
+                    + ("a predicted value out (top_k does not apply). " if bundle.is_regression
+                       else f"{len(classes)} classes out. ")
+                    + 
                     "Every response carries an X-Request-ID header (the request's own, if it sent one)."
                     + (" Every route but /v1/health and the page needs an API key." if settings.api_key else ""),
         lifespan=lifespan,
@@ -110,7 +114,8 @@ def create_app(bundle: Bundle, settings: ServeSettings | None = None) -> FastAPI
         body = {
             "model_version": version,
             "request_id": request.scope[REQUEST_ID],
-            "predictions": predictions(probs, classes, body_top_k or top_k or settings.top_k),
+            "predictions": values(probs) if bundle.is_regression
+            else predictions(probs, classes, body_top_k or top_k or settings.top_k),
         }
         return Response(orjson.dumps(body), media_type=JSON)
 

@@ -32,6 +32,9 @@ def describe_accepted(spec: InputSpec, settings: ServeSettings) -> str:
         h, w, c = spec.shape
         item = (f'{{"image": base64 PNG/JPEG}} or {{"pixels": {h}×{w}×{c} values 0–255}}; '
                 f"or multipart/form-data with 1 to {settings.max_items} image files")
+    elif spec.table is not None:
+        item = (f'{{"features": an object keyed by column name, {list(spec.feature_names)}: numbers, categories as '
+                f'strings, null or left out for missing; or a list of the {spec.shape[0]} values in that order}}')
     else:
         names = f" or an object keyed by {list(spec.feature_names)}" if spec.feature_names else ""
         item = f'{{"features": a list of {spec.shape[0]} numbers{names}}}'
@@ -135,6 +138,11 @@ def predictions(probs: np.ndarray, classes: Sequence[str], k: int) -> list[dict]
         top = [{"label": classes[i], "probability": p} for i, p in zip(idx, ps)]
         out.append({"label": top[0]["label"], "probability": top[0]["probability"], "top_k": top})
     return out
+
+
+def values(outputs: np.ndarray) -> list[dict]:
+    """A regressor's (N, 1) outputs → per input, ``{"value": v}`` (in the target's units)."""
+    return [{"value": v} for v in np.asarray(outputs, dtype=np.float64).reshape(-1).tolist()]
 
 
 def _check_count(n: int, settings: ServeSettings, accepted: str) -> None:

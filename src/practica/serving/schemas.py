@@ -21,10 +21,17 @@ class InputPrediction(BaseModel):
     top_k: list[Prediction] = Field(description="The k most probable classes, most probable first.")
 
 
+class ValuePrediction(BaseModel):
+    value: float = Field(description="A regression model's predicted value, in the target's units.")
+
+
 class PredictResponse(BaseModel):
     model_version: str
     request_id: str = Field(description="Also in the X-Request-ID header; the one the request sent, if any.")
-    predictions: list[InputPrediction] = Field(description="One per input, in the order sent.")
+    predictions: list[InputPrediction | ValuePrediction] = Field(
+        description="One per input, in the order sent: the most probable classes for a classifier, the "
+        "predicted value for a regression model (the bundle card's task)."
+    )
 
 
 class ErrorDetail(BaseModel):
@@ -62,6 +69,13 @@ def _item_schema(spec: InputSpec) -> dict:
                            + (f" (or {h}×{w})" if c == 1 else "") + f", or a flat list of {h * w * c}."}}},
         ]}
     (n,) = spec.shape
+    if spec.table is not None:  # a CSV table: named columns, categories as strings, null or left out: missing
+        types = {c.name: {"type": ["number", "null"]} if c.kind == "numeric" else
+                 {"type": ["string", "null"], "description": f"one of {', '.join(c.categories)}; another is unknown"}
+                 for c in spec.table.columns}
+        row = {"oneOf": [{"type": "array", "minItems": n, "maxItems": n},
+                         {"type": "object", "additionalProperties": False, "properties": types}]}
+        return {"type": "object", "required": ["features"], "additionalProperties": False, "properties": {"features": row}}
     as_list = {"type": "array", "items": {"type": "number"}, "minItems": n, "maxItems": n}
     features = as_list if not spec.feature_names else {"oneOf": [as_list, {
         "type": "object", "required": list(spec.feature_names), "additionalProperties": False,
@@ -73,6 +87,9 @@ def _example_item(spec: InputSpec) -> dict:
     if spec.kind == "image":
         h, w, c = spec.shape
         return {"pixels": [0] * (h * w * c)}
+    if spec.table is not None:
+        return {"features": {c.name: (c.categories[0] if c.categories else None) if c.kind == "categorical" else 0.0
+                             for c in spec.table.columns}}
     return {"features": [0.0] * spec.shape[0]}
 
 

@@ -20,6 +20,16 @@ class EpochRecord:
     val_accuracy: float
     lr: float  # learning rate at the end of the epoch
     seconds: float  # wall time of the epoch, training and validation
+    # Regression only (None for classification, whose accuracies are NaN for regression): R² of the
+    # epoch's training batches (1 - train loss, the loss being MSE on the standardised target) and
+    # of the validation split, and the validation mean absolute error in the target's units.
+    train_r2: float | None = None
+    val_r2: float | None = None
+    val_mae: float | None = None
+
+
+REGRESSION_COLUMNS = ("train_r2", "val_r2", "val_mae")
+ACCURACY_COLUMNS = ("train_accuracy", "val_accuracy")
 
 
 @dataclass(frozen=True)
@@ -41,9 +51,17 @@ class History:
     def column(self, name: str) -> list[float]:
         return [getattr(r, name) for r in self.epochs]
 
+    @property
+    def is_regression(self) -> bool:
+        """Whether the run learned a number (its records hold R², not accuracy)."""
+        return any(r.val_r2 is not None or r.train_r2 is not None for r in self.epochs)
+
     def to_csv(self) -> str:
+        """One row per epoch: a classification's accuracies, or a regression's R² and MAE."""
         out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=[f.name for f in fields(EpochRecord)])
+        dropped = ACCURACY_COLUMNS if self.is_regression else REGRESSION_COLUMNS
+        names = [f.name for f in fields(EpochRecord) if f.name not in dropped]
+        writer = csv.DictWriter(out, fieldnames=names, extrasaction="ignore")
         writer.writeheader()
         for r in self.epochs:
             writer.writerow(asdict(r))
@@ -63,7 +81,8 @@ class History:
     @classmethod
     def from_dict(cls, d: dict) -> History:
         return cls(
-            epochs=tuple(EpochRecord(**{k: _num(v) for k, v in r.items()}) for r in d["epochs"]),
+            epochs=tuple(EpochRecord(**{k: v if k in REGRESSION_COLUMNS and not _regression(d) else _num(v)
+                                        for k, v in r.items()}) for r in d["epochs"]),
             stop_reason=d.get("stop_reason", "completed"),
             best_epoch=d.get("best_epoch"),
             monitor=d.get("monitor", "val_loss"),
@@ -71,6 +90,10 @@ class History:
             stop_detail=d.get("stop_detail", ""),
             extra=dict(d.get("extra", {})),
         )
+
+
+def _regression(d: dict) -> bool:
+    return any(r.get("val_r2") is not None or r.get("train_r2") is not None for r in d["epochs"])
 
 
 def _num(v: float | int | None) -> float | int:

@@ -33,7 +33,7 @@ from practica.config.schema import TrainSpec
 from practica.data.mapped import RowReader, chunks, gather, is_mapped, release
 from practica.data.records import Dataset
 from practica.errors import RunError
-from practica.models.classifier import Classifier, input_stats
+from practica.models.classifier import Classifier, Regressor, input_stats
 from practica.training import augment as aug
 from practica.training.checkpoint import (
     join_optimizer_state,
@@ -49,6 +49,8 @@ from practica.training.schedules import Schedule, make_optimizer, param_groups
 EVAL_BATCH = 1024
 # A run has diverged when its epoch's mean training loss exceeds this multiple of the loss of a
 # uniform guess, ln(classes): a network that starts there and triples it is not learning.
+# For regression the reference is 1.0, the loss (MSE on the standardised target) of predicting the
+# training mean: a regression whose training loss is three times that of the mean is not learning.
 EXPLODE_FACTOR = 3.0
 # How often (in steps) the running loss is checked for NaN: often enough to stop a broken run
 # within seconds, rarely enough that the host-device sync costs nothing measurable.
@@ -254,6 +256,44 @@ def _evaluate(model: nn.Module, x: _Resident | _Mapped, y: torch.Tensor, bf16: b
     return loss, acc
 
 
+class StandardisedMSE(nn.Module):
+    """Mean squared error on the target standardised by the training split's std: 1.0 is the loss of
+    predicting the training mean, whatever the target's units. Takes (B, 1) values and (B,) targets."""
+
+    def __init__(self, y_std: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("scale", 1.0 / y_std.detach().float() ** 2)
+
+    def forward(self, values: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return nn.functional.mse_loss(values.float().reshape(-1), y) * self.scale
+
+
+def _evaluate_regression(model: nn.Module, x: _Resident | _Mapped, y: torch.Tensor,
+                         loss_fn: StandardisedMSE) -> tuple[float, float, float]:
+    """Validation loss (standardised MSE), R² and MAE (in the target's units)."""
+    values = _chunk_logits(model, x.chunks(EVAL_BATCH)).float().reshape(-1)
+    loss = loss_fn(values, y).item()
+    variance = torch.var(y, unbiased=False).item()
+    mse = nn.functional.mse_loss(values, y).item()
+    r2 = 1.0 - mse / variance if variance > 0 else math.nan
+    return loss, r2, (values - y).abs().mean().item()
+
+
+def _targets(data: Dataset, device: torch.device) -> torch.Tensor:
+    """Class indices (int64), or a regression's values (float32)."""
+    y = torch.from_numpy(np.asarray(data.y))
+    return (y.float() if data.is_regression else y.long()).to(device)
+
+
+def wrap_body(body: nn.Module, mean: torch.Tensor, std: torch.Tensor, train: Dataset,
+              preprocess: nn.Module | None = None) -> Classifier:
+    """The body with input normalisation; a regression's also with the training target's mean and std."""
+    if not train.is_regression:
+        return Classifier(body, mean, std, preprocess)
+    y = np.asarray(train.y, dtype=np.float64)
+    return Regressor(body, mean, std, preprocess, y_mean=float(y.mean()), y_std=float(y.std()))
+
+
 def class_weights(train: Dataset, spec: TrainSpec, device: torch.device | str = "cpu") -> torch.Tensor | None:
     """Per-class loss weights for ``class_weight: balanced``: n / (classes × count), as scikit-learn's
     'balanced' (a class absent from training gets 1; it never appears as a target). None: unweighted."""
@@ -281,6 +321,7 @@ def fit(
     resume: bool = False,
     events: TrainingEvents | None = None,
     device: str = "auto",
+    preprocess: nn.Module | None = None,
 ) -> FitResult:
     """Train the network that ``make_body()`` builds (logits out) and return it with its history.
 
@@ -288,17 +329,23 @@ def fit(
     Example::
 
         result = fit(lambda: nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), train, val, TrainSpec(epochs=3))
+
+    ``preprocess``: a CSV table's preprocessing, fitted on ``train`` (``models/preprocess.py``), put in
+    front of the body instead of the mean/std normalisation.
     """
     events = events or _Silent()
     dev = pick_device(device)
     torch.manual_seed(spec.seed)
     num_classes = len(train.classes)
+    regression = train.is_regression
 
     # Resident tensors on the device, or memory-mapped splits read a batch at a time.
-    x_train, y_train = _resident_or_mapped(train, dev), torch.from_numpy(train.y).long().to(dev)
-    x_val, y_val = _resident_or_mapped(val, dev), torch.from_numpy(val.y).long().to(dev)
-    mean, std = x_train.stats()
-    model = Classifier(make_body(), mean, std).to(dev)
+    x_train, y_train = _resident_or_mapped(train, dev), _targets(train, dev)
+    x_val, y_val = _resident_or_mapped(val, dev), _targets(val, dev)
+    # A table's raw rows hold NaN and category codes: its fitted preprocessing replaces the normalisation.
+    width = train.x.shape[1]
+    mean, std = x_train.stats() if preprocess is None else (torch.zeros(1, width), torch.ones(1, width))
+    model = wrap_body(make_body(), mean, std, train, preprocess).to(dev)
     _init_from_data(model, x_train)
     bf16 = uses_bf16(spec.precision, dev)
     channels_last = bf16 and train.kind == "image"  # oneDNN's bf16 convolutions are fastest in NHWC
@@ -316,6 +363,8 @@ def fit(
     # With class weights, the history records the unweighted loss, so the training loss compares
     # with the (unweighted) validation loss as it does without them, for the diagnosis too.
     record_fn = loss_fn if weights is None else nn.CrossEntropyLoss(label_smoothing=spec.label_smoothing)
+    if regression:  # MSE on the standardised target (label smoothing and class weights are refused by the config)
+        loss_fn = record_fn = StandardisedMSE(model.y_std).to(dev)
     gen = torch.Generator(device=dev).manual_seed(spec.seed)
     es_spec = spec.early_stopping
     stopper = _EarlyStopping(
@@ -345,7 +394,8 @@ def fit(
         best = unprefixed("best", tensors)
         best_state = best or None
 
-    initial_loss = math.log(num_classes)
+    initial_loss = 1.0 if regression else math.log(num_classes)
+    reference = "predicting the training mean" if regression else "a uniform guess"
     stop_reason: StopReason = "completed"
     stop_detail = ""
     for epoch in range(len(records) + 1, spec.epochs + 1):
@@ -377,7 +427,8 @@ def fit(
             optimizer.step()
             schedule.after_step()
             loss_sum += (loss.detach() if weights is None else record_fn(logits.detach(), yb)) * len(idx)
-            correct += (logits.detach().argmax(1) == yb).sum()
+            if not regression:
+                correct += (logits.detach().argmax(1) == yb).sum()
             seen += len(idx)
             events.step(step + 1)
             if (step + 1) % NAN_CHECK_EVERY == 0 and not torch.isfinite(loss_sum):
@@ -385,10 +436,17 @@ def fit(
                 break
         batches.close()  # a mapped split's reader stops (after a break too)
         train_loss = (loss_sum / max(seen, 1)).item()
-        train_acc = correct.item() / max(seen, 1)
-        val_loss, val_acc = _evaluate(model, x_val, y_val, bf16) if not diverged else (math.nan, math.nan)
+        train_acc = math.nan if regression else correct.item() / max(seen, 1)
+        val_r2 = val_mae = math.nan
+        if regression:
+            val_loss, val_r2, val_mae = (_evaluate_regression(model, x_val, y_val, loss_fn) if not diverged
+                                         else (math.nan, math.nan, math.nan))
+            val_acc = math.nan
+        else:
+            val_loss, val_acc = _evaluate(model, x_val, y_val, bf16) if not diverged else (math.nan, math.nan)
         if not math.isfinite(val_loss):
             val_loss, val_acc = math.nan, val_acc if math.isfinite(val_acc) else math.nan
+            val_r2 = val_mae = math.nan
         record = EpochRecord(
             epoch=epoch,
             train_loss=train_loss if math.isfinite(train_loss) else math.nan,
@@ -397,6 +455,8 @@ def fit(
             val_accuracy=val_acc,
             lr=schedule.lr,
             seconds=time.perf_counter() - started,
+            **({"train_r2": 1.0 - train_loss if math.isfinite(train_loss) else math.nan, "val_r2": val_r2,
+                "val_mae": val_mae} if regression else {}),
         )
         records.append(record)
         schedule.after_epoch(val_loss)
@@ -409,8 +469,8 @@ def fit(
         elif train_loss > EXPLODE_FACTOR * initial_loss:
             stop_reason = "diverged"
             stop_detail = (
-                f"training loss {train_loss:.3g} in epoch {epoch} is over {EXPLODE_FACTOR:g}× that of a uniform "
-                f"guess ({initial_loss:.3g})"
+                f"training loss {train_loss:.3g} in epoch {epoch} is over {EXPLODE_FACTOR:g}× that of {reference} "
+                f"({initial_loss:.3g})"
             )
         if stop_reason == "diverged":
             break  # not checkpointed: a resume would only diverge again
