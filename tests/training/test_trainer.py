@@ -138,3 +138,16 @@ def test_features_train_too(digits_pair):
     spec = ModelSpec(arch="mlp", params={"hidden": [32]})
     h = fit(lambda: build_network(spec, (64,), 10), flat(train), flat(val), train_spec(epochs=5, optimizer={"name": "adam", "lr": 0.01})).history
     assert math.isfinite(h.epochs[-1].val_loss) and h.epochs[-1].val_accuracy > 0.7
+
+
+def test_resume_with_lookahead_gives_the_same_result(digits_pair, tmp_path):
+    train, val = digits_pair
+    spec = train_spec(epochs=4, schedule={"name": "onecycle", "max_lr": 0.01}, lookahead={"every": 3})
+    straight = fit(body(), train, val, spec, checkpoint=tmp_path / "a.safetensors")
+    ckpt = tmp_path / "b.safetensors"
+    with pytest.raises(Kill):
+        fit(body(), train, val, spec, checkpoint=ckpt, events=KillAt(epoch=3, step=2))
+    resumed = fit(body(), train, val, spec, checkpoint=ckpt, resume=True)
+    assert without_seconds(resumed.history) == without_seconds(straight.history)
+    for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name

@@ -444,6 +444,14 @@ class EarlyStoppingSpec(Strict):
         return "min" if self.monitor == "val_loss" else "max"  # val_accuracy, val_r2: higher is better
 
 
+class LookaheadSpec(Strict):
+    """Every ``every`` steps, the weights are set to their running average, whose weight on the past
+    grows over training to ``decay ** every``; training ends on the average (``training/lookahead.py``)."""
+
+    every: PositiveInt = Field(5, description="optimizer steps between two pulls toward the average")
+    decay: float = Field(0.95, gt=0.0, lt=1.0, description="the average's per-step weight on its past, at the end")
+
+
 class TrainSpec(Strict):
     epochs: PositiveInt = 10
     batch_size: PositiveInt = 128
@@ -452,6 +460,10 @@ class TrainSpec(Strict):
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
     early_stopping: EarlyStoppingSpec | None = None
     grad_clip: PositiveFloat | None = Field(None, description="clip the gradient norm to this value")
+    lookahead: LookaheadSpec | None = Field(
+        None, description="true or {every, decay}: pull the weights toward their running average every few steps, "
+        "more strongly as training ends, and end on it (hlb-CIFAR10, airbench)"
+    )
     class_weight: Literal["balanced"] | None = Field(
         None, description="balanced: weight each class's loss by n / (classes × its training count); "
         "scikit-learn baselines get class_weight='balanced' (or balanced sample weights) where they take it"
@@ -466,10 +478,15 @@ class TrainSpec(Strict):
         None, description="train on a stratified subset of this many training samples (slow baselines)"
     )
 
-    @field_validator("early_stopping", mode="before")
+    @field_validator("early_stopping", "lookahead", mode="before")
     @classmethod
     def _false_means_none(cls, v: Any) -> Any:
         return None if v is False else v
+
+    @field_validator("lookahead", mode="before")
+    @classmethod
+    def _true_means_defaults(cls, v: Any) -> Any:
+        return {} if v is True else v
 
     @model_validator(mode="after")
     def _step_fits_epochs(self) -> TrainSpec:

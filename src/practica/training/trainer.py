@@ -44,6 +44,7 @@ from practica.training.checkpoint import (
     unprefixed,
 )
 from practica.training.history import EpochRecord, History, StopReason
+from practica.training.lookahead import Lookahead
 from practica.training.schedules import Schedule, make_optimizer, param_groups
 
 EVAL_BATCH = 1024
@@ -358,6 +359,7 @@ def fit(
     steps = n // batch_size + (1 if n % batch_size > 1 else 0)
     optimizer = make_optimizer(spec.optimizer, param_groups(model), spec.schedule)
     schedule = Schedule(spec.schedule, optimizer, steps, spec.epochs)
+    lookahead = Lookahead(spec.lookahead, model, steps * spec.epochs) if spec.lookahead else None
     weights = class_weights(train, spec, dev)
     loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=spec.label_smoothing)
     # With class weights, the history records the unweighted loss, so the training loss compares
@@ -391,6 +393,8 @@ def fit(
         torch.set_rng_state(tensors["rng.torch"])
         gen.set_state(tensors["rng.gen"])
         records = [EpochRecord(**r) for r in meta["records"]]
+        if lookahead is not None:
+            lookahead.load(unprefixed("lookahead", tensors))
         best = unprefixed("best", tensors)
         best_state = best or None
 
@@ -426,6 +430,8 @@ def fit(
                 nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip)
             optimizer.step()
             schedule.after_step()
+            if lookahead is not None:
+                lookahead.after_step(model, schedule.step_count)
             loss_sum += (loss.detach() if weights is None else record_fn(logits.detach(), yb)) * len(idx)
             if not regression:
                 correct += (logits.detach().argmax(1) == yb).sum()
@@ -475,7 +481,8 @@ def fit(
         if stop_reason == "diverged":
             break  # not checkpointed: a resume would only diverge again
         if checkpoint is not None:
-            _save_checkpoint(checkpoint, model, optimizer, schedule, stopper, gen, records, best_state, config_hash)
+            _save_checkpoint(checkpoint, model, optimizer, schedule, stopper, gen, records, best_state, config_hash,
+                             lookahead)
         if stopper.should_stop:
             stop_reason, stop_detail = "early_stopping", stopper.describe()
             break
@@ -498,12 +505,14 @@ def fit(
     return FitResult(model=model, history=history)
 
 
-def _save_checkpoint(path, model, optimizer, schedule, stopper, gen, records, best_state, config_hash) -> None:
+def _save_checkpoint(path, model, optimizer, schedule, stopper, gen, records, best_state, config_hash,
+                     lookahead=None) -> None:
     opt_tensors, opt_skeleton = split_optimizer_state(optimizer.state_dict())
     tensors = {
         **prefixed("model", model.state_dict()),
         **prefixed("opt", opt_tensors),
         **(prefixed("best", best_state) if best_state else {}),
+        **(prefixed("lookahead", lookahead.state()) if lookahead is not None else {}),
         "rng.torch": torch.get_rng_state(),
         "rng.gen": gen.get_state(),
     }
