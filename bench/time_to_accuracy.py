@@ -1,0 +1,152 @@
+"""Time to accuracy: minutes for an experiment of a suite to train and be evaluated on the test set.
+
+Runs the experiment exactly as ``practica run`` would train it (its model, training config and
+augmentation from the suite; the suite's data stage, cleaned and split), once per seed, each in a
+fresh subprocess, and prints for every seed the test accuracy (the evaluation stage's fp32
+predictor on the whole test split) and the wall time of training plus that evaluation; then the
+mean and spread over the seeds and how many reached the target. The curve (per-epoch validation
+accuracy against elapsed training time) goes into ``--json``.
+
+    .venv/bin/python bench/time_to_accuracy.py [--suite examples/cifar10.yaml] [--experiment fast]
+        [--seeds 0 1 2] [--target 0.90] [--minutes 10] [--threads 2] [--json out.json]
+
+With ``--test-curve`` each epoch's weights are also scored on the test set, the clock paused
+meanwhile (it costs an evaluation per epoch, not counted in the times).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def worker(args: argparse.Namespace) -> dict:
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from practica.config.load import load_suite
+    from practica.data import prepare_data
+    from practica.evaluation.predictors import TorchPredictor
+    from practica.models.registry import build_network
+    from practica.training import trainer
+
+    suite = load_suite(args.suite)
+    exp = suite.experiment(args.experiment)
+    spec = exp.train.model_copy(update={"seed": args.seed})
+    started = time.perf_counter()
+    splits = prepare_data(suite.dataset)
+    data_s = time.perf_counter() - started
+    shape, classes = splits.train.input_shape, len(splits.classes)
+    curve: list[dict] = []
+    paused = 0.0
+    clock = time.perf_counter()
+
+    # Per-epoch test scoring needs the weights: patch the evaluation fit runs after every epoch.
+    state: dict = {}
+    evaluate = trainer._evaluate
+
+    def evaluate_and_keep(model, x, y, *rest):
+        state["model"] = model
+        return evaluate(model, x, y, *rest)
+
+    class Events:
+        def epoch_start(self, epoch, epochs, steps): ...
+        def step(self, done): ...
+
+        def epoch_end(self, record) -> None:
+            nonlocal paused
+            point = {"epoch": record.epoch, "seconds": time.perf_counter() - clock - paused,
+                     "train_loss": record.train_loss, "val_accuracy": record.val_accuracy}
+            if args.test_curve and "model" in state:
+                t = time.perf_counter()
+                proba = TorchPredictor(state["model"]).predict_proba(splits.test.x)
+                point["test_accuracy"] = float((proba.argmax(1) == splits.test.y).mean())
+                state["model"].train()
+                paused += time.perf_counter() - t
+            curve.append(point)
+            print(json.dumps(point), file=sys.stderr, flush=True)
+
+    if args.test_curve:
+        trainer._evaluate = evaluate_and_keep
+    augment = suite.augment_for(exp)
+    result = trainer.fit(lambda: build_network(exp.model, shape, classes), splits.train, splits.val, spec,
+                         augment, events=Events())
+    train_s = time.perf_counter() - clock - paused
+    t = time.perf_counter()
+    proba = TorchPredictor(result.model).predict_proba(splits.test.x)
+    test_accuracy = float((proba.argmax(1) == splits.test.y).mean())
+    eval_s = time.perf_counter() - t
+    return {
+        "seed": args.seed, "test_accuracy": test_accuracy, "train_s": train_s, "eval_s": eval_s,
+        "total_s": train_s + eval_s, "data_s": data_s, "epochs": len(curve), "curve": curve,
+        "train_samples": len(splits.train), "test_samples": len(splits.test), "precision": spec.precision,
+        "bf16": trainer.uses_bf16(spec.precision, torch.device("cpu")),
+        "best_val_accuracy": max((p["val_accuracy"] for p in curve), default=float(np.nan)),
+    }
+
+
+def run_seed(args: argparse.Namespace, seed: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "result.json"
+        cmd = [sys.executable, __file__, "--worker", "--seed", str(seed), "--result", str(out),
+               "--suite", str(args.suite), "--experiment", args.experiment, "--threads", str(args.threads)]
+        if args.test_curve:
+            cmd.append("--test-curve")
+        env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+        subprocess.run(cmd, check=True, env=env, cwd=ROOT)
+        return json.loads(out.read_text())
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--suite", type=Path, default=ROOT / "examples" / "cifar10.yaml")
+    p.add_argument("--experiment", default="fast")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--target", type=float, default=0.90)
+    p.add_argument("--minutes", type=float, default=10.0, help="the time the target should be reached in")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--test-curve", action="store_true")
+    p.add_argument("--json", type=Path)
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--result", type=Path, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        args.result.write_text(json.dumps(worker(args)))
+        return
+
+    print(f"{args.experiment} of {args.suite.name}: seeds {args.seeds}, {args.threads} threads, "
+          f"{platform.processor() or platform.machine()}", flush=True)
+    runs = []
+    for seed in args.seeds:
+        r = run_seed(args, seed)
+        runs.append(r)
+        print(f"seed {seed}: test {r['test_accuracy']:.2%} in {r['total_s'] / 60:.2f} min "
+              f"(train {r['train_s']:.0f} s over {r['epochs']} epochs, test evaluation {r['eval_s']:.1f} s; "
+              f"data stage {r['data_s']:.1f} s, not counted)", flush=True)
+    acc = [r["test_accuracy"] for r in runs]
+    minutes = [r["total_s"] / 60 for r in runs]
+    spread = (lambda v: statistics.stdev(v) if len(v) > 1 else 0.0)
+    reached = sum(a >= args.target for a in acc)
+    print(f"\ntest accuracy {statistics.mean(acc):.2%} ± {spread(acc):.2%} (min {min(acc):.2%}, max {max(acc):.2%})")
+    print(f"minutes       {statistics.mean(minutes):.2f} ± {spread(minutes):.2f} (max {max(minutes):.2f})")
+    print(f"target {args.target:.0%} in ≤ {args.minutes:g} min: reached by {reached} of {len(runs)} seeds; "
+          f"mean time / budget = {statistics.mean(minutes) / args.minutes:.2f}")
+    if args.json:
+        args.json.write_text(json.dumps({"experiment": args.experiment, "suite": str(args.suite), "runs": runs,
+                                         "target": args.target, "minutes": args.minutes}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
