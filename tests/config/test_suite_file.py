@@ -154,10 +154,23 @@ def test_binary_file_is_refused(tmp_path):
         load_suite(f)
 
 
-@pytest.mark.parametrize("name", ["digits.yaml", "cifar10.yaml", "penguins.yaml", "penguins_mass.yaml"])
+EXAMPLES = sorted(p.name for p in (Path(__file__).parents[2] / "examples").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
 def test_shipped_examples_are_valid(name):
     suite = load_suite(Path(__file__).parents[2] / "examples" / name)
     assert suite.experiments
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_every_example_round_trips_through_its_resolved_form(name):
+    import yaml
+
+    from practica.pipeline.rundir import resolved_yaml
+
+    suite = load_suite(Path(__file__).parents[2] / "examples" / name)
+    assert suite_from_dict(yaml.safe_load(resolved_yaml(suite))) == suite
 
 
 def test_resolved_suite_round_trips():

@@ -225,10 +225,15 @@ def test_unreadable_files_are_reported_not_fatal(tmp_path):
     (bad / "notes.png").write_text("not an image at all\n")
     data = load_folder(tmp_path / "data", None, None)
     check = check_data({"data": data}).check("unreadable")
-    assert check.status == "warning" and check.count == 3 and "3 files could not be read" in check.summary
+    assert check.status == "warning" and check.count == 3 and "3 files could not be used" in check.summary
     names = sorted(Path(f.split(":")[0]).name for f in check.findings)
     assert names == ["empty.png", "notes.png", "truncated.jpg"]
     assert any("empty file" in f for f in check.findings)
+
+    # The splits of that set share its skipped files: counted once, as before the split.
+    halves = {"train": data.subset(np.arange(2)), "val": data.subset(np.arange(2, len(data)))}
+    shared = check_data(halves).check("unreadable")
+    assert shared.count == 3 and "(before the split: 3)" in shared.summary
 
 
 def test_feature_tables_get_missing_constant_and_infinite_checks():

@@ -27,7 +27,7 @@ from practica.data.hygiene import (
     near_duplicates,
     perceptual_hashes,
 )
-from practica.data.records import Dataset
+from practica.data.records import Dataset, skipped_noun
 
 __all__ = [
     "DEFAULT_IMBALANCE_THRESHOLD",
@@ -280,14 +280,22 @@ def _plural(n: int, word: str, many: str | None = None) -> str:
 
 
 def _unreadable(parts: Mapping[str, Dataset]) -> Check:
-    found = [s for d in parts.values() for s in d.skipped]
-    found = list(dict.fromkeys(found))
-    counts = {n: len(d.skipped) for n, d in parts.items()}
+    # Splits of one loaded set share its skipped entries: those are counted once, as before the split.
+    owners: dict[str, list[str]] = {}
+    for name, d in parts.items():
+        for entry in d.skipped:
+            owners.setdefault(entry, []).append(name)
+    found = list(owners)
+    counts = {n: sum(1 for o in owners.values() if o == [n]) for n in parts}
+    shared = sum(1 for o in owners.values() if len(o) > 1)
+    if shared:
+        counts["before the split"] = shared
     if not found:
         return Check("unreadable", "Unreadable files", "ok", "every file could be read", 0, counts)
     where = ", ".join(f"{n}: {c}" for n, c in counts.items() if c)
+    noun = skipped_noun(found)
     return Check("unreadable", "Unreadable files", "warning",
-                 f"{_plural(len(found), 'file')} could not be read and {'were' if len(found) != 1 else 'was'} "
+                 f"{_plural(len(found), noun)} could not be used and {'were' if len(found) != 1 else 'was'} "
                  f"left out ({where})", len(found), counts, tuple(found))
 
 

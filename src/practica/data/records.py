@@ -28,7 +28,7 @@ class Dataset:
     y: np.ndarray
     classes: tuple[str, ...]
     sources: tuple[str, ...] = ()
-    skipped: tuple[str, ...] = ()  # "path: reason" for each file that could not be decoded
+    skipped: tuple[str, ...] = ()  # "path: reason" for each file (or "path:row N: reason") left out
     task: Literal["classification", "regression"] = "classification"
     feature_names: tuple[str, ...] = ()
     table: Any = None  # practica.data.tabular's column schema, for raw tables
@@ -51,6 +51,10 @@ class Dataset:
 
     def __len__(self) -> int:
         return len(self.y)
+
+    @property
+    def skipped_noun(self) -> str:
+        return skipped_noun(self.skipped)
 
     @property
     def is_regression(self) -> bool:
@@ -76,6 +80,11 @@ class Dataset:
             y=self.y[indices],
             sources=tuple(self.sources[i] for i in indices) if self.sources else (),
         )
+
+
+def skipped_noun(entries: tuple[str, ...] | list[str]) -> str:
+    """What the skipped entries are: rows of a table or records of a JSON file ("row"), else files."""
+    return "row" if entries and all(":row " in e or ":line " in e for e in entries) else "file"
 
 
 @dataclass(frozen=True)

@@ -168,7 +168,7 @@ def _skip_note(data: Dataset, what: str) -> list[str]:
         return []
     listed = "; ".join(data.skipped[:_LISTED_SKIPS])
     more = f"; and {len(data.skipped) - _LISTED_SKIPS} more" if len(data.skipped) > _LISTED_SKIPS else ""
-    return [f"skipped {len(data.skipped)} file(s) of the {what} that could not be decoded: {listed}{more}"]
+    return [f"skipped {len(data.skipped)} {data.skipped_noun}(s) of the {what} that could not be used: {listed}{more}"]
 
 
 def _divide_groups(

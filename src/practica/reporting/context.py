@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from practica.data.records import skipped_noun
 from practica.reporting import humanize as h
 from practica.reporting import plots
 from practica.reporting import regression as reg
@@ -98,6 +99,7 @@ class Report:
     notes: tuple[str, ...]
     skipped: tuple[str, ...]
     skipped_more: int
+    skipped_noun: str
     data_images: tuple[Image, ...]
     columns: tuple[str, ...]
     rows: tuple[Row, ...]
@@ -140,6 +142,7 @@ def build(run: SuiteRun) -> Report:
         notes=tuple(run.splits.notes),
         skipped=skipped[:12],
         skipped_more=max(0, len(skipped) - 12),
+        skipped_noun=skipped_noun(skipped),
         data_images=_data_images(run.splits),
         columns=tuple(c[0] for c in _columns(run.results)),
         rows=_rows(run.results, ranked),

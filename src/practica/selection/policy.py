@@ -50,9 +50,14 @@ def _cost(result: ExperimentResult, prefer: str) -> float:
     return cost.latency_p95_ms if prefer == "latency" else cost.size_bytes
 
 
+def _size(n_bytes: int) -> str:
+    """4_912_000 → '4.91 MB'; under 0.1 MB in kB (493 → '0.493 kB'), never '0.000493 MB'."""
+    return f"{n_bytes / 1e3:.3g} kB" if n_bytes < 1e5 else f"{n_bytes / 1e6:.3g} MB"
+
+
 def _cost_text(result: ExperimentResult, prefer: str) -> str:
     cost = result.evaluation.cost  # type: ignore[union-attr]
-    return f"p95 latency {cost.latency_p95_ms:.2g} ms" if prefer == "latency" else f"size {cost.size_mb:.3g} MB"
+    return f"p95 latency {cost.latency_p95_ms:.2g} ms" if prefer == "latency" else f"size {_size(cost.size_bytes)}"
 
 
 def _violation(result: ExperimentResult, policy: SelectionSpec) -> str | None:
@@ -136,7 +141,7 @@ def select(results: Sequence[ExperimentResult], policy: SelectionSpec) -> Decisi
         f"{chosen.name} goes to production: {reason}, among {len(eligible)} eligible experiment"
         f"{'s' if len(eligible) != 1 else ''} of {len(results)}"
         + (f" (constraints: {', '.join(limits)})" if limits else "")
-        + f". Its diagnosis is {verdict}; {_cost_text(chosen, 'latency')}, size {chosen.evaluation.cost.size_mb:.3g} MB. "  # type: ignore[union-attr]
+        + f". Its diagnosis is {verdict}; {_cost_text(chosen, 'latency')}, size {_size(chosen.evaluation.cost.size_bytes)}. "  # type: ignore[union-attr]
         + (f"On the held-out test split it scores R² {test.regression.r2:.3f}, RMSE {test.regression.rmse:.4g}, "
            f"MAE {test.regression.mae:.4g} " if test.regression else
            f"On the held-out test split it scores {100 * test.accuracy:.1f}% accuracy ")
