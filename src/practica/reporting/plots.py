@@ -266,6 +266,23 @@ class Point:
     rejected: bool = False
 
 
+def _label_offsets(xs: np.ndarray, ys: np.ndarray, step: float = 11.0) -> list[float]:
+    """Vertical offsets (points) for the labels of points at ``xs`` (log scale) and ``ys``: a label
+    that would print over one already placed (close in both directions) moves down a line."""
+    u = np.log10(xs)
+    u = (u - u.min()) / ((u.max() - u.min()) or 1.0)
+    v = (ys - ys.min()) / (float(ys.max() - ys.min()) or 1.0)
+    offsets = [5.0] * len(xs)
+    placed: list[tuple[float, float]] = []  # (u, v - lines) of each label placed
+    for i in np.argsort(-v, kind="stable"):
+        lines = 0
+        while any(abs(u[i] - pu) < 0.2 and abs((v[i] - 0.07 * lines) - pv) < 0.06 for pu, pv in placed):
+            lines += 1
+        placed.append((u[i], v[i] - 0.07 * lines))
+        offsets[i] = 5.0 - step * lines
+    return offsets
+
+
 def comparison(points: Sequence[Point], *, metric: str, latency_limit_ms: float | None = None) -> bytes | None:
     """Validation metric against batch-1 p95 latency (log x); the chosen model highlighted."""
     points = [p for p in points if math.isfinite(p.value) and math.isfinite(p.latency_ms)]
@@ -276,12 +293,12 @@ def comparison(points: Sequence[Point], *, metric: str, latency_limit_ms: float 
         ax = fig.add_subplot()
         xs = np.array([max(p.latency_ms, 1e-3) for p in points])
         ys = np.array([p.value for p in points])
-        for p, x, y in zip(points, xs, ys):
+        for p, x, y, dy in zip(points, xs, ys, _label_offsets(xs, ys)):
             colour = GREEN if p.chosen else GREY if p.rejected else BLUE
             ax.scatter([x], [y], s=150 if p.chosen else 55, color=colour, zorder=4,
                        edgecolor="white" if not p.chosen else INK, linewidth=1.2 if p.chosen else 0.8,
                        marker="*" if p.chosen else "o")
-            ax.annotate(p.name + (" (chosen)" if p.chosen else ""), (x, y), xytext=(7, 5),
+            ax.annotate(p.name + (" (chosen)" if p.chosen else ""), (x, y), xytext=(7, dy),
                         textcoords="offset points", fontsize=8.5, color=INK if not p.rejected else "#52606d",
                         fontweight="bold" if p.chosen else "normal", zorder=5)
         ax.set_xscale("log")
