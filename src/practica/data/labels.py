@@ -77,3 +77,12 @@ def _span(values: list[int]) -> str:
     if values == list(range(values[0], values[-1] + 1)):
         return f"{values[0]}–{values[-1]}" if len(values) > 1 else str(values[0])
     return ", ".join(map(str, values[:12])) + (", …" if len(values) > 12 else "")
+
+
+def is_number(text: str) -> bool:
+    """Whether a CSV field parses as a number (what float() accepts)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

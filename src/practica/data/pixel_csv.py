@@ -29,7 +29,7 @@ import numpy as np
 
 from practica.config.schema import SourceSpec
 from practica.data import cache
-from practica.data.labels import from_text
+from practica.data.labels import from_text, is_number
 from practica.data.records import Dataset
 from practica.errors import DataError
 
@@ -273,15 +273,6 @@ def _check_whole(path: Path, values: np.ndarray, names: list[str], rows: list[in
         "file is a table of measurements rather than pixels, save it as JSON records with numeric fields "
         "(source: json) or as .npy/.npz features."
     )
-
-
-def is_number(text: str) -> bool:
-    """Whether a CSV field parses as a number (what float() accepts)."""
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _row_number(entry: str) -> int:

@@ -38,7 +38,7 @@ import numpy as np
 
 from practica.config.schema import SourceSpec
 from practica.data import cache
-from practica.data.labels import from_text
+from practica.data.labels import from_text, is_number
 from practica.data.records import Dataset
 from practica.errors import DataError, InputError
 
@@ -120,7 +120,7 @@ def _encode_value(column: Column, value: Any) -> float:
     if column.kind == "numeric":
         if isinstance(value, (int, float)):
             return float(value)
-        if isinstance(value, str) and _is_number(value):
+        if isinstance(value, str) and is_number(value):
             return float(value)
         raise InputError(f"column {column.name!r} is {value!r}; {_expects(column)}")
     if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
@@ -143,14 +143,6 @@ def _expects(column: Column) -> str:
 
 def is_missing(text: str) -> bool:
     return text.strip().lower() in MISSING_MARKERS
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 # --- loading ---------------------------------------------------------------------------------------
@@ -206,7 +198,7 @@ def parse_table_csv(
         if kinds[i] == "numeric":
             for number, fields in kept:
                 text = fields[i]
-                if number not in bad and not is_missing(text) and not _is_number(text):
+                if number not in bad and not is_missing(text) and not is_number(text):
                     bad[number] = f"{name}:row {number}: column {header[i]!r} is {text.strip()!r}, not a number"
     skipped += bad.values()
     kept = [(n, f) for n, f in kept if n not in bad]
@@ -243,10 +235,10 @@ def parse_table_csv(
 def resolve_task(labels: Sequence[str], task: str, what: str) -> Task:
     """``auto``: numbers with fractions, or more than ``MAX_AUTO_CLASSES`` whole numbers, are a quantity
     (regression); strings and a few whole numbers are classes."""
-    numbers = all(_is_number(t) for t in labels)
+    numbers = all(is_number(t) for t in labels)
     if task == "regression":
         if not numbers:
-            example = next(t for t in labels if not _is_number(t))
+            example = next(t for t in labels if not is_number(t))
             raise DataError(f"{what} holds {example!r}, not a number; regression needs a numeric target. "
                             "Set dataset.task: classification, or choose another target.")
         return "regression"
@@ -288,7 +280,7 @@ def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]], list
         raise DataError(f"{path} is not a readable CSV file ({err}); a CSV table has {_LAYOUT}.") from None
     if header is None:
         raise DataError(f"{path} is empty; a CSV table has {_LAYOUT}.")
-    if all(_is_number(h) for h in header):
+    if all(is_number(h) for h in header):
         raise DataError(f"{path} has no header row (its first row is numbers); add one naming the columns.")
     twice = next((h for h in header if header.count(h) > 1), None)
     if twice is not None:
@@ -320,7 +312,7 @@ def _infer_kind(texts: list[str]) -> ColumnKind:
     present = [t for t in texts if not is_missing(t)]
     if not present:
         return "numeric"  # all missing: nothing says otherwise, and the hygiene report names it
-    numbers = sum(_is_number(t) for t in present)
+    numbers = sum(is_number(t) for t in present)
     return "numeric" if numbers >= NUMERIC_SHARE * len(present) else "categorical"
 
 

@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from practica.data.labels import is_number
 from practica.data.records import Dataset
 from practica.errors import DataError
 
@@ -52,21 +53,13 @@ def resolve_task(data: Dataset, task: str) -> Dataset:
     try:
         values = np.array([float(c) for c in data.classes], dtype=np.float32)
     except ValueError:
-        example = next(c for c in data.classes if not _is_number(c))
+        example = next(c for c in data.classes if not is_number(c))
         raise DataError(
             f"{data.name}: dataset.task is regression, but its labels are not all numbers (e.g. {example!r}); "
             "give numeric targets, or use task: classification."
         ) from None
     y = values[np.asarray(data.y, dtype=np.int64)] if len(values) else np.zeros(0, np.float32)
     return replace(data, y=y, classes=(), task="regression")
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def target_bins(y: np.ndarray, n_bins: int | None = None) -> np.ndarray:

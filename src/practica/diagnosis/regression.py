@@ -19,7 +19,14 @@ import math
 from dataclasses import dataclass
 
 from practica.diagnosis.check import Check
-from practica.diagnosis.curves import Window, argbest, centred, finite_mean, slope
+from practica.diagnosis.curves import (
+    Curves,
+    Window,
+    argbest,
+    centred,
+    finite_mean,
+    slope,
+)
 from practica.diagnosis.divergence import ADVICE as DIVERGED_ADVICE
 from practica.diagnosis.divergence import _non_finite, _stopped_as_diverged
 from practica.diagnosis.fitting import (
@@ -98,42 +105,26 @@ def r2(x: float) -> str:
 
 
 @dataclass(frozen=True)
-class _Curves:
-    train_loss: tuple[float, ...]
-    val_loss: tuple[float, ...]
-    train_r2: tuple[float, ...]
-    val_r2: tuple[float, ...]
-    val_mae: tuple[float, ...]
-    lr: tuple[float, ...]
-    seconds: tuple[float, ...]
-    # What the shared rules (plateau, val loss rise, non-finite loss) read: accuracy columns stay NaN.
-    train_acc: tuple[float, ...] = ()
-    val_acc: tuple[float, ...] = ()
+class _Curves(Curves):
+    """A regression history's columns: ``Curves`` (its accuracy columns NaN, so the shared rules on
+    loss, plateau and schedule read it unchanged) plus R² and MAE; the gap is train minus val R²."""
+
+    train_r2: tuple[float, ...] = ()
+    val_r2: tuple[float, ...] = ()
+    val_mae: tuple[float, ...] = ()
 
     @classmethod
     def of(cls, h: History) -> _Curves:
-        cols = [tuple(math.nan if v is None else float(v) for v in h.column(n)) for n in
-                ("train_loss", "val_loss", "train_r2", "val_r2", "val_mae", "lr", "seconds")]
+        col = {n: tuple(math.nan if v is None else float(v) for v in h.column(n)) for n in
+               ("train_loss", "val_loss", "train_r2", "val_r2", "val_mae", "lr", "seconds")}
         nan = tuple(math.nan for _ in h.epochs)
-        return cls(*cols, train_acc=nan, val_acc=nan)
-
-    @property
-    def n(self) -> int:
-        return len(self.train_loss)
+        return cls(train_loss=col["train_loss"], train_acc=nan, val_loss=col["val_loss"], val_acc=nan,
+                   lr=col["lr"], seconds=col["seconds"], train_r2=col["train_r2"], val_r2=col["val_r2"],
+                   val_mae=col["val_mae"])
 
     @property
     def gap(self) -> tuple[float, ...]:
         return tuple(t - v for t, v in zip(self.train_r2, self.val_r2))
-
-    def tail(self, width: int = SMOOTH_EPOCHS) -> Window:
-        return Window.tail(self.n, width)
-
-    @property
-    def annealed(self) -> bool:
-        from practica.diagnosis.thresholds import ANNEALED_LR_SHARE
-
-        rates = [r for r in self.lr if math.isfinite(r) and r > 0]
-        return bool(rates) and self.lr[-1] <= ANNEALED_LR_SHARE * max(rates)
 
 
 def diagnose_regression(history: History, context: RegressionContext) -> Diagnosis:

@@ -18,9 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from practica.bundle.inputs import InputSpec, decode_item, features_to_array, pixels_to_array
+from practica.bundle.inputs import (
+    InputSpec,
+    decode_item,
+    features_to_array,
+    pixels_to_array,
+)
 from practica.data.decode import IMAGE_SUFFIXES
-from practica.data.pixel_csv import is_number
+from practica.data.labels import is_number
 from practica.data.tabular import is_missing
 from practica.errors import InputError
 
