@@ -176,12 +176,7 @@ def learning_curves(history: History, *, title: str = "") -> bytes:
             _plain_log_ticks(loss_ax.yaxis)
             loss_ax.set_title("Loss (log scale)")
         acc_ax.yaxis.set_major_formatter(_percent_formatter())
-        handles, labels = loss_ax.get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside upper right", ncols=len(labels))
-        note = _end_note(history)
-        if title or note:
-            fig.suptitle("   ".join(p for p in (title, note) if p), x=0.01, y=0.985, ha="left", va="top",
-                         fontsize=9, color="#52606d", fontweight="normal")
+        _legend_and_title(fig, loss_ax, history, title)
     return buf.getvalue()
 
 
@@ -226,6 +221,16 @@ def _mark_end(ax, history: History, epochs: np.ndarray, series: dict[str, np.nda
     ax.axvspan(at - 0.5, epochs.max() + 0.3, color=RED, alpha=0.08, linewidth=0, zorder=0)
     ax.text(at - 0.4, 0.97, "diverged", transform=ax.get_xaxis_transform(), color=RED, fontsize=8.5,
             va="top", ha="left", fontweight="bold")
+
+
+def _legend_and_title(fig, loss_ax, history, title: str | None) -> None:
+    """A learning-curve figure's shared legend (from the loss axes) and its title with the end note."""
+    handles, labels = loss_ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper right", ncols=len(labels))
+    note = _end_note(history)
+    if title or note:
+        fig.suptitle("   ".join(p for p in (title, note) if p), x=0.01, y=0.985, ha="left", va="top",
+                     fontsize=9, color="#52606d", fontweight="normal")
 
 
 def _end_note(history: History) -> str:

@@ -20,10 +20,10 @@ from practica.reporting.plots import (
     ORANGE,
     RED,
     SPLIT_COLOURS,
-    _end_note,
     _figure,
     _finite,
     _integer_epochs,
+    _legend_and_title,
     _mark_best,
     _mark_end,
     _plain_log_ticks,
@@ -195,12 +195,7 @@ def learning_curves(history: History, *, title: str = "") -> bytes:
         finite = finite[np.isfinite(finite)]
         if len(finite):  # very negative early R² would squash the interesting part
             r2_ax.set_ylim(max(min(finite.min(), 0.0) - 0.05, -1.0), min(1.0, finite.max() + 0.08))
-        handles, labels = loss_ax.get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside upper right", ncols=len(labels))
-        note = _end_note(history)
-        if title or note:
-            fig.suptitle("   ".join(p for p in (title, note) if p), x=0.01, y=0.985, ha="left", va="top",
-                         fontsize=9, color="#52606d", fontweight="normal")
+        _legend_and_title(fig, loss_ax, history, title)
     return buf.getvalue()
 
 
