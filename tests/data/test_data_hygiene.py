@@ -268,3 +268,24 @@ def test_small_images_are_checked_for_exact_copies_only():
     report = check_data({"data": dataset(np.concatenate([x, x[:1]]), [0, 1, 0, 1, 0, 1, 1], "data")})
     assert report.check("near_within") is None and "too small" in report.notes[0]
     assert report.check("exact_within").count == 1 and report.check("label_conflicts").count == 1
+
+
+def test_large_sets_read_their_checks_from_the_cache(monkeypatch):
+    from practica.data import checks as checks_mod
+
+    monkeypatch.setattr(checks_mod, "CACHE_FROM", 0)
+    base = [photo(s) for s in range(6)]
+    train = dataset(np.stack([base[0], base[1], base[0], jpeg(base[2]), base[2], base[3]]), [0, 0, 1, 1, 1, 0])
+    test = dataset(np.stack([base[1], shifted(base[3]), base[4]]), [0, 0, 1], "test")
+    table = Dataset("train", np.array([[1.0, 5.0, np.nan], [2.0, 5.0, np.inf]], np.float32), np.array([0, 1]), CLASSES,
+                    sources=("rows.csv:2", "rows.csv:3"))
+    for parts in ({"train": train, "test": test}, {"train": table}):
+        first = checks_mod.cached_check_data(parts)
+        with monkeypatch.context() as m:
+            m.setattr(checks_mod, "check_data", lambda *a, **k: pytest.fail("checked again"))
+            again = checks_mod.cached_check_data(parts)
+            assert again.to_dict(limit=None) == first.to_dict(limit=None)
+            assert [type(f) for c in again.checks for f in c.findings] == [type(f) for c in first.checks for f in c.findings]
+            with pytest.raises(pytest.fail.Exception, match="checked again"):  # other settings: another entry
+                checks_mod.cached_check_data(parts, imbalance_threshold=1.5)
+    assert first.check("missing_values").status == "warning"

@@ -23,6 +23,7 @@ import time
 import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import platformdirs
@@ -36,6 +37,7 @@ FORMAT_VERSION = 1
 _STALE_TMP_S = 3600  # a temporary folder this old belongs to a killed process
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FileStat = tuple[str, int, int]  # (path relative to the source, size, mtime_ns)
 
@@ -84,6 +86,43 @@ def cached(
     if mmap:
         return _read(entry, key, mmap=True) or data
     return data
+
+
+def derived_key(code: Sequence[str], params: Any, datasets: Sequence[Dataset | None]) -> str:
+    """The key of a result computed from data sets (cleaning decisions, hygiene checks): the source
+    of the modules that compute it (so a changed algorithm never reads a stale entry), its
+    parameters, and each set's samples, targets, classes, sources and skipped entries."""
+    h = hashlib.sha256()
+    for module in code:
+        h.update(Path(module).read_bytes())
+    h.update(json.dumps(params, sort_keys=True, default=str).encode())
+    for ds in datasets:
+        if ds is None:
+            continue
+        h.update(json.dumps([ds.x.shape, str(ds.x.dtype), list(ds.classes), list(ds.sources), list(ds.skipped)]).encode())
+        mapped.update_hash(h, ds.x)
+        h.update(np.ascontiguousarray(ds.y, dtype=np.float64 if ds.is_regression else np.int64))
+    return h.hexdigest()
+
+
+def cached_result(kind: str, key: str, compute: Callable[[], T], to_json: Callable[[T], Any],
+                  from_json: Callable[[Any], T]) -> T:
+    """``compute()``'s result stored as JSON under ``<cache>/<kind>/<key>.json``: read back when the
+    entry is whole and its key matches, else computed and stored (a cache that cannot be written
+    only costs the next run the computation again)."""
+    path = cache_dir() / kind / f"{key}.json"
+    try:
+        entry = read_json(path)
+        if entry.get("key") == key:
+            return from_json(entry["value"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    result = compute()
+    try:
+        write_json(path, {"key": key, "value": to_json(result)})
+    except OSError as err:
+        log.warning("could not write the %s cache in %s (%s); the next run computes it again", kind, path.parent, err)
+    return result
 
 
 def entry_shape(key: str) -> tuple[int, ...] | None:

@@ -10,10 +10,11 @@ missing values, constant columns and infinite values. Every finding names its fi
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
-from itertools import combinations
 from dataclasses import dataclass, field
+from itertools import combinations
 from typing import Any, Literal
 
 import numpy as np
@@ -36,6 +37,7 @@ __all__ = [
     "HygieneReport",
     "Pair",
     "PartSummary",
+    "cached_check_data",
     "check_data",
 ]
 
@@ -81,6 +83,12 @@ class Pair:
             "b": {"part": self.b_part, "index": self.b_index, "source": self.b_source, "label": self.b_label},
         }
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Pair:
+        a, b = d["a"], d["b"]
+        return cls(a["part"], a["index"], a["source"], a["label"], b["part"], b["index"], b["source"], b["label"],
+                   d["distance"], d["exact"], math.nan if d["similarity"] is None else d["similarity"])
+
 
 @dataclass(frozen=True)
 class ColumnIssue:
@@ -101,6 +109,10 @@ class ColumnIssue:
         named = {"name": self.name} if self.name else {}
         return {"part": self.part, "column": self.column, **named, "count": self.count, "detail": self.detail,
                 "sources": list(self.sources)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ColumnIssue:
+        return cls(d["part"], d["column"], d["count"], d["detail"], tuple(d["sources"]), d.get("name", ""))
 
 
 @dataclass(frozen=True)
@@ -127,6 +139,18 @@ class Check:
             "findings": [f if isinstance(f, str) else f.to_dict() for f in listed],
         }
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Check:
+        """The check as ``to_dict(limit=None)`` wrote it (a shorter listing comes back shorter)."""
+
+        def finding(f: Any) -> Any:
+            if isinstance(f, str):
+                return f
+            return Pair.from_dict(f) if "a" in f else ColumnIssue.from_dict(f)
+
+        return cls(d["name"], d["title"], d["status"], d["summary"], d["count"], d["counts"],
+                   tuple(finding(f) for f in d["findings"]))
+
 
 @dataclass(frozen=True)
 class PartSummary:
@@ -140,6 +164,10 @@ class PartSummary:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "samples": self.samples, "kind": self.kind, "shape": list(self.shape),
                 "class_counts": self.class_counts, "skipped": self.skipped}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PartSummary:
+        return cls(d["name"], d["samples"], d["kind"], tuple(d["shape"]), d["class_counts"], d["skipped"])
 
 
 @dataclass(frozen=True)
@@ -177,6 +205,38 @@ class HygieneReport:
             "parts": [p.to_dict() for p in self.parts],
             "checks": [c.to_dict(limit) for c in self.checks],
         }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> HygieneReport:
+        return cls(tuple(PartSummary.from_dict(p) for p in d["parts"]), tuple(Check.from_dict(c) for c in d["checks"]),
+                   d["near_distance"], d["min_similarity"], d["imbalance_threshold"], d["seconds"], tuple(d["notes"]))
+
+
+# Below this many samples (all parts together) the checks take about a second: no cache.
+CACHE_FROM = 10_000
+
+
+def cached_check_data(
+    parts: Mapping[str, Dataset],
+    *,
+    near_distance: int | None = DEFAULT_NEAR_DISTANCE,
+    min_similarity: float | None = DEFAULT_MIN_SIMILARITY,
+    imbalance_threshold: float = DEFAULT_IMBALANCE_THRESHOLD,
+) -> HygieneReport:
+    """``check_data``, its report cached under the data cache folder for large sets (on CIFAR-10's
+    60,000 images the near-duplicate search takes half a minute, and every run of a suite on the
+    same splits would repeat it). The key covers the parts' names and data, the settings and the
+    code of the checks."""
+    settings = {"near_distance": near_distance, "min_similarity": min_similarity,
+                "imbalance_threshold": imbalance_threshold}
+    if sum(len(d) for d in parts.values()) < CACHE_FROM:
+        return check_data(parts, **settings)
+    from practica.data import cache, hygiene, table_checks
+
+    code = (__file__, hygiene.__file__, table_checks.__file__)
+    key = cache.derived_key(code, [list(parts), settings], list(parts.values()))
+    return cache.cached_result("hygiene", key, lambda: check_data(parts, **settings),
+                               lambda r: r.to_dict(limit=None), HygieneReport.from_dict)
 
 
 def check_data(

@@ -26,16 +26,13 @@ transitively: ``hygiene.duplicate_groups``) go to the split, which keeps each gr
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from practica.config.schema import CleanSpec
-from practica.data import hygiene, mapped
+from practica.data import hygiene
 from practica.data.checks import CONFLICT_MIN_SIMILARITY
 from practica.data.records import Dataset, Decision
 
@@ -103,35 +100,23 @@ def cached_clean(data: Dataset, spec: CleanSpec, test: Dataset | None = None) ->
     if len(data) + (len(test) if test is not None else 0) < CACHE_FROM:
         return clean(data, spec, test)
     from practica.data import cache
-    from practica.io import read_json, write_json
 
-    h = hashlib.sha256()
-    for module in (__file__, hygiene.__file__):
-        h.update(Path(module).read_bytes())
-    h.update(json.dumps(spec.model_dump(mode="json"), sort_keys=True).encode())
-    for ds in (data, test) if test is not None else (data,):
-        h.update(json.dumps([ds.x.shape, str(ds.x.dtype), list(ds.classes), list(ds.sources), list(ds.skipped)]).encode())
-        mapped.update_hash(h, ds.x)
-        h.update(np.ascontiguousarray(ds.y, dtype=np.float64 if ds.is_regression else np.int64))
-    key = h.hexdigest()
-    path = cache.cache_dir() / "clean" / f"{key}.json"
-    try:
-        entry = read_json(path)
-        if entry.get("key") == key:
-            return Cleaning(
-                keep=np.array(entry["keep"], dtype=np.int64), groups=np.array(entry["groups"], dtype=np.int64),
-                decisions=tuple(Decision(d["action"], tuple(d["samples"]), d["reason"], d["rule"], tuple(d["indices"]),
-                                         d["set"]) for d in entry["decisions"]),
-                notes=tuple(entry["notes"]), policy=spec)
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    result = clean(data, spec, test)
-    try:
-        write_json(path, {"key": key, "keep": result.keep, "groups": result.groups, "notes": list(result.notes),
-                          "decisions": [{**d.to_dict(), "indices": list(d.indices)} for d in result.decisions]})
-    except OSError:
-        pass  # no cache: the next run cleans again
-    return result
+    key = cache.derived_key((__file__, hygiene.__file__), spec.model_dump(mode="json"), (data, test))
+    return cache.cached_result("clean", key, lambda: clean(data, spec, test), _cleaning_to_json,
+                               lambda v: _cleaning_from_json(v, spec))
+
+
+def _cleaning_to_json(result: Cleaning) -> dict:
+    return {"keep": result.keep, "groups": result.groups, "notes": list(result.notes),
+            "decisions": [{**d.to_dict(), "indices": list(d.indices)} for d in result.decisions]}
+
+
+def _cleaning_from_json(v: dict, spec: CleanSpec) -> Cleaning:
+    return Cleaning(
+        keep=np.array(v["keep"], dtype=np.int64), groups=np.array(v["groups"], dtype=np.int64),
+        decisions=tuple(Decision(d["action"], tuple(d["samples"]), d["reason"], d["rule"], tuple(d["indices"]), d["set"])
+                        for d in v["decisions"]),
+        notes=tuple(v["notes"]), policy=spec)
 
 
 # ------------------------------------------------------------------------ rules

@@ -236,12 +236,13 @@ def _record_data(run_dir: Path, splits: Splits, resume: bool, suite: Suite, run_
 
 def _record_hygiene(run_dir: Path, splits: Splits, reporter: Reporter) -> HygieneReport | None:
     """The data-hygiene checks on the splits as trained (after any cleaning), in data/hygiene.json.
-    They inform; a failure to compute them is reported and costs the run nothing else."""
-    from practica.data.checks import check_data
+    They inform; a failure to compute them is reported and costs the run nothing else. Cached for
+    large sets: a second run on the same splits reads them back."""
+    from practica.data.checks import cached_check_data
 
     reporter.stage("Checking the data: duplicates within and across splits, label conflicts, balance")
     try:
-        report = check_data({"train": splits.train, "val": splits.val, "test": splits.test})
+        report = cached_check_data({"train": splits.train, "val": splits.val, "test": splits.test})
     except (ValueError, MemoryError) as err:
         reporter.stage(f"No data hygiene checks: {type(err).__name__}: {err}")
         return None
