@@ -54,7 +54,7 @@ def worker(args: argparse.Namespace) -> dict:
 
     # Per-epoch test scoring needs the weights: patch the evaluation fit runs after every epoch.
     state: dict = {}
-    evaluate = trainer._evaluate
+    evaluate = trainer.validate
 
     def evaluate_and_keep(model, x, y, *rest):
         state["model"] = model
@@ -78,7 +78,7 @@ def worker(args: argparse.Namespace) -> dict:
             print(json.dumps(point), file=sys.stderr, flush=True)
 
     if args.test_curve:
-        trainer._evaluate = evaluate_and_keep
+        trainer.validate = evaluate_and_keep
     augment = suite.augment_for(exp)
     result = trainer.fit(lambda: build_network(exp.model, shape, classes), splits.train, splits.val, spec,
                          augment, events=Events())

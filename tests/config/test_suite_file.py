@@ -56,6 +56,7 @@ def with_change(path: str, value) -> dict:
         ("experiments.0.train", {"early_stopping": {"monitor": "val_accuracy", "mode": "min"}}, ["mode 'min'", "mode: max"]),
         ("experiments.0.train", {"early_stopping": {"monitor": "accuracy"}}, ["early_stopping.monitor", "accuracy"]),
         ("experiments.0.augment", ["flip"], ["augment[0]", "unknown augmentation 'flip'", "hflip"]),
+        ("experiments.0.augment", [{"hflip": {"alternate": True, "p": 0.3}}], ["augment[0]", "p (0.3) does not apply"]),
         ("experiments.0.name", "has space", ["experiment name 'has space'"]),
         ("experiments", [], ["experiments", "at least 1"]),
         ("experiments", [{"name": "a", "model": {"arch": "mlp"}}, {"name": "a", "model": {"arch": "mlp"}}], ["named 'a'", "unique"]),

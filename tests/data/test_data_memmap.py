@@ -20,7 +20,7 @@ from practica.data.split import split_file
 from practica.errors import DataError
 from practica.evaluation.predictors import TorchPredictor
 from practica.models import classifier
-from practica.training import trainer
+from practica.training import batches, trainer, validation
 
 SIZE = (32, 32)  # large enough for near-duplicate search (>= 16 px), so cleaning reads pixels too
 
@@ -76,13 +76,13 @@ def test_training_on_memmap_splits_is_identical_and_never_resident(
     a = trainer.fit(_net, plain.train, plain.val, spec, augment)
 
     mm = prepare_data(_spec(images, True))
-    real = trainer.to_tensor
+    real = batches.to_tensor
 
     def resident(data, device):
         assert not mapped.is_mapped(data.x), "a memory-mapped split was made resident"
         return real(data, device)
 
-    monkeypatch.setattr(trainer, "to_tensor", resident)
+    monkeypatch.setattr(batches, "to_tensor", resident)
     b = trainer.fit(_net, mm.train, mm.val, spec, augment)
 
     strip = [(r.epoch, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy, r.lr) for r in a.history.epochs]
@@ -110,7 +110,7 @@ def test_nothing_loads_a_whole_memory_mapped_set(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(mapped, "CHUNK_BYTES", 64 * 64 * 3 * 8)
     monkeypatch.setattr(hygiene, "_CHUNK_PIXELS", 64 * 64 * 3 * 8)
     monkeypatch.setattr(classifier, "STATS_VALUES", 64 * 64 * 3 * 8)
-    monkeypatch.setattr(trainer, "EVAL_BATCH", 8)
+    monkeypatch.setattr(validation, "EVAL_BATCH", 8)
     sizes = {"small": 20, "large": 80}  # per class
     for name, n in sizes.items():
         image_tree(tmp_path / name, {"a": n, "b": n}, size=(64, 64))

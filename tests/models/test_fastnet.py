@@ -12,6 +12,7 @@ from practica.bundle.onnx_export import torch_to_onnx
 from practica.config.schema import ModelSpec, OptimizerSpec, ScheduleSpec, TrainSpec
 from practica.data.records import Dataset
 from practica.errors import ModelError
+from practica.evaluation.predictors import TorchPredictor
 from practica.models.classifier import Classifier
 from practica.models.fastnet import BIAS_LR_SCALE, fastnet
 from practica.models.registry import build_network
@@ -103,6 +104,45 @@ def test_fastnet_learns_a_small_image_task():
     assert torch.equal(result.model.body.whiten.weight[half:], -result.model.body.whiten.weight[:half])
 
 
+def test_per_epoch_validation_sees_one_view_and_the_model_keeps_its_tta():
+    # The class is which side a bright square is on: the mirror view argues for the other class, so
+    # mirror TTA averages every prediction toward a coin flip, while one view is right.
+    rng = np.random.default_rng(0)
+    n = 600
+    y = rng.integers(0, 2, n)
+    x = rng.integers(0, 60, (n, 16, 16, 3)).astype(np.uint8)
+    for i in range(n):
+        x[i, 5:11, 1:7, :] = 240 if y[i] == 1 else x[i, 5:11, 1:7, :]
+        x[i, 5:11, 9:15, :] = 240 if y[i] == 0 else x[i, 5:11, 9:15, :]
+    data = Dataset("sides", x, y.astype(np.int64), ("right", "left"))
+    train, val = data.subset(np.arange(500)), data.subset(np.arange(500, n))
+    spec = TrainSpec(epochs=3, batch_size=64, seed=0,
+                     optimizer=OptimizerSpec(name="sgd", lr=0.2, momentum=0.85, nesterov=True))
+    result = fit(lambda: fastnet((3, 16, 16), 2, widths=(8, 16, 16), tta=1), train, val, spec)
+    assert result.model.body.tta == 1  # restored after each validation
+    with_views = TorchPredictor(result.model).predict_proba(val.x)  # as the evaluation stage sees it
+    with result.model.body.single_view():
+        one_view = TorchPredictor(result.model).predict_proba(val.x)
+    assert result.history.epochs[-1].val_accuracy == pytest.approx((one_view.argmax(1) == val.y).mean())
+    assert result.history.epochs[-1].val_accuracy > 0.95
+    assert np.abs(with_views - one_view).max() > 0.1
+
+
+def test_whitening_bias_trains_for_its_epochs_then_stays_fixed():
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 255, (256, 16, 16, 3)).astype(np.uint8)
+    data = Dataset("noise", x, rng.integers(0, 2, 256).astype(np.int64), ("a", "b"))
+    train, val = data.subset(np.arange(192)), data.subset(np.arange(192, 256))
+    spec = TrainSpec(batch_size=64, seed=0, optimizer=OptimizerSpec(name="sgd", lr=0.1, momentum=0.9))
+
+    def bias(epochs: int) -> torch.Tensor:
+        net = lambda: fastnet((3, 16, 16), 2, widths=(8, 8, 8), whiten_bias_epochs=1)  # noqa: E731
+        return fit(net, train, val, spec.model_copy(update={"epochs": epochs})).model.body.whiten.bias
+
+    assert not torch.equal(bias(1), torch.zeros(24))  # learned in epoch 1
+    assert torch.equal(bias(3), bias(1))  # then fixed: no gradient, no momentum, no decay
+
+
 @pytest.mark.parametrize(
     ("shape", "params", "message"),
     [
@@ -110,6 +150,7 @@ def test_fastnet_learns_a_small_image_task():
         ((3, 8, 8), {}, "at least 16×16"),
         ((3, 32, 32), {"widths": [64, 256]}, "three positive numbers"),
         ((3, 32, 32), {"tta": 3}, "tta must be 0"),
+        ((3, 32, 32), {"whiten_bias_epochs": -1}, "whiten_bias_epochs must be 0 or more"),
     ],
 )
 def test_fastnet_refuses_what_it_cannot_build(shape, params, message):

@@ -28,6 +28,28 @@ def test_hflip_flips_exactly_the_drawn_images():
     assert all(f or k for f, k in zip(flipped, kept)) and 10 < sum(flipped) < 54
 
 
+def test_alternating_flip_mirrors_each_image_in_exactly_one_of_two_epochs():
+    n = 200
+    x = torch.rand(n, 3, 4, 4)
+    augmenter = aug.Augmenter([HFlip(alternate=True)], n, seed=3)
+    rows = torch.randperm(n)  # batches come in any order; the flip follows the row, not the position
+    g = gen(1)
+    before = g.get_state()
+    flipped = {e: torch.tensor([torch.equal(o, xi.flip(2)) for o, xi in zip(augmenter(x[rows], rows, e, g), x[rows])])
+               for e in (1, 2, 3)}
+    assert torch.equal(g.get_state(), before)  # no draws: the run's random stream is untouched
+    assert 70 < int(flipped[1].sum()) < 130  # a seeded half in odd epochs
+    assert torch.equal(flipped[2], ~flipped[1]) and torch.equal(flipped[3], flipped[1])
+    again = aug.Augmenter([HFlip(alternate=True)], n, seed=3)(x[rows], rows, 1, gen(9))
+    other = aug.Augmenter([HFlip(alternate=True)], n, seed=4)(x[rows], rows, 1, gen(9))
+    assert torch.equal(again, augmenter(x[rows], rows, 1, g)) and not torch.equal(other, again)
+
+
+def test_alternating_flip_has_no_probability():
+    with pytest.raises(ValueError, match=r"p \(0.3\) does not apply; remove p"):
+        HFlip(alternate=True, p=0.3)
+
+
 def test_crop_shifts_each_image_within_the_padding():
     x = torch.arange(2 * 1 * 6 * 6, dtype=torch.float32).reshape(2, 1, 6, 6) + 1
     out = aug.random_crop(x, 2, gen(3))

@@ -99,7 +99,7 @@ class KillAt:
 def test_resume_after_kill_gives_the_same_result(digits_pair, tmp_path, early_stopping):
     train, val = digits_pair
     spec = train_spec(epochs=5, schedule={"name": "onecycle", "max_lr": 0.01}, early_stopping=early_stopping)
-    augment = [HFlip(), Crop(padding=1)]
+    augment = [HFlip(alternate=True), Crop(padding=1)]
     straight = fit(body(), train, val, spec, augment, checkpoint=tmp_path / "a.safetensors")
 
     ckpt = tmp_path / "b.safetensors"

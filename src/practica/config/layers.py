@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import BeforeValidator, Field, PositiveInt
+from pydantic import BeforeValidator, Field, PositiveInt, model_validator
 
 from practica.config.base import Shorthand, expand_shorthand, shorthand_registry
 
@@ -86,9 +86,23 @@ LayerSpec = Annotated[
 
 
 class HFlip(Shorthand):
+    """Mirror images left-right: each with probability ``p``, or, with ``alternate``, every image
+    every other epoch (a seeded half in odd epochs, the other half in even ones: each image is seen
+    both ways in any two epochs running; Jordan, "94% on CIFAR-10 in 3.29 seconds", 2024)."""
+
     type: Literal["hflip"] = "hflip"
     p: float = Field(0.5, ge=0.0, le=1.0)
+    alternate: bool = False
     main = "p"
+
+    @model_validator(mode="after")
+    def _alternate_has_no_p(self) -> HFlip:
+        if self.alternate and self.p != 0.5:
+            raise ValueError(
+                f"hflip with alternate: true flips every image every other epoch, so p ({self.p}) does not "
+                "apply; remove p, or set alternate: false for random flips with probability p"
+            )
+        return self
 
 
 class Crop(Shorthand):

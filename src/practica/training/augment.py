@@ -1,7 +1,9 @@
 """Augmentations on whole batches of tensors (B, C, H, W) in [0, 1], on the batch's device.
 
 No per-sample Python: every random choice is drawn as one tensor from the trainer's
-generator, so a resumed run draws exactly what the uninterrupted one would.
+generator, so a resumed run draws exactly what the uninterrupted one would. Alternating flips
+(``hflip: {alternate: true}``) need no draws after the first: which images a flip starts with is
+fixed by the seed, and the epoch's parity does the rest.
 """
 
 from __future__ import annotations
@@ -14,9 +16,16 @@ import torch.nn.functional as F
 from practica.config.layers import Crop, Cutout, HFlip, Shorthand
 from practica.errors import ConfigError
 
+ALTERNATE_FLIP_SEED = 0x5EED_F11B  # offsets the run's seed for the alternating flip's coins
+
 
 def hflip(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
     flip = torch.rand(x.shape[0], generator=gen, device=gen.device) < p
+    return flip_where(x, flip)
+
+
+def flip_where(x: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
+    """Mirror the images of the batch where the boolean ``flip`` is set."""
     return torch.where(flip.to(x.device)[:, None, None, None], x.flip(3), x)
 
 
@@ -60,11 +69,31 @@ def check_augment(specs: Sequence[Shorthand], input_shape: tuple[int, ...], wher
 
 
 def apply(specs: Sequence[Shorthand], x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    for spec in specs:
-        if isinstance(spec, HFlip):
-            x = hflip(x, spec.p, gen)
-        elif isinstance(spec, Crop):
-            x = random_crop(x, spec.padding, gen, spec.fill)
-        elif isinstance(spec, Cutout):
-            x = cutout(x, spec.size, gen)
-    return x
+    """Random augmentations only (an alternating flip needs the rows and epoch: ``Augmenter``)."""
+    return Augmenter(specs, 0, 0)(x, torch.zeros(0, dtype=torch.long), 1, gen)
+
+
+class Augmenter:
+    """A training run's augmentations over a split of ``n`` samples: ``augmenter(x, rows, epoch, gen)``
+    augments the batch of the split's ``rows`` in ``epoch`` (counted from 1)."""
+
+    def __init__(self, specs: Sequence[Shorthand], n: int, seed: int, device: torch.device | str = "cpu") -> None:
+        self.specs = list(specs)
+        self.first_flip: torch.Tensor | None = None
+        if any(isinstance(s, HFlip) and s.alternate for s in self.specs):
+            # Which images are mirrored in odd epochs: a coin per image from the run's seed (its own
+            # generator, so the trainer's random stream is the same with or without it).
+            coins = torch.Generator().manual_seed(ALTERNATE_FLIP_SEED + seed)
+            self.first_flip = (torch.rand(n, generator=coins) < 0.5).to(device)
+
+    def __call__(self, x: torch.Tensor, rows: torch.Tensor, epoch: int, gen: torch.Generator) -> torch.Tensor:
+        for spec in self.specs:
+            if isinstance(spec, HFlip) and spec.alternate:
+                x = flip_where(x, self.first_flip[rows] ^ (epoch % 2 == 0))
+            elif isinstance(spec, HFlip):
+                x = hflip(x, spec.p, gen)
+            elif isinstance(spec, Crop):
+                x = random_crop(x, spec.padding, gen, spec.fill)
+            elif isinstance(spec, Cutout):
+                x = cutout(x, spec.size, gen)
+        return x

@@ -5,21 +5,19 @@ checkpoints after every epoch and, given ``resume=True``, continues a killed run
 last checkpoint to the same result: every random draw comes from generators whose state is
 saved with the weights.
 
-A memory-mapped split (``dataset.memmap``, bigger than memory) is not made resident: each batch is
-read from its file (the batch's rows in increasing order, for locality, while the previous batch
-trains), converted to an N×C×H×W tensor and moved to the device; validation and the input
-statistics go a chunk at a time. The batches are the same samples in the same order as resident,
-so the history and weights are the same too.
+Around it: ``batches`` (a split on the device, resident or memory-mapped), ``augment``,
+``validation`` (per-epoch validation, the regression loss, class weights), ``early_stopping``,
+``schedules``, ``lookahead`` and ``checkpoint``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -30,11 +28,17 @@ from torch import nn
 
 from practica.config.layers import Shorthand
 from practica.config.schema import TrainSpec
-from practica.data.mapped import RowReader, chunks, gather, is_mapped, release
 from practica.data.records import Dataset
 from practica.errors import RunError
-from practica.models.classifier import Classifier, Regressor, input_stats
+from practica.models.classifier import Classifier, Regressor
 from practica.training import augment as aug
+from practica.training.batches import (
+    Mapped,
+    Resident,
+    as_input,
+    resident_or_mapped,
+    rows_to_tensor,
+)
 from practica.training.checkpoint import (
     join_optimizer_state,
     load_tensors,
@@ -43,11 +47,17 @@ from practica.training.checkpoint import (
     split_optimizer_state,
     unprefixed,
 )
+from practica.training.early_stopping import EarlyStopping
 from practica.training.history import EpochRecord, History, StopReason
 from practica.training.lookahead import Lookahead
 from practica.training.schedules import Schedule, make_optimizer, param_groups
+from practica.training.validation import (
+    StandardisedMSE,
+    class_weights,
+    validate,
+    validate_regression,
+)
 
-EVAL_BATCH = 1024
 # A run has diverged when its epoch's mean training loss exceeds this multiple of the loss of a
 # uniform guess, ln(classes): a network that starts there and triples it is not learning.
 # For regression the reference is 1.0, the loss (MSE on the standardised target) of predicting the
@@ -84,91 +94,7 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def to_tensor(data: Dataset, device: torch.device) -> torch.Tensor:
-    """Images as uint8 (N, C, H, W), kept uint8 on the device (4× less memory than float); features as float32."""
-    if data.kind == "image":
-        return torch.from_numpy(np.ascontiguousarray(data.x.transpose(0, 3, 1, 2))).to(device)
-    return torch.from_numpy(np.asarray(data.x, dtype=np.float32)).to(device)
-
-
-def _rows_to_tensor(rows: np.ndarray, device: torch.device) -> torch.Tensor:
-    """In-memory rows of a split as ``to_tensor`` gives them: uint8 N×C×H×W images, float32 features."""
-    if rows.ndim == 4:
-        return torch.from_numpy(np.array(rows.transpose(0, 3, 1, 2), order="C")).to(device)
-    return torch.from_numpy(np.array(rows, dtype=np.float32)).to(device)
-
-
-class _Resident:
-    """A split as one tensor on the device: batches are slices of it (the fast path)."""
-
-    def __init__(self, data: Dataset, device: torch.device) -> None:
-        self.x = to_tensor(data, device)
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def stats(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return input_stats(self.x)
-
-    def batches(self, perm: torch.Tensor, batch_size: int, steps: int) -> Iterator[torch.Tensor]:
-        for step in range(steps):
-            yield self.x[perm[step * batch_size : (step + 1) * batch_size]]
-
-    def chunks(self, size: int) -> Iterator[torch.Tensor]:
-        for i in range(0, len(self.x), size):
-            yield self.x[i : i + size]
-
-
-class _Mapped:
-    """A memory-mapped split, left on disk: each batch read when needed (the next one in a thread
-    while the current one trains), as the same tensor the resident split would give. The batch's
-    rows are read from the file with ``pread`` (``mapped.RowReader``), in increasing order."""
-
-    def __init__(self, data: Dataset, device: torch.device) -> None:
-        self.x, self.device = data.x, device
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def stats(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return input_stats(self.x)
-
-    def batches(self, perm: torch.Tensor, batch_size: int, steps: int) -> Iterator[torch.Tensor]:
-        order = perm.cpu().numpy()
-        reader = RowReader.open(self.x)
-
-        def read(step: int) -> torch.Tensor:
-            idx = order[step * batch_size : (step + 1) * batch_size]
-            if reader is not None:
-                rows = np.empty((len(idx), *self.x.shape[1:]), dtype=self.x.dtype)
-                ranked = np.argsort(idx, kind="stable")
-                rows[ranked] = reader.read(idx[ranked])  # in file order, placed in batch order
-            else:
-                rows = gather(self.x, idx)
-                release(self.x)  # the page-cache folios the rows mapped in
-            return _rows_to_tensor(rows, self.device)
-
-        try:
-            with ThreadPoolExecutor(1, thread_name_prefix="practica-batches") as pool:
-                upcoming = pool.submit(read, 0) if steps else None
-                for step in range(steps):
-                    batch = upcoming.result()
-                    upcoming = pool.submit(read, step + 1) if step + 1 < steps else None
-                    yield batch
-        finally:
-            if reader is not None:
-                reader.close()
-
-    def chunks(self, size: int) -> Iterator[torch.Tensor]:
-        for _, rows in chunks(self.x, size):
-            yield _rows_to_tensor(rows, self.device)
-
-
-def _resident_or_mapped(data: Dataset, device: torch.device) -> _Resident | _Mapped:
-    return _Mapped(data, device) if is_mapped(data.x) else _Resident(data, device)
-
-
-def _init_from_data(model: Classifier, x: _Resident | _Mapped, samples: int = 5000) -> None:
+def _init_from_data(model: Classifier, x: Resident | Mapped, samples: int = 5000) -> None:
     """Give a network with a data-dependent initialisation (an ``init_from_data(images)`` method, e.g.
     ``fastnet``'s whitening filters) ``samples`` training inputs spread evenly over the split (which
     may be in class order), normalised as it sees them. A resumed run then loads its checkpoint's weights."""
@@ -177,9 +103,25 @@ def _init_from_data(model: Classifier, x: _Resident | _Mapped, samples: int = 50
         return
     step = max(1, len(x) // samples)
     rows = x.x[::step][:samples]
-    picked = rows if isinstance(rows, torch.Tensor) else _rows_to_tensor(np.asarray(rows), model.mean.device)
+    picked = rows if isinstance(rows, torch.Tensor) else rows_to_tensor(np.asarray(rows), model.mean.device)
     with torch.no_grad():
         init((as_input(picked) - model.mean) / model.std)
+
+
+def _start_epoch(model: Classifier, epoch: int) -> None:
+    """Tell a network with a per-epoch plan (a ``start_epoch(epoch)`` method, e.g. ``fastnet``'s
+    whitening bias, trained for the first epochs only) which epoch begins; called on resume too."""
+    start = getattr(model.body, "start_epoch", None)
+    if callable(start):
+        start(epoch)
+
+
+def _one_view(model: Classifier) -> contextlib.AbstractContextManager:
+    """Per-epoch validation of a network that ensembles views of each input in evaluation (a
+    ``single_view()`` context, e.g. ``fastnet``'s test-time augmentation) sees one view: the curves
+    follow the network as trained, and cost a fraction; the evaluation stage sees every view."""
+    single = getattr(model.body, "single_view", None)
+    return single() if callable(single) else contextlib.nullcontext()
 
 
 def uses_bf16(precision: str, device: torch.device) -> bool:
@@ -191,93 +133,6 @@ def uses_bf16(precision: str, device: torch.device) -> bool:
     # Without AMX, bf16 on a CPU is emulated and slower than fp32.
     amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
     return bool(amx and amx())
-
-
-def as_input(batch: torch.Tensor) -> torch.Tensor:
-    """uint8 pixels → float in [0, 1]; features pass through."""
-    return batch.float().div_(255.0) if batch.dtype == torch.uint8 else batch
-
-
-class _EarlyStopping:
-    def __init__(self, monitor: str, direction: str, patience: int | None, min_delta: float):
-        self.monitor, self.direction, self.patience, self.min_delta = monitor, direction, patience, min_delta
-        self.best = math.inf if direction == "min" else -math.inf
-        self.best_epoch: int | None = None
-        self.wait = 0
-
-    def update(self, record: EpochRecord) -> bool:
-        """Returns True when this epoch is the new best."""
-        value = getattr(record, self.monitor)
-        if not math.isfinite(value):
-            self.wait += 1
-            return False
-        better = value < self.best - self.min_delta if self.direction == "min" else value > self.best + self.min_delta
-        if better or self.best_epoch is None:
-            self.best, self.best_epoch, self.wait = value, record.epoch, 0
-            return True
-        self.wait += 1
-        return False
-
-    def describe(self) -> str:
-        return f"{self.monitor} did not improve for {self.patience} epochs after epoch {self.best_epoch}"
-
-    @property
-    def should_stop(self) -> bool:
-        return self.patience is not None and self.wait >= self.patience
-
-    def state(self) -> dict:
-        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}
-
-    def load(self, state: dict) -> None:
-        self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
-
-
-@torch.inference_mode()
-def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = EVAL_BATCH) -> torch.Tensor:
-    model.eval()
-    return torch.cat([model(as_input(x[i : i + batch_size])) for i in range(0, len(x), batch_size)])
-
-
-@torch.inference_mode()
-def _chunk_logits(model: nn.Module, chunks: Iterator[torch.Tensor], bf16: bool = False) -> torch.Tensor:
-    model.eval()
-    out = []
-    for chunk in chunks:
-        with torch.autocast(chunk.device.type, dtype=torch.bfloat16, enabled=bf16):
-            out.append(model(as_input(chunk)).float())
-    return torch.cat(out)
-
-
-def _evaluate(model: nn.Module, x: _Resident | _Mapped, y: torch.Tensor, bf16: bool = False) -> tuple[float, float]:
-    """Per-epoch validation loss and accuracy; under bf16 autocast when training is (2–3× faster on
-    a CPU with AMX; the evaluation stage and the exported model measure the final weights in fp32)."""
-    logits = _chunk_logits(model, x.chunks(EVAL_BATCH), bf16)
-    loss = nn.functional.cross_entropy(logits, y).item()
-    acc = (logits.argmax(1) == y).float().mean().item()
-    return loss, acc
-
-
-class StandardisedMSE(nn.Module):
-    """Mean squared error on the target standardised by the training split's std: 1.0 is the loss of
-    predicting the training mean, whatever the target's units. Takes (B, 1) values and (B,) targets."""
-
-    def __init__(self, y_std: torch.Tensor) -> None:
-        super().__init__()
-        self.register_buffer("scale", 1.0 / y_std.detach().float() ** 2)
-
-    def forward(self, values: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return nn.functional.mse_loss(values.float().reshape(-1), y) * self.scale
-
-
-def _evaluate_regression(model: nn.Module, x: _Resident | _Mapped, y: torch.Tensor,
-                         loss_fn: StandardisedMSE) -> tuple[float, float, float]:
-    """Validation loss (standardised MSE), R² and MAE (in the target's units)."""
-    values = _chunk_logits(model, x.chunks(EVAL_BATCH)).float().reshape(-1)
-    loss = loss_fn(values, y).item()
-    variance = torch.var(y, unbiased=False).item()
-    mse = nn.functional.mse_loss(values, y).item()
-    r2 = 1.0 - mse / variance if variance > 0 else math.nan
-    return loss, r2, (values - y).abs().mean().item()
 
 
 def _targets(data: Dataset, device: torch.device) -> torch.Tensor:
@@ -293,18 +148,6 @@ def wrap_body(body: nn.Module, mean: torch.Tensor, std: torch.Tensor, train: Dat
         return Classifier(body, mean, std, preprocess)
     y = np.asarray(train.y, dtype=np.float64)
     return Regressor(body, mean, std, preprocess, y_mean=float(y.mean()), y_std=float(y.std()))
-
-
-def class_weights(train: Dataset, spec: TrainSpec, device: torch.device | str = "cpu") -> torch.Tensor | None:
-    """Per-class loss weights for ``class_weight: balanced``: n / (classes × count), as scikit-learn's
-    'balanced' (a class absent from training gets 1; it never appears as a target). None: unweighted."""
-    if spec.class_weight is None:
-        return None
-    counts = np.bincount(train.y, minlength=len(train.classes)).astype(np.float64)
-    present = max(int((counts > 0).sum()), 1)
-    weights = np.where(counts > 0, len(train.y) / (present * np.maximum(counts, 1)), 1.0)
-    return torch.tensor(weights, dtype=torch.float32, device=device)
-
 
 def _config_hash(spec: TrainSpec, augment: Sequence[Shorthand], n_train: int) -> str:
     blob = json.dumps([spec.model_dump(mode="json"), [a.model_dump() for a in augment], n_train], sort_keys=True)
@@ -341,8 +184,8 @@ def fit(
     regression = train.is_regression
 
     # Resident tensors on the device, or memory-mapped splits read a batch at a time.
-    x_train, y_train = _resident_or_mapped(train, dev), _targets(train, dev)
-    x_val, y_val = _resident_or_mapped(val, dev), _targets(val, dev)
+    x_train, y_train = resident_or_mapped(train, dev), _targets(train, dev)
+    x_val, y_val = resident_or_mapped(val, dev), _targets(val, dev)
     # A table's raw rows hold NaN and category codes: its fitted preprocessing replaces the normalisation.
     width = train.x.shape[1]
     mean, std = x_train.stats() if preprocess is None else (torch.zeros(1, width), torch.ones(1, width))
@@ -360,6 +203,7 @@ def fit(
     optimizer = make_optimizer(spec.optimizer, param_groups(model), spec.schedule)
     schedule = Schedule(spec.schedule, optimizer, steps, spec.epochs)
     lookahead = Lookahead(spec.lookahead, model, steps * spec.epochs) if spec.lookahead else None
+    augmenter = aug.Augmenter(augment, n, spec.seed, dev)
     weights = class_weights(train, spec, dev)
     loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=spec.label_smoothing)
     # With class weights, the history records the unweighted loss, so the training loss compares
@@ -369,7 +213,7 @@ def fit(
         loss_fn = record_fn = StandardisedMSE(model.y_std).to(dev)
     gen = torch.Generator(device=dev).manual_seed(spec.seed)
     es_spec = spec.early_stopping
-    stopper = _EarlyStopping(
+    stopper = EarlyStopping(
         es_spec.monitor if es_spec else "val_loss",
         es_spec.direction if es_spec else "min",
         es_spec.patience if es_spec else None,
@@ -408,6 +252,7 @@ def fit(
             break
         started = time.perf_counter()
         events.epoch_start(epoch, spec.epochs, steps)
+        _start_epoch(model, epoch)
         model.train()
         loss_sum = torch.zeros((), device=dev)
         correct = torch.zeros((), device=dev, dtype=torch.long)
@@ -417,7 +262,7 @@ def fit(
         batches = x_train.batches(perm, batch_size, steps)
         for step in range(steps):
             idx = perm[step * batch_size : (step + 1) * batch_size]
-            xb = aug.apply(augment, as_input(next(batches)), gen)
+            xb = augmenter(as_input(next(batches)), idx, epoch, gen)
             if channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             yb = y_train[idx]
@@ -445,11 +290,12 @@ def fit(
         train_acc = math.nan if regression else correct.item() / max(seen, 1)
         val_r2 = val_mae = math.nan
         if regression:
-            val_loss, val_r2, val_mae = (_evaluate_regression(model, x_val, y_val, loss_fn) if not diverged
+            val_loss, val_r2, val_mae = (validate_regression(model, x_val, y_val, loss_fn) if not diverged
                                          else (math.nan, math.nan, math.nan))
             val_acc = math.nan
         else:
-            val_loss, val_acc = _evaluate(model, x_val, y_val, bf16) if not diverged else (math.nan, math.nan)
+            with _one_view(model):
+                val_loss, val_acc = validate(model, x_val, y_val, bf16) if not diverged else (math.nan, math.nan)
         if not math.isfinite(val_loss):
             val_loss, val_acc = math.nan, val_acc if math.isfinite(val_acc) else math.nan
             val_r2 = val_mae = math.nan
