@@ -11,11 +11,14 @@ from practica.bundle.inputs import InputSpec
 from practica.bundle.onnx_export import torch_to_onnx
 from practica.config.schema import ModelSpec, OptimizerSpec, ScheduleSpec, TrainSpec
 from practica.data.records import Dataset
+from practica.diagnosis.curves import Curves
+from practica.diagnosis.facts import run_facts
 from practica.errors import ModelError
 from practica.evaluation.predictors import TorchPredictor
 from practica.models.classifier import Classifier
 from practica.models.fastnet import BIAS_LR_SCALE, fastnet
 from practica.models.registry import build_network
+from practica.training.history import History
 from practica.training.schedules import make_optimizer, param_groups
 from practica.training.trainer import fit
 
@@ -126,6 +129,11 @@ def test_per_epoch_validation_sees_one_view_and_the_model_keeps_its_tta():
     assert result.history.epochs[-1].val_accuracy == pytest.approx((one_view.argmax(1) == val.y).mean())
     assert result.history.epochs[-1].val_accuracy > 0.95
     assert np.abs(with_views - one_view).max() > 0.1
+    # The report says so beside the curves' numbers, and the note survives the run's history.json.
+    note = result.history.validation_note
+    assert "one view per image" in note and "averaging 2 test-time views" in note
+    assert History.from_dict(result.history.to_dict()).validation_note == note
+    assert note in run_facts(Curves.of(result.history), result.history)
 
 
 def test_whitening_bias_trains_for_its_epochs_then_stays_fixed():

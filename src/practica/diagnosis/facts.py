@@ -42,6 +42,8 @@ def run_facts(c: Curves, history: History) -> tuple[str, ...]:
         facts.append(spike)
     seconds = sum(s for s in c.seconds if math.isfinite(s))
     facts.append(f"training time: {seconds:.0f} s ({seconds / c.n:.1f} s an epoch)")
+    if history.validation_note:
+        facts.append(history.validation_note)
     return tuple(facts)
 
 

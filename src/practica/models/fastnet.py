@@ -96,6 +96,11 @@ class FastNet(nn.Module):
         """The whitening bias learns in epochs 1..``whiten_bias_epochs`` and is fixed after."""
         self.whiten.bias.requires_grad_(epoch <= self.whiten_bias_epochs)
 
+    @property
+    def views(self) -> int:
+        """Views of each input averaged in evaluation: 1, 2 (mirror) or 6 (and shifts)."""
+        return (1, 2, 6)[self.tta]
+
     @contextmanager
     def single_view(self) -> Iterator[None]:
         """Within: evaluation without test-time augmentation (the trainer's per-epoch validation)."""

@@ -391,15 +391,19 @@ def _model_kind(spec: ExperimentSpec) -> str:
 
 
 def _shorthand(spec) -> str:
-    """A layer or augmentation as written in the suite file: 'conv32', 'dropout 0.2', 'maxpool'."""
+    """A layer or augmentation as written in the suite file: 'conv32', 'dropout 0.2', 'maxpool', with
+    any other setting that is not the default after it: 'hflip (alternate)', 'crop 2 (fill reflect)'."""
     main = getattr(type(spec), "main", None)
-    if main is None:
-        return spec.type
-    value = getattr(spec, main)
-    if value == type(spec).model_fields[main].default:
-        return spec.type
-    # Layer widths read as one word ('conv32', 'dense128'), as in the model summary; the rest spaced.
-    return f"{spec.type}{value}" if spec.type in ("conv", "dense", "residual") else f"{spec.type} {value:g}"
+    fields = type(spec).model_fields
+    if main is None or getattr(spec, main) == fields[main].default:
+        text = spec.type
+    else:
+        value = getattr(spec, main)
+        # Layer widths read as one word ('conv32', 'dense128'), as in the model summary; the rest spaced.
+        text = f"{spec.type}{value}" if spec.type in ("conv", "dense", "residual") else f"{spec.type} {value:g}"
+    extras = [name if value is True else f"{name} {value}" for name, value in
+              ((n, getattr(spec, n)) for n in fields if n not in ("type", main)) if value != fields[name].default]
+    return f"{text} ({', '.join(extras)})" if extras else text
 
 
 def _model_text(r: ExperimentResult) -> str:

@@ -47,6 +47,9 @@ class History:
     max_epochs: int = 0
     stop_detail: str = ""
     extra: dict[str, float] = field(default_factory=dict)
+    # How per-epoch validation differs from the evaluation, when it does (e.g. one view per image
+    # where the model averages several): the report says it beside the curves' numbers.
+    validation_note: str = ""
 
     def column(self, name: str) -> list[float]:
         return [getattr(r, name) for r in self.epochs]
@@ -76,6 +79,7 @@ class History:
             "max_epochs": self.max_epochs,
             "stop_detail": self.stop_detail,
             "extra": dict(self.extra),
+            "validation_note": self.validation_note,
         }
 
     @classmethod
@@ -89,6 +93,7 @@ class History:
             max_epochs=d.get("max_epochs", 0),
             stop_detail=d.get("stop_detail", ""),
             extra=dict(d.get("extra", {})),
+            validation_note=d.get("validation_note", ""),
         )
 
 

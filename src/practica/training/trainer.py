@@ -124,6 +124,14 @@ def _one_view(model: Classifier) -> contextlib.AbstractContextManager:
     return single() if callable(single) else contextlib.nullcontext()
 
 
+def _validation_note(model: Classifier) -> str:
+    views = getattr(model.body, "views", 1) if callable(getattr(model.body, "single_view", None)) else 1
+    if views <= 1:
+        return ""
+    return (f"per-epoch validation: one view per image; the evaluation scores the model as deployed, "
+            f"averaging {views} test-time views, so its validation accuracy differs from the curve's")
+
+
 def uses_bf16(precision: str, device: torch.device) -> bool:
     """Whether ``precision`` means bfloat16 autocast on ``device`` (``auto``: where bf16 units exist)."""
     if precision != "auto":
@@ -346,6 +354,7 @@ def fit(
         monitor=stopper.monitor,
         max_epochs=spec.epochs,
         stop_detail=stop_detail,
+        validation_note=_validation_note(model),
     )
     model.eval()
     return FitResult(model=model, history=history)
