@@ -280,12 +280,12 @@ def test_large_sets_read_their_checks_from_the_cache(monkeypatch):
     table = Dataset("train", np.array([[1.0, 5.0, np.nan], [2.0, 5.0, np.inf]], np.float32), np.array([0, 1]), CLASSES,
                     sources=("rows.csv:2", "rows.csv:3"))
     for parts in ({"train": train, "test": test}, {"train": table}):
-        first = checks_mod.cached_check_data(parts)
+        first = checks_mod.check_data(parts, cached=True)
         with monkeypatch.context() as m:
-            m.setattr(checks_mod, "check_data", lambda *a, **k: pytest.fail("checked again"))
-            again = checks_mod.cached_check_data(parts)
+            m.setattr(checks_mod, "_check_data", lambda *a, **k: pytest.fail("checked again"))
+            again = checks_mod.check_data(parts, cached=True)
             assert again.to_dict(limit=None) == first.to_dict(limit=None)
             assert [type(f) for c in again.checks for f in c.findings] == [type(f) for c in first.checks for f in c.findings]
             with pytest.raises(pytest.fail.Exception, match="checked again"):  # other settings: another entry
-                checks_mod.cached_check_data(parts, imbalance_threshold=1.5)
+                checks_mod.check_data(parts, imbalance_threshold=1.5, cached=True)
     assert first.check("missing_values").status == "warning"

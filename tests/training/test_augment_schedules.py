@@ -71,7 +71,8 @@ def test_cutout_zeroes_at_most_one_square():
 def test_same_generator_state_gives_same_augmentation():
     x = torch.rand(16, 3, 8, 8)
     specs = [HFlip(), Crop(padding=2), Cutout(size=3)]
-    assert torch.equal(aug.apply(specs, x, gen(7)), aug.apply(specs, x, gen(7)))
+    rows = torch.arange(16)
+    assert torch.equal(aug.Augmenter(specs, 16, 0)(x, rows, 1, gen(7)), aug.Augmenter(specs, 16, 0)(x, rows, 1, gen(7)))
 
 
 def test_augment_refused_on_features_and_when_too_large():

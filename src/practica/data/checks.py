@@ -37,7 +37,6 @@ __all__ = [
     "HygieneReport",
     "Pair",
     "PartSummary",
-    "cached_check_data",
     "check_data",
 ]
 
@@ -216,40 +215,37 @@ class HygieneReport:
 CACHE_FROM = 10_000
 
 
-def cached_check_data(
-    parts: Mapping[str, Dataset],
-    *,
-    near_distance: int | None = DEFAULT_NEAR_DISTANCE,
-    min_similarity: float | None = DEFAULT_MIN_SIMILARITY,
-    imbalance_threshold: float = DEFAULT_IMBALANCE_THRESHOLD,
-) -> HygieneReport:
-    """``check_data``, its report cached under the data cache folder for large sets (on CIFAR-10's
-    60,000 images the near-duplicate search takes half a minute, and every run of a suite on the
-    same splits would repeat it). The key covers the parts' names and data, the settings and the
-    code of the checks."""
-    settings = {"near_distance": near_distance, "min_similarity": min_similarity,
-                "imbalance_threshold": imbalance_threshold}
-    if sum(len(d) for d in parts.values()) < CACHE_FROM:
-        return check_data(parts, **settings)
-    from practica.data import cache, hygiene, table_checks
-
-    code = (__file__, hygiene.__file__, table_checks.__file__)
-    key = cache.derived_key(code, [list(parts), settings], list(parts.values()))
-    return cache.cached_result("hygiene", key, lambda: check_data(parts, **settings),
-                               lambda r: r.to_dict(limit=None), HygieneReport.from_dict)
-
-
 def check_data(
     parts: Mapping[str, Dataset],
     *,
     near_distance: int | None = DEFAULT_NEAR_DISTANCE,
     min_similarity: float | None = DEFAULT_MIN_SIMILARITY,
     imbalance_threshold: float = DEFAULT_IMBALANCE_THRESHOLD,
+    cached: bool = False,
 ) -> HygieneReport:
     """Every check that applies to ``parts`` ({"train": ..., "test": ...}; the first is the one
     the model learns from). Near duplicates (images only) are pairs within perceptual distance
     ``near_distance`` whose thumbnails correlate at least ``min_similarity`` (None: the hash
-    alone decides); ``near_distance`` None skips them."""
+    alone decides); ``near_distance`` None skips them.
+
+    ``cached``: for large sets the report is kept in the data cache folder and read back by a later
+    call on the same parts and settings (on CIFAR-10's 60,000 images the near-duplicate search takes
+    half a minute, and every run of a suite on the same splits would repeat it). The key covers the
+    parts' names and data, the settings and the code of the checks."""
+    settings = {"near_distance": near_distance, "min_similarity": min_similarity,
+                "imbalance_threshold": imbalance_threshold}
+    if not cached or sum(len(d) for d in parts.values()) < CACHE_FROM:
+        return _check_data(parts, **settings)
+    from practica.data import cache, hygiene, table_checks
+
+    code = (__file__, hygiene.__file__, table_checks.__file__)
+    key = cache.derived_key(code, [list(parts), settings], list(parts.values()))
+    return cache.cached_result("hygiene", key, lambda: _check_data(parts, **settings),
+                               lambda r: r.to_dict(limit=None), HygieneReport.from_dict)
+
+
+def _check_data(parts: Mapping[str, Dataset], *, near_distance: int | None, min_similarity: float | None,
+                imbalance_threshold: float) -> HygieneReport:
     started = time.perf_counter()
     names = list(parts)
     if not names:

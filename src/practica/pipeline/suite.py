@@ -238,11 +238,11 @@ def _record_hygiene(run_dir: Path, splits: Splits, reporter: Reporter) -> Hygien
     """The data-hygiene checks on the splits as trained (after any cleaning), in data/hygiene.json.
     They inform; a failure to compute them is reported and costs the run nothing else. Cached for
     large sets: a second run on the same splits reads them back."""
-    from practica.data.checks import cached_check_data
+    from practica.data.checks import check_data
 
     reporter.stage("Checking the data: duplicates within and across splits, label conflicts, balance")
     try:
-        report = cached_check_data({"train": splits.train, "val": splits.val, "test": splits.test})
+        report = check_data({"train": splits.train, "val": splits.val, "test": splits.test}, cached=True)
     except (ValueError, MemoryError) as err:
         reporter.stage(f"No data hygiene checks: {type(err).__name__}: {err}")
         return None

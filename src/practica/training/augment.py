@@ -68,11 +68,6 @@ def check_augment(specs: Sequence[Shorthand], input_shape: tuple[int, ...], wher
                 )
 
 
-def apply(specs: Sequence[Shorthand], x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Random augmentations only (an alternating flip needs the rows and epoch: ``Augmenter``)."""
-    return Augmenter(specs, 0, 0)(x, torch.zeros(0, dtype=torch.long), 1, gen)
-
-
 class Augmenter:
     """A training run's augmentations over a split of ``n`` samples: ``augmenter(x, rows, epoch, gen)``
     augments the batch of the split's ``rows`` in ``epoch`` (counted from 1)."""
