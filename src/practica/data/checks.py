@@ -20,6 +20,7 @@ from typing import Any, Literal
 import numpy as np
 
 from practica.data.hygiene import (
+    DEFAULT_MAX_DIFFERENCE,
     DEFAULT_MIN_SIMILARITY,
     DEFAULT_NEAR_DISTANCE,
     MIN_NEAR_SIDE,
@@ -178,6 +179,7 @@ class HygieneReport:
     imbalance_threshold: float
     seconds: float
     notes: tuple[str, ...] = ()  # what was not checked, and why
+    max_difference: float | None = None  # the near duplicates' pixel bound (of 255); None: not compared
 
     def check(self, name: str) -> Check | None:
         return next((c for c in self.checks if c.name == name), None)
@@ -197,6 +199,7 @@ class HygieneReport:
         return {
             "near_distance": self.near_distance,
             "min_similarity": self.min_similarity,
+            "max_difference": self.max_difference,
             "imbalance_threshold": self.imbalance_threshold,
             "seconds": round(self.seconds, 3),
             "notes": list(self.notes),
@@ -208,7 +211,8 @@ class HygieneReport:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> HygieneReport:
         return cls(tuple(PartSummary.from_dict(p) for p in d["parts"]), tuple(Check.from_dict(c) for c in d["checks"]),
-                   d["near_distance"], d["min_similarity"], d["imbalance_threshold"], d["seconds"], tuple(d["notes"]))
+                   d["near_distance"], d["min_similarity"], d["imbalance_threshold"], d["seconds"], tuple(d["notes"]),
+                   d.get("max_difference"))
 
 
 # Below this many samples (all parts together) the checks take about a second: no cache.
@@ -220,20 +224,23 @@ def check_data(
     *,
     near_distance: int | None = DEFAULT_NEAR_DISTANCE,
     min_similarity: float | None = DEFAULT_MIN_SIMILARITY,
+    max_difference: float | None = DEFAULT_MAX_DIFFERENCE,
     imbalance_threshold: float = DEFAULT_IMBALANCE_THRESHOLD,
     cached: bool = False,
 ) -> HygieneReport:
     """Every check that applies to ``parts`` ({"train": ..., "test": ...}; the first is the one
     the model learns from). Near duplicates (images only) are pairs within perceptual distance
-    ``near_distance`` whose thumbnails correlate at least ``min_similarity`` (None: the hash
-    alone decides); ``near_distance`` None skips them.
+    ``near_distance`` whose pixels differ by at most ``max_difference`` (of 255, after the best
+    one-pixel shift and a brightness fit: ``hygiene.pixel_difference``) and whose thumbnails
+    correlate at least ``min_similarity`` (either None: that test is not made);
+    ``near_distance`` None skips them.
 
     ``cached``: for large sets the report is kept in the data cache folder and read back by a later
     call on the same parts and settings (on CIFAR-10's 60,000 images the near-duplicate search takes
     half a minute, and every run of a suite on the same splits would repeat it). The key covers the
     parts' names and data, the settings and the code of the checks."""
     settings = {"near_distance": near_distance, "min_similarity": min_similarity,
-                "imbalance_threshold": imbalance_threshold}
+                "max_difference": max_difference, "imbalance_threshold": imbalance_threshold}
     if not cached or sum(len(d) for d in parts.values()) < CACHE_FROM:
         return _check_data(parts, **settings)
     from practica.data import cache, hygiene, table_checks
@@ -245,7 +252,7 @@ def check_data(
 
 
 def _check_data(parts: Mapping[str, Dataset], *, near_distance: int | None, min_similarity: float | None,
-                imbalance_threshold: float) -> HygieneReport:
+                max_difference: float | None, imbalance_threshold: float) -> HygieneReport:
     started = time.perf_counter()
     names = list(parts)
     if not names:
@@ -265,11 +272,11 @@ def _check_data(parts: Mapping[str, Dataset], *, near_distance: int | None, min_
     checks += [exact_within]
     near_within = near_across = None
     if images and near_distance is not None:
-        near_within = _near_within(hashed, near_distance, min_similarity)
+        near_within = _near_within(hashed, near_distance, min_similarity, max_difference)
         checks.append(near_within)
     checks.append(exact_across)
     if images and near_distance is not None:
-        near_across = _near_across(hashed, near_distance, min_similarity)
+        near_across = _near_across(hashed, near_distance, min_similarity, max_difference)
         checks.append(near_across)
     checks.append(_label_conflicts([c for c in (exact_within, near_within, exact_across, near_across) if c]))
     if not images:
@@ -288,6 +295,7 @@ def _check_data(parts: Mapping[str, Dataset], *, near_distance: int | None, min_
         imbalance_threshold=imbalance_threshold,
         seconds=time.perf_counter() - started,
         notes=tuple(notes),
+        max_difference=max_difference if images and near_distance is not None else None,
     )
 
 
@@ -453,12 +461,14 @@ def _all_matches(a: np.ndarray, b: np.ndarray) -> list[tuple[int, int]]:
     return [(int(first_of[p]), int(j)) for j, p in zip(np.flatnonzero(hit), pos[hit])]
 
 
-def _near_within(hashed: dict[str, _Hashed], distance: int, min_similarity: float | None) -> Check:
+def _near_within(hashed: dict[str, _Hashed], distance: int, min_similarity: float | None,
+                 max_difference: float | None) -> Check:
     pairs: list[Pair] = []
     counts: dict[str, Any] = {}
     for h in hashed.values():
         reps = h.representatives
-        idx, d, sim = near_duplicates(h.data.x, None, distance, min_similarity, hashes_a=h.phash[reps], rows_a=reps)
+        idx, d, sim = near_duplicates(h.data.x, None, distance, min_similarity, max_difference=max_difference,
+                                      hashes_a=h.phash[reps], rows_a=reps)
         i, j = reps[idx[:, 0]], reps[idx[:, 1]]
         order = np.lexsort((j, i, d))
         pairs += [_pair(h, i[k], h, j[k], d[k], False, sim[k]) for k in order]
@@ -467,12 +477,14 @@ def _near_within(hashed: dict[str, _Hashed], distance: int, min_similarity: floa
                        lambda w, c: f"{w}: {_plural(c['pairs'], 'pair')} ({_plural(c['samples'], 'sample')})")
 
 
-def _near_across(hashed: dict[str, _Hashed], distance: int, min_similarity: float | None) -> Check:
+def _near_across(hashed: dict[str, _Hashed], distance: int, min_similarity: float | None,
+                 max_difference: float | None) -> Check:
     pairs: list[Pair] = []
     counts: dict[str, Any] = {}
     for (an, a), (bn, b) in combinations(hashed.items(), 2):
         ra, rb = a.representatives, b.representatives
         idx, d, sim = near_duplicates(a.data.x, b.data.x, distance, min_similarity,  # rows read where they lie
+                                      max_difference=max_difference,
                                       hashes_a=a.phash[ra], hashes_b=b.phash[rb], rows_a=ra, rows_b=rb)
         i, j = ra[idx[:, 0]], rb[idx[:, 1]]
         keep = a.content[i] != b.content[j]  # exact copies are the other check's
