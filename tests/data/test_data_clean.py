@@ -13,7 +13,7 @@ from practica.config.schema import CleanSpec, DatasetSpec
 from practica.data import make_splits, prepare_data
 from practica.data.clean import clean
 from practica.data.records import Dataset
-from practica.errors import ConfigError
+from practica.errors import ConfigError, DataError
 
 SIZE = (16, 16)
 
@@ -32,7 +32,9 @@ def images(labels: list[int], extra: list[tuple[np.ndarray, int]] = (), seed: in
 
 
 def spec(**clean_options: object) -> DatasetSpec:
-    return DatasetSpec(source="digits", split={"val": 0.2, "test": 0.2}, clean=clean_options)
+    """These tiny sets lose more than the default max_drop (5%) to the copies they are made with:
+    the tests of what each rule drops allow any share; the guard has its own tests."""
+    return DatasetSpec(source="digits", split={"val": 0.2, "test": 0.2}, clean={"max_drop": 1.0, **clean_options})
 
 
 def decisions(splits, action: str, rule: str):
@@ -72,8 +74,10 @@ def test_exact_duplicates_with_one_label_keep_their_first_copy_by_default() -> N
     assert d3.samples == ("img40.png", "img41.png") and d3.indices == (40, 41)
     assert "identical to img3.png (kept), also labelled 'c0'" in d3.reason
     assert d30.samples == ("img42.png",)
-    assert any(n.startswith("cleaning (duplicates: drop_exact): dropped 3 exact duplicate(s) in 2 decision(s)")
-               for n in splits.notes)
+    (line,) = splits.drops  # one line per rule, for the console and the top of the report
+    assert line.startswith("cleaning (duplicates: drop_exact) dropped 3 of 43 samples (7.0%), exact duplicate(s); "
+                           "hardest hit 'c0' 2 of 22 (9.1%): img40.png, img41.png, img42.png")
+    assert not any("dropped" in n for n in splits.notes)  # said once, not again among the notes
 
 
 def test_duplicates_keep_keeps_every_copy_on_one_side_of_the_split() -> None:
@@ -208,7 +212,8 @@ def test_unreadable_files_are_skipped_and_recorded_with_duplicates_dropped(tmp_p
     written = image_tree(tmp_path, {"a": 10, "b": 10}, size=SIZE)
     write_image(tmp_path / "a" / "copy.png", written["a"][0])
     (tmp_path / "b" / "broken.png").write_text("nope")
-    splits = prepare_data(DatasetSpec(source="folder", path=tmp_path, split={"val": 0.2, "test": 0.2}))
+    splits = prepare_data(DatasetSpec(source="folder", path=tmp_path, split={"val": 0.2, "test": 0.2},
+                                      clean={"max_drop": 0.1}))  # the copy is 1 of 11 'a'
     (skip,) = [d for d in splits.decisions if d.action == "skip"]
     assert skip.rule == "unreadable" and skip.samples == (str(tmp_path / "b" / "broken.png"),) and skip.indices == ()
     (dup,) = decisions(splits, "drop", "exact_duplicate")
@@ -230,10 +235,74 @@ def test_large_sets_read_their_cleaning_from_the_cache(monkeypatch) -> None:
     monkeypatch.setattr(clean_mod, "CACHE_FROM", 0)
     base = images([0] * 20 + [1] * 20)
     data = images([0] * 20 + [1] * 20, extra=[(base.x[3], 0), (brighter(base.x[9]), 0), (base.x[4], 1)])
-    first = clean_mod.cached_clean(data, CleanSpec(), None)
+    first = clean_mod.cached_clean(data, CleanSpec(max_drop=1.0), None)
     monkeypatch.setattr(clean_mod, "clean", lambda *a: pytest.fail("cleaned again"))
-    again = clean_mod.cached_clean(data, CleanSpec(), None)
-    assert again.decisions == first.decisions and again.notes == first.notes
+    again = clean_mod.cached_clean(data, CleanSpec(max_drop=1.0), None)
+    assert again.decisions == first.decisions and again.notes == first.notes and again.drops == first.drops
     assert np.array_equal(again.keep, first.keep) and np.array_equal(again.groups, first.groups)
     with pytest.raises(pytest.fail.Exception, match="cleaned again"):  # another policy: another entry
-        clean_mod.cached_clean(data, CleanSpec(duplicates="keep"), None)
+        clean_mod.cached_clean(data, CleanSpec(duplicates="keep", max_drop=1.0), None)
+
+
+# ------------------------------------------------------------ no silent loss (max_drop)
+
+
+def _leaky(n_leaked: int) -> tuple[Dataset, Dataset]:
+    """40 images (20 'c0', 20 'c1') and a fixed test set holding copies of the first ``n_leaked`` 'c0'."""
+    data = images([0] * 20 + [1] * 20)
+    test = images([], extra=[(data.x[i], 0) for i in range(n_leaked)] + [(pixels(99_999, SIZE), 1)], seed=5)
+    return data, test
+
+
+def test_a_drop_beyond_max_drop_stops_with_the_counts_per_rule_and_class_and_the_settings() -> None:
+    data, test = _leaky(10)
+    with pytest.raises(DataError) as err:
+        make_splits(data, DatasetSpec(source="digits", split={"val": 0.2}), test)
+    message = str(err.value)
+    assert "cleaning would drop 10 of the 40 samples (25.0%), more than dataset.clean.max_drop (0.05)" in message
+    assert "10 by leaks: drop (sample(s) identical or near to a fixed test sample)" in message
+    assert "'c0' 10 of 20 (50.0%)" in message
+    assert "leaks: drop → leaks: keep, or near_distance: null" in message and "dataset.clean.max_drop: 0.5" in message
+
+    allowed = make_splits(data, DatasetSpec(source="digits", split={"val": 0.2}, clean={"max_drop": 0.5}), test)
+    assert len(allowed.train) + len(allowed.val) == 30
+    assert allowed.drops == ("cleaning (leaks: drop) dropped 10 of 40 samples (25.0%), sample(s) identical or near "
+                             "to a fixed test sample; hardest hit 'c0' 10 of 20 (50.0%): img0.png, img1.png, img2.png "
+                             "and 7 more",)
+
+
+def test_one_class_losing_more_than_max_drop_stops_the_run_even_when_the_set_loses_less() -> None:
+    data = table([500, 10])
+    x = data.x.copy()
+    x[501] = x[500]  # one of the ten 'c1' repeats another: 0.2% of the set, 10% of 'c1'
+    rows = Dataset("table", x, data.y, data.classes)
+    with pytest.raises(DataError, match=r"Classes that would lose more than that share: 'c1' 1 of 10 \(10.0%\)"):
+        clean(rows, CleanSpec(), None)
+    assert clean(rows, CleanSpec(max_drop=0.1), None).drops[0].startswith(
+        "cleaning (duplicates: drop_exact) dropped 1 of 510 samples (0.2%), exact duplicate(s); hardest hit 'c1' 1 of 10")
+
+
+def test_drops_within_max_drop_are_listed_one_line_per_rule() -> None:
+    data = table([100, 100])
+    x = data.x.copy()
+    x[1] = x[0]  # an exact copy of 'c0'
+    x[150] = x[2]  # and the same row labelled 'c1': both copies go (conflicting_labels: drop)
+    splits = make_splits(Dataset("table", x, data.y, data.classes), DatasetSpec(source="digits"), None)
+    exact, conflicting = splits.drops  # in the order the rules met their samples
+    assert exact.startswith("cleaning (duplicates: drop_exact) dropped 1 of 200 samples (0.5%)")
+    assert conflicting.startswith("cleaning (conflicting_labels: drop) dropped 2 of 200 samples (1.0%)")
+
+
+def test_max_drop_is_a_fraction() -> None:
+    with pytest.raises(ValueError, match="max_drop"):
+        CleanSpec(max_drop=1.5)
+    assert CleanSpec().max_drop == 0.05
+
+
+def test_the_imbalance_note_says_when_cleaning_took_from_the_rare_class() -> None:
+    data = table([200, 23])
+    x = data.x.copy()
+    x[[221, 222]] = x[200]  # two copies of a 'c1'
+    splits = make_splits(Dataset("table", x, data.y, data.classes), DatasetSpec(source="digits", clean={"max_drop": 0.1}), None)
+    (note,) = [n for n in splits.notes if "imbalanced" in n]
+    assert "Cleaning dropped 2 sample(s) of 'c1' before the split" in note

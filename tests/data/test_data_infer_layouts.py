@@ -201,12 +201,12 @@ def test_prepare_npy(tmp_path: Path) -> None:
 
 
 def test_prepare_pixel_csv_with_its_own_test_file(tmp_path: Path) -> None:
-    def write(name: str, n: int) -> None:
-        rows = [",".join([str(i % 3)] + [str((i * 7 + j) % 256) for j in range(16)]) for i in range(n)]
+    def write(name: str, n: int, first: int = 0) -> None:
+        rows = [",".join([str(i % 3)] + [str((i * 7 + j) % 256) for j in range(16)]) for i in range(first, first + n)]
         (tmp_path / name).write_text("label," + ",".join(f"pixel{j}" for j in range(16)) + "\n" + "\n".join(rows) + "\n")
 
     write("train.csv", 30)
-    write("test.csv", 6)
+    write("test.csv", 6, first=100)  # other rows: a copy of a training row would be a leak, dropped
     splits = _prepare({"source": "pixel_csv", "path": "train.csv", "label_names": {0: "a", 1: "b", 2: "c"},
                        "test": {"source": "pixel_csv", "path": "test.csv", "label_names": {0: "a", 1: "b", 2: "c"}}},
                       tmp_path)

@@ -31,7 +31,7 @@ def test_fixed_test_folder_is_decoded_at_the_data_size_and_channels(tmp_path: Pa
 
 def test_test_classes_map_by_name_whatever_their_order(tmp_path: Path) -> None:
     image_tree(tmp_path / "train", {"cat": 10, "dog": 10, "emu": 10})
-    test_x = np.stack([pixels(i) for i in range(4)])
+    test_x = np.stack([pixels(500 + i) for i in range(4)])  # not the training images: those would be leaks
     np.savez(tmp_path / "test.npz", x=test_x, y=np.array([0, 1, 1, 0]), classes=np.array(["emu", "cat"]))
     splits = prepare_data(
         DatasetSpec(source="folder", path=tmp_path / "train", test=SourceSpec(source="npz", path=tmp_path / "test.npz"))
@@ -65,7 +65,7 @@ def test_a_test_set_of_another_kind_is_an_error(tmp_path: Path) -> None:
 
 def test_undecodable_files_reach_the_split_notes(tmp_path: Path) -> None:
     image_tree(tmp_path, {"a": 10, "b": 10})
-    write_image(tmp_path / "b" / "fine.png", pixels(5))
+    write_image(tmp_path / "b" / "fine.png", pixels(7777))
     (tmp_path / "b" / "broken.png").write_text("nope")
     splits = prepare_data(DatasetSpec(source="folder", path=tmp_path))
     assert any("broken.png" in note for note in splits.notes)

@@ -94,18 +94,18 @@ def _table(y: list[float]) -> Dataset:
 
 
 def test_identical_rows_with_the_same_target_are_duplicates():
-    out = clean(_table([1.0, 1.0, 2.0, 3.0, 4.0]), CleanSpec())
+    out = clean(_table([1.0, 1.0, 2.0, 3.0, 4.0]), CleanSpec(max_drop=1.0))  # 1 of 5: beyond the 2% guard
     assert 1 not in out.keep.tolist()
     dup = next(d for d in out.decisions if d.rule == "exact_duplicate")
     assert "also labelled 1" in dup.reason
 
 
 def test_identical_rows_with_different_targets_are_conflicts_under_the_policy():
-    dropped = clean(_table([1.0, 1.0, 2.0, 3.0, 4.0]), CleanSpec(conflicting_labels="drop"))
+    dropped = clean(_table([1.0, 1.0, 2.0, 3.0, 4.0]), CleanSpec(conflicting_labels="drop", max_drop=1.0))
     conflict = next(d for d in dropped.decisions if d.rule == "conflicting_labels")
     assert conflict.action == "drop" and "with targets 2 (1), 3 (1)" in conflict.reason
     assert 2 not in dropped.keep.tolist() and 3 not in dropped.keep.tolist()
-    kept = clean(_table([1.0, 1.0, 2.0, 3.0, 4.0]), CleanSpec(conflicting_labels="keep"))
+    kept = clean(_table([1.0, 1.0, 2.0, 3.0, 4.0]), CleanSpec(conflicting_labels="keep", max_drop=1.0))
     assert {2, 3} <= set(kept.keep.tolist())
     assert kept.groups[2] == kept.groups[3]  # kept together on one side of every split
 

@@ -126,5 +126,98 @@ def test_with_a_fixed_test_set_near_duplicate_groups_stay_on_one_side_of_train_a
 
 
 def test_data_too_grouped_to_split_is_a_clear_error() -> None:
-    with pytest.raises(DataError, match="form only 2 group"):
+    with pytest.raises(DataError) as err:  # class 'b' is one group of near copies: it cannot be in two splits
         make_splits(_copies(2, 10), _spec(), None)
+    message = str(err.value)
+    assert "class 'b' would have 10 in train and validation and 0 in test" in message
+    assert "lower dataset.clean.near_distance" in message and "dataset.clean.duplicates: drop_near" in message
+
+
+# ------------------------------------------------- declared fractions, with duplicate groups
+
+FRACTIONS = {"train": 0.7, "val": 0.1, "test": 0.2}
+
+
+def _with_copies(counts: list[int], copies: dict[int, list[int]], seed: int = 0) -> Dataset:
+    """``table(counts)`` where each list of ``copies`` (first sample: the rest become identical to it)
+    is one group of exact duplicates, of its samples' classes."""
+    data = table(counts, seed=seed)
+    x = data.x.copy()
+    for first, rest in copies.items():
+        x[rest] = x[first]
+    return Dataset(data.name, x, data.y, data.classes)
+
+
+def _keep_copies(seed: int = 0) -> DatasetSpec:
+    """A 70/10/20 split that keeps every exact copy (with one label or several), grouped on one side."""
+    return DatasetSpec(source="digits", split={"val": 0.1, "test": 0.2, "seed": seed},
+                       clean={"duplicates": "keep", "conflicting_labels": "keep"})
+
+
+def _assert_fractions_per_class(splits, data: Dataset) -> None:
+    """Every split holds its declared share of every class, to within one sample."""
+    counts = np.bincount(data.y, minlength=len(data.classes))
+    for part, fraction in FRACTIONS.items():
+        got = np.bincount(getattr(splits, part).y, minlength=len(data.classes))
+        assert (got >= 1).all(), f"{part} lacks a class: {got}"
+        due = fraction * counts
+        assert (np.abs(got - due) <= 1 + (part == "train")).all(), f"{part}: {got}, due {due}"  # train: two roundings
+
+
+def _assert_groups_whole(splits) -> None:
+    side: dict[int, str] = {}
+    for part in ("train", "val", "test"):
+        for g in splits.groups[splits.indices[part]].tolist():
+            assert side.setdefault(g, part) == part, f"group {g} in {side[g]} and {part}"
+
+
+def test_a_group_of_40_percent_of_the_data_stays_whole_and_every_class_keeps_its_fractions() -> None:
+    # 800 of 2,000 samples are one (of every class, as near duplicates chained across classes are),
+    # and 250 'c0' another: the 250 fit in train, not in test, which is due 200 'c0' (before, the
+    # second group went to test whole).
+    y = np.repeat(np.arange(3), [1000, 500, 500])
+    mixed = np.concatenate([np.flatnonzero(y == c)[:n] for c, n in ((0, 400), (1, 200), (2, 200))])
+    data = _with_copies([1000, 500, 500], {int(mixed[0]): mixed[1:].tolist(), 400: list(range(401, 650))})
+    for seed in range(3):
+        splits = make_splits(data, _keep_copies(seed), None)
+        _assert_groups_whole(splits)
+        assert set(mixed.tolist()) <= set(splits.indices["train"].tolist())
+        assert (len(splits.train), len(splits.val), len(splits.test)) == (1400, 200, 400)
+        _assert_fractions_per_class(splits, data)
+
+
+def test_many_groups_of_every_size_keep_every_class_in_every_split_at_its_fraction() -> None:
+    rng = np.random.default_rng(5)
+    counts = [300, 200, 100, 40]
+    y = np.repeat(np.arange(4), counts)
+    copies: dict[int, list[int]] = {}
+    for c in range(4):  # about half of each class in groups of 2 to 30 copies of its own class
+        members = rng.permutation(np.flatnonzero(y == c))[: counts[c] // 2]
+        while len(members) >= 2:
+            size = min(int(rng.integers(2, 31)), len(members))
+            copies[int(members[0])], members = members[1:size].tolist(), members[size:]
+    data = _with_copies(counts, copies)
+    for seed in range(4):
+        splits = make_splits(data, _keep_copies(seed), None)
+        _assert_groups_whole(splits)
+        assert len(splits.test) == 128 and len(splits.val) == 64
+        _assert_fractions_per_class(splits, data)
+
+
+def test_a_group_too_big_for_the_fractions_is_an_error_naming_it_and_the_fix() -> None:
+    # 95 of the 100 'c1' are one group: test is due 20 'c1', and the group cannot be split.
+    data = _with_copies([100, 100], {100: list(range(101, 195))})
+    with pytest.raises(DataError) as err:
+        make_splits(data, _keep_copies(), None)
+    message = str(err.value)
+    assert "class 'c1' would have 95 in train and validation and 5 in test, where 80 and 20 were due" in message
+    assert "One duplicate group holds 95 of its 100 samples (a group of 95, 48% of the 200 samples here)" in message
+    assert "dataset.clean.near_distance" in message and "dataset.clean.duplicates: drop_near" in message
+
+
+def test_without_groups_a_rare_class_still_reaches_every_split() -> None:
+    # 3 'c1' among 1000: its 10% of val and 20% of test round to none; each split gets one
+    data = table([997, 3])
+    splits = make_splits(data, _spec(val=0.1, test=0.2), None)
+    assert [int((getattr(splits, p).y == 1).sum()) for p in ("train", "val", "test")] == [1, 1, 1]
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (700, 100, 200)

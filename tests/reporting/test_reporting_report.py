@@ -133,3 +133,26 @@ def test_feature_table_has_no_sample_grid(tmp_path: Path, build_run) -> None:
     assert "feature table, 4 features" in page and "setosa" in page
     assert "fixed (its own set)" in page
     assert not (tmp_path / "report.html").exists()  # out_dir wins over run.run_dir
+
+
+DROPPED = ("cleaning (leaks: drop) dropped 12 of 1,809 samples (0.7%), sample(s) identical or near to a fixed "
+           "test sample; hardest hit '7' 5 of 184 (2.7%): raw/7/a.png, raw/7/b.png, raw/1/c.png and 9 more")
+
+
+def test_the_data_section_opens_with_what_cleaning_dropped_and_gives_the_split_as_made(tmp_path: Path, build_run) -> None:
+    from dataclasses import replace
+
+    import numpy as np
+
+    run = build_run(tmp_path)
+    # the settings ask for a 20% test split; as made, it is 360 of 1,168 + 50 + 360 samples: 23%
+    splits = replace(run.splits, val=run.splits.val.subset(np.arange(50)), drops=(DROPPED,))
+    html_path, md_path = write_report(replace(run, splits=splits))
+    page, markdown = html_path.read_text(), md_path.read_text()
+    data = page[page.index('<section id="data">'):page.index('<section id="comparison">')]
+    assert "held out from the data (23%, seed 0)" in data and "(20%" not in data
+    warning = data.index('<div class="note warn drops">')
+    assert warning < data.index('<dl class="facts') and data.index(str(escape(DROPPED))) > warning
+    section = markdown[markdown.index("## 1. Data"):markdown.index("## 2.")]
+    assert section.index("> **Cleaning dropped samples before the split**") < section.index("- **Source:**")
+    assert "held out from the data (23%, seed 0)" in section and "raw/7/a.png" in section

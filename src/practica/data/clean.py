@@ -20,8 +20,13 @@ are exact duplicates; identical rows with different targets are its conflicting 
 same policy (``drop``: every copy, since no model maps one input to two values and the pair
 usually marks a recording error; ``keep``: every copy, the model learns their mean).
 
-Whatever is kept, duplicate groups (exact, and near at ``near_distance``, connected
-transitively: ``hygiene.duplicate_groups``) go to the split, which keeps each group on one side.
+Whatever is kept, duplicate groups (exact, and near at ``near_distance``: ``hygiene.duplicate_groups``)
+go to the split, which keeps each group on one side.
+
+No silent loss: when the rules together would drop more than ``max_drop`` (5% by default) of the
+data, or of any one class, ``clean`` raises a ``DataError`` naming the count per rule, the classes
+hit hardest and the settings that allow or avoid it. What is dropped within that share is listed,
+one line per rule (``Cleaning.drops``), in the console and at the top of the report's data section.
 """
 
 from __future__ import annotations
@@ -29,14 +34,17 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
+import math
+
 import numpy as np
 
 from practica.config.schema import CleanSpec
 from practica.data import hygiene
 from practica.data.checks import CONFLICT_MIN_SIMILARITY
 from practica.data.records import Dataset, Decision
+from practica.errors import DataError
 
-__all__ = ["Cleaning", "Decision", "cached_clean", "clean", "sample_names", "summarise"]
+__all__ = ["Cleaning", "Decision", "cached_clean", "clean", "drop_lines", "sample_names", "summarise"]
 
 _LISTED = 3  # sample names quoted per kind of decision in the notes
 
@@ -50,6 +58,7 @@ class Cleaning:
     decisions: tuple[Decision, ...]
     notes: tuple[str, ...]
     policy: CleanSpec
+    drops: tuple[str, ...] = ()  # one line per rule that dropped samples: its setting, counts, classes hit
 
     def dropped(self) -> np.ndarray:
         """Sorted indices into the data of the samples the policy dropped."""
@@ -82,10 +91,12 @@ def clean(data: Dataset, spec: CleanSpec, test: Dataset | None = None) -> Cleani
         decisions += _near(data, names, hashes, shifted, near, spec, alive)
     if test is not None:
         decisions += _leaks(data, names, hashes, shifted, near, test, spec, alive)
+    _check_drops(data, decisions, spec)  # before grouping, the slow part: a refused policy fails fast
     keep = np.flatnonzero(alive)
     groups = _groups(data, keep, near, hashes)
     return Cleaning(keep=keep, groups=groups, decisions=tuple(decisions),
-                    notes=tuple(summarise(decisions, spec, groups[keep], near)), policy=spec)
+                    notes=tuple(summarise(decisions, spec, groups[keep], near)), policy=spec,
+                    drops=tuple(drop_lines(data, decisions, spec)))
 
 
 # Below this many samples (data and test together) cleaning takes well under a second: no cache.
@@ -107,7 +118,7 @@ def cached_clean(data: Dataset, spec: CleanSpec, test: Dataset | None = None) ->
 
 
 def _cleaning_to_json(result: Cleaning) -> dict:
-    return {"keep": result.keep, "groups": result.groups, "notes": list(result.notes),
+    return {"keep": result.keep, "groups": result.groups, "notes": list(result.notes), "drops": list(result.drops),
             "decisions": [{**d.to_dict(), "indices": list(d.indices)} for d in result.decisions]}
 
 
@@ -116,7 +127,7 @@ def _cleaning_from_json(v: dict, spec: CleanSpec) -> Cleaning:
         keep=np.array(v["keep"], dtype=np.int64), groups=np.array(v["groups"], dtype=np.int64),
         decisions=tuple(Decision(d["action"], tuple(d["samples"]), d["reason"], d["rule"], tuple(d["indices"]), d["set"])
                         for d in v["decisions"]),
-        notes=tuple(v["notes"]), policy=spec)
+        notes=tuple(v["notes"]), policy=spec, drops=tuple(v["drops"]))
 
 
 # ------------------------------------------------------------------------ rules
@@ -306,33 +317,114 @@ def _groups(data: Dataset, keep: np.ndarray, near: int | None, hashes: np.ndarra
     return groups
 
 
-# ------------------------------------------------------------------------ notes
+# ------------------------------------------------------------------------ drops and notes
+
+_WHAT = {
+    "exact_duplicate": "exact duplicate(s)",
+    "conflicting_labels": "sample(s) whose identical or near-identical copies carry another label",
+    "test_leak": "sample(s) identical or near to a fixed test sample",
+    "missing_values": "row(s) with missing values",
+}
+_SETTING = {"exact_duplicate": "duplicates", "near_duplicate": "duplicates", "conflicting_labels": "conflicting_labels",
+            "test_leak": "leaks", "missing_values": "missing"}
+# What keeps a rule's samples, for the error that refuses a large drop.
+_AVOID = {
+    "exact_duplicate": "duplicates: keep",
+    "near_duplicate": "duplicates: drop_exact, or a lower near_distance",
+    "conflicting_labels": "conflicting_labels: keep",
+    "test_leak": "leaks: keep, or near_distance: null (only identical copies count as leaks), or a lower near_distance",
+    "missing_values": "missing: impute",
+}
+
+
+def _what(rule: str, spec: CleanSpec) -> str:
+    if rule == "near_duplicate":
+        return f"near duplicate(s) (pHash distance ≤ {spec.near_distance})"
+    return _WHAT.get(rule, rule)
+
+
+def _setting(rule: str, spec: CleanSpec) -> str:
+    setting = _SETTING.get(rule, rule)
+    return f"{setting}: {getattr(spec, setting, '')}"
+
+
+def _dropped_by_rule(decisions: list[Decision] | tuple[Decision, ...]) -> dict[str, np.ndarray]:
+    """The data's samples each rule dropped (indices), the rules in the order they ran."""
+    found: dict[str, list[int]] = defaultdict(list)
+    for d in decisions:
+        if d.action == "drop" and d.set == "data":
+            found[d.rule].extend(d.indices)
+    return {rule: np.array(sorted(idx), dtype=np.int64) for rule, idx in found.items()}
+
+
+def _class_losses(data: Dataset, dropped: np.ndarray) -> list[tuple[str, int, int]]:
+    """(class, dropped, of) per class that lost samples, the largest share first."""
+    if data.is_regression or not len(dropped):
+        return []
+    counts = np.bincount(data.y, minlength=len(data.classes))
+    lost = np.bincount(data.y[dropped], minlength=len(data.classes))
+    hit = [int(c) for c in np.flatnonzero(lost)]
+    hit.sort(key=lambda c: (-lost[c] / counts[c], -lost[c]))
+    return [(data.classes[c], int(lost[c]), int(counts[c])) for c in hit]
+
+
+def _loss(name: str, lost: int, of: int) -> str:
+    return f"'{name}' {lost:,} of {of:,} ({lost / of:.1%})"
+
+
+def drop_lines(data: Dataset, decisions: list[Decision] | tuple[Decision, ...], spec: CleanSpec) -> list[str]:
+    """One line per rule that dropped samples of the data: its setting, how many of how many, the class
+    hit hardest and a few names. The console and the report show them; nothing is dropped unsaid."""
+    lines = []
+    for rule, idx in _dropped_by_rule(decisions).items():
+        names = [s for d in decisions if d.action == "drop" and d.set == "data" and d.rule == rule for s in d.samples]
+        listed = ", ".join(names[:_LISTED]) + (f" and {len(names) - _LISTED:,} more" if len(names) > _LISTED else "")
+        losses = _class_losses(data, idx)
+        hardest = f"; hardest hit {_loss(*losses[0])}" if losses else ""
+        lines.append(f"cleaning ({_setting(rule, spec)}) dropped {len(idx):,} of {len(data):,} samples "
+                     f"({len(idx) / len(data):.1%}), {_what(rule, spec)}{hardest}: {listed}")
+    return lines
+
+
+def _check_drops(data: Dataset, decisions: list[Decision], spec: CleanSpec) -> None:
+    """Refuse a policy that would drop more than ``spec.max_drop`` of the data or of any class."""
+    by_rule = _dropped_by_rule(decisions)
+    if not by_rule:
+        return
+    dropped = np.unique(np.concatenate(list(by_rule.values())))
+    share = len(dropped) / len(data)
+    over = [c for c in _class_losses(data, dropped) if c[1] > spec.max_drop * c[2]]
+    if share <= spec.max_drop and not over:
+        return
+    worst = max([share] + [lost / of for _, lost, of in over])
+    allow = min(1.0, math.ceil(worst * 100) / 100)
+    rules = "; ".join(f"{len(idx):,} by {_setting(rule, spec)} ({_what(rule, spec)})" for rule, idx in by_rule.items())
+    classes = (" Classes that would lose more than that share: " + ", ".join(_loss(*c) for c in over[:_LISTED])
+               + (f" and {len(over) - _LISTED} more" if len(over) > _LISTED else "") + ".") if over else ""
+    avoid = "; ".join(f"{_setting(rule, spec)} → {_AVOID[rule]}" for rule in by_rule if rule in _AVOID)
+    raise DataError(
+        f"cleaning would drop {len(dropped):,} of the {len(data):,} samples ({share:.1%}), more than "
+        f"dataset.clean.max_drop ({spec.max_drop:g}) allows of the data or of any class: {rules}.{classes} "
+        "A loss this large usually means a check misfires on this data (see `practica data inspect`) or the data "
+        f"has a problem worth a look. To keep those samples, change dataset.clean ({avoid}); to accept the loss, set "
+        f"dataset.clean.max_drop: {allow:g} (1.0 allows any share)."
+    )
 
 
 def summarise(
     decisions: list[Decision] | tuple[Decision, ...], spec: CleanSpec, kept_groups: np.ndarray, near: int | None
 ) -> list[str]:
-    """One note per kind of decision, with counts and a few names; and the duplicate groups kept together."""
+    """One note per kind of decision that kept samples, with counts and a few names; and the duplicate
+    groups kept together. What was dropped is in ``drop_lines``."""
     notes = []
-    by_kind: dict[tuple[str, str], list[Decision]] = defaultdict(list)
+    by_rule: dict[str, list[Decision]] = defaultdict(list)
     for d in decisions:
-        if d.rule != "unreadable":  # the split's notes list unreadable files already
-            by_kind[(d.action, d.rule)].append(d)
-    what = {
-        "exact_duplicate": "exact duplicate(s)",
-        "near_duplicate": f"near duplicate(s) (pHash distance ≤ {spec.near_distance})",
-        "conflicting_labels": "sample(s) whose identical or near-identical copies carry another label",
-        "test_leak": "sample(s) identical or near to a fixed test sample",
-        "missing_values": "row(s) with missing values",
-    }
-    for (action, rule), ds in by_kind.items():
+        if d.action == "keep":
+            by_rule[d.rule].append(d)
+    for rule, ds in by_rule.items():
         samples = [s for d in ds for s in d.samples]
         listed = ", ".join(samples[:_LISTED]) + (f" and {len(samples) - _LISTED} more" if len(samples) > _LISTED else "")
-        verb = "dropped" if action == "drop" else "kept"
-        setting = {"exact_duplicate": "duplicates", "near_duplicate": "duplicates", "conflicting_labels":
-                   "conflicting_labels", "test_leak": "leaks", "missing_values": "missing"}.get(rule, rule)
-        value = getattr(spec, setting, "")
-        notes.append(f"cleaning ({setting}: {value}): {verb} {len(samples)} {what.get(rule, rule)} in "
+        notes.append(f"cleaning ({_setting(rule, spec)}): kept {len(samples)} {_what(rule, spec)} in "
                      f"{len(ds)} decision(s): {listed}")
     if len(kept_groups):
         sizes = np.bincount(np.unique(kept_groups, return_inverse=True)[1])

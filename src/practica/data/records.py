@@ -128,7 +128,15 @@ class Splits:
     # Duplicate-group id per sample of the origin data (exact and near duplicates share one); the
     # split keeps a group on one side, and cross-validation folds do too. None: every sample alone.
     groups: np.ndarray | None = field(default=None, repr=False)
+    # One line per cleaning rule that dropped samples of the data (its setting, counts, the class hit
+    # hardest): shown in the console and at the top of the report's data section.
+    drops: tuple[str, ...] = field(default=())
 
     @property
     def classes(self) -> tuple[str, ...]:
         return self.train.classes
+
+    def shares(self) -> dict[str, float]:
+        """Each split's share of the samples in all three, as made (not as the settings asked)."""
+        total = len(self.train) + len(self.val) + len(self.test)
+        return {part: len(getattr(self, part)) / total if total else 0.0 for part in ("train", "val", "test")}

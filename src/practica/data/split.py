@@ -1,13 +1,22 @@
 """Seeded, stratified train/val/test splits that keep duplicate groups together, and the
 fingerprint that identifies them.
 
+Every split gets its declared fraction of every class, to within one sample (the division's
+targets), and every class of two samples or more has at least one sample on each side; what
+cannot be divided so is a ``DataError`` that says why.
+
 Group-aware division (``_divide_groups``), used whenever a part of the data holds a group of
 two or more exact or near duplicates (see ``clean.py``): the groups are placed first, largest
-first (ties in seeded random order), each on the side whose share of the group's main class is
-furthest below its target; then the single samples of each class fill each side up to its
-target for that class, drawn at random under the seed. Each class's targets are its share of
-the part's size, rounded as scikit-learn's stratified split rounds them. With no group of two,
-the division is scikit-learn's ``train_test_split``, exactly as before.
+first (ties in seeded random order), each on the side it overfills least (class by class), and
+among sides it fits, the one whose share of the group's main class is furthest below its
+target; then the single samples of each class fill each side up to its target for that class,
+drawn at random under the seed. Each class's targets are its share of the part's size, rounded
+as scikit-learn's stratified split rounds them, and at least one per side. When the groups
+leave a class further than one sample, or 1% of the class, from its targets, or absent from a
+side, the division stops with an error naming the class and the group, and the settings that
+make groups smaller (groups are never broken up: they exist to keep copies of one image out of
+two splits). With no group of two, the division is scikit-learn's ``train_test_split``, as
+before, unless it would leave a rare class out of a side.
 
 A regression set is stratified on its target's quantile bins (``targets.as_strata``: deciles, fewer
 for small sets), so train, validation and test each span the target's whole range.
@@ -33,6 +42,9 @@ _LISTED_SKIPS = 5
 SPLITS_DIR = "splits"  # under the data cache: memory-mapped splits, one folder per fingerprint
 # A class this many times more frequent in training than the rarest one is worth a warning.
 IMBALANCE_RATIO = 3.0
+# How far duplicate groups may push a side's count of a class from its target: this share of the
+# class, or one sample when that is more.
+GROUP_TOLERANCE = 0.01
 
 
 def make_splits(data: Dataset, spec: DatasetSpec, test: Dataset | None, cleaning: Cleaning | None = None) -> Splits:
@@ -62,10 +74,13 @@ def make_splits(data: Dataset, spec: DatasetSpec, test: Dataset | None, cleaning
     n_val = math.ceil(split.val * len(pool))
     if test is None:
         n_test = math.ceil(split.test * len(pool))
-        rest, test_idx = _divide(data, pool, len(pool) - n_test, split, "to split the test set from", groups)
-        train_idx, val_idx = _divide(data, rest, len(rest) - n_val, split, "left after the test split", groups)
+        rest, test_idx = _divide(data, pool, len(pool) - n_test, split, "to split the test set from", groups,
+                                 ("train and validation", "test"))
+        train_idx, val_idx = _divide(data, rest, len(rest) - n_val, split, "left after the test split", groups,
+                                     ("train", "validation"))
     else:
-        train_idx, val_idx = _divide(data, pool, len(pool) - n_val, split, "to split the validation set from", groups)
+        train_idx, val_idx = _divide(data, pool, len(pool) - n_val, split, "to split the validation set from", groups,
+                                     ("train", "validation"))
         test_idx = np.arange(len(test))
     indices = {"train": train_idx, "val": val_idx, "test": test_idx}
     data = full
@@ -74,7 +89,7 @@ def make_splits(data: Dataset, spec: DatasetSpec, test: Dataset | None, cleaning
     # in the cache, named by the fingerprint (which covers the contents and the indices): no copy
     # in memory, and the next run on the same data and split maps them again.
     train = data.subset(train_idx, "train", path=split_file(fp, "train"))
-    notes += _imbalance_note(train)
+    notes += _imbalance_note(train, data.y[cleaning.dropped()] if not data.is_regression else None)
     return Splits(
         train=train,
         val=data.subset(val_idx, "val", path=split_file(fp, "val")),
@@ -86,6 +101,7 @@ def make_splits(data: Dataset, spec: DatasetSpec, test: Dataset | None, cleaning
         notes=tuple(notes),
         decisions=cleaning.decisions,
         groups=groups,
+        drops=cleaning.drops,
     )
 
 
@@ -117,10 +133,13 @@ def split_file(fp: str, part: str) -> Path:
 
 
 def _divide(
-    data: Dataset, idx: np.ndarray, n_first: int, split: SplitSpec, stage: str, groups: np.ndarray | None = None
+    data: Dataset, idx: np.ndarray, n_first: int, split: SplitSpec, stage: str, groups: np.ndarray | None = None,
+    parts: tuple[str, str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Two sorted parts of ``idx``, of ``n_first`` and the rest, stratified by label if asked,
-    with every group of ``groups`` (an id per sample of ``data``) whole on one side."""
+    with every group of ``groups`` (an id per sample of ``data``) whole on one side. ``parts``
+    names the two splits made (for errors), and asks for every class on both sides; without it
+    the second part is left out (a ``max_samples`` subset) and may lack a class."""
     n_second = len(idx) - n_first
     if n_first < 1 or n_second < 1:
         raise DataError(
@@ -130,8 +149,9 @@ def _divide(
     labels = data.y[idx]
     if split.stratify:
         _check_stratifiable(data, labels, n_first, n_second, split, stage)
+    names = parts or ("first", "second")
     if groups is not None and len(np.unique(groups[idx])) < len(idx):
-        return _divide_groups(data, idx, n_second, split, stage, groups[idx])
+        return _divide_groups(data, idx, n_second, split, stage, groups[idx], names)
     first, second = train_test_split(
         idx,
         train_size=n_first,
@@ -139,7 +159,18 @@ def _divide(
         random_state=split.seed,
         stratify=labels if split.stratify else None,
     )
+    if parts is not None and split.stratify and _lacks_a_class(data.y[first], data.y[second]):
+        # scikit-learn rounds a rare class's share of the smaller part down to none; the
+        # division below gives every class one sample or more on each side.
+        return _divide_groups(data, idx, n_second, split, stage, np.arange(len(idx)), names)
     return np.sort(first), np.sort(second)
+
+
+def _lacks_a_class(first: np.ndarray, second: np.ndarray) -> bool:
+    """Whether a class of two samples or more has none on one side."""
+    k = int(max(first.max(initial=0), second.max(initial=0))) + 1
+    a, b = np.bincount(first, minlength=k), np.bincount(second, minlength=k)
+    return bool((((a == 0) | (b == 0)) & (a + b >= 2)).any())
 
 
 def _check_stratifiable(
@@ -172,65 +203,108 @@ def _skip_note(data: Dataset, what: str) -> list[str]:
 
 
 def _divide_groups(
-    data: Dataset, idx: np.ndarray, n_second: int, split: SplitSpec, stage: str, groups: np.ndarray
+    data: Dataset, idx: np.ndarray, n_second: int, split: SplitSpec, stage: str, groups: np.ndarray,
+    parts: tuple[str, str],
 ) -> tuple[np.ndarray, np.ndarray]:
     """``_divide`` with groups: see the module's docstring for how."""
     rng = np.random.default_rng(split.seed)
-    k = len(data.classes)
-    labels = data.y[idx]
-    _, inverse, sizes = np.unique(groups, return_inverse=True, return_counts=True)
+    k = len(data.classes) if split.stratify else 1  # unstratified: one pseudo-class, only sizes are targets
+    labels = data.y[idx] if split.stratify else np.zeros(len(idx), dtype=np.int64)
     counts = np.bincount(labels, minlength=k)
-    if split.stratify:
-        target2 = _stratified_counts(counts, n_second)
-    else:  # one pseudo-class: only the sizes are targets
-        target2 = np.zeros(k, dtype=np.int64)
-        target2[0] = n_second
-        labels = np.zeros_like(labels)
-        counts = np.bincount(labels, minlength=k)
-    target1 = counts - target2
-    have1, have2 = np.zeros(k, dtype=np.int64), np.zeros(k, dtype=np.int64)
-    second = np.zeros(len(idx), dtype=bool)
+    target = np.empty((2, k), dtype=np.int64)  # per side (0: first, 1: second), per class
+    target[1] = _stratified_counts(counts, n_second, every_class=split.stratify)
+    target[0] = counts - target[1]
+    have = np.zeros((2, k), dtype=np.int64)
+    side = np.zeros(len(idx), dtype=np.int64)
+    _, inverse, sizes = np.unique(groups, return_inverse=True, return_counts=True)
+    by_group = np.argsort(inverse, kind="stable")  # members of group g: by_group[start[g]:start[g] + sizes[g]]
+    start = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     multi = np.flatnonzero(sizes > 1)
     order = multi[rng.permutation(len(multi))]
     order = order[np.argsort(-sizes[order], kind="stable")]
     for g in order:
-        members = np.flatnonzero(inverse == g)
+        members = by_group[start[g]:start[g] + sizes[g]]
         dist = np.bincount(labels[members], minlength=k)
-        c = int(np.argmax(dist))
-        # the side whose target for the group's main class is least met, as a share of it
-        need1 = (target1[c] - have1[c]) / max(target1[c], 1)
-        need2 = (target2[c] - have2[c]) / max(target2[c], 1)
-        if need2 > need1:
-            second[members] = True
-            have2 += dist
-        else:
-            have1 += dist
+        over = np.maximum(have + dist - target, 0).sum(axis=1)  # how far each side would overfill
+        if over[0] != over[1]:
+            s = int(np.argmin(over))
+        else:  # the side whose target for the group's main class is least met, as a share of it
+            c = int(np.argmax(dist))
+            need = (target[:, c] - have[:, c]) / np.maximum(target[:, c], 1)
+            s = int(need[1] > need[0])
+        side[members] = s
+        have[s] += dist
     alone = sizes[inverse] == 1
     for c in range(k):
         singles = np.flatnonzero(alone & (labels == c))
-        take = int(np.clip(target2[c] - have2[c], 0, len(singles)))
-        second[rng.permutation(singles)[:take]] = True
+        take = int(np.clip(target[1, c] - have[1, c], 0, len(singles)))
+        side[rng.permutation(singles)[:take]] = 1
+    second = side == 1
     if second.all() or not second.any():
         raise DataError(
-            f"the {len(idx)} samples {stage} form only {len(sizes)} group(s) of duplicates, too few to split "
-            f"(split.val {split.val}, split.test {split.test}). Lower dataset.clean.near_distance, or drop the "
-            "duplicates (dataset.clean.duplicates: drop_near)."
+            f"the {len(idx)} samples {stage} form only {len(sizes)} group(s) of duplicates (the largest "
+            f"{sizes.max()}), too few to split (split.val {split.val}, split.test {split.test}). Lower "
+            "dataset.clean.near_distance, set it to null to group exact duplicates only, or drop the duplicates "
+            "(dataset.clean.duplicates: drop_near)."
         )
+    got = np.stack([np.bincount(labels[~second], minlength=k), np.bincount(labels[second], minlength=k)])
+    _check_division(data, labels, inverse, sizes, counts, got, target, split, stage, parts)
     return np.sort(idx[~second]), np.sort(idx[second])
 
 
-def _stratified_counts(counts: np.ndarray, n: int) -> np.ndarray:
-    """How many of each class a part of ``n`` samples gets: its share, largest remainders rounded up."""
+def _check_division(
+    data: Dataset, labels: np.ndarray, inverse: np.ndarray, sizes: np.ndarray, counts: np.ndarray, got: np.ndarray,
+    target: np.ndarray, split: SplitSpec, stage: str, parts: tuple[str, str],
+) -> None:
+    """Raise when the groups left a class absent from a side, or off its targets by more than the tolerance."""
+    absent = (counts >= 2) & (got == 0).any(axis=0) if split.stratify else np.zeros(len(counts), dtype=bool)
+    off = np.abs(got[1] - target[1])
+    beyond = off > np.maximum(1, np.floor(GROUP_TOLERANCE * counts))
+    if not (absent | beyond).any():
+        return
+    c = int(np.flatnonzero(absent)[0]) if absent.any() else int(np.argmax(np.where(beyond, off / counts, -1)))
+    what = f"class '{data.classes[c]}'" if split.stratify else "the data"
+    in_class = np.bincount(inverse[labels == c], minlength=len(sizes))  # each group's samples of c
+    g = int(np.argmax(np.where(sizes > 1, in_class, -1)))
+    group = (f" One duplicate group holds {in_class[g]:,} of its {counts[c]:,} samples (a group of {sizes[g]:,}, "
+             f"{sizes[g] / len(labels):.0%} of the {len(labels):,} samples here), and a group stays whole on one side."
+             if sizes[g] > 1 else "")
+    raise DataError(
+        f"the {len(labels):,} samples {stage} cannot be divided at the declared fractions (split.val {split.val}, "
+        f"split.test {split.test}) with every duplicate group on one side: {what} would have {got[0, c]:,} in "
+        f"{parts[0]} and {got[1, c]:,} in {parts[1]}, where {target[0, c]:,} and {target[1, c]:,} were due."
+        f"{group} Groups are never broken up, since they keep copies of one image out of two splits. Make them "
+        "smaller: lower dataset.clean.near_distance, set it to null to group exact duplicates only, or drop the "
+        "near copies instead of grouping them (dataset.clean.duplicates: drop_near)."
+    )
+
+
+def _stratified_counts(counts: np.ndarray, n: int, every_class: bool = False) -> np.ndarray:
+    """How many of each class a part of ``n`` samples gets: its share, largest remainders rounded up.
+    ``every_class``: a class of two samples or more gets at least one in the part and one outside it,
+    taken from (or given to) the class its rounding favoured most (``n`` must leave room for that)."""
     total = counts.sum()
     exact = counts * n / total
     out = np.floor(exact).astype(np.int64)
     rest = n - out.sum()
     if rest > 0:
         out[np.argsort(-(exact - out), kind="stable")[:rest]] += 1
-    return np.minimum(out, counts)
+    out = np.minimum(out, counts)
+    if every_class:
+        for c in np.flatnonzero((counts >= 2) & (out == 0)):
+            donors = np.flatnonzero(out >= 2)
+            out[donors[np.argmax((out - exact)[donors])]] -= 1
+            out[c] += 1
+        for c in np.flatnonzero((counts >= 2) & (out == counts)):
+            takers = np.flatnonzero((out < counts - 1) & (np.arange(len(counts)) != c))
+            out[takers[np.argmin((out - exact)[takers])]] += 1
+            out[c] -= 1
+    return out
 
 
-def _imbalance_note(train: Dataset) -> list[str]:
+def _imbalance_note(train: Dataset, dropped: np.ndarray | None) -> list[str]:
+    """A warning when training classes are imbalanced; ``dropped`` (the labels of the samples
+    cleaning dropped) says when cleaning took from the rare class."""
     if train.is_regression:
         return []
     counts = np.bincount(train.y, minlength=len(train.classes))
@@ -247,4 +321,8 @@ def _imbalance_note(train: Dataset) -> list[str]:
         "rewards predicting the common classes; consider train.class_weight: balanced and selection.metric: "
         "val_macro_f1."
     )
+    lost = int((dropped == small).sum()) if dropped is not None else 0
+    if lost:
+        note += (f" Cleaning dropped {lost} sample(s) of '{train.classes[small]}' before the split (see the "
+                 "cleaning lines); with them the imbalance would be smaller.")
     return [note]

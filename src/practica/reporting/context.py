@@ -114,6 +114,7 @@ class Report:
     hygiene_notes: tuple[str, ...] = ()  # how near duplicates were found, what was not checked
     hygiene_images: tuple[Image, ...] = ()  # duplicate pairs side by side, train–test first
     task: str = "classification"
+    drops: tuple[str, ...] = ()  # one line per cleaning rule that dropped samples: first in the data section
     comparison_note: str = (
         "Validation figures decide; test accuracy is shown for the record only. Val F1 is the macro-F1 (every "
         "class counts equally); latency is one sample per call, p50 / p95 in ms; throughput is at the evaluation "
@@ -140,6 +141,7 @@ def build(run: SuiteRun) -> Report:
         headline=_headline(chosen, decision.metric) if chosen else (),
         data=_data_facts(suite, run.splits),
         notes=tuple(run.splits.notes),
+        drops=tuple(run.splits.drops),
         skipped=skipped[:12],
         skipped_more=max(0, len(skipped) - 12),
         skipped_noun=skipped_noun(skipped),
@@ -198,23 +200,23 @@ def _data_facts(suite: Suite, splits: Splits) -> tuple[tuple[str, str], ...]:
         shape = f"images, {height}×{width} {'RGB' if c == 3 else 'grayscale'}"
     else:
         shape = f"feature table, {train.input_shape[0]} features"
-    total = len(splits.train) + len(splits.val) + len(splits.test)
+    share = splits.shares()  # as made, from the indices: the settings only asked for them
 
-    def size(n: int) -> str:
-        return f"{n:,} ({h.percent(n / total, 0)})" if total else "0"
+    def size(part: str) -> str:
+        return f"{len(getattr(splits, part)):,} ({h.percent(share[part], 0)})"
 
     if splits.test_is_fixed:
         test_origin = "fixed (its own set" + (f": {spec.test.source} · {spec.test.path}" if spec.test and spec.test.path else "") + ")"
     else:
-        test_origin = f"held out from the data ({h.percent(spec.split.test, 0)}, seed {splits.seed})"
+        test_origin = f"held out from the data ({h.percent(share['test'], 0)}, seed {splits.seed})"
     return (
         ("Source", source),
         ("Samples", shape),
         ("Target", reg.target_facts(splits)) if train.is_regression else
         ("Classes", f"{len(splits.classes)}: {', '.join(splits.classes[:12])}{' …' if len(splits.classes) > 12 else ''}"),
-        ("Train", size(len(splits.train))),
-        ("Validation", size(len(splits.val))),
-        ("Test", size(len(splits.test))),
+        ("Train", size("train")),
+        ("Validation", size("val")),
+        ("Test", size("test")),
         ("Test set", test_origin),
         ("Fingerprint", splits.fingerprint[:12] or h.DASH),
     )
