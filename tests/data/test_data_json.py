@@ -199,3 +199,21 @@ def test_feature_tables_are_cached_too(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(json_records, "parse_json_records", lambda *a: pytest.fail("not read from the cache"))
     again = load_source(spec)
     assert again.x.dtype == np.float32 and again.x.tolist() == first.x.tolist() == [[0.5], [1.5]]
+
+
+def test_a_json_file_nested_too_deep_is_a_data_error(tmp_path: Path) -> None:
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(DataError, match=r"deep.json: .* nested deeper than Python's JSON reader allows"):
+        load_source(SourceSpec(source="json", path=tmp_path / "deep.json"))
+
+
+def test_a_json_line_nested_too_deep_is_skipped_and_listed(tmp_path: Path) -> None:
+    deep = '{"features": ' + "[" * 100_000 + "]" * 100_000 + ', "label": 0}'
+    data = load_source(jsonl(tmp_path / "d.jsonl", [deep, {"features": [1, 2], "label": 0},
+                                                    {"features": [3, 4], "label": 1}]))
+    assert data.x.tolist() == [[1, 2], [3, 4]]
+    assert data.skipped == ("d.jsonl:line 1: nested deeper than Python's JSON reader allows (about 1,000 levels; "
+                            "a record needs at most 5)",)
+    (tmp_path / "all.jsonl").write_text(deep + "\n")
+    with pytest.raises(DataError, match=r"all.jsonl:line 1: nested deeper"):
+        load_source(SourceSpec(source="json", path=tmp_path / "all.jsonl"))

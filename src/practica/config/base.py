@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
-from typing import Any, ClassVar
+import math
+import types
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic_core import PydanticCustomError
@@ -14,10 +16,61 @@ def did_you_mean(word: str, choices: list[str]) -> str:
     return f" Did you mean '{close[0]}'?" if close else ""
 
 
-class Strict(BaseModel):
-    """Frozen, and unknown keys are an error that lists the accepted ones."""
+def _kinds(annotation: Any) -> set[type]:
+    """The scalar types (bool, int, float) a field's annotation accepts at its top level."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _kinds(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        return set().union(*(_kinds(a) for a in get_args(annotation)))
+    if origin is Literal:
+        return {type(a) for a in get_args(annotation)}
+    return {annotation} if annotation in (bool, int, float) else set()
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+def _element_types(annotation: Any, length: int) -> list[Any]:
+    """Per-element annotations of the list or tuple types in ``annotation`` (for ``length`` elements)."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _element_types(get_args(annotation)[0], length)
+    if origin in (Union, types.UnionType):
+        return [t for a in get_args(annotation) for t in _element_types(a, length)]
+    args = get_args(annotation)
+    if origin is list and args:
+        return [args[0]]
+    if origin is tuple and args:
+        return [args[0]] if args[-1] is Ellipsis else list(args)
+    return []
+
+
+def bool_as_number(annotation: Any, value: Any) -> bool:
+    """Whether ``value`` holds a boolean where ``annotation`` wants a number (YAML's ``true`` is not 1)."""
+    if isinstance(value, bool):
+        kinds = _kinds(annotation)
+        return bool(kinds & {int, float}) and bool not in kinds
+    if isinstance(value, (list, tuple)):
+        return any(bool_as_number(t, v) for t in _element_types(annotation, len(value)) for v in value)
+    return False
+
+
+def first_non_finite(value: Any, where: str) -> str | None:
+    """Where in ``value`` (a nested mapping/list from YAML) a NaN or infinite number sits, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where
+    if isinstance(value, dict):
+        items = ((f"{where}.{k}", v) for k, v in value.items())
+    elif isinstance(value, (list, tuple)):
+        items = ((f"{where}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    return next((w for w in (first_non_finite(v, k) for k, v in items) if w), None)
+
+
+class Strict(BaseModel):
+    """Frozen; unknown keys are an error that lists the accepted ones; numbers are finite, and a
+    boolean is never taken for a number (pydantic alone reads ``epochs: true`` as 1)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -35,6 +88,15 @@ class Strict(BaseModel):
                         "hint": did_you_mean(unknown[0], accepted),
                         "accepted": ", ".join(accepted),
                     },
+                )
+            wrong = next((k for k, v in data.items() if k in cls.model_fields
+                          and bool_as_number(cls.model_fields[k].annotation, v)), None)
+            if wrong is not None:
+                raise PydanticCustomError(
+                    "bool_not_number",
+                    "'{key}' takes a number, not a boolean (got {got}); write a number (YAML reads true, false, "
+                    "yes, no, on and off as booleans).",
+                    {"key": wrong, "got": repr(data[wrong])},
                 )
         return data
 

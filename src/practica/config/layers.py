@@ -6,24 +6,30 @@ In YAML a layer is ``relu``, ``{conv: 32}`` (the main argument) or
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Literal, Union
 
 from pydantic import BeforeValidator, Field, PositiveInt, model_validator
 
 from practica.config.base import Shorthand, expand_shorthand, shorthand_registry
 
+MAX_WIDTH = 65_536  # units or filters of one layer: wider than any network this tool trains well
+MAX_KERNEL = 64
+MAX_PARAMS = 1_000_000_000  # 4 GB of fp32 weights (16 GB with Adam's state): past what one machine trains
+Width = Annotated[int, Field(gt=0, le=MAX_WIDTH)]
+
 
 class Dense(Shorthand):
     type: Literal["dense"] = "dense"
-    units: PositiveInt
+    units: Width
     bias: bool = True
     main = "units"
 
 
 class Conv(Shorthand):
     type: Literal["conv"] = "conv"
-    filters: PositiveInt
-    kernel: PositiveInt = 3
+    filters: Width
+    kernel: int = Field(3, gt=0, le=MAX_KERNEL)
     stride: PositiveInt = 1
     padding: Literal["same", "valid"] = "same"
     bias: bool = True
@@ -64,7 +70,7 @@ class Residual(Shorthand):
     """A basic residual block: conv-bn-relu-conv-bn plus a (projected) shortcut, then relu."""
 
     type: Literal["residual"] = "residual"
-    filters: PositiveInt
+    filters: Width
     stride: PositiveInt = 1
     main = "filters"
 
@@ -83,6 +89,31 @@ LayerSpec = Annotated[
     Annotated[Union[LAYER_TYPES], Field(discriminator="type")],  # type: ignore[valid-type]
     BeforeValidator(lambda v: expand_shorthand(v, LAYERS, "layer")),
 ]
+
+
+def check_layers_size(specs: Sequence[Shorthand]) -> None:
+    """Refuse a layer list whose parameters, counted for the smallest input it could get (one feature or
+    one channel) and one output, already pass ``MAX_PARAMS``; the error names the layer where they do."""
+    total, width = 0, 1  # features of a vector, or channels of an image
+    for i, spec in enumerate(specs):
+        if isinstance(spec, Dense):
+            total += width * spec.units + spec.units * spec.bias
+            width = spec.units
+        elif isinstance(spec, Conv):
+            total += width * spec.filters * spec.kernel**2 + spec.filters * spec.bias
+            width = spec.filters
+        elif isinstance(spec, Residual):
+            projection = width * spec.filters if width != spec.filters or spec.stride != 1 else 0
+            total += 9 * spec.filters * (width + spec.filters) + projection
+            width = spec.filters
+        elif isinstance(spec, BatchNorm):
+            total += 2 * width
+        if total > MAX_PARAMS:
+            raise ValueError(
+                f"layers[{i}] ({spec.type}) brings the model to at least {total:,} parameters "
+                f"({4 * total / 1e9:,.1f} GB of fp32 weights), over the limit of {MAX_PARAMS:,}; "
+                "use fewer units or filters"
+            )
 
 
 class HFlip(Shorthand):

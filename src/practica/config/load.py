@@ -9,8 +9,14 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from practica.config.schema import SCHEMA_VERSION, Suite, TrainSpec
-from practica.errors import ConfigError
+from practica.config.schema import SCHEMA_VERSION, SourceSpec, Suite, TrainSpec
+from practica.errors import ConfigError, DataError
+
+# A suite file is a few KB nested a few levels; these bounds stop a malformed or hostile one (20,000
+# nested brackets, a "billion laughs" of aliases) before it exhausts the stack or the memory.
+MAX_SUITE_BYTES = 1_000_000
+MAX_YAML_DEPTH = 50
+MAX_YAML_NODES = 100_000  # values, with every alias counted as the whole value it stands for
 
 # Sub-sections of `train` that are replaced, not merged, when an experiment names another kind:
 # merging adam's defaults into an experiment's sgd would mix options that do not belong together.
@@ -23,8 +29,16 @@ def load_suite(path: str | Path) -> Suite:
     if not path.is_file():
         hint = " (it is a folder; give the .yaml file inside it)" if path.is_dir() else ""
         raise ConfigError(f"suite file {path} not found{hint}. Give the path to a suite .yaml, e.g. examples/digits.yaml.")
+    size = path.stat().st_size
+    if size > MAX_SUITE_BYTES:
+        raise ConfigError(
+            f"{path} is {size:,} bytes; a suite file is at most {MAX_SUITE_BYTES:,} (suites are a few KB). "
+            "Check that this is the suite .yaml, not a data file."
+        )
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        _check_yaml_bounds(text, path)
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -33,6 +47,54 @@ def load_suite(path: str | Path) -> Suite:
     except UnicodeDecodeError:
         raise ConfigError(f"{path} is not a text file; a suite file is UTF-8 YAML.") from None
     return suite_from_dict(raw, base_dir=path.parent, origin=str(path))
+
+
+def _check_yaml_bounds(text: str, path: Path) -> None:
+    """Walk the YAML's parse events (no recursion, nothing built) and refuse nesting deeper than
+    ``MAX_YAML_DEPTH`` or more than ``MAX_YAML_NODES`` values once aliases are expanded."""
+    # Per open collection: [its anchor, its value count, its height]; per anchor: (count, height).
+    stack: list[list] = [[None, 0, 0]]
+    anchors: dict[str, tuple[int, int]] = {}
+
+    def add(count: int, height: int, mark: yaml.Mark) -> None:
+        top = stack[-1]
+        top[1] += count
+        top[2] = max(top[2], height)
+        depth = len(stack) - 1 + height
+        where = f" (line {mark.line + 1})"
+        if depth > MAX_YAML_DEPTH:
+            raise ConfigError(
+                f"{path} nests values {depth} levels deep{where}; a suite nests at most {MAX_YAML_DEPTH}. "
+                "Check the brackets and indentation there."
+            )
+        if sum(frame[1] for frame in stack) > MAX_YAML_NODES:
+            raise ConfigError(
+                f"{path} holds over {MAX_YAML_NODES:,} values once its aliases (*name) are expanded{where}; a "
+                "suite holds a few hundred. Write the values out instead of repeating anchors (&name) inside "
+                "each other."
+            )
+
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            stack.append([event.anchor, 1, 0])
+            add(0, 0, event.start_mark)  # the depth check, for the collection just opened
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            anchor, count, height = stack.pop()
+            if anchor is not None:
+                anchors[anchor] = (count, height + 1)
+            add(count, height + 1, event.start_mark)
+        elif isinstance(event, yaml.ScalarEvent):
+            if event.anchor is not None:
+                anchors[event.anchor] = (1, 0)
+            add(1, 0, event.start_mark)
+        elif isinstance(event, yaml.AliasEvent):
+            if any(frame[0] == event.anchor for frame in stack):
+                raise ConfigError(
+                    f"{path}: the alias *{event.anchor} (line {event.start_mark.line + 1}) stands for a value that "
+                    f"contains it (&{event.anchor}), which would repeat without end; write the value out instead."
+                )
+            if event.anchor in anchors:  # an undefined one is reported by the YAML reader
+                add(*anchors[event.anchor], event.start_mark)
 
 
 def suite_from_dict(raw: Any, *, base_dir: Path = Path("."), origin: str = "suite") -> Suite:
@@ -101,6 +163,45 @@ def _resolve_paths(data: dict[str, Any], base_dir: Path) -> None:
                 spec[key] = str(p if p.is_absolute() else (base_dir / p).resolve())
 
 
+# What each source's path must be (any other: a file); CIFAR takes its archive or the folder it was extracted to.
+_PATH_KINDS = {"folder": "folder", "mnist": "folder", "fashion_mnist": "folder", "cifar10": "either",
+               "cifar100": "either"}
+_KIND_NAMES = {"folder": "a folder", "file": "a file", "either": "an archive file or the folder it was extracted to"}
+
+
+def check_data_paths(suite: Suite) -> None:
+    """Check, without reading them, that the files and folders the suite's data names exist and are of
+    the right kind (a folder, or a regular file: not a device or a pipe); raise ``DataError`` naming the
+    key, the path and what it should be. Paths are already resolved against the suite file's folder."""
+    specs: list[tuple[str, SourceSpec]] = [("dataset", suite.dataset)]
+    if suite.dataset.test is not None:
+        specs.append(("dataset.test", suite.dataset.test))
+    for where, spec in specs:
+        if spec.path is not None:
+            _check_path(f"{where}.path", spec.path, _PATH_KINDS.get(spec.source, "file"), spec.source)
+        if spec.labels is not None:
+            _check_path(f"{where}.labels", spec.labels, "file", spec.source)
+        if spec.source == "folder" and spec.part == "test":
+            from practica.data.folder import part_root  # lazy: the data package is not needed to read a suite
+
+            part_root(Path(spec.path), "test")
+
+
+def _check_path(key: str, path: Path, want: str, source: str) -> None:
+    fix = (f"Check {key} (a relative path is read from the suite file's folder); source '{source}' needs "
+           f"{_KIND_NAMES[want]}.")
+    if not path.exists():
+        raise DataError(f"{key} {path} does not exist. {fix}")
+    if path.is_dir():
+        if want == "file":
+            raise DataError(f"{key} {path} is a folder, not a file. {fix}")
+        return
+    if not path.is_file():
+        raise DataError(f"{key} {path} is not a regular file (a device, a pipe or a socket). {fix}")
+    if want == "folder":
+        raise DataError(f"{key} {path} is a file, not a folder. {fix}")
+
+
 def format_validation_error(
     err: ValidationError, data: Any, origin: str, prefix: tuple[Any, ...] = ()
 ) -> str:
@@ -113,6 +214,8 @@ def format_validation_error(
         given = e.get("input")
         if e["type"] in ("missing",):
             msg = "this key is required"
+        elif e["type"] == "finite_number":
+            msg = f"expected a finite number, got {given!r}; NaN and infinity are not accepted, write a number"
         elif e["type"] not in ("unknown_key", "unknown_name", "bad_entry", "no_argument", "value_error") and not isinstance(given, dict):
             msg = f"{msg} (got {given!r})"
         lines.append(f"  {where}: {msg}" if where else f"  {msg}")

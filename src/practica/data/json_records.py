@@ -32,7 +32,7 @@ from PIL import Image, UnidentifiedImageError
 
 from practica.config.schema import JsonFields, SourceSpec
 from practica.data import cache
-from practica.data.decode import Size, map_chunks, prepare_image
+from practica.data.decode import DECODE_VERSION, Size, map_chunks, prepare_image
 from practica.data.folder import stack_images
 from practica.data.labels import from_text
 from practica.data.pixel_csv import infer_shape
@@ -80,7 +80,7 @@ def load_json_records(spec: SourceSpec) -> Dataset:
         "image_shape": spec.image_shape,
         "label_names": spec.label_names,
     }
-    kind = "json " + json.dumps(options, sort_keys=True, default=list)
+    kind = f"json{DECODE_VERSION} " + json.dumps(options, sort_keys=True, default=list)  # decoding changes: new entries
     key = cache.cache_key(kind, path, [(path.name, stat.st_size, stat.st_mtime_ns)], spec.image_size, spec.channels)
     return cache.cached(
         key,
@@ -193,7 +193,7 @@ def first_record(path: Path) -> dict[str, Any]:
                 if line.strip():
                     try:
                         record = json.loads(line)
-                    except json.JSONDecodeError:
+                    except (json.JSONDecodeError, RecursionError):
                         continue
                     if isinstance(record, dict):
                         return record
@@ -212,6 +212,8 @@ def first_record(path: Path) -> dict[str, Any]:
             raise DataError(f"{path} holds an empty list; it needs records such as {_FORMS}.")
         try:
             record, _ = decoder.raw_decode(text, at)
+        except RecursionError:
+            raise _too_deep(path, "its first record") from None
         except json.JSONDecodeError:
             if whole:
                 break
@@ -224,6 +226,16 @@ def first_record(path: Path) -> dict[str, Any]:
 
 
 # --- reading ------------------------------------------------------------------------------------------
+
+# Python's JSON reader recurses once per level and stops near 1,000; a record needs at most 5 levels
+# (a list of records, a record, pixel rows, pixels, channels).
+TOO_DEEP = "nested deeper than Python's JSON reader allows (about 1,000 levels; a record needs at most 5)"
+
+
+def _too_deep(path: Path, what: str) -> DataError:
+    return DataError(
+        f"{path}: {what} is {TOO_DEEP}. Check that this is a file of records such as {_FORMS}."
+    )
 
 
 def _stat(path: Path):
@@ -254,6 +266,8 @@ def _read_records(path: Path) -> list[tuple[str, Any, str | None]]:
                         entries.append((where, json.loads(line), None))
                     except json.JSONDecodeError as err:
                         entries.append((where, None, f"not a JSON record ({err.msg} at column {err.colno})"))
+                    except RecursionError:
+                        entries.append((where, None, TOO_DEEP))
             return entries
         with _open(path) as f:
             text = f.read()
@@ -263,6 +277,8 @@ def _read_records(path: Path) -> list[tuple[str, Any, str | None]]:
         raise DataError(f"cannot read {path}: {err.strerror}. Check that it is readable.") from None
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise _too_deep(path, "the file") from None
     except json.JSONDecodeError as err:
         hint = (
             " It looks like JSON Lines (one record per line): name it .jsonl."

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING
+import typing
+from typing import TYPE_CHECKING, Any
 
 from practica.config.base import did_you_mean
+from practica.config.layers import MAX_PARAMS, MAX_WIDTH
 from practica.errors import ModelError
 
 if TYPE_CHECKING:
@@ -31,6 +33,7 @@ def check_model_params(spec: ModelSpec) -> None:
             raise ValueError(f"unknown arch '{spec.arch}'.{did_you_mean(spec.arch, names)} Accepted: {', '.join(names)}")
         accepted = _arch_options(spec.arch)
         _check_keys(spec.params, accepted, f"arch '{spec.arch}'")
+        _check_arch_values(spec.arch, spec.params)
     elif spec.sklearn is not None:
         from practica.models.baselines import estimator_classes
 
@@ -38,6 +41,15 @@ def check_model_params(spec: ModelSpec) -> None:
         classes = estimator_classes(spec.sklearn)
         accepted = sorted({k for cls in classes for k in cls().get_params()})
         _check_keys(spec.params, accepted, f"sklearn '{spec.sklearn}'")
+        for key, value in spec.params.items():
+            if isinstance(value, bool) and not any(_takes_bool(cls, key) for cls in classes):
+                raise ValueError(
+                    f"params.{key} of sklearn '{spec.sklearn}' takes a number or a name, not a boolean (got "
+                    f"{value}); write a number (YAML reads true, false, yes, no, on and off as booleans)"
+                )
+            limit = _SKLEARN_LIMITS.get(key)
+            if limit is not None and isinstance(value, int) and value > limit:
+                raise ValueError(f"params.{key} of sklearn '{spec.sklearn}' is {value:,}; it goes up to {limit:,}")
         problems = []
         for cls in classes:
             try:
@@ -47,6 +59,66 @@ def check_model_params(spec: ModelSpec) -> None:
                 problems.append(str(err))
         else:
             raise ValueError(f"params of sklearn '{spec.sklearn}': {problems[0]}")
+
+
+# Bounds past MAX_WIDTH: a network this deep takes minutes just to build (ResNet-1202 is He et al.'s
+# deepest), and a forest this large does not fit in memory.
+_ARCH_LIMITS = {"depth": 2_000}
+_SKLEARN_LIMITS = {"n_estimators": 10_000}
+# An image input as small as any architecture takes: (channels, height, width).
+_PROBE_SHAPE = (1, 16, 16)
+
+
+def _check_arch_values(arch: str, params: dict[str, Any]) -> None:
+    """Each value's type against the builder's signature (no bool for an int), each whole number within
+    ``MAX_WIDTH``, then the parameter count of the network built on the meta device (no memory) for a
+    small probe input."""
+    import torch
+    from pydantic import ConfigDict, TypeAdapter, ValidationError
+
+    from practica.models.zoo import ARCHITECTURES
+
+    builder = ARCHITECTURES[arch]
+    hints = typing.get_type_hints(builder)
+    for key, value in params.items():
+        try:
+            TypeAdapter(hints.get(key, Any), config=ConfigDict(strict=True)).validate_python(value)
+        except ValidationError:
+            expected = str(hints[key]).replace("typing.", "")
+            raise ValueError(
+                f"params.{key} of arch '{arch}' must be of type {expected}; got {value!r}"
+            ) from None
+        numbers = value if isinstance(value, (list, tuple)) else [value]
+        limit = _ARCH_LIMITS.get(key, MAX_WIDTH)
+        if len(numbers) > 1000 or any(isinstance(n, int) and n > limit for n in numbers):
+            raise ValueError(
+                f"params.{key} of arch '{arch}' is too large (got {_short(value)}); it goes up to {limit:,}"
+                + (", in a list of up to 1,000 entries" if isinstance(value, (list, tuple)) else "")
+            )
+    try:
+        with torch.device("meta"):
+            model = builder(_PROBE_SHAPE, 2, **params)
+    except ModelError:
+        return  # a value the builder refuses: it says so with the data's real input shape, when the run builds it
+    count = sum(p.numel() for p in model.parameters())
+    if count > MAX_PARAMS:
+        raise ValueError(
+            f"arch '{arch}' with params {_short(params)} has at least {count:,} parameters ({4 * count / 1e9:,.1f} "
+            f"GB of fp32 weights), over the limit of {MAX_PARAMS:,}; use smaller widths or depth"
+        )
+
+
+def _takes_bool(cls: type, key: str) -> bool:
+    """Whether scikit-learn's declared constraints for ``cls``'s parameter ``key`` admit a boolean."""
+    constraints = getattr(cls, "_parameter_constraints", {}).get(key)
+    if constraints is None or "no_validation" in constraints:
+        return True
+    return any(c in ("boolean", "verbose") or c is bool for c in constraints if isinstance(c, (str, type)))
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _check_keys(params: dict, accepted: list[str], what: str) -> None:
