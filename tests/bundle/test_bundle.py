@@ -199,3 +199,78 @@ def test_feature_table_models_export_with_named_inputs(tmp_path, monkeypatch):
         accuracy = float((proba.argmax(1) == run.splits.test.y).mean())
         assert accuracy == pytest.approx(run.result(name).evaluation.test.accuracy)
         assert len(bundle.reference()["inputs"]["features"]) == 5
+
+
+def _recard(bundle_dir, change):
+    """Edit bundle.json and sign the manifest again, so only the card is wrong."""
+    import json
+
+    from practica.bundle.manifest import write_manifest
+
+    card = json.loads((bundle_dir / "bundle.json").read_text())
+    change(card)
+    (bundle_dir / "bundle.json").write_text(json.dumps(card))
+    write_manifest(bundle_dir)
+
+
+# (change to the card, what the error must say): refused when the bundle is loaded
+INVALID_CARDS = [
+    (lambda c: c.pop("input"), "input: Field required"),
+    (lambda c: c["input"].update(shape=[100_000, 100_000, 3]), "input: an image side of 100,000 pixels is over the limit of 4,096"),
+    (lambda c: c["input"].update(shape=[8, 8]), "input: an image model's shape is [height, width, channels]"),
+    (lambda c: c["input"].update(shape=[8, 8, 0]), "input.shape.2: Input should be greater than or equal to 1"),
+    (lambda c: c["input"].update(kind="audio"), "input.kind: Input should be 'image' or 'features'"),
+    (lambda c: c["output"].pop("classes"), "output.classes: Field required"),
+    (lambda c: c["output"].update(classes=["0", "0", "1"]), "output.classes repeats ['0']"),
+    (lambda c: c.update(task="regression"), "a regression model has no classes, but output.classes lists 10"),
+    (lambda c: c.pop("version"), "version: Field required"),
+    (lambda c: c["model"].update(kind="xgboost"), "model.kind: Input should be 'network' or 'sklearn'"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), INVALID_CARDS, ids=[
+    "no-input", "huge-shape", "2d-image", "zero-side", "unknown-kind", "no-classes", "repeated-classes",
+    "regression-with-classes", "no-version", "unknown-model-kind"])
+def test_an_invalid_card_is_refused_naming_the_field(bundle_copy, change, message):
+    _recard(bundle_copy, change)
+    with pytest.raises(BundleError) as err:
+        load_bundle(bundle_copy)
+    assert message in str(err.value) and "bundle.json is not a valid bundle card" in str(err.value)
+    assert "practica export RUN_DIR" in str(err.value)
+
+
+# (change, what the error must say): a valid card that does not describe the ONNX model
+MISMATCHED_CARDS = [
+    (lambda c: c["output"].update(classes=c["output"]["classes"][:-1]),
+     "output.classes lists 9 classes but {model} gives 10 outputs per input"),
+    (lambda c: c["input"].update(shape=[9, 9, 1]), "input.shape is [9, 9, 1] but {model} takes inputs of shape [8, 8, 1]"),
+    (lambda c: c["input"].update(onnx_name="pixels"), "input.onnx_name 'pixels' is not an input of {model} (it has ['images'])"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), MISMATCHED_CARDS, ids=["classes", "shape", "input-name"])
+def test_a_card_that_disagrees_with_its_model_is_refused_before_predicting(bundle_copy, change, message):
+    _recard(bundle_copy, change)
+    bundle = load_bundle(bundle_copy)
+    with pytest.raises(BundleError) as err:
+        bundle.predict_proba(np.zeros((1, *bundle.input.shape), np.uint8))
+    assert message.format(model=bundle_copy / "model.onnx") in str(err.value)
+    assert "export the bundle again" in str(err.value)
+
+
+@pytest.mark.parametrize("change", [INVALID_CARDS[0][0], INVALID_CARDS[1][0], MISMATCHED_CARDS[0][0]],
+                         ids=["no-input", "huge-shape", "fewer-classes"])
+@pytest.mark.parametrize("command", ["predict", "serve"])
+def test_predict_and_serve_refuse_a_bad_card_in_one_line(bundle_copy, tmp_path, monkeypatch, change, command):
+    from PIL import Image
+
+    from practica.serving import server as server_module
+
+    monkeypatch.setattr(server_module, "serve", lambda *a, **kw: pytest.fail("served a bundle with a bad card"))
+    _recard(bundle_copy, change)
+    image = tmp_path / "x.png"
+    Image.new("L", (8, 8)).save(image)
+    result = runner.invoke(app, [command, str(bundle_copy), *([str(image)] if command == "predict" else [])])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
+    assert "bundle.json" in result.output and "export the bundle again" in " ".join(result.output.split()).lower()

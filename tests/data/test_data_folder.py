@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from data_images import folder, image_tree, pixels, write_image
 
 from practica.config.schema import SourceSpec
@@ -167,3 +168,24 @@ def test_digits_are_uint8_images_with_digit_classes() -> None:
 def test_digits_take_size_and_channel_overrides() -> None:
     data = load_source(SourceSpec(source="digits"), image_size=(16, 12), channels=3)
     assert data.x.shape == (1797, 16, 12, 3)
+
+
+def gray16_gradient(size: tuple[int, int] = (8, 8)) -> np.ndarray:
+    """A 16-bit ramp over the whole 0–65535 range (half of it above 255 * 257)."""
+    return np.linspace(0, 65535, size[0] * size[1]).round().astype(np.uint16).reshape(size)
+
+
+def test_16_bit_grayscale_is_scaled_to_8_bits_not_clipped(tmp_path: Path) -> None:
+    wide = gray16_gradient()
+    for name in ("a", "b"):
+        path = tmp_path / name / "ramp.png"
+        path.parent.mkdir()
+        Image.fromarray(wide).save(path)  # mode I;16: a 16-bit grayscale PNG
+        assert Image.open(path).mode == "I;16"
+    data = load_source(folder(tmp_path))
+    expected = np.rint(wide / 257).astype(np.uint8)  # 0 → 0, 65535 → 255, linear between
+    assert data.x.shape == (2, 8, 8, 1)
+    np.testing.assert_array_equal(data.x[0, ..., 0], expected)
+    assert (data.x == 255).mean() < 0.05  # clipped, half the ramp was 255
+    rgb = load_source(folder(tmp_path, channels=3))
+    np.testing.assert_array_equal(rgb.x[1, ..., 2], expected)

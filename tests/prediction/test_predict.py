@@ -346,3 +346,48 @@ def test_a_feature_model_reads_csv_and_json_and_refuses_images(tmp_path):
     image.write_bytes(png_bytes(np.zeros((8, 8), np.uint8)))
     with pytest.raises(InputError, match="this model takes 4 numeric features, not images"):
         Predictions(bundle, [image])
+
+
+def test_an_image_file_over_the_pixel_limit_is_refused_not_decoded(cnn, test_digits, tmp_path):
+    x, _ = test_digits
+    Image.new("L", (4100, 4100)).save(tmp_path / "a-huge.png")  # 16.8 megapixels, over the default 16.7
+    (tmp_path / "b-digit.png").write_bytes(png_bytes(x[0]))
+    out = tmp_path / "preds.json"
+    result = invoke("predict", cnn.root, tmp_path / "a-huge.png", tmp_path / "b-digit.png", "--out", out)
+    assert result.exit_code == 0, result.output
+    huge, digit = json.loads(out.read_text())
+    assert huge["error"] == ("the image is 4100×4100 pixels, over the limit of 16,777,216 pixels per image; "
+                             "resize it first (the model takes 8×8)")
+    assert digit["error"] is None and digit["prediction"] == expected(cnn, x[:1])[0][0]
+    rows, _ = rows_of(cnn, tmp_path / "b-digit.png", max_image_pixels=63)  # the limit is the caller's to set
+    assert rows[0].error.startswith("the image is 8×8 pixels, over the limit of 63 pixels per image")
+
+
+def test_a_16_bit_png_predicts_as_its_8_bit_pixels(cnn, test_digits, tmp_path):
+    x, _ = test_digits
+    wide = (x[0].squeeze(-1).astype(np.uint32) * 257).astype(np.uint16)
+    Image.fromarray(wide).save(tmp_path / "wide.png")
+    (row,), _ = rows_of(cnn, tmp_path / "wide.png")
+    labels, probs = expected(cnn, x[:1])
+    assert row.error is None and (row.prediction, row.probability) == (labels[0], pytest.approx(float(probs[0])))
+
+
+def test_a_table_models_ignored_columns_and_target_are_taken_and_dropped_unknown_ones_refused(tmp_path):
+    """The same rule as the HTTP service: the suite's ignored columns and the target may be given, and are
+    dropped; a column the model never had is an error, in a CSV as in JSON records."""
+    from practica.data.tabular import Column, TableSchema
+
+    table = TableSchema((Column("a", "numeric"), Column("zone", "categorical", ("n", "s"))), "y", ("id",))
+    spec = InputSpec("features", (2,), ("a", "zone"), table)
+    rows = tmp_path / "rows.csv"
+    rows.write_text("id,zone,a,y\n7,s,1.5,yes\n")
+    records = tmp_path / "rows.jsonl"
+    records.write_text(json.dumps({"features": {"a": 1.5, "zone": "s", "id": 7, "y": "yes"}}) + "\n"
+                       + json.dumps({"features": {"a": 1.5, "zone": "s", "colour": "red"}}) + "\n")
+    unknown = tmp_path / "unknown.csv"
+    unknown.write_text("a,zone,colour\n1.5,s,red\n")
+    csv_source, json_source, unknown_source = open_inputs([rows, records, unknown], spec, ("no", "yes"))
+    (from_csv,), (from_json, bad_json), (bad_csv,) = (list(s.items) for s in (csv_source, json_source, unknown_source))
+    assert from_csv.label == "yes" and from_csv.array.tolist() == from_json.array.tolist() == [1.5, 1.0]
+    assert from_json.error is None
+    assert "unknown column 'colour'" in bad_json.error and "unknown columns ['colour']" in bad_csv.error

@@ -42,12 +42,12 @@ def test_options_become_settings(cnn_bundle, launched, monkeypatch):
     monkeypatch.setenv("PRACTICA_API_KEY", "from-env")
     result = runner.invoke(app, ["serve", str(cnn_bundle), "--port", "9001", "--workers", "2", "--max-batch-size", "16",
                                  "--max-wait-ms", "5", "--max-items", "8", "--max-body-mb", "1", "--top-k", "3",
-                                 "--bench-routes", "--no-access-log"])
+                                 "--max-request-pixels", "5000000", "--bench-routes", "--no-access-log"])
     assert result.exit_code == 0, result.output
     (bundle, settings, kw) = launched[0]
     assert bundle.root == cnn_bundle and "API key required" in result.output
     assert settings == ServeSettings(max_batch_size=16, max_wait_ms=5.0, max_items=8, max_body_bytes=1024 * 1024,
-                                     top_k=3, api_key="from-env", bench_routes=True)
+                                     max_request_pixels=5_000_000, top_k=3, api_key="from-env", bench_routes=True)
     assert kw == {"host": "127.0.0.1", "port": 9001, "workers": 2, "access_log": False}
 
 

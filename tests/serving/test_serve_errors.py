@@ -3,12 +3,17 @@ An unexpected failure is a JSON 500 that leaks nothing but the request id."""
 
 from __future__ import annotations
 
+import base64
 import io
+import logging
 
+import httpx
 import numpy as np
 import pytest
 from PIL import Image
 from serving_support import CountingBundle, b64, encode, serving
+
+from practica.serving import ServeSettings, create_app
 
 pytestmark = pytest.mark.anyio
 
@@ -142,3 +147,100 @@ async def test_an_unexpected_failure_is_a_json_500_without_internals(cnn, caplog
     assert "0xdeadbeef" in caplog.text and "req-7" in caplog.text  # the log has it all
     assert after.status_code == 200  # the batcher goes on
     assert 'practica_http_requests_total{route="/v1/predict",status="500"} 1.0' in metrics
+
+
+def truncated_png(w, h):
+    """A PNG whose header says w×h and whose pixel data is cut off: opening it is fine, decoding it fails."""
+    return png_of_size(w, h)[:60]
+
+
+async def test_the_pixels_of_a_request_are_bounded_before_anything_is_decoded(cnn):
+    # Each image is within the per-image limit; together they are over the request's. The pixel data is
+    # cut off, so had they been decoded the answer would be a 422 "not a readable image".
+    image = base64.b64encode(truncated_png(100, 100)).decode()
+    files = [("file", (f"{i}.png", truncated_png(100, 100), "image/png")) for i in range(4)]
+    async with serving(cnn, max_image_pixels=10_000, max_request_pixels=30_000) as client:
+        as_json = await client.post("/v1/predict", json={"inputs": [{"image": image}] * 4})
+        as_files = await client.post("/v1/predict", files=files)
+        within = await client.post("/v1/predict", json={"inputs": [{"image": image}] * 3})
+    for r in (as_json, as_files):
+        assert r.status_code == 413, r.text
+        error = r.json()["error"]
+        assert error["code"] == "too_many_pixels"
+        assert "4 images have 40,000 pixels in all, over the limit of 30,000 per request" in error["message"]
+        assert "10,000 pixels each and 30,000 in all" in error["accepted"]
+    assert within.status_code == 422 and "inputs[0]: not a readable image" in within.json()["error"]["message"]
+
+
+async def test_a_request_of_64_large_pngs_is_refused_not_decoded(cnn):
+    """The reported case: 64 base64 PNGs of 4096×4096 (49 kB each), 13 s of CPU to decode, under the defaults."""
+    big = png_of_size(4096, 4096)
+    async with serving(cnn) as client:
+        r = await client.post("/v1/predict", json={"inputs": [{"image": base64.b64encode(big).decode()}] * 64})
+    assert r.status_code == 413, r.text
+    assert "64 images have 1,073,741,824 pixels in all, over the limit of 67,108,864" in r.json()["error"]["message"]
+
+
+async def test_head_answers_as_get_without_a_body(cnn):
+    async with serving(cnn) as client:
+        for path in ("/", "/v1/health"):
+            got, head = await client.get(path), await client.head(path)
+            assert head.status_code == got.status_code == 200
+            assert head.content == b"" and head.headers["content-type"] == got.headers["content-type"]
+            assert head.headers["content-length"] == str(len(got.content)) and "x-request-id" in head.headers
+
+
+async def test_a_client_that_leaves_mid_body_is_no_server_error(cnn, caplog):
+    """At the ASGI level: the body stops half-way and the server reports the client gone."""
+    caplog.set_level(logging.INFO, logger="practica.serving")
+    app = create_app(cnn, ServeSettings())
+    messages = [{"type": "http.request", "body": b'{"inputs": [{"pixels": [0, 0', "more_body": True}]
+
+    async def receive():
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/v1/predict", "raw_path": b"/v1/predict", "query_string": b"", "root_path": "",
+             "headers": [(b"content-type", b"application/json"), (b"content-length", b"5000")],
+             "client": ("127.0.0.1", 50000), "server": ("testserver", 80)}
+    async with app.router.lifespan_context(app):
+        await app(scope, receive, send)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            metrics = (await client.get("/metrics")).text
+    assert sent == []  # nobody to answer
+    assert 'practica_http_requests_total{route="/v1/predict",status="499"} 1.0' in metrics
+    assert 'status="500"' not in metrics
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+    assert "Traceback" not in caplog.text and "client closed the connection" in caplog.text
+
+
+def table_bundle(cnn):
+    """A features model over a CSV table with columns a (numeric) and zone (categorical); the suite
+    ignored the column id, and the target is y."""
+    from practica.bundle.inputs import InputSpec
+    from practica.data.tabular import Column, TableSchema
+
+    class TableBundle(CountingBundle):
+        input = InputSpec("features", (2,), ("a", "zone"),
+                          TableSchema((Column("a", "numeric"), Column("zone", "categorical", ("n", "s"))), "y", ("id",)))
+
+        def predict_proba(self, x):
+            return np.full((len(x), len(cnn.classes)), 0.1, dtype=np.float32)
+
+    return TableBundle(cnn)
+
+
+async def test_a_table_model_takes_and_ignores_the_ignored_columns_and_the_target(cnn):
+    async with serving(table_bundle(cnn)) as client:
+        row = {"a": 1.5, "zone": "n"}
+        plain = await client.post("/v1/predict", json={"inputs": [{"features": row}]})
+        with_ignored = await client.post("/v1/predict", json={"inputs": [{"features": {**row, "id": 17, "y": "3"}}]})
+        unknown = await client.post("/v1/predict", json={"inputs": [{"features": {**row, "colour": "red"}}]})
+    assert plain.status_code == with_ignored.status_code == 200, with_ignored.text
+    assert with_ignored.json()["predictions"] == plain.json()["predictions"]
+    assert unknown.status_code == 422 and "unknown column 'colour'" in unknown.json()["error"]["message"]

@@ -4,8 +4,11 @@ headless browser (Chromium driven by Playwright)."""
 from __future__ import annotations
 
 import base64
+import logging
 import os
+import socket
 import threading
+import time
 
 import httpx
 import pytest
@@ -31,6 +34,27 @@ def test_shutdown_finishes_the_request_in_flight(cnn, digit_images):
     client.join(10)
     assert answer["response"].status_code == 200
     assert answer["response"].json()["predictions"][0]["label"] in cnn.classes
+
+
+def test_a_client_that_leaves_mid_body_is_counted_as_gone_not_as_a_server_error(cnn, caplog):
+    caplog.set_level(logging.INFO, logger="practica.serving")
+    with live_server(create_app(cnn, ServeSettings())) as (_, url):
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as raw:
+            raw.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: 100000\r\n\r\n" + b'{"inputs": [{"pixels": [0, 0, 0')
+            time.sleep(0.2)  # the request is being read
+        for _ in range(100):  # the server notices the closed connection
+            metrics = httpx.get(f"{url}/metrics").text
+            if 'route="/v1/predict"' in metrics:
+                break
+            time.sleep(0.05)
+        head = httpx.head(f"{url}/v1/health")
+    assert 'practica_http_requests_total{route="/v1/predict",status="499"} 1.0' in metrics
+    assert 'status="500"' not in metrics
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+    assert "client closed the connection" in caplog.text
+    assert head.status_code == 200 and head.content == b"" and int(head.headers["content-length"]) > 0
 
 
 @pytest.fixture(scope="module")

@@ -120,3 +120,20 @@ async def test_noop_route_only_with_bench_routes(cnn):
 async def _openapi(bundle, **settings):
     async with serving(bundle, **settings) as client:
         return (await client.get("/openapi.json")).json()
+
+
+async def test_a_16_bit_png_is_scaled_as_training_scales_it(cnn, digit_images):
+    """A 16-bit grayscale PNG (mode I;16) of a digit: its pixels times 257, scaled back to 8 bits, not clipped."""
+    import io
+
+    from PIL import Image
+
+    wide = np.minimum(digit_images[0].squeeze(-1).astype(np.uint32) * 257 + 100, 65535).astype(np.uint16)  # +100 rounds down
+    buf = io.BytesIO()
+    Image.fromarray(wide).save(buf, format="PNG")
+    async with serving(cnn) as client:
+        as_json = await client.post("/v1/predict", json={"inputs": [{"image": base64.b64encode(buf.getvalue()).decode()}]})
+        as_file = await client.post("/v1/predict", files=[("file", ("d.png", buf.getvalue(), "image/png"))])
+    for r in (as_json, as_file):
+        assert r.status_code == 200, r.text
+        assert_matches(r.json(), cnn, digit_images[:1])

@@ -12,6 +12,7 @@ import binascii
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -20,8 +21,12 @@ from PIL import Image, UnidentifiedImageError
 from practica.data.decode import prepare_image
 from practica.errors import InputError
 
-# Decompression bombs: refuse an image with more pixels than this before decoding it.
+# Decompression bombs. A PNG of 4096×4096 zeros is 49 kB yet costs ~0.2 s of CPU and 16–48 MB to
+# decode, and the model's input size bounds none of it (images are resized after decoding), so the
+# limits are on the decoded pixels, checked from the image's header before anything is decoded:
+# per image (a 16-megapixel photo still passes), and per request in the HTTP service.
 DEFAULT_MAX_PIXELS = 4096 * 4096
+DEFAULT_MAX_REQUEST_PIXELS = 4 * DEFAULT_MAX_PIXELS
 
 
 @dataclass(frozen=True)
@@ -59,29 +64,75 @@ class InputSpec:
         return cls(kind=d["kind"], shape=tuple(d["shape"]), feature_names=tuple(d.get("feature_names", ())), table=table)
 
 
-def decode_image(data: bytes, spec: InputSpec, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Encoded image bytes (PNG, JPEG, ...) → H×W×C uint8, converted and resized as in training."""
+class OpenedImage:
+    """An image whose header has been read and whose size is within the limit; its pixels are decoded
+    only by ``decode``, so a caller can add up the sizes of several before decoding any."""
+
+    def __init__(self, img: Image.Image, spec: InputSpec) -> None:
+        self._img = img
+        self._spec = spec
+
+    @property
+    def pixels(self) -> int:
+        """Width × height: what decoding it costs."""
+        w, h = self._img.size
+        return w * h
+
+    def decode(self) -> np.ndarray:
+        """H×W×C uint8, converted and resized as in training."""
+        h0, w0, c = self._spec.shape
+        try:
+            arr = prepare_image(self._img, (h0, w0), c)
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+            raise InputError(f"not a readable image ({type(err).__name__}: {err}); send a PNG or JPEG file") from None
+        finally:
+            self._img.close()
+        return arr.reshape(h0, w0, c)
+
+
+def open_image(source: bytes | str | Path, spec: InputSpec, max_pixels: int = DEFAULT_MAX_PIXELS) -> OpenedImage:
+    """Encoded image bytes (PNG, JPEG, ...) or an image file, its header read and its width × height
+    checked against ``max_pixels``; nothing decoded yet.
+
+        >>> open_image(png_bytes, InputSpec("image", (8, 8, 1))).decode().shape
+        (8, 8, 1)
+    """
     if spec.kind != "image":
         raise InputError(f"this model takes {spec.describe()}, not images; send 'features' instead")
-    if not data:
+    if isinstance(source, bytes) and not source:
         raise InputError("the image is empty (0 bytes); send the bytes of a PNG or JPEG file")
-    h0, w0, c = spec.shape
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            w, h = img.size
-            if w * h > max_pixels:
-                raise InputError(f"the image is {w}×{h} pixels, over the limit of {max_pixels:,}; send a smaller image")
-            arr = prepare_image(img, (h0, w0), c)
-    except InputError:
-        raise
+        img = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
     except UnidentifiedImageError:
         raise InputError("not an image: the bytes are not a format Pillow reads; send a PNG or JPEG file") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+    except Image.DecompressionBombError as err:  # Pillow's own limit, far above ours
+        raise InputError(too_large_message(err, spec, max_pixels)) from None
+    except (OSError, SyntaxError, ValueError) as err:
         raise InputError(f"not a readable image ({type(err).__name__}: {err}); send a PNG or JPEG file") from None
-    return arr.reshape(h0, w0, c)
+    try:
+        check_image_size(img.size, spec, max_pixels)
+    except InputError:
+        img.close()
+        raise
+    return OpenedImage(img, spec)
 
 
-def decode_base64_image(text: Any, spec: InputSpec, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def check_image_size(size: tuple[int, int], spec: InputSpec, max_pixels: int) -> None:
+    """Refuse an image whose (width, height), from its header, is over ``max_pixels``."""
+    if size[0] * size[1] > max_pixels:
+        raise InputError(too_large_message(size, spec, max_pixels))
+
+
+def too_large_message(size: tuple[int, int] | Image.DecompressionBombError, spec: InputSpec, max_pixels: int) -> str:
+    h0, w0, _ = spec.shape
+    what = (f"{size[0]}×{size[1]} pixels" if isinstance(size, tuple)
+            else f"too large for Pillow ({size})")  # Pillow's error says the size
+    return (f"the image is {what}, over the limit of {max_pixels:,} pixels per image; resize it first "
+            f"(the model takes {w0}×{h0})")
+
+
+def open_base64_image(text: Any, spec: InputSpec, max_pixels: int = DEFAULT_MAX_PIXELS) -> OpenedImage:
+    """``open_image`` of a JSON input's 'image': base64, or a data: URL."""
     if not isinstance(text, str):
         raise InputError(f"'image' must be a base64 string of a PNG or JPEG file, not {type(text).__name__}")
     if text.startswith("data:"):  # a data URL, as a browser's FileReader gives
@@ -90,7 +141,7 @@ def decode_base64_image(text: Any, spec: InputSpec, max_pixels: int = DEFAULT_MA
         data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raise InputError("'image' is not valid base64; encode the file's bytes with standard base64") from None
-    return decode_image(data, spec, max_pixels)
+    return open_image(data, spec, max_pixels)
 
 
 def pixels_to_array(pixels: Any, spec: InputSpec) -> np.ndarray:
@@ -115,10 +166,16 @@ def pixels_to_array(pixels: Any, spec: InputSpec) -> np.ndarray:
 def features_to_array(features: Any, spec: InputSpec) -> np.ndarray:
     """A list of F numbers, or a mapping of feature name → number, → F float32. For a table: a mapping
     of column name → value (a number, a category's string, or null / left out for missing), or a list
-    of the values in column order (``TableSchema.encode``)."""
+    of the values in column order (``TableSchema.encode``); the table's ignored columns and its target
+    may be in the mapping too, and are dropped."""
     if spec.kind != "features":
         raise InputError(f"this model takes {spec.describe()}; send 'image' or 'pixels' instead of 'features'")
     if spec.table is not None:
+        if isinstance(features, Mapping):
+            # The columns the model was trained without (the suite's `ignore`, and the target) are taken
+            # and dropped, as `practica predict` drops them from a CSV; any other unknown name is refused.
+            dropped = {*spec.table.ignored, spec.table.target}
+            features = {k: v for k, v in features.items() if k not in dropped}
         return spec.table.encode(features)
     (n,) = spec.shape
     if isinstance(features, Mapping):
@@ -145,6 +202,12 @@ def features_to_array(features: Any, spec: InputSpec) -> np.ndarray:
 
 def decode_item(item: Any, spec: InputSpec, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """One JSON input: exactly one of {"image": base64}, {"pixels": [...]}, {"features": ...}."""
+    staged = open_item(item, spec, max_pixels)
+    return staged.decode() if isinstance(staged, OpenedImage) else staged
+
+
+def open_item(item: Any, spec: InputSpec, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray | OpenedImage:
+    """``decode_item`` but for an image, which is left opened and undecoded (its size known)."""
     accepted = "'image' (base64 PNG/JPEG) or 'pixels'" if spec.kind == "image" else "'features'"
     if not isinstance(item, Mapping):
         raise InputError(f"each input must be an object with {accepted}, not {type(item).__name__}")
@@ -154,7 +217,7 @@ def decode_item(item: Any, spec: InputSpec, max_pixels: int = DEFAULT_MAX_PIXELS
         raise InputError(f"each input must have exactly one of {accepted}; got keys {sorted(item)}")
     key = keys[0]
     if key == "image":
-        return decode_base64_image(item["image"], spec, max_pixels)
+        return open_base64_image(item["image"], spec, max_pixels)
     if key == "pixels":
         return pixels_to_array(item["pixels"], spec)
     return features_to_array(item["features"], spec)

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
+from practica.bundle.card import BundleCard
 from practica.bundle.inputs import InputSpec
 from practica.bundle.layout import BUNDLE_FILE, BUNDLE_SCHEMA_VERSION, ONNX_FILE, REFERENCE_FILE, WEIGHTS_FILE
 from practica.bundle.manifest import verify_manifest
@@ -21,24 +23,25 @@ class Bundle:
 
     def __init__(self, root: Path, card: dict[str, Any], sha256: dict[str, str], threads: int | None = None) -> None:
         self.root = root
-        self.card = card
+        self.card = card  # as written: what /v1/model serves
+        self.meta = validate_card(card, root / BUNDLE_FILE)
         self.sha256 = sha256
-        self.input = InputSpec.from_dict(card["input"])
-        self.classes: tuple[str, ...] = tuple(card["output"]["classes"])
+        self.input = _input_spec(self.meta, root / BUNDLE_FILE)
+        self.classes: tuple[str, ...] = self.meta.output.classes
         self.threads = threads
 
     @property
     def version(self) -> str:
-        return self.card["version"]
+        return self.meta.version
 
     @property
     def kind(self) -> str:
-        return self.card["model"]["kind"]
+        return self.meta.model.kind
 
     @property
     def task(self) -> str:
         """"classification" (probabilities out) or "regression" ((N, 1) values out)."""
-        return self.card.get("task", "classification")
+        return self.meta.task
 
     @property
     def is_regression(self) -> bool:
@@ -59,9 +62,15 @@ class Bundle:
         # 3.0 ms of CPU each with it, 0.6 ms without), CPU the HTTP server needs for its requests.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            return ort.InferenceSession(str(self.root / ONNX_FILE), opts, providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(str(self.root / ONNX_FILE), opts, providers=["CPUExecutionProvider"])
         except Exception as err:  # onnxruntime raises its own untyped errors
             raise BundleError(f"ONNX Runtime cannot load {self.root / ONNX_FILE}: {err}") from None
+        _check_signature(self.meta, session, self.root)
+        return session
+
+    def release_session(self) -> None:
+        """Drop the ONNX Runtime session (``session`` starts a new one when next used)."""
+        self.__dict__.pop("session", None)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """(N, *input shape) raw inputs (uint8 images or float32 features) → (N, classes) probabilities;
@@ -69,7 +78,7 @@ class Bundle:
         x = np.ascontiguousarray(x, dtype=self.input.onnx_dtype)
         if x.shape[1:] != self.input.shape:
             raise BundleError(f"inputs of shape {x.shape[1:]} given to a model that takes {self.input.shape}")
-        return self.session.run([self.card["output"]["onnx_name"]], {self.card["input"]["onnx_name"]: x})[0]
+        return self.session.run([self.meta.output.onnx_name], {self.meta.input.onnx_name: x})[0]
 
     def reference(self) -> dict:
         return read_json(self.root / REFERENCE_FILE)
@@ -85,8 +94,8 @@ class Bundle:
 
         h_w_c = self.input.shape
         shape = (h_w_c[2], h_w_c[0], h_w_c[1]) if self.input.kind == "image" else h_w_c
-        model = build_classifier(ModelSpec.model_validate(self.card["model"]["spec"]), shape, len(self.classes),
-                                 self.card["model"].get("preprocessing"), task=self.task)
+        model = build_classifier(ModelSpec.model_validate(self.meta.model.spec), shape, len(self.classes),
+                                 self.meta.model.preprocessing, task=self.task)
         tensors, _ = load_tensors(self.root / WEIGHTS_FILE)
         model.load_state_dict(tensors)
         return RawInputModel(model, self.input.kind).eval()
@@ -103,7 +112,7 @@ def load_bundle(path: str | Path, *, threads: int | None = None) -> Bundle:
         card = read_json(root / BUNDLE_FILE)
     except (OSError, ValueError) as err:
         raise BundleError(f"{root / BUNDLE_FILE} cannot be read: {err}") from None
-    if card.get("format") != "practica-bundle":
+    if not isinstance(card, dict) or card.get("format") != "practica-bundle":
         raise BundleError(f"{root / BUNDLE_FILE} is not a practica bundle card")
     if card.get("schema_version") != BUNDLE_SCHEMA_VERSION:
         raise BundleError(
@@ -111,3 +120,59 @@ def load_bundle(path: str | Path, *, threads: int | None = None) -> Bundle:
             f"{BUNDLE_SCHEMA_VERSION}. Export it again with this version."
         )
     return Bundle(root, card, sums, threads)
+
+
+def validate_card(card: Any, path: Path) -> BundleCard:
+    """The card checked against its schema (``card.BundleCard``); a BundleError names the first wrong field."""
+    try:
+        return BundleCard.model_validate(card)
+    except ValidationError as err:
+        problem = err.errors()[0]
+        field = ".".join(str(part) for part in problem["loc"]) or "the card"
+        got = "" if problem["type"] in ("missing", "value_error") else f" (got {_short(problem.get('input'))})"
+        more = f"; and {err.error_count() - 1} more problem(s)" if err.error_count() > 1 else ""
+        raise BundleError(f"{path} is not a valid bundle card: {field}: {problem['msg'].removeprefix('Value error, ')}"
+                          f"{got}{more}. Export the bundle again from its run (practica export RUN_DIR) "
+                          "rather than editing bundle.json") from None
+
+
+def _input_spec(meta: BundleCard, path: Path) -> InputSpec:
+    """The model's input; what the card's schema leaves unchecked, a table's columns, is checked here."""
+    fix = "Export the bundle again from its run (practica export RUN_DIR)"
+    try:
+        spec = InputSpec.from_dict(meta.input.model_dump())
+    except (KeyError, TypeError, ValueError) as err:
+        raise BundleError(f"{path} is not a valid bundle card: input.table: {type(err).__name__}: {err}. {fix}") from None
+    if spec.table is not None and len(spec.table.columns) != spec.shape[0]:
+        raise BundleError(f"{path} is not a valid bundle card: input.table has {len(spec.table.columns)} columns "
+                          f"for an input shape of {list(spec.shape)}. {fix}")
+    return spec
+
+
+def _check_signature(meta: BundleCard, session: Any, root: Path) -> None:
+    """The card's input name and shape and its number of outputs are the ONNX model's own."""
+    inputs = {i.name: i.shape for i in session.get_inputs()}
+    outputs = {o.name: o.shape for o in session.get_outputs()}
+    card, model = root / BUNDLE_FILE, root / ONNX_FILE
+    fix = "The card does not belong to this model: export the bundle again (practica export RUN_DIR)."
+    if meta.input.onnx_name not in inputs:
+        raise BundleError(f"{card}: input.onnx_name {meta.input.onnx_name!r} is not an input of {model} "
+                          f"(it has {sorted(inputs)}). {fix}")
+    if meta.output.onnx_name not in outputs:
+        raise BundleError(f"{card}: output.onnx_name {meta.output.onnx_name!r} is not an output of {model} "
+                          f"(it has {sorted(outputs)}). {fix}")
+    dims = inputs[meta.input.onnx_name][1:]  # after the batch dimension; a named dimension matches anything
+    if len(dims) != len(meta.input.shape) or any(isinstance(d, int) and d != s for d, s in zip(dims, meta.input.shape)):
+        raise BundleError(f"{card}: input.shape is {list(meta.input.shape)} but {model} takes inputs of shape "
+                          f"{list(dims)}. {fix}")
+    out_dims = outputs[meta.output.onnx_name]
+    per_input = out_dims[-1] if len(out_dims) == 2 else None
+    if isinstance(per_input, int) and per_input != meta.outputs_per_input:
+        what = ("task is regression (one value per input)" if meta.task == "regression"
+                else f"output.classes lists {len(meta.output.classes)} classes")
+        raise BundleError(f"{card}: {what} but {model} gives {per_input} outputs per input. {fix}")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

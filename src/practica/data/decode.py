@@ -19,6 +19,13 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"})
 GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
+# 16-bit grayscale (a 16-bit PNG opens as "I;16"): Pillow's convert("L") clips it at 255 instead of
+# scaling it, so these are scaled to 8 bits by hand (``_gray16_to_l``).
+GRAY16_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N"})
+# Part of the decoded-data cache keys (``folder.load_folder``): bumped whenever the same file would
+# decode to different values, so no cache entry from an older decoding is read again.
+# 2: 16-bit grayscale scaled to 8 bits (it was clipped at 255).
+DECODE_VERSION = 2
 
 # Below this many files a pool costs more to start than it saves.
 PARALLEL_MIN_FILES = 2000
@@ -47,12 +54,20 @@ def prepare_image(img: Image.Image, image_size: Size | None, channels: int | Non
         mode = "L" if img.mode in GRAY_MODES else "RGB"
     else:
         mode = "L" if channels == 1 else "RGB"
+    if img.mode in GRAY16_MODES:
+        img = _gray16_to_l(img)
     if img.mode != mode:
         img = img.convert(mode)
     if image_size is not None and img.size != (image_size[1], image_size[0]):
         # Pillow's bilinear filter widens with the scale factor, so downsizing is antialiased.
         img = img.resize((image_size[1], image_size[0]), Image.Resampling.BILINEAR)
     return np.asarray(img)
+
+
+def _gray16_to_l(img: Image.Image) -> Image.Image:
+    """16-bit grayscale → 8-bit "L", 0–65535 mapped linearly onto 0–255, rounded (65535 / 257 = 255)."""
+    wide = np.asarray(img, dtype=np.uint32)  # whatever the byte order, as numbers
+    return Image.fromarray(((wide + 128) // 257).astype(np.uint8), mode="L")
 
 
 def decode_or_reason(path: str, image_size: Size | None, channels: int | None) -> Decoded:

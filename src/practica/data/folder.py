@@ -16,6 +16,7 @@ import numpy as np
 from practica.data import cache, mapped
 from practica.data.cache import FileStat
 from practica.data.decode import (
+    DECODE_VERSION,
     IMAGE_SUFFIXES,
     Decoded,
     Size,
@@ -47,7 +48,7 @@ def load_folder(
     """Decode every image under ``root`` (or read them from the cache when nothing changed);
     ``memmap`` (True, or "auto" for a set too big for memory) maps them from the cache instead."""
     listing = scan(root)
-    key = cache.cache_key("folder", root, listing.files, image_size, channels)
+    key = cache.cache_key(f"folder-decode{DECODE_VERSION}", root, listing.files, image_size, channels)
     if memmap == "auto":
         memmap = mapped.want_memmap("auto", _decoded_bytes(root, listing, image_size, channels, key))
     if memmap:

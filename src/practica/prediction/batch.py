@@ -5,14 +5,17 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from itertools import chain, islice
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
-from practica.bundle.inputs import InputSpec
+from practica.bundle.inputs import DEFAULT_MAX_PIXELS, InputSpec, check_image_size, too_large_message
 from practica.bundle.load import Bundle
-from practica.data.decode import CHUNK_SIZE, PARALLEL_MIN_FILES, decode_many
+from practica.data.decode import CHUNK_SIZE, PARALLEL_MIN_FILES, decode_or_reason, map_chunks
+from practica.errors import InputError
 from practica.prediction.sources import Item, open_inputs
 
 BATCH_SIZE = 256
@@ -74,47 +77,72 @@ class Predictions:
     before anything is decoded or predicted."""
 
     def __init__(self, bundle: Bundle, inputs: Sequence[str | Path], *, top_k: int = DEFAULT_TOP_K,
-                 batch_size: int = BATCH_SIZE) -> None:
+                 batch_size: int = BATCH_SIZE, max_image_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+        bundle.session  # noqa: B018 — a model that cannot load, or disagrees with its card, fails before any input is read
         self.bundle = bundle
         self.sources = open_inputs(inputs, bundle.input, bundle.classes)
         self.total = sum(s.count for s in self.sources)
         self.top_k = top_k
         self.batch_size = batch_size
+        self.max_image_pixels = max_image_pixels
         self.summary = Summary()
 
     def __iter__(self) -> Iterator[Row]:
         items = chain.from_iterable(s.items for s in self.sources)
-        for row in predict_items(self.bundle, items, top_k=self.top_k, batch_size=self.batch_size):
+        for row in predict_items(self.bundle, items, top_k=self.top_k, batch_size=self.batch_size,
+                                 max_image_pixels=self.max_image_pixels):
             self.summary.add(row)
             yield row
 
 
 def predict_items(bundle: Bundle, items: Iterable[Item], *, top_k: int = DEFAULT_TOP_K,
-                  batch_size: int = BATCH_SIZE) -> Iterator[Row]:
-    """One row per item, in order. Image files are decoded a chunk at a time (in a process pool when many)."""
+                  batch_size: int = BATCH_SIZE, max_image_pixels: int = DEFAULT_MAX_PIXELS) -> Iterator[Row]:
+    """One row per item, in order. Image files are decoded a chunk at a time (in a process pool when many);
+    one over ``max_image_pixels`` (width × height, read from its header) is refused, not decoded."""
     k = max(1, min(top_k, len(bundle.classes) or 1))
+    chunk_size = _chunk_size(bundle.input, batch_size)
+    batch_size = min(batch_size, chunk_size)
     items = iter(items)
-    while chunk := list(islice(items, _chunk_size(bundle.input, batch_size))):
-        inputs = _decode(chunk, bundle.input)
+    while chunk := list(islice(items, chunk_size)):
+        inputs = _decode(chunk, bundle.input, max_image_pixels)
         for start in range(0, len(chunk), batch_size):
             end = start + batch_size
             yield from _predict_batch(bundle, chunk[start:end], inputs[start:end], k)
 
 
-def _decode(chunk: list[Item], spec: InputSpec) -> list[np.ndarray | str]:
+def _decode(chunk: list[Item], spec: InputSpec, max_pixels: int) -> list[np.ndarray | str]:
     """Each item's model input, or why it has none."""
     paths = [it.path for it in chunk if it.path is not None]  # only image models get files (see sources)
-    decoded = iter(decode_many(paths, spec.shape[:2], spec.shape[2]) if paths else [])
+    decoded = iter(map_chunks(partial(_decode_files, spec=spec, max_pixels=max_pixels), paths) if paths else [])
     inputs: list[np.ndarray | str] = []
     for item in chunk:
         if item.error is not None:
             inputs.append(item.error)
         elif item.path is not None:
-            d = next(decoded)
-            inputs.append(d.reshape(spec.shape) if isinstance(d, np.ndarray) else f"cannot decode the image: {d}")
+            inputs.append(next(decoded))
         else:
             inputs.append(item.array)
     return inputs
+
+
+def _decode_files(paths: list[str], spec: InputSpec, max_pixels: int) -> list[np.ndarray | str]:
+    """Each file as the model's input, or why not; its size is checked from its header first."""
+    out: list[np.ndarray | str] = []
+    for path in paths:
+        try:
+            with Image.open(path) as img:
+                check_image_size(img.size, spec, max_pixels)
+        except InputError as err:
+            out.append(str(err))
+            continue
+        except Image.DecompressionBombError as err:
+            out.append(too_large_message(err, spec, max_pixels))
+            continue
+        except Exception:  # noqa: BLE001, S110 — unreadable: decode_or_reason says why, as for any file
+            pass
+        d = decode_or_reason(path, spec.shape[:2], spec.shape[2])
+        out.append(d.reshape(spec.shape) if isinstance(d, np.ndarray) else f"cannot decode the image: {d}")
+    return out
 
 
 def _predict_batch(bundle: Bundle, items: list[Item], inputs: list[np.ndarray | str], k: int) -> Iterator[Row]:
@@ -136,6 +164,9 @@ def _predict_batch(bundle: Bundle, items: list[Item], inputs: list[np.ndarray | 
 
 
 def _chunk_size(spec: InputSpec, batch_size: int) -> int:
+    """Items per chunk: enough to keep every core decoding, within ``DECODE_BUDGET_BYTES`` of inputs
+    (at least one; the batches are cut to fit the chunk, so large inputs never exceed the budget)."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     wanted = max(PARALLEL_MIN_FILES, cpus * CHUNK_SIZE)
-    return max(batch_size, min(wanted, DECODE_BUDGET_BYTES // int(np.prod(spec.shape))))
+    sample_bytes = int(np.prod(spec.shape)) * np.dtype(spec.onnx_dtype).itemsize
+    return max(1, min(wanted, DECODE_BUDGET_BYTES // sample_bytes))

@@ -1,6 +1,7 @@
 """The HTTP service of one bundle: ``create_app(bundle, settings)`` → a FastAPI app.
 
     GET  /               a page to try the model (drop an image, see the predictions and the model card)
+    HEAD / and /v1/health    the status and headers of GET, no body (for load balancers and uptime checks)
     POST /v1/predict     predictions for one or many inputs (JSON or multipart image upload)
     GET  /v1/model       the bundle card: what the model is, its metrics, lineage, why it was chosen
     GET  /v1/health      200 when the model is loaded and taking inputs, 503 otherwise
@@ -92,6 +93,10 @@ def create_app(bundle: Bundle, settings: ServeSettings | None = None) -> FastAPI
     async def index() -> Response:
         return HTMLResponse(page, headers={"content-security-policy": PAGE_CSP})
 
+    @app.head("/", include_in_schema=False)
+    async def index_head() -> Response:
+        return _headers_only(await index())
+
     @app.post(
         "/v1/predict", dependencies=protected, summary="Predict the classes of one or many inputs",
         openapi_extra={"requestBody": predict_request_body(spec, settings.max_items)},
@@ -131,6 +136,10 @@ def create_app(bundle: Bundle, settings: ServeSettings | None = None) -> FastAPI
         body = {"status": "ok" if ready else "unavailable", "ready": ready, "model_version": version}
         return Response(orjson.dumps(body), 200 if ready else 503, media_type=JSON)
 
+    @app.head("/v1/health", include_in_schema=False)
+    async def health_head() -> Response:
+        return _headers_only(await health())
+
     @app.get("/metrics", dependencies=protected, response_class=PlainTextResponse, summary="Prometheus metrics",
              responses={s: ERROR_AS_JSON for s in auth})  # with a model, FastAPI would document it as text/plain
     async def prometheus_metrics() -> Response:
@@ -145,3 +154,8 @@ def create_app(bundle: Bundle, settings: ServeSettings | None = None) -> FastAPI
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestObserver, metrics=metrics, routes=[r.path for r in app.routes])  # outermost
     return app
+
+
+def _headers_only(response: Response) -> Response:
+    """The answer to HEAD: GET's status and headers (its Content-Length too), and no body."""
+    return Response(status_code=response.status_code, headers=dict(response.headers))

@@ -16,7 +16,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from practica.bundle.inputs import InputSpec, decode_image, decode_item
+from practica.bundle.inputs import InputSpec, OpenedImage, open_image, open_item
 from practica.errors import InputError
 from practica.serving.errors import ApiError
 from practica.serving.settings import ServeSettings
@@ -31,7 +31,8 @@ def describe_accepted(spec: InputSpec, settings: ServeSettings) -> str:
     if spec.kind == "image":
         h, w, c = spec.shape
         item = (f'{{"image": base64 PNG/JPEG}} or {{"pixels": {h}×{w}×{c} values 0–255}}; '
-                f"or multipart/form-data with 1 to {settings.max_items} image files")
+                f"or multipart/form-data with 1 to {settings.max_items} image files; images of at most "
+                f"{settings.max_image_pixels:,} pixels each and {settings.max_request_pixels:,} in all")
     elif spec.table is not None:
         item = (f'{{"features": an object keyed by column name, {list(spec.feature_names)}: numbers, categories as '
                 f'strings, null or left out for missing; or a list of the {spec.shape[0]} values in that order}}')
@@ -86,18 +87,18 @@ def parse_json_request(payload: Any, settings: ServeSettings, accepted: str) -> 
 
 async def decode_inputs(inputs: list, spec: InputSpec, settings: ServeSettings, accepted: str, size: int) -> np.ndarray:
     if size > INLINE_DECODE_BYTES:
-        return await run_in_threadpool(_decode_all, inputs, spec, settings.max_image_pixels, accepted)
-    return _decode_all(inputs, spec, settings.max_image_pixels, accepted)
+        return await run_in_threadpool(_decode_all, inputs, spec, settings, accepted)
+    return _decode_all(inputs, spec, settings, accepted)
 
 
-def _decode_all(inputs: list, spec: InputSpec, max_pixels: int, accepted: str) -> np.ndarray:
-    arrays = []
+def _decode_all(inputs: list, spec: InputSpec, settings: ServeSettings, accepted: str) -> np.ndarray:
+    staged = []
     for i, item in enumerate(inputs):
         try:
-            arrays.append(decode_item(item, spec, max_pixels))
+            staged.append(open_item(item, spec, settings.max_image_pixels))
         except InputError as err:
             raise ApiError(422, "invalid_input", f"inputs[{i}]: {err}", accepted) from None
-    return np.stack(arrays)
+    return _decode_staged(staged, [f"inputs[{i}]" for i in range(len(staged))], settings, accepted)
 
 
 async def read_image_files(request: Request, spec: InputSpec, settings: ServeSettings, accepted: str) -> tuple[np.ndarray, int | None]:
@@ -112,19 +113,41 @@ async def read_image_files(request: Request, spec: InputSpec, settings: ServeSet
     except HTTPException as err:  # the form parser's own complaints (no boundary, too many files, ...)
         raise ApiError(400, "invalid_multipart", f"the multipart body cannot be read: {err.detail}", accepted) from None
     if sum(len(content) for _, content in files) > INLINE_DECODE_BYTES:
-        x = await run_in_threadpool(_decode_files, files, spec, settings.max_image_pixels, accepted)
+        x = await run_in_threadpool(_decode_files, files, spec, settings, accepted)
     else:
-        x = _decode_files(files, spec, settings.max_image_pixels, accepted)
+        x = _decode_files(files, spec, settings, accepted)
     return x, top_k
 
 
-def _decode_files(files: list[tuple[str | None, bytes]], spec: InputSpec, max_pixels: int, accepted: str) -> np.ndarray:
-    arrays = []
+def _decode_files(files: list[tuple[str | None, bytes]], spec: InputSpec, settings: ServeSettings, accepted: str) -> np.ndarray:
+    staged = []
     for i, (name, content) in enumerate(files):
         try:
-            arrays.append(decode_image(content, spec, max_pixels))
+            staged.append(open_image(content, spec, settings.max_image_pixels))
         except InputError as err:
             raise ApiError(422, "invalid_input", f"file[{i}] ({name or 'unnamed'}): {err}", accepted) from None
+    return _decode_staged(staged, [f"file[{i}] ({name or 'unnamed'})" for i, (name, _) in enumerate(files)],
+                          settings, accepted)
+
+
+def _decode_staged(staged: list[np.ndarray | OpenedImage], labels: list[str], settings: ServeSettings,
+                   accepted: str) -> np.ndarray:
+    """Every input's array, once the request's images (opened, their sizes known) are within the
+    request's pixel budget: a request over it costs its headers' reading, not its decoding."""
+    sizes = [s.pixels for s in staged if isinstance(s, OpenedImage)]
+    if sum(sizes) > settings.max_request_pixels:
+        raise ApiError(413, "too_many_pixels",
+                       f"the request's {len(sizes)} images have {sum(sizes):,} pixels in all, over the limit of "
+                       f"{settings.max_request_pixels:,} per request; send fewer or smaller images per request",
+                       accepted)
+    arrays = []
+    for i, s in enumerate(staged):
+        if isinstance(s, OpenedImage):
+            try:
+                s = s.decode()
+            except InputError as err:
+                raise ApiError(422, "invalid_input", f"{labels[i]}: {err}", accepted) from None
+        arrays.append(s)
     return np.stack(arrays)
 
 

@@ -73,6 +73,8 @@ def _item_schema(spec: InputSpec) -> dict:
         types = {c.name: {"type": ["number", "null"]} if c.kind == "numeric" else
                  {"type": ["string", "null"], "description": f"one of {', '.join(c.categories)}; another is unknown"}
                  for c in spec.table.columns}
+        for name in (*spec.table.ignored, spec.table.target):  # the columns the model was trained without
+            types[name] = {"description": "not used by the model: accepted and ignored"}
         row = {"oneOf": [{"type": "array", "minItems": n, "maxItems": n},
                          {"type": "object", "additionalProperties": False, "properties": types}]}
         return {"type": "object", "required": ["features"], "additionalProperties": False, "properties": {"features": row}}

@@ -26,10 +26,12 @@ def onnx_threads(workers: int) -> int:
 
 
 def load_for_serving(path: str | Path, workers: int) -> Bundle:
-    """Verify the bundle (and, for one process, start its ONNX session) before anything binds a port."""
+    """Verify the bundle, its card and its ONNX model before anything binds a port; one process keeps
+    the ONNX session, several workers each start their own."""
     bundle = load_bundle(path, threads=onnx_threads(workers))
-    if workers == 1:
-        bundle.session  # noqa: B018 — raises BundleError now if ONNX Runtime cannot load the model
+    bundle.session  # noqa: B018 — raises BundleError now if ONNX Runtime cannot load the model or it disagrees with the card
+    if workers > 1:
+        bundle.release_session()
     return bundle
 
 

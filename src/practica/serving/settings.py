@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-from practica.bundle.inputs import DEFAULT_MAX_PIXELS
+from practica.bundle.inputs import DEFAULT_MAX_PIXELS, DEFAULT_MAX_REQUEST_PIXELS
 
 
 @dataclass(frozen=True)
@@ -14,13 +14,14 @@ class ServeSettings:
     max_wait_ms: float = 0.0  # how long the first queued input waits for others to join its batch
     max_body_bytes: int = 10 * 1024 * 1024
     max_items: int = 64  # inputs per request
-    max_image_pixels: int = DEFAULT_MAX_PIXELS  # width × height, checked before decoding
+    max_image_pixels: int = DEFAULT_MAX_PIXELS  # width × height of one image, checked before decoding
+    max_request_pixels: int = DEFAULT_MAX_REQUEST_PIXELS  # the sum over a request's images, checked before decoding any
     api_key: str | None = None  # when set, every route but the page and health needs it
     top_k: int = 5  # predictions per input when the request does not say
     bench_routes: bool = False  # adds POST /v1/noop, the HTTP floor a benchmark compares against
 
     def __post_init__(self) -> None:
-        for name in ("max_batch_size", "max_body_bytes", "max_items", "max_image_pixels", "top_k"):
+        for name in ("max_batch_size", "max_body_bytes", "max_items", "max_image_pixels", "max_request_pixels", "top_k"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
         if self.max_wait_ms < 0:

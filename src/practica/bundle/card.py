@@ -1,0 +1,101 @@
+"""The schema of a bundle's card (``bundle.json``): the fields that loading, ``practica predict`` and
+``practica serve`` rely on, validated once when the bundle is opened (``load.load_bundle``).
+
+The card also carries descriptive fields (metrics, lineage, selection, diagnosis, ...) that only
+people and the service's page read; they are kept as they are (``extra="allow"``), so a card stays
+servable as written. What is checked is what code reads: an invalid card is refused with the field
+it is about, never left to fail later as a ``KeyError`` or an out-of-memory kill.
+
+Whether the card matches the ONNX model itself (input shape, number of outputs) is checked when
+ONNX Runtime opens the model (``Bundle.session``): that needs the model's signature.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+# Bounds on the model input a card may declare. A 4096×4096×3 image is 48 MiB a sample, beyond any
+# model practica trains, and still small enough to allocate; an unbounded shape is an allocation of
+# whatever size the card says the moment the service warms up or ``predict`` sizes its batches.
+MAX_IMAGE_SIDE = 4096
+IMAGE_CHANNELS = (1, 3)
+MAX_FEATURES = 100_000
+ONNX_DTYPES = {"image": "uint8", "features": "float32"}
+
+Name = Annotated[str, StringConstraints(min_length=1)]
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class CardInput(_Part):
+    kind: Literal["image", "features"]
+    shape: tuple[Annotated[int, Field(strict=True, ge=1)], ...]  # (H, W, C) for images, (F,) for features
+    feature_names: tuple[str, ...] = ()
+    table: dict[str, Any] | None = None  # a CSV table's columns (data/tabular.py ``TableSchema.to_dict``)
+    onnx_name: Name
+    onnx_dtype: Literal["uint8", "float32"]
+
+    @model_validator(mode="after")
+    def _shape_fits_the_kind(self) -> CardInput:
+        if self.kind == "image":
+            if len(self.shape) != 3 or self.shape[2] not in IMAGE_CHANNELS:
+                raise ValueError(f"an image model's shape is [height, width, channels] with 1 or 3 channels, "
+                                 f"not {list(self.shape)}")
+            if max(self.shape[:2]) > MAX_IMAGE_SIDE:
+                raise ValueError(f"an image side of {max(self.shape[:2]):,} pixels is over the limit of "
+                                 f"{MAX_IMAGE_SIDE:,} (shape {list(self.shape)})")
+        else:
+            if len(self.shape) != 1:
+                raise ValueError(f"a features model's shape is [number of features], not {list(self.shape)}")
+            if self.shape[0] > MAX_FEATURES:
+                raise ValueError(f"{self.shape[0]:,} features is over the limit of {MAX_FEATURES:,}")
+            if self.feature_names and len(self.feature_names) != self.shape[0]:
+                raise ValueError(f"{len(self.feature_names)} feature_names for a shape of {list(self.shape)}")
+        if self.onnx_dtype != ONNX_DTYPES[self.kind]:
+            raise ValueError(f"an {self.kind} model takes {ONNX_DTYPES[self.kind]}, not onnx_dtype {self.onnx_dtype}")
+        if self.table is not None and self.kind != "features":
+            raise ValueError("only a features model has a table")
+        return self
+
+
+class CardOutput(_Part):
+    onnx_name: Name
+    classes: tuple[str, ...]
+
+
+class CardModel(_Part):
+    kind: Literal["network", "sklearn"]
+    spec: dict[str, Any] | None = None
+    preprocessing: Any = None
+
+
+class BundleCard(_Part):
+    format: Literal["practica-bundle"]
+    schema_version: int
+    name: str | None = None
+    version: Name
+    task: Literal["classification", "regression"] = "classification"
+    input: CardInput
+    output: CardOutput
+    model: CardModel
+
+    @model_validator(mode="after")
+    def _classes_fit_the_task(self) -> BundleCard:
+        classes = self.output.classes
+        if self.task == "classification" and not classes:
+            raise ValueError("output.classes is empty; a classifier lists its classes in the model's output order")
+        if self.task == "regression" and classes:
+            raise ValueError(f"a regression model has no classes, but output.classes lists {len(classes)}")
+        if len(set(classes)) != len(classes):
+            repeated = sorted({c for c in classes if classes.count(c) > 1})
+            raise ValueError(f"output.classes repeats {repeated}; each class is listed once")
+        return self
+
+    @property
+    def outputs_per_input(self) -> int:
+        """What the ONNX model gives per input: a probability per class, or one value."""
+        return 1 if self.task == "regression" else len(self.output.classes)
