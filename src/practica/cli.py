@@ -1,7 +1,19 @@
-"""The command line: a thin layer over the stages. ``practica --help`` lists the commands."""
+"""The command line: a thin layer over the stages. ``practica --help`` lists the commands.
+
+Exit codes (``practica run``; the other commands use 0, 2 and 130 alike):
+
+    0    the run completed: every experiment trained and a model was chosen
+    1    an unexpected error (a bug): its traceback is printed
+    2    the command cannot run as given: a bad suite, data, option or run directory (typer's usage
+         errors are 2 too); the message says what to change
+    3    some experiment failed (the report and run.json say which and why); a model may still be chosen
+    4    every experiment trained, but none meets the selection policy: no model is chosen
+    130  interrupted (Ctrl-C); the message says how to resume
+"""
 
 from __future__ import annotations
 
+import shlex
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Optional
@@ -23,6 +35,11 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
+EXIT_USAGE = 2  # a PracticaError: the suite, data, options or run directory must change
+EXIT_EXPERIMENT_FAILED = 3
+EXIT_NO_MODEL = 4
+EXIT_INTERRUPTED = 130
+
 
 def default_suite() -> Path:
     return Path(str(resources.files("practica") / "examples" / "digits.yaml"))
@@ -30,7 +47,7 @@ def default_suite() -> Path:
 
 def _fail(err: PracticaError) -> None:
     err_console.print(f"[bold red]error:[/] {escape(str(err))}")
-    raise typer.Exit(2)
+    raise typer.Exit(EXIT_USAGE)
 
 
 class RichReporter:
@@ -41,6 +58,16 @@ class RichReporter:
 
     def __init__(self) -> None:
         self._progress: _EpochProgress | None = None
+        self.run_dir: Path | None = None
+
+    def run_started(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+
+    def close(self) -> None:
+        """Stop a live progress bar, so that what is printed next starts on a line of its own."""
+        if self._progress is not None:
+            self._progress.close()
+            self._progress = None
 
     def experiment(self, index: int, total: int, exp):
         console.rule(f"[bold][{index}/{total}] {escape(exp.name)}[/]" + (f" — {escape(exp.description)}" if exp.description else ""))
@@ -51,9 +78,7 @@ class RichReporter:
         return self._progress
 
     def experiment_done(self, exp, trained) -> None:
-        if self._progress is not None:
-            self._progress.close()
-            self._progress = None
+        self.close()
         if trained.status != "ok":
             console.print(f"  [red]failed:[/] {escape(trained.error)}")
             return
@@ -102,6 +127,7 @@ class _EpochProgress:
     def close(self) -> None:
         if self.task is not None:
             self.progress.stop()
+            self.task = None
 
 
 @app.command()
@@ -116,17 +142,44 @@ def run(
     from practica.pipeline.suite import run_suite
 
     path = suite_file or default_suite()
+    reporter = RichReporter()
     try:
         suite = load_suite(path)
         console.print(f"[bold]practica[/] · suite [bold]{escape(suite.name)}[/] ({escape(str(path))}), "
                       f"{len(suite.experiments)} experiments")
-        result = run_suite(suite, runs_root=runs_dir, resume=resume, run_id=run_id, reporter=RichReporter())
+        result = run_suite(suite, runs_root=runs_dir, resume=resume, run_id=run_id, reporter=reporter)
     except PracticaError as err:
+        reporter.close()
         _fail(err)
     except KeyboardInterrupt:
-        err_console.print(f"[yellow]interrupted.[/] Continue with: practica run {escape(str(path))} --resume")
-        raise typer.Exit(130) from None
+        reporter.close()
+        hint = _resume_hint(suite_file, runs_dir, resume, run_id, reporter.run_dir)
+        err_console.print(f"[yellow]interrupted.[/] {escape(hint)}", soft_wrap=True)  # one line, to copy whole
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    finally:
+        reporter.close()
     _print_summary(result)
+    if result.failed:
+        console.print(f"[bold red]{len(result.failed)} of {len(result.results)} experiments failed:[/] "
+                      f"{escape(', '.join(result.failed))}. Each one's error is printed above and in "
+                      f"{escape(str(result.run_dir / 'report.md'))}.")
+        raise typer.Exit(EXIT_EXPERIMENT_FAILED)
+    if result.decision.chosen is None:
+        console.print("[bold red]No model meets the selection policy:[/] none is recommended and no bundle was written "
+                      "(the decision above gives each experiment's reason).")
+        raise typer.Exit(EXIT_NO_MODEL)
+
+
+def _resume_hint(suite_file: Path | None, runs_dir: Path, resume: bool, run_id: str | None, run_dir: Path | None) -> str:
+    """The command that continues the interrupted run, with every option it needs to find it again."""
+    command = ["practica", "run"] + ([str(suite_file)] if suite_file is not None else [])
+    if runs_dir != Path("runs"):
+        command += ["--runs-dir", str(runs_dir)]
+    if run_dir is None and not resume:
+        return f"Nothing was written; start again with: {shlex.join(command)}"
+    run_id = run_dir.name if run_dir is not None else run_id
+    command += ["--resume"] + (["--run-id", run_id] if run_id else [])
+    return f"Continue with: {shlex.join(command)}"
 
 
 def _print_summary(run) -> None:
@@ -150,17 +203,21 @@ def _print_summary(run) -> None:
             "[bold green]chosen[/]" if status == "chosen" else status,
         )
     console.print(table)
+    for line in run.splits.drops:  # what cleaning dropped, one line per rule: never only in the report
+        console.print(f"[yellow]{escape(line)}[/]")
     console.print(f"[bold]Decision:[/] {escape(run.decision.summary)}")
     console.print(f"[bold]Report:[/] {run.run_dir / 'report.html'}  (and report.md)")
 
 
 @app.command()
 def validate(suite_file: Annotated[Path, typer.Argument(help="Suite YAML to check.")]) -> None:
-    """Check a suite file without running it."""
-    from practica.config import load_suite
+    """Check a suite file without running it: its keys and values, and that the data's files and folders
+    exist and are of the right kind (they are not read)."""
+    from practica.config import check_data_paths, load_suite
 
     try:
         suite = load_suite(suite_file)
+        check_data_paths(suite)
     except PracticaError as err:
         _fail(err)
     console.print(f"[green]ok[/]: suite '{escape(suite.name)}' with {len(suite.experiments)} experiments: "
@@ -296,6 +353,8 @@ def serve(
     max_items: Annotated[int, typer.Option(min=1, help="Inputs per request.")] = 64,
     max_body_mb: Annotated[float, typer.Option(min=0.001, help="Largest request body.")] = 10.0,
     max_image_pixels: Annotated[int, typer.Option(min=1, help="Largest image (width × height) accepted.")] = 4096 * 4096,
+    max_request_pixels: Annotated[int, typer.Option(
+        min=1, help="Most pixels of a request's images, summed; checked before decoding.")] = 4 * 4096 * 4096,
     top_k: Annotated[int, typer.Option(min=1, help="Predictions per input when a request does not say.")] = 5,
     api_key: Annotated[Optional[str], typer.Option(envvar="PRACTICA_API_KEY", show_envvar=True,
                                                    help="Require this key (Authorization: Bearer KEY or X-API-Key).")] = None,
@@ -310,6 +369,7 @@ def serve(
     try:
         settings = ServeSettings(max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_items=max_items,
                                  max_body_bytes=int(max_body_mb * 1024 * 1024), max_image_pixels=max_image_pixels,
+                                 max_request_pixels=max_request_pixels,
                                  top_k=top_k, api_key=api_key or None, bench_routes=bench_routes)
         loaded = load_for_serving(bundle, workers)
     except PracticaError as err:

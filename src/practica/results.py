@@ -50,3 +50,16 @@ class SuiteRun:
 
     def result(self, name: str) -> ExperimentResult:
         return next(r for r in self.results if r.name == name)
+
+    @property
+    def failed(self) -> tuple[str, ...]:
+        """The experiments that failed, in suite order."""
+        return tuple(r.name for r in self.results if r.status == "failed")
+
+    @property
+    def status(self) -> Literal["complete", "partial", "failed"]:
+        """``complete``: every experiment trained and one was chosen; ``partial``: one was chosen but some
+        experiment failed; ``failed``: none was chosen (every one failed, or none meets the selection policy)."""
+        if self.decision.chosen is None:
+            return "failed"
+        return "partial" if self.failed else "complete"

@@ -126,7 +126,21 @@ def test_corrupt_checkpoint_is_a_clear_error(digits_pair, tmp_path):
     train, val = digits_pair
     ckpt = tmp_path / "d.safetensors"
     ckpt.write_bytes(b"not a safetensors file")
-    with pytest.raises(RunError, match="cannot be read"):
+    with pytest.raises(RunError, match="d.safetensors has no recorded sha256"):
+        fit(body(), train, val, train_spec(epochs=1), checkpoint=ckpt, resume=True)
+
+
+def test_a_checkpoint_with_flipped_bytes_is_refused(digits_pair, tmp_path):
+    # safetensors checks its header, not the tensors' bytes: only the recorded sha256 catches this.
+    train, val = digits_pair
+    ckpt = tmp_path / "e.safetensors"
+    fit(body(), train, val, train_spec(epochs=1), checkpoint=ckpt)
+    assert (tmp_path / "e.safetensors.sha256").read_text().endswith("  e.safetensors\n")
+    data = bytearray(ckpt.read_bytes())
+    for i in range(8):
+        data[-64 - 8 * i] ^= 0xFF
+    ckpt.write_bytes(bytes(data))
+    with pytest.raises(RunError, match="does not match its recorded sha256"):
         fit(body(), train, val, train_spec(epochs=1), checkpoint=ckpt, resume=True)
 
 

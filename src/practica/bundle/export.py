@@ -9,12 +9,14 @@
       lineage.json         the input files' sha256, every sample's split, the cleaning decisions
       manifest.json        sha256 of every file above
 
-The bundle is assembled in a temporary folder beside the target and renamed into place, so
-a failed export leaves nothing half-written.
+The bundle is assembled in a temporary folder beside the target (``.bundle.xxxxxxxx``) and renamed
+into place, so a failed export leaves nothing half-written; the folders a killed export left are
+removed by the next export to the same target.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass
@@ -77,11 +79,26 @@ def input_spec(splits: Splits) -> InputSpec:
     return InputSpec("features", (x.shape[1],), tuple(splits.train.feature_names), splits.train.table)
 
 
+def remove_staging(out: Path) -> list[Path]:
+    """Remove the folders in which an export to ``out`` was assembled and never renamed into place (it
+    was killed); returns them. Only our own names match: tempfile.mkdtemp(prefix=".NAME.") adds 8
+    characters of [a-z0-9_]."""
+    out = Path(out)
+    own = re.compile(rf"\.{re.escape(out.name)}\.[a-z0-9_]{{8}}")
+    if not out.parent.is_dir():
+        return []
+    stale = sorted(p for p in out.parent.iterdir() if p.is_dir() and own.fullmatch(p.name))
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return stale
+
+
 def write_bundle(src: BundleSource, out: Path, *, overwrite: bool = False) -> Path:
     out = Path(out)
     if out.exists() and not overwrite:
         raise BundleError(f"{out} already exists; choose another --out, or pass --overwrite to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)
+    remove_staging(out)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         _assemble(src, tmp)

@@ -2,6 +2,10 @@
 
 Networks and scikit-learn baselines go through the same two calls, ``train_experiment`` and
 ``load_predictor``, so the suite runner never asks which kind it has.
+
+Every file a resumed run trusts (``result.json``, ``model.safetensors``, ``checkpoint.safetensors``)
+has its sha256 beside it; ``resume_state`` sets aside whatever no longer matches, and the experiment
+is trained again rather than shipped with damaged weights.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from practica.errors import RunError
 from practica.evaluation.metrics import score
 from practica.evaluation.predictors import Predictor, SklearnPredictor, TorchPredictor
 from practica.evaluation.records import CrossValidation, SplitMetrics
-from practica.io import read_json, write_json, write_text
+from practica.io import checksum_problem, read_json, remove_with_checksum, write_checksum, write_json, write_text
 from practica.models import baselines
 from practica.models.classifier import Classifier, Regressor, count_parameters
 from practica.models.preprocess import TablePreprocessing, with_table
@@ -35,6 +39,8 @@ from practica.training.trainer import TrainingEvents, fit, pick_device
 TRAIN_SCORE_SAMPLES = 10_000
 MODEL_FILE = "model.safetensors"
 RESULT_FILE = "result.json"
+CHECKPOINT_FILE = "checkpoint.safetensors"
+TRACEBACK_FILE = "traceback.txt"  # beside a failure record whose cause was not one practica raises on purpose
 
 
 @dataclass(frozen=True)
@@ -103,9 +109,34 @@ def _score_subset(data: Dataset) -> Dataset:
     return data.subset(np.sort(idx))
 
 
-def load_trained(exp_dir: Path) -> Trained | None:
-    path = exp_dir / RESULT_FILE
-    return Trained.from_dict(read_json(path)) if path.is_file() else None
+def resume_state(exp: ExperimentSpec, exp_dir: Path) -> tuple[Trained | None, list[str]]:
+    """What a resumed run keeps of one experiment: its finished result, when the result record and the
+    weights it rests on still match their recorded sha256; and one note for each file set aside.
+
+    A failed experiment is tried again. A result or weights that do not match are deleted (the
+    experiment is trained again, from its checkpoint when that matches); so is a checkpoint that does
+    not match (training starts afresh).
+    """
+    notes: list[str] = []
+    result_path, model_path = exp_dir / RESULT_FILE, exp_dir / MODEL_FILE
+    if result_path.is_file():
+        trusted = [result_path] + ([model_path] if exp.model.kind != "sklearn" else [])
+        problems = [p for p in map(checksum_problem, trusted) if p is not None]
+        if not problems:
+            trained = Trained.from_dict(read_json(result_path))
+            if trained.status == "ok":
+                return trained, notes
+            notes.append(f"failed last time ({trained.error}); trying it again")
+        else:
+            notes += [f"{p}; training it again" for p in problems]
+        remove_with_checksum(result_path)
+        remove_with_checksum(model_path)
+        (exp_dir / TRACEBACK_FILE).unlink(missing_ok=True)
+    checkpoint = exp_dir / CHECKPOINT_FILE
+    if checkpoint.is_file() and (problem := checksum_problem(checkpoint)) is not None:
+        notes.append(f"{problem}; it is deleted and training starts afresh")
+        remove_with_checksum(checkpoint)
+    return None, notes
 
 
 def build_classifier(
@@ -164,13 +195,13 @@ def train_experiment(
             splits.val,
             exp.train,
             suite.augment_for(exp),
-            checkpoint=exp_dir / "checkpoint.safetensors",
+            checkpoint=exp_dir / CHECKPOINT_FILE,
             resume=resume,
             events=events,
             preprocess=preprocess,
         )
         history = result.history
-        save_tensors(exp_dir / MODEL_FILE, result.model.state_dict(), _model_meta(exp, splits, preprocess))
+        save_tensors(exp_dir / MODEL_FILE, result.model.state_dict(), _model_meta(exp, splits, preprocess), checksum=True)
         write_text(exp_dir / "history.csv", history.to_csv())
         predictor = TorchPredictor(result.model, pick_device())
         summary = f"{describe(exp.model)} ({count_parameters(result.model):,} parameters)"
@@ -191,14 +222,24 @@ def train_experiment(
         cv=cv,
         train_r2=train_score.regression.r2 if train_score.regression else float("nan"),
     )
-    write_json(exp_dir / RESULT_FILE, trained.to_dict())
+    _write_result(exp_dir, trained)
     return trained, predictor
 
 
-def failed(exp: ExperimentSpec, exp_dir: Path, error: str) -> Trained:
+def failed(exp: ExperimentSpec, exp_dir: Path, error: str, traceback: str | None = None) -> Trained:
+    """Record a failed experiment. ``traceback``: an unexpected error's, written to ``traceback.txt``
+    beside the record, which the error message then names."""
+    if traceback is not None:
+        write_text(exp_dir / TRACEBACK_FILE, traceback)
+        error += f" (traceback in {exp_dir / TRACEBACK_FILE})"
     trained = Trained("failed", None, float("nan"), None, None, 0.0, describe(exp.model), error)
-    write_json(exp_dir / RESULT_FILE, trained.to_dict())
+    _write_result(exp_dir, trained)
     return trained
+
+
+def _write_result(exp_dir: Path, trained: Trained) -> None:
+    write_json(exp_dir / RESULT_FILE, trained.to_dict())
+    write_checksum(exp_dir / RESULT_FILE)
 
 
 def cross_validate(exp: ExperimentSpec, splits: Splits, folds: int) -> CrossValidation:
@@ -270,8 +311,9 @@ def load_predictor(exp: ExperimentSpec, splits: Splits, exp_dir: Path) -> Predic
         train = training_subset(splits.train, exp.train.max_samples, exp.train.seed)
         return _fit_baseline(exp, train, len(splits.classes))
     path = exp_dir / MODEL_FILE
-    if not path.is_file():
-        raise RunError(f"{path} is missing; the experiment '{exp.name}' must be trained again (delete {exp_dir}).")
+    if (problem := checksum_problem(path)) is not None:
+        raise RunError(f"{problem}; the experiment '{exp.name}' must be trained again: resume its run "
+                       f"(practica run SUITE --resume --run-id {exp_dir.parent.parent.name}), which retrains it.")
     tensors, meta = load_tensors(path)
     model = build_classifier(ModelSpec.model_validate(meta["model"]), tuple(meta["input_shape"]), len(meta["classes"]),
                              meta.get("preprocessing"), task=meta.get("task", "classification"))

@@ -1,12 +1,19 @@
 """The case study end to end: data → train every experiment → diagnose → cost → select → report.
 
 Each stage's output is written to the run directory as it is made; ``resume=True`` picks a
-killed run up at the first thing it had not finished.
+killed run up at the first thing it had not finished, after checking every file it keeps against
+its recorded sha256.
+
+``run.json``'s status ends as ``complete``, ``partial`` (some experiment failed), ``failed`` (no model
+chosen, or an error stopped the run) or ``interrupted``; the CLI turns it into the exit code.
 """
 
 from __future__ import annotations
 
 import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -18,7 +25,7 @@ from practica.data import prepare_data
 from practica.data.records import Splits
 from practica.diagnosis import DiagnosisContext, diagnose, diagnose_fit
 from practica.diagnosis.records import Diagnosis
-from practica.errors import ConfigError, ModelError, PracticaError, RunError
+from practica.errors import ConfigError, DataError, ModelError, PracticaError, RunError
 from practica.evaluation.cost import measure_costs
 from practica.evaluation.predictors import Predictor
 from practica.evaluation.records import Cost, Evaluation
@@ -27,8 +34,8 @@ from practica.pipeline.experiment import (
     Trained,
     failed,
     load_predictor,
-    load_trained,
     output_units,
+    resume_state,
     train_experiment,
 )
 from practica.pipeline.export import BUNDLE_DIR
@@ -57,10 +64,12 @@ class Reporter(Protocol):
     def stage(self, message: str) -> None: ...
     def experiment(self, index: int, total: int, exp: ExperimentSpec) -> TrainingEvents | None: ...
     def experiment_done(self, exp: ExperimentSpec, trained: Trained) -> None: ...
+    def run_started(self, run_dir: Path) -> None: ...
 
 
 class SilentReporter:
     def stage(self, message: str) -> None: ...
+    def run_started(self, run_dir: Path) -> None: ...
     def experiment(self, index: int, total: int, exp: ExperimentSpec) -> TrainingEvents | None:
         return None
     def experiment_done(self, exp: ExperimentSpec, trained: Trained) -> None: ...
@@ -71,6 +80,7 @@ def preflight(suite: Suite, splits: Splits) -> None:
     from practica.models.registry import build_network
 
     shape = splits.train.input_shape
+    check_classes(splits)
     try:  # the settings that suit one task only, against the task the data resolved to
         check_task(suite, splits.train.task)
     except ValueError as err:
@@ -94,6 +104,30 @@ def preflight(suite: Suite, splits: Splits) -> None:
                 raise ConfigError(f"{where}.model: {err} (input shape {'×'.join(map(str, shape))})") from None
 
 
+def check_classes(splits: Splits) -> None:
+    """A classifier needs samples of two classes at least to train on; refuse one class before training."""
+    if splits.train.is_regression:
+        return
+    present = np.unique(splits.train.y)
+    if len(present) >= 2:
+        return
+    name = splits.train.name
+    if len(splits.classes) < 2:
+        only = f"one class only, '{splits.classes[0]}'" if splits.classes else "no class"
+        raise DataError(
+            f"the data '{name}' has {only}; a classifier needs samples of two classes at least. Add samples of "
+            "another class (another sub-folder of an image folder, another value in a CSV's target column), "
+            "or give dataset.task: regression if the target is a number to predict."
+        )
+    seen = splits.classes[int(present[0])] if len(present) else None
+    absent = [c for c in splits.classes if c != seen]
+    raise DataError(
+        f"the training split of '{name}' has samples of {'one class only, ' + repr(seen) if seen else 'no class'} "
+        f"after cleaning and splitting; the classes {absent} have none. A classifier needs two classes at least: "
+        "add samples of those classes, or check dataset.clean (it may have dropped them)."
+    )
+
+
 def run_suite(
     suite: Suite,
     *,
@@ -110,71 +144,106 @@ def run_suite(
     # leaves nothing behind.
     reporter.stage(f"Loading data ({suite.dataset.source})")
     splits = prepare_data(suite.dataset)
+    share = splits.shares()  # as made, from the indices
     reporter.stage(
-        f"Data: {len(splits.train)} train, {len(splits.val)} val, {len(splits.test)} test"
-        f"{' (fixed test set)' if splits.test_is_fixed else ''}; "
+        f"Data: {len(splits.train)} train ({share['train']:.0%}), {len(splits.val)} val ({share['val']:.0%}), "
+        f"{len(splits.test)} test ({share['test']:.0%}{', fixed test set' if splits.test_is_fixed else ''}); "
         f"{'regression (a numeric target)' if splits.train.is_regression else f'{len(splits.classes)} classes'}; "
         f"fingerprint {splits.fingerprint[:12]}"
     )
+    for line in splits.drops:  # every sample cleaning dropped, one line per rule
+        reporter.stage(line)
     preflight(suite, splits)
     selection = suite.selection.for_task(splits.train.task)
     if resume:
         reporter.stage(f"Resuming run {run_dir}")
+        for stale in _remove_staging(suite, run_dir):
+            reporter.stage(f"Removed {stale}: a bundle export stopped there before it finished")
     else:
         run_dir, run_id = new_run_dir(runs_root, suite)
         reporter.stage(f"Run directory {run_dir}")
+    reporter.run_started(run_dir)
     status_path = run_dir / "run.json"
     started_at = read_json(status_path)["started"] if status_path.exists() else datetime.now(timezone.utc).isoformat(timespec="seconds")
     version = code_version()
-    write_status(run_dir, run_id=run_id, suite=suite.name, started=started_at, code_version=version, status="running")
-    _record_data(run_dir, splits, resume, suite, run_id, version)
-    hygiene = _record_hygiene(run_dir, splits, reporter)
+    write_status(run_dir, run_id=run_id, suite=suite.name, started=started_at, code_version=version, status="running",
+                 error=None)
+    with _status_on_error(run_dir):
+        _record_data(run_dir, splits, resume, suite, run_id, version)
+        hygiene = _record_hygiene(run_dir, splits, reporter)
 
-    trained: dict[str, Trained] = {}
-    in_memory: dict[str, Predictor] = {}
-    total = len(suite.experiments)
-    for i, exp in enumerate(suite.experiments, 1):
-        exp_dir = run_dir / "experiments" / exp.name
-        done = load_trained(exp_dir) if resume else None
-        if done is not None:
-            trained[exp.name] = done
-            reporter.stage(f"[{i}/{total}] {exp.name}: already trained, kept")
-            continue
-        events = reporter.experiment(i, total, exp)
-        try:
-            result, predictor = train_experiment(exp, suite, splits, exp_dir, resume=resume, events=events)
-            in_memory[exp.name] = predictor
-        except (PracticaError, RuntimeError, ValueError, MemoryError) as err:
-            # One broken experiment should not cost the others; the report says why it failed.
-            result = failed(exp, exp_dir, f"{type(err).__name__}: {err}")
-        trained[exp.name] = result
-        reporter.experiment_done(exp, result)
+        trained: dict[str, Trained] = {}
+        in_memory: dict[str, Predictor] = {}
+        total = len(suite.experiments)
+        for i, exp in enumerate(suite.experiments, 1):
+            exp_dir = run_dir / "experiments" / exp.name
+            done, notes = resume_state(exp, exp_dir) if resume else (None, [])
+            for note in notes:
+                reporter.stage(f"[{i}/{total}] {exp.name}: {note}")
+            if done is not None:
+                trained[exp.name] = done
+                reporter.stage(f"[{i}/{total}] {exp.name}: already trained, kept")
+                continue
+            events = reporter.experiment(i, total, exp)
+            try:
+                result, predictor = train_experiment(exp, suite, splits, exp_dir, resume=resume, events=events)
+                in_memory[exp.name] = predictor
+            except PracticaError as err:
+                # One broken experiment should not cost the others; the report says why it failed.
+                result = failed(exp, exp_dir, f"{type(err).__name__}: {err}")
+            except (RuntimeError, ValueError, MemoryError) as err:
+                # Not an error practica raises on purpose: possibly a bug, so its traceback is kept.
+                result = failed(exp, exp_dir, f"{type(err).__name__}: {err}", traceback=traceback.format_exc())
+            trained[exp.name] = result
+            reporter.experiment_done(exp, result)
 
-    reporter.stage("Diagnosing every run")
-    diagnoses = _diagnose_all(suite, splits, trained, run_dir)
+        reporter.stage("Diagnosing every run")
+        diagnoses = _diagnose_all(suite, splits, trained, run_dir)
 
-    reporter.stage("Measuring latency and throughput, one model after another")
-    costs = _measure_costs(suite, splits, trained, in_memory, run_dir)
+        reporter.stage("Measuring latency and throughput, one model after another")
+        costs = _measure_costs(suite, splits, trained, in_memory, run_dir)
 
-    results = tuple(_result(exp, trained[exp.name], diagnoses.get(exp.name), costs.get(exp.name), run_dir)
-                    for exp in suite.experiments)
-    decision = select(results, selection)
-    write_json(run_dir / "decision.json", decision.to_dict())
-    bundle = _write_chosen_bundle(suite, splits, results, decision, in_memory, run_dir, run_id, version, reporter)
+        results = tuple(_result(exp, trained[exp.name], diagnoses.get(exp.name), costs.get(exp.name), run_dir)
+                        for exp in suite.experiments)
+        decision = select(results, selection)
+        write_json(run_dir / "decision.json", decision.to_dict())
+        bundle = _write_chosen_bundle(suite, splits, results, decision, in_memory, run_dir, run_id, version, reporter)
 
-    run = SuiteRun(
-        suite=suite, run_dir=run_dir, run_id=run_id, splits=splits, results=results, decision=decision,
-        code_version=version, started=started_at, seconds=time.perf_counter() - started, bundle=bundle,
-        hygiene=hygiene,
-    )
-    reporter.stage("Writing the report")
-    from practica.reporting import (
-        write_report,  # matplotlib loads only when a report is written
-    )
+        run = SuiteRun(
+            suite=suite, run_dir=run_dir, run_id=run_id, splits=splits, results=results, decision=decision,
+            code_version=version, started=started_at, seconds=time.perf_counter() - started, bundle=bundle,
+            hygiene=hygiene,
+        )
+        reporter.stage("Writing the report")
+        from practica.reporting import (
+            write_report,  # matplotlib loads only when a report is written
+        )
 
-    write_report(run)
-    write_status(run_dir, status="complete", chosen=decision.chosen)
+        write_report(run)
+    write_status(run_dir, status=run.status, chosen=decision.chosen, failed_experiments=list(run.failed))
     return run
+
+
+@contextmanager
+def _status_on_error(run_dir: Path) -> Iterator[None]:
+    """Record in run.json why a run stopped early (``interrupted``, or ``failed`` with the error), then let
+    the exception go on: a stopped run never stays ``running``."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        write_status(run_dir, status="interrupted")
+        raise
+    except BaseException as err:
+        write_status(run_dir, status="failed", error=f"{type(err).__name__}: {err}")
+        raise
+
+
+def _remove_staging(suite: Suite, run_dir: Path) -> list[Path]:
+    """The hidden folders in which a stopped run or export was assembling a bundle (``.bundle.xxxxxxxx``)."""
+    from practica.bundle.export import remove_staging
+
+    targets = [run_dir / BUNDLE_DIR] + [run_dir / f"{BUNDLE_DIR}-{exp.name}" for exp in suite.experiments]
+    return [stale for target in targets for stale in remove_staging(target)]
 
 
 def _write_chosen_bundle(
@@ -228,6 +297,7 @@ def _record_data(run_dir: Path, splits: Splits, resume: bool, suite: Suite, run_
         "classes": list(splits.classes),
         "counts": {name: getattr(splits, name).class_counts() for name in ("train", "val", "test")},
         "input_shape": list(splits.train.input_shape),
+        "drops": list(splits.drops),
         "notes": list(splits.notes),
     })
     # Every input file's sha256 (cached between runs), each sample's split, the cleaning decisions.

@@ -4,6 +4,10 @@ Everything a run needs to continue lives in the one file (weights, best weights 
 optimizer tensors, random-generator states, and as metadata the history, scheduler and
 early-stopping state), so a kill at any moment leaves the previous complete checkpoint.
 No pickle is involved: optimizer state is split into tensors and a JSON skeleton.
+
+``checksum=True`` records the file's sha256 beside it (``NAME.sha256``) and ``verify=True`` refuses a
+file that no longer matches it: safetensors checks its header, not the bytes of the tensors, so a
+flipped bit in the weights would otherwise load without complaint.
 """
 
 from __future__ import annotations
@@ -17,17 +21,21 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from practica.errors import RunError
-from practica.io import atomic_write
+from practica.io import atomic_write, checksum_problem, write_checksum
 
 _META_KEY = "practica"
 
 
-def save_tensors(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+def save_tensors(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any], *, checksum: bool = False) -> None:
     flat = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
     atomic_write(path, lambda p: save_file(flat, str(p), metadata={_META_KEY: json.dumps(meta)}))
+    if checksum:
+        write_checksum(path)
 
 
-def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def load_tensors(path: Path, *, verify: bool = False) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    if verify and (problem := checksum_problem(path)) is not None:
+        raise RunError(f"{problem}; it is not loaded. Delete it to start that experiment afresh.")
     try:
         tensors = load_file(str(path))
         from safetensors import safe_open

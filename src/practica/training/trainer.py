@@ -232,7 +232,7 @@ def fit(
     config_hash = _config_hash(spec, augment, n)
 
     if resume and checkpoint is not None and checkpoint.exists():
-        tensors, meta = load_tensors(checkpoint)
+        tensors, meta = load_tensors(checkpoint, verify=True)
         if meta.get("config_hash") != config_hash:
             raise RunError(
                 f"checkpoint {checkpoint} was made with another training config or data; "
@@ -378,4 +378,4 @@ def _save_checkpoint(path, model, optimizer, schedule, stopper, gen, records, be
         "stopper": stopper.state(),
         "records": [r.__dict__ for r in records],
     }
-    save_tensors(path, tensors, meta)
+    save_tensors(path, tensors, meta, checksum=True)
