@@ -178,12 +178,12 @@ def test_an_identifier_column_is_flagged(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("policy", "kept"), [("impute", 5), ("drop_rows", 1)])
 def test_the_missing_policy_records_every_row(tmp_path: Path, policy: str, kept: int) -> None:
     data = _load(tmp_path, TABLE)
-    result = clean(data, CleanSpec(missing=policy))
+    result = clean(data, CleanSpec(missing=policy, max_drop=1.0))  # 4 of 5 rows: beyond the 2% guard
     assert len(result.keep) == kept
     missing = [d for d in result.decisions if d.rule == "missing_values"]
     assert len(missing) == 4 and {d.action for d in missing} == {"keep" if policy == "impute" else "drop"}
     assert missing[0].samples == ("table.csv:row 3",) and "bill" in missing[0].reason
-    assert any("missing" in note for note in result.notes)
+    assert any("missing" in line for line in result.notes + result.drops)  # kept: a note; dropped: a drop line
 
 
 def test_the_shipped_penguins_table_as_classes_and_as_a_quantity() -> None:
@@ -196,3 +196,31 @@ def test_the_shipped_penguins_table_as_classes_and_as_a_quantity() -> None:
     assert mass.task == "regression" and len(mass) == 342 and mass.y.dtype == np.float32
     assert [s.split(": ", 1)[1] for s in mass.skipped] == ["no target (column 'body_mass_g' is missing)"] * 2
     assert "species" in mass.feature_names and mass.table.columns[0].categories == ("Adelie", "Chinstrap", "Gentoo")
+
+
+def test_wide_numeric_columns_read_alike_whether_clean_or_not(tmp_path: Path):
+    """Whole numeric columns are parsed at once; a column with a missing marker, a bad value or a
+    "nan" goes value by value. Both give the same table, and the row with the bad value is skipped."""
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 256, size=(40, 30))
+    lines = ["label," + ",".join(f"p{j}" for j in range(30))]
+    for i, row in enumerate(values):
+        fields = [str(v) for v in row]
+        if i == 3:
+            fields[5] = "NA"  # missing: kept for imputation
+        if i == 7:
+            fields[9] = "nan"  # a missing marker too
+        if i == 11:
+            fields[2] = "twelve"  # not a number: the row is skipped
+        if i == 13:
+            fields[4] = f" {fields[4]} "  # spaces around a number are fine
+        lines.append(f"{i % 3}," + ",".join(fields))
+    data = parse_table_csv(_write(tmp_path, "\n".join(lines) + "\n"), target="label")
+    assert len(data) == 39
+    assert any("row 13" in s and "'p2'" in s and "twelve" in s for s in data.skipped)
+    expected = np.delete(values, 11, axis=0).astype(np.float32)
+    expected[3, 5] = np.nan
+    expected[7, 9] = np.nan
+    np.testing.assert_array_equal(data.x, expected)
+    assert [c.kind for c in data.table.columns] == ["numeric"] * 30
+    assert data.y.tolist() == [i % 3 for i in range(40) if i != 11]

@@ -192,21 +192,32 @@ def parse_table_csv(
     if not inputs:
         raise DataError(f"{path} has no input column: only the target {header[target_at]!r} is left. A CSV table "
                         "needs at least one column besides the target.")
-    kinds = {i: declared.get(header[i]) or _infer_kind([f[i] for _, f in kept]) for i in inputs}
+    by_column = list(zip(*(f for _, f in kept))) if kept else [() for _ in header]
+    # Whole numeric columns parsed by numpy at once (the common case, e.g. 784 pixel columns); a
+    # column with a missing marker, a text value or a NaN takes the per-value path below.
+    parsed = {i: _all_numbers(by_column[i]) for i in inputs if declared.get(header[i]) in (None, "numeric")}
+    kinds = {i: declared.get(header[i]) or ("numeric" if parsed[i] is not None else _infer_kind(by_column[i]))
+             for i in inputs}
     bad: dict[int, str] = {}  # row number → why its numeric value is not a number
     for i in inputs:
-        if kinds[i] == "numeric":
+        if kinds[i] == "numeric" and parsed.get(i) is None:
             for number, fields in kept:
                 text = fields[i]
                 if number not in bad and not is_missing(text) and not is_number(text):
                     bad[number] = f"{name}:row {number}: column {header[i]!r} is {text.strip()!r}, not a number"
     skipped += bad.values()
+    rows_before = kept
     kept = [(n, f) for n, f in kept if n not in bad]
     if not kept:
         listed = "; ".join(sorted(skipped, key=_row_number)[:3]) or "it has a header but no rows"
         raise DataError(f"{path} has no usable row ({listed}). A CSV table has {_LAYOUT}, and a target in each row.")
     schema_cols, x = [], np.empty((len(kept), len(inputs)), dtype=np.float32)
+    rows_left = None if not bad else np.array([n not in bad for n, _ in rows_before], dtype=bool)
     for j, i in enumerate(inputs):
+        if parsed.get(i) is not None:
+            x[:, j] = parsed[i] if rows_left is None else parsed[i][rows_left]
+            schema_cols.append(Column(header[i], "numeric"))
+            continue
         texts = [f[i].strip() for _, f in kept]
         missing = np.array([is_missing(t) for t in texts])
         if kinds[i] == "numeric":
@@ -308,7 +319,17 @@ def _target_index(path: Path, header: list[str], target: str | None) -> int:
                     f"{columns}; set dataset.target: NAME to the column to predict.")
 
 
-def _infer_kind(texts: list[str]) -> ColumnKind:
+def _all_numbers(texts: Sequence[str]) -> np.ndarray | None:
+    """The column as float32 when every value is a number (what float() reads) and none is NaN;
+    None otherwise (missing markers, text, "nan"), for the per-value path to sort out."""
+    try:
+        values = np.array(texts, dtype=np.float64)
+    except (ValueError, TypeError):
+        return None
+    return None if np.isnan(values).any() else values.astype(np.float32)
+
+
+def _infer_kind(texts: Sequence[str]) -> ColumnKind:
     present = [t for t in texts if not is_missing(t)]
     if not present:
         return "numeric"  # all missing: nothing says otherwise, and the hygiene report names it
