@@ -7,8 +7,9 @@ import copy
 
 import pytest
 
-from practica.config import check_data_paths, load_suite, suite_from_dict
+from practica.config import load_suite, suite_from_dict
 from practica.config.layers import MAX_PARAMS
+from practica.data.paths import check_data_paths
 from practica.errors import ConfigError, DataError
 
 BASE = {

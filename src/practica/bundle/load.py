@@ -89,7 +89,7 @@ class Bundle:
             raise BundleError(f"{self.root} holds a scikit-learn model, which exists only as ONNX in a bundle")
         from practica.bundle.onnx_export import RawInputModel
         from practica.config.schema import ModelSpec
-        from practica.pipeline.experiment import build_classifier
+        from practica.models.classifier import build_classifier
         from practica.training.checkpoint import load_tensors
 
         h_w_c = self.input.shape

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import (
@@ -324,6 +325,18 @@ SklearnModel = Literal[
 ]
 
 
+# Architecture and estimator names and their params are the model stage's to check: config does not
+# import it (it imports config). ``practica.models`` registers ``models.registry.check_model_params``
+# here when imported, and importing ``practica`` imports it, so every ModelSpec is checked.
+MODEL_CHECKS: list[Callable[[ModelSpec], None]] = []
+
+
+def register_model_check(check: Callable[[ModelSpec], None]) -> None:
+    """Run ``check`` on every ModelSpec validated from now on; it raises ``ValueError`` for a bad spec."""
+    if check not in MODEL_CHECKS:
+        MODEL_CHECKS.append(check)
+
+
 class ModelSpec(Strict):
     """Exactly one of: a layer list, a named architecture, or a scikit-learn baseline."""
 
@@ -349,9 +362,8 @@ class ModelSpec(Strict):
             raise ValueError(f"{bad} is not a finite number (NaN or infinity); give a finite number")
         if self.layers is not None:
             check_layers_size(self.layers)
-        from practica.models.registry import check_model_params  # lazy: keeps config free of torch
-
-        check_model_params(self)
+        for check in MODEL_CHECKS:
+            check(self)
         return self
 
     @property

@@ -40,7 +40,7 @@ def prepare_data(spec: DatasetSpec) -> Splits:
     from practica.data.split import make_splits
 
     data = load_source(spec, memmap=spec.memmap)
-    test_spec = spec.test or _official_test(spec)
+    test_spec = spec.test or official_test(spec)
     test = None
     if test_spec is not None:
         if data.is_regression:  # the fixed test set's targets are numbers too
@@ -49,7 +49,7 @@ def prepare_data(spec: DatasetSpec) -> Splits:
             test_spec = DatasetSpec.model_validate({**test_spec.model_dump(), "task": "regression"})
         shape = {"image_size": data.x.shape[1:3], "channels": data.x.shape[3]} if data.kind == "image" else {}
         memmap = True if is_mapped(data.x) else spec.memmap
-        test = _align_test(data, load_source(test_spec, memmap=memmap, **shape))
+        test = align_test(data, load_source(test_spec, memmap=memmap, **shape))
     from practica.data.clean import cached_clean
 
     # The cleaning policy (duplicates, conflicting labels, test leaks) decides before the split,
@@ -57,7 +57,7 @@ def prepare_data(spec: DatasetSpec) -> Splits:
     return make_splits(data, spec, test, cached_clean(data, spec.clean, test))
 
 
-def _official_test(spec: DatasetSpec) -> SourceSpec | None:
+def official_test(spec: DatasetSpec) -> SourceSpec | None:
     """The test part of a set that comes with one (CIFAR-10, MNIST, ..., or a folder holding train/
     and test/), used as the fixed test set unless the suite names another. Published results are on
     that part, so ours compare."""
@@ -74,7 +74,7 @@ def _official_test(spec: DatasetSpec) -> SourceSpec | None:
     return SourceSpec.model_validate({**fields, "part": "test"})
 
 
-def _align_test(data: Dataset, test: Dataset) -> Dataset:
+def align_test(data: Dataset, test: Dataset) -> Dataset:
     """The fixed test set with the data's class numbering; its classes may be fewer or reordered."""
     if test.input_shape != data.input_shape:
         raise DataError(

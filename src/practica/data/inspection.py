@@ -43,15 +43,15 @@ def load_target(target: Path) -> Inspected:
 
 
 def _load(spec, title: str) -> Inspected:
-    from practica.data import _align_test, _official_test
+    from practica.data import align_test, official_test
     from practica.data.sources import load_source
 
     data = load_source(spec)
-    test_spec = spec.test or _official_test(spec)
+    test_spec = spec.test or official_test(spec)
     if test_spec is None:
         return Inspected(title, _describe(spec, None), {"data": data})
     shape = {"image_size": data.x.shape[1:3], "channels": data.x.shape[3]} if data.kind == "image" else {}
-    test = _align_test(data, load_source(test_spec, **shape))
+    test = align_test(data, load_source(test_spec, **shape))
     return Inspected(title, _describe(spec, test_spec), {"train": data, "test": test})
 
 

@@ -52,9 +52,9 @@ log = logging.getLogger(__name__)
 
 def build_lineage(spec: DatasetSpec, splits: Splits, code_version: str, run_id: str | None = None) -> dict[str, Any]:
     """The lineage record of ``splits``, made from ``spec`` (its data, and its fixed test set)."""
-    from practica.data import _official_test
+    from practica.data import official_test
 
-    test_spec = spec.test or _official_test(spec)
+    test_spec = spec.test or official_test(spec)
     inputs = [input_record(spec, "data")]
     if test_spec is not None:
         inputs.append(input_record(test_spec, "test"))

@@ -16,8 +16,7 @@ from sklearn.base import BaseEstimator
 
 from practica.data.mapped import chunks, is_mapped
 from practica.models import baselines
-from practica.models.classifier import Regressor, count_parameters, weight_bytes
-from practica.training.batches import as_input
+from practica.models.classifier import Regressor, as_input, count_parameters, weight_bytes
 
 
 class Predictor(Protocol):

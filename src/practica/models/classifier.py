@@ -10,6 +10,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from practica.config.schema import ModelSpec
+from practica.models.preprocess import TablePreprocessing
+from practica.models.registry import build_network
+
 STATS_CHUNK = 4096  # samples per chunk of input_stats (at most)
 STATS_VALUES = 1 << 24  # input values per chunk of input_stats (at most)
 
@@ -49,6 +53,27 @@ class Regressor(Classifier):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x as ``Classifier`` takes it; returns (B, 1) predicted values in the target's units."""
         return super().forward(x) * self.y_std + self.y_mean
+
+
+def build_classifier(
+    model: ModelSpec, input_shape: tuple[int, ...], num_classes: int, preprocessing: dict | None = None,
+    *, task: str = "classification",
+) -> Classifier:
+    """The network wrapped with input normalisation (statistics filled in by training or loading), or
+    with a table's fitted ``preprocessing`` (``TablePreprocessing.to_dict()``) in front instead."""
+    # A regression's network has one output unit, wrapped with the target's scale (filled in by loading).
+    wrapper, units = (Regressor, 1) if task == "regression" else (Classifier, num_classes)
+    shape = (1, -1, 1, 1) if len(input_shape) == 3 else (1, -1)
+    zeros, ones = torch.zeros(input_shape[0]).reshape(shape), torch.ones(input_shape[0]).reshape(shape)
+    if preprocessing is not None:
+        pre = TablePreprocessing.from_dict(preprocessing).module()
+        return wrapper(build_network(model, (pre.fitted.width,), units), zeros, ones, pre)
+    return wrapper(build_network(model, input_shape, units), zeros, ones)
+
+
+def as_input(batch: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels → float in [0, 1]; features pass through."""
+    return batch.float().div_(255.0) if batch.dtype == torch.uint8 else batch
 
 
 def input_stats(x: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:

@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from sklearn.model_selection import train_test_split
 
 from practica.config.schema import ExperimentSpec, ModelSpec, Suite
@@ -27,7 +26,7 @@ from practica.evaluation.predictors import Predictor, SklearnPredictor, TorchPre
 from practica.evaluation.records import CrossValidation, SplitMetrics
 from practica.io import checksum_problem, read_json, remove_with_checksum, write_checksum, write_json, write_text
 from practica.models import baselines
-from practica.models.classifier import Classifier, Regressor, count_parameters
+from practica.models.classifier import build_classifier, count_parameters
 from practica.models.preprocess import TablePreprocessing, with_table
 from practica.models.registry import build_network, describe
 from practica.training.checkpoint import load_tensors, save_tensors
@@ -137,22 +136,6 @@ def resume_state(exp: ExperimentSpec, exp_dir: Path) -> tuple[Trained | None, li
         notes.append(f"{problem}; it is deleted and training starts afresh")
         remove_with_checksum(checkpoint)
     return None, notes
-
-
-def build_classifier(
-    model: ModelSpec, input_shape: tuple[int, ...], num_classes: int, preprocessing: dict | None = None,
-    *, task: str = "classification",
-) -> Classifier:
-    """The network wrapped with input normalisation (statistics filled in by training or loading), or
-    with a table's fitted ``preprocessing`` (``TablePreprocessing.to_dict()``) in front instead."""
-    # A regression's network has one output unit, wrapped with the target's scale (filled in by loading).
-    wrapper, units = (Regressor, 1) if task == "regression" else (Classifier, num_classes)
-    shape = (1, -1, 1, 1) if len(input_shape) == 3 else (1, -1)
-    zeros, ones = torch.zeros(input_shape[0]).reshape(shape), torch.ones(input_shape[0]).reshape(shape)
-    if preprocessing is not None:
-        pre = TablePreprocessing.from_dict(preprocessing).module()
-        return wrapper(build_network(model, (pre.fitted.width,), units), zeros, ones, pre)
-    return wrapper(build_network(model, input_shape, units), zeros, ones)
 
 
 def output_units(train: Dataset) -> int:

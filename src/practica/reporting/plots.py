@@ -55,7 +55,7 @@ DPI = 144
 
 
 @contextmanager
-def _figure(width: float, height: float) -> Iterator[tuple]:
+def png_figure(width: float, height: float) -> Iterator[tuple]:
     """Yield ``(figure, buffer)``; on exit the figure is rendered to PNG into the buffer and cleared."""
     from matplotlib import rc_context
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -84,14 +84,14 @@ def class_counts(splits: Splits) -> bytes:
               (("train", splits.train), ("val", splits.val), ("test", splits.test))}
     n = len(classes)
     width = min(8.0, max(5.0, 0.55 * n + 2.0))
-    with _figure(width, 2.9) as (fig, buf):
+    with png_figure(width, 2.9) as (fig, buf):
         ax = fig.add_subplot()
         x = np.arange(n)
         bar = 0.8 / 3
         for i, (split, values) in enumerate(counts.items()):
             ax.bar(x + (i - 1) * bar, values, bar, label=f"{split} ({int(values.sum()):,})",
                    color=SPLIT_COLOURS[split], linewidth=0)
-        labels = [_short(c, 14) for c in classes]
+        labels = [shortened(c, 14) for c in classes]
         crowded = sum(len(t) + 2 for t in labels) > 60  # CIFAR-10's names (70) already touch
         if n <= 40:
             ax.set_xticks(x, labels, rotation=40 if crowded else 0, ha="right" if crowded else "center")
@@ -133,11 +133,11 @@ def sample_grid(dataset: Dataset, *, per_class: int = 8, max_classes: int = 20, 
     label_in = 1.3
     fig_w = width_px / DPI * 1.4 + label_in
     fig_h = height_px / DPI * 1.4 + 0.45
-    with _figure(fig_w, fig_h) as (fig, buf):
+    with png_figure(fig_w, fig_h) as (fig, buf):
         ax = fig.add_subplot()
         ax.imshow(mosaic, interpolation="nearest")
         ax.set_yticks([pad + r * (th + pad) + th / 2 for r in range(len(classes))],
-                      [_short(n, 16) for n in classes])
+                      [shortened(n, 16) for n in classes])
         ax.set_xticks([])
         ax.tick_params(axis="y", length=0)
         ax.grid(False)
@@ -159,7 +159,7 @@ def learning_curves(history: History, *, title: str = "") -> bytes:
     """
     epochs = np.array(history.column("epoch"), dtype=float)
     series = {k: _finite(history.column(k)) for k in ("train_loss", "val_loss", "train_accuracy", "val_accuracy")}
-    with _figure(8.0, 3.0) as (fig, buf):
+    with png_figure(8.0, 3.0) as (fig, buf):
         loss_ax, acc_ax = fig.subplots(1, 2)
         for ax, metric, label in ((loss_ax, "loss", "Loss"), (acc_ax, "accuracy", "Accuracy")):
             for split, colour in (("train", BLUE), ("val", ORANGE)):
@@ -294,7 +294,7 @@ def comparison(points: Sequence[Point], *, metric: str, latency_limit_ms: float 
     if not points:
         return None
     is_share = metric in ("val_accuracy", "val_macro_f1")
-    with _figure(7.6, 3.6) as (fig, buf):
+    with png_figure(7.6, 3.6) as (fig, buf):
         ax = fig.add_subplot()
         xs = np.array([max(p.latency_ms, 1e-3) for p in points])
         ys = np.array([p.value for p in points])
@@ -347,7 +347,7 @@ def confusion_matrix(metrics: SplitMetrics, classes: Sequence[str], *, title: st
     rows = counts.sum(axis=1, keepdims=True)
     share = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
     side = min(7.5, max(3.2, 0.36 * n + 1.4))
-    with _figure(side + 1.0, side) as (fig, buf):
+    with png_figure(side + 1.0, side) as (fig, buf):
         ax = fig.add_subplot()
         image = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
         ax.grid(False)
@@ -361,7 +361,7 @@ def confusion_matrix(metrics: SplitMetrics, classes: Sequence[str], *, title: st
                 ax.text(j, i, f"{int(counts[i, j])}", ha="center", va="center",
                         fontsize=6.5 if small else 8.5,
                         color="white" if share[i, j] > 0.55 else (INK if counts[i, j] else "#b8c0c8"))
-        labels = [_short(s, 14) for s in names]
+        labels = [shortened(s, 14) for s in names]
         if n > 40:
             labels = [label if i % 5 == 0 else "" for i, label in enumerate(labels)]
         ax.set_xticks(range(n), labels, rotation=45 if max(map(len, labels)) > 2 else 0,
@@ -378,5 +378,5 @@ def confusion_matrix(metrics: SplitMetrics, classes: Sequence[str], *, title: st
     return buf.getvalue()
 
 
-def _short(text: str, width: int) -> str:
+def shortened(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"

@@ -20,7 +20,6 @@ from practica.reporting.plots import (
     ORANGE,
     RED,
     SPLIT_COLOURS,
-    _figure,
     _finite,
     _integer_epochs,
     _legend_and_title,
@@ -28,6 +27,7 @@ from practica.reporting.plots import (
     _mark_end,
     _plain_log_ticks,
     _wide_range,
+    png_figure,
 )
 
 if TYPE_CHECKING:
@@ -154,7 +154,7 @@ def target_histogram(splits: Splits) -> bytes:
     parts = (("train", splits.train), ("val", splits.val), ("test", splits.test))
     values = np.concatenate([np.asarray(ds.y, dtype=float) for _, ds in parts])
     edges = np.histogram_bin_edges(values, bins=min(30, max(5, len(values) // 15))) if len(values) else [0, 1]
-    with _figure(7.0, 2.9) as (fig, buf):
+    with png_figure(7.0, 2.9) as (fig, buf):
         ax = fig.add_subplot()
         for name, ds in parts:
             y = np.asarray(ds.y, dtype=float)
@@ -172,7 +172,7 @@ def learning_curves(history: History, *, title: str = "") -> bytes:
     """Loss (MSE on the standardised target) and R² per epoch, train vs validation, kept epoch marked."""
     epochs = np.array(history.column("epoch"), dtype=float)
     series = {k: _finite(history.column(k)) for k in ("train_loss", "val_loss", "train_r2", "val_r2")}
-    with _figure(8.0, 3.0) as (fig, buf):
+    with png_figure(8.0, 3.0) as (fig, buf):
         loss_ax, r2_ax = fig.subplots(1, 2)
         for ax, metric, label in ((loss_ax, "loss", "Loss (MSE, standardised target)"), (r2_ax, "r2", "R²")):
             for split, colour in (("train", BLUE), ("val", ORANGE)):
@@ -205,7 +205,7 @@ def predicted_vs_actual(metrics: SplitMetrics, *, title: str) -> bytes:
     reg = metrics.regression
     actual, predicted = np.array(reg.actual, dtype=float), np.array(reg.predicted, dtype=float)
     residual = predicted - actual
-    with _figure(8.4, 3.7) as (fig, buf):
+    with png_figure(8.4, 3.7) as (fig, buf):
         scatter_ax, resid_ax = fig.subplots(1, 2)
         size = 14 if len(actual) > 300 else 22
         scatter_ax.scatter(actual, predicted, s=size, color=BLUE, alpha=0.65, linewidth=0)

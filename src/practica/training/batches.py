@@ -102,9 +102,3 @@ class Mapped:
 
 def resident_or_mapped(data: Dataset, device: torch.device) -> Resident | Mapped:
     return Mapped(data, device) if is_mapped(data.x) else Resident(data, device)
-
-
-def as_input(batch: torch.Tensor) -> torch.Tensor:
-    """uint8 pixels → float in [0, 1]; features pass through."""
-    return batch.float().div_(255.0) if batch.dtype == torch.uint8 else batch
-

@@ -30,12 +30,11 @@ from practica.config.layers import Shorthand
 from practica.config.schema import TrainSpec
 from practica.data.records import Dataset
 from practica.errors import RunError
-from practica.models.classifier import Classifier, Regressor
+from practica.models.classifier import Classifier, Regressor, as_input
 from practica.training import augment as aug
 from practica.training.batches import (
     Mapped,
     Resident,
-    as_input,
     resident_or_mapped,
     rows_to_tensor,
 )

@@ -11,7 +11,8 @@ from torch import nn
 
 from practica.config.schema import TrainSpec
 from practica.data.records import Dataset
-from practica.training.batches import Mapped, Resident, as_input
+from practica.models.classifier import as_input
+from practica.training.batches import Mapped, Resident
 
 EVAL_BATCH = 1024
 
