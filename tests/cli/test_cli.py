@@ -60,6 +60,7 @@ def test_validate_and_the_default_suite():
     assert result.exit_code == 0 and "ok" in result.output and "cnn-augmented" in result.output
 
 
+@pytest.mark.slow
 def test_run_prints_the_decision_and_writes_the_report(tmp_path):
     from tests_support import tiny_suite_dict
 
@@ -179,6 +180,7 @@ def test_ctrl_c_stops_the_progress_bar_and_says_how_to_resume_this_run(tmp_path,
     from tests_support import tiny_suite_dict
 
     from practica import cli
+    from practica.cli import suite as suite_commands
 
     def interrupted(self, record):
         raise KeyboardInterrupt
@@ -187,7 +189,7 @@ def test_ctrl_c_stops_the_progress_bar_and_says_how_to_resume_this_run(tmp_path,
     suite["experiments"] = suite["experiments"][:1]
     path, runs = write_suite(tmp_path, suite), str(tmp_path / "my runs")
     with monkeypatch.context() as m:
-        m.setattr(cli._EpochProgress, "epoch_end", interrupted)
+        m.setattr(suite_commands._EpochProgress, "epoch_end", interrupted)
         result = invoke("run", path, "--runs-dir", runs)
     assert result.exit_code == 130
     assert not cli.console._live_stack  # the live progress line was stopped before the message

@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from practica.cli.terminal import console, fail
 from practica.errors import PracticaError
 
 data_app = typer.Typer(help="Look at a data set before training on it.", no_args_is_help=True)
@@ -39,7 +40,6 @@ def inspect(
 
     Duplicates (exact, and near for images) within each part and across train and test, duplicates
     whose labels differ, and for feature tables missing, constant or infinite values."""
-    from practica.cli import _fail, console
     from practica.data.checks import check_data
     from practica.data.hygiene import DEFAULT_NEAR_DISTANCE
     from practica.data.inspection import load_target
@@ -68,9 +68,9 @@ def inspect(
                        root=_common_root(report))
             console.print(f"[green]wrote[/] {escape(str(html_out))}")
     except PracticaError as err:
-        _fail(err)
+        fail(err)
     except OSError as err:
-        _fail(_OutputError(f"cannot write {err.filename}: {err.strerror}"))
+        fail(_OutputError(f"cannot write {err.filename}: {err.strerror}"))
 
 
 def _common_root(report) -> str:

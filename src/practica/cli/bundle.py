@@ -1,0 +1,167 @@
+"""``practica export``, ``predict`` and ``serve``: a finished run's model as a bundle, and the bundle at work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from practica.cli.terminal import EXIT_INTERRUPTED, console, err_console, fail
+from practica.errors import PracticaError
+
+
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (runs/<suite>/<run-id>) of a finished run.")],
+    experiment: Annotated[Optional[str], typer.Option(help="Which experiment; default: the chosen one.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Bundle folder; default: RUN_DIR/bundle (RUN_DIR/bundle-NAME for others).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing bundle folder.")] = False,
+) -> None:
+    """Package a trained experiment as a self-contained bundle: ONNX, weights, card, lineage, manifest."""
+    from practica.bundle import load_bundle
+    from practica.pipeline.export import export_run
+
+    try:
+        path = export_run(run_dir, experiment, out, overwrite=overwrite)
+        bundle = load_bundle(path)
+    except PracticaError as err:
+        fail(err)
+    parity = bundle.card["onnx_parity"]
+    console.print(f"[green]bundle[/] {escape(str(path))}: {escape(bundle.version)}, {escape(bundle.input.describe())} → "
+                  f"{len(bundle.classes)} classes; ONNX agrees with the trained model to {parity['max_abs_diff']:.1e} "
+                  f"on {parity['samples']} test samples")
+
+
+PREVIEW_ROWS = 20
+SHOWN_FAILURES = 3
+
+
+def predict(
+    bundle_dir: Annotated[Path, typer.Argument(metavar="BUNDLE", help="A bundle folder, as practica export wrote it.")],
+    inputs: Annotated[list[Path], typer.Argument(
+        metavar="INPUT", show_default=False,
+        help="Image files; folders of images (sub-folders named after classes give true labels); pixel CSVs "
+             "(label,pixel1,…); JSON or JSON Lines files of {\"image\": base64} / {\"pixels\": …} / "
+             "{\"features\": …} records with optional \"id\" and \"label\".")],
+    out: Annotated[Optional[Path], typer.Option(help="Write every row to this .csv or .json file; default: show the first rows.")] = None,
+    top_k: Annotated[int, typer.Option("--top-k", min=1, help="How many of the most probable labels each row lists.")] = 3,
+) -> None:
+    """Predict a batch of inputs with a bundle. An input that cannot be read becomes a row with an error."""
+    from itertools import islice
+
+    from practica.bundle import load_bundle
+    from practica.prediction import Predictions, check_output_path, write_rows
+
+    failures = []
+    try:
+        if out is not None:
+            check_output_path(out)
+        predictions = Predictions(load_bundle(bundle_dir), inputs, top_k=top_k)
+        with Progress(TextColumn("predicting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console, transient=True, disable=not console.is_terminal) as progress:
+            task = progress.add_task("", total=predictions.total)
+            rows = _tracked(predictions, progress, task, failures)
+            if out is None:
+                shown = list(islice(rows, PREVIEW_ROWS))
+                for _ in rows:  # the rest still counts in the summary
+                    pass
+            else:
+                write_rows(rows, out)
+    except PracticaError as err:
+        fail(err)
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted.[/]" + (f" Nothing was written to {escape(str(out))}." if out else ""))
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    s = predictions.summary
+    if out is None:
+        _print_predictions(shown, s.predicted + s.failed)
+    else:
+        console.print(f"[green]wrote[/] {s.predicted + s.failed:,} rows to {escape(str(out))}")
+    for row in failures:
+        if out is not None or row not in shown:
+            console.print(f"  [red]failed:[/] {escape(row.input)}: {escape(row.error)}")
+    line = f"[bold]{s.predicted:,} predicted[/], {s.failed:,} failed"
+    if s.mae is not None:
+        line += f"; mean absolute error [bold]{s.mae:.4g}[/] over {s.labelled:,} inputs with a known true value"
+    if s.accuracy is not None:
+        line += f"; accuracy [bold]{100 * s.accuracy:.2f}%[/] ({s.correct:,} correct of {s.labelled:,} with a known label)"
+    console.print(line)
+
+
+def _tracked(rows, progress, task, failures):
+    """Advance the progress bar, and keep the first few failures to show with the summary."""
+    for row in rows:
+        if row.error is not None and len(failures) < SHOWN_FAILURES:
+            failures.append(row)
+        progress.advance(task)
+        yield row
+
+
+def _print_predictions(rows, total: int) -> None:
+    table = Table(show_lines=False)
+    labelled = any(r.true_label is not None for r in rows)
+    failed = any(r.error is not None for r in rows)
+    values = any(r.value is not None for r in rows)  # a regressor: one number, no probabilities
+    table.add_column("input", overflow="fold")
+    table.add_column("prediction", justify="right" if values else "left")
+    if not values:
+        table.add_column("probability", justify="right")
+        table.add_column("most probable")
+    if labelled:
+        table.add_column("true value" if values else "true label", justify="right" if values else "left")
+    if failed:
+        table.add_column("error", overflow="fold")
+    for r in rows:
+        cells = [escape(r.input), escape(r.prediction or "")]
+        if not values:
+            cells += ["" if r.probability is None else f"{100 * r.probability:.1f}%",
+                      escape(", ".join(f"{label} {100 * p:.1f}%" for label, p in r.top_k))]
+        if labelled:
+            cells.append(escape(r.true_label or ""))
+        if failed:
+            cells.append(f"[red]{escape(r.error or '')}[/]")
+        table.add_row(*cells)
+    if rows:
+        console.print(table)
+    if total > len(rows):
+        console.print(f"… and {total - len(rows):,} more rows; write them all with --out preds.csv (or .json)")
+
+
+def serve(
+    bundle: Annotated[Path, typer.Argument(help="A bundle folder (from practica export, or RUN_DIR/bundle).")],
+    host: Annotated[str, typer.Option(help="Address to listen on; 0.0.0.0 for every interface.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Processes, each with the model loaded; one per core serves the most requests.")] = 1,
+    max_batch_size: Annotated[int, typer.Option(min=1, help="Inputs per ONNX Runtime call.")] = 64,
+    max_wait_ms: Annotated[float, typer.Option(min=0, help="How long an input waits for others to share its batch (0: batch what is queued while the model runs).")] = 0.0,
+    max_items: Annotated[int, typer.Option(min=1, help="Inputs per request.")] = 64,
+    max_body_mb: Annotated[float, typer.Option(min=0.001, help="Largest request body.")] = 10.0,
+    max_image_pixels: Annotated[int, typer.Option(min=1, help="Largest image (width × height) accepted.")] = 4096 * 4096,
+    max_request_pixels: Annotated[int, typer.Option(
+        min=1, help="Most pixels of a request's images, summed; checked before decoding.")] = 4 * 4096 * 4096,
+    top_k: Annotated[int, typer.Option(min=1, help="Predictions per input when a request does not say.")] = 5,
+    api_key: Annotated[Optional[str], typer.Option(envvar="PRACTICA_API_KEY", show_envvar=True,
+                                                   help="Require this key (Authorization: Bearer KEY or X-API-Key).")] = None,
+    access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
+    bench_routes: Annotated[bool, typer.Option("--bench-routes", hidden=True)] = False,
+) -> None:
+    """Serve a bundle over HTTP: POST /v1/predict, a page to try it at /, /v1/model, /v1/health, /metrics."""
+    from practica.serving import ServeSettings
+    from practica.serving.server import load_for_serving
+    from practica.serving.server import serve as run_server
+
+    try:
+        settings = ServeSettings(max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_items=max_items,
+                                 max_body_bytes=int(max_body_mb * 1024 * 1024), max_image_pixels=max_image_pixels,
+                                 max_request_pixels=max_request_pixels,
+                                 top_k=top_k, api_key=api_key or None, bench_routes=bench_routes)
+        loaded = load_for_serving(bundle, workers)
+    except PracticaError as err:
+        fail(err)
+    console.print(f"[green]serving[/] {escape(loaded.version)} ({escape(loaded.input.describe())}) on "
+                  f"http://{host}:{port}  ·  page /  ·  API docs /docs"
+                  + ("  ·  API key required" if settings.api_key else ""), soft_wrap=True)
+    run_server(loaded, settings, host=host, port=port, workers=workers, access_log=access_log)
