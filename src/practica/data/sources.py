@@ -77,7 +77,6 @@ _LOADERS = {
     "breast_cancer": _lazy("toy", "load_toy"),
     "diabetes": _lazy("toy", "load_toy"),
     "npz": lambda spec: load_npz(Path(spec.path)),
-    "npy": _lazy("npy", "load_npy"),
     "pixel_csv": _lazy("pixel_csv", "load_pixel_csv"),
     "json": _lazy("json_records", "load_json_records"),
     "csv": _lazy("tabular", "load_table_csv"),

@@ -1,9 +1,9 @@
 """One prediction interface over networks and scikit-learn baselines.
 
 Both take samples as the data stage stores them (uint8 N×H×W×C images or float N×F features)
-and give class probabilities (``predict_proba``), or for a regressor the predicted values
-(``predict_values``); ``outputs`` is whichever the model gives, as a 2-D array, for what treats
-both alike (timing, export parity): outputs apart from scores.
+and give class probabilities (``predict_proba``), or for a regressor the predicted values;
+``outputs`` is whichever the model gives, as a 2-D array, for what treats both alike (timing,
+export parity): outputs apart from scores.
 """
 
 from __future__ import annotations
@@ -30,15 +30,6 @@ class Predictor(Protocol):
     def outputs(self, x: np.ndarray) -> np.ndarray:
         """(N, classes) probabilities, or (N, 1) values for a regressor."""
         ...
-
-
-def predict_values(predictor: Predictor, x: np.ndarray) -> np.ndarray:
-    """A regressor's (N,) predicted values."""
-    return predictor.outputs(x).reshape(-1)
-
-
-def is_regressor(predictor: Predictor) -> bool:
-    return bool(getattr(predictor, "is_regression", False))
 
 
 def _not_a_classifier() -> ValueError:

@@ -1,5 +1,5 @@
-"""Data hygiene, shown: a self-contained HTML page (``practica data inspect --html``), the run
-report's figure of duplicate pairs, and a plain contact sheet of pairs.
+"""Data hygiene, shown: a self-contained HTML page (``practica data inspect --html``) and the run
+report's figure of duplicate pairs.
 
 Thumbnails are upscaled by whole pixels (nearest neighbour), so a 32×32 image stays sharp and
 visible; on the page they are data-URI PNGs, so the file travels alone.
@@ -50,24 +50,6 @@ def pair_images(pair: Pair, parts: Mapping[str, Dataset]) -> tuple[np.ndarray, n
     if a is None or b is None or a.kind != "image" or b.kind != "image":
         return None
     return a.x[pair.a_index], b.x[pair.b_index]
-
-
-def contact_sheet(pairs: Sequence[Pair], parts: Mapping[str, Dataset], *, per_row: int = 5, side: int = 64) -> bytes:
-    """One PNG: pairs side by side (a left, b right), ``per_row`` pairs a row, no text."""
-    shown = [im for p in pairs if (im := pair_images(p, parts)) is not None]
-    if not shown:
-        return png(np.full((side, side, 3), 255, np.uint8))
-    tile = upscaled(shown[0][0], side).shape[0]
-    gap, inner = tile // 4, 2
-    rows = math.ceil(len(shown) / per_row)
-    width = per_row * (2 * tile + inner) + (per_row + 1) * gap
-    sheet = np.full((rows * (tile + gap) + gap, width, 3), 255, np.uint8)
-    for n, (a, b) in enumerate(shown):
-        r, c = divmod(n, per_row)
-        top, left = gap + r * (tile + gap), gap + c * (2 * tile + inner + gap)
-        sheet[top:top + tile, left:left + tile] = upscaled(a, side)[:tile, :tile]
-        sheet[top:top + tile, left + tile + inner:left + 2 * tile + inner] = upscaled(b, side)[:tile, :tile]
-    return png(sheet)
 
 
 def pairs_figure(pairs: Sequence[Pair], parts: Mapping[str, Dataset], *, title: str) -> bytes | None:

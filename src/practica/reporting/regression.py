@@ -98,10 +98,6 @@ def metric_label(metric: str) -> str:
             "val_loss": "validation MSE"}.get(metric, metric)
 
 
-def tolerance_text(delta: float, metric: str) -> str:
-    return f"{delta:g} R²" if metric == "val_r2" else f"{delta:g} (in the target's units)"
-
-
 def headline(ev: Evaluation, metric: str) -> tuple[tuple[str, str], ...]:
     test = ev.test.regression
     return (
