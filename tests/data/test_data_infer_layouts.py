@@ -260,6 +260,7 @@ def test_the_sign_mnist_example_reads_a_kaggle_layout(tmp_path: Path) -> None:
     assert data.x.shape == (3, 28, 28, 1) and data.classes == ("A", "K", "Y")
 
 
+@pytest.mark.slow
 def test_the_iris_example_runs_end_to_end(tmp_path: Path) -> None:
     from practica.pipeline.suite import run_suite
 

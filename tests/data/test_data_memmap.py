@@ -103,6 +103,7 @@ def test_training_on_memmap_splits_is_identical_and_never_resident(
     assert all(torch.equal(v, d.model.state_dict()[k]) for k, v in c.model.state_dict().items())
 
 
+@pytest.mark.slow
 def test_nothing_loads_a_whole_memory_mapped_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With small chunks, what numpy allocates while loading, cleaning (exact and near duplicates),
     splitting and training on a memory-mapped set hardly grows with the set; in memory, it holds it."""

@@ -89,6 +89,7 @@ def test_exported_model_matches_torch_with_shift_and_mirror_tta(tmp_path):
     assert np.abs(got - want).max() < 1e-4
 
 
+@pytest.mark.slow
 def test_fastnet_learns_a_small_image_task():
     rng = np.random.default_rng(0)
     n = 600
@@ -107,6 +108,7 @@ def test_fastnet_learns_a_small_image_task():
     assert torch.equal(result.model.body.whiten.weight[half:], -result.model.body.whiten.weight[:half])
 
 
+@pytest.mark.slow
 def test_per_epoch_validation_sees_one_view_and_the_model_keeps_its_tta():
     # The class is which side a bright square is on: the mirror view argues for the other class, so
     # mirror TTA averages every prediction toward a coin flip, while one view is right.
@@ -136,6 +138,7 @@ def test_per_epoch_validation_sees_one_view_and_the_model_keeps_its_tta():
     assert note in run_facts(Curves.of(result.history), result.history)
 
 
+@pytest.mark.slow
 def test_whitening_bias_trains_for_its_epochs_then_stays_fixed():
     rng = np.random.default_rng(1)
     x = rng.integers(0, 255, (256, 16, 16, 3)).astype(np.uint8)

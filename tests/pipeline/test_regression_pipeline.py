@@ -15,6 +15,8 @@ from practica.io import read_json
 from practica.pipeline.export import export_run
 from practica.pipeline.suite import run_suite
 
+pytestmark = pytest.mark.slow  # every test shares a module fixture that trains the whole suite (~10 s)
+
 EXAMPLE = Path(__file__).parents[2] / "examples" / "diabetes.yaml"
 
 

@@ -50,6 +50,7 @@ def status(run) -> dict:
     return json.loads((run.run_dir / "run.json").read_text())
 
 
+@pytest.mark.slow
 def test_resume_retrains_a_finished_experiment_whose_weights_were_altered(small_suite, tmp_path):
     first = run_suite(suite_from_dict(small_suite), runs_root=tmp_path)
     mlp = first.run_dir / "experiments" / "mlp"
@@ -73,6 +74,7 @@ def test_resume_retrains_a_finished_experiment_whose_weights_were_altered(small_
     assert status(again)["status"] == "complete"
 
 
+@pytest.mark.slow
 def test_resume_starts_afresh_from_an_altered_checkpoint(small_suite, tmp_path):
     first = run_suite(suite_from_dict(small_suite), runs_root=tmp_path)
     mlp = first.run_dir / "experiments" / "mlp"
@@ -86,6 +88,7 @@ def test_resume_starts_afresh_from_an_altered_checkpoint(small_suite, tmp_path):
     assert again.result("mlp").history.epochs[-1].val_loss == first.result("mlp").history.epochs[-1].val_loss
 
 
+@pytest.mark.slow
 def test_a_failed_experiment_keeps_its_traceback_and_marks_the_run_partial(small_suite, tmp_path):
     # max_samples below the class count cannot be stratified by the baseline's subset: a ValueError
     # from scikit-learn, not one practica raises on purpose, so its traceback is kept.
@@ -144,6 +147,7 @@ def test_one_class_is_refused_before_training(tmp_path, layout, names):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_resume_removes_the_staging_folders_a_killed_export_left(small_suite, tmp_path):
     first = run_suite(suite_from_dict(small_suite), runs_root=tmp_path)
     stale = [first.run_dir / ".bundle.k1ll3d_x", first.run_dir / ".bundle-mlp.abcdefgh"]

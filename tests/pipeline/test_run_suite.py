@@ -11,6 +11,7 @@ from practica.errors import ConfigError, RunError
 from practica.pipeline.suite import run_suite
 
 
+@pytest.mark.slow
 def test_run_writes_every_stage(tiny_suite, tmp_path):
     run = run_suite(suite_from_dict(tiny_suite), runs_root=tmp_path)
     d = run.run_dir
@@ -35,6 +36,7 @@ def test_run_writes_every_stage(tiny_suite, tmp_path):
     assert run.decision.chosen in html and "mlp" in html
 
 
+@pytest.mark.slow
 def test_resume_of_a_finished_run_keeps_its_results(tiny_suite, tmp_path):
     first = run_suite(suite_from_dict(tiny_suite), runs_root=tmp_path)
     again = run_suite(suite_from_dict(tiny_suite), runs_root=tmp_path, resume=True)
@@ -46,6 +48,7 @@ def test_resume_of_a_finished_run_keeps_its_results(tiny_suite, tmp_path):
             assert a.history.epochs == b.history.epochs
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_changed_suite(tiny_suite, tmp_path):
     run_suite(suite_from_dict(tiny_suite), runs_root=tmp_path)
     tiny_suite["defaults"]["train"]["epochs"] = 4
@@ -73,6 +76,7 @@ def test_augmentation_too_large_for_the_images(tiny_suite, tmp_path):
         run_suite(suite_from_dict(tiny_suite), runs_root=tmp_path)
 
 
+@pytest.mark.slow
 def test_a_failing_experiment_does_not_sink_the_suite(tiny_suite, tmp_path):
     # max_samples below the class count cannot be stratified by the baseline's subset: a real failure.
     tiny_suite["experiments"].append({"name": "tree", "model": {"sklearn": "decision_tree"},

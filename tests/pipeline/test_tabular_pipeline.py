@@ -20,6 +20,8 @@ from practica.pipeline.experiment import load_predictor
 from practica.pipeline.export import export_run
 from practica.pipeline.suite import run_suite
 
+pytestmark = pytest.mark.slow  # every test shares a module fixture that trains the whole suite (~20 s)
+
 runner = CliRunner()
 EXAMPLES = Path(str(resources.files("practica") / "examples"))
 PENGUINS_CSV = EXAMPLES / "penguins.csv"

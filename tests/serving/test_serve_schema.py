@@ -17,6 +17,7 @@ from practica.serving import ServeSettings, create_app
 # test node), so each operation's cases are drawn from its hypothesis strategy here instead.
 # The key must be one hypothesis cannot generate: with a one-letter key it sometimes sent that very
 # letter as a Bearer token, got 200, and schemathesis's ignored-auth check called that a failure.
+@pytest.mark.slow
 @pytest.mark.parametrize("api_key", [None, "s3cret-7f1c9a2e5b8d4061"], ids=["open", "api-key"])
 def test_no_server_error_and_answers_as_documented(cnn, api_key):
     app = create_app(cnn, ServeSettings(max_items=4, api_key=api_key))

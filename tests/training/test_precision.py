@@ -22,6 +22,7 @@ def _cnn():
                                torch.nn.Flatten(), torch.nn.Linear(8 * 4 * 4, 10))
 
 
+@pytest.mark.slow
 def test_bf16_training_learns_and_keeps_fp32_weights(digits_pair):
     train, val = digits_pair
     spec = TrainSpec(epochs=4, batch_size=64, precision="bf16", optimizer={"name": "adam", "lr": 0.01})
@@ -40,6 +41,7 @@ def test_precision_choices():
         suite_from_dict({**tiny_suite_dict(), "defaults": {"train": {"precision": "fp16"}}})
 
 
+@pytest.mark.slow
 def test_a_bf16_network_exports_a_faithful_bundle(tmp_path):
     suite = tiny_suite_dict()
     suite["experiments"] = [e for e in suite["experiments"] if e["name"] == "cnn"]

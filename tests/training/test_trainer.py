@@ -28,6 +28,7 @@ def without_seconds(history):
     return [{k: v for k, v in r.__dict__.items() if k != "seconds"} for r in history.epochs]
 
 
+@pytest.mark.slow
 def test_history_has_one_record_per_epoch(digits_pair):
     train, val = digits_pair
     result = fit(body(), train, val, train_spec(schedule="cosine"))
@@ -39,6 +40,7 @@ def test_history_has_one_record_per_epoch(digits_pair):
     assert all(r.seconds > 0 for r in h.epochs)
 
 
+@pytest.mark.slow
 def test_same_seed_same_run(digits_pair):
     train, val = digits_pair
     a = fit(body(), train, val, train_spec(epochs=2), [HFlip(), Crop(padding=1)])
@@ -48,6 +50,7 @@ def test_same_seed_same_run(digits_pair):
     assert without_seconds(a.history) != without_seconds(c.history)
 
 
+@pytest.mark.slow
 def test_early_stopping_stops_and_restores_best(digits_pair):
     train, val = digits_pair
     # A huge model at a high learning rate on 600 images overfits within a few epochs.
@@ -95,6 +98,7 @@ class KillAt:
     def epoch_end(self, record): ...
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("early_stopping", [None, {"monitor": "val_accuracy", "patience": 2}])
 def test_resume_after_kill_gives_the_same_result(digits_pair, tmp_path, early_stopping):
     train, val = digits_pair
@@ -154,6 +158,7 @@ def test_features_train_too(digits_pair):
     assert math.isfinite(h.epochs[-1].val_loss) and h.epochs[-1].val_accuracy > 0.7
 
 
+@pytest.mark.slow
 def test_resume_with_lookahead_gives_the_same_result(digits_pair, tmp_path):
     train, val = digits_pair
     spec = train_spec(epochs=4, schedule={"name": "onecycle", "max_lr": 0.01}, lookahead={"every": 3})
