@@ -6,8 +6,8 @@ Everything below the config layer receives these objects, never raw dicts.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import (
