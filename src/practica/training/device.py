@@ -7,12 +7,15 @@ to place a split or a model, lay out a batch, and open the autocast context.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from typing import TypeVar
 
 import torch
 from torch import nn
 
 from practica.data.records import Dataset
 from practica.training.batches import Mapped, Resident, resident_or_mapped
+
+M = TypeVar("M", bound=nn.Module)
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -52,8 +55,11 @@ class Device:
         """A split's inputs on the device: resident, or memory-mapped and read a batch at a time."""
         return resident_or_mapped(data, self.device)
 
-    def layout(self, model: nn.Module) -> nn.Module:
-        return model.to(memory_format=torch.channels_last) if self.channels_last else model
+    def layout(self, model: M) -> M:
+        """The model with its weights channels-last where batches are (in place)."""
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+        return model
 
     def batch(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x

@@ -67,8 +67,9 @@ class Objective:
                seconds: float) -> EpochRecord:
         finite = math.isfinite(train_loss)
         if not math.isfinite(val["val_loss"]):
-            val = {**val, "val_loss": math.nan, "val_accuracy": val["val_accuracy"] if math.isfinite(val["val_accuracy"])
-                   else math.nan, **({"val_r2": math.nan, "val_mae": math.nan} if self.regression else {})}
+            accuracy = val["val_accuracy"] if math.isfinite(val["val_accuracy"]) else math.nan
+            val = {**val, "val_loss": math.nan, "val_accuracy": accuracy,
+                   **({"val_r2": math.nan, "val_mae": math.nan} if self.regression else {})}
         return EpochRecord(
             epoch=epoch,
             train_loss=train_loss if finite else math.nan,

@@ -86,8 +86,8 @@ def fit(
     ``preprocess``: a CSV table's preprocessing, fitted on ``train`` (``models/preprocess.py``), put in
     front of the body instead of the mean/std normalisation.
     """
-    run = _Run.prepare(make_body, train, val, spec, augment, Device(device, precision=spec.precision,
-                                                                     images=train.kind == "image"), preprocess)
+    dev = Device(device, precision=spec.precision, images=train.kind == "image")
+    run = Run.prepare(make_body, train, val, spec, augment, dev, preprocess)
     loop = Loop(run.model, run.optimizer, run.schedule, run.generator, spec.epochs, run.steps)
     stopping = EarlyStopping.from_spec(spec.early_stopping)
     callbacks: list[Callback] = [
@@ -101,7 +101,7 @@ def fit(
         callbacks.append(Checkpoint(checkpoint, config_hash=config_hash, callbacks=callbacks, resume=resume))
     hooks = Callbacks(callbacks)
 
-    hooks.on_train_begin(loop)
+    hooks.on_train_begin(loop)  # a resumed run continues from its checkpoint here
     while loop.stop is None and len(loop.records) < spec.epochs:
         epoch = len(loop.records) + 1
         started = time.perf_counter()
@@ -130,9 +130,10 @@ def fit(
 
 
 @dataclass
-class _Run:
-    """A run's fixed parts: its data on the device, the model, the objective, the optimisation and the
-    random generator of the batches' order and augmentations."""
+class Run:
+    """A run's fixed parts, as ``train_epoch``, ``train_step`` and ``validate_epoch`` use them: its data on
+    the device, the model, the objective, the optimisation and the random generator of the batches' order
+    and augmentations. ``prepare`` seeds and builds them; the callbacks see the ``Loop``."""
 
     device: Device
     x_train: Resident | Mapped
@@ -151,7 +152,7 @@ class _Run:
 
     @classmethod
     def prepare(cls, make_body: Callable[[], nn.Module], train: Dataset, val: Dataset, spec: TrainSpec,
-                augment: Sequence[Shorthand], dev: Device, preprocess: nn.Module | None) -> _Run:
+                augment: Sequence[Shorthand], dev: Device, preprocess: nn.Module | None) -> Run:
         torch.manual_seed(spec.seed)
         # Resident tensors on the device, or memory-mapped splits read a batch at a time.
         x_train, x_val = dev.split(train), dev.split(val)
@@ -186,7 +187,7 @@ class _Run:
         )
 
 
-def train_epoch(run: _Run, loop: Loop, epoch: int, hooks: Callbacks) -> tuple[float, float]:
+def train_epoch(run: Run, loop: Loop, epoch: int, hooks: Callbacks) -> tuple[float, float]:
     """One pass over the training split in a fresh random order: the epoch's mean training loss and accuracy
     (NaN for a regression). Ends early when a callback stops the run (the divergence guard)."""
     model = run.model
@@ -215,7 +216,7 @@ def train_epoch(run: _Run, loop: Loop, epoch: int, hooks: Callbacks) -> tuple[fl
     return train_loss, correct.item() / max(seen, 1)
 
 
-def train_step(run: _Run, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def train_step(run: Run, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimizer step on a batch: forward and loss under the device's autocast, backward, gradient
     clipping (``train.grad_clip``), the step and the learning-rate schedule. Returns the logits and the loss."""
     with run.device.autocast():
@@ -230,7 +231,7 @@ def train_step(run: _Run, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Ten
     return logits, loss
 
 
-def validate_epoch(run: _Run) -> dict[str, float]:
+def validate_epoch(run: Run) -> dict[str, float]:
     """The epoch's validation fields (loss, and accuracy or R² and MAE), under bf16 autocast when training is."""
     return run.objective.validate(run.model, run.x_val, run.y_val, run.device.bf16)
 
