@@ -156,7 +156,7 @@ def test_resuming_a_run_that_stopped_early_keeps_its_stop_and_its_best_weights(d
     assert straight.history.stop_reason == "early_stopping" and straight.history.best_epoch == 1
     resumed = fit(body, train, val, spec, checkpoint=ckpt, resume=True)
     assert resumed.history == straight.history
-    for (k, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+    for (k, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
 
 
