@@ -11,7 +11,7 @@ live beside the state they keep.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -77,9 +77,6 @@ class Callbacks:
 
     def __init__(self, callbacks: Sequence[Callback]) -> None:
         self.callbacks = list(callbacks)
-
-    def __iter__(self) -> Iterator[Callback]:
-        return iter(self.callbacks)
 
     def on_train_begin(self, loop: Loop) -> None:
         for c in self.callbacks:

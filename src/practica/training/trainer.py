@@ -44,17 +44,11 @@ from practica.training.callbacks import (
 from practica.training.checkpoint import Checkpoint
 from practica.training.device import Device, pick_device, uses_bf16
 from practica.training.early_stopping import EarlyStopping
-from practica.training.history import EpochRecord, History
+from practica.training.history import History
 from practica.training.objective import Objective, objective_for
 from practica.training.schedules import Schedule, make_optimizer, param_groups
 
 __all__ = ["FitResult", "TrainingEvents", "fit", "pick_device", "uses_bf16", "wrap_body"]
-
-
-class _Silent:
-    def epoch_start(self, epoch: int, epochs: int, steps: int) -> None: ...
-    def step(self, done: int) -> None: ...
-    def epoch_end(self, record: EpochRecord) -> None: ...
 
 
 @dataclass
@@ -94,7 +88,7 @@ def fit(
         *([LookaheadAveraging(spec.lookahead)] if spec.lookahead else []),
         DivergenceGuard(run.objective.guess_loss, run.objective.guess),
         stopping,
-        Progress(events or _Silent()),
+        *([Progress(events)] if events is not None else []),
     ]
     if checkpoint is not None:
         config_hash = _config_hash(spec, augment, len(run.x_train))
