@@ -9,7 +9,7 @@ so the history and weights are the same too.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -46,7 +46,7 @@ class Resident:
     def stats(self) -> tuple[torch.Tensor, torch.Tensor]:
         return input_stats(self.x)
 
-    def batches(self, perm: torch.Tensor, batch_size: int, steps: int) -> Iterator[torch.Tensor]:
+    def batches(self, perm: torch.Tensor, batch_size: int, steps: int) -> Generator[torch.Tensor, None, None]:
         for step in range(steps):
             yield self.x[perm[step * batch_size : (step + 1) * batch_size]]
 
@@ -69,7 +69,7 @@ class Mapped:
     def stats(self) -> tuple[torch.Tensor, torch.Tensor]:
         return input_stats(self.x)
 
-    def batches(self, perm: torch.Tensor, batch_size: int, steps: int) -> Iterator[torch.Tensor]:
+    def batches(self, perm: torch.Tensor, batch_size: int, steps: int) -> Generator[torch.Tensor, None, None]:
         order = perm.cpu().numpy()
         reader = RowReader.open(self.x)
 

@@ -1,8 +1,9 @@
 """Checkpoints as one safetensors file: tensors plus JSON metadata, written atomically.
 
-Everything a run needs to continue lives in the one file (weights, best weights so far,
-optimizer tensors, random-generator states, and as metadata the history, scheduler and
-early-stopping state), so a kill at any moment leaves the previous complete checkpoint.
+Everything a run needs to continue lives in the one file (weights, optimizer tensors, random-generator
+states, the callbacks' state such as the best weights so far, and as metadata the history and the
+scheduler), so a kill at any moment leaves the previous complete checkpoint; ``Checkpoint`` is the
+training loop's callback that writes it after every epoch and resumes from it.
 No pickle is involved: optimizer state is split into tensors and a JSON skeleton.
 
 ``checksum=True`` records the file's sha256 beside it (``NAME.sha256``) and ``verify=True`` refuses a
@@ -13,6 +14,7 @@ flipped bit in the weights would otherwise load without complaint.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,8 @@ from safetensors.torch import load_file, save_file
 
 from practica.errors import RunError
 from practica.io import atomic_write, checksum_problem, write_checksum
+from practica.training.callbacks import Callback, Loop, Stop
+from practica.training.history import EpochRecord
 
 _META_KEY = "practica"
 
@@ -77,3 +81,73 @@ def join_optimizer_state(tensors: dict[str, torch.Tensor], skeleton: dict[str, A
         idx, key = name.split(".", 1)
         state.setdefault(int(idx), {})[key] = value
     return {"param_groups": skeleton["param_groups"], "state": state}
+
+
+# The layout of a training checkpoint; one written by an earlier layout is refused, not misread.
+CHECKPOINT_FORMAT = 2
+
+
+class Checkpoint(Callback):
+    """After every epoch that did not diverge (a resume would only diverge again), everything the run needs
+    to continue, in one file at ``path`` with its sha256 beside it: weights, optimizer, schedule, both random
+    generators, the records so far, why the run stopped if it did, and the state of each of ``callbacks``
+    that has a ``name``. With ``resume``, training begins from that file when it exists, verified against its
+    sha256 and refused if ``config_hash`` (of the training config and data) differs; it restores the other
+    callbacks, so it comes after them.
+    """
+
+    def __init__(self, path: Path, *, config_hash: str, callbacks: Sequence[Callback], resume: bool = False) -> None:
+        self.path, self.config_hash, self.resume = path, config_hash, resume
+        self.kept = [c for c in callbacks if c.name]
+
+    def on_train_begin(self, loop: Loop) -> None:
+        if self.resume and self.path.exists():
+            self._load(loop)
+
+    def on_epoch_end(self, loop: Loop, record: EpochRecord) -> None:
+        if loop.stop is None or loop.stop.reason != "diverged":
+            self._save(loop)
+
+    def _save(self, loop: Loop) -> None:
+        opt_tensors, opt_skeleton = split_optimizer_state(loop.optimizer.state_dict())
+        tensors = {
+            **prefixed("model", loop.model.state_dict()),
+            **prefixed("opt", opt_tensors),
+            "rng.torch": torch.get_rng_state(),
+            "rng.gen": loop.generator.get_state(),
+        }
+        states: dict[str, dict[str, Any]] = {}
+        for c in self.kept:
+            state = c.state_dict()
+            tensors |= prefixed(c.name, {k: v for k, v in state.items() if isinstance(v, torch.Tensor)})
+            states[c.name] = {k: v for k, v in state.items() if not isinstance(v, torch.Tensor)}
+        meta = {
+            "format": CHECKPOINT_FORMAT,
+            "config_hash": self.config_hash,
+            "optimizer": opt_skeleton,
+            "schedule": loop.schedule.state_dict(),
+            "records": [r.__dict__ for r in loop.records],
+            "stop": None if loop.stop is None else loop.stop.__dict__,
+            "callbacks": states,
+        }
+        save_tensors(self.path, tensors, meta, checksum=True)
+
+    def _load(self, loop: Loop) -> None:
+        tensors, meta = load_tensors(self.path, verify=True)
+        if meta.get("config_hash") != self.config_hash:
+            raise RunError(
+                f"checkpoint {self.path} was made with another training config or data; "
+                "start a new run instead of --resume, or restore the suite it was made with."
+            )
+        if meta.get("format") != CHECKPOINT_FORMAT:
+            raise RunError(f"checkpoint {self.path} was written by an earlier version of practica and cannot be "
+                           "continued; start a new run instead of --resume.")
+        loop.model.load_state_dict(unprefixed("model", tensors))
+        loop.optimizer.load_state_dict(join_optimizer_state(unprefixed("opt", tensors), meta["optimizer"]))
+        loop.schedule.load_state_dict(meta["schedule"])
+        torch.set_rng_state(tensors["rng.torch"])
+        loop.generator.set_state(tensors["rng.gen"])
+        loop.records = [EpochRecord(**r) for r in meta["records"]]
+        loop.stop = None if meta["stop"] is None else Stop(**meta["stop"])
+        for c in self.kept:
+            c.load_state_dict({**meta["callbacks"][c.name], **unprefixed(c.name, tensors)})

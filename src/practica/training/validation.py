@@ -49,7 +49,7 @@ class StandardisedMSE(nn.Module):
 
 
 def validate_regression(model: nn.Module, x: Resident | Mapped, y: torch.Tensor,
-                         loss_fn: StandardisedMSE) -> tuple[float, float, float]:
+                         loss_fn: nn.Module) -> tuple[float, float, float]:
     """Validation loss (standardised MSE), R² and MAE (in the target's units)."""
     values = _chunk_logits(model, x.chunks(EVAL_BATCH)).float().reshape(-1)
     loss = loss_fn(values, y).item()
