@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal
 from practica.config.schema import ExperimentSpec, Suite
 from practica.data.records import Splits
 from practica.diagnosis.records import Diagnosis
-from practica.evaluation.records import CrossValidation, Evaluation, SplitMetrics
+from practica.evaluation.records import Cost, CrossValidation, Evaluation, SplitMetrics
 from practica.training.history import History
 
 if TYPE_CHECKING:  # not at run time: the selection stage imports these records
@@ -38,20 +38,39 @@ class Trained:
 
 @dataclass(frozen=True)
 class Ok:
-    """An experiment that trained and was scored and costed."""
+    """An experiment that trained, and its cost and diagnosis: its ``evaluation`` is the training's
+    scores with the cost."""
 
     spec: ExperimentSpec
-    history: History | None  # None for scikit-learn baselines (they have no epochs)
-    diagnosis: Diagnosis | None
-    evaluation: Evaluation
-    train_seconds: float
-    model_summary: str = ""  # e.g. "conv32-relu-maxpool-… (1.25 M params)"
-    cv: CrossValidation | None = None  # k-fold accuracy on train+val (baselines, with dataset.split.cv_folds)
+    trained: Trained
+    cost: Cost
+    diagnosis: Diagnosis | None = None
     status: Literal["ok"] = "ok"  # the tag of the union: code that must not import this module tests it
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def evaluation(self) -> Evaluation:
+        t = self.trained
+        return Evaluation(train_accuracy=t.train_accuracy, val=t.val, test=t.test, cost=self.cost, train_r2=t.train_r2)
+
+    @property
+    def history(self) -> History | None:
+        return self.trained.history
+
+    @property
+    def train_seconds(self) -> float:
+        return self.trained.train_seconds
+
+    @property
+    def model_summary(self) -> str:
+        return self.trained.model_summary
+
+    @property
+    def cv(self) -> CrossValidation | None:
+        return self.trained.cv
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from practica.config.schema import ExperimentSpec, SelectionSpec
-from practica.evaluation.records import Cost, Evaluation, SplitMetrics
-from practica.results import Failed, Ok
+from practica.evaluation.records import Cost, SplitMetrics
+from practica.results import Failed, Ok, Trained
 from practica.selection import select
 from practica.training.history import EpochRecord, History
 
@@ -20,8 +20,8 @@ def result(name, val, *, test=0.5, p95=1.0, size=1_000_000, params=1000, status=
     if status == "failed":
         return Failed(spec, "ValueError: boom")
     history = History((EpochRecord(1, 1.0, 0.5, loss, val, 0.1, 1.0),), stop_reason=stop, stop_detail="loss NaN in epoch 1")
-    ev = Evaluation(0.9, split(val, loss, f1), split(test), Cost(params, size, p95 / 2, p95, 1000.0))
-    return Ok(spec, history, None, ev, 1.0)
+    trained = Trained(history, 0.9, split(val, loss, f1), split(test), 1.0, "")
+    return Ok(spec, trained, Cost(params, size, p95 / 2, p95, 1000.0))
 
 
 def reasons(decision):

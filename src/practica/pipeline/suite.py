@@ -28,7 +28,7 @@ from practica.diagnosis.records import Diagnosis
 from practica.errors import ConfigError, DataError, ModelError, PracticaError, RunError
 from practica.evaluation.cost import measure_costs
 from practica.evaluation.predictors import Predictor
-from practica.evaluation.records import Cost, Evaluation
+from practica.evaluation.records import Cost
 from practica.pipeline.experiment import (
     failed,
     load_predictor,
@@ -360,6 +360,6 @@ def _result(
         return t
     if (cost := costs.get(exp.name)) is None:
         return Failed(exp, "no cost measured", t.model_summary, t.train_seconds)
-    evaluation = Evaluation(train_accuracy=t.train_accuracy, val=t.val, test=t.test, cost=cost, train_r2=t.train_r2)
-    run.experiment(exp.name).write_evaluation(evaluation)
-    return Ok(exp, t.history, diagnosis, evaluation, t.train_seconds, t.model_summary, t.cv)
+    result = Ok(exp, t, cost, diagnosis)
+    run.experiment(exp.name).write_evaluation(result.evaluation)
+    return result
