@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,7 +22,7 @@ from practica.data.records import Dataset, Splits
 from practica.errors import RunError
 from practica.evaluation.metrics import score
 from practica.evaluation.predictors import Predictor, SklearnPredictor, TorchPredictor
-from practica.evaluation.records import CrossValidation, SplitMetrics
+from practica.evaluation.records import CrossValidation
 from practica.models import baselines
 from practica.models.classifier import Classifier, Regressor, count_parameters
 from practica.models.preprocess import TablePreprocessing, with_table

@@ -10,7 +10,7 @@ path under a run::
       experiments/<name>/   spec.json, result.json, model.safetensors, checkpoint.safetensors,
                             history.csv, diagnosis.json, cost.json, metrics.json, traceback.txt
       decision.json         the selection
-      report.html, report.md
+      report.html, report.md (practica.reporting.write_report names them)
       bundle/               the chosen model's bundle (bundle-<name>/ for others, by practica export)
 
 The records a resumed run trusts (``result.json``, ``model.safetensors``, ``checkpoint.safetensors``)
@@ -288,14 +288,6 @@ class RunDir:
     @property
     def hygiene_file(self) -> Path:
         return self.data / "hygiene.json"
-
-    @property
-    def report_html(self) -> Path:
-        return self.path / "report.html"
-
-    @property
-    def report_md(self) -> Path:
-        return self.path / "report.md"
 
     def experiment(self, name: str) -> ExperimentDir:
         return ExperimentDir(self.path / "experiments" / name)
