@@ -1,4 +1,8 @@
-"""The records of a whole suite run, as the report and the CLI read them."""
+"""The records of a whole suite run, as the report and the CLI read them.
+
+An experiment's result is ``Ok`` (trained, scored and costed) or ``Failed`` (with why); consumers
+match on the type rather than checking a status and then narrowing optional fields.
+"""
 
 from __future__ import annotations
 
@@ -9,29 +13,82 @@ from typing import TYPE_CHECKING, Literal
 from practica.config.schema import ExperimentSpec, Suite
 from practica.data.records import Splits
 from practica.diagnosis.records import Diagnosis
-from practica.evaluation.records import CrossValidation, Evaluation
-from practica.selection.records import Decision
+from practica.evaluation.records import Cost, CrossValidation, Evaluation, SplitMetrics
 from practica.training.history import History
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # not at run time: the selection stage imports these records
     from practica.data.checks import HygieneReport
+    from practica.selection.records import Decision
 
 
 @dataclass(frozen=True)
-class ExperimentResult:
-    spec: ExperimentSpec
-    status: Literal["ok", "failed"]
+class Trained:
+    """What training an experiment leaves (``result.json``): enough to diagnose, cost and select it."""
+
     history: History | None  # None for scikit-learn baselines (they have no epochs)
-    diagnosis: Diagnosis | None
-    evaluation: Evaluation | None
+    train_accuracy: float
+    val: SplitMetrics
+    test: SplitMetrics
     train_seconds: float
-    model_summary: str = ""  # e.g. "conv32-relu-maxpool-… (1.25 M params)"
-    error: str = ""  # why it failed, when it did
-    cv: CrossValidation | None = None  # k-fold accuracy on train+val (baselines, with dataset.split.cv_folds)
+    model_summary: str  # e.g. "conv32-relu-maxpool-… (1.25 M params)"
+    cv: CrossValidation | None = None  # baselines with dataset.split.cv_folds only
+    train_r2: float = float("nan")  # a regression's R² on the training split (its train_accuracy is NaN)
+    status: Literal["ok"] = "ok"  # tells it from a Failed record in result.json
+
+
+@dataclass(frozen=True)
+class Ok:
+    """An experiment that trained, and its cost and diagnosis: its ``evaluation`` is the training's
+    scores with the cost."""
+
+    spec: ExperimentSpec
+    trained: Trained
+    cost: Cost
+    diagnosis: Diagnosis | None = None
+    status: Literal["ok"] = "ok"  # the tag of the union: code that must not import this module tests it
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def evaluation(self) -> Evaluation:
+        t = self.trained
+        return Evaluation(train_accuracy=t.train_accuracy, val=t.val, test=t.test, cost=self.cost, train_r2=t.train_r2)
+
+    @property
+    def history(self) -> History | None:
+        return self.trained.history
+
+    @property
+    def train_seconds(self) -> float:
+        return self.trained.train_seconds
+
+    @property
+    def model_summary(self) -> str:
+        return self.trained.model_summary
+
+    @property
+    def cv(self) -> CrossValidation | None:
+        return self.trained.cv
+
+
+@dataclass(frozen=True)
+class Failed:
+    """An experiment that could not be trained or scored, and why."""
+
+    spec: ExperimentSpec
+    error: str
+    model_summary: str = ""
+    train_seconds: float = 0.0
+    status: Literal["failed"] = "failed"  # tells it from an Ok result, and from a Trained record in result.json
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+ExperimentResult = Ok | Failed
 
 
 @dataclass(frozen=True)
@@ -54,7 +111,7 @@ class SuiteRun:
     @property
     def failed(self) -> tuple[str, ...]:
         """The experiments that failed, in suite order."""
-        return tuple(r.name for r in self.results if r.status == "failed")
+        return tuple(r.name for r in self.results if isinstance(r, Failed))
 
     @property
     def status(self) -> Literal["complete", "partial", "failed"]:

@@ -7,6 +7,7 @@ import json
 
 import diagnosis_histories as runs
 import pytest
+from pydantic import TypeAdapter
 
 from practica.diagnosis import Diagnosis, DiagnosisContext, diagnose
 from practica.training.history import History
@@ -91,7 +92,8 @@ def _assert_summary_and_facts(d: Diagnosis, run: History) -> None:
     assert d.summary.startswith(d.verdict.capitalize() + ":")
     assert d.summary.endswith(".") and d.summary.count(". ") == 0 and "\n" not in d.summary
     assert d.facts[0].startswith(f"epochs run: {len(run.epochs)} of {run.max_epochs}")
-    assert Diagnosis.from_dict(json.loads(json.dumps(d.to_dict()))) == d
+    as_json = TypeAdapter(Diagnosis)  # as the run directory writes and reads diagnosis.json
+    assert as_json.validate_python(json.loads(json.dumps(as_json.dump_python(d)))) == d
 
 
 # The brief's textbook overfit, written out so the whole sentence can be checked.

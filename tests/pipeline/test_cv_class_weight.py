@@ -15,6 +15,7 @@ from practica.data import make_splits
 from practica.data.records import Dataset
 from practica.errors import ConfigError
 from practica.pipeline.experiment import cross_validate, train_experiment
+from practica.pipeline.rundir import ExperimentDir
 from practica.pipeline.suite import run_suite
 from practica.training.trainer import fit
 
@@ -108,7 +109,7 @@ def test_balanced_class_weight_reaches_the_baselines(name, tmp_path):
     recalls = {}
     for weight in (None, "balanced"):
         exp = ExperimentSpec(name="b", model={"sklearn": name}, train={"class_weight": weight})
-        _, predictor = train_experiment(exp, suite, splits, tmp_path / str(weight), resume=False)
+        _, predictor = train_experiment(exp, suite, splits, ExperimentDir(tmp_path / str(weight)), resume=False)
         recalls[weight] = _minority_recall(lambda x, p=predictor: p.predict_proba(x).argmax(1), test)
     assert recalls["balanced"] > recalls[None] + 0.2
 
@@ -119,5 +120,5 @@ def test_class_weight_on_a_model_without_weights_says_so(tiny_suite, tmp_path):
     suite = suite_from_dict(tiny_suite)
     splits = prepare_data(suite.dataset)
     exp = ExperimentSpec(name="knn", model={"sklearn": "knn"}, train={"class_weight": "balanced"})
-    trained, _ = train_experiment(exp, suite, splits, tmp_path / "knn", resume=False)
+    trained, _ = train_experiment(exp, suite, splits, ExperimentDir(tmp_path / "knn"), resume=False)
     assert "class_weight: balanced does not apply (knn takes no weights)" in trained.model_summary

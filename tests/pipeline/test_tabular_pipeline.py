@@ -18,6 +18,7 @@ from practica.config.load import suite_from_dict
 from practica.data.tabular import UNKNOWN_CODE
 from practica.pipeline.experiment import load_predictor
 from practica.pipeline.export import export_run
+from practica.pipeline.rundir import RunDir
 from practica.pipeline.suite import run_suite
 
 pytestmark = pytest.mark.slow  # every test shares a module fixture that trains the whole suite (~20 s)
@@ -82,7 +83,7 @@ def test_the_onnx_model_matches_on_missing_values_and_unseen_categories(penguins
     assert bundle.card["onnx_parity"]["max_abs_diff"] <= 1e-4
     assert bundle.input.table == run.splits.train.table and "preprocessing" in bundle.card["model"]
     x = awkward_rows(run)
-    predictor = load_predictor(run.suite.experiment(name), run.splits, run.run_dir / "experiments" / name)
+    predictor = load_predictor(run.suite.experiment(name), run.splits, RunDir(run.run_dir).experiment(name))
     got = bundle.predict_proba(x)
     assert np.isfinite(got).all()
     np.testing.assert_allclose(got, predictor.predict_proba(x), atol=1e-4)

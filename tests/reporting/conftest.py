@@ -23,7 +23,7 @@ from practica.evaluation.records import ClassMetrics, Cost, Evaluation, SplitMet
 # practica.selection's package imports its policy, which imports practica.results: importing
 # practica.results first is circular, so selection comes first here.
 from practica.selection.records import Decision, Ranked  # noqa: I001
-from practica.results import ExperimentResult, SuiteRun
+from practica.results import Failed, Ok, SuiteRun, Trained
 from practica.training.history import EpochRecord, History
 
 SCRIPT = "<script>alert('owned')</script> & a \"quoted\" | pipe"
@@ -156,6 +156,12 @@ def evaluation(val: float, test: float, p95: float, params: int, classes, rng) -
 # --------------------------------------------------------------------- the run
 
 
+def ok(spec, history, diagnosis, ev: Evaluation, train_seconds: float, model_summary: str = "") -> Ok:
+    """An experiment that trained to the scores and cost in ``ev``."""
+    trained = Trained(history, ev.train_accuracy, ev.val, ev.test, train_seconds, model_summary, train_r2=ev.train_r2)
+    return Ok(spec, trained, ev.cost, diagnosis)
+
+
 def make_run(tmp_path: Path, *, chosen: str | None = "cnn", features: bool = False) -> SuiteRun:
     rng = np.random.default_rng(0)
     suite = make_suite()
@@ -178,17 +184,17 @@ def make_run(tmp_path: Path, *, chosen: str | None = "cnn", features: bool = Fal
                       (Finding("underfitting", "train accuracy 86.0% vs 97.9% for cnn, gap 1.2 points",
                                "a model with more capacity; this is a baseline"),))
     results = (
-        ExperimentResult(spec["cnn"], "ok", history(12), healthy, evaluation(0.962, 0.955, 0.42, 24_522, classes, rng),
+        ok(spec["cnn"], history(12), healthy, evaluation(0.962, 0.955, 0.42, 24_522, classes, rng),
                          train_seconds=48.3, model_summary="conv16-relu-maxpool-conv32-relu-maxpool-flatten-dense64-relu (24.5 k params)"),
-        ExperimentResult(spec["cnn-wide"], "ok", history(14, stop="early_stopping", best=9, overfit_from=9), overfit,
+        ok(spec["cnn-wide"], history(14, stop="early_stopping", best=9, overfit_from=9), overfit,
                          evaluation(0.966, 0.961, 3.1, 1_254_000, classes, rng), train_seconds=312.0),
-        ExperimentResult(spec["mlp-hot"], "ok", history(6, stop="diverged", best=2, diverge_at=5), diverged,
+        ok(spec["mlp-hot"], history(6, stop="diverged", best=2, diverge_at=5), diverged,
                          evaluation(0.1, 0.1, 0.09, 9_610, classes, rng), train_seconds=7.9),
-        ExperimentResult(spec["logreg"], "ok", None, under, evaluation(0.941, 0.93, 0.05, 650, classes, rng),
+        ok(spec["logreg"], None, under, evaluation(0.941, 0.93, 0.05, 650, classes, rng),
                          train_seconds=1.2),
-        ExperimentResult(spec["resnet"], "failed", None, None, None, train_seconds=3.4,
-                         error="RuntimeError: mat1 and mat2 shapes cannot be multiplied (64x32 and 16x10)\n"
-                               "  at layer 3 (global_avgpool → dense)"),
+        Failed(spec["resnet"], train_seconds=3.4,
+               error="RuntimeError: mat1 and mat2 shapes cannot be multiplied (64x32 and 16x10)\n"
+                     "  at layer 3 (global_avgpool → dense)"),
     )
     ranking = (
         Ranked("cnn-wide", 0.966, "rejected", "best validation accuracy, but p95 latency 3.1 ms exceeds the 2 ms limit"),

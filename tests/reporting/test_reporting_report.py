@@ -53,7 +53,7 @@ def test_html_shows_every_verdict_and_reason(page: str, build_run, tmp_path: Pat
     run = build_run(tmp_path)
     for result in run.results:
         assert f'id="exp-{result.name}"' in page
-        verdict = result.diagnosis.verdict if result.diagnosis else "failed"
+        verdict = result.diagnosis.verdict if result.status == "ok" and result.diagnosis else "failed"
         assert f'<span class="badge v-{verdict}">{verdict}</span>' in page
     for ranked in run.decision.ranking:
         assert html.escape(ranked.reason) in page

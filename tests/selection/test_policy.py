@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from practica.config.schema import ExperimentSpec, SelectionSpec
-from practica.evaluation.records import Cost, Evaluation, SplitMetrics
-from practica.results import ExperimentResult
+from practica.evaluation.records import Cost, SplitMetrics
+from practica.results import Failed, Ok, Trained
 from practica.selection import select
 from practica.training.history import EpochRecord, History
 
@@ -18,10 +18,10 @@ def split(acc: float, loss: float = 1.0, f1: float | None = None) -> SplitMetric
 def result(name, val, *, test=0.5, p95=1.0, size=1_000_000, params=1000, status="ok", stop="completed", loss=1.0, f1=None):
     spec = ExperimentSpec(name=name, model={"arch": "mlp"})
     if status == "failed":
-        return ExperimentResult(spec, "failed", None, None, None, 0.0, error="ValueError: boom")
+        return Failed(spec, "ValueError: boom")
     history = History((EpochRecord(1, 1.0, 0.5, loss, val, 0.1, 1.0),), stop_reason=stop, stop_detail="loss NaN in epoch 1")
-    ev = Evaluation(0.9, split(val, loss, f1), split(test), Cost(params, size, p95 / 2, p95, 1000.0))
-    return ExperimentResult(spec, "ok", history, None, ev, 1.0)
+    trained = Trained(history, 0.9, split(val, loss, f1), split(test), 1.0, "")
+    return Ok(spec, trained, Cost(params, size, p95 / 2, p95, 1000.0))
 
 
 def reasons(decision):

@@ -6,18 +6,18 @@ import numpy as np
 
 from practica.config.schema import SelectionSpec
 from practica.evaluation.metrics import regression_metrics
-from practica.evaluation.records import Cost, Evaluation
+from practica.evaluation.records import Cost
 from practica.selection import select
 
 
 def result(name: str, error: float, latency: float):
     from practica.config.schema import ExperimentSpec
-    from practica.results import ExperimentResult
+    from practica.results import Ok, Trained
 
     y = np.linspace(0, 10, 50)
     m = regression_metrics(y + error * np.sin(np.arange(50)), y)
-    ev = Evaluation(float("nan"), m, m, Cost(10, 100, latency, latency, 1000.0), train_r2=0.9)
-    return ExperimentResult(ExperimentSpec(name=name, model={"sklearn": "ridge"}), "ok", None, None, ev, 1.0)
+    trained = Trained(None, float("nan"), m, m, 1.0, "", train_r2=0.9)
+    return Ok(ExperimentSpec(name=name, model={"sklearn": "ridge"}), trained, Cost(10, 100, latency, latency, 1000.0))
 
 
 def test_r2_picks_the_smallest_error_and_says_so_in_r2():

@@ -64,7 +64,7 @@ class BundleSource:
     experiment: ExperimentSpec
     splits: Splits
     predictor: Predictor
-    evaluation: Evaluation | None
+    evaluation: Evaluation
     diagnosis: Diagnosis | None
     decision: Decision
     run_id: str
@@ -207,7 +207,7 @@ def _card(src: BundleSource, spec: InputSpec, classes: tuple[str, ...], kind: st
             "size_bytes": src.predictor.size_bytes,
             **_preprocessing(src.predictor),
         },
-        "metrics": None if ev is None else {
+        "metrics": {
             "train_accuracy": ev.train_accuracy, "val": split(ev.val), "test": split(ev.test),
             **({"train_r2": ev.train_r2} if ev.val.regression is not None else {}),
             "per_class_test": [asdict(c) for c in ev.test.per_class], "cost": asdict(ev.cost),

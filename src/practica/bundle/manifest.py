@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
 
 from practica.errors import BundleError
-from practica.io import read_json, write_json
+from practica.io import sha256_file, write_json
 
 MANIFEST = "manifest.json"
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+class Manifest(BaseModel):
+    """``manifest.json``: every file of the bundle (its path inside it, ``/``-separated) and its sha256."""
+
+    model_config = ConfigDict(frozen=True)
+
+    algorithm: Literal["sha256"] = "sha256"
+    files: dict[str, str]
 
 
 def _files(root: Path) -> list[str]:
@@ -24,9 +27,9 @@ def _files(root: Path) -> list[str]:
 
 
 def write_manifest(root: Path) -> dict[str, str]:
-    sums = {name: sha256_file(root / name) for name in _files(root)}
-    write_json(root / MANIFEST, {"algorithm": "sha256", "files": sums})
-    return sums
+    manifest = Manifest(files={name: sha256_file(root / name) for name in _files(root)})
+    write_json(root / MANIFEST, manifest.model_dump())
+    return manifest.files
 
 
 def verify_manifest(root: Path) -> dict[str, str]:
@@ -35,8 +38,8 @@ def verify_manifest(root: Path) -> dict[str, str]:
     if not path.is_file():
         raise BundleError(f"{root} has no {MANIFEST}: it is not a practica bundle (make one with: practica export RUN_DIR)")
     try:
-        sums = dict(read_json(path)["files"])
-    except (ValueError, KeyError, TypeError) as err:
+        sums = Manifest.model_validate_json(path.read_bytes()).files
+    except ValueError as err:
         raise BundleError(f"{path} is not a valid manifest ({err}); export the bundle again") from None
     present = set(_files(root))
     missing = sorted(set(sums) - present)

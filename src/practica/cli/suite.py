@@ -159,11 +159,11 @@ def _print_summary(run) -> None:
         table.add_column(col, justify="right" if col not in ("experiment", "verdict", "decision") else "left")
     ranks = {r.experiment: r for r in run.decision.ranking}
     for r in run.results:
-        ev = r.evaluation
+        ev, diagnosis = (r.evaluation, r.diagnosis) if r.status == "ok" else (None, None)
         status = ranks[r.name].status if r.name in ranks else ""
         table.add_row(
             r.name,
-            r.diagnosis.verdict if r.diagnosis else r.status,
+            diagnosis.verdict if diagnosis else r.status,
             (f"{ev.val.regression.r2:.3f}" if regression else f"{100 * ev.val.accuracy:.1f}%") if ev else "-",
             (f"{ev.test.regression.r2:.3f}" if regression else f"{100 * ev.test.accuracy:.1f}%") if ev else "-",
             f"{ev.cost.latency_p95_ms:.2g}" if ev else "-",

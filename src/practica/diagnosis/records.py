@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Literal
 
 Verdict = Literal["healthy", "overfitting", "underfitting", "plateau", "diverged", "undertrained"]
@@ -26,15 +26,3 @@ class Diagnosis:
     summary: str
     findings: tuple[Finding, ...]
     facts: tuple[str, ...] = ()  # neutral numbers: best epoch, final gap, epochs run
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Diagnosis:
-        return cls(
-            verdict=d["verdict"],
-            summary=d["summary"],
-            findings=tuple(Finding(**f) for f in d["findings"]),
-            facts=tuple(d.get("facts", ())),
-        )

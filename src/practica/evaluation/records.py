@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 
 @dataclass(frozen=True)
@@ -97,12 +100,15 @@ class Evaluation:
         )
 
 
-@dataclass(frozen=True)
-class CrossValidation:
-    """k-fold accuracy of a baseline on train+val (folds stratified, seeded, duplicate groups whole)."""
+class CrossValidation(BaseModel):
+    """k-fold accuracy of a baseline on train+val (folds stratified, seeded, duplicate groups whole).
+
+    As JSON, the fold accuracies are ``fold_accuracies``, with their ``accuracy_mean`` and ``accuracy_std``."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, serialize_by_alias=True)
 
     folds: int
-    accuracies: tuple[float, ...]  # one per fold
+    accuracies: tuple[float, ...] = Field(alias="fold_accuracies")  # one per fold
     samples: int  # train + val samples the folds were drawn from
     groups: int  # of them, the duplicate groups (== samples when there are no duplicates)
 
@@ -115,13 +121,9 @@ class CrossValidation:
         m = self.mean
         return float((sum((a - m) ** 2 for a in self.accuracies) / len(self.accuracies)) ** 0.5)
 
-    def to_dict(self) -> dict:
-        return {"folds": self.folds, "accuracy_mean": self.mean, "accuracy_std": self.std,
-                "fold_accuracies": list(self.accuracies), "samples": self.samples, "groups": self.groups}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> CrossValidation:
-        return cls(folds=d["folds"], accuracies=tuple(d["fold_accuracies"]), samples=d["samples"], groups=d["groups"])
+    @model_serializer(mode="wrap")
+    def _with_summary(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return {**handler(self), "accuracy_mean": self.mean, "accuracy_std": self.std}
 
 
 def _num(v: float | None) -> float:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 from sklearn.model_selection import train_test_split
@@ -23,68 +21,18 @@ from practica.data.records import Dataset, Splits
 from practica.errors import RunError
 from practica.evaluation.metrics import score
 from practica.evaluation.predictors import Predictor, SklearnPredictor, TorchPredictor
-from practica.evaluation.records import CrossValidation, SplitMetrics
-from practica.io import checksum_problem, read_json, remove_with_checksum, write_checksum, write_json, write_text
+from practica.evaluation.records import CrossValidation
 from practica.models import baselines
 from practica.models.classifier import build_classifier, count_parameters
 from practica.models.preprocess import TablePreprocessing, with_table
 from practica.models.registry import build_network, describe
-from practica.training.checkpoint import load_tensors, save_tensors
-from practica.training.history import History
+from practica.pipeline.rundir import ExperimentDir
+from practica.results import Failed, Trained
 from practica.training.trainer import TrainingEvents, fit, pick_device
 
 # Training accuracy (for the train–val gap) is measured on at most this many training samples:
 # enough for a tenth of a point of precision, without an extra full pass over a large set.
 TRAIN_SCORE_SAMPLES = 10_000
-MODEL_FILE = "model.safetensors"
-RESULT_FILE = "result.json"
-CHECKPOINT_FILE = "checkpoint.safetensors"
-TRACEBACK_FILE = "traceback.txt"  # beside a failure record whose cause was not one practica raises on purpose
-
-
-@dataclass(frozen=True)
-class Trained:
-    """What training an experiment leaves: enough to diagnose, cost and select it."""
-
-    status: str
-    history: History | None
-    train_accuracy: float
-    val: SplitMetrics | None
-    test: SplitMetrics | None
-    train_seconds: float
-    model_summary: str
-    error: str = ""
-    cv: CrossValidation | None = None  # baselines with dataset.split.cv_folds only
-    train_r2: float = float("nan")  # a regression's R² on the training split (its train_accuracy is NaN)
-
-    def to_dict(self) -> dict:
-        return {
-            "status": self.status,
-            "history": self.history.to_dict() if self.history else None,
-            "train_accuracy": self.train_accuracy,
-            "val": None if self.val is None else asdict(self.val),
-            "test": None if self.test is None else asdict(self.test),
-            "train_seconds": self.train_seconds,
-            "model_summary": self.model_summary,
-            "error": self.error,
-            "cv": None if self.cv is None else self.cv.to_dict(),
-            "train_r2": self.train_r2,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Trained:
-        return cls(
-            status=d["status"],
-            history=History.from_dict(d["history"]) if d.get("history") else None,
-            train_accuracy=d["train_accuracy"],
-            val=SplitMetrics.from_dict(d["val"]) if d.get("val") else None,
-            test=SplitMetrics.from_dict(d["test"]) if d.get("test") else None,
-            train_seconds=d["train_seconds"],
-            model_summary=d.get("model_summary", ""),
-            error=d.get("error", ""),
-            cv=CrossValidation.from_dict(d["cv"]) if d.get("cv") else None,
-            train_r2=float("nan") if d.get("train_r2") is None else d["train_r2"],
-        )
 
 
 def training_subset(data: Dataset, max_samples: int | None, seed: int) -> Dataset:
@@ -108,7 +56,7 @@ def _score_subset(data: Dataset) -> Dataset:
     return data.subset(np.sort(idx))
 
 
-def resume_state(exp: ExperimentSpec, exp_dir: Path) -> tuple[Trained | None, list[str]]:
+def resume_state(exp: ExperimentSpec, exp_dir: ExperimentDir) -> tuple[Trained | None, list[str]]:
     """What a resumed run keeps of one experiment: its finished result, when the result record and the
     weights it rests on still match their recorded sha256; and one note for each file set aside.
 
@@ -117,24 +65,18 @@ def resume_state(exp: ExperimentSpec, exp_dir: Path) -> tuple[Trained | None, li
     not match (training starts afresh).
     """
     notes: list[str] = []
-    result_path, model_path = exp_dir / RESULT_FILE, exp_dir / MODEL_FILE
-    if result_path.is_file():
-        trusted = [result_path] + ([model_path] if exp.model.kind != "sklearn" else [])
-        problems = [p for p in map(checksum_problem, trusted) if p is not None]
-        if not problems:
-            trained = Trained.from_dict(read_json(result_path))
-            if trained.status == "ok":
-                return trained, notes
-            notes.append(f"failed last time ({trained.error}); trying it again")
+    if exp_dir.result.is_file():
+        if not (problems := exp_dir.trust_problems(exp)):
+            match exp_dir.read_result(exp):
+                case Trained() as trained:
+                    return trained, notes
+                case Failed(error=error):
+                    notes.append(f"failed last time ({error}); trying it again")
         else:
             notes += [f"{p}; training it again" for p in problems]
-        remove_with_checksum(result_path)
-        remove_with_checksum(model_path)
-        (exp_dir / TRACEBACK_FILE).unlink(missing_ok=True)
-    checkpoint = exp_dir / CHECKPOINT_FILE
-    if checkpoint.is_file() and (problem := checksum_problem(checkpoint)) is not None:
+        exp_dir.discard_result()
+    if (problem := exp_dir.discard_untrusted_checkpoint()) is not None:
         notes.append(f"{problem}; it is deleted and training starts afresh")
-        remove_with_checksum(checkpoint)
     return None, notes
 
 
@@ -147,14 +89,14 @@ def train_experiment(
     exp: ExperimentSpec,
     suite: Suite,
     splits: Splits,
-    exp_dir: Path,
+    exp_dir: ExperimentDir,
     *,
     resume: bool,
     events: TrainingEvents | None = None,
 ) -> tuple[Trained, Predictor]:
     """Train one experiment, score it on the validation and test splits, and save both."""
-    exp_dir.mkdir(parents=True, exist_ok=True)
-    write_json(exp_dir / "spec.json", exp.model_dump(mode="json"))
+    exp_dir.path.mkdir(parents=True, exist_ok=True)
+    exp_dir.write_spec(exp)
     train = training_subset(splits.train, exp.train.max_samples, exp.train.seed)
     started = time.perf_counter()
     cv = None
@@ -178,14 +120,14 @@ def train_experiment(
             splits.val,
             exp.train,
             suite.augment_for(exp),
-            checkpoint=exp_dir / CHECKPOINT_FILE,
+            checkpoint=exp_dir.checkpoint,
             resume=resume,
             events=events,
             preprocess=preprocess,
         )
         history = result.history
-        save_tensors(exp_dir / MODEL_FILE, result.model.state_dict(), _model_meta(exp, splits, preprocess), checksum=True)
-        write_text(exp_dir / "history.csv", history.to_csv())
+        exp_dir.write_model(result.model.state_dict(), _model_meta(exp, splits, preprocess))
+        exp_dir.write_history(history)
         predictor = TorchPredictor(result.model, pick_device())
         summary = f"{describe(exp.model)} ({count_parameters(result.model):,} parameters)"
     seconds = time.perf_counter() - started
@@ -205,24 +147,18 @@ def train_experiment(
         cv=cv,
         train_r2=train_score.regression.r2 if train_score.regression else float("nan"),
     )
-    _write_result(exp_dir, trained)
+    exp_dir.write_result(trained)
     return trained, predictor
 
 
-def failed(exp: ExperimentSpec, exp_dir: Path, error: str, traceback: str | None = None) -> Trained:
+def failed(exp: ExperimentSpec, exp_dir: ExperimentDir, error: str, traceback: str | None = None) -> Failed:
     """Record a failed experiment. ``traceback``: an unexpected error's, written to ``traceback.txt``
     beside the record, which the error message then names."""
     if traceback is not None:
-        write_text(exp_dir / TRACEBACK_FILE, traceback)
-        error += f" (traceback in {exp_dir / TRACEBACK_FILE})"
-    trained = Trained("failed", None, float("nan"), None, None, 0.0, describe(exp.model), error)
-    _write_result(exp_dir, trained)
-    return trained
-
-
-def _write_result(exp_dir: Path, trained: Trained) -> None:
-    write_json(exp_dir / RESULT_FILE, trained.to_dict())
-    write_checksum(exp_dir / RESULT_FILE)
+        error += f" (traceback in {exp_dir.write_traceback(traceback)})"
+    result = Failed(exp, error, describe(exp.model))
+    exp_dir.write_result(result)
+    return result
 
 
 def cross_validate(exp: ExperimentSpec, splits: Splits, folds: int) -> CrossValidation:
@@ -284,7 +220,7 @@ def _model_meta(exp: ExperimentSpec, splits: Splits, preprocess=None) -> dict:
     }
 
 
-def load_predictor(exp: ExperimentSpec, splits: Splits, exp_dir: Path) -> Predictor:
+def load_predictor(exp: ExperimentSpec, splits: Splits, exp_dir: ExperimentDir) -> Predictor:
     """The trained model of a finished experiment, for timing.
 
     Baselines are refitted (deterministic under their seed) rather than unpickled: practica
@@ -293,11 +229,7 @@ def load_predictor(exp: ExperimentSpec, splits: Splits, exp_dir: Path) -> Predic
     if exp.model.kind == "sklearn":
         train = training_subset(splits.train, exp.train.max_samples, exp.train.seed)
         return _fit_baseline(exp, train, len(splits.classes))
-    path = exp_dir / MODEL_FILE
-    if (problem := checksum_problem(path)) is not None:
-        raise RunError(f"{problem}; the experiment '{exp.name}' must be trained again: resume its run "
-                       f"(practica run SUITE --resume --run-id {exp_dir.parent.parent.name}), which retrains it.")
-    tensors, meta = load_tensors(path)
+    tensors, meta = exp_dir.read_model(exp.name)
     model = build_classifier(ModelSpec.model_validate(meta["model"]), tuple(meta["input_shape"]), len(meta["classes"]),
                              meta.get("preprocessing"), task=meta.get("task", "classification"))
     model.load_state_dict(tensors)

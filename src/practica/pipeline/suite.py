@@ -28,24 +28,16 @@ from practica.diagnosis.records import Diagnosis
 from practica.errors import ConfigError, DataError, ModelError, PracticaError, RunError
 from practica.evaluation.cost import measure_costs
 from practica.evaluation.predictors import Predictor
-from practica.evaluation.records import Cost, Evaluation
-from practica.io import read_json, write_json
+from practica.evaluation.records import Cost
 from practica.pipeline.experiment import (
-    Trained,
     failed,
     load_predictor,
     output_units,
     resume_state,
     train_experiment,
 )
-from practica.pipeline.export import BUNDLE_DIR
-from practica.pipeline.rundir import (
-    code_version,
-    find_run_dir,
-    new_run_dir,
-    write_status,
-)
-from practica.results import ExperimentResult, SuiteRun
+from practica.pipeline.rundir import RunDir, code_version
+from practica.results import ExperimentResult, Failed, Ok, SuiteRun, Trained
 from practica.selection import select
 from practica.selection.records import Decision
 from practica.training.augment import check_augment
@@ -55,15 +47,12 @@ if TYPE_CHECKING:
     from practica.data.checks import HygieneReport
 
 
-HYGIENE_FILE = "hygiene.json"  # in the run's data/ folder
-
-
 class Reporter(Protocol):
     """What the runner tells its user; the CLI shows it with rich, tests stay silent."""
 
     def stage(self, message: str) -> None: ...
     def experiment(self, index: int, total: int, exp: ExperimentSpec) -> TrainingEvents | None: ...
-    def experiment_done(self, exp: ExperimentSpec, trained: Trained) -> None: ...
+    def experiment_done(self, exp: ExperimentSpec, trained: Trained | Failed) -> None: ...
     def run_started(self, run_dir: Path) -> None: ...
 
 
@@ -72,7 +61,7 @@ class SilentReporter:
     def run_started(self, run_dir: Path) -> None: ...
     def experiment(self, index: int, total: int, exp: ExperimentSpec) -> TrainingEvents | None:
         return None
-    def experiment_done(self, exp: ExperimentSpec, trained: Trained) -> None: ...
+    def experiment_done(self, exp: ExperimentSpec, trained: Trained | Failed) -> None: ...
 
 
 def preflight(suite: Suite, splits: Splits) -> None:
@@ -139,7 +128,7 @@ def run_suite(
     reporter = reporter or SilentReporter()
     started = time.perf_counter()
     if resume:  # fail fast, before the data loads, when there is nothing to resume
-        run_dir, run_id = find_run_dir(runs_root, suite, run_id)
+        run = RunDir.find(runs_root, suite, run_id)
     # Data and models are checked before a new run directory exists: a suite that cannot run
     # leaves nothing behind.
     reporter.stage(f"Loading data ({suite.dataset.source})")
@@ -156,27 +145,26 @@ def run_suite(
     preflight(suite, splits)
     selection = suite.selection.for_task(splits.train.task)
     if resume:
-        reporter.stage(f"Resuming run {run_dir}")
-        for stale in _remove_staging(suite, run_dir):
+        reporter.stage(f"Resuming run {run.path}")
+        for stale in _remove_staging(suite, run):
             reporter.stage(f"Removed {stale}: a bundle export stopped there before it finished")
     else:
-        run_dir, run_id = new_run_dir(runs_root, suite)
-        reporter.stage(f"Run directory {run_dir}")
-    reporter.run_started(run_dir)
-    status_path = run_dir / "run.json"
-    started_at = read_json(status_path)["started"] if status_path.exists() else datetime.now(timezone.utc).isoformat(timespec="seconds")
+        run = RunDir.create(runs_root, suite)
+        reporter.stage(f"Run directory {run.path}")
+    reporter.run_started(run.path)
+    started_at = run.read_status().get("started") or datetime.now(timezone.utc).isoformat(timespec="seconds")
     version = code_version()
-    write_status(run_dir, run_id=run_id, suite=suite.name, started=started_at, code_version=version, status="running",
-                 error=None)
-    with _status_on_error(run_dir):
-        _record_data(run_dir, splits, resume, suite, run_id, version)
-        hygiene = _record_hygiene(run_dir, splits, reporter)
+    run.update_status(run_id=run.id, suite=suite.name, started=started_at, code_version=version, status="running",
+                      error=None)
+    with _status_on_error(run):
+        _record_data(run, splits, resume, suite, version)
+        hygiene = _record_hygiene(run, splits, reporter)
 
-        trained: dict[str, Trained] = {}
+        trained: dict[str, Trained | Failed] = {}
         in_memory: dict[str, Predictor] = {}
         total = len(suite.experiments)
         for i, exp in enumerate(suite.experiments, 1):
-            exp_dir = run_dir / "experiments" / exp.name
+            exp_dir = run.experiment(exp.name)
             done, notes = resume_state(exp, exp_dir) if resume else (None, [])
             for note in notes:
                 reporter.stage(f"[{i}/{total}] {exp.name}: {note}")
@@ -186,6 +174,7 @@ def run_suite(
                 continue
             events = reporter.experiment(i, total, exp)
             try:
+                result: Trained | Failed
                 result, predictor = train_experiment(exp, suite, splits, exp_dir, resume=resume, events=events)
                 in_memory[exp.name] = predictor
             except PracticaError as err:
@@ -197,20 +186,20 @@ def run_suite(
             trained[exp.name] = result
             reporter.experiment_done(exp, result)
 
+        ok = {name: t for name, t in trained.items() if isinstance(t, Trained)}
         reporter.stage("Diagnosing every run")
-        diagnoses = _diagnose_all(suite, splits, trained, run_dir)
+        diagnoses = _diagnose_all(suite, splits, ok, run)
 
         reporter.stage("Measuring latency and throughput, one model after another")
-        costs = _measure_costs(suite, splits, trained, in_memory, run_dir)
+        costs = _measure_costs(suite, splits, ok, in_memory, run)
 
-        results = tuple(_result(exp, trained[exp.name], diagnoses.get(exp.name), costs.get(exp.name), run_dir)
-                        for exp in suite.experiments)
+        results = tuple(_result(exp, trained[exp.name], diagnoses.get(exp.name), costs, run) for exp in suite.experiments)
         decision = select(results, selection)
-        write_json(run_dir / "decision.json", decision.to_dict())
-        bundle = _write_chosen_bundle(suite, splits, results, decision, in_memory, run_dir, run_id, version, reporter)
+        run.write_decision(decision)
+        bundle = _write_chosen_bundle(suite, splits, results, decision, in_memory, run, version, reporter)
 
-        run = SuiteRun(
-            suite=suite, run_dir=run_dir, run_id=run_id, splits=splits, results=results, decision=decision,
+        suite_run = SuiteRun(
+            suite=suite, run_dir=run.path, run_id=run.id, splits=splits, results=results, decision=decision,
             code_version=version, started=started_at, seconds=time.perf_counter() - started, bundle=bundle,
             hygiene=hygiene,
         )
@@ -219,92 +208,72 @@ def run_suite(
             write_report,  # matplotlib loads only when a report is written
         )
 
-        write_report(run)
-    write_status(run_dir, status=run.status, chosen=decision.chosen, failed_experiments=list(run.failed))
-    return run
+        write_report(suite_run)
+    run.update_status(status=suite_run.status, chosen=decision.chosen, failed_experiments=list(suite_run.failed))
+    return suite_run
 
 
 @contextmanager
-def _status_on_error(run_dir: Path) -> Iterator[None]:
+def _status_on_error(run: RunDir) -> Iterator[None]:
     """Record in run.json why a run stopped early (``interrupted``, or ``failed`` with the error), then let
     the exception go on: a stopped run never stays ``running``."""
     try:
         yield
     except KeyboardInterrupt:
-        write_status(run_dir, status="interrupted")
+        run.update_status(status="interrupted")
         raise
     except BaseException as err:
-        write_status(run_dir, status="failed", error=f"{type(err).__name__}: {err}")
+        run.update_status(status="failed", error=f"{type(err).__name__}: {err}")
         raise
 
 
-def _remove_staging(suite: Suite, run_dir: Path) -> list[Path]:
+def _remove_staging(suite: Suite, run: RunDir) -> list[Path]:
     """The hidden folders in which a stopped run or export was assembling a bundle (``.bundle.xxxxxxxx``)."""
     from practica.bundle.export import remove_staging
 
-    targets = [run_dir / BUNDLE_DIR] + [run_dir / f"{BUNDLE_DIR}-{exp.name}" for exp in suite.experiments]
+    targets = [run.bundle()] + [run.bundle(exp.name) for exp in suite.experiments]
     return [stale for target in targets for stale in remove_staging(target)]
 
 
 def _write_chosen_bundle(
     suite: Suite, splits: Splits, results: tuple[ExperimentResult, ...], decision: Decision,
-    in_memory: dict[str, Predictor], run_dir: Path, run_id: str, version: str, reporter: Reporter,
+    in_memory: dict[str, Predictor], run: RunDir, version: str, reporter: Reporter,
 ) -> Path | None:
     """The chosen model, packaged for production. A failed export is reported, not fatal: the
     run's evidence is still worth its report, and ``practica export`` can retry."""
-    if decision.chosen is None:
+    chosen = next((r for r in results if r.name == decision.chosen and isinstance(r, Ok)), None)
+    if chosen is None:
         return None
     from practica.bundle.export import BundleSource, write_bundle
 
-    reporter.stage(f"Writing the production bundle of {decision.chosen} (ONNX, checked against PyTorch)")
-    exp = suite.experiment(decision.chosen)
-    result = next(r for r in results if r.name == exp.name)
-    exp_dir = run_dir / "experiments" / exp.name
+    reporter.stage(f"Writing the production bundle of {chosen.name} (ONNX, checked against PyTorch)")
+    exp = chosen.spec
     try:
-        predictor = in_memory.get(exp.name) or load_predictor(exp, splits, exp_dir)
-        from practica.data.lineage import LINEAGE_FILE
-
-        lineage_path = run_dir / "data" / LINEAGE_FILE
-        src = BundleSource(suite, exp, splits, predictor, result.evaluation, result.diagnosis, decision, run_id, version,
-                           lineage=read_json(lineage_path) if lineage_path.is_file() else None)
-        path = write_bundle(src, run_dir / BUNDLE_DIR, overwrite=True)
+        predictor = in_memory.get(exp.name) or load_predictor(exp, splits, run.experiment(exp.name))
+        src = BundleSource(suite, exp, splits, predictor, chosen.evaluation, chosen.diagnosis, decision, run.id, version,
+                           lineage=run.read_lineage())
+        path = write_bundle(src, run.bundle(), overwrite=True)
     except PracticaError as err:
         reporter.stage(f"No bundle: {err}")
-        write_status(run_dir, bundle_error=str(err))
+        run.update_status(bundle_error=str(err))
         return None
-    write_status(run_dir, bundle=BUNDLE_DIR)
+    run.update_status(bundle=run.bundle().name)
     return path
 
 
-def _record_data(run_dir: Path, splits: Splits, resume: bool, suite: Suite, run_id: str, version: str) -> None:
-    from practica.data.lineage import LINEAGE_FILE, build_lineage
+def _record_data(run: RunDir, splits: Splits, resume: bool, suite: Suite, version: str) -> None:
+    from practica.data.lineage import build_lineage
 
-    data_dir = run_dir / "data"
-    summary_path = data_dir / "summary.json"
-    if resume and summary_path.exists():
-        before = read_json(summary_path)["fingerprint"]
-        if before != splits.fingerprint:
-            raise RunError(
-                f"the data changed since run {run_dir.name} began (fingerprint {before[:12]} then, "
-                f"{splits.fingerprint[:12]} now); drop --resume to start a new run on the new data."
-            )
-    write_json(data_dir / "splits.json", {k: v.tolist() for k, v in splits.indices.items()})
-    write_json(summary_path, {
-        "fingerprint": splits.fingerprint,
-        "seed": splits.seed,
-        "test_is_fixed": splits.test_is_fixed,
-        "task": splits.train.task,
-        "classes": list(splits.classes),
-        "counts": {name: getattr(splits, name).class_counts() for name in ("train", "val", "test")},
-        "input_shape": list(splits.train.input_shape),
-        "drops": list(splits.drops),
-        "notes": list(splits.notes),
-    })
+    if resume and (before := run.data_fingerprint()) is not None and before != splits.fingerprint:
+        raise RunError(
+            f"the data changed since run {run.id} began (fingerprint {before[:12]} then, "
+            f"{splits.fingerprint[:12]} now); drop --resume to start a new run on the new data."
+        )
     # Every input file's sha256 (cached between runs), each sample's split, the cleaning decisions.
-    write_json(data_dir / LINEAGE_FILE, build_lineage(suite.dataset, splits, version, run_id))
+    run.write_data(splits, build_lineage(suite.dataset, splits, version, run.id))
 
 
-def _record_hygiene(run_dir: Path, splits: Splits, reporter: Reporter) -> HygieneReport | None:
+def _record_hygiene(run: RunDir, splits: Splits, reporter: Reporter) -> HygieneReport | None:
     """The data-hygiene checks on the splits as trained (after any cleaning), in data/hygiene.json.
     They inform; a failure to compute them is reported and costs the run nothing else. Cached for
     large sets: a second run on the same splits reads them back."""
@@ -316,50 +285,46 @@ def _record_hygiene(run_dir: Path, splits: Splits, reporter: Reporter) -> Hygien
     except (ValueError, MemoryError) as err:
         reporter.stage(f"No data hygiene checks: {type(err).__name__}: {err}")
         return None
-    write_json(run_dir / "data" / HYGIENE_FILE, report.to_dict())
+    run.write_hygiene(report)
     for check in report.warnings:
         reporter.stage(f"  {check.title}: {check.summary}")
     return report
 
 
-def _diagnose_all(suite: Suite, splits: Splits, trained: dict[str, Trained], run_dir: Path) -> dict[str, Diagnosis]:
-    ok = {n: t for n, t in trained.items() if t.status == "ok" and t.val is not None
-          and not (t.history and t.history.stop_reason == "diverged")}
+def _diagnose_all(suite: Suite, splits: Splits, trained: dict[str, Trained], run: RunDir) -> dict[str, Diagnosis]:
+    """Diagnose every trained experiment; the suite's best that did not diverge is the reference."""
+    ok = {n: t for n, t in trained.items() if not (t.history and t.history.stop_reason == "diverged")}
     if splits.train.is_regression:
-        return _diagnose_regressions(splits, trained, ok, run_dir)
+        return _diagnose_regressions(trained, ok, run)
     if suite.diagnosis.reachable_accuracy is not None:
         ref, ref_name = suite.diagnosis.reachable_accuracy, "the declared reachable accuracy"
     elif ok:
-        best = max(ok, key=lambda n: ok[n].val.accuracy)  # type: ignore[union-attr]
-        ref, ref_name = ok[best].val.accuracy, f"{best}, the suite's best"  # type: ignore[union-attr]
+        best = max(ok, key=lambda n: ok[n].val.accuracy)
+        ref, ref_name = ok[best].val.accuracy, f"{best}, the suite's best"
     else:
         ref, ref_name = None, "no reference"
     context = DiagnosisContext(chance_accuracy=1.0 / len(splits.classes), reference_accuracy=ref, reference_name=ref_name)
     out: dict[str, Diagnosis] = {}
     for name, t in trained.items():
-        if t.status != "ok":
-            continue
         if t.history is not None:
             d = diagnose(t.history, context)
         else:
-            d = diagnose_fit(t.train_accuracy, t.val.accuracy, context, model_name=name)  # type: ignore[union-attr]
-        write_json(run_dir / "experiments" / name / "diagnosis.json", d.to_dict())
+            d = diagnose_fit(t.train_accuracy, t.val.accuracy, context, model_name=name)
+        run.experiment(name).write_diagnosis(d)
         out[name] = d
     return out
 
 
-def _diagnose_regressions(
-    splits: Splits, trained: dict[str, Trained], ok: dict[str, Trained], run_dir: Path
-) -> dict[str, Diagnosis]:
+def _diagnose_regressions(trained: dict[str, Trained], ok: dict[str, Trained], run: RunDir) -> dict[str, Diagnosis]:
     """The regression reading: R² against the suite's best val R² (predicting the mean is R² 0)."""
     from practica.diagnosis.regression import RegressionContext, diagnose_regression, diagnose_regression_fit
 
-    scored = {n: t.val.regression.r2 for n, t in ok.items() if t.val.regression and np.isfinite(t.val.regression.r2)}  # type: ignore[union-attr]
+    scored = {n: reg.r2 for n, t in ok.items() if (reg := t.val.regression) is not None and np.isfinite(reg.r2)}
     best = max(scored, key=scored.__getitem__) if scored else None
     context = RegressionContext(scored[best], f"{best}, the suite's best") if best else RegressionContext()
     out: dict[str, Diagnosis] = {}
     for name, t in trained.items():
-        if t.status != "ok" or t.val is None or t.val.regression is None:
+        if t.val.regression is None:
             continue
         if t.history is not None:
             d = diagnose_regression(t.history, context)
@@ -367,36 +332,34 @@ def _diagnose_regressions(
             d = diagnose_regression_fit(t.train_r2, t.val.regression.r2, context, model_name=name)
         else:
             continue
-        write_json(run_dir / "experiments" / name / "diagnosis.json", d.to_dict())
+        run.experiment(name).write_diagnosis(d)
         out[name] = d
     return out
 
 
 def _measure_costs(
-    suite: Suite, splits: Splits, trained: dict[str, Trained], in_memory: dict[str, Predictor], run_dir: Path
+    suite: Suite, splits: Splits, trained: dict[str, Trained], in_memory: dict[str, Predictor], run: RunDir
 ) -> dict[str, Cost]:
     predictors = {
-        exp.name: in_memory.get(exp.name) or load_predictor(exp, splits, run_dir / "experiments" / exp.name)
+        exp.name: in_memory.get(exp.name) or load_predictor(exp, splits, run.experiment(exp.name))
         for exp in suite.experiments
-        if trained[exp.name].status == "ok"
+        if exp.name in trained
     }
     sample = splits.val.x[: max(suite.evaluation.latency_samples, suite.evaluation.throughput_batch)]
     costs = measure_costs(predictors, np.ascontiguousarray(sample), latency_samples=suite.evaluation.latency_samples,
                           batch=suite.evaluation.throughput_batch)
     for name, cost in costs.items():
-        write_json(run_dir / "experiments" / name / "cost.json", cost.__dict__)
+        run.experiment(name).write_cost(cost)
     return costs
 
 
 def _result(
-    exp: ExperimentSpec, t: Trained, diagnosis: Diagnosis | None, cost: Cost | None, run_dir: Path
+    exp: ExperimentSpec, t: Trained | Failed, diagnosis: Diagnosis | None, costs: dict[str, Cost], run: RunDir
 ) -> ExperimentResult:
-    evaluation = None
-    if t.status == "ok" and t.val is not None and t.test is not None and cost is not None:
-        evaluation = Evaluation(train_accuracy=t.train_accuracy, val=t.val, test=t.test, cost=cost, train_r2=t.train_r2)
-        write_json(run_dir / "experiments" / exp.name / "metrics.json", evaluation.to_dict())
-    return ExperimentResult(
-        spec=exp, status="ok" if evaluation is not None else "failed",
-        history=t.history, diagnosis=diagnosis, evaluation=evaluation, train_seconds=t.train_seconds,
-        model_summary=t.model_summary, error=t.error, cv=t.cv if evaluation is not None else None,
-    )
+    if isinstance(t, Failed):
+        return t
+    if (cost := costs.get(exp.name)) is None:
+        return Failed(exp, "no cost measured", t.model_summary, t.train_seconds)
+    result = Ok(exp, t, cost, diagnosis)
+    run.experiment(exp.name).write_evaluation(result.evaluation)
+    return result

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # records are only read here; importing their packages would 
     from practica.data.records import Splits
     from practica.diagnosis.records import Finding
     from practica.evaluation.records import Evaluation, SplitMetrics
-    from practica.results import ExperimentResult, SuiteRun
+    from practica.results import ExperimentResult, Ok, SuiteRun
     from practica.selection.records import Ranked
 
 
@@ -162,10 +162,10 @@ def build(run: SuiteRun) -> Report:
     )
 
 
-def _evaluated(run: SuiteRun, name: str | None) -> ExperimentResult | None:
+def _evaluated(run: SuiteRun, name: str | None) -> Ok | None:
     """The result named ``name`` if it exists and was evaluated."""
     for r in run.results:
-        if r.name == name and r.evaluation is not None:
+        if r.name == name and r.status == "ok":
             return r
     return None
 
@@ -173,7 +173,7 @@ def _evaluated(run: SuiteRun, name: str | None) -> ExperimentResult | None:
 # ----------------------------------------------------------------- headline, data
 
 
-def _headline(chosen: ExperimentResult, metric: str) -> tuple[tuple[str, str], ...]:
+def _headline(chosen: Ok, metric: str) -> tuple[tuple[str, str], ...]:
     ev = chosen.evaluation
     if ev.val.regression is not None:
         return reg.headline(ev, metric)
@@ -272,7 +272,7 @@ def _data_images(splits: Splits) -> tuple[Image, ...]:
 # ------------------------------------------------------------------ comparison
 
 
-def _latency(r: ExperimentResult) -> str:
+def _latency(r: Ok) -> str:
     cost = r.evaluation.cost
     return f"{h.ms(cost.latency_p50_ms).removesuffix(' ms')} / {h.ms(cost.latency_p95_ms)}"
 
@@ -295,7 +295,7 @@ _CV_COLUMN = ("CV acc", lambda r: r.cv.mean if r.cv else None,
 
 
 def _columns(results: tuple[ExperimentResult, ...]) -> tuple[tuple[str, Callable, Callable, bool], ...]:
-    if any(r.evaluation is not None and r.evaluation.val.regression is not None for r in results):
+    if any(r.status == "ok" and r.evaluation.val.regression is not None for r in results):
         return reg.COLUMNS
     if not any(getattr(r, "cv", None) for r in results):
         return _COLUMNS
@@ -305,7 +305,7 @@ def _columns(results: tuple[ExperimentResult, ...]) -> tuple[tuple[str, Callable
 
 def _rows(results: tuple[ExperimentResult, ...], ranked: dict[str, Ranked]) -> tuple[Row, ...]:
     columns = _columns(results)
-    evaluated = [r for r in results if r.evaluation is not None]
+    evaluated = [r for r in results if r.status == "ok"]
     best = []
     for _, value, _, higher in columns:
         values = [v for v in map(value, evaluated) if v is not None and math.isfinite(v)]
@@ -313,7 +313,7 @@ def _rows(results: tuple[ExperimentResult, ...], ranked: dict[str, Ranked]) -> t
         best.append((max if higher else min)(values) if len(values) > 1 else None)
     rows = []
     for r in results:
-        if r.evaluation is None:
+        if r.status == "failed":
             cells = tuple(Cell(h.DASH) for _ in columns[:-1]) + (Cell(h.duration(r.train_seconds)),)
         else:
             cells = tuple(Cell(text(r), best=b is not None and value(r) == b)
@@ -340,7 +340,7 @@ def _comparison(run: SuiteRun, ranked: dict[str, Ranked]) -> Image | None:
         plots.Point(r.name, r.evaluation.cost.latency_p95_ms, _metric_value(r.evaluation, metric),
                     chosen=r.name == run.decision.chosen,
                     rejected=getattr(ranked.get(r.name), "status", "") == "rejected")
-        for r in run.results if r.evaluation is not None and _metric_value(r.evaluation, metric) is not None
+        for r in run.results if r.status == "ok" and _metric_value(r.evaluation, metric) is not None
     ]
     png = plots.comparison(points, metric=metric,
                            latency_limit_ms=run.suite.selection.constraints.latency_p95_ms)
@@ -448,14 +448,14 @@ def _train_config(spec: ExperimentSpec, suite: Suite) -> tuple[tuple[str, str], 
 
 def _experiment(r: ExperimentResult, suite: Suite, ranked: Ranked | None) -> Experiment:
     curves, no_curves = None, ""
-    if r.history is not None and r.history.epochs:
-        draw = reg.learning_curves if r.history.is_regression else plots.learning_curves
-        curves = Image(f"curves-{r.name}", f"Learning curves of {r.name}", draw(r.history))
-    elif r.history is None and r.spec.model.kind == "sklearn":
+    history, ev, d = (r.history, r.evaluation, r.diagnosis) if r.status == "ok" else (None, None, None)
+    if history is not None and history.epochs:
+        draw = reg.learning_curves if history.is_regression else plots.learning_curves
+        curves = Image(f"curves-{r.name}", f"Learning curves of {r.name}", draw(history))
+    elif history is None and r.spec.model.kind == "sklearn":
         no_curves = "A scikit-learn baseline is fitted in one pass: there are no epochs and no learning curves."
-    elif r.status != "failed":
+    elif r.status == "ok":
         no_curves = "No training history was recorded."
-    ev, d = r.evaluation, r.diagnosis
     numbers: list[tuple[str, str]] = []
     if ev is not None and ev.val.regression is not None:
         numbers = reg.numbers(ev, r.train_seconds)
@@ -481,7 +481,7 @@ def _experiment(r: ExperimentResult, suite: Suite, ranked: Ranked | None) -> Exp
         numbers=tuple(numbers),
         selection=_selection(r, ranked),
         reason=ranked.reason if ranked else "",
-        error=r.error,
+        error=r.error if r.status == "failed" else "",
     )
 
 
@@ -501,7 +501,7 @@ def _first_line(text: str) -> str:
 # ----------------------------------------------------------------- chosen model
 
 
-def _detail(chosen: ExperimentResult, classes: tuple[str, ...]) -> Chosen:
+def _detail(chosen: Ok, classes: tuple[str, ...]) -> Chosen:
     ev = chosen.evaluation
     test = ev.test
     if test.regression is not None:

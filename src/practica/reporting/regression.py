@@ -33,7 +33,7 @@ from practica.reporting.plots import (
 if TYPE_CHECKING:
     from practica.data.records import Splits
     from practica.evaluation.records import Evaluation, SplitMetrics
-    from practica.results import ExperimentResult
+    from practica.results import Ok
     from practica.training.history import History
 
 COMPARISON_NOTE = (
@@ -62,7 +62,7 @@ def _reg(m: SplitMetrics):
     return m.regression
 
 
-def _latency(r: ExperimentResult) -> str:
+def _latency(r: Ok) -> str:
     cost = r.evaluation.cost
     return f"{h.ms(cost.latency_p50_ms).removesuffix(' ms')} / {h.ms(cost.latency_p95_ms)}"
 

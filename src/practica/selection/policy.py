@@ -12,14 +12,15 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from practica.config.schema import LOWER_IS_BETTER, REGRESSION_METRICS, SelectionSpec
+from practica.results import Failed
 from practica.selection.records import Decision, Ranked
 
 if TYPE_CHECKING:
-    from practica.results import ExperimentResult
+    from practica.results import ExperimentResult, Ok
 
 
-def _value(result: ExperimentResult, metric: str) -> float:
-    val = result.evaluation.val  # type: ignore[union-attr]
+def _value(result: Ok, metric: str) -> float:
+    val = result.evaluation.val
     if metric in REGRESSION_METRICS:
         reg = val.regression
         return float("nan") if reg is None else {"val_r2": reg.r2, "val_rmse": reg.rmse, "val_mae": reg.mae}[metric]
@@ -45,8 +46,8 @@ def _label(metric: str) -> str:
             .replace("rmse", "RMSE").replace("mae", "MAE"))
 
 
-def _cost(result: ExperimentResult, prefer: str) -> float:
-    cost = result.evaluation.cost  # type: ignore[union-attr]
+def _cost(result: Ok, prefer: str) -> float:
+    cost = result.evaluation.cost
     return cost.latency_p95_ms if prefer == "latency" else cost.size_bytes
 
 
@@ -55,13 +56,13 @@ def _size(n_bytes: int) -> str:
     return f"{n_bytes / 1e3:.3g} kB" if n_bytes < 1e5 else f"{n_bytes / 1e6:.3g} MB"
 
 
-def _cost_text(result: ExperimentResult, prefer: str) -> str:
-    cost = result.evaluation.cost  # type: ignore[union-attr]
+def _cost_text(result: Ok, prefer: str) -> str:
+    cost = result.evaluation.cost
     return f"p95 latency {cost.latency_p95_ms:.2g} ms" if prefer == "latency" else f"size {_size(cost.size_bytes)}"
 
 
-def _violation(result: ExperimentResult, policy: SelectionSpec) -> str | None:
-    cost, limits = result.evaluation.cost, policy.constraints  # type: ignore[union-attr]
+def _violation(result: Ok, policy: SelectionSpec) -> str | None:
+    cost, limits = result.evaluation.cost, policy.constraints
     if limits.latency_p95_ms is not None and cost.latency_p95_ms > limits.latency_p95_ms:
         return f"p95 latency {cost.latency_p95_ms:.3g} ms exceeds the {limits.latency_p95_ms:g} ms limit"
     if limits.size_mb is not None and cost.size_mb > limits.size_mb:
@@ -78,9 +79,9 @@ def select(results: Sequence[ExperimentResult], policy: SelectionSpec) -> Decisi
     metric = policy.metric
     lower_better = metric in LOWER_IS_BETTER
     out: list[Ranked] = []
-    eligible: list[ExperimentResult] = []
+    eligible: list[Ok] = []
     for r in results:
-        if r.status == "failed" or r.evaluation is None:
+        if isinstance(r, Failed):
             out.append(Ranked(r.name, None, "rejected", f"failed: {r.error or 'no evaluation'}"))
         elif r.history is not None and r.history.stop_reason == "diverged":
             out.append(Ranked(r.name, _value(r, metric), "rejected", f"training diverged ({r.history.stop_detail})"))
@@ -134,14 +135,14 @@ def select(results: Sequence[ExperimentResult], policy: SelectionSpec) -> Decisi
         ranked.append(Ranked(r.name, v, "rejected", why))
     ranked.extend(out)
 
-    test = chosen.evaluation.test  # type: ignore[union-attr]
+    test = chosen.evaluation.test
     verdict = chosen.diagnosis.verdict if chosen.diagnosis else "not diagnosed"
     limits = [f"{k} ≤ {v:g}" for k, v in policy.constraints.model_dump().items() if v is not None]
     summary = (
         f"{chosen.name} goes to production: {reason}, among {len(eligible)} eligible experiment"
         f"{'s' if len(eligible) != 1 else ''} of {len(results)}"
         + (f" (constraints: {', '.join(limits)})" if limits else "")
-        + f". Its diagnosis is {verdict}; {_cost_text(chosen, 'latency')}, size {_size(chosen.evaluation.cost.size_bytes)}. "  # type: ignore[union-attr]
+        + f". Its diagnosis is {verdict}; {_cost_text(chosen, 'latency')}, size {_size(chosen.evaluation.cost.size_bytes)}. "
         + (f"On the held-out test split it scores R² {test.regression.r2:.3f}, RMSE {test.regression.rmse:.4g}, "
            f"MAE {test.regression.mae:.4g} " if test.regression else
            f"On the held-out test split it scores {100 * test.accuracy:.1f}% accuracy ")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Literal
 
 
@@ -20,10 +20,3 @@ class Decision:
     metric: str
     summary: str  # one paragraph: which model and why
     ranking: tuple[Ranked, ...]  # best first
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Decision:
-        return cls(d["chosen"], d["metric"], d["summary"], tuple(Ranked(**r) for r in d["ranking"]))

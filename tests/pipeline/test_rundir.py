@@ -1,0 +1,108 @@
+"""The run directory: where each record lives, and every record read back as it was written."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+
+import pytest
+
+from practica.config import suite_from_dict
+from practica.config.schema import ExperimentSpec
+from practica.diagnosis.records import Diagnosis, Finding
+from practica.errors import RunError
+from practica.evaluation.records import ClassMetrics, Cost, CrossValidation, RegressionMetrics, SplitMetrics
+from practica.pipeline.rundir import RunDir
+from practica.results import Failed, Trained
+from practica.selection.records import Decision, Ranked
+from practica.training.history import EpochRecord, History
+
+SPEC = ExperimentSpec(name="mlp", model={"arch": "mlp"})
+
+
+def split(accuracy: float) -> SplitMetrics:
+    return SplitMetrics(loss=0.4, accuracy=accuracy, macro_f1=accuracy, ece=0.02,
+                        per_class=(ClassMetrics("a", 0.9, 0.8, 0.85, 5), ClassMetrics("b", 0.7, 0.8, 0.75, 5)),
+                        confusion=((4, 1), (1, 4)), n=10)
+
+
+def trained() -> Trained:
+    history = History((EpochRecord(1, 1.0, 0.5, 0.9, 0.6, 0.1, 2.0), EpochRecord(2, 0.7, 0.7, 0.8, 0.65, 0.1, 2.0)),
+                      stop_reason="early_stopping", best_epoch=1, max_epochs=5, extra={"lookahead": 0.5})
+    return Trained(history, 0.8, split(0.75), split(0.7), 4.0, "mlp (1,000 parameters)",
+                   cv=CrossValidation(folds=2, accuracies=(0.7, 0.8), samples=20, groups=20))
+
+
+@pytest.fixture
+def suite(tiny_suite):
+    return suite_from_dict(tiny_suite)
+
+
+def test_the_layout(suite, tmp_path):
+    run = RunDir.create(tmp_path, suite)
+    assert run.path.parent == tmp_path / suite.name and run.suite_file.is_file()
+    exp = run.experiment("mlp")
+    assert exp.path == run.path / "experiments" / "mlp" and exp.run_id == run.id
+    assert exp.result.name == "result.json" and exp.model.name == "model.safetensors"
+    assert run.summary_file == run.path / "data" / "summary.json" and run.decision_file.name == "decision.json"
+    assert run.bundle() == run.path / "bundle" and run.bundle("mlp", "mlp") == run.path / "bundle"
+    assert run.bundle("cnn", "mlp") == run.path / "bundle-cnn"
+    assert RunDir.find(tmp_path, suite, None).path == run.path
+    assert RunDir.create(tmp_path, suite).path != run.path  # two runs in the same second get two folders
+
+
+def test_every_record_reads_back_as_written(suite, tmp_path):
+    run = RunDir.create(tmp_path, suite)
+    exp = run.experiment("mlp")
+    exp.write_result(trained())
+    back = exp.read_result(SPEC)
+    assert isinstance(back, Trained) and math.isnan(back.train_r2)  # a classification's (NaN != NaN)
+    assert replace(back, train_r2=0.0) == replace(trained(), train_r2=0.0)
+    record = json.loads(exp.result.read_text())
+    assert record["status"] == "ok" and record["cv"]["fold_accuracies"] == [0.7, 0.8]
+    assert record["cv"]["accuracy_mean"] == pytest.approx(0.75)
+    assert exp.trust_problems(ExperimentSpec(name="nb", model={"sklearn": "naive_bayes"})) == []
+
+    exp.write_result(Failed(SPEC, "ValueError: boom", "mlp"))
+    assert exp.read_result(SPEC) == Failed(SPEC, "ValueError: boom", "mlp")
+
+    diagnosis = Diagnosis("overfitting", "Overfitting.", (Finding("overfitting", "val loss rose", "regularise"),), ("best epoch 1",))
+    exp.write_diagnosis(diagnosis)
+    assert exp.read_diagnosis() == diagnosis
+    decision = Decision("mlp", "val_accuracy", "mlp goes.", (Ranked("mlp", 0.75, "chosen", "best"), Ranked("cnn", None, "rejected", "failed")))
+    run.write_decision(decision)
+    assert run.read_decision() == decision
+    run.update_status(status="running", code_version="0.1")
+    run.update_status(status="complete")
+    assert run.read_status() == {"status": "complete", "code_version": "0.1"}
+
+
+def test_a_regression_split_reads_back(suite, tmp_path):
+    reg = RegressionMetrics(1.0, 1.0, 0.8, 0.5, 0.0, 1.0, 3.0, 1.4, actual=(1.0, 2.0), predicted=(1.5, 2.5))
+    metrics = SplitMetrics(1.0, float("nan"), float("nan"), float("nan"), (), (), 2, regression=reg)
+    record = Trained(None, float("nan"), metrics, metrics, 0.1, "ridge", train_r2=0.6)
+    exp = RunDir.create(tmp_path, suite).experiment("ridge")
+    exp.write_result(record)
+    back = exp.read_result(SPEC)
+    assert isinstance(back, Trained) and back.val.regression == reg and back.train_r2 == 0.6
+    assert math.isnan(back.train_accuracy) and math.isnan(back.val.accuracy)
+
+
+def test_an_altered_result_is_not_trusted(suite, tmp_path):
+    exp = RunDir.create(tmp_path, suite).experiment("nb")
+    exp.write_result(trained())
+    exp.result.write_text(exp.result.read_text().replace('"train_seconds": 4.0', '"train_seconds": 1.0'))
+    baseline = ExperimentSpec(name="nb", model={"sklearn": "naive_bayes"})
+    (problem,) = exp.trust_problems(baseline)
+    assert "does not match its recorded sha256" in problem
+    exp.discard_result()
+    assert not exp.result.exists()
+
+
+def test_export_refuses_what_is_not_a_finished_run(suite, tmp_path):
+    with pytest.raises(RunError, match="not a run directory"):
+        RunDir.finished(tmp_path)
+    run = RunDir.create(tmp_path, suite)
+    with pytest.raises(RunError, match="has not finished"):
+        RunDir.finished(run.path)
