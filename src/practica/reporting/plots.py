@@ -20,6 +20,7 @@ import numpy as np
 if TYPE_CHECKING:
     from practica.data.records import Dataset, Splits
     from practica.evaluation.records import SplitMetrics
+    from practica.tasks import Metric
     from practica.training.history import History
 
 # One palette for the whole report (Tableau-like, readable on white and for most colour-blind readers).
@@ -288,12 +289,11 @@ def _label_offsets(xs: np.ndarray, ys: np.ndarray, step: float = 11.0) -> list[f
     return offsets
 
 
-def comparison(points: Sequence[Point], *, metric: str, latency_limit_ms: float | None = None) -> bytes | None:
+def comparison(points: Sequence[Point], *, metric: Metric, latency_limit_ms: float | None = None) -> bytes | None:
     """Validation metric against batch-1 p95 latency (log x); the chosen model highlighted."""
     points = [p for p in points if math.isfinite(p.value) and math.isfinite(p.latency_ms)]
     if not points:
         return None
-    is_share = metric in ("val_accuracy", "val_macro_f1")
     with _figure(7.6, 3.6) as (fig, buf):
         ax = fig.add_subplot()
         xs = np.array([max(p.latency_ms, 1e-3) for p in points])
@@ -319,12 +319,8 @@ def comparison(points: Sequence[Point], *, metric: str, latency_limit_ms: float 
         span = float(ys.max() - ys.min()) or abs(float(ys.max())) * 0.05 or 0.05
         ax.set_ylim(ys.min() - 0.12 * span, ys.max() + 0.18 * span)
         ax.set_xlabel("p95 latency, one sample per call (ms, log scale)")
-        label = {"val_accuracy": "validation accuracy", "val_macro_f1": "validation macro-F1",
-                 "val_loss": "validation loss (lower is better)", "val_r2": "validation R²",
-                 "val_rmse": "validation RMSE (lower is better)",
-                 "val_mae": "validation MAE (lower is better)"}.get(metric, metric)
-        ax.set_ylabel(label)
-        if is_share:
+        ax.set_ylabel(metric.label + ("" if metric.higher_is_better else " (lower is better)"))
+        if metric.share:
             ax.yaxis.set_major_formatter(_percent_formatter() if span > 0.02 else _fine_percent_formatter())
         ax.set_title("Quality against speed")
     return buf.getvalue()

@@ -7,7 +7,6 @@ predicted against actual values and the residuals) and the numbers its tables sh
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -33,7 +32,7 @@ from practica.reporting.plots import (
 if TYPE_CHECKING:
     from practica.data.records import Splits
     from practica.evaluation.records import Evaluation, SplitMetrics
-    from practica.results import ExperimentResult
+    from practica.tasks import Metric
     from practica.training.history import History
 
 COMPARISON_NOTE = (
@@ -58,54 +57,10 @@ def r2(v: float | None) -> str:
     return h.DASH if v is None or not math.isfinite(v) else f"{v:.3f}"
 
 
-def _reg(m: SplitMetrics):
-    return m.regression
-
-
-def _latency(r: ExperimentResult) -> str:
-    cost = r.evaluation.cost
-    return f"{h.ms(cost.latency_p50_ms).removesuffix(' ms')} / {h.ms(cost.latency_p95_ms)}"
-
-
-# Header, the value that decides "best", its text, and whether higher is better (as context._COLUMNS).
-COLUMNS: tuple[tuple[str, Callable, Callable, bool], ...] = (
-    ("Params", lambda r: r.evaluation.cost.params, lambda r: h.count(r.evaluation.cost.params), False),
-    ("Size", lambda r: r.evaluation.cost.size_bytes, lambda r: h.megabytes(r.evaluation.cost.size_bytes), False),
-    ("Val R²", lambda r: _reg(r.evaluation.val).r2, lambda r: r2(_reg(r.evaluation.val).r2), True),
-    ("Val RMSE", lambda r: _reg(r.evaluation.val).rmse, lambda r: number(_reg(r.evaluation.val).rmse), False),
-    ("Test R²", lambda r: _reg(r.evaluation.test).r2, lambda r: r2(_reg(r.evaluation.test).r2), True),
-    ("p50 / p95", lambda r: r.evaluation.cost.latency_p95_ms, _latency, False),
-    ("Throughput", lambda r: r.evaluation.cost.throughput, lambda r: h.per_second(r.evaluation.cost.throughput), True),
-    ("Train time", lambda r: r.train_seconds, lambda r: h.duration(r.train_seconds), False),
-)
-
-
-def metric_value(ev: Evaluation, metric: str) -> float | None:
-    reg = ev.val.regression
-    if reg is None:
-        return None
-    return {"val_r2": reg.r2, "val_rmse": reg.rmse, "val_mae": reg.mae, "val_loss": ev.val.loss}.get(metric)
-
-
-def metric_text(metric: str, value: float | None) -> str:
-    if value is None:
-        return h.DASH
-    return r2(value) if metric == "val_r2" else number(value)
-
-
-def metric_label(metric: str) -> str:
-    return {"val_r2": "validation R²", "val_rmse": "validation RMSE", "val_mae": "validation MAE",
-            "val_loss": "validation MSE"}.get(metric, metric)
-
-
-def tolerance_text(delta: float, metric: str) -> str:
-    return f"{delta:g} R²" if metric == "val_r2" else f"{delta:g} (in the target's units)"
-
-
-def headline(ev: Evaluation, metric: str) -> tuple[tuple[str, str], ...]:
+def headline(ev: Evaluation, metric: Metric) -> tuple[tuple[str, str], ...]:
     test = ev.test.regression
     return (
-        (metric_label(metric).capitalize(), metric_text(metric, metric_value(ev, metric))),
+        (metric.label.capitalize(), metric.show(metric.value(ev.val))),
         ("Test R²", r2(test.r2)),
         ("Test RMSE", number(test.rmse)),
         ("p95 latency", h.ms(ev.cost.latency_p95_ms)),

@@ -6,7 +6,7 @@ last checkpoint to the same result: every random draw comes from generators whos
 saved with the weights.
 
 Around it: ``batches`` (a split on the device, resident or memory-mapped), ``augment``,
-``validation`` (per-epoch validation, the regression loss, class weights), ``early_stopping``,
+``validation`` (per-epoch validation), ``early_stopping``,
 ``schedules``, ``lookahead`` and ``checkpoint``.
 """
 
@@ -31,6 +31,7 @@ from practica.config.schema import TrainSpec
 from practica.data.records import Dataset
 from practica.errors import RunError
 from practica.models.classifier import Classifier, Regressor
+from practica.tasks import get_task
 from practica.training import augment as aug
 from practica.training.batches import (
     Mapped,
@@ -51,12 +52,7 @@ from practica.training.early_stopping import EarlyStopping
 from practica.training.history import EpochRecord, History, StopReason
 from practica.training.lookahead import Lookahead
 from practica.training.schedules import Schedule, make_optimizer, param_groups
-from practica.training.validation import (
-    StandardisedMSE,
-    class_weights,
-    validate,
-    validate_regression,
-)
+from practica.training.validation import validate, validate_regression
 
 # A run has diverged when its epoch's mean training loss exceeds this multiple of the loss of a
 # uniform guess, ln(classes): a network that starts there and triples it is not learning.
@@ -145,14 +141,14 @@ def uses_bf16(precision: str, device: torch.device) -> bool:
 
 def _targets(data: Dataset, device: torch.device) -> torch.Tensor:
     """Class indices (int64), or a regression's values (float32)."""
-    y = torch.from_numpy(np.asarray(data.y))
-    return (y.float() if data.is_regression else y.long()).to(device)
+    y = np.asarray(data.y)
+    return get_task(data.task).targets(y).to(device)
 
 
 def wrap_body(body: nn.Module, mean: torch.Tensor, std: torch.Tensor, train: Dataset,
               preprocess: nn.Module | None = None) -> Classifier:
     """The body with input normalisation; a regression's also with the training target's mean and std."""
-    if not train.is_regression:
+    if get_task(train.task).has_classes:
         return Classifier(body, mean, std, preprocess)
     y = np.asarray(train.y, dtype=np.float64)
     return Regressor(body, mean, std, preprocess, y_mean=float(y.mean()), y_std=float(y.std()))
@@ -189,7 +185,8 @@ def fit(
     dev = pick_device(device)
     torch.manual_seed(spec.seed)
     num_classes = len(train.classes)
-    regression = train.is_regression
+    task = get_task(train.task)
+    regression = not task.has_classes
 
     # Resident tensors on the device, or memory-mapped splits read a batch at a time.
     x_train, y_train = resident_or_mapped(train, dev), _targets(train, dev)
@@ -212,13 +209,9 @@ def fit(
     schedule = Schedule(spec.schedule, optimizer, steps, spec.epochs)
     lookahead = Lookahead(spec.lookahead, model, steps * spec.epochs) if spec.lookahead else None
     augmenter = aug.Augmenter(augment, n, spec.seed, dev)
-    weights = class_weights(train, spec, dev)
-    loss_fn = nn.CrossEntropyLoss(weight=weights, label_smoothing=spec.label_smoothing)
     # With class weights, the history records the unweighted loss, so the training loss compares
     # with the (unweighted) validation loss as it does without them, for the diagnosis too.
-    record_fn = loss_fn if weights is None else nn.CrossEntropyLoss(label_smoothing=spec.label_smoothing)
-    if regression:  # MSE on the standardised target (label smoothing and class weights are refused by the config)
-        loss_fn = record_fn = StandardisedMSE(model.y_std).to(dev)
+    loss_fn, record_fn = task.losses(model, train, spec, dev)
     gen = torch.Generator(device=dev).manual_seed(spec.seed)
     es_spec = spec.early_stopping
     stopper = EarlyStopping(
@@ -250,8 +243,7 @@ def fit(
         best = unprefixed("best", tensors)
         best_state = best or None
 
-    initial_loss = 1.0 if regression else math.log(num_classes)
-    reference = "predicting the training mean" if regression else "a uniform guess"
+    initial_loss, reference = task.chance_loss(num_classes), task.chance
     stop_reason: StopReason = "completed"
     stop_detail = ""
     for epoch in range(len(records) + 1, spec.epochs + 1):
@@ -285,7 +277,7 @@ def fit(
             schedule.after_step()
             if lookahead is not None:
                 lookahead.after_step(model, schedule.step_count)
-            loss_sum += (loss.detach() if weights is None else record_fn(logits.detach(), yb)) * len(idx)
+            loss_sum += (loss.detach() if record_fn is loss_fn else record_fn(logits.detach(), yb)) * len(idx)
             if not regression:
                 correct += (logits.detach().argmax(1) == yb).sum()
             seen += len(idx)
