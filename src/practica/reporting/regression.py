@@ -19,14 +19,14 @@ from practica.reporting.plots import (
     ORANGE,
     RED,
     SPLIT_COLOURS,
-    _figure,
-    _finite,
-    _integer_epochs,
-    _legend_and_title,
-    _mark_best,
-    _mark_end,
-    _plain_log_ticks,
-    _wide_range,
+    new_figure,
+    finite_values,
+    integer_epochs,
+    legend_and_title,
+    mark_best,
+    mark_end,
+    plain_log_ticks,
+    wide_range,
 )
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ def target_histogram(splits: Splits) -> bytes:
     parts = (("train", splits.train), ("val", splits.val), ("test", splits.test))
     values = np.concatenate([np.asarray(ds.y, dtype=float) for _, ds in parts])
     edges = np.histogram_bin_edges(values, bins=min(30, max(5, len(values) // 15))) if len(values) else [0, 1]
-    with _figure(7.0, 2.9) as (fig, buf):
+    with new_figure(7.0, 2.9) as (fig, buf):
         ax = fig.add_subplot()
         for name, ds in parts:
             y = np.asarray(ds.y, dtype=float)
@@ -126,8 +126,8 @@ def target_histogram(splits: Splits) -> bytes:
 def learning_curves(history: History, *, title: str = "") -> bytes:
     """Loss (MSE on the standardised target) and R² per epoch, train vs validation, kept epoch marked."""
     epochs = np.array(history.column("epoch"), dtype=float)
-    series = {k: _finite(history.column(k)) for k in ("train_loss", "val_loss", "train_r2", "val_r2")}
-    with _figure(8.0, 3.0) as (fig, buf):
+    series = {k: finite_values(history.column(k)) for k in ("train_loss", "val_loss", "train_r2", "val_r2")}
+    with new_figure(8.0, 3.0) as (fig, buf):
         loss_ax, r2_ax = fig.subplots(1, 2)
         for ax, metric, label in ((loss_ax, "loss", "Loss (MSE, standardised target)"), (r2_ax, "r2", "R²")):
             for split, colour in (("train", BLUE), ("val", ORANGE)):
@@ -136,21 +136,21 @@ def learning_curves(history: History, *, title: str = "") -> bytes:
                         marker="o" if len(epochs) <= 12 else None, markersize=3)
             ax.set_title(label)
             ax.set_xlabel("epoch")
-            _integer_epochs(ax, epochs)
-            _mark_best(ax, history, epochs, series[f"val_{metric}"])
-            _mark_end(ax, history, epochs, series)
+            integer_epochs(ax, epochs)
+            mark_best(ax, history, epochs, series[f"val_{metric}"])
+            mark_end(ax, history, epochs, series)
         loss_ax.axhline(1.0, color=GREY, linestyle="--", linewidth=1.0, zorder=1)
         loss_ax.text(0.99, 1.0, "predicting the mean", transform=loss_ax.get_yaxis_transform(), ha="right",
                      va="bottom", fontsize=8, color="#52606d")
-        if _wide_range(series["train_loss"], series["val_loss"]):
+        if wide_range(series["train_loss"], series["val_loss"]):
             loss_ax.set_yscale("log")
-            _plain_log_ticks(loss_ax.yaxis)
+            plain_log_ticks(loss_ax.yaxis)
         r2_ax.axhline(0.0, color=GREY, linestyle="--", linewidth=1.0, zorder=1)
         finite = np.concatenate([series["train_r2"], series["val_r2"]])
         finite = finite[np.isfinite(finite)]
         if len(finite):  # very negative early R² would squash the interesting part
             r2_ax.set_ylim(max(min(finite.min(), 0.0) - 0.05, -1.0), min(1.0, finite.max() + 0.08))
-        _legend_and_title(fig, loss_ax, history, title)
+        legend_and_title(fig, loss_ax, history, title)
     return buf.getvalue()
 
 
@@ -160,7 +160,7 @@ def predicted_vs_actual(metrics: SplitMetrics, *, title: str) -> bytes:
     reg = metrics.regression
     actual, predicted = np.array(reg.actual, dtype=float), np.array(reg.predicted, dtype=float)
     residual = predicted - actual
-    with _figure(8.4, 3.7) as (fig, buf):
+    with new_figure(8.4, 3.7) as (fig, buf):
         scatter_ax, resid_ax = fig.subplots(1, 2)
         size = 14 if len(actual) > 300 else 22
         scatter_ax.scatter(actual, predicted, s=size, color=BLUE, alpha=0.65, linewidth=0)
