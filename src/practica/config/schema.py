@@ -634,7 +634,7 @@ def check_task(suite: Suite, task_name: str) -> None:
     naming the field and the fix). Run on the suite when it tells its task, and again on the data's
     resolved task. The metrics are checked here against the task's registry; the rest is the task's."""
     task = get_task(task_name)
-    why = f"the task is {task.name}" + (f" (dataset.task: {task.name})" if suite.dataset.task == task.name else
+    why = f"the task is {task.name}" + (f" (dataset.task: {task.name})" if task.name == suite.dataset.task else
                                         f" (source '{suite.dataset.source}', dataset.task: auto)")
     shared = [n for n in task.metric_names if all(n in t.metric_names for t in TASKS.values())]
     own = [n for n in task.metric_names if n not in shared]

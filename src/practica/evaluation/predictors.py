@@ -1,9 +1,8 @@
 """One prediction interface over networks and scikit-learn baselines.
 
 Both take samples as the data stage stores them (uint8 N×H×W×C images or float N×F features)
-and give class probabilities (``predict_proba``), or for a regressor the predicted values
-(``predict_values``); ``outputs`` is whichever the model gives, as a 2-D array, for what treats
-both alike (timing, export parity): outputs apart from scores.
+and give class probabilities (``predict_proba``) for a task with classes; ``outputs`` is whichever
+the model gives (probabilities, or a regressor's values), as a 2-D array, for what treats both alike (timing, export parity): outputs apart from scores.
 """
 
 from __future__ import annotations
@@ -17,12 +16,14 @@ from sklearn.base import BaseEstimator
 from practica.data.mapped import chunks, is_mapped
 from practica.models import baselines
 from practica.models.classifier import Regressor, count_parameters, weight_bytes
+from practica.tasks import get_task
 from practica.training.batches import as_input
 
 
 class Predictor(Protocol):
     params: int
     size_bytes: int
+    task: str  # the name of its ``practica.tasks`` task
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """(N, classes) probabilities for N samples (classifiers)."""
@@ -31,15 +32,6 @@ class Predictor(Protocol):
     def outputs(self, x: np.ndarray) -> np.ndarray:
         """(N, classes) probabilities, or (N, 1) values for a regressor."""
         ...
-
-
-def predict_values(predictor: Predictor, x: np.ndarray) -> np.ndarray:
-    """A regressor's (N,) predicted values."""
-    return predictor.outputs(x).reshape(-1)
-
-
-def is_regressor(predictor: Predictor) -> bool:
-    return bool(getattr(predictor, "is_regression", False))
 
 
 def _not_a_classifier() -> ValueError:
@@ -53,11 +45,12 @@ class TorchPredictor:
         self.batch_size = batch_size
         self.params = count_parameters(model)
         self.size_bytes = weight_bytes(model)
-        self.is_regression = isinstance(model, Regressor)
-        self._out = (lambda t: t.float()) if self.is_regression else (lambda t: torch.softmax(t.float(), dim=1))
+        self.task = "regression" if isinstance(model, Regressor) else "classification"
+        self._out = ((lambda t: torch.softmax(t.float(), dim=1)) if get_task(self.task).has_classes
+                     else (lambda t: t.float()))
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        if self.is_regression:
+        if not get_task(self.task).has_classes:
             raise _not_a_classifier()
         return self.outputs(x)
 
@@ -91,17 +84,17 @@ class SklearnPredictor:
     def __init__(self, estimator: BaseEstimator, num_classes: int):
         self.estimator = estimator
         self.num_classes = num_classes
-        self.is_regression = num_classes == 0
+        self.task = "regression" if num_classes == 0 else "classification"
         self.params = baselines.count_params(estimator)
         self.size_bytes = baselines.size_bytes(estimator)
 
     def outputs(self, x: np.ndarray) -> np.ndarray:
-        if self.is_regression:
+        if not get_task(self.task).has_classes:
             return np.asarray(self.estimator.predict(baselines.as_features(x)), dtype=np.float32).reshape(-1, 1)
         return self.predict_proba(x)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        if self.is_regression:
+        if not get_task(self.task).has_classes:
             raise _not_a_classifier()
         proba = self.estimator.predict_proba(baselines.as_features(x))
         # A subsampled training set may lack a class: widen to every class the data set has.

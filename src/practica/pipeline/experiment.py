@@ -30,6 +30,7 @@ from practica.models import baselines
 from practica.models.classifier import Classifier, Regressor, count_parameters
 from practica.models.preprocess import TablePreprocessing, with_table
 from practica.models.registry import build_network, describe
+from practica.tasks import get_task
 from practica.training.checkpoint import load_tensors, save_tensors
 from practica.training.history import History
 from practica.training.trainer import TrainingEvents, fit, pick_device
@@ -92,7 +93,7 @@ def training_subset(data: Dataset, max_samples: int | None, seed: int) -> Datase
     if max_samples is None or max_samples >= len(data):
         return data
     strata = data.y
-    if data.is_regression:  # stratified on the target's quantile bins
+    if not get_task(data.task).has_classes:  # stratified on the target's quantile bins
         from practica.data.targets import target_bins
 
         strata = target_bins(data.y)
@@ -146,7 +147,8 @@ def build_classifier(
     """The network wrapped with input normalisation (statistics filled in by training or loading), or
     with a table's fitted ``preprocessing`` (``TablePreprocessing.to_dict()``) in front instead."""
     # A regression's network has one output unit, wrapped with the target's scale (filled in by loading).
-    wrapper, units = (Regressor, 1) if task == "regression" else (Classifier, num_classes)
+    wrapper = Classifier if get_task(task).has_classes else Regressor
+    units = get_task(task).output_width(num_classes)
     shape = (1, -1, 1, 1) if len(input_shape) == 3 else (1, -1)
     zeros, ones = torch.zeros(input_shape[0]).reshape(shape), torch.ones(input_shape[0]).reshape(shape)
     if preprocessing is not None:
@@ -157,7 +159,7 @@ def build_classifier(
 
 def output_units(train: Dataset) -> int:
     """The network's outputs: one per class, or one value for a regression."""
-    return 1 if train.is_regression else len(train.classes)
+    return get_task(train.task).output_width(len(train.classes))
 
 
 def train_experiment(

@@ -48,6 +48,7 @@ from practica.pipeline.rundir import (
 from practica.results import ExperimentResult, SuiteRun
 from practica.selection import select
 from practica.selection.records import Decision
+from practica.tasks import get_task
 from practica.training.augment import check_augment
 from practica.training.trainer import TrainingEvents
 
@@ -106,7 +107,7 @@ def preflight(suite: Suite, splits: Splits) -> None:
 
 def check_classes(splits: Splits) -> None:
     """A classifier needs samples of two classes at least to train on; refuse one class before training."""
-    if splits.train.is_regression:
+    if not get_task(splits.train.task).has_classes:
         return
     present = np.unique(splits.train.y)
     if len(present) >= 2:
@@ -144,11 +145,11 @@ def run_suite(
     # leaves nothing behind.
     reporter.stage(f"Loading data ({suite.dataset.source})")
     splits = prepare_data(suite.dataset)
-    share = splits.shares()  # as made, from the indices
+    share, task = splits.shares(), get_task(splits.train.task)  # shares as made, from the indices
     reporter.stage(
         f"Data: {len(splits.train)} train ({share['train']:.0%}), {len(splits.val)} val ({share['val']:.0%}), "
         f"{len(splits.test)} test ({share['test']:.0%}{', fixed test set' if splits.test_is_fixed else ''}); "
-        f"{'regression (a numeric target)' if splits.train.is_regression else f'{len(splits.classes)} classes'}; "
+        f"{task.describe(len(splits.classes))}; "
         f"fingerprint {splits.fingerprint[:12]}"
     )
     for line in splits.drops:  # every sample cleaning dropped, one line per rule
@@ -325,7 +326,7 @@ def _record_hygiene(run_dir: Path, splits: Splits, reporter: Reporter) -> Hygien
 def _diagnose_all(suite: Suite, splits: Splits, trained: dict[str, Trained], run_dir: Path) -> dict[str, Diagnosis]:
     ok = {n: t for n, t in trained.items() if t.status == "ok" and t.val is not None
           and not (t.history and t.history.stop_reason == "diverged")}
-    if splits.train.is_regression:
+    if not get_task(splits.train.task).has_classes:
         return _diagnose_regressions(splits, trained, ok, run_dir)
     if suite.diagnosis.reachable_accuracy is not None:
         ref, ref_name = suite.diagnosis.reachable_accuracy, "the declared reachable accuracy"

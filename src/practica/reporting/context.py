@@ -292,12 +292,8 @@ _CV_COLUMN = ("CV acc", lambda r: r.cv.mean if r.cv else None,
 
 
 def _quality(column: Column, task: Task) -> tuple[str, Callable, Callable, bool]:
-    metric = task.metric(column.metric)
-
-    def value(r: ExperimentResult) -> float:
-        return metric.value(getattr(r.evaluation, column.split))
-
-    return column.header, value, lambda r: metric.show(value(r)), metric.higher_is_better
+    return (column.header, lambda r: task.cell(column, r.evaluation)[0], lambda r: task.cell(column, r.evaluation)[1],
+            task.metric(column.metric).higher_is_better)
 
 
 def _columns(results: tuple[ExperimentResult, ...], task: Task) -> tuple[tuple[str, Callable, Callable, bool], ...]:

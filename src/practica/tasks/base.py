@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from practica.config.schema import Suite, TrainSpec
     from practica.data.records import Dataset
-    from practica.evaluation.records import SplitMetrics
+    from practica.evaluation.records import Evaluation, SplitMetrics
 
 DASH = "—"
 
@@ -70,6 +70,7 @@ class Task(ABC):
     metrics: ClassVar[tuple[Metric, ...]]
     default_metric: ClassVar[str]  # selection.metric when the suite names none
     has_classes: ClassVar[bool]  # targets are class indices (predictions, per-class figures, class counts)
+    target_dtype: ClassVar[type]  # the targets' numpy type, as the data fingerprint hashes them
     columns: ClassVar[tuple[Column, ...]]  # the report's comparison table, between size and latency
     chance: ClassVar[str]  # the trivial predictor the divergence guard compares the loss with
 
@@ -89,6 +90,16 @@ class Task(ABC):
             if m.name == name:
                 return m
         raise ValueError(f"'{name}' is not a {self.name} metric; use one of {', '.join(self.metric_names)}")
+
+    def cell(self, column: Column, evaluation: Evaluation) -> tuple[float, str]:
+        """``column``'s value in ``evaluation``, and its text."""
+        metric = self.metric(column.metric)
+        value = metric.value(getattr(evaluation, column.split))
+        return value, metric.show(value)
+
+    @abstractmethod
+    def describe(self, num_classes: int) -> str:
+        """The target in a few words: "10 classes", "regression (a numeric target)"."""
 
     @abstractmethod
     def test_summary(self, metrics: SplitMetrics) -> str:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from practica.tasks.base import Column, Metric, Task
 from practica.tasks.regression import NUMERIC_SOURCES
 
 if TYPE_CHECKING:
-    import numpy as np
     import torch
     from torch import nn
 
@@ -45,10 +46,14 @@ class Classification(Task):
                lambda d: f"{abs(d):.4f}", lambda d: f"{d:g}"),
     )
     default_metric = "val_accuracy"
+    target_dtype = np.int64
     has_classes = True
     columns = (Column("Val acc", "val", "val_accuracy"), Column("Val F1", "val", "val_macro_f1"),
                Column("Test acc", "test", "val_accuracy"))
     chance = "a uniform guess"
+
+    def describe(self, num_classes: int) -> str:
+        return f"{num_classes} classes"
 
     def test_summary(self, metrics: SplitMetrics) -> str:
         return f"{100 * metrics.accuracy:.1f}% accuracy"
