@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from practica.config.schema import SelectionSpec
 from practica.selection.records import Decision, Ranked
-from practica.tasks import TASKS, Metric, Task, get_task
+from practica.tasks import Metric, Task, get_task, owner
 
 if TYPE_CHECKING:
     from practica.results import ExperimentResult
@@ -130,7 +130,8 @@ def _task(results: Sequence[ExperimentResult], policy: SelectionSpec) -> Task:
     evaluated = [r.evaluation for r in results if r.evaluation is not None]
     if evaluated:
         return get_task(evaluated[0].task)
-    if policy.metric is None:
-        raise ValueError("no experiment was evaluated, so the task is unknown: resolve the metric first with "
-                         "policy.for_task(task)")
-    return next(t for t in TASKS.values() if policy.metric in t.metric_names)
+    task = owner(policy.metric) if policy.metric is not None else None
+    if task is None:
+        raise ValueError(f"no experiment was evaluated and selection.metric is {policy.metric!r}, so the task is "
+                         "unknown: resolve the metric first with policy.for_task(task)")
+    return task
