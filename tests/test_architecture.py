@@ -11,19 +11,10 @@ import practica
 
 ROOT = Path(practica.__file__).parent
 
-# Reasons, each one with the change that removes it.
-ALLOWED_EDGES = {
-    # Type-only (under TYPE_CHECKING): the policy ranks the ExperimentResult records results.py holds
-    # beside the whole run's, Decision included. Goes when item 3 of issue 12 (a result as Ok | Failed,
-    # read and written by RunDir) puts the per-experiment record apart from the run's.
-    ("practica.selection", "practica.results"),
-}
-PRIVATE_IMPORTS_ALLOWED = {
-    # The regression siblings of the classification modules borrow their neighbours' helpers; item 1
-    # of issue 12 (the task as an object) folds them into the task modules, and these entries go.
-    "practica.diagnosis.regression",
-    "practica.reporting.regression",
-}
+# A cycle counts imports that run; type-only ones (``if TYPE_CHECKING:``) name records in annotations
+# and load nothing, so a low layer (tasks) may annotate with a higher one's records (evaluation).
+ALLOWED_EDGES: set[tuple[str, str]] = set()
+PRIVATE_IMPORTS_ALLOWED: set[str] = set()
 
 
 def module_name(path: Path) -> str:
@@ -35,10 +26,23 @@ def modules() -> dict[str, ast.Module]:
     return {module_name(p): ast.parse(p.read_text(encoding="utf-8"), filename=str(p)) for p in sorted(ROOT.rglob("*.py"))}
 
 
-def imports(name: str, tree: ast.Module, is_package: bool) -> list[tuple[str, str | None, int]]:
-    """(module, imported name or None, line) for every import in the module, at any depth."""
-    found = []
+def _type_only(tree: ast.Module) -> set[int]:
+    """The ids of the import nodes under ``if TYPE_CHECKING:``: names for annotations, never run."""
+    out: set[int] = set()
     for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", getattr(node.test, "attr", None)) == "TYPE_CHECKING":
+            out |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
+    return out
+
+
+def imports(name: str, tree: ast.Module, is_package: bool, *, run_time: bool = False) -> list[tuple[str, str | None, int]]:
+    """(module, imported name or None, line) for every import in the module, at any depth; with
+    ``run_time``, those that run (not the type-only ones under ``if TYPE_CHECKING:``)."""
+    found = []
+    skipped = _type_only(tree) if run_time else set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.Import):
             found += [(alias.name, None, node.lineno) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -75,7 +79,7 @@ def test_no_import_cycle_between_top_level_packages():
         if source is None:
             continue
         is_package = (ROOT.parent / name.replace(".", "/") / "__init__.py").exists()
-        for target, imported, line in imports(name, tree, is_package):
+        for target, imported, line in imports(name, tree, is_package, run_time=True):
             # ``from practica import data`` imports the package practica.data
             full = f"{target}.{imported}" if target == "practica" and imported else target
             dest = unit(full)

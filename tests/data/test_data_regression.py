@@ -20,7 +20,7 @@ from practica.errors import DataError
 
 def test_diabetes_is_a_bundled_regression_set():
     data = load_source(DatasetSpec(source="diabetes"))
-    assert data.is_regression and data.classes == () and data.class_counts() == {}
+    assert data.task == "regression" and data.classes == () and data.class_counts() == {}
     assert data.x.shape == (442, 10) and data.x.dtype == np.float32
     assert data.y.dtype == np.float32 and 25 <= data.y.min() and data.y.max() <= 346
     assert data.feature_names[:3] == ("age", "sex", "bmi")
@@ -29,7 +29,7 @@ def test_diabetes_is_a_bundled_regression_set():
 def test_the_split_spans_the_target_range_in_every_part():
     splits = prepare_data(DatasetSpec(source="diabetes", split={"val": 0.2, "test": 0.2}))
     assert (len(splits.train), len(splits.val), len(splits.test)) == (264, 89, 89)
-    assert all(s.is_regression and s.y.dtype == np.float32 for s in (splits.train, splits.val, splits.test))
+    assert all(s.task == "regression" and s.y.dtype == np.float32 for s in (splits.train, splits.val, splits.test))
     full = np.concatenate([splits.train.y, splits.val.y, splits.test.y])
     deciles = np.quantile(full, np.linspace(0.1, 0.9, 9))
     for part in (splits.val, splits.test):  # stratified on deciles: each part holds about a tenth of each
@@ -55,7 +55,7 @@ def test_npy_with_task_regression_reads_float_targets(tmp_path):
     np.save(tmp_path / "y.npy", y)
     spec = DatasetSpec(source="npy", path=tmp_path / "x.npy", labels=tmp_path / "y.npy", task="regression")
     data = load_source(spec)
-    assert data.is_regression and np.allclose(data.y, y.astype(np.float32))
+    assert data.task == "regression" and np.allclose(data.y, y.astype(np.float32))
     splits = prepare_data(spec)
     assert len(splits.train) + len(splits.val) + len(splits.test) == 60
 
@@ -72,7 +72,7 @@ def test_json_records_with_task_regression(tmp_path):
     path = tmp_path / "rows.jsonl"
     path.write_text("\n".join(json.dumps({"features": [i, i * 2.0], "target": 1.5 * i + 0.25}) for i in range(40)))
     data = load_source(DatasetSpec(source="json", path=path, task="regression"))
-    assert data.is_regression and data.y[3] == pytest.approx(4.75)
+    assert data.task == "regression" and data.y[3] == pytest.approx(4.75)
 
 
 def test_resolve_task_refuses_names_as_numbers():

@@ -18,7 +18,7 @@ def test_known_values():
     assert r.mae == pytest.approx(1.0) and r.max_abs_error == pytest.approx(2.0)
     assert r.residual_mean == pytest.approx(1 / 3)
     assert r.r2 == pytest.approx(1 - (5 / 3) / np.var([1.0, 3.0, 3.0]))
-    assert m.loss == r.mse and math.isnan(m.accuracy) and m.per_class == () and m.is_regression
+    assert m.loss == r.mse and math.isnan(m.accuracy) and m.per_class == () and m.task == "regression"
 
 
 def test_predicting_the_mean_scores_r2_zero_and_perfect_scores_one():

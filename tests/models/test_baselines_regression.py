@@ -23,7 +23,7 @@ def test_every_regression_baseline_fits_and_predicts_values(name):
     est = baselines.make_baseline(name, {}, seed=0, task="regression")
     baselines.fit_baseline(name, est, x, y, None)
     predictor = SklearnPredictor(est, 0)
-    assert predictor.is_regression and predictor.outputs(xv).shape == (100, 1)
+    assert predictor.task == "regression" and predictor.outputs(xv).shape == (100, 1)
     r2 = regression_metrics(predictor.outputs(xv), yv).regression.r2
     assert r2 > (0.99 if name in ("linear_regression", "ridge") else 0.5)
     assert predictor.params > 0

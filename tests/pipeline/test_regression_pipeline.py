@@ -34,7 +34,7 @@ def test_the_example_file_is_packaged_too():
 
 
 def test_every_experiment_is_scored_as_a_regression(run):
-    assert run.splits.train.is_regression and run.decision.metric == "val_r2"
+    assert run.splits.train.task == "regression" and run.decision.metric == "val_r2"
     for r in run.results:
         assert r.status == "ok", r.error
         val = r.evaluation.val.regression
@@ -64,7 +64,7 @@ def test_the_report_speaks_regression(run):
 def test_the_bundle_predicts_values_as_the_model_does(run):
     bundle = load_bundle(run.bundle)
     card = bundle.card
-    assert card["task"] == "regression" and bundle.is_regression and card["output"]["onnx_name"] == "value"
+    assert card["task"] == "regression" and bundle.task == "regression" and card["output"]["onnx_name"] == "value"
     assert card["onnx_parity"]["max_abs_diff"] <= card["onnx_parity"]["tolerance"]
     assert set(card["metrics"]["test"]) >= {"r2", "rmse", "mae"}
     values = bundle.predict_values(run.splits.test.x)
@@ -78,7 +78,7 @@ def test_the_bundle_predicts_values_as_the_model_does(run):
 def test_a_network_regressor_exports_with_parity(run):
     path = export_run(run.run_dir, "mlp-small", overwrite=True)
     bundle = load_bundle(path)
-    assert bundle.kind == "network" and bundle.is_regression
+    assert bundle.kind == "network" and bundle.task == "regression"
     torch_out = bundle.torch_model()(__import__("torch").from_numpy(run.splits.test.x)).detach().numpy()
     assert np.allclose(bundle.predict_proba(run.splits.test.x), torch_out, atol=1e-3)
 

@@ -37,18 +37,3 @@ from practica.reporting import humanize as h
 ])
 def test_formats(fn, value, text: str) -> None:
     assert fn(value) == text
-
-
-@pytest.mark.parametrize("metric, value, text", [
-    ("val_accuracy", 0.9621, "96.2%"),
-    ("val_macro_f1", 0.5, "50.0%"),
-    ("val_loss", 0.31234, "0.312"),
-    ("val_loss", None, "—"),
-])
-def test_metric_in_its_own_terms(metric: str, value, text: str) -> None:
-    assert h.metric(metric, value) == text
-
-
-def test_tolerance_reads_as_points_for_shares() -> None:
-    assert h.points(0.005, "val_accuracy") == "0.5 percentage points"
-    assert h.points(0.01, "val_loss") == "0.01"

@@ -13,6 +13,9 @@ import pytest
 from practica.data.records import Dataset
 from practica.evaluation.records import SplitMetrics
 from practica.reporting import plots
+from practica.tasks import get_task
+
+ACCURACY = get_task("classification").metric("val_accuracy")
 from practica.training.history import EpochRecord, History
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -63,17 +66,17 @@ def test_confusion_matrix_handles_ten_long_names_and_empty_rows() -> None:
 
 
 def test_comparison_needs_a_finite_point() -> None:
-    assert plots.comparison([], metric="val_accuracy") is None
-    assert plots.comparison([plots.Point("a", math.nan, 0.9)], metric="val_accuracy") is None
+    assert plots.comparison([], metric=ACCURACY) is None
+    assert plots.comparison([plots.Point("a", math.nan, 0.9)], metric=ACCURACY) is None
     points = [plots.Point("a", 0.0, 0.9, chosen=True), plots.Point("b", 12.0, 0.91, rejected=True)]
-    assert size(plots.comparison(points, metric="val_accuracy", latency_limit_ms=5))[0] > 500
-    assert size(plots.comparison(points[:1], metric="val_loss"))[0] > 500
+    assert size(plots.comparison(points, metric=ACCURACY, latency_limit_ms=5))[0] > 500
+    assert size(plots.comparison(points[:1], metric=get_task("classification").metric("val_loss")))[0] > 500
 
 
 def test_figures_leave_matplotlib_global_state_alone() -> None:
     before = (matplotlib.get_backend(), dict(matplotlib.rcParams))
     had_pyplot = "matplotlib.pyplot" in sys.modules
     plots.learning_curves(run([2.0, 1.0]))
-    plots.comparison([plots.Point("a", 1.0, 0.9)], metric="val_accuracy")
+    plots.comparison([plots.Point("a", 1.0, 0.9)], metric=ACCURACY)
     assert (matplotlib.get_backend(), dict(matplotlib.rcParams)) == before
     assert ("matplotlib.pyplot" in sys.modules) == had_pyplot

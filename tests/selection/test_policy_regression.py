@@ -31,3 +31,13 @@ def test_rmse_is_lower_better_and_the_tolerance_is_in_target_units():
     decision = select(runs, SelectionSpec(metric="val_rmse", tolerance=0.05))
     assert decision.chosen == "fast"  # within 0.05 of the best RMSE, and faster
     assert select(runs, SelectionSpec(metric="val_mae", tolerance=0.0)).chosen == "slow"
+
+
+def test_without_a_metric_the_evaluated_task_decides_not_classification():
+    decision = select([result("rough", 2.0, 0.1), result("fine", 0.2, 1.0)], SelectionSpec())
+    assert decision.metric == "val_r2" and decision.chosen == "fine"
+
+
+def test_val_loss_reads_as_the_regressions_mse():
+    decision = select([result("rough", 2.0, 0.1), result("fine", 0.2, 1.0)], SelectionSpec(metric="val_loss"))
+    assert decision.chosen == "fine" and "validation MSE" in decision.summary

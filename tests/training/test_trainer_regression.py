@@ -55,7 +55,7 @@ def test_history_csv_has_regression_columns_and_round_trips():
     header = history.to_csv().splitlines()[0].split(",")
     assert "val_r2" in header and "val_mae" in header and "val_accuracy" not in header
     again = History.from_dict(history.to_dict())
-    assert again.is_regression and again.epochs[1].val_r2 == pytest.approx(history.epochs[1].val_r2)
+    assert again.task == "regression" and again.epochs[1].val_r2 == pytest.approx(history.epochs[1].val_r2)
 
 
 def test_resume_gives_the_same_regression_run(tmp_path):

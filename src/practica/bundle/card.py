@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from practica.tasks import get_task
+
 # Bounds on the model input a card may declare. A 4096×4096×3 image is 48 MiB a sample, beyond any
 # model practica trains, and still small enough to allocate; an unbounded shape is an allocation of
 # whatever size the card says the moment the service warms up or ``predict`` sizes its batches.
@@ -86,10 +88,11 @@ class BundleCard(_Part):
     @model_validator(mode="after")
     def _classes_fit_the_task(self) -> BundleCard:
         classes = self.output.classes
-        if self.task == "classification" and not classes:
+        has_classes = get_task(self.task).has_classes
+        if has_classes and not classes:
             raise ValueError("output.classes is empty; a classifier lists its classes in the model's output order")
-        if self.task == "regression" and classes:
-            raise ValueError(f"a regression model has no classes, but output.classes lists {len(classes)}")
+        if not has_classes and classes:
+            raise ValueError(f"a {self.task} model has no classes, but output.classes lists {len(classes)}")
         if len(set(classes)) != len(classes):
             repeated = sorted({c for c in classes if classes.count(c) > 1})
             raise ValueError(f"output.classes repeats {repeated}; each class is listed once")
@@ -98,4 +101,4 @@ class BundleCard(_Part):
     @property
     def outputs_per_input(self) -> int:
         """What the ONNX model gives per input: a probability per class, or one value."""
-        return 1 if self.task == "regression" else len(self.output.classes)
+        return get_task(self.task).output_width(len(self.output.classes))

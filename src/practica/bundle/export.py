@@ -50,6 +50,7 @@ from practica.evaluation.predictors import Predictor, SklearnPredictor, TorchPre
 from practica.evaluation.records import Evaluation
 from practica.io import write_json, write_text
 from practica.selection.records import Decision
+from practica.tasks import get_task
 
 # ONNX Runtime and PyTorch must agree this closely on every test probability; on a regressor's value,
 # this closely relative to the value (float32 carries 7 digits: 4,000 g agree to about 4e-4 g).
@@ -132,7 +133,7 @@ def _assemble(src: BundleSource, root: Path) -> None:
 
     session = ort.InferenceSession(str(root / ONNX_FILE), providers=["CPUExecutionProvider"])
     test_x = src.splits.test.x
-    regression = src.splits.train.is_regression
+    regression = not get_task(src.splits.train.task).has_classes
     output = output_name(regression)
     expected = predictor.outputs(test_x)  # probabilities, or a regressor's (N, 1) values
     got = np.concatenate([session.run([output], {input_name(spec): test_x[i : i + 1024]})[0]
@@ -176,6 +177,7 @@ def _lineage(src: BundleSource) -> dict:
 
 def _card(src: BundleSource, spec: InputSpec, classes: tuple[str, ...], kind: str, diff: float, n_test: int) -> dict:
     exp, ev, splits = src.experiment, src.evaluation, src.splits
+    regression = not get_task(splits.train.task).has_classes
     ranked = next((r for r in src.decision.ranking if r.experiment == exp.name), None)
 
     def split(m):
@@ -195,9 +197,9 @@ def _card(src: BundleSource, spec: InputSpec, classes: tuple[str, ...], kind: st
         "input": {**spec.to_dict(), "onnx_name": input_name(spec), "onnx_dtype": np.dtype(spec.onnx_dtype).name,
                   "resize": "bilinear"},
         "task": splits.train.task,
-        "output": {"onnx_name": output_name(splits.train.is_regression), "classes": list(classes),
+        "output": {"onnx_name": output_name(regression), "classes": list(classes),
                    **({"shape": ["batch", 1], "meaning": "predicted value, in the target's units"}
-                      if splits.train.is_regression else {})},
+                      if regression else {})},
         "model": {
             "kind": kind,
             "experiment": exp.name,
@@ -232,5 +234,5 @@ def _card(src: BundleSource, spec: InputSpec, classes: tuple[str, ...], kind: st
             "file": LINEAGE_FILE,  # input files' sha256, every sample's split, the cleaning decisions
         },
         "onnx_parity": {"samples": n_test, "max_abs_diff": diff, "tolerance": PARITY_TOLERANCE,
-                        **({"tolerance_is": "relative to each value"} if splits.train.is_regression else {})},
+                        **({"tolerance_is": "relative to each value"} if regression else {})},
     }

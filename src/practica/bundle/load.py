@@ -16,6 +16,7 @@ from practica.bundle.layout import BUNDLE_FILE, BUNDLE_SCHEMA_VERSION, ONNX_FILE
 from practica.bundle.manifest import verify_manifest
 from practica.errors import BundleError
 from practica.io import read_json
+from practica.tasks import get_task
 
 
 class Bundle:
@@ -42,10 +43,6 @@ class Bundle:
     def task(self) -> str:
         """"classification" (probabilities out) or "regression" ((N, 1) values out)."""
         return self.meta.task
-
-    @property
-    def is_regression(self) -> bool:
-        return self.task == "regression"
 
     def predict_values(self, x: np.ndarray) -> np.ndarray:
         """A regressor's (N,) predicted values for (N, *input shape) raw inputs."""
@@ -168,8 +165,8 @@ def _check_signature(meta: BundleCard, session: Any, root: Path) -> None:
     out_dims = outputs[meta.output.onnx_name]
     per_input = out_dims[-1] if len(out_dims) == 2 else None
     if isinstance(per_input, int) and per_input != meta.outputs_per_input:
-        what = ("task is regression (one value per input)" if meta.task == "regression"
-                else f"output.classes lists {len(meta.output.classes)} classes")
+        what = (f"output.classes lists {len(meta.output.classes)} classes" if get_task(meta.task).has_classes
+                else f"task is {meta.task} (one value per input)")
         raise BundleError(f"{card}: {what} but {model} gives {per_input} outputs per input. {fix}")
 
 

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from practica.cli.terminal import console, fail
 from practica.errors import PracticaError
+from practica.tasks import get_task
 
 data_app = typer.Typer(help="Look at a data set before training on it.", no_args_is_help=True)
 
@@ -100,10 +101,10 @@ def _print_loaded(console, seen) -> None:
         table.add_column(col, justify="right" if col in ("samples", "classes", "unreadable") else "left", style=None)
     for name, d in seen.parts.items():
         table.add_row(name, f"{len(d):,}", d.kind, "×".join(map(str, d.input_shape)),
-                      "regression" if d.is_regression else str(len(d.classes)), str(len(d.skipped)))
+                      str(len(d.classes)) if get_task(d.task).has_classes else d.task, str(len(d.skipped)))
     console.print(table)
     first = next(iter(seen.parts.values()))
-    if first.is_regression:  # a numeric target: its distribution is in the checks below
+    if not get_task(first.task).has_classes:  # a numeric target: its distribution is in the checks below
         console.print("  target: a number (regression); see Target distribution below")
         return
     counts = [d.class_counts() for d in seen.parts.values()]

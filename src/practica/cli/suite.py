@@ -14,6 +14,7 @@ from rich.table import Table
 
 from practica.cli.terminal import EXIT_EXPERIMENT_FAILED, EXIT_INTERRUPTED, EXIT_NO_MODEL, console, err_console, fail
 from practica.errors import PracticaError
+from practica.tasks import get_task
 
 
 def default_suite() -> Path:
@@ -153,8 +154,10 @@ def _resume_hint(suite_file: Path | None, runs_dir: Path, resume: bool, run_id: 
 
 def _print_summary(run) -> None:
     table = Table(title="Experiments", show_lines=False)
-    regression = run.splits.train.is_regression
-    scores = ("val R²", "test R²") if regression else ("val acc", "test acc")
+    task = get_task(run.splits.train.task)
+    # The task's first report column on each split: its default metric ("val acc", "test R²").
+    shown = [next(c for c in task.columns if c.split == split) for split in ("val", "test")]
+    scores = [c.header[0].lower() + c.header[1:] for c in shown]
     for col in ("experiment", "verdict", *scores, "p95 ms", "size MB", "train s", "decision"):
         table.add_column(col, justify="right" if col not in ("experiment", "verdict", "decision") else "left")
     ranks = {r.experiment: r for r in run.decision.ranking}
@@ -164,8 +167,7 @@ def _print_summary(run) -> None:
         table.add_row(
             r.name,
             diagnosis.verdict if diagnosis else r.status,
-            (f"{ev.val.regression.r2:.3f}" if regression else f"{100 * ev.val.accuracy:.1f}%") if ev else "-",
-            (f"{ev.test.regression.r2:.3f}" if regression else f"{100 * ev.test.accuracy:.1f}%") if ev else "-",
+            *(task.cell(c, ev)[1] if ev else "-" for c in shown),
             f"{ev.cost.latency_p95_ms:.2g}" if ev else "-",
             f"{ev.cost.size_mb:.3g}" if ev else "-",
             f"{r.train_seconds:.0f}",

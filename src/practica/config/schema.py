@@ -24,6 +24,8 @@ from pydantic import (
 
 from practica.config.base import Strict, first_non_finite
 from practica.config.layers import AugmentSpec, LayerSpec, check_layers_size
+from practica.tasks import TASKS, get_task, owner
+from practica.tasks.regression import NUMERIC_SOURCES
 
 SCHEMA_VERSION = 1
 MAX_SEED = 2**32 - 1  # numpy's seeds are unsigned 32-bit
@@ -54,9 +56,6 @@ FILE_SOURCES = ("folder", "npz", "npy", "pixel_csv", "json", "csv")
 _PATH_EXAMPLES = {"folder": "data/train", "npz": "data/train.npz", "npy": "data/x.npy",
                   "pixel_csv": "data/train.csv", "json": "data/train.jsonl", "csv": "data/table.csv"}
 FEATURE_SOURCES = ("iris", "wine", "breast_cancer", "diabetes")  # feature tables: no images
-REGRESSION_SOURCES = ("diabetes",)  # sets whose target is a number: task auto means regression
-# Sources whose target may be a number (task: regression); the others hold classes only.
-REGRESSION_CAPABLE = ("diabetes", "npy", "json", "csv")
 TABLE_SOURCES = ("csv",)  # task auto: the target column's values decide, once loaded
 PART_SOURCES = (*KNOWN_SOURCES, "folder")  # sets that may come in train and test parts
 # Options that belong to some sources only; anywhere else they are refused, naming their sources.
@@ -294,17 +293,8 @@ class DatasetSpec(SourceSpec):
 
     @model_validator(mode="after")
     def _task_fits_source(self) -> DatasetSpec:
-        if self.task == "regression" and self.source not in REGRESSION_CAPABLE:
-            capable = ", ".join(REGRESSION_CAPABLE)
-            raise ValueError(
-                f"dataset.task: regression needs a source whose target is a number ({capable}); source "
-                f"'{self.source}' holds classes. Use task: classification (or auto), or another source"
-            )
-        if self.task == "classification" and self.source in REGRESSION_SOURCES:
-            raise ValueError(
-                f"source '{self.source}' is a regression set (its target is a number, not a class); "
-                "use dataset.task: regression or auto"
-            )
+        if self.task != "auto":
+            get_task(self.task).check_source(self.source)
         return self
 
     @property
@@ -312,7 +302,7 @@ class DatasetSpec(SourceSpec):
         """The task as far as the suite alone tells it; None when only the data can (a table's target, auto)."""
         if self.task != "auto":
             return self.task
-        if self.source in REGRESSION_SOURCES:
+        if self.source in NUMERIC_SOURCES:  # sets whose target is a number: task auto means regression
             return "regression"
         return None if self.source in TABLE_SOURCES else "classification"
 
@@ -471,7 +461,8 @@ class EarlyStoppingSpec(Strict):
 
     @property
     def direction(self) -> Literal["min", "max"]:
-        return "min" if self.monitor == "val_loss" else "max"  # val_accuracy, val_r2: higher is better
+        task = owner(self.monitor)
+        return "max" if task is not None and task.metric(self.monitor).higher_is_better else "min"
 
 
 class LookaheadSpec(Strict):
@@ -551,12 +542,6 @@ class Constraints(Strict):
 
 
 SelectionMetric = Literal["val_accuracy", "val_macro_f1", "val_loss", "val_r2", "val_rmse", "val_mae"]
-CLASSIFICATION_METRICS = ("val_accuracy", "val_macro_f1")
-REGRESSION_METRICS = ("val_r2", "val_rmse", "val_mae")
-LOWER_IS_BETTER = ("val_loss", "val_rmse", "val_mae")
-# Without selection.metric: accuracy for classification; R² for regression, unitless, so the absolute
-# tolerance means the same on every data set (it ranks as validation MSE does: R² = 1 - MSE / variance).
-DEFAULT_METRIC = {"classification": "val_accuracy", "regression": "val_r2"}
 
 
 class SelectionSpec(Strict):
@@ -570,8 +555,10 @@ class SelectionSpec(Strict):
     prefer: Literal["latency", "size"] = Field("latency", description="what 'cheaper' means")
 
     def for_task(self, task: str) -> SelectionSpec:
-        """This policy with its metric resolved for ``task`` (the default metric where none was given)."""
-        return self if self.metric is not None else self.model_copy(update={"metric": DEFAULT_METRIC[task]})
+        """This policy with its metric resolved for ``task``: the one place a default metric is chosen (the
+        task's ``default_metric``); a metric the task lacks raises ValueError."""
+        metric = get_task(task).metric(self.metric).name
+        return self if metric == self.metric else self.model_copy(update={"metric": metric})
 
 
 class DefaultsSpec(Strict):
@@ -622,7 +609,7 @@ class Suite(Strict):
             except (ValueError, TypeError):
                 return data  # the dataset's own error is reported by the field's validation
             if task is not None:
-                data = {**data, "selection": {**selection, "metric": DEFAULT_METRIC[task]}}
+                data = {**data, "selection": {**selection, "metric": get_task(task).default_metric}}
         return data
 
     @model_validator(mode="after")
@@ -653,56 +640,32 @@ class Suite(Strict):
 
 # ------------------------------------------------------------------ task checks
 
-_CLASSIFICATION_ONLY_MODELS = ("logistic_regression", "naive_bayes")
-_REGRESSION_ONLY_MODELS = ("linear_regression", "ridge")
 
-
-def check_task(suite: Suite, task: str) -> None:
-    """Every setting that suits only one task, checked against ``task`` (raises ValueError naming the
-    field and the fix). Run on the suite when it tells its task, and again on the data's resolved task."""
-    other = "regression" if task == "classification" else "classification"
-    why = f"the task is {task}" + (f" (dataset.task: {task})" if suite.dataset.task == task else
-                                   f" (source '{suite.dataset.source}', dataset.task: auto)")
+def check_task(suite: Suite, task_name: str) -> None:
+    """Every setting that suits only one task, checked against the task ``task_name`` (raises ValueError
+    naming the field and the fix). Run on the suite when it tells its task, and again on the data's
+    resolved task. The metrics are checked here against the task's registry; the rest is the task's."""
+    task = get_task(task_name)
+    why = f"the task is {task.name}" + (f" (dataset.task: {task.name})" if task.name == suite.dataset.task else
+                                        f" (source '{suite.dataset.source}', dataset.task: auto)")
+    shared = [n for n in task.metric_names if all(n in t.metric_names for t in TASKS.values())]
+    own = [n for n in task.metric_names if n not in shared]
     metric = suite.selection.metric
-    wrong = CLASSIFICATION_METRICS if task == "regression" else REGRESSION_METRICS
-    if metric in wrong:
-        fits = ", ".join(REGRESSION_METRICS if task == "regression" else CLASSIFICATION_METRICS)
+    if metric is not None and metric not in task.metric_names:
         raise ValueError(
-            f"selection.metric '{metric}' is a {other} metric, but {why}; use one of {fits} or val_loss "
-            f"(or leave it out: the default is {DEFAULT_METRIC[task]})"
-        )
-    if task == "regression" and suite.diagnosis.reachable_accuracy is not None:
-        raise ValueError(f"diagnosis.reachable_accuracy is an accuracy, but {why}; remove it")
-    if task == "regression" and suite.dataset.split.cv_folds:
-        raise ValueError(
-            f"dataset.split.cv_folds scores baselines by cross-validated accuracy, for classification only, but "
-            f"{why}; remove cv_folds (regression baselines are scored on the validation split)"
+            f"selection.metric '{metric}' is a {_owner_name(metric)} metric, but {why}; use one of {', '.join(own)} "
+            f"or {', '.join(shared)} (or leave it out: the default is {task.default_metric})"
         )
     for i, exp in enumerate(suite.experiments):
-        where, train = f"experiments[{i}] ({exp.name})", exp.train
-        model = exp.model.sklearn
-        if task == "regression" and model in _CLASSIFICATION_ONLY_MODELS:
+        monitor = exp.train.early_stopping.monitor if exp.train.early_stopping else None
+        if monitor is not None and monitor not in task.metric_names:
             raise ValueError(
-                f"{where}.model.sklearn '{model}' is a classifier, but {why}; use linear_regression, ridge, knn, "
-                "decision_tree or random_forest"
+                f"experiments[{i}] ({exp.name}).train.early_stopping.monitor '{monitor}' is a "
+                f"{_owner_name(monitor)} metric, but {why}; use {', '.join(shared)} or {task.default_metric}"
             )
-        if task == "classification" and model in _REGRESSION_ONLY_MODELS:
-            raise ValueError(
-                f"{where}.model.sklearn '{model}' is a regressor, but {why}; use logistic_regression (the linear "
-                "classifier) or another classifier"
-            )
-        monitor = train.early_stopping.monitor if train.early_stopping else None
-        if (task, monitor) in (("regression", "val_accuracy"), ("classification", "val_r2")):
-            fits = "val_r2" if task == "regression" else "val_accuracy"
-            raise ValueError(
-                f"{where}.train.early_stopping.monitor '{monitor}' is a {other} metric, but {why}; use val_loss "
-                f"or {fits}"
-            )
-        if task == "regression" and train.label_smoothing:
-            raise ValueError(
-                f"{where}.train.label_smoothing ({train.label_smoothing:g}) softens class labels, but {why}; remove it"
-            )
-        if task == "regression" and train.class_weight is not None:
-            raise ValueError(
-                f"{where}.train.class_weight weights classes, but {why} and there are none; remove it"
-            )
+    task.check_settings(suite, why)
+
+
+def _owner_name(metric: str) -> str:
+    task = owner(metric)
+    return task.name if task is not None else "unknown"

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from practica.data.records import Dataset, Splits
 from practica.errors import DataError
+from practica.tasks import get_task
 
 if TYPE_CHECKING:
     from practica.config.schema import DatasetSpec, SourceSpec
@@ -43,10 +44,10 @@ def prepare_data(spec: DatasetSpec) -> Splits:
     test_spec = spec.test or official_test(spec)
     test = None
     if test_spec is not None:
-        if data.is_regression:  # the fixed test set's targets are numbers too
+        if not get_task(data.task).has_classes:  # the fixed test set's targets are numbers too
             from practica.config.schema import DatasetSpec
 
-            test_spec = DatasetSpec.model_validate({**test_spec.model_dump(), "task": "regression"})
+            test_spec = DatasetSpec.model_validate({**test_spec.model_dump(), "task": data.task})
         shape = {"image_size": data.x.shape[1:3], "channels": data.x.shape[3]} if data.kind == "image" else {}
         memmap = True if is_mapped(data.x) else spec.memmap
         test = align_test(data, load_source(test_spec, memmap=memmap, **shape))
@@ -82,7 +83,7 @@ def align_test(data: Dataset, test: Dataset) -> Dataset:
             f"'{data.name}' has {data.input_shape}; give both the same kind of samples (images or features, "
             "and as many features)."
         )
-    if data.is_regression:
+    if not get_task(data.task).has_classes:
         return test
     unknown = [c for c in test.classes if c not in data.classes]
     if unknown:

@@ -34,6 +34,7 @@ from practica.data import mapped
 from practica.data.records import Dataset
 from practica.errors import DataError
 from practica.io import atomic_write, read_json, write_json
+from practica.tasks import get_task
 
 FORMAT_VERSION = 1
 _STALE_TMP_S = 3600  # a temporary folder this old belongs to a killed process
@@ -118,7 +119,7 @@ def derived_key(code: Sequence[str], params: Any, datasets: Sequence[Dataset | N
             continue
         h.update(json.dumps([ds.x.shape, str(ds.x.dtype), list(ds.classes), list(ds.sources), list(ds.skipped)]).encode())
         mapped.update_hash(h, ds.x)
-        h.update(np.ascontiguousarray(ds.y, dtype=np.float64 if ds.is_regression else np.int64))
+        h.update(np.ascontiguousarray(ds.y, dtype=get_task(ds.task).target_dtype))
     return h.hexdigest()
 
 

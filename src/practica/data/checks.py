@@ -30,6 +30,7 @@ from practica.data.hygiene import (
     perceptual_hashes,
 )
 from practica.data.records import Dataset, skipped_noun
+from practica.tasks import get_task
 
 __all__ = [
     "DEFAULT_IMBALANCE_THRESHOLD",
@@ -265,7 +266,7 @@ def _check_data(parts: Mapping[str, Dataset], *, near_distance: int | None, min_
                      "for a perceptual hash to tell a copy from a look-alike; exact duplicates are still found")
         near_distance = None
     hashed = {n: _Hashed.of(parts[n], n, near_distance is not None) for n in names}
-    regression = any(d.is_regression for d in parts.values())
+    regression = any(not get_task(d.task).has_classes for d in parts.values())
     checks = [_unreadable(parts), _target(parts) if regression else _balance(parts, imbalance_threshold)]
     exact_within = _exact_within(hashed)
     exact_across = _exact_across(hashed)
@@ -321,9 +322,9 @@ class _Hashed:
         return self.data.sources[i] if self.data.sources else f"{self.name}[{i}]"
 
     def label(self, i: int) -> str:
-        if self.data.is_regression:  # the target value
-            return f"{float(self.data.y[i]):.6g}"
-        return self.data.classes[int(self.data.y[i])]
+        if get_task(self.data.task).has_classes:
+            return self.data.classes[int(self.data.y[i])]
+        return f"{float(self.data.y[i]):.6g}"  # the target value
 
     @property
     def representatives(self) -> np.ndarray:

@@ -43,6 +43,7 @@ from practica.data import hygiene
 from practica.data.checks import CONFLICT_MIN_SIMILARITY
 from practica.data.records import Dataset, Decision
 from practica.errors import DataError
+from practica.tasks import get_task
 
 __all__ = ["Cleaning", "Decision", "cached_clean", "clean", "drop_lines", "sample_names", "summarise"]
 
@@ -171,7 +172,7 @@ def _label_list(data: Dataset, labels: np.ndarray) -> str:
 
 def _label(data: Dataset, label: float) -> str:
     """A class name quoted, or a regression target as a number."""
-    return f"{label:.6g}" if data.is_regression else f"'{data.classes[int(label)]}'"
+    return f"'{data.classes[int(label)]}'" if get_task(data.task).has_classes else f"{label:.6g}"
 
 
 def _exact(data: Dataset, names: tuple[str, ...], hashes: np.ndarray, spec: CleanSpec, alive: np.ndarray) -> list[Decision]:
@@ -190,11 +191,11 @@ def _exact(data: Dataset, names: tuple[str, ...], hashes: np.ndarray, spec: Clea
                 alive[idx] = False
                 out.append(Decision(
                     "drop", tuple(names[i] for i in idx),
-                    f"identical samples {'with targets' if data.is_regression else 'labelled'} "
+                    f"identical samples {'labelled' if get_task(data.task).has_classes else 'with targets'} "
                     f"{_label_list(data, labels)}: at least one label is wrong and no "
                     "model can get them all right (conflicting_labels: drop)", "conflicting_labels", tuple(idx.tolist())))
                 continue
-            if data.is_regression:  # every copy: the model learns their mean
+            if not get_task(data.task).has_classes:  # every copy: the model learns their mean
                 out.append(Decision(
                     "keep", tuple(names[i] for i in idx),
                     f"identical samples with targets {_label_list(data, labels)}; all kept (conflicting_labels: "
@@ -359,7 +360,7 @@ def _dropped_by_rule(decisions: list[Decision] | tuple[Decision, ...]) -> dict[s
 
 def _class_losses(data: Dataset, dropped: np.ndarray) -> list[tuple[str, int, int]]:
     """(class, dropped, of) per class that lost samples, the largest share first."""
-    if data.is_regression or not len(dropped):
+    if not get_task(data.task).has_classes or not len(dropped):
         return []
     counts = np.bincount(data.y, minlength=len(data.classes))
     lost = np.bincount(data.y[dropped], minlength=len(data.classes))

@@ -9,6 +9,7 @@ from typing import Any, Literal
 import numpy as np
 
 from practica.data import mapped
+from practica.tasks import get_task
 
 
 @dataclass(frozen=True)
@@ -56,12 +57,8 @@ class Dataset:
     def skipped_noun(self) -> str:
         return skipped_noun(self.skipped)
 
-    @property
-    def is_regression(self) -> bool:
-        return self.task == "regression"
-
     def class_counts(self) -> dict[str, int]:
-        if self.is_regression:
+        if not get_task(self.task).has_classes:
             return {}
         counts = np.bincount(self.y, minlength=len(self.classes))
         return {name: int(n) for name, n in zip(self.classes, counts)}

@@ -37,6 +37,7 @@ from practica.data import mapped
 from practica.data.clean import Cleaning, clean
 from practica.data.records import Dataset, Splits
 from practica.errors import DataError
+from practica.tasks import get_task
 
 _LISTED_SKIPS = 5
 SPLITS_DIR = "splits"  # under the data cache: memory-mapped splits, one folder per fingerprint
@@ -61,7 +62,7 @@ def make_splits(data: Dataset, spec: DatasetSpec, test: Dataset | None, cleaning
     groups = cleaning.groups
     pool = cleaning.keep
     full = data
-    if data.is_regression:  # divided as a classification of the target's quantile bins; subsets of the data
+    if not get_task(data.task).has_classes:  # divided as a classification of the target's quantile bins
         from practica.data.targets import as_strata
 
         data = as_strata(data)
@@ -89,7 +90,7 @@ def make_splits(data: Dataset, spec: DatasetSpec, test: Dataset | None, cleaning
     # in the cache, named by the fingerprint (which covers the contents and the indices): no copy
     # in memory, and the next run on the same data and split maps them again.
     train = data.subset(train_idx, "train", path=split_file(fp, "train"))
-    notes += _imbalance_note(train, data.y[cleaning.dropped()] if not data.is_regression else None)
+    notes += _imbalance_note(train, data.y[cleaning.dropped()] if get_task(data.task).has_classes else None)
     return Splits(
         train=train,
         val=data.subset(val_idx, "val", path=split_file(fp, "val")),
@@ -114,7 +115,7 @@ def fingerprint(
     for ds in (data, test) if test is not None else (data,):
         h.update(json.dumps([ds.x.shape, str(ds.x.dtype), list(ds.classes)]).encode())
         mapped.update_hash(h, ds.x)
-        h.update(np.ascontiguousarray(ds.y, dtype=np.float64 if ds.is_regression else np.int64))
+        h.update(np.ascontiguousarray(ds.y, dtype=get_task(ds.task).target_dtype))
     for name in ("train", "val", "test"):
         h.update(name.encode())
         h.update(np.ascontiguousarray(indices[name], dtype=np.int64))
@@ -305,7 +306,7 @@ def _stratified_counts(counts: np.ndarray, n: int, every_class: bool = False) ->
 def _imbalance_note(train: Dataset, dropped: np.ndarray | None) -> list[str]:
     """A warning when training classes are imbalanced; ``dropped`` (the labels of the samples
     cleaning dropped) says when cleaning took from the rare class."""
-    if train.is_regression:
+    if not get_task(train.task).has_classes:
         return []
     counts = np.bincount(train.y, minlength=len(train.classes))
     present = np.flatnonzero(counts)

@@ -32,7 +32,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -41,6 +41,7 @@ from practica.data import cache
 from practica.data.labels import from_text, is_number
 from practica.data.records import Dataset
 from practica.errors import DataError, InputError
+from practica.tasks import get_task
 
 # Default target names: the usual ones, and species (iris, penguins: the classic first tables).
 TARGET_COLUMNS = ("target", "label", "class", "y", "species")
@@ -247,14 +248,12 @@ def resolve_task(labels: Sequence[str], task: str, what: str) -> Task:
     """``auto``: numbers with fractions, or more than ``MAX_AUTO_CLASSES`` whole numbers, are a quantity
     (regression); strings and a few whole numbers are classes."""
     numbers = all(is_number(t) for t in labels)
-    if task == "regression":
-        if not numbers:
+    if task != "auto":
+        if not numbers and not get_task(task).has_classes:
             example = next(t for t in labels if not is_number(t))
-            raise DataError(f"{what} holds {example!r}, not a number; regression needs a numeric target. "
+            raise DataError(f"{what} holds {example!r}, not a number; {task} needs a numeric target. "
                             "Set dataset.task: classification, or choose another target.")
-        return "regression"
-    if task == "classification":
-        return "classification"
+        return cast(Task, task)
     if not numbers:
         return "classification"
     values = np.array([float(t) for t in labels])

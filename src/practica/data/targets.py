@@ -13,6 +13,7 @@ import numpy as np
 from practica.data.labels import is_number
 from practica.data.records import Dataset
 from practica.errors import DataError
+from practica.tasks import get_task
 
 MAX_BINS = 10  # quantile bins of the target a stratified split balances (deciles)
 MIN_PER_BIN = 20  # fewer bins for small sets, so every bin has samples in every split
@@ -43,9 +44,9 @@ def regression_targets(raw: np.ndarray, what: str, n: int) -> np.ndarray:
 def resolve_task(data: Dataset, task: str) -> Dataset:
     """``data`` as the task ``task`` ("auto", "classification", "regression") asks. A loader that read
     classes from numeric labels (JSON values, integer .npy labels) gives them back as numbers for regression."""
-    if task == "auto" or data.task == task:
+    if task in ("auto", data.task):
         return data
-    if task == "classification":
+    if get_task(task).has_classes:
         raise DataError(
             f"{data.name} holds a numeric target (a regression set); dataset.task: classification needs classes. "
             "Use task: regression (or auto)."

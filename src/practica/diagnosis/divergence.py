@@ -28,14 +28,14 @@ ADVICE = (
 
 
 def check_diverged(curves: Curves, history: History, context: DiagnosisContext) -> Check | None:
-    found = _non_finite(curves) or _blow_up(curves, context) or _stopped_as_diverged(curves, history)
+    found = non_finite(curves) or _blow_up(curves, context) or stopped_as_diverged(curves, history)
     if found is None:
         return None
     evidence, headline = found
     return Check(Finding("diverged", evidence, ADVICE), headline)
 
 
-def _non_finite(c: Curves) -> tuple[str, str] | None:
+def non_finite(c: Curves) -> tuple[str, str] | None:
     for i in range(c.n):
         for name, col in (("train loss", c.train_loss), ("val loss", c.val_loss)):
             if math.isfinite(col[i]):
@@ -84,7 +84,7 @@ def _blow_up(c: Curves, context: DiagnosisContext) -> tuple[str, str] | None:
     return None
 
 
-def _stopped_as_diverged(c: Curves, history: History) -> tuple[str, str] | None:
+def stopped_as_diverged(c: Curves, history: History) -> tuple[str, str] | None:
     if history.stop_reason != "diverged":
         return None
     detail = f" ({history.stop_detail})" if history.stop_detail else ""

@@ -69,7 +69,7 @@ FIT_UNDERFIT_ADVICE = (
 
 def check_overfitting(c: Curves, history: History) -> Check | None:
     """Val loss past its minimum and rising while train loss falls, or a large, growing accuracy gap."""
-    rise = _val_loss_rise(c, history)
+    rise = val_loss_rise(c, history)
     gap = _gap_growth(c)
     if rise is None and gap is None:
         return None
@@ -81,7 +81,7 @@ def check_overfitting(c: Curves, history: History) -> Check | None:
     return Check(Finding("overfitting", evidence, advice), headline, size=max(0.0, tail.mean(c.gap)))
 
 
-def _val_loss_rise(c: Curves, history: History) -> tuple[str, str] | None:
+def val_loss_rise(c: Curves, history: History) -> tuple[str, str] | None:
     # The low is located at the raw minimum (the epoch a reader finds on the plot and the one
     # early stopping keeps) but measured as the centred mean around it, like the end it is
     # compared with, so one lucky epoch does not make the rise.

@@ -28,15 +28,15 @@ from practica.diagnosis.curves import (
     slope,
 )
 from practica.diagnosis.divergence import ADVICE as DIVERGED_ADVICE
-from practica.diagnosis.divergence import _non_finite, _stopped_as_diverged
+from practica.diagnosis.divergence import non_finite, stopped_as_diverged
 from practica.diagnosis.fitting import (
     OVERFIT_ADVICE_NO_STOP,
     OVERFIT_ADVICE_STOPPED,
-    _val_loss_rise,
+    val_loss_rise,
 )
 from practica.diagnosis.progress import check_plateau
 from practica.diagnosis.records import Diagnosis, Finding
-from practica.diagnosis.rules import _by_cost, _diagnosis
+from practica.diagnosis.rules import by_cost, assemble
 from practica.diagnosis.text import loss, rate, subject
 from practica.diagnosis.thresholds import (
     DIVERGE_START_MULTIPLE,
@@ -139,7 +139,7 @@ def diagnose_regression(history: History, context: RegressionContext) -> Diagnos
         over = _overfitting(c, history)
         under = _underfitting(c, context)
         never = under is not None and under.never_learned
-        ordered = _by_cost([x for x in (over, under) if x is not None])
+        ordered = by_cost([x for x in (over, under) if x is not None])
         undertrained = None if over or never else _undertrained(c, history)
         if undertrained is not None:
             ordered.insert(0, undertrained)
@@ -147,7 +147,7 @@ def diagnose_regression(history: History, context: RegressionContext) -> Diagnos
         checks = [*ordered, *([plateau] if plateau else [])]
     if not checks:
         checks = [_healthy(c)]
-    return _diagnosis(checks, _facts(c, history))
+    return assemble(checks, _facts(c, history))
 
 
 def diagnose_regression_fit(
@@ -179,21 +179,21 @@ def diagnose_regression_fit(
         far = _shortfall(train_r2, val_r2, context)
         if far is not None:
             checks.append(Check(Finding("underfitting", far[0], FIT_UNDERFIT_ADVICE), far[1], far[2]))
-    checks = _by_cost(checks)
+    checks = by_cost(checks)
     if not checks:
         evidence = f"train R² {r2(train_r2)} against val R² {r2(val_r2)}: a gap of {gap:.3f}; no rule fired"
         checks = [Check(Finding("healthy", evidence, "nothing to fix; compare it with the suite's other models on "
                                 "the validation metric"), f"val R² {r2(val_r2)}, train–val gap {gap:.3f}")]
     facts = (f"train R²: {r2(train_r2)}", f"val R²: {r2(val_r2)}", f"train–val R² gap: {gap:.3f}",
              "no epochs: fitted in one pass, so no curve to read")
-    return _diagnosis(checks, facts)
+    return assemble(checks, facts)
 
 
 # ------------------------------------------------------------------ rules
 
 
 def _diverged(c: _Curves, history: History) -> Check | None:
-    found = _non_finite(c) or _blow_up(c) or _stopped_as_diverged(c, history)  # type: ignore[arg-type]
+    found = non_finite(c) or _blow_up(c) or stopped_as_diverged(c, history)  # type: ignore[arg-type]
     return Check(Finding("diverged", found[0], DIVERGED_ADVICE), found[1]) if found else None
 
 
@@ -212,7 +212,7 @@ def _blow_up(c: _Curves) -> tuple[str, str] | None:
 
 
 def _overfitting(c: _Curves, history: History) -> Check | None:
-    rise = _val_loss_rise(c, history)  # type: ignore[arg-type]
+    rise = val_loss_rise(c, history)  # type: ignore[arg-type]
     gap = _gap_growth(c)
     if rise is None and gap is None:
         return None

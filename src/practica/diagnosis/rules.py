@@ -53,7 +53,7 @@ def diagnose(history: History, context: DiagnosisContext) -> Diagnosis:
     checks = [diverged] if diverged else _ordered_checks(curves, history, context)
     if not checks:
         checks = [healthy(curves, history)]
-    return _diagnosis(checks, run_facts(curves, history))
+    return assemble(checks, run_facts(curves, history))
 
 
 def diagnose_fit(
@@ -70,7 +70,7 @@ def diagnose_fit(
         if not (math.isfinite(value) and 0.0 <= value <= 1.0):
             raise ValueError(f"diagnose_fit() needs {name} as a fraction in [0, 1]; got {value!r}")
     who = model_name or "the model"
-    checks = _by_cost(fit_checks(train_accuracy, val_accuracy, context, who))
+    checks = by_cost(fit_checks(train_accuracy, val_accuracy, context, who))
     gap = train_accuracy - val_accuracy
     if not checks:
         evidence = (
@@ -85,7 +85,7 @@ def diagnose_fit(
         f"train–val accuracy gap: {points(gap)}",
         "no epochs: fitted in one pass, so no curve to read",
     )
-    return _diagnosis(checks, facts)
+    return assemble(checks, facts)
 
 
 def _ordered_checks(curves: Curves, history: History, context: DiagnosisContext) -> list[Check]:
@@ -94,13 +94,13 @@ def _ordered_checks(curves: Curves, history: History, context: DiagnosisContext)
     never_learned = under is not None and under.never_learned
     undertrained = None if over else check_undertrained(curves, history)
     plateau = None if never_learned else check_plateau(curves, history)
-    ordered = _by_cost([c for c in (over, under) if c is not None])
+    ordered = by_cost([c for c in (over, under) if c is not None])
     if undertrained is not None:  # no overfitting here, so ordered is [] or [underfitting]
         ordered.insert(0, undertrained)
     return [*ordered, *([plateau] if plateau else [])]
 
 
-def _by_cost(checks: list[Check]) -> list[Check]:
+def by_cost(checks: list[Check]) -> list[Check]:
     """Larger cost first; overfitting before underfitting on a tie (sorted() is stable)."""
     return sorted(checks, key=lambda c: -c.size)
 
@@ -114,7 +114,7 @@ def _reference_clause(val_acc: float, context: DiagnosisContext) -> str:
     return f", val accuracy {points(ref - val_acc)} below the {pct(ref)} of {context.reference_label}"
 
 
-def _diagnosis(checks: list[Check], facts: tuple[str, ...]) -> Diagnosis:
+def assemble(checks: list[Check], facts: tuple[str, ...]) -> Diagnosis:
     top, rest = checks[0], checks[1:]
     also = f"; also {', '.join(c.finding.verdict for c in rest)}" if rest else ""
     summary = f"{top.finding.verdict.capitalize()}: {top.headline}{also}."

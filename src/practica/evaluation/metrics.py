@@ -7,6 +7,7 @@ import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from practica.evaluation.records import ClassMetrics, RegressionMetrics, SplitMetrics
+from practica.tasks import get_task
 
 ECE_BINS = 15  # the common choice since Guo et al. (2017), so figures compare with the literature
 PLOT_POINTS = 1000  # (actual, predicted) pairs kept per split for the report's scatter
@@ -82,6 +83,6 @@ def regression_metrics(values: np.ndarray, y: np.ndarray) -> SplitMetrics:
 
 def score(predictor, x: np.ndarray, y: np.ndarray, classes: tuple[str, ...]) -> SplitMetrics:
     """``split_metrics`` of a classifier's probabilities, or ``regression_metrics`` of a regressor's values."""
-    if getattr(predictor, "is_regression", False):
-        return regression_metrics(predictor.outputs(x), y)
-    return split_metrics(predictor.predict_proba(x), y, classes)
+    if get_task(predictor.task).has_classes:
+        return split_metrics(predictor.predict_proba(x), y, classes)
+    return regression_metrics(predictor.outputs(x), y)

@@ -1,9 +1,8 @@
 """One prediction interface over networks and scikit-learn baselines.
 
 Both take samples as the data stage stores them (uint8 N×H×W×C images or float N×F features)
-and give class probabilities (``predict_proba``), or for a regressor the predicted values;
-``outputs`` is whichever the model gives, as a 2-D array, for what treats both alike (timing,
-export parity): outputs apart from scores.
+and give class probabilities (``predict_proba``) for a task with classes; ``outputs`` is whichever
+the model gives (probabilities, or a regressor's values), as a 2-D array, for what treats both alike (timing, export parity): outputs apart from scores.
 """
 
 from __future__ import annotations
@@ -17,11 +16,13 @@ from sklearn.base import BaseEstimator
 from practica.data.mapped import chunks, is_mapped
 from practica.models import baselines
 from practica.models.classifier import Regressor, as_input, count_parameters, weight_bytes
+from practica.tasks import get_task
 
 
 class Predictor(Protocol):
     params: int
     size_bytes: int
+    task: str  # the name of its ``practica.tasks`` task
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """(N, classes) probabilities for N samples (classifiers)."""
@@ -43,11 +44,12 @@ class TorchPredictor:
         self.batch_size = batch_size
         self.params = count_parameters(model)
         self.size_bytes = weight_bytes(model)
-        self.is_regression = isinstance(model, Regressor)
-        self._out = (lambda t: t.float()) if self.is_regression else (lambda t: torch.softmax(t.float(), dim=1))
+        self.task = "regression" if isinstance(model, Regressor) else "classification"
+        self._out = ((lambda t: torch.softmax(t.float(), dim=1)) if get_task(self.task).has_classes
+                     else (lambda t: t.float()))
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        if self.is_regression:
+        if not get_task(self.task).has_classes:
             raise _not_a_classifier()
         return self.outputs(x)
 
@@ -81,17 +83,17 @@ class SklearnPredictor:
     def __init__(self, estimator: BaseEstimator, num_classes: int):
         self.estimator = estimator
         self.num_classes = num_classes
-        self.is_regression = num_classes == 0
+        self.task = "regression" if num_classes == 0 else "classification"
         self.params = baselines.count_params(estimator)
         self.size_bytes = baselines.size_bytes(estimator)
 
     def outputs(self, x: np.ndarray) -> np.ndarray:
-        if self.is_regression:
+        if not get_task(self.task).has_classes:
             return np.asarray(self.estimator.predict(baselines.as_features(x)), dtype=np.float32).reshape(-1, 1)
         return self.predict_proba(x)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        if self.is_regression:
+        if not get_task(self.task).has_classes:
             raise _not_a_classifier()
         proba = self.estimator.predict_proba(baselines.as_features(x))
         # A subsampled training set may lack a class: widen to every class the data set has.

@@ -50,8 +50,9 @@ class SplitMetrics:
     regression: RegressionMetrics | None = None  # a regression's own figures
 
     @property
-    def is_regression(self) -> bool:
-        return self.regression is not None
+    def task(self) -> str:
+        """The task these figures are of, by the figures there are (``practica.tasks``)."""
+        return "classification" if self.regression is None else "regression"
 
     @classmethod
     def from_dict(cls, d: dict) -> SplitMetrics:
@@ -85,6 +86,11 @@ class Evaluation:
     test: SplitMetrics
     cost: Cost
     train_r2: float = float("nan")  # a regression's R² on the training split; for the gap
+
+    @property
+    def task(self) -> str:
+        """The task evaluated (``practica.tasks``)."""
+        return self.val.task
 
     def to_dict(self) -> dict:
         return asdict(self)

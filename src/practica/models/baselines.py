@@ -40,8 +40,11 @@ _REGRESSORS: dict[str, tuple[type[BaseEstimator], dict[str, Any]]] = {
 _SCALED = ("logistic_regression", "ridge")  # penalised linear models: standardised inputs
 
 
+_TABLES = {"classification": _DEFAULTS, "regression": _REGRESSORS}  # by task name
+
+
 def _table(task: str) -> dict[str, tuple[type[BaseEstimator], dict[str, Any]]]:
-    return _REGRESSORS if task == "regression" else _DEFAULTS
+    return _TABLES[task]
 
 
 def estimator_class(name: str, task: str = "classification") -> type[BaseEstimator]:

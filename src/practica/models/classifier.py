@@ -61,8 +61,11 @@ def build_classifier(
 ) -> Classifier:
     """The network wrapped with input normalisation (statistics filled in by training or loading), or
     with a table's fitted ``preprocessing`` (``TablePreprocessing.to_dict()``) in front instead."""
+    from practica.tasks import get_task
+
     # A regression's network has one output unit, wrapped with the target's scale (filled in by loading).
-    wrapper, units = (Regressor, 1) if task == "regression" else (Classifier, num_classes)
+    wrapper = Classifier if get_task(task).has_classes else Regressor
+    units = get_task(task).output_width(num_classes)
     shape = (1, -1, 1, 1) if len(input_shape) == 3 else (1, -1)
     zeros, ones = torch.zeros(input_shape[0]).reshape(shape), torch.ones(input_shape[0]).reshape(shape)
     if preprocessing is not None:

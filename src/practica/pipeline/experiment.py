@@ -28,6 +28,7 @@ from practica.models.preprocess import TablePreprocessing, with_table
 from practica.models.registry import build_network, describe
 from practica.pipeline.rundir import ExperimentDir
 from practica.results import Failed, Trained
+from practica.tasks import get_task
 from practica.training.trainer import TrainingEvents, fit, pick_device
 
 # Training accuracy (for the train–val gap) is measured on at most this many training samples:
@@ -39,7 +40,7 @@ def training_subset(data: Dataset, max_samples: int | None, seed: int) -> Datase
     if max_samples is None or max_samples >= len(data):
         return data
     strata = data.y
-    if data.is_regression:  # stratified on the target's quantile bins
+    if not get_task(data.task).has_classes:  # stratified on the target's quantile bins
         from practica.data.targets import target_bins
 
         strata = target_bins(data.y)
@@ -82,7 +83,7 @@ def resume_state(exp: ExperimentSpec, exp_dir: ExperimentDir) -> tuple[Trained |
 
 def output_units(train: Dataset) -> int:
     """The network's outputs: one per class, or one value for a regression."""
-    return 1 if train.is_regression else len(train.classes)
+    return get_task(train.task).output_width(len(train.classes))
 
 
 def train_experiment(

@@ -40,6 +40,7 @@ from practica.pipeline.rundir import RunDir, code_version
 from practica.results import ExperimentResult, Failed, Ok, SuiteRun, Trained
 from practica.selection import select
 from practica.selection.records import Decision
+from practica.tasks import get_task
 from practica.training.augment import check_augment
 from practica.training.trainer import TrainingEvents
 
@@ -95,7 +96,7 @@ def preflight(suite: Suite, splits: Splits) -> None:
 
 def check_classes(splits: Splits) -> None:
     """A classifier needs samples of two classes at least to train on; refuse one class before training."""
-    if splits.train.is_regression:
+    if not get_task(splits.train.task).has_classes:
         return
     present = np.unique(splits.train.y)
     if len(present) >= 2:
@@ -133,11 +134,11 @@ def run_suite(
     # leaves nothing behind.
     reporter.stage(f"Loading data ({suite.dataset.source})")
     splits = prepare_data(suite.dataset)
-    share = splits.shares()  # as made, from the indices
+    share, task = splits.shares(), get_task(splits.train.task)  # shares as made, from the indices
     reporter.stage(
         f"Data: {len(splits.train)} train ({share['train']:.0%}), {len(splits.val)} val ({share['val']:.0%}), "
         f"{len(splits.test)} test ({share['test']:.0%}{', fixed test set' if splits.test_is_fixed else ''}); "
-        f"{'regression (a numeric target)' if splits.train.is_regression else f'{len(splits.classes)} classes'}; "
+        f"{task.describe(len(splits.classes))}; "
         f"fingerprint {splits.fingerprint[:12]}"
     )
     for line in splits.drops:  # every sample cleaning dropped, one line per rule
@@ -294,7 +295,7 @@ def _record_hygiene(run: RunDir, splits: Splits, reporter: Reporter) -> HygieneR
 def _diagnose_all(suite: Suite, splits: Splits, trained: dict[str, Trained], run: RunDir) -> dict[str, Diagnosis]:
     """Diagnose every trained experiment; the suite's best that did not diverge is the reference."""
     ok = {n: t for n, t in trained.items() if not (t.history and t.history.stop_reason == "diverged")}
-    if splits.train.is_regression:
+    if not get_task(splits.train.task).has_classes:
         return _diagnose_regressions(trained, ok, run)
     if suite.diagnosis.reachable_accuracy is not None:
         ref, ref_name = suite.diagnosis.reachable_accuracy, "the declared reachable accuracy"

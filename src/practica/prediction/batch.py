@@ -17,6 +17,7 @@ from practica.bundle.load import Bundle
 from practica.data.decode import CHUNK_SIZE, PARALLEL_MIN_FILES, decode_or_reason, map_chunks
 from practica.errors import InputError
 from practica.prediction.sources import Item, open_inputs
+from practica.tasks import get_task
 
 BATCH_SIZE = 256
 DEFAULT_TOP_K = 3
@@ -153,7 +154,7 @@ def _predict_batch(bundle: Bundle, items: list[Item], inputs: list[np.ndarray | 
             yield Row(item.name, true_label=item.label, error=inputs[i])
             continue
         p = proba_of[i]
-        if bundle.is_regression:  # p is the (1,) predicted value
+        if not get_task(bundle.task).has_classes:  # p is the (1,) predicted value
             value = float(p[0])
             yield Row(item.name, f"{value:.6g}", true_label=item.label, value=value)
             continue

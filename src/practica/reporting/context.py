@@ -16,12 +16,13 @@ from practica.data.records import skipped_noun
 from practica.reporting import humanize as h
 from practica.reporting import plots
 from practica.reporting import regression as reg
+from practica.tasks import Column, Metric, Task, get_task
 
 if TYPE_CHECKING:  # records are only read here; importing their packages would pull in torch
     from practica.config.schema import ExperimentSpec, Suite
     from practica.data.records import Splits
     from practica.diagnosis.records import Finding
-    from practica.evaluation.records import Evaluation, SplitMetrics
+    from practica.evaluation.records import SplitMetrics
     from practica.results import ExperimentResult, Ok, SuiteRun
     from practica.selection.records import Ranked
 
@@ -133,32 +134,35 @@ def build(run: SuiteRun) -> Report:
     ranked = {r.experiment: r for r in decision.ranking}
     chosen = _evaluated(run, decision.chosen)
     skipped = _skipped(run.splits)
+    task = get_task(run.splits.train.task)
+    metric = task.metric(decision.metric)
     return Report(
         title=suite.name,
         description=suite.description or "",
         chosen=decision.chosen,
         summary=decision.summary,
-        headline=_headline(chosen, decision.metric) if chosen else (),
+        headline=_headline(chosen, task, metric) if chosen else (),
         data=_data_facts(suite, run.splits),
         notes=tuple(run.splits.notes),
         drops=tuple(run.splits.drops),
         skipped=skipped[:12],
         skipped_more=max(0, len(skipped) - 12),
         skipped_noun=skipped_noun(skipped),
-        data_images=_data_images(run.splits),
-        columns=tuple(c[0] for c in _columns(run.results)),
-        rows=_rows(run.results, ranked),
-        comparison=_comparison(run, ranked),
-        policy=_policy(suite, decision.metric),
-        ranking=_ranking(run, ranked),
-        experiments=tuple(_experiment(r, suite, ranked.get(r.name)) for r in run.results),
-        detail=_detail(chosen, run.splits.classes) if chosen else None,
+        data_images=_data_images(run.splits, task),
+        columns=tuple(c[0] for c in _columns(run.results, task)),
+        rows=_rows(run.results, ranked, task),
+        comparison=_comparison(run, ranked, metric),
+        policy=_policy(suite, metric),
+        ranking=_ranking(run, ranked, metric),
+        experiments=tuple(_experiment(r, suite, ranked.get(r.name), task) for r in run.results),
+        detail=_detail(chosen, run.splits.classes, task) if chosen else None,
         footer=(("Run", run.run_id), ("Code version", run.code_version or h.DASH),
                 ("Started", _when(run.started)), ("Duration", h.duration(run.seconds)),
                 ("Data fingerprint", run.splits.fingerprint[:12] or h.DASH)),
         bundle=str(run.bundle) if run.bundle else "",
         **_hygiene(run),
-        **({"task": "regression", "comparison_note": reg.COMPARISON_NOTE} if run.splits.train.is_regression else {}),
+        task=task.name,
+        **({} if task.has_classes else {"comparison_note": reg.COMPARISON_NOTE}),
     )
 
 
@@ -173,23 +177,17 @@ def _evaluated(run: SuiteRun, name: str | None) -> Ok | None:
 # ----------------------------------------------------------------- headline, data
 
 
-def _headline(chosen: Ok, metric: str) -> tuple[tuple[str, str], ...]:
+def _headline(chosen: Ok, task: Task, metric: Metric) -> tuple[tuple[str, str], ...]:
     ev = chosen.evaluation
-    if ev.val.regression is not None:
+    if not task.has_classes:
         return reg.headline(ev, metric)
     return (
-        (h.metric_label(metric).capitalize(), h.metric(metric, _metric_value(ev, metric))),
+        (metric.label.capitalize(), metric.show(metric.value(ev.val))),
         ("Test accuracy", h.percent(ev.test.accuracy)),
         ("p95 latency", h.ms(ev.cost.latency_p95_ms)),
         ("Size", h.megabytes(ev.cost.size_bytes)),
         ("Parameters", h.count(ev.cost.params)),
     )
-
-
-def _metric_value(ev: Evaluation, metric: str) -> float | None:
-    if ev.val.regression is not None:
-        return reg.metric_value(ev, metric)
-    return {"val_accuracy": ev.val.accuracy, "val_macro_f1": ev.val.macro_f1, "val_loss": ev.val.loss}.get(metric)
 
 
 def _data_facts(suite: Suite, splits: Splits) -> tuple[tuple[str, str], ...]:
@@ -212,8 +210,8 @@ def _data_facts(suite: Suite, splits: Splits) -> tuple[tuple[str, str], ...]:
     return (
         ("Source", source),
         ("Samples", shape),
-        ("Target", reg.target_facts(splits)) if train.is_regression else
-        ("Classes", f"{len(splits.classes)}: {', '.join(splits.classes[:12])}{' …' if len(splits.classes) > 12 else ''}"),
+        ("Classes", f"{len(splits.classes)}: {', '.join(splits.classes[:12])}{' …' if len(splits.classes) > 12 else ''}")
+        if get_task(train.task).has_classes else ("Target", reg.target_facts(splits)),
         ("Train", size("train")),
         ("Validation", size("val")),
         ("Test", size("test")),
@@ -259,8 +257,8 @@ def _hygiene(run: SuiteRun) -> dict:
     return {"hygiene": lines, "hygiene_notes": tuple(notes), "hygiene_images": images}
 
 
-def _data_images(splits: Splits) -> tuple[Image, ...]:
-    if splits.train.is_regression:
+def _data_images(splits: Splits, task: Task) -> tuple[Image, ...]:
+    if not task.has_classes:
         return (Image("target", "The target's distribution in each split", reg.target_histogram(splits)),)
     images = [Image("class-counts", "Samples per class in each split", plots.class_counts(splits))]
     grid = plots.sample_grid(splits.train, seed=splits.seed)
@@ -277,34 +275,35 @@ def _latency(r: Ok) -> str:
     return f"{h.ms(cost.latency_p50_ms).removesuffix(' ms')} / {h.ms(cost.latency_p95_ms)}"
 
 
-# The comparison columns: header, the value that decides "best", its text, and whether higher is better.
-_COLUMNS: tuple[tuple[str, Callable, Callable, bool], ...] = (
+# The comparison columns: header, the value that decides "best", its text, and whether higher is better;
+# the task's quality columns go between the size and the latency.
+_COST: tuple[tuple[str, Callable, Callable, bool], ...] = (
     ("Params", lambda r: r.evaluation.cost.params, lambda r: h.count(r.evaluation.cost.params), False),
     ("Size", lambda r: r.evaluation.cost.size_bytes, lambda r: h.megabytes(r.evaluation.cost.size_bytes), False),
-    ("Val acc", lambda r: r.evaluation.val.accuracy, lambda r: h.percent(r.evaluation.val.accuracy), True),
-    ("Val F1", lambda r: r.evaluation.val.macro_f1, lambda r: h.percent(r.evaluation.val.macro_f1), True),
-    ("Test acc", lambda r: r.evaluation.test.accuracy, lambda r: h.percent(r.evaluation.test.accuracy), True),
+)
+_SPEED: tuple[tuple[str, Callable, Callable, bool], ...] = (
     ("p50 / p95", lambda r: r.evaluation.cost.latency_p95_ms, _latency, False),
     ("Throughput", lambda r: r.evaluation.cost.throughput, lambda r: h.per_second(r.evaluation.cost.throughput), True),
     ("Train time", lambda r: r.train_seconds, lambda r: h.duration(r.train_seconds), False),
 )
-COLUMNS = tuple(c[0] for c in _COLUMNS)
-# With dataset.split.cv_folds, the baselines' k-fold accuracy on train+val (mean ± std), after Test acc.
+# With dataset.split.cv_folds, the baselines' k-fold accuracy on train+val (mean ± std), last of the quality.
 _CV_COLUMN = ("CV acc", lambda r: r.cv.mean if r.cv else None,
               lambda r: f"{h.percent(r.cv.mean)} ± {r.cv.std * 100:.1f}" if r.cv else h.DASH, True)
 
 
-def _columns(results: tuple[ExperimentResult, ...]) -> tuple[tuple[str, Callable, Callable, bool], ...]:
-    if any(r.status == "ok" and r.evaluation.val.regression is not None for r in results):
-        return reg.COLUMNS
-    if not any(getattr(r, "cv", None) for r in results):
-        return _COLUMNS
-    at = COLUMNS.index("Test acc") + 1
-    return (*_COLUMNS[:at], _CV_COLUMN, *_COLUMNS[at:])
+def _quality(column: Column, task: Task) -> tuple[str, Callable, Callable, bool]:
+    return (column.header, lambda r: task.cell(column, r.evaluation)[0], lambda r: task.cell(column, r.evaluation)[1],
+            task.metric(column.metric).higher_is_better)
 
 
-def _rows(results: tuple[ExperimentResult, ...], ranked: dict[str, Ranked]) -> tuple[Row, ...]:
-    columns = _columns(results)
+def _columns(results: tuple[ExperimentResult, ...], task: Task) -> tuple[tuple[str, Callable, Callable, bool], ...]:
+    quality = tuple(_quality(c, task) for c in task.columns)
+    cv = (_CV_COLUMN,) if any(getattr(r, "cv", None) for r in results) else ()
+    return (*_COST, *quality, *cv, *_SPEED)
+
+
+def _rows(results: tuple[ExperimentResult, ...], ranked: dict[str, Ranked], task: Task) -> tuple[Row, ...]:
+    columns = _columns(results, task)
     evaluated = [r for r in results if r.status == "ok"]
     best = []
     for _, value, _, higher in columns:
@@ -334,41 +333,40 @@ def _selection(r: ExperimentResult, ranked: Ranked | None) -> str:
     return "failed" if r.status == "failed" else "not ranked"
 
 
-def _comparison(run: SuiteRun, ranked: dict[str, Ranked]) -> Image | None:
-    metric = run.decision.metric
+def _comparison(run: SuiteRun, ranked: dict[str, Ranked], metric: Metric) -> Image | None:
     points = [
-        plots.Point(r.name, r.evaluation.cost.latency_p95_ms, _metric_value(r.evaluation, metric),
+        plots.Point(r.name, r.evaluation.cost.latency_p95_ms, metric.value(r.evaluation.val),
                     chosen=r.name == run.decision.chosen,
                     rejected=getattr(ranked.get(r.name), "status", "") == "rejected")
-        for r in run.results if r.status == "ok" and _metric_value(r.evaluation, metric) is not None
+        for r in run.results if r.status == "ok"
     ]
     png = plots.comparison(points, metric=metric,
                            latency_limit_ms=run.suite.selection.constraints.latency_p95_ms)
-    return Image("comparison", f"{h.metric_label(metric)} against p95 latency", png) if png else None
+    return Image("comparison", f"{metric.label} against p95 latency", png) if png else None
 
 
 # ------------------------------------------------------------------- selection
 
 
-def _policy(suite: Suite, metric: str) -> tuple[tuple[str, str], ...]:
-    sel = suite.selection.model_copy(update={"metric": metric})  # the metric in force (a default resolved)
+def _policy(suite: Suite, metric: Metric) -> tuple[tuple[str, str], ...]:
+    """``metric``: the one in force (a default resolved)."""
+    sel = suite.selection
     c = sel.constraints
     limits = [f"p95 latency ≤ {c.latency_p95_ms:g} ms" if c.latency_p95_ms else "",
               f"size ≤ {c.size_mb:g} MB" if c.size_mb else "",
               f"parameters ≤ {h.count(c.params)}" if c.params else ""]
     limits = [x for x in limits if x]
     return (
-        ("Metric", f"{h.metric_label(sel.metric)} ({'lower' if sel.metric.endswith(('loss', 'rmse', 'mae')) else 'higher'} is better), "
+        ("Metric", f"{metric.label} ({metric.direction} is better), "
                    "measured on the validation split"),
         ("Constraints", "; ".join(limits) if limits else "none"),
-        ("Tolerance", f"within {h.points(sel.tolerance, sel.metric)} of the best, the cheaper model wins"),
+        ("Tolerance", f"within {metric.tolerance(sel.tolerance)} of the best, the cheaper model wins"),
         ("Cheaper means", "lower p95 latency" if sel.prefer == "latency" else "smaller size on disk"),
     )
 
 
-def _ranking(run: SuiteRun, ranked: dict[str, Ranked]) -> tuple[tuple[str, str, str, str, str], ...]:
-    metric = run.decision.metric
-    rows = [(str(i), r.experiment, h.metric(metric, r.value), r.status, r.reason)
+def _ranking(run: SuiteRun, ranked: dict[str, Ranked], metric: Metric) -> tuple[tuple[str, str, str, str, str], ...]:
+    rows = [(str(i), r.experiment, metric.show(r.value), r.status, r.reason)
             for i, r in enumerate(run.decision.ranking, 1)]
     for r in run.results:  # every experiment gets a line, even one the decision left out
         if r.name not in ranked:
@@ -446,18 +444,18 @@ def _train_config(spec: ExperimentSpec, suite: Suite) -> tuple[tuple[str, str], 
     return tuple(rows)
 
 
-def _experiment(r: ExperimentResult, suite: Suite, ranked: Ranked | None) -> Experiment:
+def _experiment(r: ExperimentResult, suite: Suite, ranked: Ranked | None, task: Task) -> Experiment:
     curves, no_curves = None, ""
     history, ev, d = (r.history, r.evaluation, r.diagnosis) if r.status == "ok" else (None, None, None)
     if history is not None and history.epochs:
-        draw = reg.learning_curves if history.is_regression else plots.learning_curves
+        draw = plots.learning_curves if task.has_classes else reg.learning_curves
         curves = Image(f"curves-{r.name}", f"Learning curves of {r.name}", draw(history))
     elif history is None and r.spec.model.kind == "sklearn":
         no_curves = "A scikit-learn baseline is fitted in one pass: there are no epochs and no learning curves."
     elif r.status == "ok":
         no_curves = "No training history was recorded."
     numbers: list[tuple[str, str]] = []
-    if ev is not None and ev.val.regression is not None:
+    if ev is not None and not task.has_classes:
         numbers = reg.numbers(ev, r.train_seconds)
     elif ev is not None:
         numbers = [("Train accuracy", h.percent(ev.train_accuracy)), ("Val accuracy", h.percent(ev.val.accuracy)),
@@ -501,10 +499,10 @@ def _first_line(text: str) -> str:
 # ----------------------------------------------------------------- chosen model
 
 
-def _detail(chosen: Ok, classes: tuple[str, ...]) -> Chosen:
+def _detail(chosen: Ok, classes: tuple[str, ...], task: Task) -> Chosen:
     ev = chosen.evaluation
     test = ev.test
-    if test.regression is not None:
+    if not task.has_classes:
         figure = reg.predicted_vs_actual(test, title=f"{test.n:,} test samples")
         return Chosen(name=chosen.name, confusion=Image("predicted-vs-actual", f"Predicted against actual values of "
                       f"{chosen.name} on the test split", figure), per_class=(), numbers=reg.test_numbers(ev),

@@ -71,32 +71,3 @@ def duration(seconds: float | None) -> str:
         return f"{minutes} min {rest:02d} s"
     hours, rest = divmod(round(seconds) // 60, 60)
     return f"{hours} h {rest:02d} min"
-
-
-def metric(name: str, value: float | None) -> str:
-    """A selection metric in its own terms: accuracy and F1 as percentages, loss as a number."""
-    if _missing(value):
-        return DASH
-    if name == "val_r2":
-        return f"{value:.3f}"
-    if name in ("val_rmse", "val_mae"):
-        return f"{value:.4g}"
-    return f"{value:.3f}" if name.endswith("loss") else percent(value)
-
-
-def metric_label(name: str) -> str:
-    return {
-        "val_accuracy": "validation accuracy",
-        "val_macro_f1": "validation macro-F1",
-        "val_loss": "validation loss",
-        "val_r2": "validation R²",
-        "val_rmse": "validation RMSE",
-        "val_mae": "validation MAE",
-    }.get(name, name.replace("_", " "))
-
-
-def points(delta: float, name: str) -> str:
-    """A tolerance on ``name``: 0.005 on an accuracy → '0.5 percentage points'."""
-    if name in ("val_r2", "val_rmse", "val_mae"):
-        return f"{delta:g} R²" if name == "val_r2" else f"{delta:g} (in the target's units)"
-    return f"{delta:g}" if name.endswith("loss") else f"{delta * 100:g} percentage points"

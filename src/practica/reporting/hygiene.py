@@ -54,14 +54,14 @@ def pair_images(pair: Pair, parts: Mapping[str, Dataset]) -> tuple[np.ndarray, n
 
 def pairs_figure(pairs: Sequence[Pair], parts: Mapping[str, Dataset], *, title: str) -> bytes | None:
     """The run report's figure: each pair side by side with its files and distance; None if no image pair."""
-    from practica.reporting.plots import INK, RED, png_figure, shortened
+    from practica.reporting.plots import INK, RED, new_figure, shorten
 
     shown = [(p, im) for p in pairs if (im := pair_images(p, parts)) is not None]
     if not shown:
         return None
     per_row = min(3, len(shown))
     rows = math.ceil(len(shown) / per_row)
-    with png_figure(2.75 * per_row, 1.75 * rows + 0.3) as (fig, buf):
+    with new_figure(2.75 * per_row, 1.75 * rows + 0.3) as (fig, buf):
         grid = fig.add_gridspec(rows, per_row)
         for n, (p, (a, b)) in enumerate(shown):
             r, c = divmod(n, per_row)
@@ -77,7 +77,7 @@ def pairs_figure(pairs: Sequence[Pair], parts: Mapping[str, Dataset], *, title: 
                 for side in ax.spines.values():
                     side.set_visible(False)
                 colour = RED if p.labels_differ else INK
-                ax.set_xlabel(f"{part} · {shortened(Path(source).name, 16)}\n{shortened(label, 18)}", fontsize=7, color=colour)
+                ax.set_xlabel(f"{part} · {shorten(Path(source).name, 16)}\n{shorten(label, 18)}", fontsize=7, color=colour)
             how = "identical bytes" if p.exact else f"distance {p.distance}, correlation {p.similarity:.2f}"
             fig.add_subplot(cell[0, :], frameon=False, xticks=[], yticks=[]).set_title(
                 how, fontsize=8, fontweight="normal", loc="center", color="#52606d")

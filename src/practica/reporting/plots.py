@@ -20,6 +20,7 @@ import numpy as np
 if TYPE_CHECKING:
     from practica.data.records import Dataset, Splits
     from practica.evaluation.records import SplitMetrics
+    from practica.tasks import Metric
     from practica.training.history import History
 
 # One palette for the whole report (Tableau-like, readable on white and for most colour-blind readers).
@@ -55,7 +56,7 @@ DPI = 144
 
 
 @contextmanager
-def png_figure(width: float, height: float) -> Iterator[tuple]:
+def new_figure(width: float, height: float) -> Iterator[tuple]:
     """Yield ``(figure, buffer)``; on exit the figure is rendered to PNG into the buffer and cleared."""
     from matplotlib import rc_context
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -84,14 +85,14 @@ def class_counts(splits: Splits) -> bytes:
               (("train", splits.train), ("val", splits.val), ("test", splits.test))}
     n = len(classes)
     width = min(8.0, max(5.0, 0.55 * n + 2.0))
-    with png_figure(width, 2.9) as (fig, buf):
+    with new_figure(width, 2.9) as (fig, buf):
         ax = fig.add_subplot()
         x = np.arange(n)
         bar = 0.8 / 3
         for i, (split, values) in enumerate(counts.items()):
             ax.bar(x + (i - 1) * bar, values, bar, label=f"{split} ({int(values.sum()):,})",
                    color=SPLIT_COLOURS[split], linewidth=0)
-        labels = [shortened(c, 14) for c in classes]
+        labels = [shorten(c, 14) for c in classes]
         crowded = sum(len(t) + 2 for t in labels) > 60  # CIFAR-10's names (70) already touch
         if n <= 40:
             ax.set_xticks(x, labels, rotation=40 if crowded else 0, ha="right" if crowded else "center")
@@ -133,11 +134,11 @@ def sample_grid(dataset: Dataset, *, per_class: int = 8, max_classes: int = 20, 
     label_in = 1.3
     fig_w = width_px / DPI * 1.4 + label_in
     fig_h = height_px / DPI * 1.4 + 0.45
-    with png_figure(fig_w, fig_h) as (fig, buf):
+    with new_figure(fig_w, fig_h) as (fig, buf):
         ax = fig.add_subplot()
         ax.imshow(mosaic, interpolation="nearest")
         ax.set_yticks([pad + r * (th + pad) + th / 2 for r in range(len(classes))],
-                      [shortened(n, 16) for n in classes])
+                      [shorten(n, 16) for n in classes])
         ax.set_xticks([])
         ax.tick_params(axis="y", length=0)
         ax.grid(False)
@@ -158,8 +159,8 @@ def learning_curves(history: History, *, title: str = "") -> bytes:
     diverged gets a red band, and early stopping a note.
     """
     epochs = np.array(history.column("epoch"), dtype=float)
-    series = {k: _finite(history.column(k)) for k in ("train_loss", "val_loss", "train_accuracy", "val_accuracy")}
-    with png_figure(8.0, 3.0) as (fig, buf):
+    series = {k: finite_values(history.column(k)) for k in ("train_loss", "val_loss", "train_accuracy", "val_accuracy")}
+    with new_figure(8.0, 3.0) as (fig, buf):
         loss_ax, acc_ax = fig.subplots(1, 2)
         for ax, metric, label in ((loss_ax, "loss", "Loss"), (acc_ax, "accuracy", "Accuracy")):
             for split, colour in (("train", BLUE), ("val", ORANGE)):
@@ -168,31 +169,31 @@ def learning_curves(history: History, *, title: str = "") -> bytes:
                         marker="o" if len(epochs) <= 12 else None, markersize=3)
             ax.set_title(label)
             ax.set_xlabel("epoch")
-            _integer_epochs(ax, epochs)
-            _mark_best(ax, history, epochs, series[f"val_{metric}"])
-            _mark_end(ax, history, epochs, series)
-        if _wide_range(series["train_loss"], series["val_loss"]):
+            integer_epochs(ax, epochs)
+            mark_best(ax, history, epochs, series[f"val_{metric}"])
+            mark_end(ax, history, epochs, series)
+        if wide_range(series["train_loss"], series["val_loss"]):
             loss_ax.set_yscale("log")
-            _plain_log_ticks(loss_ax.yaxis)
+            plain_log_ticks(loss_ax.yaxis)
             loss_ax.set_title("Loss (log scale)")
         acc_ax.yaxis.set_major_formatter(_percent_formatter())
-        _legend_and_title(fig, loss_ax, history, title)
+        legend_and_title(fig, loss_ax, history, title)
     return buf.getvalue()
 
 
-def _finite(values: Sequence[float]) -> np.ndarray:
+def finite_values(values: Sequence[float]) -> np.ndarray:
     arr = np.array(values, dtype=float)
     arr[~np.isfinite(arr)] = np.nan
     return arr
 
 
-def _wide_range(*arrays: np.ndarray) -> bool:
+def wide_range(*arrays: np.ndarray) -> bool:
     values = np.concatenate(arrays)
     values = values[np.isfinite(values) & (values > 0)]
     return len(values) > 1 and values.max() / values.min() > 20
 
 
-def _integer_epochs(ax, epochs: np.ndarray) -> None:
+def integer_epochs(ax, epochs: np.ndarray) -> None:
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=8))
@@ -200,7 +201,7 @@ def _integer_epochs(ax, epochs: np.ndarray) -> None:
         ax.set_xlim(epochs.min() - 0.3, epochs.max() + 0.3)
 
 
-def _mark_best(ax, history: History, epochs: np.ndarray, val: np.ndarray) -> None:
+def mark_best(ax, history: History, epochs: np.ndarray, val: np.ndarray) -> None:
     best = history.best_epoch
     if best is None or best not in epochs:
         return
@@ -211,7 +212,7 @@ def _mark_best(ax, history: History, epochs: np.ndarray, val: np.ndarray) -> Non
                 markeredgewidth=0.8, zorder=5, linestyle="none", label=f"kept (epoch {best})")
 
 
-def _mark_end(ax, history: History, epochs: np.ndarray, series: dict[str, np.ndarray]) -> None:
+def mark_end(ax, history: History, epochs: np.ndarray, series: dict[str, np.ndarray]) -> None:
     if history.stop_reason != "diverged" or not len(epochs):
         return
     bad = np.zeros(len(epochs), bool)
@@ -223,7 +224,7 @@ def _mark_end(ax, history: History, epochs: np.ndarray, series: dict[str, np.nda
             va="top", ha="left", fontweight="bold")
 
 
-def _legend_and_title(fig, loss_ax, history, title: str | None) -> None:
+def legend_and_title(fig, loss_ax, history, title: str | None) -> None:
     """A learning-curve figure's shared legend (from the loss axes) and its title with the end note."""
     handles, labels = loss_ax.get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside upper right", ncols=len(labels))
@@ -243,7 +244,7 @@ def _end_note(history: History) -> str:
     return f"Ran all {n} epochs." if n else "No epochs."
 
 
-def _plain_log_ticks(axis) -> None:
+def plain_log_ticks(axis) -> None:
     """Label a log axis 0.1, 1, 10 rather than 10⁻¹, 10⁰, 10¹."""
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
@@ -288,13 +289,12 @@ def _label_offsets(xs: np.ndarray, ys: np.ndarray, step: float = 11.0) -> list[f
     return offsets
 
 
-def comparison(points: Sequence[Point], *, metric: str, latency_limit_ms: float | None = None) -> bytes | None:
+def comparison(points: Sequence[Point], *, metric: Metric, latency_limit_ms: float | None = None) -> bytes | None:
     """Validation metric against batch-1 p95 latency (log x); the chosen model highlighted."""
     points = [p for p in points if math.isfinite(p.value) and math.isfinite(p.latency_ms)]
     if not points:
         return None
-    is_share = metric in ("val_accuracy", "val_macro_f1")
-    with png_figure(7.6, 3.6) as (fig, buf):
+    with new_figure(7.6, 3.6) as (fig, buf):
         ax = fig.add_subplot()
         xs = np.array([max(p.latency_ms, 1e-3) for p in points])
         ys = np.array([p.value for p in points])
@@ -307,7 +307,7 @@ def comparison(points: Sequence[Point], *, metric: str, latency_limit_ms: float 
                         textcoords="offset points", fontsize=8.5, color=INK if not p.rejected else "#52606d",
                         fontweight="bold" if p.chosen else "normal", zorder=5)
         ax.set_xscale("log")
-        _plain_log_ticks(ax.xaxis)
+        plain_log_ticks(ax.xaxis)
         lo, hi = xs.min(), xs.max()
         if latency_limit_ms:
             hi = max(hi, latency_limit_ms)
@@ -319,12 +319,8 @@ def comparison(points: Sequence[Point], *, metric: str, latency_limit_ms: float 
         span = float(ys.max() - ys.min()) or abs(float(ys.max())) * 0.05 or 0.05
         ax.set_ylim(ys.min() - 0.12 * span, ys.max() + 0.18 * span)
         ax.set_xlabel("p95 latency, one sample per call (ms, log scale)")
-        label = {"val_accuracy": "validation accuracy", "val_macro_f1": "validation macro-F1",
-                 "val_loss": "validation loss (lower is better)", "val_r2": "validation R²",
-                 "val_rmse": "validation RMSE (lower is better)",
-                 "val_mae": "validation MAE (lower is better)"}.get(metric, metric)
-        ax.set_ylabel(label)
-        if is_share:
+        ax.set_ylabel(metric.label + ("" if metric.higher_is_better else " (lower is better)"))
+        if metric.share:
             ax.yaxis.set_major_formatter(_percent_formatter() if span > 0.02 else _fine_percent_formatter())
         ax.set_title("Quality against speed")
     return buf.getvalue()
@@ -347,7 +343,7 @@ def confusion_matrix(metrics: SplitMetrics, classes: Sequence[str], *, title: st
     rows = counts.sum(axis=1, keepdims=True)
     share = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
     side = min(7.5, max(3.2, 0.36 * n + 1.4))
-    with png_figure(side + 1.0, side) as (fig, buf):
+    with new_figure(side + 1.0, side) as (fig, buf):
         ax = fig.add_subplot()
         image = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
         ax.grid(False)
@@ -361,7 +357,7 @@ def confusion_matrix(metrics: SplitMetrics, classes: Sequence[str], *, title: st
                 ax.text(j, i, f"{int(counts[i, j])}", ha="center", va="center",
                         fontsize=6.5 if small else 8.5,
                         color="white" if share[i, j] > 0.55 else (INK if counts[i, j] else "#b8c0c8"))
-        labels = [shortened(s, 14) for s in names]
+        labels = [shorten(s, 14) for s in names]
         if n > 40:
             labels = [label if i % 5 == 0 else "" for i, label in enumerate(labels)]
         ax.set_xticks(range(n), labels, rotation=45 if max(map(len, labels)) > 2 else 0,
@@ -378,5 +374,5 @@ def confusion_matrix(metrics: SplitMetrics, classes: Sequence[str], *, title: st
     return buf.getvalue()
 
 
-def shortened(text: str, width: int) -> str:
+def shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"

@@ -7,7 +7,6 @@ predicted against actual values and the residuals) and the numbers its tables sh
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,20 +19,21 @@ from practica.reporting.plots import (
     ORANGE,
     RED,
     SPLIT_COLOURS,
-    _finite,
-    _integer_epochs,
-    _legend_and_title,
-    _mark_best,
-    _mark_end,
-    _plain_log_ticks,
-    _wide_range,
-    png_figure,
+    new_figure,
+    finite_values,
+    integer_epochs,
+    legend_and_title,
+    mark_best,
+    mark_end,
+    plain_log_ticks,
+    wide_range,
 )
 
 if TYPE_CHECKING:
     from practica.data.records import Splits
     from practica.evaluation.records import Evaluation, SplitMetrics
     from practica.results import Ok
+    from practica.tasks import Metric
     from practica.training.history import History
 
 COMPARISON_NOTE = (
@@ -58,50 +58,10 @@ def r2(v: float | None) -> str:
     return h.DASH if v is None or not math.isfinite(v) else f"{v:.3f}"
 
 
-def _reg(m: SplitMetrics):
-    return m.regression
-
-
-def _latency(r: Ok) -> str:
-    cost = r.evaluation.cost
-    return f"{h.ms(cost.latency_p50_ms).removesuffix(' ms')} / {h.ms(cost.latency_p95_ms)}"
-
-
-# Header, the value that decides "best", its text, and whether higher is better (as context._COLUMNS).
-COLUMNS: tuple[tuple[str, Callable, Callable, bool], ...] = (
-    ("Params", lambda r: r.evaluation.cost.params, lambda r: h.count(r.evaluation.cost.params), False),
-    ("Size", lambda r: r.evaluation.cost.size_bytes, lambda r: h.megabytes(r.evaluation.cost.size_bytes), False),
-    ("Val R²", lambda r: _reg(r.evaluation.val).r2, lambda r: r2(_reg(r.evaluation.val).r2), True),
-    ("Val RMSE", lambda r: _reg(r.evaluation.val).rmse, lambda r: number(_reg(r.evaluation.val).rmse), False),
-    ("Test R²", lambda r: _reg(r.evaluation.test).r2, lambda r: r2(_reg(r.evaluation.test).r2), True),
-    ("p50 / p95", lambda r: r.evaluation.cost.latency_p95_ms, _latency, False),
-    ("Throughput", lambda r: r.evaluation.cost.throughput, lambda r: h.per_second(r.evaluation.cost.throughput), True),
-    ("Train time", lambda r: r.train_seconds, lambda r: h.duration(r.train_seconds), False),
-)
-
-
-def metric_value(ev: Evaluation, metric: str) -> float | None:
-    reg = ev.val.regression
-    if reg is None:
-        return None
-    return {"val_r2": reg.r2, "val_rmse": reg.rmse, "val_mae": reg.mae, "val_loss": ev.val.loss}.get(metric)
-
-
-def metric_text(metric: str, value: float | None) -> str:
-    if value is None:
-        return h.DASH
-    return r2(value) if metric == "val_r2" else number(value)
-
-
-def metric_label(metric: str) -> str:
-    return {"val_r2": "validation R²", "val_rmse": "validation RMSE", "val_mae": "validation MAE",
-            "val_loss": "validation MSE"}.get(metric, metric)
-
-
-def headline(ev: Evaluation, metric: str) -> tuple[tuple[str, str], ...]:
+def headline(ev: Evaluation, metric: Metric) -> tuple[tuple[str, str], ...]:
     test = ev.test.regression
     return (
-        (metric_label(metric).capitalize(), metric_text(metric, metric_value(ev, metric))),
+        (metric.label.capitalize(), metric.show(metric.value(ev.val))),
         ("Test R²", r2(test.r2)),
         ("Test RMSE", number(test.rmse)),
         ("p95 latency", h.ms(ev.cost.latency_p95_ms)),
@@ -150,7 +110,7 @@ def target_histogram(splits: Splits) -> bytes:
     parts = (("train", splits.train), ("val", splits.val), ("test", splits.test))
     values = np.concatenate([np.asarray(ds.y, dtype=float) for _, ds in parts])
     edges = np.histogram_bin_edges(values, bins=min(30, max(5, len(values) // 15))) if len(values) else [0, 1]
-    with png_figure(7.0, 2.9) as (fig, buf):
+    with new_figure(7.0, 2.9) as (fig, buf):
         ax = fig.add_subplot()
         for name, ds in parts:
             y = np.asarray(ds.y, dtype=float)
@@ -167,8 +127,8 @@ def target_histogram(splits: Splits) -> bytes:
 def learning_curves(history: History, *, title: str = "") -> bytes:
     """Loss (MSE on the standardised target) and R² per epoch, train vs validation, kept epoch marked."""
     epochs = np.array(history.column("epoch"), dtype=float)
-    series = {k: _finite(history.column(k)) for k in ("train_loss", "val_loss", "train_r2", "val_r2")}
-    with png_figure(8.0, 3.0) as (fig, buf):
+    series = {k: finite_values(history.column(k)) for k in ("train_loss", "val_loss", "train_r2", "val_r2")}
+    with new_figure(8.0, 3.0) as (fig, buf):
         loss_ax, r2_ax = fig.subplots(1, 2)
         for ax, metric, label in ((loss_ax, "loss", "Loss (MSE, standardised target)"), (r2_ax, "r2", "R²")):
             for split, colour in (("train", BLUE), ("val", ORANGE)):
@@ -177,21 +137,21 @@ def learning_curves(history: History, *, title: str = "") -> bytes:
                         marker="o" if len(epochs) <= 12 else None, markersize=3)
             ax.set_title(label)
             ax.set_xlabel("epoch")
-            _integer_epochs(ax, epochs)
-            _mark_best(ax, history, epochs, series[f"val_{metric}"])
-            _mark_end(ax, history, epochs, series)
+            integer_epochs(ax, epochs)
+            mark_best(ax, history, epochs, series[f"val_{metric}"])
+            mark_end(ax, history, epochs, series)
         loss_ax.axhline(1.0, color=GREY, linestyle="--", linewidth=1.0, zorder=1)
         loss_ax.text(0.99, 1.0, "predicting the mean", transform=loss_ax.get_yaxis_transform(), ha="right",
                      va="bottom", fontsize=8, color="#52606d")
-        if _wide_range(series["train_loss"], series["val_loss"]):
+        if wide_range(series["train_loss"], series["val_loss"]):
             loss_ax.set_yscale("log")
-            _plain_log_ticks(loss_ax.yaxis)
+            plain_log_ticks(loss_ax.yaxis)
         r2_ax.axhline(0.0, color=GREY, linestyle="--", linewidth=1.0, zorder=1)
         finite = np.concatenate([series["train_r2"], series["val_r2"]])
         finite = finite[np.isfinite(finite)]
         if len(finite):  # very negative early R² would squash the interesting part
             r2_ax.set_ylim(max(min(finite.min(), 0.0) - 0.05, -1.0), min(1.0, finite.max() + 0.08))
-        _legend_and_title(fig, loss_ax, history, title)
+        legend_and_title(fig, loss_ax, history, title)
     return buf.getvalue()
 
 
@@ -201,7 +161,7 @@ def predicted_vs_actual(metrics: SplitMetrics, *, title: str) -> bytes:
     reg = metrics.regression
     actual, predicted = np.array(reg.actual, dtype=float), np.array(reg.predicted, dtype=float)
     residual = predicted - actual
-    with png_figure(8.4, 3.7) as (fig, buf):
+    with new_figure(8.4, 3.7) as (fig, buf):
         scatter_ax, resid_ax = fig.subplots(1, 2)
         size = 14 if len(actual) > 300 else 22
         scatter_ax.scatter(actual, predicted, s=size, color=BLUE, alpha=0.65, linewidth=0)

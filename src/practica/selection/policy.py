@@ -11,39 +11,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from practica.config.schema import LOWER_IS_BETTER, REGRESSION_METRICS, SelectionSpec
+from practica.config.schema import SelectionSpec
 from practica.results import Failed
 from practica.selection.records import Decision, Ranked
+from practica.tasks import Metric, Task, get_task, owner
 
 if TYPE_CHECKING:
     from practica.results import ExperimentResult, Ok
 
 
-def _value(result: Ok, metric: str) -> float:
-    val = result.evaluation.val
-    if metric in REGRESSION_METRICS:
-        reg = val.regression
-        return float("nan") if reg is None else {"val_r2": reg.r2, "val_rmse": reg.rmse, "val_mae": reg.mae}[metric]
-    return {"val_accuracy": val.accuracy, "val_macro_f1": val.macro_f1, "val_loss": val.loss}[metric]
-
-
-def _fmt(metric: str, v: float) -> str:
-    if metric in ("val_rmse", "val_mae"):
-        return f"{v:.4g}"
-    if metric == "val_r2":
-        return f"{v:.3f}"
-    return f"{v:.4f}" if metric == "val_loss" else f"{100 * v:.1f}%"
-
-
-def _gap(metric: str, a: float, b: float) -> str:
-    if metric in REGRESSION_METRICS:
-        return _fmt(metric, abs(a - b))
-    return f"{abs(a - b):.4f}" if metric == "val_loss" else f"{100 * abs(a - b):.1f} points"
-
-
-def _label(metric: str) -> str:
-    return (metric.replace("val_", "validation ").replace("macro_f1", "macro-F1").replace("r2", "R²")
-            .replace("rmse", "RMSE").replace("mae", "MAE"))
+def _value(result: Ok, metric: Metric) -> float:
+    return metric.value(result.evaluation.val)
 
 
 def _cost(result: Ok, prefer: str) -> float:
@@ -73,11 +51,11 @@ def _violation(result: Ok, policy: SelectionSpec) -> str | None:
 
 
 def select(results: Sequence[ExperimentResult], policy: SelectionSpec) -> Decision:
-    """``policy.metric`` None (a suite whose task only its data tells): the classification default; the
-    runner passes ``policy.for_task(task)``."""
-    policy = policy.for_task("classification")
-    metric = policy.metric
-    lower_better = metric in LOWER_IS_BETTER
+    """``policy.metric`` None: the default of the task the results were evaluated on (the runner
+    passes ``policy.for_task(task)``, resolved before any result exists)."""
+    task = _task(results, policy)
+    metric = task.metric(policy.metric)
+    lower_better = not metric.higher_is_better
     out: list[Ranked] = []
     eligible: list[Ok] = []
     for r in results:
@@ -95,7 +73,7 @@ def select(results: Sequence[ExperimentResult], policy: SelectionSpec) -> Decisi
             "No experiment satisfies the policy, so none is recommended for production. "
             + " ".join(f"{x.experiment}: {x.reason}." for x in out)
         )
-        return Decision(None, metric, summary, tuple(out))
+        return Decision(None, metric.name, summary, tuple(out))
 
     sign = 1 if lower_better else -1
     eligible.sort(key=lambda r: sign * _value(r, metric))
@@ -104,20 +82,20 @@ def select(results: Sequence[ExperimentResult], policy: SelectionSpec) -> Decisi
     candidates = [r for r in eligible if abs(_value(r, metric) - best_v) <= policy.tolerance]
     chosen = min(candidates, key=lambda r: (_cost(r, policy.prefer), sign * _value(r, metric)))
     chosen_v = _value(chosen, metric)
-    label = _label(metric)
+    label = metric.label
 
     ranked: list[Ranked] = []
     if chosen is best:
         runner = next((r for r in eligible if r is not chosen), None)
-        reason = f"best {label} ({_fmt(metric, chosen_v)})"
+        reason = f"best {label} ({metric.text(chosen_v)})"
         if runner is not None:
-            reason += f", {_gap(metric, chosen_v, _value(runner, metric))} ahead of {runner.name}"
+            reason += f", {metric.difference(chosen_v - _value(runner, metric))} ahead of {runner.name}"
         if len(candidates) > 1:
             reason += f"; also the cheapest of the {len(candidates)} within the tolerance"
     else:
         reason = (
-            f"{label} {_fmt(metric, chosen_v)} is within the {_gap(metric, policy.tolerance, 0)} tolerance of the best "
-            f"({best.name}, {_fmt(metric, best_v)}) and it is cheaper: {_cost_text(chosen, policy.prefer)} "
+            f"{label} {metric.text(chosen_v)} is within the {metric.difference(policy.tolerance)} tolerance of the best "
+            f"({best.name}, {metric.text(best_v)}) and it is cheaper: {_cost_text(chosen, policy.prefer)} "
             f"against {_cost_text(best, policy.prefer)} for {best.name}"
         )
     ranked.append(Ranked(chosen.name, chosen_v, "chosen", reason))
@@ -127,11 +105,11 @@ def select(results: Sequence[ExperimentResult], policy: SelectionSpec) -> Decisi
         v = _value(r, metric)
         if r in candidates:
             why = (
-                f"{label} {_fmt(metric, v)} is within the tolerance of the best, but {chosen.name} is cheaper "
+                f"{label} {metric.text(v)} is within the tolerance of the best, but {chosen.name} is cheaper "
                 f"({_cost_text(r, policy.prefer)} against {_cost_text(chosen, policy.prefer)})"
             )
         else:
-            why = f"{label} {_fmt(metric, v)} is {_gap(metric, v, chosen_v)} {'above' if lower_better else 'below'} {chosen.name}'s {_fmt(metric, chosen_v)}"
+            why = f"{label} {metric.text(v)} is {metric.difference(v - chosen_v)} {'above' if lower_better else 'below'} {chosen.name}'s {metric.text(chosen_v)}"
         ranked.append(Ranked(r.name, v, "rejected", why))
     ranked.extend(out)
 
@@ -143,9 +121,18 @@ def select(results: Sequence[ExperimentResult], policy: SelectionSpec) -> Decisi
         f"{'s' if len(eligible) != 1 else ''} of {len(results)}"
         + (f" (constraints: {', '.join(limits)})" if limits else "")
         + f". Its diagnosis is {verdict}; {_cost_text(chosen, 'latency')}, size {_size(chosen.evaluation.cost.size_bytes)}. "
-        + (f"On the held-out test split it scores R² {test.regression.r2:.3f}, RMSE {test.regression.rmse:.4g}, "
-           f"MAE {test.regression.mae:.4g} " if test.regression else
-           f"On the held-out test split it scores {100 * test.accuracy:.1f}% accuracy ")
+        + f"On the held-out test split it scores {task.test_summary(test)} "
         + "(reported only; the test split played no part in the choice)."
     )
-    return Decision(chosen.name, metric, summary, tuple(ranked))
+    return Decision(chosen.name, metric.name, summary, tuple(ranked))
+
+
+def _task(results: Sequence[ExperimentResult], policy: SelectionSpec) -> Task:
+    evaluated = [r.evaluation for r in results if not isinstance(r, Failed)]
+    if evaluated:
+        return get_task(evaluated[0].task)
+    task = owner(policy.metric) if policy.metric is not None else None
+    if task is None:
+        raise ValueError(f"no experiment was evaluated and selection.metric is {policy.metric!r}, so the task is "
+                         "unknown: resolve the metric first with policy.for_task(task)")
+    return task

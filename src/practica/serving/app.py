@@ -46,6 +46,7 @@ from practica.serving.schemas import (
     predict_request_body,
 )
 from practica.serving.settings import ServeSettings
+from practica.tasks import get_task
 
 JSON = "application/json"
 # The page is one self-contained file: it may talk to this server and nothing else.
@@ -78,8 +79,8 @@ def create_app(bundle: Bundle, settings: ServeSettings | None = None) -> FastAPI
         title=f"practica · {bundle.card.get('name', version)}",
         version=version,
         description=f"Predictions of {version}: {spec.describe()} in, "
-                    + ("a predicted value out (top_k does not apply). " if bundle.is_regression
-                       else f"{len(classes)} classes out. ")
+                    + (f"{len(classes)} classes out. " if get_task(bundle.task).has_classes
+                       else "a predicted value out (top_k does not apply). ")
                     + 
                     "Every response carries an X-Request-ID header (the request's own, if it sent one)."
                     + (" Every route but /v1/health and the page needs an API key." if settings.api_key else ""),
@@ -119,8 +120,8 @@ def create_app(bundle: Bundle, settings: ServeSettings | None = None) -> FastAPI
         body = {
             "model_version": version,
             "request_id": request.scope[REQUEST_ID],
-            "predictions": values(probs) if bundle.is_regression
-            else predictions(probs, classes, body_top_k or top_k or settings.top_k),
+            "predictions": predictions(probs, classes, body_top_k or top_k or settings.top_k)
+            if get_task(bundle.task).has_classes else values(probs),
         }
         return Response(orjson.dumps(body), media_type=JSON)
 

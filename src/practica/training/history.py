@@ -8,6 +8,8 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Literal
 
+from practica.tasks import get_task
+
 StopReason = Literal["completed", "early_stopping", "diverged"]
 
 
@@ -55,14 +57,15 @@ class History:
         return [getattr(r, name) for r in self.epochs]
 
     @property
-    def is_regression(self) -> bool:
-        """Whether the run learned a number (its records hold R², not accuracy)."""
-        return any(r.val_r2 is not None or r.train_r2 is not None for r in self.epochs)
+    def task(self) -> str:
+        """The task the run learned (``practica.tasks``): a regression's records hold R², not accuracy."""
+        regression = any(r.val_r2 is not None or r.train_r2 is not None for r in self.epochs)
+        return "regression" if regression else "classification"
 
     def to_csv(self) -> str:
         """One row per epoch: a classification's accuracies, or a regression's R² and MAE."""
         out = io.StringIO()
-        dropped = ACCURACY_COLUMNS if self.is_regression else REGRESSION_COLUMNS
+        dropped = REGRESSION_COLUMNS if get_task(self.task).has_classes else ACCURACY_COLUMNS
         names = [f.name for f in fields(EpochRecord) if f.name not in dropped]
         writer = csv.DictWriter(out, fieldnames=names, extrasaction="ignore")
         writer.writeheader()

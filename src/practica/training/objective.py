@@ -20,7 +20,8 @@ from practica.models.classifier import Classifier
 from practica.models.hooks import MultiView
 from practica.training.batches import Mapped, Resident
 from practica.training.history import EpochRecord
-from practica.training.validation import StandardisedMSE, class_weights, validate, validate_regression
+from practica.tasks import get_task
+from practica.training.validation import validate, validate_regression
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,7 @@ class Objective:
 
     def targets(self, data: Dataset, device: torch.device) -> torch.Tensor:
         """Class indices (int64), or a regression's values (float32)."""
-        y = torch.from_numpy(np.asarray(data.y))
-        return (y.float() if self.regression else y.long()).to(device)
+        return get_task(data.task).targets(np.asarray(data.y)).to(device)
 
     def batch_loss(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The batch's recorded loss, summed over its samples."""
@@ -85,10 +85,7 @@ def objective_for(train: Dataset, spec: TrainSpec, model: Classifier, device: to
     """Cross-entropy (class-weighted and label-smoothed as ``spec`` says) against the loss of a uniform guess,
     ln(classes); a regression's MSE on the standardised target against that of predicting the training mean,
     1.0 (label smoothing and class weights are refused for a regression by the config)."""
-    if train.is_regression:
-        mse = StandardisedMSE(model.y_std).to(device)
-        return Objective(mse, None, True, 1.0, "predicting the training mean")
-    weights = class_weights(train, spec, device)
-    loss = nn.CrossEntropyLoss(weight=weights, label_smoothing=spec.label_smoothing)
-    recorded = None if weights is None else nn.CrossEntropyLoss(label_smoothing=spec.label_smoothing)
-    return Objective(loss, recorded, False, math.log(len(train.classes)), "a uniform guess")
+    task = get_task(train.task)
+    loss, recorded = task.losses(model, train, spec, device)
+    return Objective(loss, None if recorded is loss else recorded, not task.has_classes,
+                     task.chance_loss(len(train.classes)), task.chance)

@@ -30,6 +30,7 @@ from practica.config.schema import TrainSpec
 from practica.data.records import Dataset
 from practica.models.classifier import Classifier, Regressor, as_input
 from practica.models.hooks import DataInitialised, EpochAware, MultiView
+from practica.tasks import get_task
 from practica.training import augment as aug
 from practica.training.batches import Mapped, Resident, rows_to_tensor
 from practica.training.callbacks import (
@@ -254,7 +255,7 @@ def _validation_note(model: Classifier) -> str:
 def wrap_body(body: nn.Module, mean: torch.Tensor, std: torch.Tensor, train: Dataset,
               preprocess: nn.Module | None = None) -> Classifier:
     """The body with input normalisation; a regression's also with the training target's mean and std."""
-    if not train.is_regression:
+    if get_task(train.task).has_classes:
         return Classifier(body, mean, std, preprocess)
     y = np.asarray(train.y, dtype=np.float64)
     return Regressor(body, mean, std, preprocess, y_mean=float(y.mean()), y_std=float(y.std()))
