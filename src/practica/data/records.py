@@ -82,6 +82,12 @@ class Dataset:
         )
 
 
+def sample_name(data: Dataset, i: int, part: str | None = None) -> str:
+    """Sample ``i``'s source (a file, ``train.npz[3]``), or ``part[i]`` (the set's name by default)
+    when the loader named none: how every finding and decision names a sample."""
+    return data.sources[i] if len(data.sources) == len(data) else f"{part or data.name}[{i}]"
+
+
 def skipped_noun(entries: tuple[str, ...] | list[str]) -> str:
     """What the skipped entries are: rows of a table or records of a JSON file ("row"), else files."""
     return "row" if entries and all(":row " in e or ":line " in e for e in entries) else "file"
