@@ -224,6 +224,7 @@ def check_data(
     max_difference: float | None = DEFAULT_MAX_DIFFERENCE,
     imbalance_threshold: float = DEFAULT_IMBALANCE_THRESHOLD,
     cached: bool = False,
+    index: Mapping[str, DuplicateIndex] | None = None,
 ) -> HygieneReport:
     """Every check that applies to ``parts`` ({"train": ..., "test": ...}; the first is the one
     the model learns from). Near duplicates (images only) are pairs within perceptual distance
@@ -235,20 +236,24 @@ def check_data(
     ``cached``: for large sets the report is kept in the data cache folder and read back by a later
     call on the same parts and settings (on CIFAR-10's 60,000 images the near-duplicate search takes
     half a minute, and every run of a suite on the same splits would repeat it). The key covers the
-    parts' names and data, the settings and the code of the checks."""
+    parts' names and data, the settings and the code of the checks.
+
+    ``index``: the parts' duplicate indices where already taken (``Splits.duplicates``, cut from
+    the cleaning policy's): their hashes are read rather than taken again."""
     settings = {"near_distance": near_distance, "min_similarity": min_similarity,
                 "max_difference": max_difference, "imbalance_threshold": imbalance_threshold}
+    known = dict(index or {})
     if not cached or sum(len(d) for d in parts.values()) < CACHE_FROM:
-        return _check_data(parts, **settings)
+        return _check_data(parts, known, **settings)
     from practica.data import cache, hygiene, index, table_checks
 
     code = (__file__, hygiene.__file__, index.__file__, table_checks.__file__)
     key = cache.derived_key(code, [list(parts), settings], list(parts.values()))
-    return cache.cached_result("hygiene", key, lambda: _check_data(parts, **settings),
+    return cache.cached_result("hygiene", key, lambda: _check_data(parts, known, **settings),
                                lambda r: r.to_dict(limit=None), HygieneReport.from_dict)
 
 
-def _check_data(parts: Mapping[str, Dataset], *, near_distance: int | None, min_similarity: float | None,
+def _check_data(parts: Mapping[str, Dataset], known: dict[str, DuplicateIndex], *, near_distance: int | None, min_similarity: float | None,
                 max_difference: float | None, imbalance_threshold: float) -> HygieneReport:
     started = time.perf_counter()
     names = list(parts)
@@ -261,7 +266,8 @@ def _check_data(parts: Mapping[str, Dataset], *, near_distance: int | None, min_
         notes.append(f"near duplicates not looked for: {h}×{w} images are too small (under {MIN_NEAR_SIDE} pixels a side) "
                      "for a perceptual hash to tell a copy from a look-alike; exact duplicates are still found")
         near_distance = None
-    index = {n: DuplicateIndex.of(parts[n], near_distance, min_similarity, max_difference) for n in names}
+    index = {n: known[n].with_bars(near_distance, min_similarity, max_difference) if _fits(known.get(n), parts[n])
+             else DuplicateIndex.of(parts[n], near_distance, min_similarity, max_difference) for n in names}
     regression = any(d.is_regression for d in parts.values())
     checks = [_unreadable(parts), _target(parts) if regression else _balance(parts, imbalance_threshold)]
     exact_within = _exact_within(index)
@@ -297,6 +303,11 @@ def _check_data(parts: Mapping[str, Dataset], *, near_distance: int | None, min_
 
 
 # ---------------------------------------------------------------------- one index per part
+
+
+def _fits(index: DuplicateIndex | None, data: Dataset) -> bool:
+    """Whether ``index`` was taken of ``data`` (and so its hashes can be read)."""
+    return index is not None and index.data is data
 
 
 def _label(data: Dataset, i: int) -> str:

@@ -33,7 +33,7 @@ one line per rule (``Cleaning.drops``), in the console and at the top of the rep
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import math
 
@@ -60,6 +60,10 @@ class Cleaning:
     notes: tuple[str, ...]
     policy: CleanSpec
     drops: tuple[str, ...] = ()  # one line per rule that dropped samples: its setting, counts, classes hit
+    # The duplicate indices of the data and of the fixed test set, as the policy read them (None when
+    # the outcome came from the cache): the splits' indices are cut from them for the hygiene report.
+    index: DuplicateIndex | None = field(default=None, repr=False, compare=False)
+    test_index: DuplicateIndex | None = field(default=None, repr=False, compare=False)
 
     def dropped(self) -> np.ndarray:
         """Sorted indices into the data of the samples the policy dropped."""
@@ -84,14 +88,15 @@ def clean(data: Dataset, spec: CleanSpec, test: Dataset | None = None) -> Cleani
     decisions += _missing(data, names, spec, alive)
     if spec.duplicates == "drop_near" and found.looks_near:
         decisions += _near(data, names, found, spec, alive)
-    if test is not None:
-        decisions += _leaks(data, names, found, DuplicateIndex.of(test, spec.near_distance), spec, alive)
+    found_test = DuplicateIndex.of(test, spec.near_distance) if test is not None else None
+    if found_test is not None:
+        decisions += _leaks(data, names, found, found_test, spec, alive)
     _check_drops(data, decisions, spec)  # before grouping, the slow part: a refused policy fails fast
     keep = np.flatnonzero(alive)
     groups = _groups(found, keep)
     return Cleaning(keep=keep, groups=groups, decisions=tuple(decisions),
                     notes=tuple(summarise(decisions, spec, groups[keep], found.near_distance)), policy=spec,
-                    drops=tuple(drop_lines(data, decisions, spec)))
+                    drops=tuple(drop_lines(data, decisions, spec)), index=found, test_index=found_test)
 
 
 # Below this many samples (data and test together) cleaning takes well under a second: no cache.

@@ -10,10 +10,12 @@ perceptual hashes with the eight one-pixel shifts the first time a near search n
   by the pixel difference: ``hygiene.near_duplicates`` with the index's settings);
 - ``exact_matches`` / ``near_matches``: the same across two sets (data ↔ fixed test set);
 - ``groups``: duplicate-group ids for the split (``hygiene.duplicate_groups``);
-- ``subset``: the index of some of the samples, from the hashes already taken.
+- ``subset`` / ``with_bars``: the index of some of the samples, or under other near-duplicate
+  settings, from the hashes already taken.
 
 The cleaning policy (``clean.py``) decides over it and the hygiene report (``checks.py``)
-reports over it, so both see the same pairs and neither hashes a set twice. A near pair of
+reports over it: the data and the fixed test set are hashed once per run, when the policy runs,
+and the splits' indices (``Splits.duplicates``) are cut from theirs for the report. A near pair of
 two labels counts as a label conflict only at ``CONFLICT_MIN_SIMILARITY`` (``is_conflict``).
 """
 
@@ -90,6 +92,12 @@ class DuplicateIndex:
         phash = None if self._phash is None else self._phash[rows]
         return DuplicateIndex(data, self.content[rows], self.near_distance, self.min_similarity,
                               self.max_difference, phash)
+
+    def with_bars(self, near_distance: int | None, min_similarity: float | None,
+                  max_difference: float | None) -> DuplicateIndex:
+        """This index under other near-duplicate settings (the hashes do not depend on them)."""
+        near = near_distance if self.data.kind == "image" and hygiene.near_applicable(self.data.x) else None
+        return DuplicateIndex(self.data, self.content, near, min_similarity, max_difference, self._phash, self._first)
 
     def __len__(self) -> int:
         return len(self.content)

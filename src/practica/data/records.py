@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from practica.data import mapped
+
+if TYPE_CHECKING:
+    from practica.data.index import DuplicateIndex
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,9 @@ class Splits:
     # One line per cleaning rule that dropped samples of the data (its setting, counts, the class hit
     # hardest): shown in the console and at the top of the report's data section.
     drops: tuple[str, ...] = field(default=())
+    # Each split's duplicate index, cut from the ones the cleaning policy took, so the hygiene report
+    # hashes nothing again (``checks.check_data(..., index=)``). None: the report hashes the splits.
+    duplicates: dict[str, DuplicateIndex] | None = field(default=None, repr=False, compare=False)
 
     @property
     def classes(self) -> tuple[str, ...]:

@@ -35,6 +35,7 @@ from sklearn.model_selection import train_test_split
 from practica.config.schema import DatasetSpec, SplitSpec
 from practica.data import mapped
 from practica.data.clean import Cleaning, clean
+from practica.data.index import DuplicateIndex
 from practica.data.records import Dataset, Splits
 from practica.errors import DataError
 
@@ -90,10 +91,12 @@ def make_splits(data: Dataset, spec: DatasetSpec, test: Dataset | None, cleaning
     # in memory, and the next run on the same data and split maps them again.
     train = data.subset(train_idx, "train", path=split_file(fp, "train"))
     notes += _imbalance_note(train, data.y[cleaning.dropped()] if not data.is_regression else None)
+    val = data.subset(val_idx, "val", path=split_file(fp, "val"))
+    test_part = (data if test is None else test).subset(test_idx, "test", path=split_file(fp, "test"))
     return Splits(
         train=train,
-        val=data.subset(val_idx, "val", path=split_file(fp, "val")),
-        test=(data if test is None else test).subset(test_idx, "test", path=split_file(fp, "test")),
+        val=val,
+        test=test_part,
         indices=indices,
         fingerprint=fp,
         seed=split.seed,
@@ -102,7 +105,18 @@ def make_splits(data: Dataset, spec: DatasetSpec, test: Dataset | None, cleaning
         decisions=cleaning.decisions,
         groups=groups,
         drops=cleaning.drops,
+        duplicates=_part_indices(cleaning, {"train": train, "val": val, "test": test_part}, indices, test is not None),
     )
+
+
+def _part_indices(cleaning: Cleaning, parts: dict[str, Dataset], indices: dict[str, np.ndarray],
+                  test_is_fixed: bool) -> dict[str, DuplicateIndex] | None:
+    """Each split's duplicate index, cut from the ones the cleaning policy took (no second hashing)."""
+    if cleaning.index is None or (test_is_fixed and cleaning.test_index is None):
+        return None
+    origin = {"train": cleaning.index, "val": cleaning.index,
+              "test": cleaning.test_index if test_is_fixed else cleaning.index}
+    return {name: origin[name].subset(indices[name], part) for name, part in parts.items()}
 
 
 def fingerprint(

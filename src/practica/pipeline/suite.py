@@ -312,7 +312,8 @@ def _record_hygiene(run_dir: Path, splits: Splits, reporter: Reporter) -> Hygien
 
     reporter.stage("Checking the data: duplicates within and across splits, label conflicts, balance")
     try:
-        report = check_data({"train": splits.train, "val": splits.val, "test": splits.test}, cached=True)
+        report = check_data({"train": splits.train, "val": splits.val, "test": splits.test}, cached=True,
+                            index=splits.duplicates)
     except (ValueError, MemoryError) as err:
         reporter.stage(f"No data hygiene checks: {type(err).__name__}: {err}")
         return None
