@@ -31,7 +31,7 @@ import numpy as np
 import platformdirs
 
 from practica.data import mapped
-from practica.data.records import Dataset
+from practica.data.records import Dataset, Skipped
 from practica.errors import DataError
 from practica.io import atomic_write, read_json, write_json
 
@@ -116,7 +116,8 @@ def derived_key(code: Sequence[str], params: Any, datasets: Sequence[Dataset | N
     for ds in datasets:
         if ds is None:
             continue
-        h.update(json.dumps([ds.x.shape, str(ds.x.dtype), list(ds.classes), list(ds.sources), list(ds.skipped)]).encode())
+        h.update(json.dumps([ds.x.shape, str(ds.x.dtype), list(ds.classes), list(ds.sources),
+                             [str(s) for s in ds.skipped]]).encode())
         mapped.update_hash(h, ds.x)
         h.update(np.ascontiguousarray(ds.y, dtype=np.float64 if ds.is_regression else np.int64))
     return h.hexdigest()
@@ -175,7 +176,7 @@ def _read(entry: Path, key: str, mmap: bool = False) -> Dataset | None:
             y=y,
             classes=tuple(meta["classes"]),
             sources=tuple(meta["sources"]),
-            skipped=tuple(meta["skipped"]),
+            skipped=tuple(Skipped.from_dict(s) for s in meta["skipped"]),
             task=meta.get("task", "classification"),
             feature_names=tuple(meta.get("feature_names", ())),
             table=_table(meta.get("table")),
@@ -241,7 +242,7 @@ def _commit(root: Path, key: str, tmp: Path, data: Dataset, x_crc32: int) -> Non
             "y_crc32": zlib.crc32(np.ascontiguousarray(data.y)),
             "classes": list(data.classes),
             "sources": list(data.sources),
-            "skipped": list(data.skipped),
+            "skipped": [s.to_dict() for s in data.skipped],
             "task": data.task,
             "feature_names": list(data.feature_names),
             "table": None if data.table is None else data.table.to_dict(),

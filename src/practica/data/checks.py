@@ -27,7 +27,7 @@ from practica.data.hygiene import (
     near_applicable,
 )
 from practica.data.index import DuplicateIndex, is_conflict
-from practica.data.records import Dataset, sample_name, skipped_noun
+from practica.data.records import Dataset, Skipped, sample_name, skipped_noun
 
 __all__ = [
     "DEFAULT_IMBALANCE_THRESHOLD",
@@ -331,7 +331,7 @@ def _plural(n: int, word: str, many: str | None = None) -> str:
 
 def _unreadable(parts: Mapping[str, Dataset]) -> Check:
     # Splits of one loaded set share its skipped entries: those are counted once, as before the split.
-    owners: dict[str, list[str]] = {}
+    owners: dict[Skipped, list[str]] = {}
     for name, d in parts.items():
         for entry in d.skipped:
             owners.setdefault(entry, []).append(name)
@@ -346,7 +346,7 @@ def _unreadable(parts: Mapping[str, Dataset]) -> Check:
     noun = skipped_noun(found)
     return Check("unreadable", "Unreadable files", "warning",
                  f"{_plural(len(found), noun)} could not be used and {'were' if len(found) != 1 else 'was'} "
-                 f"left out ({where})", len(found), counts, tuple(found))
+                 f"left out ({where})", len(found), counts, tuple(str(s) for s in found))
 
 
 def _balance(parts: Mapping[str, Dataset], threshold: float) -> Check:

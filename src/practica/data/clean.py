@@ -157,8 +157,7 @@ def _missing(data: Dataset, names: tuple[str, ...], spec: CleanSpec, alive: np.n
 def _skips(data: Dataset, which: str) -> list[Decision]:
     by_reason: dict[str, list[str]] = defaultdict(list)
     for entry in data.skipped:
-        path, _, reason = entry.partition(": ")
-        by_reason[reason or "could not be decoded"].append(path)
+        by_reason[entry.reason or "could not be decoded"].append(entry.source)
     what = "data" if which == "data" else "fixed test set"
     return [Decision("skip", tuple(paths), f"unreadable file(s) of the {what}: {reason}", "unreadable", (), which)
             for reason, paths in by_reason.items()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -12,6 +13,40 @@ from practica.data import mapped
 
 if TYPE_CHECKING:
     from practica.data.index import DuplicateIndex
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file a loader left out, or a row of a table or a record of a JSON file, and why.
+
+    ``source`` names it as ``Dataset.sources`` would have (a path, ``table.csv:row 22``,
+    ``d.jsonl:line 6``); ``str()`` gives ``"source: reason"``, as the notes and reports list it.
+    """
+
+    source: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.reason}"
+
+    @property
+    def is_row(self) -> bool:
+        """A row of a table or a record of a JSON file, rather than a file."""
+        return ":row " in self.source or ":line " in self.source
+
+    @property
+    def position(self) -> int:
+        """Its row, line or record number (0 for a file): the order in which a loader lists them."""
+        where = self.source.rpartition(":")[2]
+        word, _, number = where.partition(" ")
+        return int(number) if word in ("row", "line", "record") and number.isdigit() else 0
+
+    def to_dict(self) -> dict[str, str]:
+        return {"source": self.source, "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, str]) -> Skipped:
+        return cls(d["source"], d["reason"])
 
 
 @dataclass(frozen=True)
@@ -31,7 +66,7 @@ class Dataset:
     y: np.ndarray
     classes: tuple[str, ...]
     sources: tuple[str, ...] = ()
-    skipped: tuple[str, ...] = ()  # "path: reason" for each file (or "path:row N: reason") left out
+    skipped: tuple[Skipped, ...] = ()  # each file (or a table's row, a JSON record) left out, and why
     task: Literal["classification", "regression"] = "classification"
     feature_names: tuple[str, ...] = ()
     table: Any = None  # practica.data.tabular's column schema, for raw tables
@@ -91,9 +126,9 @@ def sample_name(data: Dataset, i: int, part: str | None = None) -> str:
     return data.sources[i] if len(data.sources) == len(data) else f"{part or data.name}[{i}]"
 
 
-def skipped_noun(entries: tuple[str, ...] | list[str]) -> str:
+def skipped_noun(entries: Sequence[Skipped]) -> str:
     """What the skipped entries are: rows of a table or records of a JSON file ("row"), else files."""
-    return "row" if entries and all(":row " in e or ":line " in e for e in entries) else "file"
+    return "row" if entries and all(e.is_row for e in entries) else "file"
 
 
 @dataclass(frozen=True)

@@ -211,7 +211,7 @@ def _check_stratifiable(
 def _skip_note(data: Dataset, what: str) -> list[str]:
     if not data.skipped:
         return []
-    listed = "; ".join(data.skipped[:_LISTED_SKIPS])
+    listed = "; ".join(map(str, data.skipped[:_LISTED_SKIPS]))
     more = f"; and {len(data.skipped) - _LISTED_SKIPS} more" if len(data.skipped) > _LISTED_SKIPS else ""
     return [f"skipped {len(data.skipped)} {data.skipped_noun}(s) of the {what} that could not be used: {listed}{more}"]
 
