@@ -14,7 +14,7 @@ from practica.selection.records import Decision
 from practica.training.history import History
 
 if TYPE_CHECKING:
-    from practica.data.checks import HygieneReport
+    from practica.data.duplicates.checks import HygieneReport
 
 
 @dataclass(frozen=True)

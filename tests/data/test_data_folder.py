@@ -10,7 +10,8 @@ from PIL import Image
 from data_images import folder, image_tree, pixels, write_image
 
 from practica.config.schema import SourceSpec
-from practica.data import decode, load_source
+from practica.data import load_source
+from practica.data.sources import decode
 from practica.errors import DataError
 
 

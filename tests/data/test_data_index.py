@@ -6,9 +6,10 @@ import numpy as np
 from data_images import pixels
 
 from practica.config.schema import DatasetSpec
-from practica.data import hygiene, make_splits
-from practica.data.checks import check_data
-from practica.data.index import DuplicateIndex
+from practica.data import make_splits
+from practica.data.duplicates import hygiene
+from practica.data.duplicates.checks import check_data
+from practica.data.duplicates.index import DuplicateIndex
 from practica.data.records import Dataset, sample_name
 
 SIZE = (16, 16)

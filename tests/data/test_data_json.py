@@ -13,7 +13,8 @@ from data_images import pixels
 from PIL import Image
 
 from practica.config.schema import SourceSpec
-from practica.data import decode, json_records, load_source
+from practica.data import load_source
+from practica.data.sources import decode, json_records
 from practica.errors import DataError
 
 

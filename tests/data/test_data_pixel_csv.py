@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from practica.config.schema import SourceSpec
-from practica.data import load_source, pixel_csv
+from practica.data import load_source
+from practica.data.sources import pixel_csv
 from practica.errors import DataError
 
 

@@ -11,10 +11,10 @@ import pytest
 
 from practica.config.schema import CleanSpec, SourceSpec
 from practica.data import load_source
-from practica.data.checks import check_data
-from practica.data.clean import clean
-from practica.data.infer import infer_source
-from practica.data.tabular import (
+from practica.data.duplicates.checks import check_data
+from practica.data.duplicates.clean import clean
+from practica.data.sources.infer import infer_source
+from practica.data.sources.tabular import (
     UNKNOWN_CODE,
     TableSchema,
     looks_like_pixels,

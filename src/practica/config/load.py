@@ -182,7 +182,7 @@ def check_data_paths(suite: Suite) -> None:
         if spec.labels is not None:
             _check_path(f"{where}.labels", spec.labels, "file", spec.source)
         if spec.source == "folder" and spec.part == "test":
-            from practica.data.folder import part_root  # lazy: the data package is not needed to read a suite
+            from practica.data.sources.folder import part_root  # lazy: the data package is not needed to read a suite
 
             part_root(Path(spec.path), "test")
 

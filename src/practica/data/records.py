@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from practica.data import mapped
+from practica.data.storage import mapped
 
 if TYPE_CHECKING:
-    from practica.data.index import DuplicateIndex
+    from practica.data.duplicates.index import DuplicateIndex
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class Dataset:
     skipped: tuple[Skipped, ...] = ()  # each file (or a table's row, a JSON record) left out, and why
     task: Literal["classification", "regression"] = "classification"
     feature_names: tuple[str, ...] = ()
-    table: Any = None  # practica.data.tabular's column schema, for raw tables
+    table: Any = None  # practica.data.sources.tabular's column schema, for raw tables
 
     def __post_init__(self) -> None:
         if len(self.x) != len(self.y):

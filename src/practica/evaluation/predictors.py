@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
-from practica.data.mapped import chunks, is_mapped
+from practica.data.storage.mapped import chunks, is_mapped
 from practica.models import baselines
 from practica.models.classifier import Regressor, count_parameters, weight_bytes
 from practica.training.batches import as_input

@@ -32,7 +32,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
 from torch import nn
 
-from practica.data.tabular import TableSchema
+from practica.data.sources.tabular import TableSchema
 
 MISSING_SLOT = "(missing)"
 MISSING_CODE = -2.0  # a categorical NaN, as the one-hot comparison sees it (codes are >= 0, unknown -1)

@@ -52,7 +52,7 @@ from practica.training.augment import check_augment
 from practica.training.trainer import TrainingEvents
 
 if TYPE_CHECKING:
-    from practica.data.checks import HygieneReport
+    from practica.data.duplicates.checks import HygieneReport
 
 
 HYGIENE_FILE = "hygiene.json"  # in the run's data/ folder
@@ -262,7 +262,7 @@ def _write_chosen_bundle(
     exp_dir = run_dir / "experiments" / exp.name
     try:
         predictor = in_memory.get(exp.name) or load_predictor(exp, splits, exp_dir)
-        from practica.data.lineage import LINEAGE_FILE
+        from practica.data.splits.lineage import LINEAGE_FILE
 
         lineage_path = run_dir / "data" / LINEAGE_FILE
         src = BundleSource(suite, exp, splits, predictor, result.evaluation, result.diagnosis, decision, run_id, version,
@@ -277,7 +277,7 @@ def _write_chosen_bundle(
 
 
 def _record_data(run_dir: Path, splits: Splits, resume: bool, suite: Suite, run_id: str, version: str) -> None:
-    from practica.data.lineage import LINEAGE_FILE, build_lineage
+    from practica.data.splits.lineage import LINEAGE_FILE, build_lineage
 
     data_dir = run_dir / "data"
     summary_path = data_dir / "summary.json"
@@ -308,7 +308,7 @@ def _record_hygiene(run_dir: Path, splits: Splits, reporter: Reporter) -> Hygien
     """The data-hygiene checks on the splits as trained (after any cleaning), in data/hygiene.json.
     They inform; a failure to compute them is reported and costs the run nothing else. Cached for
     large sets: a second run on the same splits reads them back."""
-    from practica.data.checks import check_data
+    from practica.data.duplicates.checks import check_data
 
     reporter.stage("Checking the data: duplicates within and across splits, label conflicts, balance")
     try:

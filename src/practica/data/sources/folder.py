@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from practica.data import cache, mapped
-from practica.data.cache import FileStat
-from practica.data.decode import (
+from practica.data.storage import cache, mapped
+from practica.data.storage.cache import FileStat
+from practica.data.sources.decode import (
     DECODE_VERSION,
     IMAGE_SUFFIXES,
     Decoded,

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from practica.data import hygiene
+from practica.data.duplicates import hygiene
 from practica.data.records import Dataset
 
 __all__ = ["CONFLICT_MIN_SIMILARITY", "DuplicateIndex", "NearPairs", "is_conflict"]

@@ -40,8 +40,8 @@ import math
 import numpy as np
 
 from practica.config.schema import CleanSpec
-from practica.data import hygiene, index
-from practica.data.index import DuplicateIndex, is_conflict
+from practica.data.duplicates import hygiene, index
+from practica.data.duplicates.index import DuplicateIndex, is_conflict
 from practica.data.records import Dataset, Decision, sample_name
 from practica.errors import DataError
 
@@ -110,7 +110,7 @@ def cached_clean(data: Dataset, spec: CleanSpec, test: Dataset | None = None) ->
     code of this module and of ``hygiene`` (so a changed algorithm never reads a stale entry)."""
     if len(data) + (len(test) if test is not None else 0) < CACHE_FROM:
         return clean(data, spec, test)
-    from practica.data import cache
+    from practica.data.storage import cache
 
     key = cache.derived_key((__file__, hygiene.__file__, index.__file__), spec.model_dump(mode="json"), (data, test))
     return cache.cached_result("clean", key, lambda: clean(data, spec, test), _cleaning_to_json,

@@ -37,8 +37,8 @@ from typing import Any, Literal
 import numpy as np
 
 from practica.config.schema import SourceSpec
-from practica.data import cache
-from practica.data.labels import from_text, is_number
+from practica.data.storage import cache
+from practica.data.sources.labels import from_text, is_number
 from practica.data.records import Dataset, Skipped
 from practica.errors import DataError, InputError
 

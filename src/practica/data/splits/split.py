@@ -33,9 +33,9 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from practica.config.schema import DatasetSpec, SplitSpec
-from practica.data import mapped
-from practica.data.clean import Cleaning, clean
-from practica.data.index import DuplicateIndex
+from practica.data.storage import mapped
+from practica.data.duplicates.clean import Cleaning, clean
+from practica.data.duplicates.index import DuplicateIndex
 from practica.data.records import Dataset, Splits
 from practica.errors import DataError
 
@@ -63,7 +63,7 @@ def make_splits(data: Dataset, spec: DatasetSpec, test: Dataset | None, cleaning
     pool = cleaning.keep
     full = data
     if data.is_regression:  # divided as a classification of the target's quantile bins; subsets of the data
-        from practica.data.targets import as_strata
+        from practica.data.sources.targets import as_strata
 
         data = as_strata(data)
     notes = _skip_note(data, "data") + (_skip_note(test, "fixed test set") if test is not None else [])
@@ -141,7 +141,7 @@ def fingerprint(
 
 def split_file(fp: str, part: str) -> Path:
     """Where a memory-mapped set's ``part`` split of fingerprint ``fp`` is kept (under the data cache)."""
-    from practica.data.cache import cache_dir
+    from practica.data.storage.cache import cache_dir
 
     return cache_dir() / SPLITS_DIR / fp / f"{part}.npy"
 

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import numpy as np
 import platformdirs
 
-from practica.data import mapped
+from practica.data.storage import mapped
 from practica.data.records import Dataset, Skipped
 from practica.errors import DataError
 from practica.io import atomic_write, read_json, write_json
@@ -189,7 +189,7 @@ def _table(d: dict | None):
     """A CSV table's column schema, from its meta.json form."""
     if d is None:
         return None
-    from practica.data.tabular import TableSchema
+    from practica.data.sources.tabular import TableSchema
 
     return TableSchema.from_dict(d)
 

@@ -31,11 +31,11 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from practica.config.schema import JsonFields, SourceSpec
-from practica.data import cache
-from practica.data.decode import DECODE_VERSION, Size, map_chunks, prepare_image
-from practica.data.folder import stack_images
-from practica.data.labels import from_text
-from practica.data.pixel_csv import infer_shape
+from practica.data.storage import cache
+from practica.data.sources.decode import DECODE_VERSION, Size, map_chunks, prepare_image
+from practica.data.sources.folder import stack_images
+from practica.data.sources.labels import from_text
+from practica.data.sources.pixel_csv import infer_shape
 from practica.data.records import Dataset, Skipped
 from practica.errors import DataError
 

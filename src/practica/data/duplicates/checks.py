@@ -19,14 +19,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from practica.data.hygiene import (
+from practica.data.duplicates.hygiene import (
     DEFAULT_MAX_DIFFERENCE,
     DEFAULT_MIN_SIMILARITY,
     DEFAULT_NEAR_DISTANCE,
     MIN_NEAR_SIDE,
     near_applicable,
 )
-from practica.data.index import DuplicateIndex, is_conflict
+from practica.data.duplicates.index import DuplicateIndex, is_conflict
 from practica.data.records import Dataset, Skipped, sample_name, skipped_noun
 
 __all__ = [
@@ -245,7 +245,8 @@ def check_data(
     known = dict(index or {})
     if not cached or sum(len(d) for d in parts.values()) < CACHE_FROM:
         return _check_data(parts, known, **settings)
-    from practica.data import cache, hygiene, index, table_checks
+    from practica.data.duplicates import hygiene, index, table_checks
+    from practica.data.storage import cache
 
     code = (__file__, hygiene.__file__, index.__file__, table_checks.__file__)
     key = cache.derived_key(code, [list(parts), settings], list(parts.values()))
@@ -287,7 +288,7 @@ def _check_data(parts: Mapping[str, Dataset], known: dict[str, DuplicateIndex], 
         checks += [_missing(features), _constant(features.get(names[0], None), names[0]),
                    _non_finite(features)]
         if names[0] in features and features[names[0]].table is not None:
-            from practica.data.table_checks import table_checks
+            from practica.data.duplicates.table_checks import table_checks
 
             checks += table_checks(features, names[0])
     return HygieneReport(
@@ -383,7 +384,7 @@ def _balance(parts: Mapping[str, Dataset], threshold: float) -> Check:
 def _target(parts: Mapping[str, Dataset]) -> Check:
     """A regression target's distribution per part (min, max, mean, std, quantiles): the analogue of class
     balance. A strongly skewed target is worth a warning: squared error is dominated by the long tail."""
-    from practica.data.targets import SKEW_WARNING, describe_target
+    from practica.data.sources.targets import SKEW_WARNING, describe_target
 
     counts = {name: describe_target(d.y) for name, d in parts.items()}
     first = next(iter(parts))

@@ -28,7 +28,7 @@ _SHOWN_ROWS = 5
 
 
 def table_checks(parts: dict[str, Dataset], first: str) -> list:
-    from practica.data.checks import Check, ColumnIssue
+    from practica.data.duplicates.checks import Check, ColumnIssue
 
     base = parts[first]
     return [_outliers(parts, base, first, Check, ColumnIssue), _id_like(base, first, Check, ColumnIssue)]
