@@ -36,7 +36,7 @@ class InputSpec:
     kind: Literal["image", "features"]
     shape: tuple[int, ...]  # (H, W, C) for images, (F,) for features
     feature_names: tuple[str, ...] = ()
-    table: Any = None  # a CSV table's column schema (data/tabular.py): named columns, categories as strings
+    table: Any = None  # a CSV table's column schema (data/sources/tabular.py): named columns, categories as strings
 
     @property
     def onnx_dtype(self) -> type:

@@ -57,7 +57,7 @@ class Dataset:
     ``y`` is int64 N with values in ``range(len(classes))`` for classification, float32 N (and
     ``classes`` empty) for regression; ``sources`` names where each sample came from (a file
     path, or ``digits[17]``). ``feature_names`` names a table's columns; ``table`` is the raw
-    table's column schema (``data/tabular.py``) when ``x`` holds raw columns (categorical codes,
+    table's column schema (``data/sources/tabular.py``) when ``x`` holds raw columns (categorical codes,
     NaN for missing) that a preprocessing fitted on the training split turns into model inputs.
     """
 

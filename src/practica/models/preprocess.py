@@ -1,6 +1,6 @@
 """A CSV table's preprocessing, fitted on the training split, travelling with the model.
 
-The data stage hands a table on raw (``data/tabular.py``: numbers with NaN for missing,
+The data stage hands a table on raw (``data/sources/tabular.py``: numbers with NaN for missing,
 categories as vocabulary codes). ``TablePreprocessing.fit(train_x, schema)`` learns, from the
 training rows only:
 
