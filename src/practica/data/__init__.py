@@ -1,4 +1,12 @@
-"""The data stage: a declared data set, decoded (cached), checked and split."""
+"""The data stage: a declared data set, decoded (cached), checked and split.
+
+- ``sources/``: one loader per kind of source and ``load.load_source``, which picks one;
+- ``storage/``: the data cache and memory-mapped arrays;
+- ``duplicates/``: hashing (``hygiene``), the ``DuplicateIndex`` taken once per set, the cleaning
+  policy over it (``clean``) and the hygiene report over it (``checks``);
+- ``splits/``: the split that keeps duplicate groups together, and its lineage;
+- ``records.py``: what the stage hands on (``Dataset``, ``Splits``).
+"""
 
 from __future__ import annotations
 
