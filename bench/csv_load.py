@@ -36,7 +36,7 @@ def worker(mode: str, path: Path) -> dict:
     import numpy as np
 
     from practica.config.schema import SourceSpec
-    from practica.data.sources import load_source
+    from practica.data.sources.load import load_source
 
     t = time.perf_counter()
     if mode == "plain":

@@ -50,11 +50,11 @@ def worker(mode: str, folder: Path) -> dict:
     import numpy as np
 
     from practica.config.schema import SourceSpec
-    from practica.data.sources import load_source
+    from practica.data.sources.load import load_source
 
     imported = time.perf_counter() - started
     if mode == "cold":
-        from practica.data.cache import cache_dir
+        from practica.data.storage.cache import cache_dir
 
         _drop_page_cache(cache_dir())
     t = time.perf_counter()

@@ -179,7 +179,7 @@ def _child_run(args: argparse.Namespace, sampler: Sampler) -> dict:
 
     from practica.config.schema import DatasetSpec, ModelSpec, TrainSpec
     from practica.data import prepare_data
-    from practica.data.mapped import is_mapped
+    from practica.data.storage.mapped import is_mapped
     from practica.evaluation.predictors import TorchPredictor
     from practica.models.classifier import Classifier, input_stats
     from practica.models.registry import build_network

@@ -42,7 +42,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from practica.data import mapped
+from practica.data.storage import mapped
 
 __all__ = [
     "DEFAULT_MIN_SIMILARITY",

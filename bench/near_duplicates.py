@@ -1,6 +1,6 @@
 """Near-duplicate detection on real data: precision, recall and time, the current rule against the previous one.
 
-The current rule (``practica.data.hygiene``): pHash candidates within Hamming 6 (windows moved by a
+The current rule (``practica.data.duplicates.hygiene``): pHash candidates within Hamming 6 (windows moved by a
 pixel), an 8×8 block pre-filter, then the mean absolute pixel difference after the best ≤1-pixel
 shift and a brightness/contrast fit, at most ``max_difference`` (default 8 of 255), and the thumbnail
 correlation ≥ 0.8. The previous rule (``bench/hygiene_before.py``, the module as it was): pHash
@@ -53,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import hygiene_before as before  # noqa: E402
 
-from practica.data import checks, hygiene  # noqa: E402
+from practica.data.duplicates import checks, hygiene  # noqa: E402
 from practica.data.records import Dataset  # noqa: E402
 
 STRICT_P90 = 20.0  # of 255: the strict check's bound on the 90th percentile of |difference|

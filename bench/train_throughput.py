@@ -363,7 +363,7 @@ def prepare_data(samples: int, path: Path) -> dict:
     import numpy as np
 
     from practica.config.schema import SourceSpec
-    from practica.data.sources import load_source
+    from practica.data.sources.load import load_source
 
     if not DATA.is_dir():
         sys.exit(f"no CIFAR-10 JPEG images under {DATA}; the benchmark trains on the real ones")

@@ -57,7 +57,7 @@ def imports(name: str, tree: ast.Module, is_package: bool, *, run_time: bool = F
 
 
 def unit(module: str) -> str | None:
-    """The top-level part of practica a module belongs to: ``practica.data.split`` → ``practica.data``;
+    """The top-level part of practica a module belongs to: ``practica.data.splits.split`` → ``practica.data``;
     a top-level module such as ``practica.errors`` is a unit of its own. None outside practica."""
     parts = module.split(".")
     if parts[0] != "practica" or len(parts) == 1:
@@ -151,5 +151,5 @@ def test_the_checks_catch_what_they_look_for():
     assert imports("practica.models.x", tree, False) == [("practica.data", "_hidden", 2)]
     assert imports("practica.models.x", ast.parse("from .zoo import net"), False) == [("practica.models.zoo", "net", 1)]
     assert imports("practica.models", ast.parse("from .zoo import net"), True) == [("practica.models.zoo", "net", 1)]
-    assert unit("practica.data.split") == "practica.data" and unit("practica.errors") == "practica.errors"
+    assert unit("practica.data.splits.split") == "practica.data" and unit("practica.errors") == "practica.errors"
     assert unit("numpy.linalg") is None

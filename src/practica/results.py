@@ -17,7 +17,7 @@ from practica.evaluation.records import Cost, CrossValidation, Evaluation, Split
 from practica.training.history import History
 
 if TYPE_CHECKING:  # not at run time: the selection stage imports these records
-    from practica.data.checks import HygieneReport
+    from practica.data.duplicates.checks import HygieneReport
     from practica.selection.records import Decision
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from data_images import folder, image_tree
 
-from practica.data import folder as folder_source
+from practica.data.sources import folder as folder_source
 from practica.data import load_source
 
 

@@ -11,7 +11,7 @@ from data_images import image_tree, pixels, table, write_image
 
 from practica.config.schema import CleanSpec, DatasetSpec
 from practica.data import make_splits, prepare_data
-from practica.data.clean import clean
+from practica.data.duplicates.clean import clean
 from practica.data.records import Dataset
 from practica.errors import ConfigError, DataError
 
@@ -230,7 +230,7 @@ def test_imbalanced_classes_are_warned_about() -> None:
 
 
 def test_large_sets_read_their_cleaning_from_the_cache(monkeypatch) -> None:
-    from practica.data import clean as clean_mod
+    from practica.data.duplicates import clean as clean_mod
 
     monkeypatch.setattr(clean_mod, "CACHE_FROM", 0)
     base = images([0] * 20 + [1] * 20)

@@ -10,7 +10,8 @@ from PIL import Image
 from data_images import folder, image_tree, pixels, write_image
 
 from practica.config.schema import SourceSpec
-from practica.data import decode, load_source
+from practica.data import load_source
+from practica.data.sources import decode
 from practica.errors import DataError
 
 
@@ -91,7 +92,7 @@ def test_undecodable_files_are_skipped_and_listed(tmp_path: Path) -> None:
     _truncated_jpeg(tmp_path / "b" / "cut.jpg")
     data = load_source(folder(tmp_path))
     assert len(data) == 4
-    skipped = dict(s.split(": ", 1) for s in data.skipped)
+    skipped = {s.source: s.reason for s in data.skipped}
     assert set(skipped) == {str(tmp_path / "a" / n) for n in ("empty.png", "text.png")} | {str(tmp_path / "b" / "cut.jpg")}
     assert skipped[str(tmp_path / "a" / "empty.png")] == "empty file"
     assert "not an image" in skipped[str(tmp_path / "a" / "text.png")]

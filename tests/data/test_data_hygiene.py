@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from practica.data import hygiene
-from practica.data.checks import check_data
-from practica.data.folder import load_folder
-from practica.data.hygiene import (
+from practica.data.duplicates import hygiene
+from practica.data.duplicates.checks import check_data
+from practica.data.sources.folder import load_folder
+from practica.data.duplicates.hygiene import (
     content_hashes,
     duplicate_groups,
     hamming,
@@ -271,7 +271,7 @@ def test_small_images_are_checked_for_exact_copies_only():
 
 
 def test_large_sets_read_their_checks_from_the_cache(monkeypatch):
-    from practica.data import checks as checks_mod
+    from practica.data.duplicates import checks as checks_mod
 
     monkeypatch.setattr(checks_mod, "CACHE_FROM", 0)
     base = [photo(s) for s in range(6)]

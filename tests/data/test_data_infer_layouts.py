@@ -14,7 +14,7 @@ from data_images import image_tree, pixels, write_image
 from practica.config.load import load_suite, suite_from_dict
 from practica.config.schema import DatasetSpec, JsonFields, SourceSpec
 from practica.data import load_source, prepare_data
-from practica.data.infer import infer_source
+from practica.data.sources.infer import infer_source
 from practica.errors import ConfigError, DataError
 
 

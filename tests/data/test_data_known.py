@@ -20,8 +20,9 @@ import pytest
 
 from practica.config.load import load_suite, suite_from_dict
 from practica.config.schema import SourceSpec
-from practica.data import download, known, prepare_data
-from practica.data.known import load_known
+from practica.data import prepare_data
+from practica.data.sources import download, known
+from practica.data.sources.known import load_known
 from practica.errors import DataError
 
 CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]

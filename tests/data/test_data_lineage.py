@@ -12,9 +12,9 @@ import pytest
 from data_images import image_tree, write_image
 
 from practica.config.schema import DatasetSpec, SourceSpec
-from practica.data import lineage as lineage_mod
+from practica.data.splits import lineage as lineage_mod
 from practica.data import prepare_data
-from practica.data.lineage import build_lineage, folder_hashes, listing_digest
+from practica.data.splits.lineage import build_lineage, folder_hashes, listing_digest
 
 
 def sha(path: Path) -> str:

@@ -15,8 +15,11 @@ from torch import nn
 
 from practica.config.layers import Crop, HFlip
 from practica.config.schema import DatasetSpec, TrainSpec
-from practica.data import decode, folder, hygiene, load_source, mapped, prepare_data
-from practica.data.split import split_file
+from practica.data import load_source, prepare_data
+from practica.data.duplicates import hygiene
+from practica.data.sources import decode, folder
+from practica.data.storage import mapped
+from practica.data.splits.split import split_file
 from practica.errors import DataError
 from practica.evaluation.predictors import TorchPredictor
 from practica.models import classifier

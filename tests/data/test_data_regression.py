@@ -10,11 +10,11 @@ import pytest
 
 from practica.config.schema import CleanSpec, DatasetSpec
 from practica.data import prepare_data
-from practica.data.checks import check_data
-from practica.data.clean import clean
+from practica.data.duplicates.checks import check_data
+from practica.data.duplicates.clean import clean
 from practica.data.records import Dataset
-from practica.data.sources import load_source
-from practica.data.targets import resolve_task, target_bins
+from practica.data.sources.load import load_source
+from practica.data.sources.targets import resolve_task, target_bins
 from practica.errors import DataError
 
 
@@ -43,7 +43,7 @@ def test_the_fingerprint_sees_the_target_values():
     base = prepare_data(DatasetSpec(source="diabetes"))
     data = load_source(DatasetSpec(source="diabetes"))
     shifted = Dataset("diabetes", data.x, data.y + 0.25, (), data.sources, task="regression")
-    from practica.data.split import make_splits
+    from practica.data.splits.split import make_splits
 
     assert make_splits(shifted, DatasetSpec(source="diabetes"), None).fingerprint != base.fingerprint
 

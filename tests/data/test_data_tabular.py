@@ -11,10 +11,10 @@ import pytest
 
 from practica.config.schema import CleanSpec, SourceSpec
 from practica.data import load_source
-from practica.data.checks import check_data
-from practica.data.clean import clean
-from practica.data.infer import infer_source
-from practica.data.tabular import (
+from practica.data.duplicates.checks import check_data
+from practica.data.duplicates.clean import clean
+from practica.data.sources.infer import infer_source
+from practica.data.sources.tabular import (
     UNKNOWN_CODE,
     TableSchema,
     looks_like_pixels,
@@ -69,14 +69,14 @@ def test_unparseable_rows_are_skipped_with_their_row_numbers(tmp_path: Path) -> 
     text = f"target,size,colour\n{rows}\n1,2.0\n2,abc,c1\n"
     data = _load(tmp_path, text)
     assert len(data) == 20
-    assert data.skipped == ("table.csv:row 22: 2 values, but the header has 3 columns",
+    assert tuple(map(str, data.skipped)) == ("table.csv:row 22: 2 values, but the header has 3 columns",
                             "table.csv:row 23: column 'size' is 'abc', not a number")
 
 
 def test_rows_without_a_target_are_dropped_and_recorded(tmp_path: Path) -> None:
     data = _load(tmp_path, "y,a\n1,2\nNA,3\n,4\n0,5\n")
     assert data.y.tolist() == [1, 0] and data.sources == ("table.csv:row 2", "table.csv:row 5")
-    assert data.skipped == ("table.csv:row 3: no target (column 'y' is missing)",
+    assert tuple(map(str, data.skipped)) == ("table.csv:row 3: no target (column 'y' is missing)",
                             "table.csv:row 4: no target (column 'y' is missing)")
 
 
@@ -194,7 +194,7 @@ def test_the_shipped_penguins_table_as_classes_and_as_a_quantity() -> None:
     assert len(species) == 344 and species.classes == ("Adelie", "Chinstrap", "Gentoo") and not species.skipped
     mass = parse_table_csv(path, target="body_mass_g", task="regression")
     assert mass.task == "regression" and len(mass) == 342 and mass.y.dtype == np.float32
-    assert [s.split(": ", 1)[1] for s in mass.skipped] == ["no target (column 'body_mass_g' is missing)"] * 2
+    assert [s.reason for s in mass.skipped] == ["no target (column 'body_mass_g' is missing)"] * 2
     assert "species" in mass.feature_names and mass.table.columns[0].categories == ("Adelie", "Chinstrap", "Gentoo")
 
 
@@ -217,7 +217,7 @@ def test_wide_numeric_columns_read_alike_whether_clean_or_not(tmp_path: Path):
         lines.append(f"{i % 3}," + ",".join(fields))
     data = parse_table_csv(_write(tmp_path, "\n".join(lines) + "\n"), target="label")
     assert len(data) == 39
-    assert any("row 13" in s and "'p2'" in s and "twelve" in s for s in data.skipped)
+    assert any("row 13" in str(s) and "'p2'" in str(s) and "twelve" in str(s) for s in data.skipped)
     expected = np.delete(values, 11, axis=0).astype(np.float32)
     expected[3, 5] = np.nan
     expected[7, 9] = np.nan

@@ -7,8 +7,8 @@ import io
 import numpy as np
 from PIL import Image
 
-from practica.data.checks import check_data
-from practica.data.hygiene import duplicate_groups, near_duplicates, pixel_difference
+from practica.data.duplicates.checks import check_data
+from practica.data.duplicates.hygiene import duplicate_groups, near_duplicates, pixel_difference
 from practica.data.records import Dataset
 
 

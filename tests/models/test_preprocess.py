@@ -7,7 +7,7 @@ import onnxruntime as ort
 import torch
 from onnx import TensorProto, helper
 
-from practica.data.tabular import UNKNOWN_CODE, Column, TableSchema
+from practica.data.sources.tabular import UNKNOWN_CODE, Column, TableSchema
 from practica.models.preprocess import (
     MISSING_SLOT,
     TablePreprocessing,

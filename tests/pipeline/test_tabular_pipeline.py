@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from practica.bundle import load_bundle
 from practica.cli import app
 from practica.config.load import suite_from_dict
-from practica.data.tabular import UNKNOWN_CODE
+from practica.data.sources.tabular import UNKNOWN_CODE
 from practica.pipeline.experiment import load_predictor
 from practica.pipeline.export import export_run
 from practica.pipeline.rundir import RunDir

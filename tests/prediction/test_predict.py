@@ -375,7 +375,7 @@ def test_a_16_bit_png_predicts_as_its_8_bit_pixels(cnn, test_digits, tmp_path):
 def test_a_table_models_ignored_columns_and_target_are_taken_and_dropped_unknown_ones_refused(tmp_path):
     """The same rule as the HTTP service: the suite's ignored columns and the target may be given, and are
     dropped; a column the model never had is an error, in a CSV as in JSON records."""
-    from practica.data.tabular import Column, TableSchema
+    from practica.data.sources.tabular import Column, TableSchema
 
     table = TableSchema((Column("a", "numeric"), Column("zone", "categorical", ("n", "s"))), "y", ("id",))
     spec = InputSpec("features", (2,), ("a", "zone"), table)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from practica.config.schema import ExperimentSpec, ModelSpec, Suite
-from practica.data.records import Dataset, Splits
+from practica.data.records import Dataset, Skipped, Splits
 from practica.diagnosis.records import Diagnosis, Finding
 from practica.evaluation.records import ClassMetrics, Cost, Evaluation, SplitMetrics
 # practica.selection's package imports its policy, which imports practica.results: importing
@@ -89,7 +89,7 @@ def image_splits(rng: np.random.Generator) -> Splits:
     cuts = np.split(order, [int(0.65 * len(y)), int(0.8 * len(y))])
     full = Dataset("digits", x, y, DIGITS)
     train, val, test = (full.subset(i) for i in cuts)
-    train = replace(train, skipped=("raw/7/broken.png: not an image (truncated file)",))
+    train = replace(train, skipped=(Skipped("raw/7/broken.png", "not an image (truncated file)"),))
     return Splits(train, val, test, indices=dict(zip(("train", "val", "test"), cuts)),
                   fingerprint="3f9a0c1d2e4b5a6978abcdef", seed=0, test_is_fixed=False,
                   notes=("stratified by class, seed 0",))

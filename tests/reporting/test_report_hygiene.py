@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 from PIL import Image
 
-from practica.data.checks import check_data
+from practica.data.duplicates.checks import check_data
 from practica.data.records import Dataset, Splits
 from practica.reporting import write_report
 

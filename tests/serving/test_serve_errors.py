@@ -223,7 +223,7 @@ def table_bundle(cnn):
     """A features model over a CSV table with columns a (numeric) and zone (categorical); the suite
     ignored the column id, and the target is y."""
     from practica.bundle.inputs import InputSpec
-    from practica.data.tabular import Column, TableSchema
+    from practica.data.sources.tabular import Column, TableSchema
 
     class TableBundle(CountingBundle):
         input = InputSpec("features", (2,), ("a", "zone"),

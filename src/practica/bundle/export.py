@@ -167,7 +167,7 @@ def _preprocessing(predictor: Predictor) -> dict:
 
 
 def _lineage(src: BundleSource) -> dict:
-    from practica.data.lineage import build_lineage
+    from practica.data.splits.lineage import build_lineage
 
     lineage = src.lineage
     if lineage is None or lineage.get("fingerprint") != src.splits.fingerprint:

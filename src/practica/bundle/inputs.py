@@ -18,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from practica.data.decode import prepare_image
+from practica.data.sources.decode import prepare_image
 from practica.errors import InputError
 
 # Decompression bombs. A PNG of 4096×4096 zeros is 49 kB yet costs ~0.2 s of CPU and 16–48 MB to
@@ -36,7 +36,7 @@ class InputSpec:
     kind: Literal["image", "features"]
     shape: tuple[int, ...]  # (H, W, C) for images, (F,) for features
     feature_names: tuple[str, ...] = ()
-    table: Any = None  # a CSV table's column schema (data/tabular.py): named columns, categories as strings
+    table: Any = None  # a CSV table's column schema (data/sources/tabular.py): named columns, categories as strings
 
     @property
     def onnx_dtype(self) -> type:
@@ -58,7 +58,7 @@ class InputSpec:
     def from_dict(cls, d: Mapping[str, Any]) -> InputSpec:
         table = None
         if d.get("table") is not None:
-            from practica.data.tabular import TableSchema
+            from practica.data.sources.tabular import TableSchema
 
             table = TableSchema.from_dict(d["table"])
         return cls(kind=d["kind"], shape=tuple(d["shape"]), feature_names=tuple(d.get("feature_names", ())), table=table)

@@ -8,4 +8,4 @@ BUNDLE_FILE = "bundle.json"
 ONNX_FILE = "model.onnx"
 WEIGHTS_FILE = "weights.safetensors"
 REFERENCE_FILE = "reference.json"
-LINEAGE_FILE = "lineage.json"  # the same name as practica.data.lineage.LINEAGE_FILE
+LINEAGE_FILE = "lineage.json"  # the same name as practica.data.splits.lineage.LINEAGE_FILE

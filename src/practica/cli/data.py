@@ -41,9 +41,9 @@ def inspect(
 
     Duplicates (exact, and near for images) within each part and across train and test, duplicates
     whose labels differ, and for feature tables missing, constant or infinite values."""
-    from practica.data.checks import check_data
-    from practica.data.hygiene import DEFAULT_NEAR_DISTANCE
-    from practica.data.inspection import load_target
+    from practica.data.duplicates.checks import check_data
+    from practica.data.duplicates.hygiene import DEFAULT_NEAR_DISTANCE
+    from practica.data.duplicates.inspection import load_target
 
     distance = None if no_near else (DEFAULT_NEAR_DISTANCE if near_distance is None else near_distance)
     try:

@@ -1,4 +1,12 @@
-"""The data stage: a declared data set, decoded (cached), checked and split."""
+"""The data stage: a declared data set, decoded (cached), checked and split.
+
+- ``sources/``: one loader per kind of source and ``load.load_source``, which picks one;
+- ``storage/``: the data cache and memory-mapped arrays;
+- ``duplicates/``: hashing (``hygiene``), the ``DuplicateIndex`` taken once per set, the cleaning
+  policy over it (``clean``) and the hygiene report over it (``checks``);
+- ``splits/``: the split that keeps duplicate groups together, and its lineage;
+- ``records.py``: what the stage hands on (``Dataset``, ``Splits``).
+"""
 
 from __future__ import annotations
 
@@ -17,14 +25,14 @@ __all__ = ["Dataset", "Splits", "load_source", "make_splits", "prepare_data"]
 
 
 def __getattr__(name: str):
-    # The loaders pull in scikit-learn; prediction and serving import practica.data.decode
+    # The loaders pull in scikit-learn; prediction and serving import practica.data.sources.decode
     # alone and should not pay for them.
     if name == "load_source":
-        from practica.data.sources import load_source
+        from practica.data.sources.load import load_source
 
         return load_source
     if name == "make_splits":
-        from practica.data.split import make_splits
+        from practica.data.splits.split import make_splits
 
         return make_splits
     raise AttributeError(name)
@@ -36,9 +44,9 @@ def prepare_data(spec: DatasetSpec) -> Splits:
     ``spec.memmap``: a memory-mapped data set (and its fixed test set with it) gives memory-mapped
     splits, each copied once into its own file in the data cache (see ``split.make_splits``).
     """
-    from practica.data.mapped import is_mapped
-    from practica.data.sources import load_source
-    from practica.data.split import make_splits
+    from practica.data.storage.mapped import is_mapped
+    from practica.data.sources.load import load_source
+    from practica.data.splits.split import make_splits
 
     data = load_source(spec, memmap=spec.memmap)
     test_spec = spec.test or official_test(spec)
@@ -51,7 +59,7 @@ def prepare_data(spec: DatasetSpec) -> Splits:
         shape = {"image_size": data.x.shape[1:3], "channels": data.x.shape[3]} if data.kind == "image" else {}
         memmap = True if is_mapped(data.x) else spec.memmap
         test = align_test(data, load_source(test_spec, memmap=memmap, **shape))
-    from practica.data.clean import cached_clean
+    from practica.data.duplicates.clean import cached_clean
 
     # The cleaning policy (duplicates, conflicting labels, test leaks) decides before the split,
     # which keeps its duplicate groups together; every decision is recorded in the splits.
@@ -65,7 +73,7 @@ def official_test(spec: DatasetSpec) -> SourceSpec | None:
     from pathlib import Path
 
     from practica.config.schema import KNOWN_SOURCES, SourceSpec
-    from practica.data.folder import split_parts
+    from practica.data.sources.folder import split_parts
 
     if spec.part != "train":
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from practica.config.schema import SourceSpec, Suite
-from practica.data.folder import part_root
+from practica.data.sources.folder import part_root
 from practica.errors import DataError
 
 # What each source's path must be (any other: a file); CIFAR takes its archive or the folder it was extracted to.

@@ -2,14 +2,52 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from practica.data import mapped
+from practica.data.storage import mapped
 from practica.tasks import get_task
+
+if TYPE_CHECKING:
+    from practica.data.duplicates.index import DuplicateIndex
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file a loader left out, or a row of a table or a record of a JSON file, and why.
+
+    ``source`` names it as ``Dataset.sources`` would have (a path, ``table.csv:row 22``,
+    ``d.jsonl:line 6``); ``str()`` gives ``"source: reason"``, as the notes and reports list it.
+    """
+
+    source: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.reason}"
+
+    @property
+    def is_row(self) -> bool:
+        """A row of a table or a record of a JSON file, rather than a file."""
+        return ":row " in self.source or ":line " in self.source
+
+    @property
+    def position(self) -> int:
+        """Its row, line or record number (0 for a file): the order in which a loader lists them."""
+        where = self.source.rpartition(":")[2]
+        word, _, number = where.partition(" ")
+        return int(number) if word in ("row", "line", "record") and number.isdigit() else 0
+
+    def to_dict(self) -> dict[str, str]:
+        return {"source": self.source, "reason": self.reason}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, str]) -> Skipped:
+        return cls(d["source"], d["reason"])
 
 
 @dataclass(frozen=True)
@@ -20,7 +58,7 @@ class Dataset:
     ``y`` is int64 N with values in ``range(len(classes))`` for classification, float32 N (and
     ``classes`` empty) for regression; ``sources`` names where each sample came from (a file
     path, or ``digits[17]``). ``feature_names`` names a table's columns; ``table`` is the raw
-    table's column schema (``data/tabular.py``) when ``x`` holds raw columns (categorical codes,
+    table's column schema (``data/sources/tabular.py``) when ``x`` holds raw columns (categorical codes,
     NaN for missing) that a preprocessing fitted on the training split turns into model inputs.
     """
 
@@ -29,10 +67,10 @@ class Dataset:
     y: np.ndarray
     classes: tuple[str, ...]
     sources: tuple[str, ...] = ()
-    skipped: tuple[str, ...] = ()  # "path: reason" for each file (or "path:row N: reason") left out
+    skipped: tuple[Skipped, ...] = ()  # each file (or a table's row, a JSON record) left out, and why
     task: Literal["classification", "regression"] = "classification"
     feature_names: tuple[str, ...] = ()
-    table: Any = None  # practica.data.tabular's column schema, for raw tables
+    table: Any = None  # practica.data.sources.tabular's column schema, for raw tables
 
     def __post_init__(self) -> None:
         if len(self.x) != len(self.y):
@@ -79,9 +117,15 @@ class Dataset:
         )
 
 
-def skipped_noun(entries: tuple[str, ...] | list[str]) -> str:
+def sample_name(data: Dataset, i: int, part: str | None = None) -> str:
+    """Sample ``i``'s source (a file, ``train.npz[3]``), or ``part[i]`` (the set's name by default)
+    when the loader named none: how every finding and decision names a sample."""
+    return data.sources[i] if len(data.sources) == len(data) else f"{part or data.name}[{i}]"
+
+
+def skipped_noun(entries: Sequence[Skipped]) -> str:
     """What the skipped entries are: rows of a table or records of a JSON file ("row"), else files."""
-    return "row" if entries and all(":row " in e or ":line " in e for e in entries) else "file"
+    return "row" if entries and all(e.is_row for e in entries) else "file"
 
 
 @dataclass(frozen=True)
@@ -128,6 +172,9 @@ class Splits:
     # One line per cleaning rule that dropped samples of the data (its setting, counts, the class hit
     # hardest): shown in the console and at the top of the report's data section.
     drops: tuple[str, ...] = field(default=())
+    # Each split's duplicate index, cut from the ones the cleaning policy took, so the hygiene report
+    # hashes nothing again (``checks.check_data(..., index=)``). None: the report hashes the splits.
+    duplicates: dict[str, DuplicateIndex] | None = field(default=None, repr=False, compare=False)
 
     @property
     def classes(self) -> tuple[str, ...]:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
-from practica.data.mapped import chunks, is_mapped
+from practica.data.storage.mapped import chunks, is_mapped
 from practica.models import baselines
 from practica.models.classifier import Regressor, as_input, count_parameters, weight_bytes
 from practica.tasks import get_task

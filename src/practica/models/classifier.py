@@ -90,7 +90,7 @@ def input_stats(x: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.Tenso
         images = x.ndim == 4
         scale = 255.0 if x.dtype == np.uint8 else 1.0
         width = x.shape[3] if images else x.shape[1]
-        from practica.data.mapped import chunks as row_chunks
+        from practica.data.storage.mapped import chunks as row_chunks
 
         # a chunk at a time: a memory-mapped x is read from its file, never whole
         chunks = (_as_tensor(part) for _, part in row_chunks(x, _stats_rows(x.shape[1:])))

@@ -1,6 +1,6 @@
 """A CSV table's preprocessing, fitted on the training split, travelling with the model.
 
-The data stage hands a table on raw (``data/tabular.py``: numbers with NaN for missing,
+The data stage hands a table on raw (``data/sources/tabular.py``: numbers with NaN for missing,
 categories as vocabulary codes). ``TablePreprocessing.fit(train_x, schema)`` learns, from the
 training rows only:
 
@@ -32,7 +32,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
 from torch import nn
 
-from practica.data.tabular import TableSchema
+from practica.data.sources.tabular import TableSchema
 
 MISSING_SLOT = "(missing)"
 MISSING_CODE = -2.0  # a categorical NaN, as the one-hot comparison sees it (codes are >= 0, unknown -1)

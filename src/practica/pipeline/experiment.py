@@ -41,7 +41,7 @@ def training_subset(data: Dataset, max_samples: int | None, seed: int) -> Datase
         return data
     strata = data.y
     if not get_task(data.task).has_classes:  # stratified on the target's quantile bins
-        from practica.data.targets import target_bins
+        from practica.data.sources.targets import target_bins
 
         strata = target_bins(data.y)
     counts = np.bincount(strata)

@@ -42,7 +42,7 @@ from practica.training.history import History
 if TYPE_CHECKING:
     import torch
 
-    from practica.data.checks import HygieneReport
+    from practica.data.duplicates.checks import HygieneReport
 
 _TRAINED = TypeAdapter(Trained)
 _FAILED = TypeAdapter(Failed)
@@ -281,7 +281,7 @@ class RunDir:
 
     @property
     def lineage_file(self) -> Path:
-        from practica.data.lineage import LINEAGE_FILE
+        from practica.data.splits.lineage import LINEAGE_FILE
 
         return self.data / LINEAGE_FILE
 

@@ -45,7 +45,7 @@ from practica.training.augment import check_augment
 from practica.training.trainer import TrainingEvents
 
 if TYPE_CHECKING:
-    from practica.data.checks import HygieneReport
+    from practica.data.duplicates.checks import HygieneReport
 
 
 class Reporter(Protocol):
@@ -263,7 +263,7 @@ def _write_chosen_bundle(
 
 
 def _record_data(run: RunDir, splits: Splits, resume: bool, suite: Suite, version: str) -> None:
-    from practica.data.lineage import build_lineage
+    from practica.data.splits.lineage import build_lineage
 
     if resume and (before := run.data_fingerprint()) is not None and before != splits.fingerprint:
         raise RunError(
@@ -278,11 +278,12 @@ def _record_hygiene(run: RunDir, splits: Splits, reporter: Reporter) -> HygieneR
     """The data-hygiene checks on the splits as trained (after any cleaning), in data/hygiene.json.
     They inform; a failure to compute them is reported and costs the run nothing else. Cached for
     large sets: a second run on the same splits reads them back."""
-    from practica.data.checks import check_data
+    from practica.data.duplicates.checks import check_data
 
     reporter.stage("Checking the data: duplicates within and across splits, label conflicts, balance")
     try:
-        report = check_data({"train": splits.train, "val": splits.val, "test": splits.test}, cached=True)
+        report = check_data({"train": splits.train, "val": splits.val, "test": splits.test}, cached=True,
+                            index=splits.duplicates)
     except (ValueError, MemoryError) as err:
         reporter.stage(f"No data hygiene checks: {type(err).__name__}: {err}")
         return None

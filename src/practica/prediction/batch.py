@@ -14,7 +14,7 @@ from PIL import Image
 
 from practica.bundle.inputs import DEFAULT_MAX_PIXELS, InputSpec, check_image_size, too_large_message
 from practica.bundle.load import Bundle
-from practica.data.decode import CHUNK_SIZE, PARALLEL_MIN_FILES, decode_or_reason, map_chunks
+from practica.data.sources.decode import CHUNK_SIZE, PARALLEL_MIN_FILES, decode_or_reason, map_chunks
 from practica.errors import InputError
 from practica.prediction.sources import Item, open_inputs
 from practica.tasks import get_task

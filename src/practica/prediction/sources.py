@@ -24,9 +24,9 @@ from practica.bundle.inputs import (
     features_to_array,
     pixels_to_array,
 )
-from practica.data.decode import IMAGE_SUFFIXES
-from practica.data.labels import is_number
-from practica.data.tabular import is_missing
+from practica.data.sources.decode import IMAGE_SUFFIXES
+from practica.data.sources.labels import is_number
+from practica.data.sources.tabular import is_missing
 from practica.errors import InputError
 
 LABEL_COLUMNS = ("label", "class", "target", "y")

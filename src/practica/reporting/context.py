@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from practica.data.records import skipped_noun
+from practica.data.records import Skipped, skipped_noun
 from practica.reporting import humanize as h
 from practica.reporting import plots
 from practica.reporting import regression as reg
@@ -145,7 +145,7 @@ def build(run: SuiteRun) -> Report:
         data=_data_facts(suite, run.splits),
         notes=tuple(run.splits.notes),
         drops=tuple(run.splits.drops),
-        skipped=skipped[:12],
+        skipped=tuple(str(s) for s in skipped[:12]),
         skipped_more=max(0, len(skipped) - 12),
         skipped_noun=skipped_noun(skipped),
         data_images=_data_images(run.splits, task),
@@ -220,8 +220,8 @@ def _data_facts(suite: Suite, splits: Splits) -> tuple[tuple[str, str], ...]:
     )
 
 
-def _skipped(splits: Splits) -> tuple[str, ...]:
-    seen: dict[str, None] = {}
+def _skipped(splits: Splits) -> tuple[Skipped, ...]:
+    seen: dict[Skipped, None] = {}
     for ds in (splits.train, splits.val, splits.test):
         seen.update(dict.fromkeys(ds.skipped))
     return tuple(seen)

@@ -20,7 +20,7 @@ import numpy as np
 from practica.io import write_text
 
 if TYPE_CHECKING:
-    from practica.data.checks import HygieneReport, Pair
+    from practica.data.duplicates.checks import HygieneReport, Pair
     from practica.data.records import Dataset
 
 THUMB_PX = 96  # a thumbnail's side on the page, at least

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-from practica.data.mapped import RowReader, chunks, gather, is_mapped, release
+from practica.data.storage.mapped import RowReader, chunks, gather, is_mapped, release
 from practica.data.records import Dataset
 from practica.models.classifier import input_stats
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from practica.data import cache, mapped
-from practica.data.cache import FileStat
-from practica.data.decode import (
+from practica.data.storage import cache, mapped
+from practica.data.storage.cache import FileStat
+from practica.data.sources.decode import (
     DECODE_VERSION,
     IMAGE_SUFFIXES,
     Decoded,
@@ -25,7 +25,7 @@ from practica.data.decode import (
     decode_or_reason,
     imap_chunks,
 )
-from practica.data.records import Dataset
+from practica.data.records import Dataset, Skipped
 from practica.errors import DataError
 
 _SUFFIXES = ", ".join(sorted(IMAGE_SUFFIXES))
@@ -115,7 +115,7 @@ def decode_folder(root: Path, listing: Listing, image_size: Size | None, channel
     paths = [os.path.join(root, rel) for rel, _, _ in listing.files]
     decoded = decode_many(paths, image_size, channels)
     good = [i for i, d in enumerate(decoded) if isinstance(d, np.ndarray)]
-    skipped = tuple(f"{paths[i]}: {d}" for i, d in enumerate(decoded) if isinstance(d, str))
+    skipped = tuple(Skipped(paths[i], d) for i, d in enumerate(decoded) if isinstance(d, str))
     _check_every_class_decoded(root, listing, decoded, good)
     x = stack_images([decoded[i] for i in good], [paths[i] for i in good], channels)
     y = np.array(listing.labels, dtype=np.int64)[good]
@@ -156,7 +156,7 @@ def decode_folder_into(
         y=y,
         classes=listing.classes,
         sources=tuple(paths[i] for i in good),
-        skipped=tuple(f"{paths[i]}: {r}" for i, r in sorted(reasons.items())),
+        skipped=tuple(Skipped(paths[i], r) for i, r in sorted(reasons.items())),
     )
 
 

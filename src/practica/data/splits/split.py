@@ -33,8 +33,9 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from practica.config.schema import DatasetSpec, SplitSpec
-from practica.data import mapped
-from practica.data.clean import Cleaning, clean
+from practica.data.storage import mapped
+from practica.data.duplicates.clean import Cleaning, clean
+from practica.data.duplicates.index import DuplicateIndex
 from practica.data.records import Dataset, Splits
 from practica.errors import DataError
 from practica.tasks import get_task
@@ -63,7 +64,7 @@ def make_splits(data: Dataset, spec: DatasetSpec, test: Dataset | None, cleaning
     pool = cleaning.keep
     full = data
     if not get_task(data.task).has_classes:  # divided as a classification of the target's quantile bins
-        from practica.data.targets import as_strata
+        from practica.data.sources.targets import as_strata
 
         data = as_strata(data)
     notes = _skip_note(data, "data") + (_skip_note(test, "fixed test set") if test is not None else [])
@@ -91,10 +92,12 @@ def make_splits(data: Dataset, spec: DatasetSpec, test: Dataset | None, cleaning
     # in memory, and the next run on the same data and split maps them again.
     train = data.subset(train_idx, "train", path=split_file(fp, "train"))
     notes += _imbalance_note(train, data.y[cleaning.dropped()] if get_task(data.task).has_classes else None)
+    val = data.subset(val_idx, "val", path=split_file(fp, "val"))
+    test_part = (data if test is None else test).subset(test_idx, "test", path=split_file(fp, "test"))
     return Splits(
         train=train,
-        val=data.subset(val_idx, "val", path=split_file(fp, "val")),
-        test=(data if test is None else test).subset(test_idx, "test", path=split_file(fp, "test")),
+        val=val,
+        test=test_part,
         indices=indices,
         fingerprint=fp,
         seed=split.seed,
@@ -103,7 +106,18 @@ def make_splits(data: Dataset, spec: DatasetSpec, test: Dataset | None, cleaning
         decisions=cleaning.decisions,
         groups=groups,
         drops=cleaning.drops,
+        duplicates=_part_indices(cleaning, {"train": train, "val": val, "test": test_part}, indices, test is not None),
     )
+
+
+def _part_indices(cleaning: Cleaning, parts: dict[str, Dataset], indices: dict[str, np.ndarray],
+                  test_is_fixed: bool) -> dict[str, DuplicateIndex] | None:
+    """Each split's duplicate index, cut from the ones the cleaning policy took (no second hashing)."""
+    if cleaning.index is None or (test_is_fixed and cleaning.test_index is None):
+        return None
+    origin = {"train": cleaning.index, "val": cleaning.index,
+              "test": cleaning.test_index if test_is_fixed else cleaning.index}
+    return {name: origin[name].subset(indices[name], part) for name, part in parts.items()}
 
 
 def fingerprint(
@@ -128,7 +142,7 @@ def fingerprint(
 
 def split_file(fp: str, part: str) -> Path:
     """Where a memory-mapped set's ``part`` split of fingerprint ``fp`` is kept (under the data cache)."""
-    from practica.data.cache import cache_dir
+    from practica.data.storage.cache import cache_dir
 
     return cache_dir() / SPLITS_DIR / fp / f"{part}.npy"
 
@@ -198,7 +212,7 @@ def _check_stratifiable(
 def _skip_note(data: Dataset, what: str) -> list[str]:
     if not data.skipped:
         return []
-    listed = "; ".join(data.skipped[:_LISTED_SKIPS])
+    listed = "; ".join(map(str, data.skipped[:_LISTED_SKIPS]))
     more = f"; and {len(data.skipped) - _LISTED_SKIPS} more" if len(data.skipped) > _LISTED_SKIPS else ""
     return [f"skipped {len(data.skipped)} {data.skipped_noun}(s) of the {what} that could not be used: {listed}{more}"]
 

@@ -44,7 +44,7 @@ def load_target(target: Path) -> Inspected:
 
 def _load(spec, title: str) -> Inspected:
     from practica.data import align_test, official_test
-    from practica.data.sources import load_source
+    from practica.data.sources.load import load_source
 
     data = load_source(spec)
     test_spec = spec.test or official_test(spec)
@@ -63,9 +63,9 @@ def _describe(spec, test_spec) -> str:
 
 
 def _infer(path: Path):
-    """The source spec of ``path``: ``practica.data.infer`` where it exists, else folders and .npz."""
+    """The source spec of ``path``: ``practica.data.sources.infer`` where it exists, else folders and .npz."""
     try:
-        from practica.data.infer import infer_source
+        from practica.data.sources.infer import infer_source
     except ImportError:
         return _infer_basic(path)
     return infer_source(path)

@@ -12,10 +12,10 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 from practica.config.schema import SourceSpec
-from practica.data import mapped
-from practica.data.decode import Size
-from practica.data.folder import load_folder, part_root
-from practica.data.npz import load_npz
+from practica.data.storage import mapped
+from practica.data.sources.decode import Size
+from practica.data.sources.folder import load_folder, part_root
+from practica.data.sources.npz import load_npz
 from practica.data.records import Dataset
 from practica.errors import DataError
 
@@ -46,14 +46,14 @@ def load_source(
     if (size, chans) != (spec.image_size, spec.channels):  # a loader that decodes images decodes them so
         spec = spec.model_copy(update={"image_size": size, "channels": chans})
     if spec.source == "npy":
-        from practica.data.npy import load_npy
+        from practica.data.sources.npy import load_npy
 
         data = load_npy(spec, memmap=setting)
     else:
         data = _LOADERS[spec.source](spec)
     data = _conform(data, size, chans)
     if getattr(spec, "task", "auto") != "auto":  # dataset.task (a fixed test set's SourceSpec has none)
-        from practica.data.targets import resolve_task
+        from practica.data.sources.targets import resolve_task
 
         data = resolve_task(data, spec.task)
     if not mapped.is_mapped(data.x) and mapped.want_memmap(setting, data.x.nbytes):
@@ -65,7 +65,7 @@ def _lazy(module: str, function: str):
     """A loader imported on first use: each pulls in only what its format needs."""
 
     def load(spec: SourceSpec) -> Dataset:
-        return getattr(importlib.import_module(f"practica.data.{module}"), function)(spec)
+        return getattr(importlib.import_module(f"practica.data.sources.{module}"), function)(spec)
 
     return load
 

@@ -62,7 +62,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from practica.data import mapped
+from practica.data.storage import mapped
 
 __all__ = [
     "DEFAULT_MAX_DIFFERENCE",
@@ -580,6 +580,7 @@ def duplicate_groups(
     max_difference: float | None = DEFAULT_MAX_DIFFERENCE,
     rows: np.ndarray | None = None,
     hashes: np.ndarray | None = None,
+    perceptual: np.ndarray | None = None,
 ) -> np.ndarray:
     """A group id (int64) per sample, for group-aware splitting.
 
@@ -595,7 +596,8 @@ def duplicate_groups(
     Ids run from 0 in order of each group's first sample; a sample alone is a group of one.
     Feature tables (N×F), and images smaller than ``MIN_NEAR_SIDE``, are grouped by exact
     copies only (``near_applicable``). ``rows``: group the samples ``x[rows]`` (read a chunk at a
-    time, never copied whole); ``hashes``: their ``content_hashes`` (or ``hash_keys``), when known.
+    time, never copied whole); ``hashes``: their ``content_hashes`` (or ``hash_keys``), and
+    ``perceptual``: their ``perceptual_hashes(shifts=True)``, when known.
 
     >>> a = np.random.default_rng(0).integers(0, 256, (2, 32, 32), dtype=np.uint8)
     >>> duplicate_groups(np.stack([a[0], a[1], a[0], np.clip(a[1] * 1.1, 0, 255)]), near_distance=6).tolist()
@@ -613,6 +615,7 @@ def duplicate_groups(
     if near_distance is not None and near_applicable(x):
         reps = np.unique(exact)  # one representative per exact group: fewer pairs to test
         pairs, _, _ = near_duplicates(x, None, near_distance, min_similarity, max_difference=max_difference,
+                                      hashes_a=None if perceptual is None else perceptual[reps],
                                       rows_a=reps if rows is None else rows[reps])
         anchor[reps] = _anchors(len(reps), pairs, reps)
         anchor = anchor[exact]  # copies follow their first copy

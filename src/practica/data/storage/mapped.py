@@ -375,6 +375,6 @@ def shrink_npy(path: Path, n: int) -> None:
 
 
 def _scratch_dir() -> Path:
-    from practica.data.cache import cache_dir
+    from practica.data.storage.cache import cache_dir
 
     return cache_dir() / SCRATCH_DIR

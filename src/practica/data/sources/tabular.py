@@ -37,9 +37,9 @@ from typing import Any, Literal, cast
 import numpy as np
 
 from practica.config.schema import SourceSpec
-from practica.data import cache
-from practica.data.labels import from_text, is_number
-from practica.data.records import Dataset
+from practica.data.storage import cache
+from practica.data.sources.labels import from_text, is_number
+from practica.data.records import Dataset, Skipped
 from practica.errors import DataError, InputError
 from practica.tasks import get_task
 
@@ -186,7 +186,7 @@ def parse_table_csv(
     kept: list[tuple[int, list[str]]] = []
     for number, fields in rows:
         if is_missing(fields[target_at]):
-            skipped.append(f"{name}:row {number}: no target (column {header[target_at]!r} is missing)")
+            skipped.append(Skipped(f"{name}:row {number}", f"no target (column {header[target_at]!r} is missing)"))
         else:
             kept.append((number, fields))
     inputs = [i for i in range(len(header)) if i != target_at and declared.get(header[i]) != "ignore"]
@@ -199,18 +199,18 @@ def parse_table_csv(
     parsed = {i: _all_numbers(by_column[i]) for i in inputs if declared.get(header[i]) in (None, "numeric")}
     kinds = {i: declared.get(header[i]) or ("numeric" if parsed[i] is not None else _infer_kind(by_column[i]))
              for i in inputs}
-    bad: dict[int, str] = {}  # row number → why its numeric value is not a number
+    bad: dict[int, Skipped] = {}  # row number → why its numeric value is not a number
     for i in inputs:
         if kinds[i] == "numeric" and parsed.get(i) is None:
             for number, fields in kept:
                 text = fields[i]
                 if number not in bad and not is_missing(text) and not is_number(text):
-                    bad[number] = f"{name}:row {number}: column {header[i]!r} is {text.strip()!r}, not a number"
+                    bad[number] = Skipped(f"{name}:row {number}", f"column {header[i]!r} is {text.strip()!r}, not a number")
     skipped += bad.values()
     rows_before = kept
     kept = [(n, f) for n, f in kept if n not in bad]
     if not kept:
-        listed = "; ".join(sorted(skipped, key=_row_number)[:3]) or "it has a header but no rows"
+        listed = "; ".join(map(str, sorted(skipped, key=lambda s: s.position)[:3])) or "it has a header but no rows"
         raise DataError(f"{path} has no usable row ({listed}). A CSV table has {_LAYOUT}, and a target in each row.")
     schema_cols, x = [], np.empty((len(kept), len(inputs)), dtype=np.float32)
     rows_left = None if not bad else np.array([n not in bad for n, _ in rows_before], dtype=bool)
@@ -239,7 +239,7 @@ def parse_table_csv(
         y, classes = from_text(labels, None, what, sources)
     schema = TableSchema(tuple(schema_cols), header[target_at],
                          tuple(header[i] for i in range(len(header)) if i != target_at and i not in inputs))
-    skipped.sort(key=_row_number)
+    skipped.sort(key=lambda s: s.position)
     return Dataset(name=path.stem, x=x, y=y, classes=classes, sources=sources, skipped=tuple(skipped),
                    task=resolved, feature_names=schema.names, table=schema)
 
@@ -262,7 +262,7 @@ def resolve_task(labels: Sequence[str], task: str, what: str) -> Task:
     return "classification"
 
 
-def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]], list[str]]:
+def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]], list[Skipped]]:
     """The header and each row's fields with its row number; rows of the wrong width are skipped."""
     try:
         text = path.read_text(encoding="utf-8-sig")  # -sig: a spreadsheet's byte-order mark
@@ -273,7 +273,7 @@ def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]], list
     reader = csv.reader(io.StringIO(text))
     header: list[str] | None = None
     rows: list[tuple[int, list[str]]] = []
-    skipped: list[str] = []
+    skipped: list[Skipped] = []
     try:
         for fields in reader:
             if not any(f.strip() for f in fields):
@@ -283,7 +283,7 @@ def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]], list
                 continue
             number = reader.line_num
             if len(fields) != len(header):
-                skipped.append(f"{path.name}:row {number}: {len(fields)} values, but the header has {len(header)} columns")
+                skipped.append(Skipped(f"{path.name}:row {number}", f"{len(fields)} values, but the header has {len(header)} columns"))
             else:
                 rows.append((number, fields))
     except csv.Error as err:
@@ -335,12 +335,6 @@ def _infer_kind(texts: Sequence[str]) -> ColumnKind:
     numbers = sum(is_number(t) for t in present)
     return "numeric" if numbers >= NUMERIC_SHARE * len(present) else "categorical"
 
-
-def _row_number(entry: str) -> int:
-    try:
-        return int(entry.split(":row ", 1)[1].split(":", 1)[0])
-    except (IndexError, ValueError):
-        return 0
 
 
 def looks_like_pixels(path: Path, sample_rows: int = 50) -> bool:

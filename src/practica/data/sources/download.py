@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import practica
-from practica.data.cache import cache_dir
+from practica.data.storage.cache import cache_dir
 from practica.errors import DataError
 
 log = logging.getLogger(__name__)

@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from practica.config.schema import SourceSpec
-from practica.data import cache
-from practica.data.labels import from_text, is_number
-from practica.data.records import Dataset
+from practica.data.storage import cache
+from practica.data.sources.labels import from_text, is_number
+from practica.data.records import Dataset, Skipped
 from practica.errors import DataError
 
 LABEL_COLUMNS = ("label", "class", "target", "y")
@@ -70,7 +70,7 @@ def parse_pixel_csv(
         body = [",".join(fields) for fields in csv.reader(body)]
 
     name, commas = path.name, len(header) - 1
-    skipped: list[str] = []
+    skipped: list[Skipped] = []
     rows: list[int] = []  # line numbers (1-based) of the rows kept so far
     labels: list[str] = []
     pixels: list[str] = []  # each row without its label: "v1,v2,…"
@@ -79,12 +79,12 @@ def parse_pixel_csv(
             continue
         found = line.count(",")
         if found != commas:
-            skipped.append(f"{name}:row {number}: {found + 1} values, but the header has {len(header)} columns")
+            skipped.append(Skipped(f"{name}:row {number}", f"{found + 1} values, but the header has {len(header)} columns"))
             continue
         label, rest = _split_label(line, label_at, len(header))
         label = label.strip()
         if not label:
-            skipped.append(f"{name}:row {number}: no label (column {header[label_at]!r} is empty)")
+            skipped.append(Skipped(f"{name}:row {number}", f"no label (column {header[label_at]!r} is empty)"))
             continue
         rows.append(number)
         labels.append(label)
@@ -92,7 +92,7 @@ def parse_pixel_csv(
 
     values, good = _parse_values(pixels, pixel_names, [f"{name}:row {n}" for n in rows], skipped)
     if not len(values):
-        listed = "; ".join(skipped[:3]) or "it has a header but no rows"
+        listed = "; ".join(map(str, skipped[:3])) or "it has a header but no rows"
         raise DataError(f"{path} has no usable row ({listed}). A pixel CSV has {_LAYOUT}.")
     rows = [rows[i] for i in good]
     _check_whole(path, values, pixel_names, rows)
@@ -100,7 +100,7 @@ def parse_pixel_csv(
     sources = tuple(f"{name}:row {n}" for n in rows)
     y, classes = from_text(labels, label_names, f"{path}: column {header[label_at]!r}", sources)
     x = values.astype(np.uint8).reshape(len(values), *shape)  # whole numbers 0–255, checked above
-    skipped.sort(key=_row_number)
+    skipped.sort(key=lambda s: s.position)
     return Dataset(name=path.stem, x=x, y=y, classes=classes, sources=sources, skipped=tuple(skipped))
 
 
@@ -208,7 +208,7 @@ def _split_label(line: str, at: int, columns: int) -> tuple[str, str]:
 
 
 def _parse_values(
-    rows: list[str], names: list[str], where: list[str], skipped: list[str]
+    rows: list[str], names: list[str], where: list[str], skipped: list[Skipped]
 ) -> tuple[np.ndarray, list[int]]:
     """Every row's values as float32 (rows × values), and the indices of the rows that are all
     numbers 0–255; the others are described in ``skipped``."""
@@ -224,13 +224,13 @@ def _parse_values(
         if len(ok):
             bad = ~np.isfinite(values).all(axis=1) | (values < 0).any(axis=1) | (values > 255).any(axis=1)
             for i in np.flatnonzero(bad):
-                skipped.append(f"{where[start + ok[i]]}: {_out_of_range(values[i], names)}")
+                skipped.append(Skipped(where[start + ok[i]], _out_of_range(values[i], names)))
             parts.append(values[~bad])
             kept += [start + ok[i] for i in np.flatnonzero(~bad)]
     return (np.concatenate(parts) if parts else np.empty((0, n), np.float32)), kept
 
 
-def _parse_rows(rows: list[str], names: list[str], where: list[str], skipped: list[str]) -> tuple[np.ndarray, list[int]]:
+def _parse_rows(rows: list[str], names: list[str], where: list[str], skipped: list[Skipped]) -> tuple[np.ndarray, list[int]]:
     values, ok = [], []
     for i, row in enumerate(rows):
         fields = row.split(",")
@@ -240,11 +240,11 @@ def _parse_rows(rows: list[str], names: list[str], where: list[str], skipped: li
         except ValueError:
             j = next((j for j, v in enumerate(fields) if not is_number(v)), None)
             if j is None:
-                skipped.append(f"{where[i]}: a value is not a plain number")
+                skipped.append(Skipped(where[i], "a value is not a plain number"))
                 continue
             text = fields[j].strip()
             problem = "is empty (a missing value)" if not text else f"is {text!r}, not a number"
-            skipped.append(f"{where[i]}: column {names[j]!r} {problem}")
+            skipped.append(Skipped(where[i], f"column {names[j]!r} {problem}"))
     return (np.stack(values) if values else np.empty((0, len(names)), np.float32)), ok
 
 
@@ -273,10 +273,3 @@ def _check_whole(path: Path, values: np.ndarray, names: list[str], rows: list[in
         "file is a table of measurements rather than pixels, save it as JSON records with numeric fields "
         "(source: json) or as .npy/.npz features."
     )
-
-
-def _row_number(entry: str) -> int:
-    try:
-        return int(entry.split(":row ", 1)[1].split(":", 1)[0])
-    except (IndexError, ValueError):
-        return 0

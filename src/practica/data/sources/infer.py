@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from practica.config.schema import SourceSpec
-from practica.data.decode import IMAGE_SUFFIXES
+from practica.data.sources.decode import IMAGE_SUFFIXES
 from practica.errors import DataError
 
 ACCEPTED = (
@@ -38,7 +38,7 @@ def infer_source(path: Path) -> SourceSpec:
         return _folder(path)
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        from practica.data.tabular import looks_like_pixels
+        from practica.data.sources.tabular import looks_like_pixels
 
         return SourceSpec(source="pixel_csv" if looks_like_pixels(path) else "csv", path=path)
     if suffix in (".json", ".jsonl", ".ndjson"):
@@ -58,7 +58,7 @@ def infer_source(path: Path) -> SourceSpec:
 
 
 def _folder(path: Path) -> SourceSpec:
-    from practica.data.folder import split_parts
+    from practica.data.sources.folder import split_parts
 
     if split_parts(path) is not None:
         return SourceSpec(source="folder", path=path)
@@ -78,7 +78,7 @@ def _folder(path: Path) -> SourceSpec:
 
 
 def _json(path: Path) -> SourceSpec:
-    from practica.data.json_records import describe_record, first_record
+    from practica.data.sources.json_records import describe_record, first_record
 
     layout = describe_record(first_record(path), None, f"{path} (first record)")
     return SourceSpec(source="json", path=path, fields=layout.to_fields())

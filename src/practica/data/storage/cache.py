@@ -30,8 +30,8 @@ from typing import Any, TypeVar
 import numpy as np
 import platformdirs
 
-from practica.data import mapped
-from practica.data.records import Dataset
+from practica.data.storage import mapped
+from practica.data.records import Dataset, Skipped
 from practica.errors import DataError
 from practica.io import atomic_write, read_json, write_json
 from practica.tasks import get_task
@@ -117,7 +117,8 @@ def derived_key(code: Sequence[str], params: Any, datasets: Sequence[Dataset | N
     for ds in datasets:
         if ds is None:
             continue
-        h.update(json.dumps([ds.x.shape, str(ds.x.dtype), list(ds.classes), list(ds.sources), list(ds.skipped)]).encode())
+        h.update(json.dumps([ds.x.shape, str(ds.x.dtype), list(ds.classes), list(ds.sources),
+                             [str(s) for s in ds.skipped]]).encode())
         mapped.update_hash(h, ds.x)
         h.update(np.ascontiguousarray(ds.y, dtype=get_task(ds.task).target_dtype))
     return h.hexdigest()
@@ -176,7 +177,7 @@ def _read(entry: Path, key: str, mmap: bool = False) -> Dataset | None:
             y=y,
             classes=tuple(meta["classes"]),
             sources=tuple(meta["sources"]),
-            skipped=tuple(meta["skipped"]),
+            skipped=tuple(Skipped.from_dict(s) for s in meta["skipped"]),
             task=meta.get("task", "classification"),
             feature_names=tuple(meta.get("feature_names", ())),
             table=_table(meta.get("table")),
@@ -189,7 +190,7 @@ def _table(d: dict | None):
     """A CSV table's column schema, from its meta.json form."""
     if d is None:
         return None
-    from practica.data.tabular import TableSchema
+    from practica.data.sources.tabular import TableSchema
 
     return TableSchema.from_dict(d)
 
@@ -242,7 +243,7 @@ def _commit(root: Path, key: str, tmp: Path, data: Dataset, x_crc32: int) -> Non
             "y_crc32": zlib.crc32(np.ascontiguousarray(data.y)),
             "classes": list(data.classes),
             "sources": list(data.sources),
-            "skipped": list(data.skipped),
+            "skipped": [s.to_dict() for s in data.skipped],
             "task": data.task,
             "feature_names": list(data.feature_names),
             "table": None if data.table is None else data.table.to_dict(),

@@ -31,12 +31,12 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from practica.config.schema import JsonFields, SourceSpec
-from practica.data import cache
-from practica.data.decode import DECODE_VERSION, Size, map_chunks, prepare_image
-from practica.data.folder import stack_images
-from practica.data.labels import from_text
-from practica.data.pixel_csv import infer_shape
-from practica.data.records import Dataset
+from practica.data.storage import cache
+from practica.data.sources.decode import DECODE_VERSION, Size, map_chunks, prepare_image
+from practica.data.sources.folder import stack_images
+from practica.data.sources.labels import from_text
+from practica.data.sources.pixel_csv import infer_shape
+from practica.data.records import Dataset, Skipped
 from practica.errors import DataError
 
 LABEL_KEYS = ("label", "class", "target", "y")
@@ -100,11 +100,11 @@ def parse_json_records(
 ) -> Dataset:
     """Read ``path`` whole (no cache)."""
     entries = _read_records(path)  # (where, record or None, why not)
-    skipped = [f"{where}: {why}" for where, record, why in entries if why is not None]
+    skipped = [Skipped(where, why) for where, record, why in entries if why is not None]
     records = [(where, record) for where, record, why in entries if why is None]
     first = next(((w, r) for w, r in records if isinstance(r, dict)), None)
     if first is None:
-        listed = "; ".join(skipped[:3]) or "it holds no records"
+        listed = "; ".join(map(str, skipped[:3])) or "it holds no records"
         raise DataError(f"{path} has no record to read ({listed}). Records look like {_FORMS}.")
     layout = describe_record(first[1], fields, f"{path} (first record, {first[0]})")
     if image_shape is not None and layout.kind != "pixels":
@@ -119,7 +119,7 @@ def parse_json_records(
             label = _label(record, layout)
             sample = _sample(record, layout)
         except _Skip as why:
-            skipped.append(f"{where}: {why}")
+            skipped.append(Skipped(where, str(why)))
             continue
         wheres.append(where)
         samples.append(sample)
@@ -132,11 +132,11 @@ def parse_json_records(
     else:
         x, keep = _features(samples, wheres, layout, skipped)
     if not keep:
-        listed = "; ".join(skipped[:3])
+        listed = "; ".join(map(str, skipped[:3]))
         raise DataError(f"{path}: no record could be used ({listed}). Its records hold {layout.describe()}.")
     sources = tuple(wheres[i] for i in keep)
     y, classes = from_text([labels[i] for i in keep], label_names, f"{path}: field {layout.label!r}", sources)
-    skipped.sort(key=_position)
+    skipped.sort(key=lambda s: s.position)
     return Dataset(name=path.stem, x=x, y=y, classes=classes, sources=sources, skipped=tuple(skipped))
 
 
@@ -345,11 +345,11 @@ def _sample(record: dict[str, Any], layout: Layout) -> Any:
 
 
 def _images(
-    texts: list[str], wheres: list[str], image_size: Size | None, channels: int | None, skipped: list[str]
+    texts: list[str], wheres: list[str], image_size: Size | None, channels: int | None, skipped: list[Skipped]
 ) -> tuple[np.ndarray, list[int]]:
     decoded = map_chunks(partial(_decode_chunk, image_size=image_size, channels=channels), texts)
     keep = [i for i, d in enumerate(decoded) if isinstance(d, np.ndarray)]
-    skipped += [f"{wheres[i]}: {d}" for i, d in enumerate(decoded) if isinstance(d, str)]
+    skipped += [Skipped(wheres[i], d) for i, d in enumerate(decoded) if isinstance(d, str)]
     if not keep:
         return np.empty((0,)), keep
     return stack_images([decoded[i] for i in keep], [wheres[i] for i in keep], channels), keep
@@ -378,7 +378,7 @@ def _decode_one(text: str, image_size: Size | None, channels: int | None) -> np.
 
 
 def _pixels(
-    path: Path, arrays: list[np.ndarray], wheres: list[str], image_shape: Shape | None, skipped: list[str]
+    path: Path, arrays: list[np.ndarray], wheres: list[str], image_shape: Shape | None, skipped: list[Skipped]
 ) -> tuple[np.ndarray, list[int]]:
     shapes = [a.shape + (1,) if a.ndim == 2 else a.shape for a in arrays]
     if image_shape is not None:
@@ -398,10 +398,10 @@ def _pixels(
     keep, out = [], []
     for i, (a, shape) in enumerate(zip(arrays, shapes)):
         if shape != target and shape != (size,):
-            skipped.append(f"{wheres[i]}: pixels of shape {_shape_text(a.shape)}; expected {_shape_text(target)} ({why})")
+            skipped.append(Skipped(wheres[i], f"pixels of shape {_shape_text(a.shape)}; expected {_shape_text(target)} ({why})"))
         elif a.min() < 0 or a.max() > 255:
             bad = a.min() if a.min() < 0 else a.max()
-            skipped.append(f"{wheres[i]}: pixel value {bad:g} is outside 0–255")
+            skipped.append(Skipped(wheres[i], f"pixel value {bad:g} is outside 0–255"))
         else:
             keep.append(i)
             out.append(a.reshape(target))
@@ -411,7 +411,7 @@ def _pixels(
 
 
 def _features(
-    samples: list[Any], wheres: list[str], layout: Layout, skipped: list[str]
+    samples: list[Any], wheres: list[str], layout: Layout, skipped: list[Skipped]
 ) -> tuple[np.ndarray, list[int]]:
     if layout.key is None:
         return np.asarray(samples, dtype=np.float32).reshape(len(samples), len(layout.names)), list(range(len(samples)))
@@ -422,7 +422,7 @@ def _features(
         if len(s) == n:
             keep.append(i)
         else:
-            skipped.append(f"{wheres[i]}: {len(s)} features in {layout.key!r}; most records have {n}")
+            skipped.append(Skipped(wheres[i], f"{len(s)} features in {layout.key!r}; most records have {n}"))
     x = np.asarray([samples[i] for i in keep], dtype=np.float32).reshape(len(keep), n)
     return x, keep
 
@@ -452,11 +452,3 @@ def _json_type(value: Any) -> str:
 
 def _shape_text(shape: tuple[int, ...]) -> str:
     return "×".join(map(str, shape)) or "a single number"
-
-
-def _position(entry: str) -> int:
-    """Sort skipped entries by line or record number."""
-    try:
-        return int(entry.split(":", 2)[1].split(" ", 1)[1])
-    except (IndexError, ValueError):
-        return 0

@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from practica.config.schema import SourceSpec
-from practica.data import cache
-from practica.data.download import Remote, fetch, file_md5
+from practica.data.storage import cache
+from practica.data.sources.download import Remote, fetch, file_md5
 from practica.data.records import Dataset
 from practica.errors import DataError
 

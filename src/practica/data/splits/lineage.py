@@ -34,7 +34,7 @@ from practica.config.schema import (
     DatasetSpec,
     SourceSpec,
 )
-from practica.data import cache
+from practica.data.storage import cache
 from practica.data.records import Dataset, Splits
 from practica.io import read_json, write_json
 
@@ -121,8 +121,8 @@ def input_record(spec: SourceSpec, role: str) -> dict[str, Any]:
 
 def _downloaded(source: str) -> dict[str, dict[str, Any]]:
     try:
-        from practica.data.download import downloads_dir
-        from practica.data.known import CHECKSUMS
+        from practica.data.sources.download import downloads_dir
+        from practica.data.sources.known import CHECKSUMS
     except ImportError:  # pragma: no cover - the well-known sets' loader is optional here
         return {}
     out = {}

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from practica.config.schema import SourceSpec
-from practica.data.labels import from_integers, from_names
-from practica.data.mapped import Setting, want_memmap
-from practica.data.npz import as_samples
+from practica.data.sources.labels import from_integers, from_names
+from practica.data.storage.mapped import Setting, want_memmap
+from practica.data.sources.npz import as_samples
 from practica.data.records import Dataset
 from practica.errors import DataError
 
@@ -29,7 +29,7 @@ def load_npy(spec: SourceSpec, memmap: Setting | None = False) -> Dataset:
     raw_y = _read(y_path, "labels")
     sources = tuple(f"{x_path.name}[{i}]" for i in range(len(x)))
     if getattr(spec, "task", "auto") == "regression":  # one number per sample, not a class
-        from practica.data.targets import regression_targets
+        from practica.data.sources.targets import regression_targets
 
         y = regression_targets(raw_y, str(y_path), len(x))
         return Dataset(name=x_path.stem, x=x, y=y, classes=(), sources=sources, task="regression")

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from practica.data.records import Dataset
+from practica.data.records import Dataset, sample_name
 
 FAR_OUT = 3.0  # Tukey's fence multiplier for "far out" values (1.5 marks the merely "outside")
 MIN_ROWS_ID = 20  # below this many rows, all-distinct values say nothing
@@ -28,14 +28,14 @@ _SHOWN_ROWS = 5
 
 
 def table_checks(parts: dict[str, Dataset], first: str) -> list:
-    from practica.data.checks import Check, ColumnIssue
+    from practica.data.duplicates.checks import Check, ColumnIssue
 
     base = parts[first]
     return [_outliers(parts, base, first, Check, ColumnIssue), _id_like(base, first, Check, ColumnIssue)]
 
 
 def _rows(d: Dataset, name: str, rows: np.ndarray) -> tuple[str, ...]:
-    return tuple(d.sources[i] if d.sources else f"{name}[{i}]" for i in rows[:_SHOWN_ROWS])
+    return tuple(sample_name(d, int(i), name) for i in rows[:_SHOWN_ROWS])
 
 
 def fences(values: np.ndarray) -> tuple[float, float] | None:

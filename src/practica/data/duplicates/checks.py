@@ -5,7 +5,7 @@
 and across parts (train–test leakage), duplicates whose labels disagree, and for feature tables
 missing values, constant columns and infinite values. Every finding names its files
 (``Dataset.sources``), so a user can open them. The records are plain dataclasses with
-``to_dict()``; the hashing lives in ``hygiene.py``.
+``to_dict()``; the duplicates come from one ``DuplicateIndex`` per part (``index.py``).
 """
 
 from __future__ import annotations
@@ -19,17 +19,15 @@ from typing import Any, Literal
 
 import numpy as np
 
-from practica.data.hygiene import (
+from practica.data.duplicates.hygiene import (
     DEFAULT_MAX_DIFFERENCE,
     DEFAULT_MIN_SIMILARITY,
     DEFAULT_NEAR_DISTANCE,
     MIN_NEAR_SIDE,
-    content_hashes,
     near_applicable,
-    near_duplicates,
-    perceptual_hashes,
 )
-from practica.data.records import Dataset, skipped_noun
+from practica.data.duplicates.index import DuplicateIndex, is_conflict
+from practica.data.records import Dataset, Skipped, sample_name, skipped_noun
 from practica.tasks import get_task
 
 __all__ = [
@@ -43,7 +41,6 @@ __all__ = [
 ]
 
 DEFAULT_IMBALANCE_THRESHOLD = 3.0  # max/min class count past which the balance check warns
-CONFLICT_MIN_SIMILARITY = 0.9  # a near pair with two labels must correlate this well to be a conflict
 MAX_LISTED = 10_000  # findings listed per check in to_dict(); the counts are always whole
 
 Status = Literal["ok", "warning"]
@@ -228,6 +225,7 @@ def check_data(
     max_difference: float | None = DEFAULT_MAX_DIFFERENCE,
     imbalance_threshold: float = DEFAULT_IMBALANCE_THRESHOLD,
     cached: bool = False,
+    index: Mapping[str, DuplicateIndex] | None = None,
 ) -> HygieneReport:
     """Every check that applies to ``parts`` ({"train": ..., "test": ...}; the first is the one
     the model learns from). Near duplicates (images only) are pairs within perceptual distance
@@ -239,20 +237,25 @@ def check_data(
     ``cached``: for large sets the report is kept in the data cache folder and read back by a later
     call on the same parts and settings (on CIFAR-10's 60,000 images the near-duplicate search takes
     half a minute, and every run of a suite on the same splits would repeat it). The key covers the
-    parts' names and data, the settings and the code of the checks."""
+    parts' names and data, the settings and the code of the checks.
+
+    ``index``: the parts' duplicate indices where already taken (``Splits.duplicates``, cut from
+    the cleaning policy's): their hashes are read rather than taken again."""
     settings = {"near_distance": near_distance, "min_similarity": min_similarity,
                 "max_difference": max_difference, "imbalance_threshold": imbalance_threshold}
+    known = dict(index or {})
     if not cached or sum(len(d) for d in parts.values()) < CACHE_FROM:
-        return _check_data(parts, **settings)
-    from practica.data import cache, hygiene, table_checks
+        return _check_data(parts, known, **settings)
+    from practica.data.duplicates import hygiene, index, table_checks
+    from practica.data.storage import cache
 
-    code = (__file__, hygiene.__file__, table_checks.__file__)
+    code = (__file__, hygiene.__file__, index.__file__, table_checks.__file__)
     key = cache.derived_key(code, [list(parts), settings], list(parts.values()))
-    return cache.cached_result("hygiene", key, lambda: _check_data(parts, **settings),
+    return cache.cached_result("hygiene", key, lambda: _check_data(parts, known, **settings),
                                lambda r: r.to_dict(limit=None), HygieneReport.from_dict)
 
 
-def _check_data(parts: Mapping[str, Dataset], *, near_distance: int | None, min_similarity: float | None,
+def _check_data(parts: Mapping[str, Dataset], known: dict[str, DuplicateIndex], *, near_distance: int | None, min_similarity: float | None,
                 max_difference: float | None, imbalance_threshold: float) -> HygieneReport:
     started = time.perf_counter()
     names = list(parts)
@@ -265,19 +268,20 @@ def _check_data(parts: Mapping[str, Dataset], *, near_distance: int | None, min_
         notes.append(f"near duplicates not looked for: {h}×{w} images are too small (under {MIN_NEAR_SIDE} pixels a side) "
                      "for a perceptual hash to tell a copy from a look-alike; exact duplicates are still found")
         near_distance = None
-    hashed = {n: _Hashed.of(parts[n], n, near_distance is not None) for n in names}
+    index = {n: known[n].with_bars(near_distance, min_similarity, max_difference) if _fits(known.get(n), parts[n])
+             else DuplicateIndex.of(parts[n], near_distance, min_similarity, max_difference) for n in names}
     regression = any(not get_task(d.task).has_classes for d in parts.values())
     checks = [_unreadable(parts), _target(parts) if regression else _balance(parts, imbalance_threshold)]
-    exact_within = _exact_within(hashed)
-    exact_across = _exact_across(hashed)
+    exact_within = _exact_within(index)
+    exact_across = _exact_across(index)
     checks += [exact_within]
     near_within = near_across = None
     if images and near_distance is not None:
-        near_within = _near_within(hashed, near_distance, min_similarity, max_difference)
+        near_within = _near_within(index)
         checks.append(near_within)
     checks.append(exact_across)
     if images and near_distance is not None:
-        near_across = _near_across(hashed, near_distance, min_similarity, max_difference)
+        near_across = _near_across(index)
         checks.append(near_across)
     checks.append(_label_conflicts([c for c in (exact_within, near_within, exact_across, near_across) if c]))
     if not images:
@@ -285,7 +289,7 @@ def _check_data(parts: Mapping[str, Dataset], *, near_distance: int | None, min_
         checks += [_missing(features), _constant(features.get(names[0], None), names[0]),
                    _non_finite(features)]
         if names[0] in features and features[names[0]].table is not None:
-            from practica.data.table_checks import table_checks
+            from practica.data.duplicates.table_checks import table_checks
 
             checks += table_checks(features, names[0])
     return HygieneReport(
@@ -300,41 +304,24 @@ def _check_data(parts: Mapping[str, Dataset], *, near_distance: int | None, min_
     )
 
 
-# ---------------------------------------------------------------------- hashing, once per part
+# ---------------------------------------------------------------------- one index per part
 
 
-@dataclass
-class _Hashed:
-    name: str
-    data: Dataset
-    content: np.ndarray
-    first: np.ndarray  # each sample's first exact copy in this part
-    phash: np.ndarray | None
-
-    @classmethod
-    def of(cls, data: Dataset, name: str, perceptual: bool) -> _Hashed:
-        content = content_hashes(data.x)
-        _, first_of, inverse = np.unique(content, return_index=True, return_inverse=True)
-        phash = perceptual_hashes(data.x, shifts=True) if perceptual and data.kind == "image" else None
-        return cls(name, data, content, first_of[inverse.reshape(-1)], phash)
-
-    def source(self, i: int) -> str:
-        return self.data.sources[i] if self.data.sources else f"{self.name}[{i}]"
-
-    def label(self, i: int) -> str:
-        if get_task(self.data.task).has_classes:
-            return self.data.classes[int(self.data.y[i])]
-        return f"{float(self.data.y[i]):.6g}"  # the target value
-
-    @property
-    def representatives(self) -> np.ndarray:
-        """One sample per distinct content: near pairs among copies of one image say nothing new."""
-        return np.flatnonzero(self.first == np.arange(len(self.first)))
+def _fits(index: DuplicateIndex | None, data: Dataset) -> bool:
+    """Whether ``index`` was taken of ``data`` (and so its hashes can be read)."""
+    return index is not None and index.data is data
 
 
-def _pair(a: _Hashed, i: int, b: _Hashed, j: int, distance: int, exact: bool, sim: float = 1.0) -> Pair:
-    return Pair(a.name, int(i), a.source(i), a.label(i), b.name, int(j), b.source(j), b.label(j), int(distance), exact,
-                float(sim))
+def _label(data: Dataset, i: int) -> str:
+    if not get_task(data.task).has_classes:  # the target value
+        return f"{float(data.y[i]):.6g}"
+    return data.classes[int(data.y[i])]
+
+
+def _pair(an: str, a: DuplicateIndex, i: int, bn: str, b: DuplicateIndex, j: int, distance: int, exact: bool,
+          sim: float = 1.0) -> Pair:
+    return Pair(an, int(i), sample_name(a.data, int(i), an), _label(a.data, int(i)), bn, int(j),
+                sample_name(b.data, int(j), bn), _label(b.data, int(j)), int(distance), exact, float(sim))
 
 
 def _plural(n: int, word: str, many: str | None = None) -> str:
@@ -346,7 +333,7 @@ def _plural(n: int, word: str, many: str | None = None) -> str:
 
 def _unreadable(parts: Mapping[str, Dataset]) -> Check:
     # Splits of one loaded set share its skipped entries: those are counted once, as before the split.
-    owners: dict[str, list[str]] = {}
+    owners: dict[Skipped, list[str]] = {}
     for name, d in parts.items():
         for entry in d.skipped:
             owners.setdefault(entry, []).append(name)
@@ -361,7 +348,7 @@ def _unreadable(parts: Mapping[str, Dataset]) -> Check:
     noun = skipped_noun(found)
     return Check("unreadable", "Unreadable files", "warning",
                  f"{_plural(len(found), noun)} could not be used and {'were' if len(found) != 1 else 'was'} "
-                 f"left out ({where})", len(found), counts, tuple(found))
+                 f"left out ({where})", len(found), counts, tuple(str(s) for s in found))
 
 
 def _balance(parts: Mapping[str, Dataset], threshold: float) -> Check:
@@ -398,7 +385,7 @@ def _balance(parts: Mapping[str, Dataset], threshold: float) -> Check:
 def _target(parts: Mapping[str, Dataset]) -> Check:
     """A regression target's distribution per part (min, max, mean, std, quantiles): the analogue of class
     balance. A strongly skewed target is worth a warning: squared error is dominated by the long tail."""
-    from practica.data.targets import SKEW_WARNING, describe_target
+    from practica.data.sources.targets import SKEW_WARNING, describe_target
 
     counts = {name: describe_target(d.y) for name, d in parts.items()}
     first = next(iter(parts))
@@ -418,14 +405,14 @@ def _target(parts: Mapping[str, Dataset]) -> Check:
     return Check("target", "Target distribution", status, line, len(skewed), counts, skewed)
 
 
-def _exact_within(hashed: dict[str, _Hashed]) -> Check:
+def _exact_within(index: dict[str, DuplicateIndex]) -> Check:
     pairs: list[Pair] = []
     counts: dict[str, Any] = {}
-    for h in hashed.values():
-        copies = np.flatnonzero(h.first != np.arange(len(h.first)))  # every sample after its first copy
+    for name, h in index.items():
+        copies = np.flatnonzero(h.first != np.arange(len(h)))  # every sample after its first copy
         groups = len(np.unique(h.first[copies]))
-        counts[h.name] = {"copies": len(copies), "groups": int(groups)}
-        pairs += [_pair(h, h.first[j], h, j, 0, True) for j in copies]
+        counts[name] = {"copies": len(copies), "groups": int(groups)}
+        pairs += [_pair(name, h, h.first[j], name, h, j, 0, True) for j in copies]
     n = len(pairs)
     if not n:
         return Check("exact_within", "Exact duplicates within a part", "ok", "no sample is an exact copy of another", 0, counts)
@@ -434,15 +421,14 @@ def _exact_within(hashed: dict[str, _Hashed]) -> Check:
     return Check("exact_within", "Exact duplicates within a part", "warning", line, n, counts, tuple(pairs))
 
 
-def _exact_across(hashed: dict[str, _Hashed]) -> Check:
+def _exact_across(index: dict[str, DuplicateIndex]) -> Check:
     pairs: list[Pair] = []
     counts: dict[str, Any] = {}
-    for (an, a), (bn, b) in combinations(hashed.items(), 2):
-        found = _all_matches(a.content, b.content)
-        found.sort(key=lambda p: (p[1], p[0]))
-        pairs += [_pair(a, i, b, j, 0, True) for i, j in found]
+    for (an, a), (bn, b) in combinations(index.items(), 2):
+        found = a.exact_matches(b)
+        pairs += [_pair(an, a, i, bn, b, j, 0, True) for i, j in found]
         counts[f"{an}–{bn}"] = {"pairs": len(found), f"{bn}_samples": len({j for _, j in found})}
-    if len(hashed) < 2:
+    if len(index) < 2:
         return Check("exact_across", "Exact duplicates across parts (leakage)", "ok", "one part only: nothing to compare", 0, counts)
     if not pairs:
         return Check("exact_across", "Exact duplicates across parts (leakage)", "ok",
@@ -452,56 +438,43 @@ def _exact_across(hashed: dict[str, _Hashed]) -> Check:
     return Check("exact_across", "Exact duplicates across parts (leakage)", "warning", line, len(pairs), counts, tuple(pairs))
 
 
-def _all_matches(a: np.ndarray, b: np.ndarray) -> list[tuple[int, int]]:
-    """(first i in a, j in b) for every j whose content is in a."""
-    _, first_of = np.unique(a, return_index=True)
-    uniq = a[first_of]
-    pos = np.searchsorted(uniq, b)
-    pos = np.clip(pos, 0, len(uniq) - 1)
-    hit = uniq[pos] == b
-    return [(int(first_of[p]), int(j)) for j, p in zip(np.flatnonzero(hit), pos[hit])]
-
-
-def _near_within(hashed: dict[str, _Hashed], distance: int, min_similarity: float | None,
-                 max_difference: float | None) -> Check:
+def _near_within(index: dict[str, DuplicateIndex]) -> Check:
     pairs: list[Pair] = []
     counts: dict[str, Any] = {}
-    for h in hashed.values():
-        reps = h.representatives
-        idx, d, sim = near_duplicates(h.data.x, None, distance, min_similarity, max_difference=max_difference,
-                                      hashes_a=h.phash[reps], rows_a=reps)
-        i, j = reps[idx[:, 0]], reps[idx[:, 1]]
+    for name, h in index.items():
+        near = h.near()
+        i, j, d = near.pairs[:, 0], near.pairs[:, 1], near.distance
         order = np.lexsort((j, i, d))
-        pairs += [_pair(h, i[k], h, j[k], d[k], False, sim[k]) for k in order]
-        counts[h.name] = {"pairs": len(i), "samples": len(np.unique(np.concatenate([i, j])))}
-    return _near_check("near_within", "Near duplicates within a part", pairs, counts, distance,
+        pairs += [_pair(name, h, i[k], name, h, j[k], d[k], False, near.similarity[k]) for k in order]
+        counts[name] = {"pairs": len(i), "samples": len(np.unique(np.concatenate([i, j])))}
+    return _near_check("near_within", "Near duplicates within a part", pairs, counts, _distance(index),
                        lambda w, c: f"{w}: {_plural(c['pairs'], 'pair')} ({_plural(c['samples'], 'sample')})")
 
 
-def _near_across(hashed: dict[str, _Hashed], distance: int, min_similarity: float | None,
-                 max_difference: float | None) -> Check:
+def _near_across(index: dict[str, DuplicateIndex]) -> Check:
     pairs: list[Pair] = []
     counts: dict[str, Any] = {}
-    for (an, a), (bn, b) in combinations(hashed.items(), 2):
-        ra, rb = a.representatives, b.representatives
-        idx, d, sim = near_duplicates(a.data.x, b.data.x, distance, min_similarity,  # rows read where they lie
-                                      max_difference=max_difference,
-                                      hashes_a=a.phash[ra], hashes_b=b.phash[rb], rows_a=ra, rows_b=rb)
-        i, j = ra[idx[:, 0]], rb[idx[:, 1]]
-        keep = a.content[i] != b.content[j]  # exact copies are the other check's
-        i, j, d, sim = i[keep], j[keep], d[keep], sim[keep]
+    for (an, a), (bn, b) in combinations(index.items(), 2):
+        near = a.near_matches(b, a.representatives, b.representatives)  # rows read where they lie
+        i, j = near.pairs[:, 0], near.pairs[:, 1]
+        near = near.take(a.content[i] != b.content[j])  # exact copies are the other check's
+        i, j, d = near.pairs[:, 0], near.pairs[:, 1], near.distance
         order = np.lexsort((i, j, d))
-        pairs += [_pair(a, i[k], b, j[k], d[k], False, sim[k]) for k in order]
+        pairs += [_pair(an, a, i[k], bn, b, j[k], d[k], False, near.similarity[k]) for k in order]
         counts[f"{an}–{bn}"] = {"pairs": len(i), f"{bn}_samples": len(np.unique(j)), f"{an}_samples": len(np.unique(i))}
-    if len(hashed) < 2:
+    if len(index) < 2:
         return Check("near_across", "Near duplicates across parts (leakage)", "ok", "one part only: nothing to compare", 0, counts)
 
     def line(w: str, c: dict[str, Any]) -> str:
         an, bn = w.split("–")
         n = c[f"{bn}_samples"]
-        return f"{w}: {_plural(n, 'sample')} of {bn} ({100 * n / max(1, len(hashed[bn].content)):.2f}%) near a {an} sample"
+        return f"{w}: {_plural(n, 'sample')} of {bn} ({100 * n / max(1, len(index[bn])):.2f}%) near a {an} sample"
 
-    return _near_check("near_across", "Near duplicates across parts (leakage)", pairs, counts, distance, line)
+    return _near_check("near_across", "Near duplicates across parts (leakage)", pairs, counts, _distance(index), line)
+
+
+def _distance(index: dict[str, DuplicateIndex]) -> int:
+    return next(h.near_distance for h in index.values() if h.near_distance is not None)
 
 
 def _near_check(name: str, title: str, pairs: list[Pair], counts: dict[str, Any], distance: int, line) -> Check:
@@ -512,12 +485,8 @@ def _near_check(name: str, title: str, pairs: list[Pair], counts: dict[str, Any]
 
 
 def _label_conflicts(duplicates: list[Check]) -> Check:
-    """Duplicate pairs whose labels differ. A near pair needs ``CONFLICT_MIN_SIMILARITY``: two
-    labels are themselves evidence of two different images, so the match must be surer (on
-    CIFAR-10, the pairs between 0.8 and 0.9 with two labels were all a small dark shape on a plain
-    sky, bird beside plane, not copies)."""
-    pairs = [p for c in duplicates for p in c.pairs
-             if p.labels_differ and (p.exact or not p.similarity < CONFLICT_MIN_SIMILARITY)]
+    """Duplicate pairs whose labels differ; a near pair only at ``index.CONFLICT_MIN_SIMILARITY``."""
+    pairs = [p for c in duplicates for p in c.pairs if p.labels_differ and (p.exact or is_conflict(p.similarity))]
     counts: dict[str, Any] = {}
     for p in pairs:
         c = counts.setdefault(p.where, {"exact": 0, "near": 0})
@@ -536,7 +505,7 @@ _SHOWN_ROWS = 5
 
 
 def _rows(d: Dataset, name: str, rows: np.ndarray) -> tuple[str, ...]:
-    return tuple(d.sources[i] if d.sources else f"{name}[{i}]" for i in rows[:_SHOWN_ROWS])
+    return tuple(sample_name(d, int(i), name) for i in rows[:_SHOWN_ROWS])
 
 
 def _missing(features: dict[str, Dataset]) -> Check:

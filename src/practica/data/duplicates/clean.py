@@ -21,7 +21,8 @@ same policy (``drop``: every copy, since no model maps one input to two values a
 usually marks a recording error; ``keep``: every copy, the model learns their mean).
 
 Whatever is kept, duplicate groups (exact, and near at ``near_distance``: ``hygiene.duplicate_groups``)
-go to the split, which keeps each group on one side.
+go to the split, which keeps each group on one side. Every rule reads one ``DuplicateIndex`` per set
+(``index.py``): the data and the fixed test set are each hashed once, as the hygiene report sees them.
 
 No silent loss: when the rules together would drop more than ``max_drop`` (5% by default) of the
 data, or of any one class, ``clean`` raises a ``DataError`` naming the count per rule, the classes
@@ -32,16 +33,16 @@ one line per rule (``Cleaning.drops``), in the console and at the top of the rep
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import math
 
 import numpy as np
 
 from practica.config.schema import CleanSpec
-from practica.data import hygiene
-from practica.data.checks import CONFLICT_MIN_SIMILARITY
-from practica.data.records import Dataset, Decision
+from practica.data.duplicates import hygiene, index
+from practica.data.duplicates.index import DuplicateIndex, is_conflict
+from practica.data.records import Dataset, Decision, sample_name
 from practica.errors import DataError
 from practica.tasks import get_task
 
@@ -60,6 +61,10 @@ class Cleaning:
     notes: tuple[str, ...]
     policy: CleanSpec
     drops: tuple[str, ...] = ()  # one line per rule that dropped samples: its setting, counts, classes hit
+    # The duplicate indices of the data and of the fixed test set, as the policy read them (None when
+    # the outcome came from the cache): the splits' indices are cut from them for the hygiene report.
+    index: DuplicateIndex | None = field(default=None, repr=False, compare=False)
+    test_index: DuplicateIndex | None = field(default=None, repr=False, compare=False)
 
     def dropped(self) -> np.ndarray:
         """Sorted indices into the data of the samples the policy dropped."""
@@ -68,10 +73,8 @@ class Cleaning:
 
 
 def sample_names(data: Dataset) -> tuple[str, ...]:
-    """Each sample's source (a file, ``train.npz[3]``), or ``name[i]`` when the loader named none."""
-    if len(data.sources) == len(data):
-        return tuple(data.sources)
-    return tuple(f"{data.name}[{i}]" for i in range(len(data)))
+    """Each sample's name (``records.sample_name``), in order."""
+    return tuple(sample_name(data, i) for i in range(len(data)))
 
 
 def clean(data: Dataset, spec: CleanSpec, test: Dataset | None = None) -> Cleaning:
@@ -79,25 +82,22 @@ def clean(data: Dataset, spec: CleanSpec, test: Dataset | None = None) -> Cleani
     names = sample_names(data)
     decisions: list[Decision] = _skips(data, "data") + (_skips(test, "test") if test is not None else [])
     alive = np.ones(len(data), dtype=bool)
-    hashes = hygiene.content_hashes(data.x)
     # Near duplicates as ``practica data inspect`` finds them: images large enough for a
-    # perceptual hash to mean something, pHash candidates confirmed by thumbnail similarity.
-    near = spec.near_distance if hygiene.near_applicable(data.x) else None
-    decisions += _exact(data, names, hashes, spec, alive)
+    # perceptual hash to mean something, pHash candidates confirmed by pixels and similarity.
+    found = DuplicateIndex.of(data, spec.near_distance)
+    decisions += _exact(data, names, found, spec, alive)
     decisions += _missing(data, names, spec, alive)
-    shifted: np.ndarray | None = None
-    if near is not None and (spec.duplicates == "drop_near" or test is not None):
-        shifted = hygiene.perceptual_hashes(data.x, shifts=True)
-    if spec.duplicates == "drop_near" and shifted is not None:
-        decisions += _near(data, names, hashes, shifted, near, spec, alive)
-    if test is not None:
-        decisions += _leaks(data, names, hashes, shifted, near, test, spec, alive)
+    if spec.duplicates == "drop_near" and found.looks_near:
+        decisions += _near(data, names, found, spec, alive)
+    found_test = DuplicateIndex.of(test, spec.near_distance) if test is not None else None
+    if found_test is not None:
+        decisions += _leaks(data, names, found, found_test, spec, alive)
     _check_drops(data, decisions, spec)  # before grouping, the slow part: a refused policy fails fast
     keep = np.flatnonzero(alive)
-    groups = _groups(data, keep, near, hashes)
+    groups = _groups(found, keep)
     return Cleaning(keep=keep, groups=groups, decisions=tuple(decisions),
-                    notes=tuple(summarise(decisions, spec, groups[keep], near)), policy=spec,
-                    drops=tuple(drop_lines(data, decisions, spec)))
+                    notes=tuple(summarise(decisions, spec, groups[keep], found.near_distance)), policy=spec,
+                    drops=tuple(drop_lines(data, decisions, spec)), index=found, test_index=found_test)
 
 
 # Below this many samples (data and test together) cleaning takes well under a second: no cache.
@@ -111,9 +111,9 @@ def cached_clean(data: Dataset, spec: CleanSpec, test: Dataset | None = None) ->
     code of this module and of ``hygiene`` (so a changed algorithm never reads a stale entry)."""
     if len(data) + (len(test) if test is not None else 0) < CACHE_FROM:
         return clean(data, spec, test)
-    from practica.data import cache
+    from practica.data.storage import cache
 
-    key = cache.derived_key((__file__, hygiene.__file__), spec.model_dump(mode="json"), (data, test))
+    key = cache.derived_key((__file__, hygiene.__file__, index.__file__), spec.model_dump(mode="json"), (data, test))
     return cache.cached_result("clean", key, lambda: clean(data, spec, test), _cleaning_to_json,
                                lambda v: _cleaning_from_json(v, spec))
 
@@ -158,8 +158,7 @@ def _missing(data: Dataset, names: tuple[str, ...], spec: CleanSpec, alive: np.n
 def _skips(data: Dataset, which: str) -> list[Decision]:
     by_reason: dict[str, list[str]] = defaultdict(list)
     for entry in data.skipped:
-        path, _, reason = entry.partition(": ")
-        by_reason[reason or "could not be decoded"].append(path)
+        by_reason[entry.reason or "could not be decoded"].append(entry.source)
     what = "data" if which == "data" else "fixed test set"
     return [Decision("skip", tuple(paths), f"unreadable file(s) of the {what}: {reason}", "unreadable", (), which)
             for reason, paths in by_reason.items()]
@@ -175,16 +174,10 @@ def _label(data: Dataset, label: float) -> str:
     return f"'{data.classes[int(label)]}'" if get_task(data.task).has_classes else f"{label:.6g}"
 
 
-def _exact(data: Dataset, names: tuple[str, ...], hashes: np.ndarray, spec: CleanSpec, alive: np.ndarray) -> list[Decision]:
-    _, inverse, counts = np.unique(hygiene.hash_keys(hashes), return_inverse=True, return_counts=True)
-    if counts.max(initial=0) < 2:
-        return []
-    members: dict[int, list[int]] = defaultdict(list)
-    for i in np.flatnonzero(counts[inverse] > 1):
-        members[int(inverse[i])].append(int(i))
+def _exact(data: Dataset, names: tuple[str, ...], found: DuplicateIndex, spec: CleanSpec,
+           alive: np.ndarray) -> list[Decision]:
     out: list[Decision] = []
-    for group in sorted(members.values()):  # in order of each group's first sample
-        idx = np.array(group)
+    for idx in found.exact_groups():  # in order of each group's first sample
         labels = data.y[idx]
         if len(set(labels.tolist())) > 1:
             if spec.conflicting_labels == "drop":
@@ -225,19 +218,16 @@ def _exact(data: Dataset, names: tuple[str, ...], hashes: np.ndarray, spec: Clea
     return out
 
 
-def _near(
-    data: Dataset, names: tuple[str, ...], hashes: np.ndarray, shifted: np.ndarray, near: int, spec: CleanSpec,
-    alive: np.ndarray,
-) -> list[Decision]:
+def _near(data: Dataset, names: tuple[str, ...], found: DuplicateIndex, spec: CleanSpec,
+          alive: np.ndarray) -> list[Decision]:
     """``drop_near``: conflicting near pairs first, then, in data order, each image near one kept before it."""
-    live = np.flatnonzero(alive)
-    found, dist, similarity = hygiene.near_duplicates(data.x, None, near, hashes_a=shifted[live], rows_a=live)
-    pairs = live[found].reshape(-1, 2)
-    distance = {(int(i), int(j)): int(d) for (i, j), d in zip(pairs, dist)}
+    near = found.near(np.flatnonzero(alive))
+    pairs, hashes = near.pairs, found.content
+    distance = {(int(i), int(j)): int(d) for (i, j), d in zip(pairs, near.distance)}
     labels_differ = data.y[pairs[:, 0]] != data.y[pairs[:, 1]]
     # The same bar as `practica data inspect`: a near pair with two labels counts as a copy only
-    # when its thumbnails correlate this well (below it, they were different objects alike in shape).
-    keep = (hashes[pairs[:, 0]] != hashes[pairs[:, 1]]) & (~labels_differ | (similarity >= CONFLICT_MIN_SIMILARITY))
+    # when its thumbnails correlate well enough (below it, they were different objects alike in shape).
+    keep = (hashes[pairs[:, 0]] != hashes[pairs[:, 1]]) & (~labels_differ | is_conflict(near.similarity))
     pairs = pairs[keep]  # identical ones were decided above
     out: list[Decision] = []
     conflict = data.y[pairs[:, 0]] != data.y[pairs[:, 1]]
@@ -267,31 +257,23 @@ def _near(
         out.append(Decision(
             "drop", tuple(names[j] for j in gone),
             f"near duplicate{'s' if len(gone) > 1 else ''} of {names[kept]} (kept; pHash distance ≤ {worst}, "
-            f"threshold {near}), also labelled '{data.classes[data.y[kept]]}' (duplicates: drop_near)",
+            f"threshold {found.near_distance}), also labelled '{data.classes[data.y[kept]]}' (duplicates: drop_near)",
             "near_duplicate", tuple(gone)))
     return out
 
 
-def _leaks(
-    data: Dataset, names: tuple[str, ...], hashes: np.ndarray, shifted: np.ndarray | None, near: int | None,
-    test: Dataset, spec: CleanSpec, alive: np.ndarray,
-) -> list[Decision]:
+def _leaks(data: Dataset, names: tuple[str, ...], found_in: DuplicateIndex, test: DuplicateIndex, spec: CleanSpec,
+           alive: np.ndarray) -> list[Decision]:
     """Data samples identical to, or near, a fixed test sample: the model would have seen the test."""
-    test_names = sample_names(test)
-    test_hashes = hygiene.content_hashes(test.x)
-    first_of = {h: i for i, h in reversed(list(enumerate(test_hashes.tolist())))}
+    test_names = sample_names(test.data)
     found: dict[int, tuple[int, int]] = {}  # data index -> (test index, pHash distance; -1: identical)
-    for i in np.flatnonzero(alive):
-        t = first_of.get(hashes[i])
-        if t is not None:
-            found[int(i)] = (t, -1)
-    if shifted is not None and near is not None and test.x.shape[1:] == data.x.shape[1:]:
-        live = np.flatnonzero(alive)
-        pairs, dist, _ = hygiene.near_duplicates(data.x, test.x, near, hashes_a=shifted[live], rows_a=live)
-        for (a, t), d in zip(pairs.tolist(), dist.tolist()):
-            i = int(live[a])
-            if i not in found or (found[i][1] >= 0 and d < found[i][1]):
-                found[i] = (t, d)
+    for t, i in test.exact_matches(found_in):
+        if alive[i]:
+            found[i] = (t, -1)
+    near = found_in.near_matches(test, np.flatnonzero(alive))
+    for (i, t), d in zip(near.pairs.tolist(), near.distance.tolist()):
+        if i not in found or (found[i][1] >= 0 and d < found[i][1]):
+            found[i] = (t, d)
     out = []
     for i, (t, d) in sorted(found.items()):
         how = f"identical to test sample {test_names[t]}" if d < 0 else \
@@ -306,14 +288,13 @@ def _leaks(
     return out
 
 
-def _groups(data: Dataset, keep: np.ndarray, near: int | None, hashes: np.ndarray) -> np.ndarray:
+def _groups(found: DuplicateIndex, keep: np.ndarray) -> np.ndarray:
     """Group ids for every sample: the kept ones by ``duplicate_groups``, each dropped one alone.
     The samples are read where they lie (``rows``), never copied whole: a memory-mapped set stays on disk."""
-    groups = np.empty(len(data), dtype=np.int64)
-    kept = (hygiene.duplicate_groups(data.x, near, rows=keep, hashes=hygiene.hash_keys(hashes)[keep]) if len(keep)
-            else np.empty(0, dtype=np.int64))
+    groups = np.empty(len(found), dtype=np.int64)
+    kept = found.groups(keep)
     groups[keep] = kept
-    dropped = np.setdiff1d(np.arange(len(data)), keep)
+    dropped = np.setdiff1d(np.arange(len(found)), keep)
     groups[dropped] = (kept.max(initial=-1) + 1) + np.arange(len(dropped))
     return groups
 
