@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from data_images import folder, image_tree
 
-from practica.data.sources import folder as folder_source
 from practica.data import load_source
+from practica.data.sources import folder as folder_source
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 from data_images import folder, image_tree, pixels, write_image
+from PIL import Image
 
 from practica.config.schema import SourceSpec
 from practica.data import load_source

@@ -13,7 +13,6 @@ from sklearn.datasets import load_digits
 
 from practica.data.duplicates import hygiene
 from practica.data.duplicates.checks import check_data
-from practica.data.sources.folder import load_folder
 from practica.data.duplicates.hygiene import (
     content_hashes,
     duplicate_groups,
@@ -24,6 +23,7 @@ from practica.data.duplicates.hygiene import (
     similarity,
 )
 from practica.data.records import Dataset
+from practica.data.sources.folder import load_folder
 
 CLASSES = ("a", "b")
 

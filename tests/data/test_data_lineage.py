@@ -12,8 +12,8 @@ import pytest
 from data_images import image_tree, write_image
 
 from practica.config.schema import DatasetSpec, SourceSpec
-from practica.data.splits import lineage as lineage_mod
 from practica.data import prepare_data
+from practica.data.splits import lineage as lineage_mod
 from practica.data.splits.lineage import build_lineage, folder_hashes, listing_digest
 
 

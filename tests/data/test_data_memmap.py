@@ -18,8 +18,8 @@ from practica.config.schema import DatasetSpec, TrainSpec
 from practica.data import load_source, prepare_data
 from practica.data.duplicates import hygiene
 from practica.data.sources import decode, folder
-from practica.data.storage import mapped
 from practica.data.splits.split import split_file
+from practica.data.storage import mapped
 from practica.errors import DataError
 from practica.evaluation.predictors import TorchPredictor
 from practica.models import classifier

@@ -22,7 +22,7 @@ def test_diabetes_is_a_bundled_regression_set():
     data = load_source(DatasetSpec(source="diabetes"))
     assert data.task == "regression" and data.classes == () and data.class_counts() == {}
     assert data.x.shape == (442, 10) and data.x.dtype == np.float32
-    assert data.y.dtype == np.float32 and 25 <= data.y.min() and data.y.max() <= 346
+    assert data.y.dtype == np.float32 and data.y.min() >= 25 and data.y.max() <= 346
     assert data.feature_names[:3] == ("age", "sex", "bmi")
 
 

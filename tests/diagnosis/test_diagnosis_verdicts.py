@@ -178,7 +178,7 @@ def test_facts_are_neutral_numbers() -> None:
     d = diagnose(runs.early_stopped_overfit(), REF)
     best = min(range(12), key=lambda i: runs.early_stopped_overfit().epochs[i].val_loss)
     assert d.facts[0] == "epochs run: 12 of 30 (stopped early)"
-    assert d.facts[1].startswith(f"best val loss: ") and f"at epoch {best + 1}" in d.facts[1]
+    assert d.facts[1].startswith("best val loss: ") and f"at epoch {best + 1}" in d.facts[1]
     assert any(f.startswith("final train–val accuracy gap: ") for f in d.facts)
     assert any(f.startswith("training time: 120 s") for f in d.facts)
 

@@ -12,7 +12,7 @@ from practica.config import suite_from_dict
 from practica.config.schema import ExperimentSpec
 from practica.diagnosis.records import Diagnosis, Finding
 from practica.errors import RunError
-from practica.evaluation.records import ClassMetrics, Cost, CrossValidation, RegressionMetrics, SplitMetrics
+from practica.evaluation.records import ClassMetrics, CrossValidation, RegressionMetrics, SplitMetrics
 from practica.pipeline.rundir import RunDir
 from practica.results import Failed, Trained
 from practica.selection.records import Decision, Ranked

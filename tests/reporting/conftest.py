@@ -20,10 +20,11 @@ from practica.config.schema import ExperimentSpec, ModelSpec, Suite
 from practica.data.records import Dataset, Skipped, Splits
 from practica.diagnosis.records import Diagnosis, Finding
 from practica.evaluation.records import ClassMetrics, Cost, Evaluation, SplitMetrics
+from practica.results import Failed, Ok, SuiteRun, Trained
+
 # practica.selection's package imports its policy, which imports practica.results: importing
 # practica.results first is circular, so selection comes first here.
 from practica.selection.records import Decision, Ranked  # noqa: I001
-from practica.results import Failed, Ok, SuiteRun, Trained
 from practica.training.history import EpochRecord, History
 
 SCRIPT = "<script>alert('owned')</script> & a \"quoted\" | pipe"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from markupsafe import escape
+
 from practica.reporting import write_report
 
 SRC_OR_HREF = re.compile(r"""\b(?:src|href)\s*=\s*["']?([^"'\s>]+)""", re.IGNORECASE)

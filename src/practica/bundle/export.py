@@ -20,7 +20,7 @@ import re
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -36,8 +36,8 @@ from practica.bundle.layout import (
 )
 from practica.bundle.manifest import write_manifest
 from practica.bundle.onnx_export import (
-    output_name,
     input_name,
+    output_name,
     sklearn_to_onnx,
     torch_to_onnx,
 )
@@ -192,7 +192,7 @@ def _card(src: BundleSource, spec: InputSpec, classes: tuple[str, ...], kind: st
         "schema_version": BUNDLE_SCHEMA_VERSION,
         "name": f"{src.suite.name}/{exp.name}",
         "version": f"{src.suite.name}/{exp.name}@{src.run_id}",
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "practica_version": src.code_version,
         "input": {**spec.to_dict(), "onnx_name": input_name(spec), "onnx_dtype": np.dtype(spec.onnx_dtype).name,
                   "resize": "bilinear"},

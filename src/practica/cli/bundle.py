@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -16,8 +16,8 @@ from practica.errors import PracticaError
 
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A run directory (runs/<suite>/<run-id>) of a finished run.")],
-    experiment: Annotated[Optional[str], typer.Option(help="Which experiment; default: the chosen one.")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Bundle folder; default: RUN_DIR/bundle (RUN_DIR/bundle-NAME for others).")] = None,
+    experiment: Annotated[str | None, typer.Option(help="Which experiment; default: the chosen one.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Bundle folder; default: RUN_DIR/bundle (RUN_DIR/bundle-NAME for others).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing bundle folder.")] = False,
 ) -> None:
     """Package a trained experiment as a self-contained bundle: ONNX, weights, card, lineage, manifest."""
@@ -46,7 +46,7 @@ def predict(
         help="Image files; folders of images (sub-folders named after classes give true labels); pixel CSVs "
              "(label,pixel1,…); JSON or JSON Lines files of {\"image\": base64} / {\"pixels\": …} / "
              "{\"features\": …} records with optional \"id\" and \"label\".")],
-    out: Annotated[Optional[Path], typer.Option(help="Write every row to this .csv or .json file; default: show the first rows.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write every row to this .csv or .json file; default: show the first rows.")] = None,
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="How many of the most probable labels each row lists.")] = 3,
 ) -> None:
     """Predict a batch of inputs with a bundle. An input that cannot be read becomes a row with an error."""
@@ -143,7 +143,7 @@ def serve(
     max_request_pixels: Annotated[int, typer.Option(
         min=1, help="Most pixels of a request's images, summed; checked before decoding.")] = 4 * 4096 * 4096,
     top_k: Annotated[int, typer.Option(min=1, help="Predictions per input when a request does not say.")] = 5,
-    api_key: Annotated[Optional[str], typer.Option(envvar="PRACTICA_API_KEY", show_envvar=True,
+    api_key: Annotated[str | None, typer.Option(envvar="PRACTICA_API_KEY", show_envvar=True,
                                                    help="Require this key (Authorization: Bearer KEY or X-API-Key).")] = None,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
     bench_routes: Annotated[bool, typer.Option("--bench-routes", hidden=True)] = False,

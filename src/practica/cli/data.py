@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -22,7 +22,7 @@ _STYLE = {"ok": "green", "warning": "yellow"}
 def inspect(
     target: Annotated[Path, typer.Argument(metavar="SUITE_OR_PATH", help="A suite file (its data and fixed test set), "
                                            "or a data folder or file.")],
-    near_distance: Annotated[Optional[int], typer.Option(
+    near_distance: Annotated[int | None, typer.Option(
         "--near-distance", min=0, max=64,
         help="Largest perceptual-hash distance (of 64 bits) for two images to count as near duplicates; "
              "default 6 (hashes differ in even steps: 6 and 7 find the same pairs).")] = None,
@@ -34,8 +34,8 @@ def inspect(
     imbalance: Annotated[float, typer.Option("--imbalance-threshold", min=1.0,
                                              help="Warn when the largest class has this many times the smallest's samples.")] = 3.0,
     show: Annotated[int, typer.Option("--show", min=0, help="Examples shown per check.")] = 5,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write every finding to this JSON file.")] = None,
-    html_out: Annotated[Optional[Path], typer.Option("--html", help="Write a page with example pairs as thumbnails.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write every finding to this JSON file.")] = None,
+    html_out: Annotated[Path | None, typer.Option("--html", help="Write a page with example pairs as thumbnails.")] = None,
 ) -> None:
     """Check a data set before training: unreadable files, class balance, duplicates, leakage.
 

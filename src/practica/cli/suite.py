@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -102,9 +102,9 @@ class _EpochProgress:
 
 
 def run(
-    suite_file: Annotated[Optional[Path], typer.Argument(help="Suite YAML; default: the built-in digits case.")] = None,
+    suite_file: Annotated[Path | None, typer.Argument(help="Suite YAML; default: the built-in digits case.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the newest (or --run-id) run of this suite where it stopped.")] = False,
-    run_id: Annotated[Optional[str], typer.Option(help="With --resume: which run to continue.")] = None,
+    run_id: Annotated[str | None, typer.Option(help="With --resume: which run to continue.")] = None,
     runs_dir: Annotated[Path, typer.Option(help="Where run directories go.")] = Path("runs"),
 ) -> None:
     """Run a case study: train every experiment, diagnose, select, and write the report."""

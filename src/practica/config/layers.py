@@ -7,7 +7,7 @@ In YAML a layer is ``relu``, ``{conv: 32}`` (the main argument) or
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, PositiveInt, model_validator
 
@@ -86,7 +86,7 @@ LAYER_TYPES = (Dense, Conv, MaxPool, AvgPool, GlobalAvgPool, Flatten, BatchNorm,
 LAYERS = shorthand_registry(*LAYER_TYPES)
 
 LayerSpec = Annotated[
-    Annotated[Union[LAYER_TYPES], Field(discriminator="type")],  # type: ignore[valid-type]
+    Annotated[LAYER_TYPES, Field(discriminator="type")],  # type: ignore[valid-type]
     BeforeValidator(lambda v: expand_shorthand(v, LAYERS, "layer")),
 ]
 
@@ -157,6 +157,6 @@ class Cutout(Shorthand):
 AUGMENTS = shorthand_registry(HFlip, Crop, Cutout)
 
 AugmentSpec = Annotated[
-    Annotated[Union[HFlip, Crop, Cutout], Field(discriminator="type")],
+    Annotated[HFlip | Crop | Cutout, Field(discriminator="type")],
     BeforeValidator(lambda v: expand_shorthand(v, AUGMENTS, "augmentation")),
 ]

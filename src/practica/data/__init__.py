@@ -10,9 +10,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from practica.data.records import Dataset, Splits
 from practica.errors import DataError
@@ -44,9 +44,9 @@ def prepare_data(spec: DatasetSpec) -> Splits:
     ``spec.memmap``: a memory-mapped data set (and its fixed test set with it) gives memory-mapped
     splits, each copied once into its own file in the data cache (see ``split.make_splits``).
     """
-    from practica.data.storage.mapped import is_mapped
     from practica.data.sources.load import load_source
     from practica.data.splits.split import make_splits
+    from practica.data.storage.mapped import is_mapped
 
     data = load_source(spec, memmap=spec.memmap)
     test_spec = spec.test or official_test(spec)

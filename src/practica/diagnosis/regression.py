@@ -36,7 +36,7 @@ from practica.diagnosis.fitting import (
 )
 from practica.diagnosis.progress import check_plateau
 from practica.diagnosis.records import Diagnosis, Finding
-from practica.diagnosis.rules import by_cost, assemble
+from practica.diagnosis.rules import assemble, by_cost
 from practica.diagnosis.text import loss, rate, subject
 from practica.diagnosis.thresholds import (
     DIVERGE_START_MULTIPLE,

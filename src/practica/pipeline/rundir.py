@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -210,7 +210,7 @@ class RunDir:
     @classmethod
     def create(cls, root: Path, suite: Suite) -> RunDir:
         """A new run of ``suite`` under ``root``, named by the UTC time it began; its suite.yaml written."""
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         run_id, n = stamp, 1
         while (root / suite.name / run_id).exists():
             n += 1

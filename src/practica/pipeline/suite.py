@@ -14,7 +14,7 @@ import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -153,7 +153,7 @@ def run_suite(
         run = RunDir.create(runs_root, suite)
         reporter.stage(f"Run directory {run.path}")
     reporter.run_started(run.path)
-    started_at = run.read_status().get("started") or datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started_at = run.read_status().get("started") or datetime.now(UTC).isoformat(timespec="seconds")
     version = code_version()
     run.update_status(run_id=run.id, suite=suite.name, started=started_at, code_version=version, status="running",
                       error=None)

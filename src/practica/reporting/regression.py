@@ -19,12 +19,12 @@ from practica.reporting.plots import (
     ORANGE,
     RED,
     SPLIT_COLOURS,
-    new_figure,
     finite_values,
     integer_epochs,
     legend_and_title,
     mark_best,
     mark_end,
+    new_figure,
     plain_log_ticks,
     wide_range,
 )
@@ -32,7 +32,6 @@ from practica.reporting.plots import (
 if TYPE_CHECKING:
     from practica.data.records import Splits
     from practica.evaluation.records import Evaluation, SplitMetrics
-    from practica.results import Ok
     from practica.tasks import Metric
     from practica.training.history import History
 

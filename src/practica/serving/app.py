@@ -81,7 +81,7 @@ def create_app(bundle: Bundle, settings: ServeSettings | None = None) -> FastAPI
         description=f"Predictions of {version}: {spec.describe()} in, "
                     + (f"{len(classes)} classes out. " if get_task(bundle.task).has_classes
                        else "a predicted value out (top_k does not apply). ")
-                    + 
+                    +
                     "Every response carries an X-Request-ID header (the request's own, if it sent one)."
                     + (" Every route but /v1/health and the page needs an API key." if settings.api_key else ""),
         lifespan=lifespan,

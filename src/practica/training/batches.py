@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-from practica.data.storage.mapped import RowReader, chunks, gather, is_mapped, release
 from practica.data.records import Dataset
+from practica.data.storage.mapped import RowReader, chunks, gather, is_mapped, release
 from practica.models.classifier import input_stats
 
 

@@ -18,9 +18,9 @@ from practica.config.schema import TrainSpec
 from practica.data.records import Dataset
 from practica.models.classifier import Classifier
 from practica.models.hooks import MultiView
+from practica.tasks import get_task
 from practica.training.batches import Mapped, Resident
 from practica.training.history import EpochRecord
-from practica.tasks import get_task
 from practica.training.validation import validate, validate_regression
 
 

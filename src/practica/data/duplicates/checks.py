@@ -286,7 +286,7 @@ def _check_data(parts: Mapping[str, Dataset], known: dict[str, DuplicateIndex], 
     checks.append(_label_conflicts([c for c in (exact_within, near_within, exact_across, near_across) if c]))
     if not images:
         features = {n: d for n, d in parts.items() if d.kind == "features"}
-        checks += [_missing(features), _constant(features.get(names[0], None), names[0]),
+        checks += [_missing(features), _constant(features.get(names[0]), names[0]),
                    _non_finite(features)]
         if names[0] in features and features[names[0]].table is not None:
             from practica.data.duplicates.table_checks import table_checks

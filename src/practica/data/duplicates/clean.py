@@ -32,10 +32,9 @@ one line per rule (``Cleaning.drops``), in the console and at the top of the rep
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-
-import math
 
 import numpy as np
 

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from practica.data.storage import cache, mapped
-from practica.data.storage.cache import FileStat
+from practica.data.records import Dataset, Skipped
 from practica.data.sources.decode import (
     DECODE_VERSION,
     IMAGE_SUFFIXES,
@@ -25,7 +24,8 @@ from practica.data.sources.decode import (
     decode_or_reason,
     imap_chunks,
 )
-from practica.data.records import Dataset, Skipped
+from practica.data.storage import cache, mapped
+from practica.data.storage.cache import FileStat
 from practica.errors import DataError
 
 _SUFFIXES = ", ".join(sorted(IMAGE_SUFFIXES))

@@ -31,12 +31,12 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from practica.config.schema import JsonFields, SourceSpec
-from practica.data.storage import cache
+from practica.data.records import Dataset, Skipped
 from practica.data.sources.decode import DECODE_VERSION, Size, map_chunks, prepare_image
 from practica.data.sources.folder import stack_images
 from practica.data.sources.labels import from_text
 from practica.data.sources.pixel_csv import infer_shape
-from practica.data.records import Dataset, Skipped
+from practica.data.storage import cache
 from practica.errors import DataError
 
 LABEL_KEYS = ("label", "class", "target", "y")

@@ -34,9 +34,9 @@ from pathlib import Path
 import numpy as np
 
 from practica.config.schema import SourceSpec
-from practica.data.storage import cache
-from practica.data.sources.download import Remote, fetch, file_md5
 from practica.data.records import Dataset
+from practica.data.sources.download import Remote, fetch, file_md5
+from practica.data.storage import cache
 from practica.errors import DataError
 
 _PARSER_VERSION = 1  # bump when decoding changes, so cached entries are rebuilt

@@ -12,11 +12,11 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 from practica.config.schema import SourceSpec
-from practica.data.storage import mapped
+from practica.data.records import Dataset
 from practica.data.sources.decode import Size
 from practica.data.sources.folder import load_folder, part_root
 from practica.data.sources.npz import load_npz
-from practica.data.records import Dataset
+from practica.data.storage import mapped
 from practica.errors import DataError
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from practica.config.schema import SourceSpec
-from practica.data.sources.labels import from_integers, from_names
-from practica.data.storage.mapped import Setting, want_memmap
-from practica.data.sources.npz import as_samples
 from practica.data.records import Dataset
+from practica.data.sources.labels import from_integers, from_names
+from practica.data.sources.npz import as_samples
+from practica.data.storage.mapped import Setting, want_memmap
 from practica.errors import DataError
 
 _SAVE_HINT = "Save them with numpy.save('x.npy', samples) and numpy.save('y.npy', labels)."

@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from practica.config.schema import SourceSpec
-from practica.data.storage import cache
-from practica.data.sources.labels import from_text, is_number
 from practica.data.records import Dataset, Skipped
+from practica.data.sources.labels import from_text, is_number
+from practica.data.storage import cache
 from practica.errors import DataError
 
 LABEL_COLUMNS = ("label", "class", "target", "y")

@@ -37,9 +37,9 @@ from typing import Any, Literal, cast
 import numpy as np
 
 from practica.config.schema import SourceSpec
-from practica.data.storage import cache
-from practica.data.sources.labels import from_text, is_number
 from practica.data.records import Dataset, Skipped
+from practica.data.sources.labels import from_text, is_number
+from practica.data.storage import cache
 from practica.errors import DataError, InputError
 from practica.tasks import get_task
 

@@ -10,8 +10,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from practica.data.sources.labels import is_number
 from practica.data.records import Dataset
+from practica.data.sources.labels import is_number
 from practica.errors import DataError
 from practica.tasks import get_task
 

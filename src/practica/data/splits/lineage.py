@@ -34,8 +34,8 @@ from practica.config.schema import (
     DatasetSpec,
     SourceSpec,
 )
-from practica.data.storage import cache
 from practica.data.records import Dataset, Splits
+from practica.data.storage import cache
 from practica.io import read_json, write_json
 
 LINEAGE_FILE = "lineage.json"

@@ -33,10 +33,10 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from practica.config.schema import DatasetSpec, SplitSpec
-from practica.data.storage import mapped
 from practica.data.duplicates.clean import Cleaning, clean
 from practica.data.duplicates.index import DuplicateIndex
 from practica.data.records import Dataset, Splits
+from practica.data.storage import mapped
 from practica.errors import DataError
 from practica.tasks import get_task
 

@@ -30,8 +30,8 @@ from typing import Any, TypeVar
 import numpy as np
 import platformdirs
 
-from practica.data.storage import mapped
 from practica.data.records import Dataset, Skipped
+from practica.data.storage import mapped
 from practica.errors import DataError
 from practica.io import atomic_write, read_json, write_json
 from practica.tasks import get_task
