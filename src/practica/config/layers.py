@@ -7,7 +7,7 @@ In YAML a layer is ``relu``, ``{conv: 32}`` (the main argument) or
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Union
 
 from pydantic import BeforeValidator, Field, PositiveInt, model_validator
 
@@ -86,7 +86,8 @@ LAYER_TYPES = (Dense, Conv, MaxPool, AvgPool, GlobalAvgPool, Flatten, BatchNorm,
 LAYERS = shorthand_registry(*LAYER_TYPES)
 
 LayerSpec = Annotated[
-    Annotated[LAYER_TYPES, Field(discriminator="type")],  # type: ignore[valid-type]
+    # Union over the tuple: one member per layer type (ruff's X | Y rewrite cannot spell a tuple's union)
+    Annotated[Union[LAYER_TYPES], Field(discriminator="type")],  # type: ignore[valid-type]  # noqa: UP007
     BeforeValidator(lambda v: expand_shorthand(v, LAYERS, "layer")),
 ]
 
