@@ -106,9 +106,9 @@ def main() -> None:
                 results[mode] = [run(mode, folder, Path(cache)) for _ in range(args.rounds)]
             for mode, rs in results.items():
                 secs = [r["seconds"] for r in rs]
-                rows.append({"part": part, "mode": mode, "samples": rs[0]["samples"], "median_s": statistics.median(secs),
-                             "min_s": min(secs), "max_s": max(secs), "import_s": statistics.median(r["import_s"] for r in rs),
-                             "runs": len(rs)})
+                rows.append({"part": part, "mode": mode, "samples": rs[0]["samples"],
+                             "median_s": statistics.median(secs), "min_s": min(secs), "max_s": max(secs),
+                             "import_s": statistics.median(r["import_s"] for r in rs), "runs": len(rs)})
 
     print(f"\n{'part':6} {'mode':7} {'images':>7} {'median s':>9} {'min–max s':>14} {'import s':>9}")
     for r in rows:
@@ -120,9 +120,11 @@ def main() -> None:
         print(f"{part}: first decode / plain PIL loop = {by[(part, 'decode')] / by[(part, 'plain')]:.2f}×; "
               f"cached / first decode = {by[(part, 'cached')] / by[(part, 'decode')]:.4f} "
               f"({by[(part, 'decode')] / by[(part, 'cached')]:.0f}× faster); cold / cached = "
-              f"{by[(part, 'cold')] / by[(part, 'cached')]:.1f}×; mapped / cached = {by[(part, 'mapped')] / by[(part, 'cached')]:.2f}×")
+              f"{by[(part, 'cold')] / by[(part, 'cached')]:.1f}×; "
+              f"mapped / cached = {by[(part, 'mapped')] / by[(part, 'cached')]:.2f}×")
     both = by[("train", "cached")] + by[("test", "cached")]
-    print(f"cached reload of both parts: {both:.3f} s (target ≤ {TARGET_S} s: {'met' if both <= TARGET_S else 'not met'})")
+    print(f"cached reload of both parts: {both:.3f} s "
+          f"(target ≤ {TARGET_S} s: {'met' if both <= TARGET_S else 'not met'})")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 

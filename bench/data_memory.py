@@ -22,8 +22,9 @@ phase. In-memory runs are skipped where they would not fit (estimated 3.5× the 
 of ``MemAvailable``).
 
 Prints a table size × mode → peak RSS, peak RssAnon (overall, and while training), peak RssFile,
-seconds, and the ratios (largest / smallest size for each mode; memory-mapped / in memory at each size). The synthetic files and the
-caches go under ``--workdir`` (default: a new folder in /tmp), removed at the end unless ``--keep``.
+seconds, and the ratios (largest / smallest size for each mode; memory-mapped / in memory at each size).
+The synthetic files and the caches go under ``--workdir`` (default: a new folder in /tmp), removed at
+the end unless ``--keep``.
 
     .venv/bin/python bench/data_memory.py [--sizes 100000 1000000] [--steps 200] [--batch 256]
         [--modes memmap memory] [--workdir DIR] [--keep] [--json out.json]
@@ -32,6 +33,7 @@ caches go under ``--workdir`` (default: a new folder in /tmp), removed at the en
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -68,7 +70,8 @@ def make_set(folder: Path, n: int, seed: int = 0) -> tuple[Path, Path]:
     h, w, c = SHAPE
     yy, xx = np.mgrid[0 : 2 * h, 0 : 2 * w].astype(np.float32)
     templates = np.stack([
-        np.stack([np.sin(xx * (0.1 + 0.03 * k) + ch) * np.cos(yy * (0.07 + 0.02 * ((k + ch) % 5))) for ch in range(c)], -1)
+        np.stack([np.sin(xx * (0.1 + 0.03 * k) + ch) * np.cos(yy * (0.07 + 0.02 * ((k + ch) % 5)))
+                  for ch in range(c)], -1)
         for k in range(CLASSES)
     ])  # CLASSES × 2h × 2w × c, in [-1, 1]
     x = np.lib.format.open_memmap(folder / "x.tmp.npy", mode="w+", dtype=np.uint8, shape=(n, *SHAPE))
@@ -209,11 +212,9 @@ def _child_run(args: argparse.Namespace, sampler: Sampler) -> dict:
     anon_at_train = _status()["RssAnon"]
     t = time.perf_counter()
     events = _StopAfter(args.steps)
-    try:
+    with contextlib.suppress(_Enough):
         fit(make_body, splits.train, splits.val, TrainSpec(epochs=1, batch_size=args.batch, seed=0),
             events=events, device="cpu")
-    except _Enough:
-        pass
     times["train"] = time.perf_counter() - t
     times["steps"] = events.ended - events.started  # the steps alone, without fit's input statistics
     sampler.phase("eval")
@@ -274,11 +275,13 @@ def table(results: list[dict], sizes: list[int]) -> str:
     for r in results:
         set_gb = _gb(r["size"] * np.prod(SHAPE))
         if "error" in r or "skipped" in r:
-            lines.append(f"| {r['size']:,} | {set_gb} | {r['mode']} | {r.get('skipped') or r.get('error')} | | | | | | | | |")
+            lines.append(f"| {r['size']:,} | {set_gb} | {r['mode']} | {r.get('skipped') or r.get('error')} "
+                         "| | | | | | | | |")
             continue
         s = r["seconds"]
         lines.append(f"| {r['size']:,} | {set_gb} | {r['mode']} | {_gb(r['peak_rss'])} | {_gb(r['peak_anon'])} | "
-                     f"{_gb(_train(r))} | {_gb(r['peak_file'])} | {s['prepare']:.1f} | {s['train']:.1f} ({s['steps']:.1f}) | "
+                     f"{_gb(_train(r))} | {_gb(r['peak_file'])} | {s['prepare']:.1f} | "
+                     f"{s['train']:.1f} ({s['steps']:.1f}) | "
                      f"{s['eval']:.1f} | {r['wall']:.1f} | {r['val_accuracy']:.4f} |")
     ok = {(r["size"], r["mode"]): r for r in results if "peak_rss" in r}
     lines += ["", "| ratio | peak RSS | peak RssAnon | RssAnon training | process s |", "|---|---:|---:|---:|---:|"]
@@ -287,12 +290,14 @@ def table(results: list[dict], sizes: list[int]) -> str:
         a, b = ok.get((small, mode)), ok.get((large, mode))
         if a and b:
             lines.append(f"| {mode}: {large:,} / {small:,} images | {b['peak_rss'] / a['peak_rss']:.2f}× | "
-                         f"{b['peak_anon'] / a['peak_anon']:.2f}× | {_train(b) / _train(a):.2f}× | {b['wall'] / a['wall']:.2f}× |")
+                         f"{b['peak_anon'] / a['peak_anon']:.2f}× | {_train(b) / _train(a):.2f}× | "
+                         f"{b['wall'] / a['wall']:.2f}× |")
     for size in sizes:
         a, b = ok.get((size, "memmap")), ok.get((size, "memory"))
         if a and b:
             lines.append(f"| memmap / in memory, {size:,} images | {a['peak_rss'] / b['peak_rss']:.2f}× | "
-                         f"{a['peak_anon'] / b['peak_anon']:.2f}× | {_train(a) / _train(b):.2f}× | {a['wall'] / b['wall']:.2f}× |")
+                         f"{a['peak_anon'] / b['peak_anon']:.2f}× | {_train(a) / _train(b):.2f}× | "
+                         f"{a['wall'] / b['wall']:.2f}× |")
     return "\n".join(lines)
 
 
@@ -305,7 +310,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--workdir", type=Path, default=None, help="where the synthetic sets and caches go (default: /tmp)")
-    ap.add_argument("--keep", action="store_true", help="keep the synthetic sets (reused by a later run with --workdir)")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the synthetic sets (reused by a later run with --workdir)")
     ap.add_argument("--json", type=Path, default=None)
     # the child's arguments
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)

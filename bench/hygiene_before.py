@@ -260,7 +260,9 @@ def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.bitwise_count(np.bitwise_xor(np.asarray(a, np.uint64), np.asarray(b, np.uint64))).astype(np.int64)
 
 
-def near_duplicate_pairs(a: np.ndarray, b: np.ndarray | None = None, max_distance: int = DEFAULT_NEAR_DISTANCE) -> np.ndarray:
+def near_duplicate_pairs(
+    a: np.ndarray, b: np.ndarray | None = None, max_distance: int = DEFAULT_NEAR_DISTANCE,
+) -> np.ndarray:
     """Every (i, j) with Hamming(a[i], b[j]) ≤ ``max_distance``, as int64 K×2, sorted.
 
     With ``b`` None, pairs within ``a`` with i < j. Hashes may come with their shifted variants
@@ -361,7 +363,8 @@ def duplicate_groups(
         edges = np.empty((0, 2), dtype=np.int64)
     else:
         reps = np.unique(exact)  # one representative per exact group: fewer pairs to test
-        pairs, _, _ = near_duplicates(x, None, near_distance, min_similarity, rows_a=reps if rows is None else rows[reps])
+        pairs, _, _ = near_duplicates(x, None, near_distance, min_similarity,
+                                      rows_a=reps if rows is None else rows[reps])
         edges = reps[pairs]
     rows = np.concatenate([np.arange(n), edges[:, 0]])
     cols = np.concatenate([exact, edges[:, 1]])

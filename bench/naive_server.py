@@ -66,8 +66,8 @@ def create_app(bundle_path: str, handler: str = "sync") -> FastAPI:
         return {
             "model_version": bundle.version,
             "predictions": [
-                [{"label": classes[i], "probability": p} for i, p in zip(idx, val)]
-                for idx, val in zip(top.indices.tolist(), top.values.tolist())
+                [{"label": classes[i], "probability": p} for i, p in zip(idx, val, strict=True)]
+                for idx, val in zip(top.indices.tolist(), top.values.tolist(), strict=True)
             ],
         }
 
@@ -111,10 +111,7 @@ def main() -> None:
     import uvicorn
 
     os.environ.update(NAIVE_BUNDLE=args.bundle, NAIVE_HANDLER=args.handler, NAIVE_THREADS=str(args.threads))
-    if args.workers == 1:
-        app = app_from_env()
-    else:
-        app = "naive_server:app_from_env"
+    app = app_from_env() if args.workers == 1 else "naive_server:app_from_env"
     uvicorn.run(app, factory=args.workers > 1, workers=args.workers, app_dir=str(Path(__file__).parent),
                 host=args.host, port=args.port, log_level="warning", access_log=args.access_log)
 

@@ -116,10 +116,10 @@ def edits(x: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
     return {
         "JPEG q90": np.stack([jpeg(a, 90) for a in x]),
         "JPEG q75": np.stack([jpeg(a, 75) for a in x]),
-        "moved 1 px": np.stack([moved(a, *s) for a, s in zip(x, d)]),
+        "moved 1 px": np.stack([moved(a, *s) for a, s in zip(x, d, strict=True)]),
         "brightness ×0.85": np.stack([bright(a, 0.85) for a in x]),
         "brightness ×1.2": np.stack([bright(a, 1.2) for a in x]),
-        "q75 + 1 px + ×1.15": np.stack([bright(jpeg(moved(a, *s), 75), 1.15) for a, s in zip(x, d)]),
+        "q75 + 1 px + ×1.15": np.stack([bright(jpeg(moved(a, *s), 75), 1.15) for a, s in zip(x, d, strict=True)]),
     }
 
 
@@ -158,7 +158,9 @@ def strict_copy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def batched(fn, a: np.ndarray, b: np.ndarray, step: int = 2048) -> np.ndarray:
-    return np.concatenate([fn(a[s : s + step], b[s : s + step]) for s in range(0, len(a), step)]) if len(a) else np.empty(0)
+    if not len(a):
+        return np.empty(0)
+    return np.concatenate([fn(a[s : s + step], b[s : s + step]) for s in range(0, len(a), step)])
 
 
 # ------------------------------------------------------------------------------ measures
@@ -172,7 +174,8 @@ def recall(name: str, x: np.ndarray, n: int, seed: int = 0) -> list[dict]:
         found = {}
         for rule, fn in (("current", hygiene.near_duplicates), ("previous", before.near_duplicates)):
             pairs = fn(orig, copies)[0]
-            found[rule] = float(np.mean([k in set(map(tuple, pairs.tolist())) for k in zip(range(n), range(n))]))
+            found[rule] = float(np.mean([k in set(map(tuple, pairs.tolist()))
+                                         for k in zip(range(n), range(n), strict=True)]))
         strict = float(np.mean(batched(strict_copy, orig, copies) <= STRICT_P90))
         rows.append({"set": name, "edit": edit, "n": n, "current": found["current"], "previous": found["previous"],
                      "strict check accepts": strict})
@@ -184,24 +187,27 @@ def recall(name: str, x: np.ndarray, n: int, seed: int = 0) -> list[dict]:
 def precision(name: str, data, old_train: int, grid_dir: Path | None) -> list[dict]:
     (xtr, ytr), (xte, yte) = data["train"], data["test"]
     rows = []
-    for rule, fn, ntr in (("current", hygiene.near_duplicates, len(xtr)), ("current", hygiene.near_duplicates, old_train),
+    for rule, fn, ntr in (("current", hygiene.near_duplicates, len(xtr)),
+                          ("current", hygiene.near_duplicates, old_train),
                           ("previous", before.near_duplicates, old_train)):
         ntr = min(ntr, len(xtr))
         start = time.perf_counter()
         pairs = fn(xtr[:ntr], xte)[0]
         seconds = time.perf_counter() - start
         a, b = xtr[:ntr][pairs[:, 0]], xte[pairs[:, 1]]
-        exact = np.array([np.array_equal(p, q) for p, q in zip(a, b)], dtype=bool)
+        exact = np.array([np.array_equal(p, q) for p, q in zip(a, b, strict=True)], dtype=bool)
         strict = batched(strict_copy, a, b)
         ok = strict <= STRICT_P90
         differ = ytr[pairs[:, 0]] != yte[pairs[:, 1]]
-        row = {"set": name, "rule": rule, "train": ntr, "test": len(xte), "flagged": len(pairs), "exact": int(exact.sum()),
-               "confirmed": int(ok.sum()), "precision": float(ok.mean()) if len(ok) else float("nan"),
+        row = {"set": name, "rule": rule, "train": ntr, "test": len(xte), "flagged": len(pairs),
+               "exact": int(exact.sum()), "confirmed": int(ok.sum()),
+               "precision": float(ok.mean()) if len(ok) else float("nan"),
                "test flagged": int(len(np.unique(pairs[:, 1]))), "labels differ": int(differ.sum()),
                "seconds": round(seconds, 1)}
         rows.append(row)
-        print(f"  precision {name:14s} {rule:8s} train[:{ntr}]×test: flagged {len(pairs):,} ({row['test flagged']:,} test "
-              f"images), confirmed {ok.sum():,} → precision {row['precision']:.3f}; labels differ {differ.sum():,}; "
+        print(f"  precision {name:14s} {rule:8s} train[:{ntr}]×test: flagged {len(pairs):,} "
+              f"({row['test flagged']:,} test images), confirmed {ok.sum():,} → precision {row['precision']:.3f}; "
+              f"labels differ {differ.sum():,}; "
               f"{seconds:.1f} s", flush=True)
         if grid_dir is not None and ntr == len(xtr) or (grid_dir is not None and rule == "previous"):
             save_grid(grid_dir / f"{name}_{rule}_{ntr}.png", a, b, strict, seed=0)
@@ -209,7 +215,8 @@ def precision(name: str, data, old_train: int, grid_dir: Path | None) -> list[di
 
 
 def save_grid(path: Path, a: np.ndarray, b: np.ndarray, strict: np.ndarray, seed: int, shown: int = 24) -> None:
-    """Pairs side by side, 4 pairs a row: the top half random, the bottom half the least similar (by the strict check)."""
+    """Pairs side by side, 4 pairs a row: the top half random, the bottom half the least similar (by the
+    strict check)."""
     if len(a) == 0:
         return
     rng = np.random.default_rng(seed)
@@ -279,7 +286,8 @@ def main() -> None:
     ap.add_argument("--recall-n", type=int, default=1000)
     ap.add_argument("--old-train", type=int, default=10000)
     ap.add_argument("--old-full", action="store_true", help="also time the previous rule on the whole sets (minutes)")
-    ap.add_argument("--only", choices=["recall", "precision", "timing"], nargs="*", default=["recall", "precision", "timing"])
+    ap.add_argument("--only", choices=["recall", "precision", "timing"], nargs="*",
+                    default=["recall", "precision", "timing"])
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/practica-near"))
     ap.add_argument("--grid-dir", type=Path, default=None)
     ap.add_argument("--json", type=Path, default=None)

@@ -164,7 +164,9 @@ class Server:
                 pass
             time.sleep(0.2)
         self.stop()
-        raise RuntimeError(f"{self.name} server not ready within {timeout_s:g} s:\n$ {shlex.join(self.cmd)}\n{self.tail()}")
+        raise RuntimeError(
+            f"{self.name} server not ready within {timeout_s:g} s:\n$ {shlex.join(self.cmd)}\n{self.tail()}"
+        )
 
     def tail(self, n: int = 30) -> str:
         try:
@@ -324,7 +326,8 @@ def run_model(name: str, bundle: Path, bodies: list[bytes], args) -> dict:
         port = free_port()
         cmd = practica_cmd() + ["serve", str(bundle), "--host", HOST, "--port", str(port), "--bench-routes",
                                 "--workers", str(args.workers),
-                                "--access-log" if args.access_log else "--no-access-log", *shlex.split(args.practica_args)]
+                                "--access-log" if args.access_log else "--no-access-log",
+                                *shlex.split(args.practica_args)]
         servers.append(("practica", Server("practica", cmd, port)))
     if "naive" in args.servers:
         # Two naive servers: one process (what a practitioner writes first), and the same code in
@@ -362,7 +365,7 @@ def run_model(name: str, bundle: Path, bodies: list[bytes], args) -> dict:
     agree = None
     if "practica" in notes and "naive" in notes:
         a, b = notes["practica"]["top1"], notes["naive"]["top1"]
-        agree = sum(x == y and x is not None for x, y in zip(a, b)) / len(a)
+        agree = sum(x == y and x is not None for x, y in zip(a, b, strict=True)) / len(a)
     return {"bundle": str(bundle), "cells": cells, "servers": notes, "top1_agreement_practica_naive": agree,
             "ratios": ratios(name, cells, args.concurrency)}
 
@@ -456,8 +459,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=min(4, os.cpu_count() or 1),
                     help="naive server's torch intra-op threads; default min(4, CPU count), what ONNX Runtime "
                          "gets in a bundle by default (default: %(default)s)")
-    ap.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
-                    help="processes for practica serve and for the naive-w server (default: the usable cores, %(default)s)")
+    usable_cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    ap.add_argument("--workers", type=int, default=usable_cores,
+                    help="processes for practica serve and for the naive-w server "
+                         "(default: the usable cores, %(default)s)")
     ap.add_argument("--practica-args", default="", help="extra options for practica serve, e.g. '--max-batch-size 32'")
     ap.add_argument("--naive-args", default="", help="extra options for bench/naive_server.py, e.g. '--handler async'")
     ap.add_argument("--access-log", action="store_true",
@@ -470,7 +475,8 @@ def main() -> None:
         ap.error("concurrency must be ≥ 1, seconds > 0, warm-up ≥ 0, images ≥ 1")
     bundles = parse_bundles(args.bundles)
     if "practica" in args.servers:
-        probe = subprocess.run(practica_cmd() + ["serve", "--help"], capture_output=True, text=True, cwd=ROOT, check=False)
+        probe = subprocess.run(practica_cmd() + ["serve", "--help"], capture_output=True, text=True, cwd=ROOT,
+                               check=False)
         if probe.returncode != 0:
             sys.exit(f"`practica serve` is not available here:\n{(probe.stdout + probe.stderr)[-800:]}\n"
                      "Run with --servers naive to measure the naive server alone.")
@@ -481,7 +487,8 @@ def main() -> None:
         "machine": machine_info(),
         "settings": {"seconds": args.seconds, "warmup": args.warmup, "concurrency": args.concurrency,
                      "images": len(bodies), "mean_body_bytes": sum(map(len, bodies)) / len(bodies),
-                     "threads": args.threads, "workers": args.workers, "naive_handler": naive_handler, "practica_args": args.practica_args,
+                     "threads": args.threads, "workers": args.workers, "naive_handler": naive_handler,
+                     "practica_args": args.practica_args,
                      "naive_args": args.naive_args, "access_log": args.access_log, "timeout_s": args.timeout,
                      "targets": {"practica_vs_naive": TARGET_VS_NAIVE, "practica_vs_noop_rate": TARGET_VS_NOOP_RATE,
                                  "p99_vs_noop": TARGET_P99_VS_NOOP, "judged_at": JUDGED_AT}},

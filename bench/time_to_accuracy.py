@@ -137,7 +137,10 @@ def main() -> None:
               f"data stage {r['data_s']:.1f} s, not counted)", flush=True)
     acc = [r["test_accuracy"] for r in runs]
     minutes = [r["total_s"] / 60 for r in runs]
-    spread = (lambda v: statistics.stdev(v) if len(v) > 1 else 0.0)
+
+    def spread(v: list[float]) -> float:
+        return statistics.stdev(v) if len(v) > 1 else 0.0
+
     reached = sum(a >= args.target for a in acc)
     print(f"\ntest accuracy {statistics.mean(acc):.2%} ± {spread(acc):.2%} (min {min(acc):.2%}, max {max(acc):.2%})")
     print(f"minutes       {statistics.mean(minutes):.2f} ± {spread(minutes):.2f} (max {max(minutes):.2f})")

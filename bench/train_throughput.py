@@ -28,6 +28,7 @@ three forward passes: forward, gradient w.r.t. activations, gradient w.r.t. weig
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -79,10 +80,8 @@ def _torch_threads(threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
-    try:
+    with contextlib.suppress(RuntimeError):  # already set: only possible if something ran parallel work first
         torch.set_num_interop_threads(1)
-    except RuntimeError:  # already set: only possible if something ran parallel work first
-        pass
 
 
 def worker_matmul(args) -> dict:

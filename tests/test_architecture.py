@@ -23,7 +23,8 @@ def module_name(path: Path) -> str:
 
 
 def modules() -> dict[str, ast.Module]:
-    return {module_name(p): ast.parse(p.read_text(encoding="utf-8"), filename=str(p)) for p in sorted(ROOT.rglob("*.py"))}
+    return {module_name(p): ast.parse(p.read_text(encoding="utf-8"), filename=str(p))
+            for p in sorted(ROOT.rglob("*.py"))}
 
 
 def _type_only(tree: ast.Module) -> set[int]:
@@ -35,7 +36,9 @@ def _type_only(tree: ast.Module) -> set[int]:
     return out
 
 
-def imports(name: str, tree: ast.Module, is_package: bool, *, run_time: bool = False) -> list[tuple[str, str | None, int]]:
+def imports(
+    name: str, tree: ast.Module, is_package: bool, *, run_time: bool = False,
+) -> list[tuple[str, str | None, int]]:
     """(module, imported name or None, line) for every import in the module, at any depth; with
     ``run_time``, those that run (not the type-only ones under ``if TYPE_CHECKING:``)."""
     found = []
@@ -105,7 +108,8 @@ def test_no_private_name_is_imported_from_another_module():
         for target, imported, line in imports(name, tree, is_package):
             if unit(target) is None and target != "practica":
                 continue
-            private = [part for part in [*target.split("."), imported or ""] if part.startswith("_") and not part.startswith("__")]
+            private = [part for part in [*target.split("."), imported or ""]
+                       if part.startswith("_") and not part.startswith("__")]
             if private and target != name:
                 found.append(f"{name}:{line} imports {imported or target} from {target}")
     assert not found, "private names imported across modules (make them public or move them):\n" + "\n".join(found)
@@ -146,7 +150,8 @@ def strongly_connected(graph: dict[str, set[str]]) -> list[set[str]]:
 
 
 def test_the_checks_catch_what_they_look_for():
-    assert [c for c in strongly_connected({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) if len(c) > 1] == [{"a", "b", "c"}]
+    cycles = [c for c in strongly_connected({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) if len(c) > 1]
+    assert cycles == [{"a", "b", "c"}]
     tree = ast.parse("def f():\n    from practica.data import _hidden\n")
     assert imports("practica.models.x", tree, False) == [("practica.data", "_hidden", 2)]
     assert imports("practica.models.x", ast.parse("from .zoo import net"), False) == [("practica.models.zoo", "net", 1)]

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp_path)`` then rename the temporary file onto ``path``."""
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+    """Call ``write(tmp_path)`` (its return value is ignored) then rename the temporary file onto ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -81,7 +81,8 @@ def checksum_problem(path: Path) -> str | None:
     recorded = record.read_text(encoding="utf-8").split(" ", 1)[0].strip()
     actual = sha256_file(path)
     if actual != recorded:
-        return f"{path} does not match its recorded sha256 ({recorded[:12]}… recorded, {actual[:12]}… now): it was altered or damaged"
+        return (f"{path} does not match its recorded sha256 ({recorded[:12]}… recorded, {actual[:12]}… now): "
+                "it was altered or damaged")
     return None
 
 

@@ -80,7 +80,8 @@ def bundle_copy(cnn_bundle, tmp_path):
 @pytest.mark.parametrize(
     ("alter", "message"),
     [
-        (lambda b: b.joinpath("model.onnx").write_bytes(b.joinpath("model.onnx").read_bytes()[:-1] + b"\0"), "changed since export: model.onnx"),
+        (lambda b: b.joinpath("model.onnx").write_bytes(b.joinpath("model.onnx").read_bytes()[:-1] + b"\0"),
+         "changed since export: model.onnx"),
         (lambda b: b.joinpath("weights.safetensors").unlink(), "missing: weights.safetensors"),
         (lambda b: b.joinpath("evil.pkl").write_bytes(b"x"), "not part of the bundle: evil.pkl"),
         (lambda b: b.joinpath("manifest.json").unlink(), "no manifest.json"),
@@ -128,7 +129,8 @@ def test_export_cli_writes_a_bundle_and_refuses_to_overwrite(tiny_run, tmp_path,
     assert load_bundle(out).card["selection"]["chosen"] is (tiny_run.decision.chosen == "mlp")
     again = runner.invoke(app, ["export", str(tiny_run.run_dir), "--experiment", "mlp", "--out", str(out)])
     assert again.exit_code == 2 and "already exists" in again.output
-    assert runner.invoke(app, ["export", str(tiny_run.run_dir), "--experiment", "mlp", "--out", str(out), "--overwrite"]).exit_code == 0
+    overwrite = ["export", str(tiny_run.run_dir), "--experiment", "mlp", "--out", str(out), "--overwrite"]
+    assert runner.invoke(app, overwrite).exit_code == 0
 
 
 @pytest.mark.parametrize(
@@ -216,7 +218,8 @@ def _recard(bundle_dir, change):
 # (change to the card, what the error must say): refused when the bundle is loaded
 INVALID_CARDS = [
     (lambda c: c.pop("input"), "input: Field required"),
-    (lambda c: c["input"].update(shape=[100_000, 100_000, 3]), "input: an image side of 100,000 pixels is over the limit of 4,096"),
+    (lambda c: c["input"].update(shape=[100_000, 100_000, 3]),
+     "input: an image side of 100,000 pixels is over the limit of 4,096"),
     (lambda c: c["input"].update(shape=[8, 8]), "input: an image model's shape is [height, width, channels]"),
     (lambda c: c["input"].update(shape=[8, 8, 0]), "input.shape.2: Input should be greater than or equal to 1"),
     (lambda c: c["input"].update(kind="audio"), "input.kind: Input should be 'image' or 'features'"),
@@ -243,8 +246,10 @@ def test_an_invalid_card_is_refused_naming_the_field(bundle_copy, change, messag
 MISMATCHED_CARDS = [
     (lambda c: c["output"].update(classes=c["output"]["classes"][:-1]),
      "output.classes lists 9 classes but {model} gives 10 outputs per input"),
-    (lambda c: c["input"].update(shape=[9, 9, 1]), "input.shape is [9, 9, 1] but {model} takes inputs of shape [8, 8, 1]"),
-    (lambda c: c["input"].update(onnx_name="pixels"), "input.onnx_name 'pixels' is not an input of {model} (it has ['images'])"),
+    (lambda c: c["input"].update(shape=[9, 9, 1]),
+     "input.shape is [9, 9, 1] but {model} takes inputs of shape [8, 8, 1]"),
+    (lambda c: c["input"].update(onnx_name="pixels"),
+     "input.onnx_name 'pixels' is not an input of {model} (it has ['images'])"),
 ]
 
 

@@ -231,7 +231,8 @@ def test_run_prints_every_sample_cleaning_dropped(tmp_path):
     assert result.exit_code == 0, result.output
     output = " ".join(result.output.split())  # rich wraps long lines
     assert "Data: 36 train (60%), 12 val (20%), 12 test (20%)" in output
-    line = "cleaning (duplicates: drop_exact) dropped 1 of 61 samples (1.6%), exact duplicate(s); hardest hit 'a' 1 of 31"
+    line = ("cleaning (duplicates: drop_exact) dropped 1 of 61 samples (1.6%), exact duplicate(s); "
+            "hardest hit 'a' 1 of 31")
     assert output.count(line) == 2  # as the data loads, and again in the summary after training
 
 

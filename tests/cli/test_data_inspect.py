@@ -85,7 +85,8 @@ def test_inspect_a_suite_with_json_and_html(tmp_path, data_dir):
     assert checks["exact_within"]["count"] == 1
     (pair,) = checks["exact_within"]["findings"]
     assert pair["a"]["source"].endswith("dog/d1.png") and pair["b"]["source"].endswith("dog/d9.png")
-    leaks = {(f["a"]["source"].split("/")[-1], f["b"]["source"].split("/")[-1]) for f in checks["near_across"]["findings"]}
+    leaks = {(f["a"]["source"].split("/")[-1], f["b"]["source"].split("/")[-1])
+             for f in checks["near_across"]["findings"]}
     assert leaks == {("c2.png", "t0.png"), ("c3.png", "t1.png")}
     assert checks["label_conflicts"]["count"] == 1
 

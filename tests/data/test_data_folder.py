@@ -93,7 +93,8 @@ def test_undecodable_files_are_skipped_and_listed(tmp_path: Path) -> None:
     data = load_source(folder(tmp_path))
     assert len(data) == 4
     skipped = {s.source: s.reason for s in data.skipped}
-    assert set(skipped) == {str(tmp_path / "a" / n) for n in ("empty.png", "text.png")} | {str(tmp_path / "b" / "cut.jpg")}
+    assert set(skipped) == ({str(tmp_path / "a" / n) for n in ("empty.png", "text.png")}
+                            | {str(tmp_path / "b" / "cut.jpg")})
     assert skipped[str(tmp_path / "a" / "empty.png")] == "empty file"
     assert "not an image" in skipped[str(tmp_path / "a" / "text.png")]
     assert "truncated" in skipped[str(tmp_path / "b" / "cut.jpg")].lower()

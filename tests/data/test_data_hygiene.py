@@ -57,7 +57,8 @@ def brighter(img: np.ndarray, by: int = 15) -> np.ndarray:
 def digits_32(indices: list[int]) -> np.ndarray:
     """scikit-learn digits upscaled to 32×32 RGB, so they are large enough for near-duplicate search."""
     images = load_digits().images[indices]
-    out = [np.asarray(Image.fromarray(np.uint8(im * 255 / 16)).resize((32, 32), Image.Resampling.BILINEAR)) for im in images]
+    out = [np.asarray(Image.fromarray(np.uint8(im * 255 / 16)).resize((32, 32), Image.Resampling.BILINEAR))
+           for im in images]
     return np.repeat(np.stack(out)[..., None], 3, axis=3)
 
 
@@ -152,7 +153,8 @@ def test_hashing_60000_cifar_sized_images_takes_seconds():
     content_hashes(x)
     h = perceptual_hashes(x)
     near_duplicate_pairs(h, None, 6)
-    assert time.perf_counter() - start < 5  # 60,000 take about 2 s on one core; a tenth here, with room for a busy machine
+    # 60,000 take about 2 s on one core; a tenth here, with room for a busy machine
+    assert time.perf_counter() - start < 5
     assert hamming(h[:1], h[:1])[0] == 0
 
 
@@ -193,7 +195,8 @@ def test_duplicates_with_different_labels_are_label_conflicts():
     check = check_data({"train": train, "test": test}).check("label_conflicts")
     assert check.status == "warning" and check.count == 3
     found = {(p.a_source, p.a_label, p.b_source, p.b_label, p.exact) for p in check.pairs}
-    assert found == {("train/000.png", "a", "train/001.png", "b", True), ("train/002.png", "a", "train/003.png", "b", False),
+    assert found == {("train/000.png", "a", "train/001.png", "b", True),
+                     ("train/002.png", "a", "train/003.png", "b", False),
                      ("train/004.png", "a", "test/000.png", "b", True)}
     assert check.counts == {"train": {"exact": 1, "near": 1}, "train–test": {"exact": 1, "near": 0}}
 
@@ -285,7 +288,8 @@ def test_large_sets_read_their_checks_from_the_cache(monkeypatch):
             m.setattr(checks_mod, "_check_data", lambda *a, **k: pytest.fail("checked again"))
             again = checks_mod.check_data(parts, cached=True)
             assert again.to_dict(limit=None) == first.to_dict(limit=None)
-            assert [type(f) for c in again.checks for f in c.findings] == [type(f) for c in first.checks for f in c.findings]
+            assert ([type(f) for c in again.checks for f in c.findings]
+                    == [type(f) for c in first.checks for f in c.findings])
             with pytest.raises(pytest.fail.Exception, match="checked again"):  # other settings: another entry
                 checks_mod.check_data(parts, imbalance_threshold=1.5, cached=True)
     assert first.check("missing_values").status == "warning"

@@ -73,7 +73,8 @@ def test_a_run_hashes_its_data_once_for_the_policy_and_the_report(monkeypatch) -
     calls = []
     for name in ("content_hashes", "perceptual_hashes"):
         real = getattr(hygiene, name)
-        monkeypatch.setattr(hygiene, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
+        monkeypatch.setattr(hygiene, name,
+                            lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
     reused = check_data(parts, index=splits.duplicates)
     assert calls == []
     assert {**reused.to_dict(), "seconds": 0} == {**fresh.to_dict(), "seconds": 0}

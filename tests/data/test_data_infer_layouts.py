@@ -43,7 +43,8 @@ def test_the_test_part_becomes_the_fixed_test_set_unless_the_suite_names_one(tmp
     assert splits.test_is_fixed and len(splits.test) == 5 and len(splits.train) + len(splits.val) == 20
     write_image(tmp_path / "other" / "cat" / "a.png", pixels(9001, mode="L"))
     write_image(tmp_path / "other" / "dog" / "a.png", pixels(9002, mode="L"))
-    named = prepare_data(DatasetSpec(source="folder", path=root, test=SourceSpec(source="folder", path=tmp_path / "other")))
+    named = prepare_data(DatasetSpec(source="folder", path=root,
+                                     test=SourceSpec(source="folder", path=tmp_path / "other")))
     assert len(named.test) == 2
 
 
@@ -139,7 +140,8 @@ def test_infer_refuses_what_it_cannot_read(tmp_path: Path) -> None:
 
 
 def _suite(dataset: dict) -> dict:
-    return {"name": "s", "dataset": dataset, "experiments": [{"name": "lr", "model": {"sklearn": "logistic_regression"}}],
+    return {"name": "s", "dataset": dataset,
+            "experiments": [{"name": "lr", "model": {"sklearn": "logistic_regression"}}],
             "evaluation": {"latency_samples": 5, "throughput_batch": 8}}
 
 
@@ -147,20 +149,30 @@ def _suite(dataset: dict) -> dict:
     ("dataset", "message"),
     [
         ({"source": "folder", "path": "d", "labels": "y.npy"},
-         "dataset: 'labels' applies to source 'npy' only, not 'folder' (a folder's classes are its sub-folder names); remove it"),
+         "dataset: 'labels' applies to source 'npy' only, not 'folder' "
+         "(a folder's classes are its sub-folder names); remove it"),
         ({"source": "npy", "path": "x.npy"}, "dataset: source 'npy' needs 'labels'"),
         ({"source": "json", "path": "a.json", "label_column": "c"},
-         "'label_column' applies to source 'pixel_csv' only, not 'json' (a JSON record's label field is fields: {label: NAME})"),
-        ({"source": "npz", "path": "a.npz", "image_shape": [2, 2, 1]}, "'image_shape' applies to source 'pixel_csv' and 'json' only, not 'npz'"),
-        ({"source": "folder", "path": "d", "label_names": {0: "a"}}, "'label_names' applies to source 'npy' and 'pixel_csv' and 'json' only"),
-        ({"source": "pixel_csv", "path": "a.csv", "fields": {"label": "x"}}, "'fields' applies to source 'json' only, not 'pixel_csv'"),
-        ({"source": "iris", "image_size": [8, 8]}, "source 'iris' is a table of numeric features, not images; 'image_size' applies to images only"),
-        ({"source": "npz", "path": "a.npz", "part": "test"}, "part: test applies to sets that come in train and test parts"),
-        ({"source": "pixel_csv", "path": "a.csv", "image_shape": [28, 28, 2]}, "dataset.image_shape[2]: Input should be 1 or 3 (got 2)"),
+         "'label_column' applies to source 'pixel_csv' only, not 'json' "
+         "(a JSON record's label field is fields: {label: NAME})"),
+        ({"source": "npz", "path": "a.npz", "image_shape": [2, 2, 1]},
+         "'image_shape' applies to source 'pixel_csv' and 'json' only, not 'npz'"),
+        ({"source": "folder", "path": "d", "label_names": {0: "a"}},
+         "'label_names' applies to source 'npy' and 'pixel_csv' and 'json' only"),
+        ({"source": "pixel_csv", "path": "a.csv", "fields": {"label": "x"}},
+         "'fields' applies to source 'json' only, not 'pixel_csv'"),
+        ({"source": "iris", "image_size": [8, 8]},
+         "source 'iris' is a table of numeric features, not images; 'image_size' applies to images only"),
+        ({"source": "npz", "path": "a.npz", "part": "test"},
+         "part: test applies to sets that come in train and test parts"),
+        ({"source": "pixel_csv", "path": "a.csv", "image_shape": [28, 28, 2]},
+         "dataset.image_shape[2]: Input should be 1 or 3 (got 2)"),
         ({"source": "pixel_csv", "path": "a.csv", "label_names": {0: "a", 1: "a"}}, "gives the name 'a' to two labels"),
-        ({"source": "json", "path": "a.json", "fields": {"image": "i", "features": ["a"]}}, "fields.image and fields.features both name the sample"),
+        ({"source": "json", "path": "a.json", "fields": {"image": "i", "features": ["a"]}},
+         "fields.image and fields.features both name the sample"),
         ({"source": "json", "path": "a.json", "fields": {"picture": "i"}}, "unknown key 'picture'"),
-        ({"source": "digits", "test": {"source": "folder", "path": "t", "labels": "y.npy"}}, "dataset.test: 'labels' applies to source 'npy'"),
+        ({"source": "digits", "test": {"source": "folder", "path": "t", "labels": "y.npy"}},
+         "dataset.test: 'labels' applies to source 'npy'"),
     ],
 )
 def test_misplaced_or_bad_fields_are_refused_naming_their_source(dataset: dict, message: str) -> None:
@@ -202,8 +214,10 @@ def test_prepare_npy(tmp_path: Path) -> None:
 
 def test_prepare_pixel_csv_with_its_own_test_file(tmp_path: Path) -> None:
     def write(name: str, n: int, first: int = 0) -> None:
-        rows = [",".join([str(i % 3)] + [str((i * 7 + j) % 256) for j in range(16)]) for i in range(first, first + n)]
-        (tmp_path / name).write_text("label," + ",".join(f"pixel{j}" for j in range(16)) + "\n" + "\n".join(rows) + "\n")
+        rows = [",".join([str(i % 3)] + [str((i * 7 + j) % 256) for j in range(16)])
+                for i in range(first, first + n)]
+        header = "label," + ",".join(f"pixel{j}" for j in range(16))
+        (tmp_path / name).write_text(header + "\n" + "\n".join(rows) + "\n")
 
     write("train.csv", 30)
     write("test.csv", 6, first=100)  # other rows: a copy of a training row would be a leak, dropped

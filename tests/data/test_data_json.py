@@ -89,7 +89,8 @@ def test_declared_feature_fields_keep_their_order_and_a_features_list_works(tmp_
     records = [{"a": 1, "b": 2, "c": 3, "label": 0}, {"a": 4, "b": 5, "c": 6, "label": 1}]
     data = load_source(jsonl(tmp_path / "f.jsonl", records, fields={"features": ["c", "a"]}))
     np.testing.assert_array_equal(data.x, [[3, 1], [6, 4]])
-    listed = load_source(jsonl(tmp_path / "g.jsonl", [{"features": [1, 2], "label": 0}, {"features": [3, 4], "label": 1}]))
+    listed = load_source(jsonl(tmp_path / "g.jsonl",
+                               [{"features": [1, 2], "label": 0}, {"features": [3, 4], "label": 1}]))
     np.testing.assert_array_equal(listed.x, [[1, 2], [3, 4]])
 
 
@@ -156,8 +157,10 @@ def test_bad_pixels_and_features_are_skipped(tmp_path: Path) -> None:
         ('{"a": 1}\n{"a": 2}\n', r"not valid JSON: Extra data .* It looks like JSON Lines"),
         ("[]", "has no record to read"),
         ('[{"name": "x", "label": 0}]', r"holds no sample the json source can read \(its keys are name, label\)"),
-        ('[{"a": 1, "kind": 0}]', r"has no label field \(label, class, target, y\); its keys are a, kind.*fields: \{label: NAME\}"),
-        ('[{"image": "@@", "label": 0}]', r"no record could be used \(t.json:record 1: the image is not valid base64\)"),
+        ('[{"a": 1, "kind": 0}]',
+         r"has no label field \(label, class, target, y\); its keys are a, kind.*fields: \{label: NAME\}"),
+        ('[{"image": "@@", "label": 0}]',
+         r"no record could be used \(t.json:record 1: the image is not valid base64\)"),
     ],
 )
 def test_bad_files_say_what_and_how_to_fix(tmp_path: Path, text: str, message: str) -> None:
@@ -213,8 +216,10 @@ def test_a_json_line_nested_too_deep_is_skipped_and_listed(tmp_path: Path) -> No
     data = load_source(jsonl(tmp_path / "d.jsonl", [deep, {"features": [1, 2], "label": 0},
                                                     {"features": [3, 4], "label": 1}]))
     assert data.x.tolist() == [[1, 2], [3, 4]]
-    assert tuple(map(str, data.skipped)) == ("d.jsonl:line 1: nested deeper than Python's JSON reader allows (about 1,000 levels; "
-                            "a record needs at most 5)",)
+    assert tuple(map(str, data.skipped)) == (
+        "d.jsonl:line 1: nested deeper than Python's JSON reader allows (about 1,000 levels; "
+        "a record needs at most 5)",
+    )
     (tmp_path / "all.jsonl").write_text(deep + "\n")
     with pytest.raises(DataError, match=r"all.jsonl:line 1: nested deeper"):
         load_source(SourceSpec(source="json", path=tmp_path / "all.jsonl"))

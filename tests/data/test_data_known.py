@@ -112,8 +112,11 @@ def _quick(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(download, "TIMEOUT_S", 5.0)
 
 
-def serve(monkeypatch: pytest.MonkeyPatch, server: Server, source: str, files: dict[str, Path], flat: bool = False) -> None:
-    """Put ``files`` on the mirror (``<set>/<name>``, or ``<name>`` when ``flat``) and their md5 in the registry."""
+def serve(
+    monkeypatch: pytest.MonkeyPatch, server: Server, source: str, files: dict[str, Path], flat: bool = False,
+) -> None:
+    """Put ``files`` on the mirror (``<set>/<name>``, or ``<name>`` when ``flat``) and their md5 in the
+    registry."""
     folder = server.root if flat else server.root / source
     folder.mkdir(parents=True, exist_ok=True)
     for name, path in files.items():
@@ -174,7 +177,9 @@ def pixels_of(rec: np.ndarray, label_bytes: int) -> np.ndarray:
     return rec[:, label_bytes:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
 
 
-def mnist_files(folder: Path, n_train: int = 100, n_test: int = 20, gz: bool = True, seed: int = 0) -> dict[str, np.ndarray]:
+def mnist_files(
+    folder: Path, n_train: int = 100, n_test: int = 20, gz: bool = True, seed: int = 0,
+) -> dict[str, np.ndarray]:
     """The four idx files (gzipped as published, or not); labels cycle 0..9."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
@@ -254,10 +259,14 @@ def test_fashion_mnist_classes_and_parts(tmp_path: Path, server: Server, monkeyp
     test = load_known(SourceSpec(source="fashion_mnist", part="test"))
     assert test.x.shape == (20, 28, 28, 1) and np.array_equal(test.x[..., 0], arrays["t10k-images-idx3-ubyte"])
     assert test.classes[0] == "T-shirt/top" and test.classes[-1] == "Ankle boot" and len(test.classes) == 10
-    assert {p for p, _ in server.requests} == {"/fashion_mnist/t10k-images-idx3-ubyte.gz", "/fashion_mnist/t10k-labels-idx1-ubyte.gz"}
+    assert {p for p, _ in server.requests} == {
+        "/fashion_mnist/t10k-images-idx3-ubyte.gz", "/fashion_mnist/t10k-labels-idx1-ubyte.gz",
+    }
 
 
-def test_a_dropped_connection_resumes_with_a_range_request(tmp_path: Path, server: Server, monkeypatch, cache_dir) -> None:
+def test_a_dropped_connection_resumes_with_a_range_request(
+    tmp_path: Path, server: Server, monkeypatch, cache_dir,
+) -> None:
     arrays = mnist_files(tmp_path / "src")
     files = gz_files(tmp_path / "src")
     size = files["train-images-idx3-ubyte.gz"].stat().st_size
@@ -273,7 +282,9 @@ def test_a_dropped_connection_resumes_with_a_range_request(tmp_path: Path, serve
     assert not list((cache_dir / "downloads" / "mnist").glob("*.part"))
 
 
-def test_a_part_left_by_a_killed_process_continues_or_starts_over(tmp_path: Path, server: Server, monkeypatch, cache_dir) -> None:
+def test_a_part_left_by_a_killed_process_continues_or_starts_over(
+    tmp_path: Path, server: Server, monkeypatch, cache_dir,
+) -> None:
     mnist_files(tmp_path / "src")
     files = gz_files(tmp_path / "src")
     serve(monkeypatch, server, "mnist", files)
@@ -290,7 +301,9 @@ def test_a_part_left_by_a_killed_process_continues_or_starts_over(tmp_path: Path
     part.write_bytes(b"garbage-that-must-not-stay" * 10)
     server.misplaced_range = 1  # a 206 from the wrong offset: dropped, then the whole file
     assert download.fetch(remote).read_bytes() == whole
-    assert server.requests[-2:] == [("/mnist/train-images-idx3-ubyte.gz", "bytes=260-"), ("/mnist/train-images-idx3-ubyte.gz", None)]
+    assert server.requests[-2:] == [
+        ("/mnist/train-images-idx3-ubyte.gz", "bytes=260-"), ("/mnist/train-images-idx3-ubyte.gz", None),
+    ]
 
     (cache_dir / "downloads" / "mnist" / "train-images-idx3-ubyte.gz").unlink()
     part.write_bytes(b"garbage-that-must-not-stay" * 10)
@@ -312,7 +325,9 @@ def test_a_server_error_is_retried_and_a_missing_file_is_not(tmp_path: Path, ser
     assert [p for p, _ in server.requests].count("/mnist/train-images-idx3-ubyte.gz") == 1
 
 
-def test_a_checksum_mismatch_is_an_error_and_leaves_no_file(tmp_path: Path, server: Server, monkeypatch, cache_dir) -> None:
+def test_a_checksum_mismatch_is_an_error_and_leaves_no_file(
+    tmp_path: Path, server: Server, monkeypatch, cache_dir,
+) -> None:
     cifar10(tmp_path / "cifar-10-binary.tar.gz")
     serve(monkeypatch, server, "cifar10", {"cifar-10-binary.tar.gz": tmp_path / "cifar-10-binary.tar.gz"})
     got = md5(tmp_path / "cifar-10-binary.tar.gz")
@@ -334,7 +349,8 @@ def test_no_network_names_the_url_and_both_ways_out(monkeypatch) -> None:
         load_known(SourceSpec(source="cifar10"))
     message = str(err.value)
     assert f"http://127.0.0.1:{port}/data/cifar10/cifar-10-binary.tar.gz: the connection was refused" in message
-    assert "dataset.path: /local/copy/cifar-10-binary.tar.gz (the archive, or the folder it was extracted to)" in message
+    assert ("dataset.path: /local/copy/cifar-10-binary.tar.gz (the archive, or the folder it was extracted to)"
+            in message)
     assert "PRACTICA_DATA_MIRROR=http://host/path/" in message
 
 
@@ -370,9 +386,11 @@ def test_a_local_archive_that_is_not_the_published_one_is_named(tmp_path: Path, 
     archive = tmp_path / "cifar-10-binary.tar.gz"
     cifar10(archive)
     no_network(monkeypatch)
-    with pytest.raises(DataError, match=r"is not CIFAR-10's published cifar-10-binary.tar.gz: its md5 is [0-9a-f]{32}, expected c32a1d4ab5d03f1284b67883e8d87530"):
+    with pytest.raises(DataError, match=r"is not CIFAR-10's published cifar-10-binary.tar.gz: "
+                                        r"its md5 is [0-9a-f]{32}, expected c32a1d4ab5d03f1284b67883e8d87530"):
         load_known(SourceSpec(source="cifar10", path=archive))
-    monkeypatch.setitem(known._OTHER_VERSIONS, md5(archive), "CIFAR-10's Python version (cifar-10-python.tar.gz, pickled batches)")
+    monkeypatch.setitem(known._OTHER_VERSIONS, md5(archive),
+                        "CIFAR-10's Python version (cifar-10-python.tar.gz, pickled batches)")
     with pytest.raises(DataError, match="It is CIFAR-10's Python version .* never loads a pickle"):
         load_known(SourceSpec(source="cifar10", path=archive))
     (tmp_path / "empty").mkdir()
@@ -382,7 +400,8 @@ def test_a_local_archive_that_is_not_the_published_one_is_named(tmp_path: Path, 
 
 def test_a_local_mnist_folder_gzipped_or_not(tmp_path: Path, monkeypatch) -> None:
     arrays = mnist_files(tmp_path / "gz" / "MNIST" / "raw")  # torchvision's layout
-    monkeypatch.setitem(known.CHECKSUMS, "mnist", {n: md5(p) for n, p in gz_files(tmp_path / "gz" / "MNIST" / "raw").items()})
+    monkeypatch.setitem(known.CHECKSUMS, "mnist",
+                        {n: md5(p) for n, p in gz_files(tmp_path / "gz" / "MNIST" / "raw").items()})
     no_network(monkeypatch)
     data = load_known(SourceSpec(source="mnist", path=tmp_path / "gz"))
     assert np.array_equal(data.x[..., 0], arrays["train-images-idx3-ubyte"])
@@ -399,7 +418,9 @@ def test_a_local_mnist_folder_gzipped_or_not(tmp_path: Path, monkeypatch) -> Non
         load_known(SourceSpec(source="mnist", path=tmp_path / "empty"))
 
 
-def test_a_mnist_suite_gets_the_official_test_part_as_its_fixed_test_set(tmp_path: Path, server: Server, monkeypatch) -> None:
+def test_a_mnist_suite_gets_the_official_test_part_as_its_fixed_test_set(
+    tmp_path: Path, server: Server, monkeypatch,
+) -> None:
     mnist_files(tmp_path / "src")
     serve(monkeypatch, server, "mnist", gz_files(tmp_path / "src"))
     suite = suite_from_dict({

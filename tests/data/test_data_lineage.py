@@ -77,7 +77,8 @@ def test_file_hashes_are_cached_until_a_file_changes(folder_data: Path, monkeypa
     target.write_bytes(target.read_bytes() + b"\0")  # another size: another cache key
     again = folder_hashes(folder_data)
     assert again["cat/000.png"] == sha(target) != first["cat/000.png"]
-    assert {k: v for k, v in again.items() if k != "cat/000.png"} == {k: v for k, v in first.items() if k != "cat/000.png"}
+    assert ({k: v for k, v in again.items() if k != "cat/000.png"}
+            == {k: v for k, v in first.items() if k != "cat/000.png"})
     assert listing_digest(again) != listing_digest(first)
 
 

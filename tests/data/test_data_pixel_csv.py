@@ -114,7 +114,8 @@ def test_bad_rows_in_a_large_file_are_found_chunk_by_chunk(tmp_path: Path, monke
     rows = [_row(i % 2, [i % 256] * 4) for i in range(10)]
     rows[7] = _row(1, [0, "x", 0, 0])
     data = load_source(_csv(tmp_path, _header(4), rows))
-    assert len(data) == 9 and tuple(map(str, data.skipped)) == ("train.csv:row 9: column 'pixel2' is 'x', not a number",)
+    assert len(data) == 9
+    assert tuple(map(str, data.skipped)) == ("train.csv:row 9: column 'pixel2' is 'x', not a number",)
     assert data.x[:, 0, 0, 0].tolist() == [0, 1, 2, 3, 4, 5, 6, 8, 9]
 
 
@@ -124,14 +125,20 @@ def test_bad_rows_in_a_large_file_are_found_chunk_by_chunk(tmp_path: Path, monke
         ("pixel1,pixel2,pixel3,pixel4", ["0,0,0,0"], {}, r"no label column: none is named label, class, target, y"),
         ("1,0,0,0,0", ["1,0,0,0,0"], {}, "has no header row"),
         ("label,y,p1,p2,p3,p4", ["0,0,0,0,0,0"], {}, r"more than one column that could be the label \(label, y\)"),
-        (_header(4), ["0,0,0,0,0"], {"label_column": "digit"}, r"has no column 'digit' \(label_column\); its header is label, pixel1"),
-        (_header(5), ["0,0,0,0,0,0"], {}, r"5 pixel columns, which make no square image.*image_shape: \[H, W, C\] with H×W×C = 5"),
-        (_header(4), ["0,0,0,0,0"], {"image_shape": (2, 3, 1)}, r"image_shape \[2, 3, 1\] makes 6 values per image, but .* has 4"),
-        (_header(4), ["0,0.5,0.2,1,0", "1,0,0.1,0,0"], {}, r"\(e.g. 0.5 in column 'pixel1', row 2\): the pixels look scaled to 0–1.*round\(value × 255\)"),
-        (_header(4), ["0,5.1,3.5,1.4,0.2"], {}, r"values with fractions \(e.g. 5.1 in column 'pixel1', row 2\).*source: json"),
+        (_header(4), ["0,0,0,0,0"], {"label_column": "digit"},
+         r"has no column 'digit' \(label_column\); its header is label, pixel1"),
+        (_header(5), ["0,0,0,0,0,0"], {},
+         r"5 pixel columns, which make no square image.*image_shape: \[H, W, C\] with H×W×C = 5"),
+        (_header(4), ["0,0,0,0,0"], {"image_shape": (2, 3, 1)},
+         r"image_shape \[2, 3, 1\] makes 6 values per image, but .* has 4"),
+        (_header(4), ["0,0.5,0.2,1,0", "1,0,0.1,0,0"], {},
+         r"\(e.g. 0.5 in column 'pixel1', row 2\): the pixels look scaled to 0–1.*round\(value × 255\)"),
+        (_header(4), ["0,5.1,3.5,1.4,0.2"], {},
+         r"values with fractions \(e.g. 5.1 in column 'pixel1', row 2\).*source: json"),
         (_header(4), ["0,0,0,0", "1,a,0,0,0"], {}, r"has no usable row \(t.csv:row 2: 4 values"),
         (_header(4), [], {}, "has no usable row"),
-        (_header(4), ["1,0,0,0,0", "30,0,0,0,0"], {"label_names": {1: "one"}}, r"no name for label 30 \(1 sample, e.g. t.csv:row 3\)"),
+        (_header(4), ["1,0,0,0,0", "30,0,0,0,0"], {"label_names": {1: "one"}},
+         r"no name for label 30 \(1 sample, e.g. t.csv:row 3\)"),
     ],
 )
 def test_bad_files_say_what_and_how_to_fix(tmp_path: Path, header, rows, options, message) -> None:
@@ -163,7 +170,8 @@ def test_the_parse_is_cached_and_a_changed_file_is_read_again(tmp_path: Path, mo
     np.testing.assert_array_equal(again.x, first.x)
     load_source(spec.model_copy(update={"label_names": {0: "a", 1: "b"}}))  # other options: another entry
     assert len(calls) == 2
-    spec.path.write_text(_header(4) + "\n" + _row(0, [3] * 4) + "\n" + _row(1, [3] * 4) + "\n" + _row(1, [3] * 4) + "\n")
+    spec.path.write_text(_header(4) + "\n" + _row(0, [3] * 4) + "\n" + _row(1, [3] * 4) + "\n"
+                         + _row(1, [3] * 4) + "\n")
     assert len(load_source(spec)) == 3 and len(calls) == 3
 
 

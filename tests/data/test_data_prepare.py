@@ -46,7 +46,8 @@ def test_a_test_class_unknown_to_the_data_lists_both_sets(tmp_path: Path) -> Non
     image_tree(tmp_path / "test", {"cat": 1, "fox": 1})
     with pytest.raises(DataError) as err:
         prepare_data(
-            DatasetSpec(source="folder", path=tmp_path / "train", test=SourceSpec(source="folder", path=tmp_path / "test"))
+            DatasetSpec(source="folder", path=tmp_path / "train",
+                        test=SourceSpec(source="folder", path=tmp_path / "test"))
         )
     msg = str(err.value)
     assert "['fox']" in msg and "['cat', 'dog']" in msg and "['cat', 'fox']" in msg

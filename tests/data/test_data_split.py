@@ -100,7 +100,8 @@ def test_a_fixed_test_set_is_kept_whole_and_the_data_splits_into_train_and_val()
 
 def test_skipped_files_are_noted() -> None:
     data = table([20, 20])
-    with_skips = Dataset(data.name, data.x, data.y, data.classes, skipped=tuple(Skipped(f"f{i}.png", "empty file") for i in range(7)))
+    with_skips = Dataset(data.name, data.x, data.y, data.classes,
+                         skipped=tuple(Skipped(f"f{i}.png", "empty file") for i in range(7)))
     (note,) = make_splits(with_skips, _spec(), None).notes
     assert note.startswith("skipped 7 file(s)") and "f0.png: empty file" in note and "and 2 more" in note
 

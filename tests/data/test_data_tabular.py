@@ -85,7 +85,8 @@ def test_rows_without_a_target_are_dropped_and_recorded(tmp_path: Path) -> None:
     [
         ("", {}, "is empty"),
         ("a,b,label\n", {}, "no usable row (it has a header but no rows)"),
-        ("a,b,c\n1,2,3\n", {}, "no target column: none is named target, label, class, y, species. Its columns are a, b, c"),
+        ("a,b,c\n1,2,3\n", {},
+         "no target column: none is named target, label, class, y, species. Its columns are a, b, c"),
         ("a,b,c\n1,2,3\n", {"target": "d"}, "no column 'd' (dataset.target); its columns are a, b, c"),
         ("a,b,c\n1,2,3\n", {"target": "c", "columns": {"e": "numeric"}}, "no column 'e' (dataset.columns)"),
         ("y\n1\n", {}, "no input column"),

@@ -114,7 +114,8 @@ def test_npy_missing_file_and_wrong_format(tmp_path: Path) -> None:
 
 
 def test_npy_label_names_must_name_every_label(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match=r"label_names has no name for label 2 \(2 samples, e.g. x\.npy\[2\]\); it names labels 0–1"):
+    with pytest.raises(DataError, match=r"label_names has no name for label 2 \(2 samples, e.g. x\.npy\[2\]\); "
+                                        r"it names labels 0–1"):
         load_source(_npy(tmp_path, IMAGES, np.array([0, 1, 2, 0, 1, 2]), label_names=["a", "b"]))
     with pytest.raises(DataError, match="holds class names .* Remove label_names"):
         load_source(_npy(tmp_path, IMAGES, np.array(list("abcabc")), label_names=["a", "b"]))

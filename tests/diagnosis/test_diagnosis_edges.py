@@ -24,12 +24,16 @@ CASES = [
     ("one epoch at chance", runs.history([2.31], [0.10], [2.30], [0.10]), NO_REF, "underfitting"),
     ("one epoch far below the reference", runs.history([1.6], [0.42], [1.35], [0.52]), REF, "underfitting"),
     ("one NaN epoch", runs.history([NAN], [0.1], [NAN], [0.1]), REF, "diverged"),
-    ("two epochs, climbing fast", runs.history([1.7, 1.3], [0.38, 0.52], [1.45, 1.2], [0.47, 0.58]), NO_REF, "undertrained"),
-    ("two epochs, loss doubling", runs.history([1.7, 3.6], [0.38, 0.15], [1.45, 3.9], [0.47, 0.12]), NO_REF, "diverged"),
+    ("two epochs, climbing fast", runs.history([1.7, 1.3], [0.38, 0.52], [1.45, 1.2], [0.47, 0.58]), NO_REF,
+     "undertrained"),
+    ("two epochs, loss doubling", runs.history([1.7, 3.6], [0.38, 0.15], [1.45, 3.9], [0.47, 0.12]), NO_REF,
+     "diverged"),
     ("all NaN", runs.history([NAN] * 3, [0.1] * 3, [NAN] * 3, [0.1] * 3, stop_reason="diverged"), REF, "diverged"),
-    ("NaN val loss only", runs.history([1.7, 1.5, 1.4], [0.4, 0.45, 0.5], [1.5, NAN, 1.3], [0.4, 0.45, 0.5]), REF, "diverged"),
-    ("stopped as diverged, losses finite", runs.history([1.7, 1.5], [0.4, 0.45], [1.5, 1.4], [0.4, 0.45], stop_reason="diverged",
-                                                        stop_detail="loss above 1e4 at step 120"), REF, "diverged"),
+    ("NaN val loss only", runs.history([1.7, 1.5, 1.4], [0.4, 0.45, 0.5], [1.5, NAN, 1.3], [0.4, 0.45, 0.5]), REF,
+     "diverged"),
+    ("stopped as diverged, losses finite",
+     runs.history([1.7, 1.5], [0.4, 0.45], [1.5, 1.4], [0.4, 0.45], stop_reason="diverged",
+                  stop_detail="loss above 1e4 at step 120"), REF, "diverged"),
     ("NaN accuracies only", runs.history([1.7, 1.5, 1.4], [NAN] * 3, [1.5, 1.4, 1.35], [NAN] * 3), REF, "healthy"),
     ("no epoch budget recorded", runs.truncate(runs.undertrained(), 15, max_epochs=0), NO_REF, "undertrained"),
 ]
@@ -45,13 +49,18 @@ def test_edge_cases_give_an_answer(run: History, context: DiagnosisContext, verd
 
 def test_all_nan_run_says_no_finite_loss_was_recorded() -> None:
     d = diagnose(runs.history([NAN] * 3, [0.1] * 3, [NAN] * 3, [0.1] * 3, stop_reason="diverged"), REF)
-    assert d.findings[0].evidence == "train loss was NaN from epoch 1, and no finite train loss was recorded in any of its 3 epochs"
+    assert d.findings[0].evidence == (
+        "train loss was NaN from epoch 1, and no finite train loss was recorded in any of its 3 epochs"
+    )
     assert "best val loss: none, no epoch recorded a finite one" in d.facts
 
 
 def test_stop_detail_is_quoted_when_losses_stayed_finite() -> None:
-    run = runs.history([1.7, 1.5], [0.4, 0.45], [1.5, 1.4], [0.4, 0.45], stop_reason="diverged", stop_detail="loss above 1e4 at step 120")
-    assert diagnose(run, REF).findings[0].evidence == "training stopped as diverged at epoch 2 (loss above 1e4 at step 120)"
+    run = runs.history([1.7, 1.5], [0.4, 0.45], [1.5, 1.4], [0.4, 0.45], stop_reason="diverged",
+                       stop_detail="loss above 1e4 at step 120")
+    assert diagnose(run, REF).findings[0].evidence == (
+        "training stopped as diverged at epoch 2 (loss above 1e4 at step 120)"
+    )
 
 
 def test_val_loss_turning_inf_is_named() -> None:

@@ -32,15 +32,22 @@ CASES = [
         "kernel svm: shortfall (28) costs more than the gap (12)",
         0.55, 0.43, REF, ["underfitting", "overfitting"], ["28.0 points short"],
     ),
-    ("within reach of the reference", 0.78, 0.74, REF, ["healthy"], ["a 4.0-point gap", "val accuracy 9.0 points below the 83.0% of resnet20"]),
+    ("within reach of the reference", 0.78, 0.74, REF, ["healthy"],
+     ["a 4.0-point gap", "val accuracy 9.0 points below the 83.0% of resnet20"]),
     ("at chance", 0.11, 0.10, REF, ["underfitting"], ["where chance is 10.0%", "learned nothing"]),
-    ("no reference: a small gap is healthy", 0.45, 0.40, DiagnosisContext.for_classes(10), ["healthy"], ["no rule fired"]),
-    ("no reference: a large gap still overfits", 1.0, 0.6, DiagnosisContext.for_classes(10), ["overfitting"], ["40.0-point gap"]),
+    ("no reference: a small gap is healthy", 0.45, 0.40, DiagnosisContext.for_classes(10), ["healthy"],
+     ["no rule fired"]),
+    ("no reference: a large gap still overfits", 1.0, 0.6, DiagnosisContext.for_classes(10), ["overfitting"],
+     ["40.0-point gap"]),
 ]
 
 
-@pytest.mark.parametrize(("train", "val", "context", "verdicts", "phrases"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_fit_verdicts(train: float, val: float, context: DiagnosisContext, verdicts: list[str], phrases: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("train", "val", "context", "verdicts", "phrases"), [c[1:] for c in CASES], ids=[c[0] for c in CASES],
+)
+def test_fit_verdicts(
+    train: float, val: float, context: DiagnosisContext, verdicts: list[str], phrases: list[str],
+) -> None:
     d = diagnose_fit(train, val, context, model_name="decision tree")
     assert [f.verdict for f in d.findings] == verdicts
     assert d.verdict == verdicts[0]

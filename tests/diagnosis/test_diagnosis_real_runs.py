@@ -35,7 +35,8 @@ CASES = [
     ("mlp", "Adam 1e-3, 20 epochs", ["overfitting"], ["val loss lowest 1.69 at epoch 3", "val accuracy held"]),
     ("cnn_aug", "Adam 1e-3, 20 epochs, augmentation and dropout", ["healthy"], ["no rule fired"]),
     ("cnn_aug_cos", "the same under a cosine schedule from 2e-3", ["healthy"], ["no rule fired"]),
-    ("cnn_short", "the augmented CNN with a 6-epoch budget", ["undertrained", "underfitting"], ["6-epoch budget ended"]),
+    ("cnn_short", "the augmented CNN with a 6-epoch budget", ["undertrained", "underfitting"],
+     ["6-epoch budget ended"]),
     ("cnn_cold", "SGD at 1e-6", ["underfitting"], ["train loss barely moved", "where chance is 10.0%"]),
     ("cnn_hot", "SGD at 0.5, stopped on the first NaN", ["diverged"], ["train loss was NaN from epoch 1"]),
 ]

@@ -19,7 +19,7 @@ NAN = math.nan
 def run(train_loss, val_loss, val_r2, *, stop="completed", best=None) -> History:
     records = tuple(
         EpochRecord(e, t, NAN, v, NAN, 1e-3, 1.0, train_r2=1 - t, val_r2=r, val_mae=10.0)
-        for e, (t, v, r) in enumerate(zip(train_loss, val_loss, val_r2), 1)
+        for e, (t, v, r) in enumerate(zip(train_loss, val_loss, val_r2, strict=True), 1)
     )
     return History(records, stop_reason=stop, best_epoch=best or len(records), max_epochs=len(records))
 
@@ -46,7 +46,8 @@ def test_far_below_the_suites_best_is_underfitting_with_the_shortfall():
     n = 12
     d = diagnose_regression(run([0.8] * n, [0.8] * n, [0.2] * n), RegressionContext(0.6, "forest, the suite's best"))
     assert d.verdict == "underfitting"
-    assert "0.400 short" in d.findings[0].evidence and "forest, the suite's best, reaches val R² 0.600" in d.findings[0].evidence
+    assert "0.400 short" in d.findings[0].evidence
+    assert "forest, the suite's best, reaches val R² 0.600" in d.findings[0].evidence
 
 
 def test_a_good_steady_run_is_healthy_with_its_numbers():

@@ -47,7 +47,8 @@ CASES = [
         runs.underfit(),
         REF,
         ["underfitting", "plateau"],
-        ["train accuracy 41.0%", "resnet20, the suite's best, reaches 83.0%", "over epochs 18–20", "only 0.7 points apart"],
+        ["train accuracy 41.0%", "resnet20, the suite's best, reaches 83.0%", "over epochs 18–20",
+         "only 0.7 points apart"],
     ),
     ("plateau", runs.plateau(), REF, ["plateau"], ["last 5 epochs", "over epochs 16–20", "from epoch 15", "0.05"]),
     (
@@ -73,7 +74,8 @@ CASES = [
     ),
     ("NaN divergence", runs.nan_divergence(), REF, ["diverged"], ["became NaN at epoch 5", "4.70 at epoch 4"]),
     ("loss explosion without NaN", runs.loss_explosion(), REF, ["diverged"], ["9.70 at epoch 8", "uniform guess"]),
-    ("collapse to a constant prediction", runs.collapse(), REF, ["diverged"], ["low of 0.800 at epoch 5", "71.0%", "10.0%"]),
+    ("collapse to a constant prediction", runs.collapse(), REF, ["diverged"],
+     ["low of 0.800 at epoch 5", "71.0%", "10.0%"]),
 ]
 
 
@@ -98,10 +100,14 @@ def _assert_summary_and_facts(d: Diagnosis, run: History) -> None:
 
 # The brief's textbook overfit, written out so the whole sentence can be checked.
 TEXTBOOK_OVERFIT = runs.history(
-    train_loss=[1.62, 1.21, 0.98, 0.84, 0.74, 0.66, 0.60, 0.54, 0.49, 0.45, 0.41, 0.38, 0.35, 0.32, 0.30, 0.28, 0.26, 0.24, 0.22, 0.21],
-    train_acc=[0.42, 0.57, 0.66, 0.71, 0.74, 0.77, 0.79, 0.81, 0.83, 0.85, 0.86, 0.87, 0.88, 0.89, 0.90, 0.91, 0.92, 0.92, 0.93, 0.93],
-    val_loss=[1.45, 1.12, 0.97, 0.90, 0.86, 0.84, 0.82, 0.84, 0.86, 0.85, 0.88, 0.90, 0.93, 0.95, 0.97, 0.99, 1.01, 1.03, 1.05, 1.07],
-    val_acc=[0.48, 0.58, 0.64, 0.67, 0.69, 0.70, 0.71, 0.71, 0.70, 0.71, 0.70, 0.70, 0.69, 0.70, 0.69, 0.69, 0.68, 0.69, 0.68, 0.68],
+    train_loss=[1.62, 1.21, 0.98, 0.84, 0.74, 0.66, 0.60, 0.54, 0.49, 0.45,
+                0.41, 0.38, 0.35, 0.32, 0.30, 0.28, 0.26, 0.24, 0.22, 0.21],
+    train_acc=[0.42, 0.57, 0.66, 0.71, 0.74, 0.77, 0.79, 0.81, 0.83, 0.85,
+               0.86, 0.87, 0.88, 0.89, 0.90, 0.91, 0.92, 0.92, 0.93, 0.93],
+    val_loss=[1.45, 1.12, 0.97, 0.90, 0.86, 0.84, 0.82, 0.84, 0.86, 0.85,
+              0.88, 0.90, 0.93, 0.95, 0.97, 0.99, 1.01, 1.03, 1.05, 1.07],
+    val_acc=[0.48, 0.58, 0.64, 0.67, 0.69, 0.70, 0.71, 0.71, 0.70, 0.71,
+             0.70, 0.70, 0.69, 0.70, 0.69, 0.69, 0.68, 0.69, 0.68, 0.68],
 )
 
 

@@ -30,7 +30,9 @@ def test_statistics_and_slots_come_from_the_rows_given() -> None:
     assert age.median == 20.0 and age.indicator  # the median of the finite values 10, 30
     (colour,) = fitted.categorical
     assert colour.labels == ("blue", "green", MISSING_SLOT)  # red was never seen in training
-    assert fitted.output_names == ("size", "age", "age (missing)", "colour=blue", "colour=green", f"colour={MISSING_SLOT}")
+    assert fitted.output_names == (
+        "size", "age", "age (missing)", "colour=blue", "colour=green", f"colour={MISSING_SLOT}"
+    )
     out = fitted.transform(LATER)
     assert out.shape == (4, fitted.width) and np.isfinite(out).all()
     np.testing.assert_allclose(out[0, 0], (2.5 - 3.0) / size.std, rtol=1e-6)  # missing size → the median

@@ -107,7 +107,9 @@ def test_practica_predict_writes_a_prediction_column(run, tmp_path):
     bundle = load_bundle(run.bundle)
     x, y = run.splits.test.x[:5], run.splits.test.y[:5]
     names = bundle.input.feature_names
-    lines = [",".join([*names, "target"])] + [",".join([*map(str, row.tolist()), f"{t:g}"]) for row, t in zip(x, y)]
+    lines = [",".join([*names, "target"])] + [
+        ",".join([*map(str, row.tolist()), f"{t:g}"]) for row, t in zip(x, y, strict=True)
+    ]
     (tmp_path / "in.csv").write_text("\n".join(lines) + "\n")
     predictions = Predictions(bundle, [tmp_path / "in.csv"])
     write_rows(predictions, tmp_path / "out.csv")

@@ -41,7 +41,7 @@ def test_resume_of_a_finished_run_keeps_its_results(tiny_suite, tmp_path):
     first = run_suite(suite_from_dict(tiny_suite), runs_root=tmp_path)
     again = run_suite(suite_from_dict(tiny_suite), runs_root=tmp_path, resume=True)
     assert again.run_dir == first.run_dir
-    for a, b in zip(first.results, again.results):
+    for a, b in zip(first.results, again.results, strict=True):
         assert a.evaluation.val == b.evaluation.val
         assert (a.history is None) == (b.history is None)
         if a.history:

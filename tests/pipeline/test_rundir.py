@@ -67,10 +67,12 @@ def test_every_record_reads_back_as_written(suite, tmp_path):
     exp.write_result(Failed(SPEC, "ValueError: boom", "mlp"))
     assert exp.read_result(SPEC) == Failed(SPEC, "ValueError: boom", "mlp")
 
-    diagnosis = Diagnosis("overfitting", "Overfitting.", (Finding("overfitting", "val loss rose", "regularise"),), ("best epoch 1",))
+    diagnosis = Diagnosis("overfitting", "Overfitting.", (Finding("overfitting", "val loss rose", "regularise"),),
+                          ("best epoch 1",))
     exp.write_diagnosis(diagnosis)
     assert exp.read_diagnosis() == diagnosis
-    decision = Decision("mlp", "val_accuracy", "mlp goes.", (Ranked("mlp", 0.75, "chosen", "best"), Ranked("cnn", None, "rejected", "failed")))
+    decision = Decision("mlp", "val_accuracy", "mlp goes.",
+                        (Ranked("mlp", 0.75, "chosen", "best"), Ranked("cnn", None, "rejected", "failed")))
     run.write_decision(decision)
     assert run.read_decision() == decision
     run.update_status(status="running", code_version="0.1")

@@ -47,7 +47,8 @@ def penguins(tmp_path_factory):
     mp.setenv("PRACTICA_CACHE_DIR", str(root / "cache"))
     try:
         run = run_suite(suite_from_dict(quick_penguins()), runs_root=root / "runs")
-        bundles = {name: export_run(run.run_dir, name, root / name) for name in ("dense", "random-forest", "logistic-regression")}
+        bundles = {name: export_run(run.run_dir, name, root / name)
+                   for name in ("dense", "random-forest", "logistic-regression")}
     finally:
         mp.undo()
     return run, bundles
@@ -120,7 +121,8 @@ async def test_serving_takes_named_columns(penguins, anyio_backend) -> None:
                 {"features": {"island": "Dream"}},  # every other column missing
                 {"features": list(row.values())},
             ]})
-            wrong_type = await client.post("/v1/predict", json={"inputs": [{"features": {**row, "body_mass_g": "heavy"}}]})
+            wrong_type = await client.post("/v1/predict",
+                                           json={"inputs": [{"features": {**row, "body_mass_g": "heavy"}}]})
             unknown = await client.post("/v1/predict", json={"inputs": [{"features": {**row, "wings": 2}}]})
             schema = (await client.get("/openapi.json")).json()
     assert ok.status_code == 200, ok.text

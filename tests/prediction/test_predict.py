@@ -67,7 +67,7 @@ def class_folder(test_digits, tmp_path_factory):
     """test/<class>/<i>.png, as CIFAR-10's test folder is laid out."""
     root = tmp_path_factory.mktemp("digits") / "test"
     x, y = test_digits
-    for i, (img, label) in enumerate(zip(x, y)):
+    for i, (img, label) in enumerate(zip(x, y, strict=True)):
         (root / str(label)).mkdir(parents=True, exist_ok=True)
         (root / str(label) / f"{i:03}.png").write_bytes(png_bytes(img))
     return root
@@ -93,7 +93,8 @@ def test_class_folder_gives_true_labels_and_the_bundles_accuracy(cnn, class_fold
 
     result = invoke("predict", cnn.root, class_folder)
     assert result.exit_code == 0
-    assert said(result, f"{len(x)} predicted, 0 failed; accuracy {100 * truth:.2f}% ({summary.correct} correct of {len(x)}")
+    assert said(result,
+                f"{len(x)} predicted, 0 failed; accuracy {100 * truth:.2f}% ({summary.correct} correct of {len(x)}")
     assert said(result, "more rows")  # 40 inputs, 20 shown
 
 
@@ -132,9 +133,10 @@ def test_pixel_csv(cnn, test_digits, tmp_path, label_kind):
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(HEADER if label_kind != "none" else HEADER[1:])
-        for img, label in zip(x[:10], y[:10]):
+        for img, label in zip(x[:10], y[:10], strict=True):
             pixels = img.reshape(-1).tolist()
-            w.writerow(pixels if label_kind == "none" else [cnn.classes[label] if label_kind == "names" else int(label)] + pixels)
+            w.writerow(pixels if label_kind == "none"
+                       else [cnn.classes[label] if label_kind == "names" else int(label)] + pixels)
     rows, summary = rows_of(cnn, path)
     assert [r.prediction for r in rows] == expected(cnn, x[:10])[0]
     assert rows[0].input == f"{path}:row 2" and rows[-1].input == f"{path}:row 11"  # the header is row 1
@@ -146,9 +148,11 @@ def test_pixel_csv(cnn, test_digits, tmp_path, label_kind):
 
 def test_labels_are_class_names_or_indices():
     classes = ("cat", "dog", "7")
-    assert resolve_label("dog", classes) == "dog" and resolve_label(1, classes) == "dog" and resolve_label(" 0", classes) == "cat"
+    assert resolve_label("dog", classes) == "dog" and resolve_label(1, classes) == "dog"
+    assert resolve_label(" 0", classes) == "cat"
     assert resolve_label("7", classes) == "7"  # a class name wins over an index
-    with pytest.raises(InputError, match=r"label 'bird' is neither a class of this model \(cat, dog, 7\) nor a class index 0–2"):
+    with pytest.raises(InputError,
+                       match=r"label 'bird' is neither a class of this model \(cat, dog, 7\) nor a class index 0–2"):
         resolve_label("bird", classes)
     with pytest.raises(InputError, match="neither"):
         resolve_label(3, classes)
@@ -236,8 +240,8 @@ def test_bad_items_become_error_rows(cnn, test_digits, tmp_path):
     assert errors["rows.csv:row 4"] == "non-numeric value 'dark' in column pixel64"
     assert "from 0 to 255" in errors["rows.csv:row 5"]
     assert "label 'bird' is neither a class" in errors["rows.csv:row 6"]
-    assert errors["wide.csv"] == (f"{bad_header} has 65 value columns; this model takes 8×8×1 = 64 pixel values (0–255) "
-                                  "per row (plus an optional label column named label/class/target/y)")
+    assert errors["wide.csv"] == (f"{bad_header} has 65 value columns; this model takes 8×8×1 = 64 pixel values "
+                                  "(0–255) per row (plus an optional label column named label/class/target/y)")
     assert "not valid base64" in errors["records.jsonl:line 1"]
     assert "'pixels' has shape 2×2; this model takes 8×8×1" in errors["records.jsonl:line 2"]
     assert "send 'image' or 'pixels' instead of 'features'" in errors["records.jsonl:line 3"]
@@ -336,8 +340,9 @@ def test_a_feature_model_reads_csv_and_json_and_refuses_images(tmp_path):
     }), runs_root=tmp_path / "runs")
     bundle = load_bundle(run.bundle)
     table, records = tmp_path / "rows.csv", tmp_path / "rows.json"
-    table.write_text("f1,f2,f3,f4,target\n" + "\n".join(",".join(map(str, [*row, "pos" if label else "neg"]))
-                                                        for row, label in zip(x[:5].tolist(), y[:5])) + "\n")
+    table.write_text("f1,f2,f3,f4,target\n" + "\n".join(
+        ",".join(map(str, [*row, "pos" if label else "neg"])) for row, label in zip(x[:5].tolist(), y[:5], strict=True)
+    ) + "\n")
     records.write_text(json.dumps([{"features": x[5].tolist(), "label": int(y[5])}, {"pixels": [1, 2, 3, 4]}]))
     rows, summary = rows_of(bundle, table, records)
     assert [r.prediction for r in rows[:6]] == expected(bundle, x[:6])[0]

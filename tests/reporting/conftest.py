@@ -91,7 +91,7 @@ def image_splits(rng: np.random.Generator) -> Splits:
     full = Dataset("digits", x, y, DIGITS)
     train, val, test = (full.subset(i) for i in cuts)
     train = replace(train, skipped=(Skipped("raw/7/broken.png", "not an image (truncated file)"),))
-    return Splits(train, val, test, indices=dict(zip(("train", "val", "test"), cuts)),
+    return Splits(train, val, test, indices=dict(zip(("train", "val", "test"), cuts, strict=True)),
                   fingerprint="3f9a0c1d2e4b5a6978abcdef", seed=0, test_is_fixed=False,
                   notes=("stratified by class, seed 0",))
 
@@ -100,7 +100,8 @@ def feature_splits(rng: np.random.Generator) -> Splits:
     classes = ("setosa", "versicolor", "virginica")
 
     def part(n: int) -> Dataset:
-        return Dataset("iris.csv", rng.normal(size=(n, 4)).astype(np.float32), (np.arange(n) % 3).astype(np.int64), classes)
+        return Dataset("iris.csv", rng.normal(size=(n, 4)).astype(np.float32), (np.arange(n) % 3).astype(np.int64),
+                       classes)
 
     return Splits(part(90), part(30), part(30), indices={}, fingerprint="77aa", seed=1, test_is_fixed=True)
 
@@ -142,8 +143,10 @@ def split_metrics(acc: float, n: int, classes: tuple[str, ...], rng: np.random.G
     for i, c in enumerate(classes):
         p = confusion[i, i] / max(1, confusion[:, i].sum())
         r = confusion[i, i] / max(1, confusion[i].sum())
-        per_class.append(ClassMetrics(c, float(p), float(r), float(2 * p * r / (p + r) if p + r else 0.0), int(confusion[i].sum())))
-    return SplitMetrics(loss=1 - acc, accuracy=acc, macro_f1=acc - 0.004, ece=0.031 + (1 - acc) / 10, per_class=tuple(per_class),
+        per_class.append(ClassMetrics(c, float(p), float(r), float(2 * p * r / (p + r) if p + r else 0.0),
+                                      int(confusion[i].sum())))
+    return SplitMetrics(loss=1 - acc, accuracy=acc, macro_f1=acc - 0.004, ece=0.031 + (1 - acc) / 10,
+                        per_class=tuple(per_class),
                         confusion=tuple(tuple(int(v) for v in row) for row in confusion), n=int(confusion.sum()))
 
 
@@ -173,20 +176,24 @@ def make_run(tmp_path: Path, *, chosen: str | None = "cnn", features: bool = Fal
                         ("best epoch 12 of 12", "final gap +2.9 points"))
     overfit = Diagnosis(
         "overfitting", "Overfitting, caught by early stopping at epoch 14; the kept model is epoch 9's.",
-        (Finding("overfitting", "val loss lowest 0.31 at epoch 9, 0.61 at epoch 14 (+97%) while train loss fell 0.30 → 0.12",
+        (Finding("overfitting",
+                 "val loss lowest 0.31 at epoch 9, 0.61 at epoch 14 (+97%) while train loss fell 0.30 → 0.12",
                  "augmentation, dropout or weight decay; early stopping already kept epoch 9"),
-         Finding("undertrained", "val accuracy still rose 0.4 points per epoch over epochs 5–9", "more epochs, with a schedule")),
+         Finding("undertrained", "val accuracy still rose 0.4 points per epoch over epochs 5–9",
+                 "more epochs, with a schedule")),
         ("best epoch 9 of 14",))
     diverged = Diagnosis("diverged", "Diverged at epoch 5: the loss became NaN.",
                          (Finding("diverged", "train loss 0.61 at epoch 2, 40.0 at epoch 4, NaN at epoch 5",
-                                  "lower the learning rate (5.0 is very high for sgd), add warm-up or gradient clipping"),),
+                                  "lower the learning rate (5.0 is very high for sgd), "
+                                  "add warm-up or gradient clipping"),),
                          ("epochs run 6 of 15",))
     under = Diagnosis("underfitting", "Underfitting: train accuracy 86.0% where the CNN reaches 97.9%.",
                       (Finding("underfitting", "train accuracy 86.0% vs 97.9% for cnn, gap 1.2 points",
                                "a model with more capacity; this is a baseline"),))
     results = (
         ok(spec["cnn"], history(12), healthy, evaluation(0.962, 0.955, 0.42, 24_522, classes, rng),
-                         train_seconds=48.3, model_summary="conv16-relu-maxpool-conv32-relu-maxpool-flatten-dense64-relu (24.5 k params)"),
+                         train_seconds=48.3,
+                         model_summary="conv16-relu-maxpool-conv32-relu-maxpool-flatten-dense64-relu (24.5 k params)"),
         ok(spec["cnn-wide"], history(14, stop="early_stopping", best=9, overfit_from=9), overfit,
                          evaluation(0.966, 0.961, 3.1, 1_254_000, classes, rng), train_seconds=312.0),
         ok(spec["mlp-hot"], history(6, stop="diverged", best=2, diverge_at=5), diverged,
@@ -198,13 +205,15 @@ def make_run(tmp_path: Path, *, chosen: str | None = "cnn", features: bool = Fal
                      "  at layer 3 (global_avgpool → dense)"),
     )
     ranking = (
-        Ranked("cnn-wide", 0.966, "rejected", "best validation accuracy, but p95 latency 3.1 ms exceeds the 2 ms limit"),
+        Ranked("cnn-wide", 0.966, "rejected",
+               "best validation accuracy, but p95 latency 3.1 ms exceeds the 2 ms limit"),
         Ranked("cnn", 0.962, "chosen", "best validation accuracy within the constraints"),
         Ranked("logreg", 0.941, "rejected", "2.1 points below cnn, outside the 0.5-point tolerance"),
         Ranked("mlp-hot", 0.1, "rejected", "diverged; validation accuracy 10.0% is chance level"),
         Ranked("resnet", None, "rejected", "failed: RuntimeError: mat1 and mat2 shapes cannot be multiplied"),
     )
-    summary = ("cnn goes to production: 96.2% validation accuracy at 0.42 ms p95 latency, within the 2 ms and 5 MB limits. "
+    summary = ("cnn goes to production: 96.2% validation accuracy at 0.42 ms p95 latency, "
+               "within the 2 ms and 5 MB limits. "
                "cnn-wide scored 0.4 points higher but is 7× slower than the limit allows.")
     if chosen is None:
         ranking = tuple(replace(r, status="rejected") for r in ranking)

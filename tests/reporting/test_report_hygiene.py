@@ -34,7 +34,8 @@ def photo_splits(classes: tuple[str, ...]) -> Splits:
     train = part("train", [photo(i) for i in range(2 * n)] + [photo(0)], [i % n for i in range(2 * n)] + [0])
     val = part("val", [photo(100 + i) for i in range(n)], list(range(n)))
     test = part("test", [jpeg(photo(3))] + [photo(200 + i) for i in range(n - 1)], [4] + list(range(1, n)))
-    return Splits(train, val, test, indices={k: np.arange(len(d)) for k, d in (("train", train), ("val", val), ("test", test))},
+    return Splits(train, val, test,
+                  indices={k: np.arange(len(d)) for k, d in (("train", train), ("val", val), ("test", test))},
                   fingerprint="ab" * 12, seed=0, test_is_fixed=True)
 
 

@@ -14,9 +14,9 @@ from practica.data.records import Dataset
 from practica.evaluation.records import SplitMetrics
 from practica.reporting import plots
 from practica.tasks import get_task
+from practica.training.history import EpochRecord, History
 
 ACCURACY = get_task("classification").metric("val_accuracy")
-from practica.training.history import EpochRecord, History
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -31,7 +31,7 @@ def size(png: bytes) -> tuple[int, int]:
 def run(losses: list[float], accs: list[float] | None = None, **kw) -> History:
     accs = accs or [0.5] * len(losses)
     return History(tuple(EpochRecord(i + 1, loss, acc, loss, acc, 1e-3, 1.0) for i, (loss, acc) in
-                         enumerate(zip(losses, accs))), **kw)
+                         enumerate(zip(losses, accs, strict=True))), **kw)
 
 
 # The ordinary cases (completed, early stopping) are drawn by the report tests.

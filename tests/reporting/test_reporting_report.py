@@ -140,7 +140,9 @@ DROPPED = ("cleaning (leaks: drop) dropped 12 of 1,809 samples (0.7%), sample(s)
            "test sample; hardest hit '7' 5 of 184 (2.7%): raw/7/a.png, raw/7/b.png, raw/1/c.png and 9 more")
 
 
-def test_the_data_section_opens_with_what_cleaning_dropped_and_gives_the_split_as_made(tmp_path: Path, build_run) -> None:
+def test_the_data_section_opens_with_what_cleaning_dropped_and_gives_the_split_as_made(
+    tmp_path: Path, build_run,
+) -> None:
     from dataclasses import replace
 
     import numpy as np

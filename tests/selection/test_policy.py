@@ -12,14 +12,17 @@ from practica.training.history import EpochRecord, History
 
 
 def split(acc: float, loss: float = 1.0, f1: float | None = None) -> SplitMetrics:
-    return SplitMetrics(loss=loss, accuracy=acc, macro_f1=acc if f1 is None else f1, ece=0.02, per_class=(), confusion=(), n=100)
+    return SplitMetrics(loss=loss, accuracy=acc, macro_f1=acc if f1 is None else f1, ece=0.02, per_class=(),
+                        confusion=(), n=100)
 
 
-def result(name, val, *, test=0.5, p95=1.0, size=1_000_000, params=1000, status="ok", stop="completed", loss=1.0, f1=None):
+def result(name, val, *, test=0.5, p95=1.0, size=1_000_000, params=1000, status="ok", stop="completed", loss=1.0,
+           f1=None):
     spec = ExperimentSpec(name=name, model={"arch": "mlp"})
     if status == "failed":
         return Failed(spec, "ValueError: boom")
-    history = History((EpochRecord(1, 1.0, 0.5, loss, val, 0.1, 1.0),), stop_reason=stop, stop_detail="loss NaN in epoch 1")
+    history = History((EpochRecord(1, 1.0, 0.5, loss, val, 0.1, 1.0),), stop_reason=stop,
+                      stop_detail="loss NaN in epoch 1")
     trained = Trained(history, 0.9, split(val, loss, f1), split(test), 1.0, "")
     return Ok(spec, trained, Cost(params, size, p95 / 2, p95, 1000.0))
 
@@ -68,7 +71,8 @@ def test_constraints_reject_with_the_numbers(constraint, kwargs, reason):
 
 
 def test_failed_and_diverged_runs_are_never_chosen():
-    d = select([result("broken", 0, status="failed"), result("nan", 0.99, stop="diverged"), result("ok", 0.5)], SelectionSpec())
+    d = select([result("broken", 0, status="failed"), result("nan", 0.99, stop="diverged"), result("ok", 0.5)],
+               SelectionSpec())
     assert d.chosen == "ok"
     assert reasons(d)["broken"].startswith("failed: ValueError: boom")
     assert reasons(d)["nan"].startswith("training diverged")

@@ -33,7 +33,7 @@ async def test_concurrent_requests_share_model_calls(cnn, digit_images):
     assert metric(metrics, 'practica_http_request_duration_seconds_count{route="/v1/predict"}') == 64
     # each request got the answer for its own image, not a neighbour's
     probs = cnn.predict_proba(images)
-    for answer, row in zip(answers, probs):
+    for answer, row in zip(answers, probs, strict=True):
         got = {t["label"]: t["probability"] for t in answer.json()["predictions"][0]["top_k"]}
         np.testing.assert_allclose([got[c] for c in cnn.classes], row, rtol=1e-6)
 
@@ -42,7 +42,8 @@ async def test_batches_never_exceed_the_limit(cnn, digit_images):
     counting = CountingBundle(cnn)
     async with serving(counting, max_batch_size=3, max_wait_ms=20) as client:
         big = client.post("/v1/predict", json={"inputs": [{"pixels": im.tolist()} for im in digit_images]})  # 8 inputs
-        small = [client.post("/v1/predict", json={"inputs": [{"pixels": digit_images[0].tolist()}] * 2}) for _ in range(4)]
+        small = [client.post("/v1/predict", json={"inputs": [{"pixels": digit_images[0].tolist()}] * 2})
+                 for _ in range(4)]
         answers = await asyncio.gather(big, *small)
     assert all(a.status_code == 200 for a in answers)
     assert max(counting.calls) <= 3 and sum(counting.calls) == 16

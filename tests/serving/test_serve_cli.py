@@ -64,6 +64,9 @@ async def test_a_worker_builds_its_app_from_the_environment(cnn_bundle, monkeypa
     monkeypatch.setenv(server_module.ENV_THREADS, "1")
     worker_app = server_module.app_from_env()
     transport = httpx.ASGITransport(app=worker_app)
-    async with worker_app.router.lifespan_context(worker_app), httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+    async with (
+        worker_app.router.lifespan_context(worker_app),
+        httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+    ):
         r = await client.post("/v1/predict", json={"inputs": [{"pixels": [0] * 64}] * 3}, headers={"X-API-Key": "k"})
     assert r.status_code == 422 and "limit of 2" in r.json()["error"]["message"]

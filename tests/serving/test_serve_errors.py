@@ -47,7 +47,8 @@ BAD_JSON_REQUESTS = [
     ({"json": {"inputs": [pixels()], "top_k": "3"}}, 422, "invalid_top_k", "at least 1"),
     ({"json": {"inputs": [pixels()], "top_k": True}}, 422, "invalid_top_k", "at least 1"),
     ({"json": {"inputs": [pixels(), 7]}}, 422, "invalid_input", "inputs[1]: each input must be an object"),
-    ({"json": {"inputs": [pixels(), {"image": "%%%"}]}}, 422, "invalid_input", "inputs[1]: 'image' is not valid base64"),
+    ({"json": {"inputs": [pixels(), {"image": "%%%"}]}}, 422, "invalid_input",
+     "inputs[1]: 'image' is not valid base64"),
     ({"json": {"inputs": [{"image": "aGVsbG8="}]}}, 422, "invalid_input", "inputs[0]: not an image"),
     ({"json": {"inputs": [{"image": ""}]}}, 422, "invalid_input", "inputs[0]: the image is empty"),
     ({"json": {"inputs": [{"image": 12}]}}, 422, "invalid_input", "'image' must be a base64 string"),
@@ -78,7 +79,8 @@ async def test_bad_uploads(cnn, digit_images):
         huge = await client.post("/v1/predict", files=[("file", ("big.png", png_of_size(200, 101), "image/png"))])
         too_many = await client.post("/v1/predict", files=[good] * 3)
         no_files = await client.post("/v1/predict", files={"top_k": (None, "3")})
-        no_boundary = await client.post("/v1/predict", content=b"--x--", headers={"content-type": "multipart/form-data"})
+        no_boundary = await client.post("/v1/predict", content=b"--x--",
+                                        headers={"content-type": "multipart/form-data"})
         bad_k = await client.post("/v1/predict", files=[good], data={"top_k": "many"})
     assert not_image.status_code == 422 and "file[1] (notes.txt): not an image" in not_image.json()["error"]["message"]
     assert huge.status_code == 422 and "200×101 pixels, over the limit of 10,000" in huge.json()["error"]["message"]
@@ -118,7 +120,8 @@ async def test_features_model_rejects_images_with_the_reason(cnn):
     async with serving(FeaturesBundle(cnn)) as client:
         image = await client.post("/v1/predict", json={"inputs": [{"image": b64(np.zeros((8, 8, 1), np.uint8))}]})
         upload = await client.post("/v1/predict", files=[("file", ("a.png", b"x", "image/png"))])
-        named = await client.post("/v1/predict", json={"inputs": [{"features": {"a": 1, "b": 2, "c": 3}}, {"features": [1, 2, 3]}]})
+        named = await client.post("/v1/predict",
+                                  json={"inputs": [{"features": {"a": 1, "b": 2, "c": 3}}, {"features": [1, 2, 3]}]})
         missing = await client.post("/v1/predict", json={"inputs": [{"features": {"a": 1}}]})
     assert image.status_code == 422 and "send 'features' instead" in image.json()["error"]["message"]
     assert "3 numeric features" in image.json()["error"]["accepted"]
@@ -227,7 +230,8 @@ def table_bundle(cnn):
 
     class TableBundle(CountingBundle):
         input = InputSpec("features", (2,), ("a", "zone"),
-                          TableSchema((Column("a", "numeric"), Column("zone", "categorical", ("n", "s"))), "y", ("id",)))
+                          TableSchema((Column("a", "numeric"), Column("zone", "categorical", ("n", "s"))), "y",
+                                      ("id",)))
 
         def predict_proba(self, x):
             return np.full((len(x), len(cnn.classes)), 0.1, dtype=np.float32)

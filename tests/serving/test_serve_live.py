@@ -24,8 +24,8 @@ def test_shutdown_finishes_the_request_in_flight(cnn, digit_images):
     answer = {}
     with live_server(create_app(slow, ServeSettings())) as (server, url):
         def post():
-            answer["response"] = httpx.post(f"{url}/v1/predict", json={"inputs": [{"pixels": digit_images[0].tolist()}]},
-                                            timeout=10)
+            answer["response"] = httpx.post(f"{url}/v1/predict",
+                                            json={"inputs": [{"pixels": digit_images[0].tolist()}]}, timeout=10)
 
         client = threading.Thread(target=post)
         client.start()
@@ -73,7 +73,8 @@ def test_page_shows_the_predictions_the_api_gives(cnn, digit_images, tmp_path, b
     png = tmp_path / "digit.png"
     png.write_bytes(encode(digit_images[0]))
     with live_server(create_app(cnn, ServeSettings())) as (_, url):
-        expected = httpx.post(f"{url}/v1/predict", json={"inputs": [{"image": base64.b64encode(png.read_bytes()).decode()}]})
+        expected = httpx.post(f"{url}/v1/predict",
+                              json={"inputs": [{"image": base64.b64encode(png.read_bytes()).decode()}]})
         page = browser.new_page(viewport={"width": 1100, "height": 760})
         requests = []
         page.on("request", lambda r: requests.append(r.url))

@@ -17,7 +17,7 @@ def assert_matches(answer, bundle, x, k=5):
     probs = bundle.predict_proba(x)
     assert answer["model_version"] == bundle.version
     assert len(answer["predictions"]) == len(x)
-    for p, row in zip(answer["predictions"], probs):
+    for p, row in zip(answer["predictions"], probs, strict=True):
         order = np.argsort(-row, kind="stable")[:k]
         assert [t["label"] for t in p["top_k"]] == [bundle.classes[i] for i in order]
         np.testing.assert_allclose([t["probability"] for t in p["top_k"]], row[order], rtol=1e-6)
@@ -128,11 +128,13 @@ async def test_a_16_bit_png_is_scaled_as_training_scales_it(cnn, digit_images):
 
     from PIL import Image
 
-    wide = np.minimum(digit_images[0].squeeze(-1).astype(np.uint32) * 257 + 100, 65535).astype(np.uint16)  # +100 rounds down
+    # +100 rounds down
+    wide = np.minimum(digit_images[0].squeeze(-1).astype(np.uint32) * 257 + 100, 65535).astype(np.uint16)
     buf = io.BytesIO()
     Image.fromarray(wide).save(buf, format="PNG")
     async with serving(cnn) as client:
-        as_json = await client.post("/v1/predict", json={"inputs": [{"image": base64.b64encode(buf.getvalue()).decode()}]})
+        as_json = await client.post("/v1/predict",
+                                    json={"inputs": [{"image": base64.b64encode(buf.getvalue()).decode()}]})
         as_file = await client.post("/v1/predict", files=[("file", ("d.png", buf.getvalue(), "image/png"))])
     for r in (as_json, as_file):
         assert r.status_code == 200, r.text

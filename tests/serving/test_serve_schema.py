@@ -26,7 +26,8 @@ def test_no_server_error_and_answers_as_documented(cnn, api_key):
     assert {f"{op.method.upper()} {op.path}" for op in operations} == {
         "POST /v1/predict", "GET /v1/model", "GET /v1/health", "GET /metrics"}
     for operation in operations:
-        cases = st.one_of(operation.as_strategy(GenerationMode.POSITIVE), operation.as_strategy(GenerationMode.NEGATIVE))
+        cases = st.one_of(operation.as_strategy(GenerationMode.POSITIVE),
+                          operation.as_strategy(GenerationMode.NEGATIVE))
 
         @given(case=cases)
         @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)

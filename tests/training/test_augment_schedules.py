@@ -23,9 +23,9 @@ def test_hflip_flips_exactly_the_drawn_images():
     assert torch.equal(aug.hflip(x, 1.0, gen()), x.flip(3))
     assert torch.equal(aug.hflip(x, 0.0, gen()), x)
     out = aug.hflip(x, 0.5, gen())
-    flipped = [torch.equal(o, xi.flip(2)) for o, xi in zip(out, x)]
-    kept = [torch.equal(o, xi) for o, xi in zip(out, x)]
-    assert all(f or k for f, k in zip(flipped, kept)) and 10 < sum(flipped) < 54
+    flipped = [torch.equal(o, xi.flip(2)) for o, xi in zip(out, x, strict=True)]
+    kept = [torch.equal(o, xi) for o, xi in zip(out, x, strict=True)]
+    assert all(f or k for f, k in zip(flipped, kept, strict=True)) and 10 < sum(flipped) < 54
 
 
 def test_alternating_flip_mirrors_each_image_in_exactly_one_of_two_epochs():
@@ -35,7 +35,8 @@ def test_alternating_flip_mirrors_each_image_in_exactly_one_of_two_epochs():
     rows = torch.randperm(n)  # batches come in any order; the flip follows the row, not the position
     g = gen(1)
     before = g.get_state()
-    flipped = {e: torch.tensor([torch.equal(o, xi.flip(2)) for o, xi in zip(augmenter(x[rows], rows, e, g), x[rows])])
+    flipped = {e: torch.tensor([torch.equal(o, xi.flip(2))
+                                for o, xi in zip(augmenter(x[rows], rows, e, g), x[rows], strict=True)])
                for e in (1, 2, 3)}
     assert torch.equal(g.get_state(), before)  # no draws: the run's random stream is untouched
     assert 70 < int(flipped[1].sum()) < 130  # a seeded half in odd epochs
@@ -54,7 +55,7 @@ def test_crop_shifts_each_image_within_the_padding():
     x = torch.arange(2 * 1 * 6 * 6, dtype=torch.float32).reshape(2, 1, 6, 6) + 1
     out = aug.random_crop(x, 2, gen(3))
     assert out.shape == x.shape
-    for o, xi in zip(out, x):
+    for o, xi in zip(out, x, strict=True):
         # Every shift of at most 2 pixels, with zero fill, is a valid result; find the one used.
         padded = torch.nn.functional.pad(xi, (2, 2, 2, 2))
         assert any(torch.equal(o, padded[:, dy:dy + 6, dx:dx + 6]) for dy in range(5) for dx in range(5))
@@ -97,7 +98,8 @@ def test_schedules_follow_their_shape():
     step = lrs(ScheduleSpec(name="step", step_size=2, gamma=0.5))
     assert step[0] == 0.1 and math.isclose(step[20], 0.05) and math.isclose(step[45], 0.025)
     cos = lrs(ScheduleSpec(name="cosine"))
-    assert cos[0] == 0.1 and cos[-1] < 0.001 and all(a >= b for a, b in zip(cos, cos[1:]))
+    # consecutive pairs: cos[1:] is one shorter
+    assert cos[0] == 0.1 and cos[-1] < 0.001 and all(a >= b for a, b in zip(cos, cos[1:], strict=False))
     warm = lrs(ScheduleSpec(name="cosine", warmup_epochs=1))
     assert warm[0] == pytest.approx(0.01) and warm[9] == pytest.approx(0.1)
     one = lrs(ScheduleSpec(name="onecycle", max_lr=0.4, pct_start=0.3))
@@ -121,7 +123,7 @@ def test_reflect_crop_shifts_the_image_without_inventing_a_border():
     assert out.shape == x.shape and out.min() >= 0.5
     # each output is the reflect-padded image at some offset
     padded = torch.nn.functional.pad(x, (2, 2, 2, 2), mode="reflect")
-    for o, p in zip(out, padded):
+    for o, p in zip(out, padded, strict=True):
         assert any(torch.equal(o, p[:, i : i + 8, j : j + 8]) for i in range(5) for j in range(5))
     assert aug.random_crop(x, 2, gen(), fill="zeros").min() == 0  # zero padding shows at some border
 
@@ -137,7 +139,7 @@ def test_triangle_schedule_rises_linearly_to_the_peak_then_falls_to_zero():
         sched.after_step()
     assert lrs[0] == pytest.approx(0.2) and lrs[10] == pytest.approx(1.0)
     assert lrs[5] == pytest.approx(0.6) and lrs[25] == pytest.approx(0.5)
-    assert sched.lr == pytest.approx(0.0) and all(a <= b for a, b in zip(lrs[:10], lrs[1:11]))
+    assert sched.lr == pytest.approx(0.0) and all(a <= b for a, b in zip(lrs[:10], lrs[1:11], strict=True))
 
 
 def test_triangle_options_are_refused_on_other_schedules():

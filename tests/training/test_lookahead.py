@@ -36,7 +36,9 @@ def test_batchnorm_statistics_are_averaged_too_but_not_integer_counters():
     assert "num_batches_tracked" not in la.state()
 
 
-@pytest.mark.parametrize(("value", "expected"), [(True, LookaheadSpec()), (False, None), ({"every": 3}, LookaheadSpec(every=3))])
+@pytest.mark.parametrize(
+    ("value", "expected"), [(True, LookaheadSpec()), (False, None), ({"every": 3}, LookaheadSpec(every=3))],
+)
 def test_lookahead_config_forms(value, expected):
     assert TrainSpec(lookahead=value).lookahead == expected
 

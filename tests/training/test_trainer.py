@@ -13,7 +13,9 @@ from practica.errors import RunError
 from practica.models.registry import build_network
 from practica.training.trainer import fit
 
-CNN = ModelSpec(layers=[{"conv": 8}, "batchnorm", "relu", "maxpool", {"dropout": 0.2}, "flatten", {"dense": 32}, "relu"])
+CNN = ModelSpec(
+    layers=[{"conv": 8}, "batchnorm", "relu", "maxpool", {"dropout": 0.2}, "flatten", {"dense": 32}, "relu"],
+)
 
 
 def body(spec: ModelSpec = CNN):
@@ -114,7 +116,7 @@ def test_resume_after_kill_gives_the_same_result(digits_pair, tmp_path, early_st
 
     assert without_seconds(resumed.history) == without_seconds(straight.history)
     assert resumed.history.best_epoch == straight.history.best_epoch
-    for (k, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+    for (k, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
 
 
@@ -154,7 +156,8 @@ def test_features_train_too(digits_pair):
     train, val = digits_pair
     flat = lambda d: Dataset(d.name, d.x.reshape(len(d), -1).astype("float32") / 16, d.y, d.classes)  # noqa: E731
     spec = ModelSpec(arch="mlp", params={"hidden": [32]})
-    h = fit(lambda: build_network(spec, (64,), 10), flat(train), flat(val), train_spec(epochs=5, optimizer={"name": "adam", "lr": 0.01})).history
+    h = fit(lambda: build_network(spec, (64,), 10), flat(train), flat(val),
+            train_spec(epochs=5, optimizer={"name": "adam", "lr": 0.01})).history
     assert math.isfinite(h.epochs[-1].val_loss) and h.epochs[-1].val_accuracy > 0.7
 
 
@@ -168,5 +171,5 @@ def test_resume_with_lookahead_gives_the_same_result(digits_pair, tmp_path):
         fit(body(), train, val, spec, checkpoint=ckpt, events=KillAt(epoch=3, step=2))
     resumed = fit(body(), train, val, spec, checkpoint=ckpt, resume=True)
     assert without_seconds(resumed.history) == without_seconds(straight.history)
-    for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+    for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
         assert torch.equal(a, b), name

@@ -185,7 +185,9 @@ def _card(src: BundleSource, spec: InputSpec, classes: tuple[str, ...], kind: st
             r = m.regression
             return {"r2": r.r2, "rmse": r.rmse, "mae": r.mae, "mse": r.mse, "residual_mean": r.residual_mean,
                     "residual_std": r.residual_std, "max_abs_error": r.max_abs_error, "n": m.n}
-        return None if m is None else {"accuracy": m.accuracy, "macro_f1": m.macro_f1, "loss": m.loss, "ece": m.ece, "n": m.n}
+        if m is None:
+            return None
+        return {"accuracy": m.accuracy, "macro_f1": m.macro_f1, "loss": m.loss, "ece": m.ece, "n": m.n}
 
     return {
         "format": "practica-bundle",
@@ -214,7 +216,8 @@ def _card(src: BundleSource, spec: InputSpec, classes: tuple[str, ...], kind: st
             **({"train_r2": ev.train_r2} if ev.val.regression is not None else {}),
             "per_class_test": [asdict(c) for c in ev.test.per_class], "cost": asdict(ev.cost),
         },
-        "diagnosis": None if src.diagnosis is None else {"verdict": src.diagnosis.verdict, "summary": src.diagnosis.summary},
+        "diagnosis": None if src.diagnosis is None else {"verdict": src.diagnosis.verdict,
+                                                         "summary": src.diagnosis.summary},
         "selection": {
             "chosen": src.decision.chosen == exp.name,
             "chosen_experiment": src.decision.chosen,

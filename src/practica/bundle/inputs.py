@@ -61,7 +61,8 @@ class InputSpec:
             from practica.data.sources.tabular import TableSchema
 
             table = TableSchema.from_dict(d["table"])
-        return cls(kind=d["kind"], shape=tuple(d["shape"]), feature_names=tuple(d.get("feature_names", ())), table=table)
+        return cls(kind=d["kind"], shape=tuple(d["shape"]), feature_names=tuple(d.get("feature_names", ())),
+                   table=table)
 
 
 class OpenedImage:
@@ -152,7 +153,8 @@ def pixels_to_array(pixels: Any, spec: InputSpec) -> np.ndarray:
     try:
         arr = np.asarray(pixels, dtype=np.float64)
     except (ValueError, TypeError):
-        raise InputError(f"'pixels' must be a nested list of numbers shaped {h}×{w}×{c} (or {h}×{w} when c is 1)") from None
+        raise InputError(f"'pixels' must be a nested list of numbers shaped {h}×{w}×{c} "
+                         f"(or {h}×{w} when c is 1)") from None
     if arr.size != h * w * c or arr.shape not in ((h, w, c), (h, w) if c == 1 else (h, w, c), (h * w * c,)):
         raise InputError(
             f"'pixels' has shape {'×'.join(map(str, arr.shape)) or 'scalar'}; this model takes {h}×{w}×{c}"
@@ -190,13 +192,15 @@ def features_to_array(features: Any, spec: InputSpec) -> np.ndarray:
             )
         features = [features[k] for k in spec.feature_names]
     if not isinstance(features, Sequence) or isinstance(features, str):
-        raise InputError(f"'features' must be a list of {n} numbers" + (" or an object keyed by feature name" if spec.feature_names else ""))
+        raise InputError(f"'features' must be a list of {n} numbers"
+                         + (" or an object keyed by feature name" if spec.feature_names else ""))
     try:
         arr = np.asarray(features, dtype=np.float32)
     except (ValueError, TypeError):
         raise InputError(f"'features' must hold numbers only ({n} of them)") from None
     if arr.shape != (n,) or not np.isfinite(arr).all():
-        raise InputError(f"'features' must be {n} finite numbers; got shape {'×'.join(map(str, arr.shape)) or 'scalar'}")
+        raise InputError(f"'features' must be {n} finite numbers; "
+                         f"got shape {'×'.join(map(str, arr.shape)) or 'scalar'}")
     return arr
 
 

@@ -101,7 +101,8 @@ class Bundle:
 def load_bundle(path: str | Path, *, threads: int | None = None) -> Bundle:
     root = Path(path)
     if not root.exists():
-        raise BundleError(f"no bundle at {root}; make one with: practica export RUN_DIR (a run of practica run writes one to RUN_DIR/bundle)")
+        raise BundleError(f"no bundle at {root}; make one with: practica export RUN_DIR "
+                          "(a run of practica run writes one to RUN_DIR/bundle)")
     if root.is_file():
         raise BundleError(f"{root} is a file; a bundle is a folder (the one practica export wrote)")
     sums = verify_manifest(root)
@@ -139,7 +140,8 @@ def _input_spec(meta: BundleCard, path: Path) -> InputSpec:
     try:
         spec = InputSpec.from_dict(meta.input.model_dump())
     except (KeyError, TypeError, ValueError) as err:
-        raise BundleError(f"{path} is not a valid bundle card: input.table: {type(err).__name__}: {err}. {fix}") from None
+        raise BundleError(f"{path} is not a valid bundle card: input.table: {type(err).__name__}: {err}. "
+                          f"{fix}") from None
     if spec.table is not None and len(spec.table.columns) != spec.shape[0]:
         raise BundleError(f"{path} is not a valid bundle card: input.table has {len(spec.table.columns)} columns "
                           f"for an input shape of {list(spec.shape)}. {fix}")
@@ -159,7 +161,9 @@ def _check_signature(meta: BundleCard, session: Any, root: Path) -> None:
         raise BundleError(f"{card}: output.onnx_name {meta.output.onnx_name!r} is not an output of {model} "
                           f"(it has {sorted(outputs)}). {fix}")
     dims = inputs[meta.input.onnx_name][1:]  # after the batch dimension; a named dimension matches anything
-    if len(dims) != len(meta.input.shape) or any(isinstance(d, int) and d != s for d, s in zip(dims, meta.input.shape)):
+    # the length check comes first, so zip sees two sequences of the same length
+    if len(dims) != len(meta.input.shape) or any(isinstance(d, int) and d != s
+                                                 for d, s in zip(dims, meta.input.shape, strict=True)):
         raise BundleError(f"{card}: input.shape is {list(meta.input.shape)} but {model} takes inputs of shape "
                           f"{list(dims)}. {fix}")
     out_dims = outputs[meta.output.onnx_name]

@@ -36,7 +36,8 @@ def verify_manifest(root: Path) -> dict[str, str]:
     """The manifest's sums, after checking that the files on disk are exactly those, unaltered."""
     path = root / MANIFEST
     if not path.is_file():
-        raise BundleError(f"{root} has no {MANIFEST}: it is not a practica bundle (make one with: practica export RUN_DIR)")
+        raise BundleError(f"{root} has no {MANIFEST}: it is not a practica bundle "
+                          "(make one with: practica export RUN_DIR)")
     try:
         sums = Manifest.model_validate_json(path.read_bytes()).files
     except ValueError as err:

@@ -36,7 +36,8 @@ def input_reference(x: np.ndarray) -> dict:
                 "frequencies": [(np.histogram(pixels[:, c], bins=edges)[0] / len(pixels)).tolist()
                                 for c in range(x.shape[-1])],
             },
-            "image_brightness_quantiles": dict(zip(map(str, QUANTILES), np.quantile(per_image, QUANTILES).tolist())),
+            "image_brightness_quantiles": dict(zip(map(str, QUANTILES), np.quantile(per_image, QUANTILES).tolist(),
+                                                   strict=True)),
         }
     features = []
     for j in range(x.shape[1]):
@@ -45,8 +46,9 @@ def input_reference(x: np.ndarray) -> dict:
         edges = np.linspace(lo, hi if hi > lo else lo + 1.0, 11)
         features.append({
             "mean": float(col.mean()), "std": float(col.std()), "min": lo, "max": hi,
-            "quantiles": dict(zip(map(str, QUANTILES), np.quantile(col, QUANTILES).tolist())),
-            "histogram": {"edges": edges.tolist(), "frequencies": (np.histogram(col, bins=edges)[0] / len(col)).tolist()},
+            "quantiles": dict(zip(map(str, QUANTILES), np.quantile(col, QUANTILES).tolist(), strict=True)),
+            "histogram": {"edges": edges.tolist(),
+                          "frequencies": (np.histogram(col, bins=edges)[0] / len(col)).tolist()},
         })
     return {"kind": "features", "samples": int(len(x)), "features": features}
 
@@ -57,9 +59,13 @@ def output_reference(proba: np.ndarray, classes: tuple[str, ...]) -> dict:
     edges = np.linspace(0.0, 1.0, CONFIDENCE_BINS + 1)
     return {
         "samples": int(len(proba)),
-        "predicted_class_frequencies": dict(zip(classes, (np.bincount(predicted, minlength=len(classes)) / len(proba)).tolist())),
+        # proba has one column per class, so the bincount has exactly len(classes) entries
+        "predicted_class_frequencies": dict(zip(classes,
+                                                (np.bincount(predicted, minlength=len(classes)) / len(proba)).tolist(),
+                                                strict=True)),
         "confidence_mean": float(confidence.mean()),
-        "confidence_histogram": {"edges": edges.tolist(), "frequencies": (np.histogram(confidence, bins=edges)[0] / len(proba)).tolist()},
+        "confidence_histogram": {"edges": edges.tolist(),
+                                 "frequencies": (np.histogram(confidence, bins=edges)[0] / len(proba)).tolist()},
     }
 
 
@@ -77,6 +83,7 @@ def value_reference(values: np.ndarray) -> dict:
         "samples": int(len(v)),
         "prediction_mean": float(v.mean()),
         "prediction_std": float(v.std()),
-        "prediction_quantiles": dict(zip(map(str, QUANTILES), np.quantile(v, QUANTILES).tolist())),
-        "prediction_histogram": {"edges": edges.tolist(), "frequencies": (np.histogram(v, bins=edges)[0] / len(v)).tolist()},
+        "prediction_quantiles": dict(zip(map(str, QUANTILES), np.quantile(v, QUANTILES).tolist(), strict=True)),
+        "prediction_histogram": {"edges": edges.tolist(),
+                                 "frequencies": (np.histogram(v, bins=edges)[0] / len(v)).tolist()},
     }

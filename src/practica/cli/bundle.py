@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -13,11 +13,15 @@ from rich.table import Table
 from practica.cli.terminal import EXIT_INTERRUPTED, console, err_console, fail
 from practica.errors import PracticaError
 
+if TYPE_CHECKING:  # imported where used, to keep the CLI's start fast
+    from practica.prediction import Row
+
 
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A run directory (runs/<suite>/<run-id>) of a finished run.")],
     experiment: Annotated[str | None, typer.Option(help="Which experiment; default: the chosen one.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Bundle folder; default: RUN_DIR/bundle (RUN_DIR/bundle-NAME for others).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Bundle folder; default: RUN_DIR/bundle (RUN_DIR/bundle-NAME for others).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing bundle folder.")] = False,
 ) -> None:
     """Package a trained experiment as a self-contained bundle: ONNX, weights, card, lineage, manifest."""
@@ -30,7 +34,8 @@ def export(
     except PracticaError as err:
         fail(err)
     parity = bundle.card["onnx_parity"]
-    console.print(f"[green]bundle[/] {escape(str(path))}: {escape(bundle.version)}, {escape(bundle.input.describe())} → "
+    console.print(f"[green]bundle[/] {escape(str(path))}: {escape(bundle.version)}, "
+                  f"{escape(bundle.input.describe())} → "
                   f"{len(bundle.classes)} classes; ONNX agrees with the trained model to {parity['max_abs_diff']:.1e} "
                   f"on {parity['samples']} test samples")
 
@@ -46,8 +51,10 @@ def predict(
         help="Image files; folders of images (sub-folders named after classes give true labels); pixel CSVs "
              "(label,pixel1,…); JSON or JSON Lines files of {\"image\": base64} / {\"pixels\": …} / "
              "{\"features\": …} records with optional \"id\" and \"label\".")],
-    out: Annotated[Path | None, typer.Option(help="Write every row to this .csv or .json file; default: show the first rows.")] = None,
-    top_k: Annotated[int, typer.Option("--top-k", min=1, help="How many of the most probable labels each row lists.")] = 3,
+    out: Annotated[Path | None, typer.Option(
+        help="Write every row to this .csv or .json file; default: show the first rows.")] = None,
+    top_k: Annotated[int, typer.Option(
+        "--top-k", min=1, help="How many of the most probable labels each row lists.")] = 3,
 ) -> None:
     """Predict a batch of inputs with a bundle. An input that cannot be read becomes a row with an error."""
     from itertools import islice
@@ -55,7 +62,7 @@ def predict(
     from practica.bundle import load_bundle
     from practica.prediction import Predictions, check_output_path, write_rows
 
-    failures = []
+    failures: list[Row] = []
     try:
         if out is not None:
             check_output_path(out)
@@ -80,14 +87,15 @@ def predict(
         _print_predictions(shown, s.predicted + s.failed)
     else:
         console.print(f"[green]wrote[/] {s.predicted + s.failed:,} rows to {escape(str(out))}")
-    for row in failures:
+    for row in failures:  # rows with an error (see _tracked)
         if out is not None or row not in shown:
-            console.print(f"  [red]failed:[/] {escape(row.input)}: {escape(row.error)}")
+            console.print(f"  [red]failed:[/] {escape(row.input)}: {escape(row.error or '')}")
     line = f"[bold]{s.predicted:,} predicted[/], {s.failed:,} failed"
     if s.mae is not None:
         line += f"; mean absolute error [bold]{s.mae:.4g}[/] over {s.labelled:,} inputs with a known true value"
     if s.accuracy is not None:
-        line += f"; accuracy [bold]{100 * s.accuracy:.2f}%[/] ({s.correct:,} correct of {s.labelled:,} with a known label)"
+        line += (f"; accuracy [bold]{100 * s.accuracy:.2f}%[/] "
+                 f"({s.correct:,} correct of {s.labelled:,} with a known label)")
     console.print(line)
 
 
@@ -134,17 +142,22 @@ def serve(
     bundle: Annotated[Path, typer.Argument(help="A bundle folder (from practica export, or RUN_DIR/bundle).")],
     host: Annotated[str, typer.Option(help="Address to listen on; 0.0.0.0 for every interface.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Processes, each with the model loaded; one per core serves the most requests.")] = 1,
+    workers: Annotated[int, typer.Option(
+        min=1, help="Processes, each with the model loaded; one per core serves the most requests.")] = 1,
     max_batch_size: Annotated[int, typer.Option(min=1, help="Inputs per ONNX Runtime call.")] = 64,
-    max_wait_ms: Annotated[float, typer.Option(min=0, help="How long an input waits for others to share its batch (0: batch what is queued while the model runs).")] = 0.0,
+    max_wait_ms: Annotated[float, typer.Option(
+        min=0, help="How long an input waits for others to share its batch "
+                    "(0: batch what is queued while the model runs).")] = 0.0,
     max_items: Annotated[int, typer.Option(min=1, help="Inputs per request.")] = 64,
     max_body_mb: Annotated[float, typer.Option(min=0.001, help="Largest request body.")] = 10.0,
-    max_image_pixels: Annotated[int, typer.Option(min=1, help="Largest image (width × height) accepted.")] = 4096 * 4096,
+    max_image_pixels: Annotated[int, typer.Option(
+        min=1, help="Largest image (width × height) accepted.")] = 4096 * 4096,
     max_request_pixels: Annotated[int, typer.Option(
         min=1, help="Most pixels of a request's images, summed; checked before decoding.")] = 4 * 4096 * 4096,
     top_k: Annotated[int, typer.Option(min=1, help="Predictions per input when a request does not say.")] = 5,
-    api_key: Annotated[str | None, typer.Option(envvar="PRACTICA_API_KEY", show_envvar=True,
-                                                   help="Require this key (Authorization: Bearer KEY or X-API-Key).")] = None,
+    api_key: Annotated[str | None, typer.Option(
+        envvar="PRACTICA_API_KEY", show_envvar=True,
+        help="Require this key (Authorization: Bearer KEY or X-API-Key).")] = None,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
     bench_routes: Annotated[bool, typer.Option("--bench-routes", hidden=True)] = False,
 ) -> None:

@@ -31,11 +31,13 @@ def inspect(
         "--min-similarity", min=-1.0, max=1.0,
         help="Correlation two near-duplicate candidates' thumbnails need (at the best shift of up to 2 pixels); "
              "-1 lets the hash alone decide.")] = 0.8,
-    imbalance: Annotated[float, typer.Option("--imbalance-threshold", min=1.0,
-                                             help="Warn when the largest class has this many times the smallest's samples.")] = 3.0,
+    imbalance: Annotated[float, typer.Option(
+        "--imbalance-threshold", min=1.0,
+        help="Warn when the largest class has this many times the smallest's samples.")] = 3.0,
     show: Annotated[int, typer.Option("--show", min=0, help="Examples shown per check.")] = 5,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write every finding to this JSON file.")] = None,
-    html_out: Annotated[Path | None, typer.Option("--html", help="Write a page with example pairs as thumbnails.")] = None,
+    html_out: Annotated[Path | None, typer.Option(
+        "--html", help="Write a page with example pairs as thumbnails.")] = None,
 ) -> None:
     """Check a data set before training: unreadable files, class balance, duplicates, leakage.
 
@@ -79,7 +81,8 @@ def _common_root(report) -> str:
     import os
 
     sources = [s for c in report.checks for f in c.findings[:50]
-               for s in ((f.a_source, f.b_source) if hasattr(f, "a_source") else (f.split(": ")[0],) if isinstance(f, str) else ())]
+               for s in ((f.a_source, f.b_source) if hasattr(f, "a_source")
+                         else (f.split(": ")[0],) if isinstance(f, str) else ())]
     if not sources or not all(os.path.isabs(s) for s in sources):
         return ""
     try:
@@ -149,7 +152,8 @@ def _print_checks(console, report, show: int) -> None:
             for f in listed:
                 text = name(f) if isinstance(f, str) else (
                     f"{f.part} · column {f.label}: {f.detail}"
-                    + ("" if f.detail.startswith("constant") else f" in {f.count:,} rows (e.g. {', '.join(f.sources)})"))
+                    + ("" if f.detail.startswith("constant")
+                       else f" in {f.count:,} rows (e.g. {', '.join(f.sources)})"))
                 console.print(f"           {escape(text)}")
         if len(c.findings) > show:
             console.print(f"           [dim]… and {len(c.findings) - show:,} more (--show, --json, --html)[/]")

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from practica.cli.terminal import EXIT_EXPERIMENT_FAILED, EXIT_INTERRUPTED, EXIT_NO_MODEL, console, err_console, fail
@@ -41,7 +41,8 @@ class RichReporter:
             self._progress = None
 
     def experiment(self, index: int, total: int, exp):
-        console.rule(f"[bold][{index}/{total}] {escape(exp.name)}[/]" + (f" — {escape(exp.description)}" if exp.description else ""))
+        console.rule(f"[bold][{index}/{total}] {escape(exp.name)}[/]"
+                     + (f" — {escape(exp.description)}" if exp.description else ""))
         if exp.model.kind == "sklearn":
             console.print("  fitting the scikit-learn estimator…")
             return None
@@ -56,7 +57,8 @@ class RichReporter:
         h = trained.history
         how = f", {h.stop_reason.replace('_', ' ')} after {len(h.epochs)} epochs" if h else ""
         if trained.val.regression is not None:
-            console.print(f"  val R² [bold]{trained.val.regression.r2:.3f}[/] (RMSE {trained.val.regression.rmse:.4g}), "
+            console.print(f"  val R² [bold]{trained.val.regression.r2:.3f}[/] "
+                          f"(RMSE {trained.val.regression.rmse:.4g}), "
                           f"train R² {trained.train_r2:.3f}, {trained.train_seconds:.0f} s{how}")
             return
         console.print(
@@ -71,7 +73,7 @@ class _EpochProgress:
             TextColumn("  epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
             TimeElapsedColumn(), TextColumn("{task.fields[metrics]}"), console=console, transient=True,
         )
-        self.task = None
+        self.task: TaskID | None = None
         self.last = ""
 
     def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
@@ -81,6 +83,7 @@ class _EpochProgress:
         self.progress.reset(self.task, total=steps, epoch=f"{epoch}/{epochs}", metrics=self.last)
 
     def step(self, done: int) -> None:
+        assert self.task is not None  # epoch_start comes before any step
         self.progress.update(self.task, completed=done)
 
     def epoch_end(self, r) -> None:
@@ -103,7 +106,8 @@ class _EpochProgress:
 
 def run(
     suite_file: Annotated[Path | None, typer.Argument(help="Suite YAML; default: the built-in digits case.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the newest (or --run-id) run of this suite where it stopped.")] = False,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue the newest (or --run-id) run of this suite where it stopped.")] = False,
     run_id: Annotated[str | None, typer.Option(help="With --resume: which run to continue.")] = None,
     runs_dir: Annotated[Path, typer.Option(help="Where run directories go.")] = Path("runs"),
 ) -> None:
@@ -140,7 +144,8 @@ def run(
         raise typer.Exit(EXIT_NO_MODEL)
 
 
-def _resume_hint(suite_file: Path | None, runs_dir: Path, resume: bool, run_id: str | None, run_dir: Path | None) -> str:
+def _resume_hint(suite_file: Path | None, runs_dir: Path, resume: bool, run_id: str | None,
+                 run_dir: Path | None) -> str:
     """The command that continues the interrupted run, with every option it needs to find it again."""
     command = ["practica", "run"] + ([str(suite_file)] if suite_file is not None else [])
     if runs_dir != Path("runs"):

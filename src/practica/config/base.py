@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import math
 import types
-from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic_core import PydanticCustomError
@@ -109,10 +109,14 @@ class Shorthand(Strict):
     """
 
     main: ClassVar[str | None] = None
+    if TYPE_CHECKING:
+        # For the type checker only: every subclass declares its own ``type`` field (a Literal name);
+        # pydantic never sees this one, so the base class gains no field.
+        type: str
 
 
 def shorthand_registry(*classes: type[Shorthand]) -> dict[str, type[Shorthand]]:
-    return {cls.model_fields["type"].annotation.__args__[0]: cls for cls in classes}
+    return {get_args(cls.model_fields["type"].annotation)[0]: cls for cls in classes}
 
 
 def expand_shorthand(entry: Any, registry: dict[str, type[Shorthand]], what: str) -> Any:

@@ -28,7 +28,8 @@ def load_suite(path: str | Path) -> Suite:
     path = Path(path)
     if not path.is_file():
         hint = " (it is a folder; give the .yaml file inside it)" if path.is_dir() else ""
-        raise ConfigError(f"suite file {path} not found{hint}. Give the path to a suite .yaml, e.g. examples/digits.yaml.")
+        raise ConfigError(f"suite file {path} not found{hint}. "
+                          "Give the path to a suite .yaml, e.g. examples/digits.yaml.")
     size = path.stat().st_size
     if size > MAX_SUITE_BYTES:
         raise ConfigError(
@@ -99,7 +100,8 @@ def _check_yaml_bounds(text: str, path: Path) -> None:
 
 def suite_from_dict(raw: Any, *, base_dir: Path = Path("."), origin: str = "suite") -> Suite:
     if not isinstance(raw, dict):
-        raise ConfigError(f"{origin}: a suite file is a mapping with keys name, dataset, experiments...; got {type(raw).__name__}.")
+        raise ConfigError(f"{origin}: a suite file is a mapping with keys name, dataset, experiments...; "
+                          f"got {type(raw).__name__}.")
     version = raw.get("schema_version", SCHEMA_VERSION)
     if version != SCHEMA_VERSION:
         raise ConfigError(
@@ -156,7 +158,8 @@ def _names_differ(old: Any, new: Any) -> bool:
 
 
 def _resolve_paths(data: dict[str, Any], base_dir: Path) -> None:
-    for spec in (data.get("dataset"), (data.get("dataset") or {}).get("test") if isinstance(data.get("dataset"), dict) else None):
+    dataset = data.get("dataset")
+    for spec in (dataset, (dataset or {}).get("test") if isinstance(dataset, dict) else None):
         for key in ("path", "labels"):  # every field naming a file
             if isinstance(spec, dict) and isinstance(spec.get(key), str):
                 p = Path(spec[key]).expanduser()
@@ -177,7 +180,8 @@ def format_validation_error(
             msg = "this key is required"
         elif e["type"] == "finite_number":
             msg = f"expected a finite number, got {given!r}; NaN and infinity are not accepted, write a number"
-        elif e["type"] not in ("unknown_key", "unknown_name", "bad_entry", "no_argument", "value_error") and not isinstance(given, dict):
+        elif (e["type"] not in ("unknown_key", "unknown_name", "bad_entry", "no_argument", "value_error")
+              and not isinstance(given, dict)):
             msg = f"{msg} (got {given!r})"
         lines.append(f"  {where}: {msg}" if where else f"  {msg}")
     head = f"{origin} is not a valid suite ({len(lines)} problem{'s' if len(lines) > 1 else ''}):"
@@ -192,7 +196,8 @@ def _where(loc: tuple[Any, ...], data: Any) -> str:
             label = f"[{item}]"
             if isinstance(node, list) and item < len(node):
                 node = node[item]
-                if isinstance(node, dict) and isinstance(node.get("name"), str) and parts and parts[-1] == "experiments":
+                if (isinstance(node, dict) and isinstance(node.get("name"), str)
+                        and parts and parts[-1] == "experiments"):
                     label += f" ({node['name']})"
             else:
                 node = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import (
     Field,
@@ -27,7 +27,7 @@ from practica.config.layers import AugmentSpec, LayerSpec, check_layers_size
 from practica.tasks import TASKS, get_task, owner
 from practica.tasks.regression import NUMERIC_SOURCES
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 MAX_SEED = 2**32 - 1  # numpy's seeds are unsigned 32-bit
 MAX_LATENCY_SAMPLES = 100_000  # single predictions timed per model: 200 already give a stable p95
 MAX_THROUGHPUT_BATCH = 65_536
@@ -107,7 +107,8 @@ class JsonFields(Strict):
                 raise ValueError(f"fields.features names {twice[0]!r} twice; name each feature once")
         used = self.features if isinstance(self.features, list) else [self.image, self.pixels, self.features]
         if self.label is not None and self.label in used:
-            raise ValueError(f"fields.label {self.label!r} is also a sample field; the label must be a field of its own")
+            raise ValueError(f"fields.label {self.label!r} is also a sample field; "
+                             "the label must be a field of its own")
         return self
 
     @model_serializer(mode="wrap")
@@ -119,9 +120,12 @@ class SourceSpec(Strict):
     """Where samples come from. ``path`` is relative to the suite file's folder."""
 
     source: DataSource
-    path: Path | None = Field(None, description="the file or folder (for a well-known set: a local copy, instead of downloading)")
+    path: Path | None = Field(
+        None, description="the file or folder (for a well-known set: a local copy, instead of downloading)"
+    )
     part: Literal["train", "test"] = Field(
-        "train", description="which part of a set that has its own train/test parts (well-known sets, train/ test/ folders)"
+        "train",
+        description="which part of a set that has its own train/test parts (well-known sets, train/ test/ folders)",
     )
     image_size: tuple[PositiveInt, PositiveInt] | None = Field(
         None, description="(height, width) every image is resized to; default: keep, and require one size"
@@ -377,7 +381,8 @@ class OptimizerSpec(Strict):
         if self.name != "sgd":
             wrong = [k for k in ("momentum", "nesterov") if k in self.model_fields_set]
             if wrong:
-                raise ValueError(f"optimizer.{wrong[0]} applies only to sgd, not {self.name}; remove it or use name: sgd")
+                raise ValueError(f"optimizer.{wrong[0]} applies only to sgd, not {self.name}; "
+                                 "remove it or use name: sgd")
         elif "betas" in self.model_fields_set:
             raise ValueError("optimizer.betas applies to adam and adamw, not sgd; remove it")
         if self.nesterov and self.momentum == 0:

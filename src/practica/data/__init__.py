@@ -70,14 +70,15 @@ def official_test(spec: DatasetSpec) -> SourceSpec | None:
     """The test part of a set that comes with one (CIFAR-10, MNIST, ..., or a folder holding train/
     and test/), used as the fixed test set unless the suite names another. Published results are on
     that part, so ours compare."""
-    from pathlib import Path
-
     from practica.config.schema import KNOWN_SOURCES, SourceSpec
+    from practica.data.sources import required_path
     from practica.data.sources.folder import split_parts
 
     if spec.part != "train":
         return None
-    if spec.source not in KNOWN_SOURCES and not (spec.source == "folder" and split_parts(Path(spec.path))):
+    if spec.source not in KNOWN_SOURCES and not (
+        spec.source == "folder" and split_parts(required_path(spec.path, "path", spec.source))
+    ):
         return None
     fields = spec.model_dump(include=set(SourceSpec.model_fields))
     return SourceSpec.model_validate({**fields, "part": "test"})

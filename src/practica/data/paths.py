@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from practica.config.schema import SourceSpec, Suite
+from practica.data.sources import required_path
 from practica.data.sources.folder import part_root
 from practica.errors import DataError
 
@@ -27,7 +28,7 @@ def check_data_paths(suite: Suite) -> None:
         if spec.labels is not None:
             _check_path(f"{where}.labels", spec.labels, "file", spec.source)
         if spec.source == "folder" and spec.part == "test":
-            part_root(Path(spec.path), "test")
+            part_root(required_path(spec.path, "path", spec.source), "test")
 
 
 def _check_path(key: str, path: Path, want: str, source: str) -> None:

@@ -99,15 +99,12 @@ class Dataset:
         if not get_task(self.task).has_classes:
             return {}
         counts = np.bincount(self.y, minlength=len(self.classes))
-        return {name: int(n) for name, n in zip(self.classes, counts)}
+        return {name: int(n) for name, n in zip(self.classes, counts, strict=True)}
 
     def subset(self, indices: np.ndarray, name: str | None = None, *, path: Path | None = None) -> Dataset:
         """The samples at ``indices``. Of a memory-mapped set (``mapped.py``), a memory-mapped set too,
         copied a chunk at a time: into the file at ``path`` (reused when whole), else a scratch file."""
-        if mapped.is_mapped(self.x):
-            x = mapped.take(self.x, np.asarray(indices), path)
-        else:
-            x = self.x[indices]
+        x = mapped.take(self.x, np.asarray(indices), path) if mapped.is_mapped(self.x) else self.x[indices]
         return replace(
             self,
             name=name or self.name,

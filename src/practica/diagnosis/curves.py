@@ -85,7 +85,7 @@ class Curves:
     @property
     def gap(self) -> tuple[float, ...]:
         """Train minus val accuracy, epoch by epoch (NaN where either is)."""
-        return tuple(t - v for t, v in zip(self.train_acc, self.val_acc))
+        return tuple(t - v for t, v in zip(self.train_acc, self.val_acc, strict=True))
 
     def tail(self, width: int = SMOOTH_EPOCHS) -> Window:
         return Window.tail(self.n, width)

@@ -71,10 +71,11 @@ def check_overfitting(c: Curves, history: History) -> Check | None:
     """Val loss past its minimum and rising while train loss falls, or a large, growing accuracy gap."""
     rise = val_loss_rise(c, history)
     gap = _gap_growth(c)
-    if rise is None and gap is None:
+    found = rise or gap
+    if found is None:
         return None
     parts = [p[0] for p in (rise, gap) if p is not None]
-    headline = (rise or gap)[1]
+    headline = found[1]
     evidence = "; ".join([*parts, _kept_model(c, history)])
     advice = OVERFIT_ADVICE_STOPPED if history.stop_reason == "early_stopping" else OVERFIT_ADVICE_NO_STOP
     tail = c.tail()
@@ -160,12 +161,12 @@ def check_underfitting(c: Curves, context: DiagnosisContext) -> Check | None:
     train_acc, val_acc = tail.mean(c.train_acc), tail.mean(c.val_acc)
     never = _never_learned(c, context)
     far = shortfall(train_acc, val_acc, context, span=f" over {tail}")
-    if never is None and far is None:
-        return None
     if never is not None:
         evidence = never[0] if far is None else f"{never[0]}; {far[0]}"
         finding = Finding("underfitting", evidence, NEVER_LEARNED_ADVICE)
         return Check(finding, never[1], NEVER_LEARNED_SIZE, never_learned=True)
+    if far is None:
+        return None
     advice = OVER_REGULARIZED_ADVICE if val_acc - train_acc >= SMALL_GAP else UNDERFIT_ADVICE
     return Check(Finding("underfitting", far[0], advice), far[1], size=far[2])
 

@@ -124,7 +124,7 @@ class _Curves(Curves):
 
     @property
     def gap(self) -> tuple[float, ...]:
-        return tuple(t - v for t, v in zip(self.train_r2, self.val_r2))
+        return tuple(t - v for t, v in zip(self.train_r2, self.val_r2, strict=True))
 
 
 def diagnose_regression(history: History, context: RegressionContext) -> Diagnosis:
@@ -143,7 +143,7 @@ def diagnose_regression(history: History, context: RegressionContext) -> Diagnos
         undertrained = None if over or never else _undertrained(c, history)
         if undertrained is not None:
             ordered.insert(0, undertrained)
-        plateau = None if never else check_plateau(c, history)  # type: ignore[arg-type]  # reads the loss
+        plateau = None if never else check_plateau(c, history)  # reads the loss
         checks = [*ordered, *([plateau] if plateau else [])]
     if not checks:
         checks = [_healthy(c)]
@@ -193,7 +193,7 @@ def diagnose_regression_fit(
 
 
 def _diverged(c: _Curves, history: History) -> Check | None:
-    found = non_finite(c) or _blow_up(c) or stopped_as_diverged(c, history)  # type: ignore[arg-type]
+    found = non_finite(c) or _blow_up(c) or stopped_as_diverged(c, history)
     return Check(Finding("diverged", found[0], DIVERGED_ADVICE), found[1]) if found else None
 
 
@@ -207,14 +207,16 @@ def _blow_up(c: _Curves) -> tuple[str, str] | None:
                 f"train loss {loss(last)} at epoch {n}, {last:.1f}× that of predicting the mean")
     if last >= DIVERGE_START_MULTIPLE * first:
         return (f"train loss rose from {loss(first)} at epoch 1 to {loss(last)} at epoch {n} "
-                f"({last / first:.1f}× its starting value)", f"train loss rose {loss(first)} → {loss(last)} by epoch {n}")
+                f"({last / first:.1f}× its starting value)",
+                f"train loss rose {loss(first)} → {loss(last)} by epoch {n}")
     return None
 
 
 def _overfitting(c: _Curves, history: History) -> Check | None:
-    rise = val_loss_rise(c, history)  # type: ignore[arg-type]
+    rise = val_loss_rise(c, history)
     gap = _gap_growth(c)
-    if rise is None and gap is None:
+    found = rise or gap
+    if found is None:
         return None
     parts = [p[0] for p in (rise, gap) if p is not None]
     best = history.best_epoch
@@ -223,7 +225,7 @@ def _overfitting(c: _Curves, history: History) -> Check | None:
     evidence = "; ".join([*parts, *([kept] if kept else [])])
     advice = OVERFIT_ADVICE_STOPPED if history.stop_reason == "early_stopping" else OVERFIT_ADVICE_NO_STOP
     advice = advice.replace("more augmentation (random crops, flips), ", "")
-    return Check(Finding("overfitting", evidence, advice), (rise or gap)[1], size=max(0.0, c.tail().mean(c.gap)))
+    return Check(Finding("overfitting", evidence, advice), found[1], size=max(0.0, c.tail().mean(c.gap)))
 
 
 def _gap_growth(c: _Curves) -> tuple[str, str] | None:
@@ -253,7 +255,9 @@ def _underfitting(c: _Curves, context: RegressionContext) -> Check | None:
     return Check(Finding("underfitting", far[0], UNDERFIT_ADVICE), far[1], far[2]) if far else None
 
 
-def _shortfall(train: float, val: float, context: RegressionContext, *, span: str = "") -> tuple[str, str, float] | None:
+def _shortfall(
+    train: float, val: float, context: RegressionContext, *, span: str = ""
+) -> tuple[str, str, float] | None:
     ref = context.reference_r2
     if ref is None or not (math.isfinite(train) and math.isfinite(val)) or ref <= 0:
         return None

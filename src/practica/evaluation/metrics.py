@@ -27,7 +27,7 @@ def split_metrics(proba: np.ndarray, y: np.ndarray, classes: tuple[str, ...]) ->
         ece=expected_calibration_error(proba, y),
         per_class=tuple(
             ClassMetrics(name, float(pi), float(ri), float(fi), int(si))
-            for name, pi, ri, fi, si in zip(classes, p, r, f, s)
+            for name, pi, ri, fi, si in zip(classes, p, r, f, s, strict=True)
         ),
         confusion=tuple(tuple(int(v) for v in row) for row in confusion_matrix(y, pred, labels=labels)),
         n=int(len(y)),

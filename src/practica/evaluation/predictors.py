@@ -2,7 +2,8 @@
 
 Both take samples as the data stage stores them (uint8 N×H×W×C images or float N×F features)
 and give class probabilities (``predict_proba``) for a task with classes; ``outputs`` is whichever
-the model gives (probabilities, or a regressor's values), as a 2-D array, for what treats both alike (timing, export parity): outputs apart from scores.
+the model gives (probabilities, or a regressor's values), as a 2-D array, for what treats both alike
+(timing, export parity): outputs apart from scores.
 """
 
 from __future__ import annotations

@@ -90,7 +90,9 @@ def balancing(name: str, class_weight: str | None) -> str:
     return "none"
 
 
-def fit_baseline(name: str, est: BaseEstimator, x: np.ndarray, y: np.ndarray, class_weight: str | None) -> BaseEstimator:
+def fit_baseline(
+    name: str, est: BaseEstimator, x: np.ndarray, y: np.ndarray, class_weight: str | None,
+) -> BaseEstimator:
     """Fit ``est`` (from ``make_baseline``) on samples ``x`` (images or features), balanced if asked."""
     kwargs = {}
     if balancing(name, class_weight) == "sample_weight":

@@ -6,6 +6,8 @@ raw pixels scaled to [0, 1]: the statistics travel with the weights.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import torch
 from torch import nn
@@ -22,7 +24,13 @@ class Classifier(nn.Module):
     """``preprocess`` (a CSV table's, fitted on the training split: ``models/preprocess.py``) replaces
     the mean/std normalisation when given: raw table rows in."""
 
-    def __init__(self, body: nn.Module, mean: torch.Tensor, std: torch.Tensor, preprocess: nn.Module | None = None) -> None:
+    # buffers registered in __init__
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(
+        self, body: nn.Module, mean: torch.Tensor, std: torch.Tensor, preprocess: nn.Module | None = None,
+    ) -> None:
         super().__init__()
         self.body = body
         self.register_buffer("mean", mean.float())
@@ -43,6 +51,10 @@ class Regressor(Classifier):
     ``y_std``, buffers that travel with the weights), so the module's output is in the target's
     own units, as the exported model's is.
     """
+
+    # buffers registered in __init__
+    y_mean: torch.Tensor
+    y_std: torch.Tensor
 
     def __init__(self, body: nn.Module, mean: torch.Tensor, std: torch.Tensor, preprocess: nn.Module | None = None,
                  *, y_mean: float = 0.0, y_std: float = 1.0) -> None:
@@ -86,6 +98,7 @@ def input_stats(x: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.Tenso
     model takes it (N×C×H×W or N×F), or an array as the data stage stores it (N×H×W×C or N×F, e.g.
     memory-mapped), read a chunk at a time and measured exactly as its tensor would be.
     """
+    chunks: Iterable[torch.Tensor]
     if isinstance(x, np.ndarray):
         images = x.ndim == 4
         scale = 255.0 if x.dtype == np.uint8 else 1.0
@@ -99,6 +112,8 @@ def input_stats(x: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, torch.Tenso
         scale = 255.0 if x.dtype == torch.uint8 else 1.0
         width = x.shape[1]
         chunks = torch.split(x, _stats_rows(x.shape[1:]))  # chunked: a float copy of 60k images would be 0.7 GB
+    dims: tuple[int, ...]
+    shape: tuple[int, ...]
     if images:
         dims, shape = (0, 2, 3), (1, -1, 1, 1)
     else:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -90,11 +91,12 @@ class FastNet(nn.Module):
         eigenvalues, eigenvectors = torch.linalg.eigh(cov)
         filters = (eigenvectors.T / (eigenvalues + WHITEN_EPS).sqrt()[:, None]).reshape(-1, c, 2, 2)
         self.whiten.weight.copy_(torch.cat([filters, -filters]).float())
-        self.whiten.bias.zero_()
+        cast(torch.Tensor, self.whiten.bias).zero_()  # cast: built with bias=True, never None
 
     def start_epoch(self, epoch: int) -> None:
         """The whitening bias learns in epochs 1..``whiten_bias_epochs`` and is fixed after."""
-        self.whiten.bias.requires_grad_(epoch <= self.whiten_bias_epochs)
+        # cast: the whitening conv is built with bias=True, never None
+        cast(torch.Tensor, self.whiten.bias).requires_grad_(epoch <= self.whiten_bias_epochs)
 
     @property
     def views(self) -> int:
@@ -134,7 +136,7 @@ class FastNet(nn.Module):
         out = self.logits(torch.cat(views))
         out = out.reshape(len(views), -1, out.shape[1])  # -1: the batch stays symbolic in export
         weights = [1.0, 1.0] + [0.5] * (len(views) - 2)  # the shifted views count half
-        return sum(w * o for w, o in zip(weights, out)) / sum(weights)
+        return sum(w * o for w, o in zip(weights, out, strict=True)) / sum(weights)
 
 
 def fastnet(
@@ -157,4 +159,5 @@ def fastnet(
         raise ModelError(f"fastnet tta must be 0 (none), 1 (mirror) or 2 (mirror and shifts); got {tta}.")
     if whiten_bias_epochs < 0:
         raise ModelError(f"fastnet whiten_bias_epochs must be 0 or more (0: never trained); got {whiten_bias_epochs}.")
-    return FastNet(c, num_classes, tuple(int(v) for v in widths), tta, whiten_bias_epochs)
+    w1, w2, w3 = widths
+    return FastNet(c, num_classes, (int(w1), int(w2), int(w3)), tta, whiten_bias_epochs)

@@ -46,7 +46,7 @@ def _need_image(spec: L.Shorthand, index: int, shape: Shape) -> tuple[int, int, 
             f"layer {index} ({spec.type}) needs an image input (channels × height × width) but gets a "
             f"vector of {shape[0]} features; put image layers before 'flatten' or 'global_avgpool'."
         )
-    return shape  # type: ignore[return-value]
+    return shape
 
 
 def _build_one(spec: L.Shorthand, index: int, shape: Shape) -> tuple[nn.Module, Shape]:

@@ -155,7 +155,8 @@ class TablePreprocessing:
 
     def to_dict(self) -> dict[str, Any]:
         return {"numeric": [asdict(s) for s in self.numeric],
-                "categorical": [{**asdict(s), "codes": list(s.codes), "labels": list(s.labels)} for s in self.categorical],
+                "categorical": [{**asdict(s), "codes": list(s.codes), "labels": list(s.labels)}
+                                for s in self.categorical],
                 "n_inputs": self.n_inputs, "outputs": list(self.output_names)}
 
     @classmethod
@@ -168,6 +169,15 @@ class TablePreprocessing:
 
 class TablePreprocess(nn.Module):
     """``TablePreprocessing.transform`` as a torch module (buffers), in front of a network."""
+
+    # buffers registered in __init__ from ``TablePreprocessing._arrays``
+    num_cols: torch.Tensor
+    median: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
+    ind_pos: torch.Tensor
+    slot_cols: torch.Tensor
+    slot_codes: torch.Tensor
 
     def __init__(self, fitted: TablePreprocessing) -> None:
         super().__init__()
@@ -195,6 +205,8 @@ class TableTransformer(TransformerMixin, BaseEstimator):
         self.schema = schema
 
     def fit(self, x: np.ndarray, y: Any = None) -> TableTransformer:
+        if self.schema is None:  # the default exists only for scikit-learn's clone/get_params
+            raise ValueError("TableTransformer needs the table's schema to fit")
         self.preprocessing_ = TablePreprocessing.fit(x, self.schema)
         return self
 

@@ -30,7 +30,9 @@ def check_model_params(spec: ModelSpec) -> None:
 
         names = sorted(ARCHITECTURES)
         if spec.arch not in ARCHITECTURES:
-            raise ValueError(f"unknown arch '{spec.arch}'.{did_you_mean(spec.arch, names)} Accepted: {', '.join(names)}")
+            raise ValueError(
+                f"unknown arch '{spec.arch}'.{did_you_mean(spec.arch, names)} Accepted: {', '.join(names)}"
+            )
         accepted = _arch_options(spec.arch)
         _check_keys(spec.params, accepted, f"arch '{spec.arch}'")
         _check_arch_values(spec.arch, spec.params)

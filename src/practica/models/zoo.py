@@ -7,6 +7,7 @@ options; the registry checks a suite's ``params`` against those options before a
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from torch import nn
 
@@ -99,7 +100,7 @@ def keras_cnn(input_shape: Shape, num_classes: int, *, dropout: bool = True) -> 
     )
 
 
-ARCHITECTURES = {
+ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "resnet": resnet,
     "resnet20": resnet20,
     "mlp": mlp,

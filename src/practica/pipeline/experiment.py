@@ -105,6 +105,7 @@ def train_experiment(
         predictor: Predictor = _fit_baseline(exp, train, len(splits.classes))
         history = None
         summary = f"{describe(exp.model)} ({predictor.params:,} learned values)"
+        assert exp.model.sklearn is not None  # kind "sklearn": the one model field given is sklearn
         if baselines.balancing(exp.model.sklearn, exp.train.class_weight) == "none" and exp.train.class_weight:
             summary += f"; class_weight: {exp.train.class_weight} does not apply ({exp.model.sklearn} takes no weights)"
         if suite.dataset.split.cv_folds:
@@ -197,11 +198,11 @@ def cross_validate(exp: ExperimentSpec, splits: Splits, folds: int) -> CrossVali
 
 def _fit_baseline(exp: ExperimentSpec, train: Dataset, num_classes: int) -> SklearnPredictor:
     name = exp.model.sklearn
-    est = baselines.make_baseline(name, exp.model.params, exp.train.seed, exp.train.class_weight,  # type: ignore[arg-type]
-                                  task=train.task)
+    assert name is not None  # only sklearn models are fitted here
+    est = baselines.make_baseline(name, exp.model.params, exp.train.seed, exp.train.class_weight, task=train.task)
     if train.table is not None:  # a CSV table: its preprocessing is the pipeline's first step, fitted on train
         est = with_table(est, train.table)
-    baselines.fit_baseline(name, est, train.x, train.y, exp.train.class_weight)  # type: ignore[arg-type]
+    baselines.fit_baseline(name, est, train.x, train.y, exp.train.class_weight)
     if "n_jobs" in est.get_params():
         # Parallel fitting pays; parallel prediction of a few samples costs more in thread
         # start-up than it saves, and would dominate the measured latency.

@@ -11,25 +11,29 @@ from practica.pipeline.experiment import load_predictor
 from practica.pipeline.rundir import RunDir
 
 
-def export_run(run_dir: Path, experiment: str | None = None, out: Path | None = None, *, overwrite: bool = False) -> Path:
+def export_run(run_dir: Path, experiment: str | None = None, out: Path | None = None, *,
+               overwrite: bool = False) -> Path:
     run = RunDir.finished(run_dir)
     suite = run.read_suite()
     decision = run.read_decision()
     name = experiment or decision.chosen
     if name is None:
-        raise RunError(f"no experiment of run {run.id} was chosen ({decision.summary}); pick one with --experiment NAME")
+        raise RunError(f"no experiment of run {run.id} was chosen ({decision.summary}); "
+                       "pick one with --experiment NAME")
     names = [e.name for e in suite.experiments]
     if name not in names:
         raise RunError(f"the run has no experiment '{name}'; it has: {', '.join(names)}")
     exp_dir = run.experiment(name)
     evaluation = exp_dir.read_evaluation()
     if evaluation is None:
-        raise RunError(f"experiment '{name}' of run {run.id} did not finish (it failed or never ran); it cannot be exported")
+        raise RunError(f"experiment '{name}' of run {run.id} did not finish (it failed or never ran); "
+                       "it cannot be exported")
     splits = prepare_data(suite.dataset)
     recorded = run.data_fingerprint()
     if recorded != splits.fingerprint:
         raise RunError(
-            f"the data changed since run {run.id} (fingerprint {(recorded or '?')[:12]} then, {splits.fingerprint[:12]} now); "
+            f"the data changed since run {run.id} "
+            f"(fingerprint {(recorded or '?')[:12]} then, {splits.fingerprint[:12]} now); "
             "the bundle's lineage and reference statistics would be wrong. Restore the data, or run the suite again."
         )
     exp = suite.experiment(name)

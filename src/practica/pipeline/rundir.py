@@ -232,7 +232,8 @@ class RunDir:
         else:
             runs = sorted(p for p in base.glob("*") if cls(p).suite_file.is_file()) if base.is_dir() else []
             if not runs:
-                raise RunError(f"nothing to resume: no run of suite '{suite.name}' under {base}. Drop --resume to start one.")
+                raise RunError(f"nothing to resume: no run of suite '{suite.name}' under {base}. "
+                               "Drop --resume to start one.")
             run = cls(runs[-1])
         if run.suite_file.read_text(encoding="utf-8") != resolved_yaml(suite):
             raise RunError(

@@ -194,7 +194,8 @@ def run_suite(
         reporter.stage("Measuring latency and throughput, one model after another")
         costs = _measure_costs(suite, splits, ok, in_memory, run)
 
-        results = tuple(_result(exp, trained[exp.name], diagnoses.get(exp.name), costs, run) for exp in suite.experiments)
+        results = tuple(_result(exp, trained[exp.name], diagnoses.get(exp.name), costs, run)
+                        for exp in suite.experiments)
         decision = select(results, selection)
         run.write_decision(decision)
         bundle = _write_chosen_bundle(suite, splits, results, decision, in_memory, run, version, reporter)
@@ -251,8 +252,8 @@ def _write_chosen_bundle(
     exp = chosen.spec
     try:
         predictor = in_memory.get(exp.name) or load_predictor(exp, splits, run.experiment(exp.name))
-        src = BundleSource(suite, exp, splits, predictor, chosen.evaluation, chosen.diagnosis, decision, run.id, version,
-                           lineage=run.read_lineage())
+        src = BundleSource(suite, exp, splits, predictor, chosen.evaluation, chosen.diagnosis, decision, run.id,
+                           version, lineage=run.read_lineage())
         path = write_bundle(src, run.bundle(), overwrite=True)
     except PracticaError as err:
         reporter.stage(f"No bundle: {err}")
@@ -305,7 +306,8 @@ def _diagnose_all(suite: Suite, splits: Splits, trained: dict[str, Trained], run
         ref, ref_name = ok[best].val.accuracy, f"{best}, the suite's best"
     else:
         ref, ref_name = None, "no reference"
-    context = DiagnosisContext(chance_accuracy=1.0 / len(splits.classes), reference_accuracy=ref, reference_name=ref_name)
+    context = DiagnosisContext(chance_accuracy=1.0 / len(splits.classes), reference_accuracy=ref,
+                               reference_name=ref_name)
     out: dict[str, Diagnosis] = {}
     for name, t in trained.items():
         if t.history is not None:

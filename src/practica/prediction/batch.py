@@ -122,6 +122,7 @@ def _decode(chunk: list[Item], spec: InputSpec, max_pixels: int) -> list[np.ndar
         elif item.path is not None:
             inputs.append(next(decoded))
         else:
+            assert item.array is not None, "an Item holds a path, an array or an error"  # see sources
             inputs.append(item.array)
     return inputs
 
@@ -141,17 +142,19 @@ def _decode_files(paths: list[str], spec: InputSpec, max_pixels: int) -> list[np
             continue
         except Exception:  # noqa: BLE001, S110 — unreadable: decode_or_reason says why, as for any file
             pass
-        d = decode_or_reason(path, spec.shape[:2], spec.shape[2])
+        d = decode_or_reason(path, (spec.shape[0], spec.shape[1]), spec.shape[2])  # an image's (H, W), then C
         out.append(d.reshape(spec.shape) if isinstance(d, np.ndarray) else f"cannot decode the image: {d}")
     return out
 
 
 def _predict_batch(bundle: Bundle, items: list[Item], inputs: list[np.ndarray | str], k: int) -> Iterator[Row]:
     good = [i for i, x in enumerate(inputs) if isinstance(x, np.ndarray)]
-    proba_of = dict(zip(good, bundle.predict_proba(np.stack([inputs[i] for i in good])))) if good else {}
+    # one output row per stacked input, so zip pairs each good index with its own row
+    proba_of = dict(zip(good, bundle.predict_proba(np.stack([inputs[i] for i in good])), strict=True)) if good else {}
     for i, item in enumerate(items):
-        if i not in proba_of:
-            yield Row(item.name, true_label=item.label, error=inputs[i])
+        x = inputs[i]
+        if not isinstance(x, np.ndarray):  # not in proba_of: x says why it has no input
+            yield Row(item.name, true_label=item.label, error=x)
             continue
         p = proba_of[i]
         if not get_task(bundle.task).has_classes:  # p is the (1,) predicted value

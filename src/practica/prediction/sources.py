@@ -69,7 +69,8 @@ def _open(path: Path, spec: InputSpec, classes: tuple[str, ...]) -> Source:
     suffix = path.suffix.lower()
     if path.is_dir() or suffix in IMAGE_SUFFIXES:
         if spec.kind != "image":
-            raise InputError(f"this model takes {spec.describe()}, not images; give a CSV or JSON file of them ({path})")
+            raise InputError(f"this model takes {spec.describe()}, not images; "
+                             f"give a CSV or JSON file of them ({path})")
         items = _folder_items(path, classes) if path.is_dir() else [Item(str(path), path=str(path))]
         return Source(path, len(items), iter(items))
     if suffix == ".csv" and spec.table is not None:
@@ -97,7 +98,8 @@ def resolve_label(value: Any, classes: tuple[str, ...]) -> str:
     if isinstance(value, (int, str)) and not isinstance(value, bool) and text.isdigit() and int(text) < len(classes):
         return classes[int(text)]
     shown = ", ".join(classes[:12]) + (", …" if len(classes) > 12 else "")
-    raise InputError(f"label {text!r} is neither a class of this model ({shown}) nor a class index 0–{len(classes) - 1}")
+    raise InputError(f"label {text!r} is neither a class of this model ({shown}) "
+                     f"nor a class index 0–{len(classes) - 1}")
 
 
 # --- image files and folders -------------------------------------------------------------------------
@@ -133,7 +135,7 @@ def _csv_items(path: Path, spec: InputSpec, classes: tuple[str, ...]) -> Iterato
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: a spreadsheet's byte-order mark
             reader = csv.reader(f)
-            header = next(reader, None)
+            header: list[str] = next(reader, [])  # no header row reads as an empty one: both are refused
             try:
                 label_col, value_cols = _csv_layout(path, header, spec)
             except InputError as err:
@@ -149,14 +151,15 @@ def _csv_items(path: Path, spec: InputSpec, classes: tuple[str, ...]) -> Iterato
         yield Item(str(path), error=f"cannot read the CSV file: {err}")
 
 
-def _csv_layout(path: Path, header: list[str] | None, spec: InputSpec) -> tuple[int | None, list[int]]:
+def _csv_layout(path: Path, header: list[str], spec: InputSpec) -> tuple[int | None, list[int]]:
     """The label column's index (if any) and the value columns' indices, in the model's order."""
     expected = _expected_values(spec)
     if not header:
         raise InputError(f"{path} is empty; a pixel CSV has a header row, then one image per row")
     names = [h.strip() for h in header]
     if all(is_number(n) for n in names):
-        raise InputError(f"{path} has no header row; add one (e.g. label,pixel1,…) so the label column can be told apart")
+        raise InputError(f"{path} has no header row; "
+                         "add one (e.g. label,pixel1,…) so the label column can be told apart")
     label_cols = [i for i, n in enumerate(names) if n.lower() in LABEL_COLUMNS]
     if len(label_cols) > 1:
         raise InputError(f"{path} has more than one label column ({', '.join(names[i] for i in label_cols)}); keep one")
@@ -205,7 +208,8 @@ def _table_items(path: Path, spec: InputSpec, classes: tuple[str, ...]) -> Itera
             absent = [n for n in table.names if n not in names]
             unknown = [n for n in names if n not in table.names and n != table.target and n not in table.ignored]
             if not names or absent or unknown:
-                problem = "it is empty" if not names else (f"it lacks {absent}" if absent else f"it has unknown columns {unknown}")
+                problem = "it is empty" if not names else (f"it lacks {absent}" if absent
+                                                           else f"it has unknown columns {unknown}")
                 yield Item(str(path), error=f"{path}: {problem}; this model takes a header row naming its columns "
                            f"{list(table.names)} (and optionally the target {table.target!r}), then one row per input")
                 return

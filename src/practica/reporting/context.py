@@ -89,6 +89,13 @@ class Chosen:
     regression: bool = False  # the figure is predicted vs actual; no per-class table, no calibration
 
 
+CLASSES_COMPARISON_NOTE = (
+    "Validation figures decide; test accuracy is shown for the record only. Val F1 is the macro-F1 (every "
+    "class counts equally); latency is one sample per call, p50 / p95 in ms; throughput is at the evaluation "
+    "batch size. The best value of each column is in bold."
+)
+
+
 @dataclass(frozen=True)
 class Report:
     title: str
@@ -116,11 +123,7 @@ class Report:
     hygiene_images: tuple[Image, ...] = ()  # duplicate pairs side by side, train–test first
     task: str = "classification"
     drops: tuple[str, ...] = ()  # one line per cleaning rule that dropped samples: first in the data section
-    comparison_note: str = (
-        "Validation figures decide; test accuracy is shown for the record only. Val F1 is the macro-F1 (every "
-        "class counts equally); latency is one sample per call, p50 / p95 in ms; throughput is at the evaluation "
-        "batch size. The best value of each column is in bold."
-    )
+    comparison_note: str = CLASSES_COMPARISON_NOTE
 
     def images(self) -> list[Image]:
         found = [*self.data_images, *self.hygiene_images, self.comparison, *(e.curves for e in self.experiments)]
@@ -162,7 +165,7 @@ def build(run: SuiteRun) -> Report:
         bundle=str(run.bundle) if run.bundle else "",
         **_hygiene(run),
         task=task.name,
-        **({} if task.has_classes else {"comparison_note": reg.COMPARISON_NOTE}),
+        comparison_note=CLASSES_COMPARISON_NOTE if task.has_classes else reg.COMPARISON_NOTE,
     )
 
 
@@ -204,13 +207,15 @@ def _data_facts(suite: Suite, splits: Splits) -> tuple[tuple[str, str], ...]:
         return f"{len(getattr(splits, part)):,} ({h.percent(share[part], 0)})"
 
     if splits.test_is_fixed:
-        test_origin = "fixed (its own set" + (f": {spec.test.source} · {spec.test.path}" if spec.test and spec.test.path else "") + ")"
+        where = f": {spec.test.source} · {spec.test.path}" if spec.test and spec.test.path else ""
+        test_origin = "fixed (its own set" + where + ")"
     else:
         test_origin = f"held out from the data ({h.percent(share['test'], 0)}, seed {splits.seed})"
     return (
         ("Source", source),
         ("Samples", shape),
-        ("Classes", f"{len(splits.classes)}: {', '.join(splits.classes[:12])}{' …' if len(splits.classes) > 12 else ''}")
+        ("Classes",
+         f"{len(splits.classes)}: {', '.join(splits.classes[:12])}{' …' if len(splits.classes) > 12 else ''}")
         if get_task(train.task).has_classes else ("Target", reg.target_facts(splits)),
         ("Train", size("train")),
         ("Validation", size("val")),
@@ -238,8 +243,10 @@ def _hygiene(run: SuiteRun) -> dict:
     lines = tuple((c.title, c.status, c.summary) for c in report.checks)
     notes = list(report.notes)
     if report.near_distance is not None:
-        sim = f" and thumbnails correlating at least {report.min_similarity:.2f}" if report.min_similarity is not None else ""
-        notes.insert(0, f"Near duplicates: images within perceptual-hash distance {report.near_distance} (of 64 bits){sim}. "
+        sim = (f" and thumbnails correlating at least {report.min_similarity:.2f}"
+               if report.min_similarity is not None else "")
+        notes.insert(0, f"Near duplicates: images within perceptual-hash distance {report.near_distance} "
+                        f"(of 64 bits){sim}. "
                         f"Checked on the splits as trained; every pair is listed in data/hygiene.json.")
 
     def order(p) -> int:  # train–test leaks first, then other leaks, then duplicates within a split
@@ -251,7 +258,8 @@ def _hygiene(run: SuiteRun) -> dict:
     if pairs:
         from practica.reporting.hygiene import pairs_figure
 
-        figure = pairs_figure(pairs, parts, title="Duplicate pairs" + (" (labels in red differ)" if any(p.labels_differ for p in pairs) else ""))
+        differ = " (labels in red differ)" if any(p.labels_differ for p in pairs) else ""
+        figure = pairs_figure(pairs, parts, title="Duplicate pairs" + differ)
         if figure is not None:
             images = (Image("duplicates", "Example duplicate pairs, side by side", figure),)
     return {"hygiene": lines, "hygiene_notes": tuple(notes), "hygiene_images": images}
@@ -316,7 +324,7 @@ def _rows(results: tuple[ExperimentResult, ...], ranked: dict[str, Ranked], task
             cells = tuple(Cell(h.DASH) for _ in columns[:-1]) + (Cell(h.duration(r.train_seconds)),)
         else:
             cells = tuple(Cell(text(r), best=b is not None and value(r) == b)
-                          for (_, value, text, _), b in zip(columns, best))
+                          for (_, value, text, _), b in zip(columns, best, strict=True))
         rows.append(Row(r.name, _model_kind(r.spec), cells, _verdict(r), _selection(r, ranked.get(r.name))))
     return tuple(rows)
 
@@ -366,8 +374,8 @@ def _policy(suite: Suite, metric: Metric) -> tuple[tuple[str, str], ...]:
 
 
 def _ranking(run: SuiteRun, ranked: dict[str, Ranked], metric: Metric) -> tuple[tuple[str, str, str, str, str], ...]:
-    rows = [(str(i), r.experiment, metric.show(r.value), r.status, r.reason)
-            for i, r in enumerate(run.decision.ranking, 1)]
+    rows: list[tuple[str, str, str, str, str]] = [(str(i), r.experiment, metric.show(r.value), r.status, r.reason)
+                                                  for i, r in enumerate(run.decision.ranking, 1)]
     for r in run.results:  # every experiment gets a line, even one the decision left out
         if r.name not in ranked:
             why = f"failed: {_first_line(r.error)}" if r.status == "failed" else "not in the selection record"
@@ -380,14 +388,17 @@ def _ranking(run: SuiteRun, ranked: dict[str, Ranked], metric: Metric) -> tuple[
 
 def _model_kind(spec: ExperimentSpec) -> str:
     model = spec.model
-    if model.kind == "sklearn":
-        return f"scikit-learn {model.sklearn.replace('_', ' ')}"
-    if model.kind == "arch":
+    # In the order ModelSpec.kind tests them (layers, arch, sklearn), on the fields themselves so the
+    # types narrow: ModelSpec's validator leaves exactly one of the three set.
+    if model.layers is not None:
+        types = {getattr(layer, "type", "") for layer in model.layers}
+        if "residual" in types:
+            return "ResNet-style CNN"
+        return "CNN" if "conv" in types else "MLP"
+    if model.arch is not None:
         return model.arch
-    types = {getattr(layer, "type", "") for layer in model.layers}
-    if "residual" in types:
-        return "ResNet-style CNN"
-    return "CNN" if "conv" in types else "MLP"
+    assert model.sklearn is not None  # kind is "sklearn": neither of the others is set
+    return f"scikit-learn {model.sklearn.replace('_', ' ')}"
 
 
 def _shorthand(spec) -> str:
@@ -415,10 +426,13 @@ def _model_text(r: ExperimentResult) -> str:
 def _train_config(spec: ExperimentSpec, suite: Suite) -> tuple[tuple[str, str], ...]:
     t = spec.train
     if spec.model.kind == "sklearn":
-        rows = [("Estimator", spec.model.sklearn)]
+        estimator = spec.model.sklearn
+        assert estimator is not None  # kind is "sklearn": ModelSpec's validator set it
+        rows: list[tuple[str, str]] = [("Estimator", estimator)]
         if spec.model.params:
             rows.append(("Parameters", ", ".join(f"{k}={v}" for k, v in spec.model.params.items())))
-        rows.append(("Training data", f"{t.max_samples:,} samples (subset)" if t.max_samples else "all training samples"))
+        rows.append(("Training data",
+                     f"{t.max_samples:,} samples (subset)" if t.max_samples else "all training samples"))
         return tuple(rows)
     opt = t.optimizer
     optimizer = f"{opt.name}, lr {opt.lr:g}"
@@ -510,7 +524,8 @@ def _detail(chosen: Ok, classes: tuple[str, ...], task: Task) -> Chosen:
     return Chosen(
         name=chosen.name,
         confusion=Image("confusion", f"Confusion matrix of {chosen.name} on the test split",
-                        plots.confusion_matrix(test, classes, title=f"{chosen.name} on the test split ({test.n:,} samples)")),
+                        plots.confusion_matrix(test, classes,
+                                               title=f"{chosen.name} on the test split ({test.n:,} samples)")),
         per_class=tuple((c.name, h.percent(c.precision), h.percent(c.recall), h.percent(c.f1), f"{c.support:,}")
                         for c in test.per_class),
         numbers=(("Test accuracy", h.percent(test.accuracy)), ("Test macro-F1", h.percent(test.macro_f1)),

@@ -77,7 +77,8 @@ def pairs_figure(pairs: Sequence[Pair], parts: Mapping[str, Dataset], *, title: 
                 for side in ax.spines.values():
                     side.set_visible(False)
                 colour = RED if p.labels_differ else INK
-                ax.set_xlabel(f"{part} · {shorten(Path(source).name, 16)}\n{shorten(label, 18)}", fontsize=7, color=colour)
+                ax.set_xlabel(f"{part} · {shorten(Path(source).name, 16)}\n{shorten(label, 18)}",
+                              fontsize=7, color=colour)
             how = "identical bytes" if p.exact else f"distance {p.distance}, correlation {p.similarity:.2f}"
             fig.add_subplot(cell[0, :], frameon=False, xticks=[], yticks=[]).set_title(
                 how, fontsize=8, fontweight="normal", loc="center", color="#52606d")

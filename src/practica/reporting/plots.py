@@ -13,11 +13,13 @@ import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
     from practica.data.records import Dataset, Splits
     from practica.evaluation.records import SplitMetrics
     from practica.tasks import Metric
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
 BLUE, ORANGE, GREEN, RED, GREY, INK = "#2f6db5", "#e07b24", "#2e8b57", "#c0392b", "#9aa3ad", "#1f2933"
 SPLIT_COLOURS = {"train": BLUE, "val": ORANGE, "test": GREEN}
 
-_STYLE = {
+_STYLE: dict[RcKeyType, Any] = {
     "font.family": "DejaVu Sans",
     "font.size": 10,
     "axes.titlesize": 11,
@@ -123,7 +125,9 @@ def sample_grid(dataset: Dataset, *, per_class: int = 8, max_classes: int = 20, 
     mosaic = np.full((len(classes) * (th + pad) + pad, per_class * (tw + pad) + pad, 3), 255, np.uint8)
     for row, _name in enumerate(classes):
         members = np.flatnonzero(dataset.y == row)
-        picks = rng.choice(members, size=min(per_class, len(members)), replace=False) if len(members) else []
+        picks: np.ndarray | list[int] = (
+            rng.choice(members, size=min(per_class, len(members)), replace=False) if len(members) else []
+        )
         for col, i in enumerate(sorted(picks)):
             tile = dataset.x[i]
             tile = np.repeat(tile, 3, axis=2) if c == 1 else tile[..., :3]
@@ -144,7 +148,8 @@ def sample_grid(dataset: Dataset, *, per_class: int = 8, max_classes: int = 20, 
         ax.grid(False)
         for side in ax.spines.values():
             side.set_visible(False)
-        shown = f" (first {max_classes} of {len(dataset.classes)} classes)" if len(dataset.classes) > max_classes else ""
+        shown = (f" (first {max_classes} of {len(dataset.classes)} classes)"
+                 if len(dataset.classes) > max_classes else "")
         ax.set_title(f"Training samples, {h}×{w}{' RGB' if c == 3 else ' grayscale'}{shown}")
     return buf.getvalue()
 
@@ -298,7 +303,7 @@ def comparison(points: Sequence[Point], *, metric: Metric, latency_limit_ms: flo
         ax = fig.add_subplot()
         xs = np.array([max(p.latency_ms, 1e-3) for p in points])
         ys = np.array([p.value for p in points])
-        for p, x, y, dy in zip(points, xs, ys, _label_offsets(xs, ys)):
+        for p, x, y, dy in zip(points, xs, ys, _label_offsets(xs, ys), strict=True):
             colour = GREEN if p.chosen else GREY if p.rejected else BLUE
             ax.scatter([x], [y], s=150 if p.chosen else 55, color=colour, zorder=4,
                        edgecolor="white" if not p.chosen else INK, linewidth=1.2 if p.chosen else 0.8,

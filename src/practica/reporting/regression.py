@@ -31,21 +31,29 @@ from practica.reporting.plots import (
 
 if TYPE_CHECKING:
     from practica.data.records import Splits
-    from practica.evaluation.records import Evaluation, SplitMetrics
+    from practica.evaluation.records import Evaluation, RegressionMetrics, SplitMetrics
     from practica.tasks import Metric
     from practica.training.history import History
 
 COMPARISON_NOTE = (
     "Validation figures decide; test figures are shown for the record only. R² is 1 − MSE / variance of the "
     "split's targets: 0 is no better than predicting their mean, 1 is perfect. RMSE and MAE are in the target's "
-    "units (each experiment's MAE is in its section below); latency is one sample per call, p50 / p95 in ms; throughput is at the evaluation batch size. The best "
-    "value of each column is in bold."
+    "units (each experiment's MAE is in its section below); latency is one sample per call, p50 / p95 in ms; "
+    "throughput is at the evaluation batch size. The best value of each column is in bold."
 )
 FIGURE_CAPTION = (
     "Left: each test sample's predicted value against its actual value (on the diagonal, a perfect prediction). "
     "Right: the residual (predicted − actual) against the prediction; a trend or a funnel shape is error the "
     "model could still learn."
 )
+
+
+def _figures(m: SplitMetrics) -> RegressionMetrics:
+    """A split's regression figures; a classification's metrics have none (this module is only asked
+    about a regression)."""
+    if m.regression is None:
+        raise ValueError("these are a classification's metrics: they have no R², RMSE or MAE")
+    return m.regression
 
 
 def number(v: float | None) -> str:
@@ -58,7 +66,7 @@ def r2(v: float | None) -> str:
 
 
 def headline(ev: Evaluation, metric: Metric) -> tuple[tuple[str, str], ...]:
-    test = ev.test.regression
+    test = _figures(ev.test)
     return (
         (metric.label.capitalize(), metric.show(metric.value(ev.val))),
         ("Test R²", r2(test.r2)),
@@ -77,7 +85,7 @@ def target_facts(splits: Splits) -> str:
 
 
 def numbers(ev: Evaluation, train_seconds: float) -> list[tuple[str, str]]:
-    val = ev.val.regression
+    val = _figures(ev.val)
     gap = ev.train_r2 - val.r2
     return [("Train R²", r2(ev.train_r2)), ("Val R²", r2(val.r2)),
             ("Gap", f"{gap:+.3f}" if math.isfinite(gap) else h.DASH),
@@ -85,14 +93,14 @@ def numbers(ev: Evaluation, train_seconds: float) -> list[tuple[str, str]]:
 
 
 def test_numbers(ev: Evaluation) -> tuple[tuple[str, str], ...]:
-    t = ev.test.regression
+    t = _figures(ev.test)
     return (("Test R²", r2(t.r2)), ("Test RMSE", number(t.rmse)), ("Test MAE", number(t.mae)),
             ("Mean residual", number(t.residual_mean)), ("Largest error", number(t.max_abs_error)),
             ("Test samples", f"{ev.test.n:,}"))
 
 
 def observations(ev: Evaluation) -> tuple[str, ...]:
-    t = ev.test.regression
+    t = _figures(ev.test)
     notes = [f"Predicting the test split's mean would give RMSE {number(t.target_std)}; the model's is "
              f"{number(t.rmse)} ({100 * (1 - t.rmse / t.target_std):.0f}% lower)." if t.target_std > 0 else ""]
     if t.residual_std > 0 and abs(t.residual_mean) > 0.25 * t.residual_std:
@@ -157,7 +165,7 @@ def learning_curves(history: History, *, title: str = "") -> bytes:
 def predicted_vs_actual(metrics: SplitMetrics, *, title: str) -> bytes:
     """Predicted against actual values (diagonal: perfect), and the residuals against the predictions.
     ``title`` names the points, e.g. "89 test samples"."""
-    reg = metrics.regression
+    reg = _figures(metrics)
     actual, predicted = np.array(reg.actual, dtype=float), np.array(reg.predicted, dtype=float)
     residual = predicted - actual
     with new_figure(8.4, 3.7) as (fig, buf):

@@ -94,8 +94,8 @@ def select(results: Sequence[ExperimentResult], policy: SelectionSpec) -> Decisi
             reason += f"; also the cheapest of the {len(candidates)} within the tolerance"
     else:
         reason = (
-            f"{label} {metric.text(chosen_v)} is within the {metric.difference(policy.tolerance)} tolerance of the best "
-            f"({best.name}, {metric.text(best_v)}) and it is cheaper: {_cost_text(chosen, policy.prefer)} "
+            f"{label} {metric.text(chosen_v)} is within the {metric.difference(policy.tolerance)} tolerance of the "
+            f"best ({best.name}, {metric.text(best_v)}) and it is cheaper: {_cost_text(chosen, policy.prefer)} "
             f"against {_cost_text(best, policy.prefer)} for {best.name}"
         )
     ranked.append(Ranked(chosen.name, chosen_v, "chosen", reason))
@@ -109,7 +109,9 @@ def select(results: Sequence[ExperimentResult], policy: SelectionSpec) -> Decisi
                 f"({_cost_text(r, policy.prefer)} against {_cost_text(chosen, policy.prefer)})"
             )
         else:
-            why = f"{label} {metric.text(v)} is {metric.difference(v - chosen_v)} {'above' if lower_better else 'below'} {chosen.name}'s {metric.text(chosen_v)}"
+            side = "above" if lower_better else "below"
+            why = (f"{label} {metric.text(v)} is {metric.difference(v - chosen_v)} {side} "
+                   f"{chosen.name}'s {metric.text(chosen_v)}")
         ranked.append(Ranked(r.name, v, "rejected", why))
     ranked.extend(out)
 
@@ -120,7 +122,8 @@ def select(results: Sequence[ExperimentResult], policy: SelectionSpec) -> Decisi
         f"{chosen.name} goes to production: {reason}, among {len(eligible)} eligible experiment"
         f"{'s' if len(eligible) != 1 else ''} of {len(results)}"
         + (f" (constraints: {', '.join(limits)})" if limits else "")
-        + f". Its diagnosis is {verdict}; {_cost_text(chosen, 'latency')}, size {_size(chosen.evaluation.cost.size_bytes)}. "
+        + f". Its diagnosis is {verdict}; {_cost_text(chosen, 'latency')}, "
+        + f"size {_size(chosen.evaluation.cost.size_bytes)}. "
         + f"On the held-out test split it scores {task.test_summary(test)} "
         + "(reported only; the test split played no part in the choice)."
     )

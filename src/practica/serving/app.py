@@ -21,6 +21,7 @@ import orjson
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.routing import Route
 
 from practica.bundle.load import Bundle
 from practica.serving.auth import api_key_dependencies
@@ -116,7 +117,8 @@ def create_app(bundle: Bundle, settings: ServeSettings | None = None) -> FastAPI
         try:
             probs = await batcher.predict(x)
         except BatcherClosed as err:
-            raise ApiError(503, "unavailable", str(err), "requests once /v1/health says ready", {"Retry-After": "1"}) from None
+            raise ApiError(503, "unavailable", str(err), "requests once /v1/health says ready",
+                           {"Retry-After": "1"}) from None
         body = {
             "model_version": version,
             "request_id": request.scope[REQUEST_ID],
@@ -153,7 +155,9 @@ def create_app(bundle: Bundle, settings: ServeSettings | None = None) -> FastAPI
             return Response(b'{"ok":true}', media_type=JSON)
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestObserver, metrics=metrics, routes=[r.path for r in app.routes])  # outermost
+    # every route is a Route: the API's (APIRoute) and FastAPI's own (/openapi.json, /docs, /redoc)
+    paths = [r.path for r in app.routes if isinstance(r, Route)]
+    app.add_middleware(RequestObserver, metrics=metrics, routes=paths)  # outermost
     return app
 
 

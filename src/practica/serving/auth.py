@@ -29,7 +29,8 @@ def api_key_dependencies(api_key: str | None) -> list:
     ) -> None:
         given = credentials.credentials if credentials is not None else key
         if given is None:
-            raise ApiError(401, "unauthorized", "this service needs an API key", ACCEPTED, {"WWW-Authenticate": "Bearer"})
+            raise ApiError(401, "unauthorized", "this service needs an API key", ACCEPTED,
+                           {"WWW-Authenticate": "Bearer"})
         if not hmac.compare_digest(given.encode(), expected):  # constant time: no timing hints about the key
             raise ApiError(401, "unauthorized", "the API key is wrong", ACCEPTED, {"WWW-Authenticate": "Bearer"})
 

@@ -51,12 +51,13 @@ class MicroBatcher:
         if warmup is not None:  # loads the session and pays ONNX Runtime's first-call cost before any request
             await asyncio.get_running_loop().run_in_executor(self._executor, self._predict, warmup)
         self._queue = asyncio.Queue()
-        self._task = asyncio.create_task(self._gather_and_run(), name="practica-batcher")
+        self._task = asyncio.create_task(self._gather_and_run(self._queue), name="practica-batcher")
         self._accepting = True
 
     async def stop(self) -> None:
         """Refuse new inputs, predict those already queued, then end."""
-        if self._task is None:
+        # start() sets the queue and the executor before the task, so a task means both exist
+        if self._task is None or self._queue is None or self._executor is None:
             return
         self._accepting = False
         self._queue.put_nowait(_STOP)
@@ -66,22 +67,22 @@ class MicroBatcher:
 
     async def predict(self, x: np.ndarray) -> np.ndarray:
         """(N, ...) inputs → (N, classes) probabilities, predicted along with other requests' inputs."""
-        if not self._accepting:
+        queue = self._queue  # set whenever the batcher accepts inputs
+        if not self._accepting or queue is None:
             raise BatcherClosed("the model is not accepting inputs (starting or shutting down)")
         loop = asyncio.get_running_loop()
         m = self.max_batch_size
         futures = []
         for i in range(0, len(x), m):  # a request larger than a batch is split across batches
             fut = loop.create_future()
-            self._queue.put_nowait((x[i : i + m], fut))
+            queue.put_nowait((x[i : i + m], fut))
             futures.append(fut)
         if len(futures) == 1:
             return await futures[0]
         return np.concatenate(await asyncio.gather(*futures))
 
-    async def _gather_and_run(self) -> None:
+    async def _gather_and_run(self, queue: asyncio.Queue) -> None:
         loop = asyncio.get_running_loop()
-        queue = self._queue
         held = None  # an entry that did not fit the last batch: it opens the next one
         while True:
             entry = held if held is not None else await queue.get()

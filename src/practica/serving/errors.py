@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from http import HTTPStatus
 
 import orjson
@@ -34,7 +35,7 @@ class BodyTooLarge(ApiError):
 
 
 def error_response(status: int, code: str, message: str, accepted: str | None = None,
-                   headers: dict[str, str] | None = None) -> Response:
+                   headers: Mapping[str, str] | None = None) -> Response:
     body = {"code": code, "message": message}
     if accepted is not None:
         body["accepted"] = accepted
@@ -44,17 +45,18 @@ def error_response(status: int, code: str, message: str, accepted: str | None = 
 def install_error_handlers(app: FastAPI) -> None:
     """Our errors, the framework's (404, 405, 400 from the form parser) and parameter validation, all as JSON errors."""
 
+    # The decorator calls app.add_exception_handler; unlike that method's typing (a handler of any Exception),
+    # it accepts a handler typed for the one exception class it handles.
+    @app.exception_handler(ApiError)
     async def api_error(_: Request, err: ApiError) -> Response:
         return error_response(err.status, err.code, err.message, err.accepted, err.headers)
 
+    @app.exception_handler(HTTPException)
     async def http_error(_: Request, err: HTTPException) -> Response:
         code = HTTPStatus(err.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
         return error_response(err.status_code, code, str(err.detail), headers=err.headers)
 
+    @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, err: RequestValidationError) -> Response:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
         return error_response(422, "invalid_parameter", problems, "see the operation's parameters in /docs")
-
-    app.add_exception_handler(ApiError, api_error)
-    app.add_exception_handler(HTTPException, http_error)
-    app.add_exception_handler(RequestValidationError, validation_error)

@@ -58,11 +58,13 @@ class RequestObserver:
             log.info("client closed the connection before its request was read: %s %s (request id %s)",
                      scope["method"], scope["path"], request_id)
         except Exception:
-            log.exception("unexpected error answering %s %s (request id %s)", scope["method"], scope["path"], request_id)
+            log.exception("unexpected error answering %s %s (request id %s)",
+                          scope["method"], scope["path"], request_id)
             if response_started:  # too late for an error response; the server drops the connection
                 raise
             response = error_response(500, "internal_error",
-                                      f"an unexpected error occurred; the server log has it under request id {request_id}")
+                                      "an unexpected error occurred; "
+                                      f"the server log has it under request id {request_id}")
             await response(scope, receive, send_with_id)
         finally:
             route = scope["path"] if scope["path"] in self.routes else "other"  # unknown paths share one label
@@ -84,7 +86,8 @@ class BodyLimit:
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit():
-                    await error_response(400, "invalid_content_length", "the Content-Length header is not a number")(scope, receive, send)
+                    await error_response(400, "invalid_content_length",
+                                         "the Content-Length header is not a number")(scope, receive, send)
                     return
                 if int(value) > self.max_bytes:
                     err = BodyTooLarge(self.max_bytes)

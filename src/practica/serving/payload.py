@@ -39,7 +39,8 @@ def describe_accepted(spec: InputSpec, settings: ServeSettings) -> str:
     else:
         names = f" or an object keyed by {list(spec.feature_names)}" if spec.feature_names else ""
         item = f'{{"features": a list of {spec.shape[0]} numbers{names}}}'
-    return f'JSON {{"inputs": [...], "top_k": k}} with 1 to {settings.max_items} inputs ({spec.describe()}), each {item}'
+    return (f'JSON {{"inputs": [...], "top_k": k}} with 1 to {settings.max_items} inputs '
+            f'({spec.describe()}), each {item}')
 
 
 def media_type(request: Request) -> str:
@@ -66,7 +67,8 @@ def parse_top_k(value: Any, accepted: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ApiError(422, "invalid_top_k", f"'top_k' must be a whole number of at least 1, not {_short(value)}", accepted)
+        raise ApiError(422, "invalid_top_k", f"'top_k' must be a whole number of at least 1, not {_short(value)}",
+                       accepted)
     return value
 
 
@@ -101,7 +103,8 @@ def _decode_all(inputs: list, spec: InputSpec, settings: ServeSettings, accepted
     return _decode_staged(staged, [f"inputs[{i}]" for i in range(len(staged))], settings, accepted)
 
 
-async def read_image_files(request: Request, spec: InputSpec, settings: ServeSettings, accepted: str) -> tuple[np.ndarray, int | None]:
+async def read_image_files(request: Request, spec: InputSpec, settings: ServeSettings,
+                           accepted: str) -> tuple[np.ndarray, int | None]:
     """A multipart/form-data upload: every file part is an image; an optional 'top_k' field."""
     try:
         async with request.form(max_files=settings.max_items, max_fields=16) as form:
@@ -119,7 +122,8 @@ async def read_image_files(request: Request, spec: InputSpec, settings: ServeSet
     return x, top_k
 
 
-def _decode_files(files: list[tuple[str | None, bytes]], spec: InputSpec, settings: ServeSettings, accepted: str) -> np.ndarray:
+def _decode_files(files: list[tuple[str | None, bytes]], spec: InputSpec, settings: ServeSettings,
+                  accepted: str) -> np.ndarray:
     staged = []
     for i, (name, content) in enumerate(files):
         try:
@@ -130,7 +134,7 @@ def _decode_files(files: list[tuple[str | None, bytes]], spec: InputSpec, settin
                           settings, accepted)
 
 
-def _decode_staged(staged: list[np.ndarray | OpenedImage], labels: list[str], settings: ServeSettings,
+def _decode_staged(staged: Sequence[np.ndarray | OpenedImage], labels: list[str], settings: ServeSettings,
                    accepted: str) -> np.ndarray:
     """Every input's array, once the request's images (opened, their sizes known) are within the
     request's pixel budget: a request over it costs its headers' reading, not its decoding."""
@@ -157,8 +161,8 @@ def predictions(probs: np.ndarray, classes: Sequence[str], k: int) -> list[dict]
     order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
     top_p = np.take_along_axis(probs, order, axis=1).tolist()
     out = []
-    for idx, ps in zip(order.tolist(), top_p):
-        top = [{"label": classes[i], "probability": p} for i, p in zip(idx, ps)]
+    for idx, ps in zip(order.tolist(), top_p, strict=True):  # both are (N, k)
+        top = [{"label": classes[i], "probability": p} for i, p in zip(idx, ps, strict=True)]
         out.append({"label": top[0]["label"], "probability": top[0]["probability"], "top_k": top})
     return out
 
@@ -173,7 +177,8 @@ def _check_count(n: int, settings: ServeSettings, accepted: str) -> None:
         raise ApiError(422, "no_inputs", "the request has no inputs", accepted)
     if n > settings.max_items:
         raise ApiError(422, "too_many_inputs",
-                       f"the request has {n} inputs, over the limit of {settings.max_items}; split it into several requests",
+                       f"the request has {n} inputs, over the limit of {settings.max_items}; "
+                       "split it into several requests",
                        accepted)
 
 

@@ -3,7 +3,7 @@ no per-request model validation); these schemas document what the handlers accep
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -50,12 +50,13 @@ class HealthResponse(BaseModel):
     model_version: str
 
 
-def error_responses(*statuses: int) -> dict[int, dict]:
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": ErrorResponse} for s in statuses}
 
 
 # An error response documented by reference, for routes whose own responses are not JSON.
-ERROR_AS_JSON = {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
+ERROR_AS_JSON = {"description": "Error",
+                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
 
 
 def _item_schema(spec: InputSpec) -> dict:
@@ -70,19 +71,22 @@ def _item_schema(spec: InputSpec) -> dict:
         ]}
     (n,) = spec.shape
     if spec.table is not None:  # a CSV table: named columns, categories as strings, null or left out: missing
-        types = {c.name: {"type": ["number", "null"]} if c.kind == "numeric" else
-                 {"type": ["string", "null"], "description": f"one of {', '.join(c.categories)}; another is unknown"}
-                 for c in spec.table.columns}
+        types: dict[str, dict[str, Any]] = {
+            c.name: {"type": ["number", "null"]} if c.kind == "numeric" else
+            {"type": ["string", "null"], "description": f"one of {', '.join(c.categories)}; another is unknown"}
+            for c in spec.table.columns}
         for name in (*spec.table.ignored, spec.table.target):  # the columns the model was trained without
             types[name] = {"description": "not used by the model: accepted and ignored"}
         row = {"oneOf": [{"type": "array", "minItems": n, "maxItems": n},
                          {"type": "object", "additionalProperties": False, "properties": types}]}
-        return {"type": "object", "required": ["features"], "additionalProperties": False, "properties": {"features": row}}
+        return {"type": "object", "required": ["features"], "additionalProperties": False,
+                "properties": {"features": row}}
     as_list = {"type": "array", "items": {"type": "number"}, "minItems": n, "maxItems": n}
     features = as_list if not spec.feature_names else {"oneOf": [as_list, {
         "type": "object", "required": list(spec.feature_names), "additionalProperties": False,
         "properties": {name: {"type": "number"} for name in spec.feature_names}}]}
-    return {"type": "object", "required": ["features"], "additionalProperties": False, "properties": {"features": features}}
+    return {"type": "object", "required": ["features"], "additionalProperties": False,
+            "properties": {"features": features}}
 
 
 def _example_item(spec: InputSpec) -> dict:

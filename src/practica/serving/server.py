@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import os
 from pathlib import Path
+from typing import Any, TypedDict
 
 from fastapi import FastAPI
 
@@ -18,6 +19,16 @@ ENV_SETTINGS = "PRACTICA_SERVE_SETTINGS"
 ENV_THREADS = "PRACTICA_SERVE_THREADS"
 # On SIGTERM, in-flight requests get this long to finish (Docker's default stop grace period is 10 s).
 GRACEFUL_SHUTDOWN_S = 8
+
+
+class _UvicornOptions(TypedDict):
+    """The options both ways of starting uvicorn share (typed as ``uvicorn.run`` takes them)."""
+
+    host: str
+    port: int
+    access_log: bool
+    log_config: dict[str, Any]
+    timeout_graceful_shutdown: int
 
 
 def onnx_threads(workers: int) -> int:
@@ -45,8 +56,8 @@ def serve(bundle: Bundle, settings: ServeSettings, *, host: str, port: int, work
           access_log: bool = True) -> None:
     import uvicorn
 
-    options = {"host": host, "port": port, "access_log": access_log, "log_config": _log_config(),
-               "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S}
+    options: _UvicornOptions = {"host": host, "port": port, "access_log": access_log, "log_config": _log_config(),
+                                "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S}
     if workers == 1:
         uvicorn.run(create_app(bundle, settings), **options)
         return
@@ -55,7 +66,7 @@ def serve(bundle: Bundle, settings: ServeSettings, *, host: str, port: int, work
     uvicorn.run(f"{__name__}:app_from_env", factory=True, workers=workers, **options)
 
 
-def _log_config() -> dict:
+def _log_config() -> dict[str, Any]:
     """uvicorn's logging, plus the service's own logger (errors with their request ids)."""
     from uvicorn.config import LOGGING_CONFIG
 

@@ -21,7 +21,8 @@ class ServeSettings:
     bench_routes: bool = False  # adds POST /v1/noop, the HTTP floor a benchmark compares against
 
     def __post_init__(self) -> None:
-        for name in ("max_batch_size", "max_body_bytes", "max_items", "max_image_pixels", "max_request_pixels", "top_k"):
+        for name in ("max_batch_size", "max_body_bytes", "max_items", "max_image_pixels", "max_request_pixels",
+                     "top_k"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
         if self.max_wait_ms < 0:

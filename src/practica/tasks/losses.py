@@ -17,6 +17,8 @@ class StandardisedMSE(nn.Module):
     """Mean squared error on the target standardised by the training split's std: 1.0 is the loss of
     predicting the training mean, whatever the target's units. Takes (B, 1) values and (B,) targets."""
 
+    scale: torch.Tensor  # a buffer: 1 / std², registered in __init__
+
     def __init__(self, y_std: torch.Tensor) -> None:
         super().__init__()
         self.register_buffer("scale", 1.0 / y_std.detach().float() ** 2)

@@ -3,7 +3,7 @@ and MAE in the target's units."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -90,7 +90,10 @@ class Regression(Task):
         """MSE on the standardised target (label smoothing and class weights are refused by the config)."""
         from practica.tasks.losses import StandardisedMSE
 
-        loss_fn = StandardisedMSE(model.y_std).to(device)
+        # A regression's model is a Regressor (practica.models.classifier), whose y_std buffer is a tensor;
+        # nn.Module's attribute lookup types a buffer as Tensor | Module.
+        y_std = cast("torch.Tensor", model.y_std)
+        loss_fn = StandardisedMSE(y_std).to(device)
         return loss_fn, loss_fn
 
     def check_source(self, source: str) -> None:

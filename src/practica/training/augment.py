@@ -84,6 +84,7 @@ class Augmenter:
     def __call__(self, x: torch.Tensor, rows: torch.Tensor, epoch: int, gen: torch.Generator) -> torch.Tensor:
         for spec in self.specs:
             if isinstance(spec, HFlip) and spec.alternate:
+                assert self.first_flip is not None  # drawn in __init__ when an alternate flip is given
                 x = flip_where(x, self.first_flip[rows] ^ (epoch % 2 == 0))
             elif isinstance(spec, HFlip):
                 x = hflip(x, spec.p, gen)

@@ -88,6 +88,7 @@ class Mapped:
             with ThreadPoolExecutor(1, thread_name_prefix="practica-batches") as pool:
                 upcoming = pool.submit(read, 0) if steps else None
                 for step in range(steps):
+                    assert upcoming is not None  # submitted for every step < steps
                     batch = upcoming.result()
                     upcoming = pool.submit(read, step + 1) if step + 1 < steps else None
                     yield batch

@@ -47,7 +47,9 @@ def load_tensors(path: Path, *, verify: bool = False) -> tuple[dict[str, torch.T
         with safe_open(str(path), framework="pt") as f:
             meta = json.loads((f.metadata() or {}).get(_META_KEY, "{}"))
     except (SafetensorError, OSError, json.JSONDecodeError) as err:
-        raise RunError(f"checkpoint {path} cannot be read ({err}); delete it to start that experiment afresh.") from None
+        raise RunError(
+            f"checkpoint {path} cannot be read ({err}); delete it to start that experiment afresh."
+        ) from None
     return tensors, meta
 
 

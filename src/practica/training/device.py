@@ -58,7 +58,8 @@ class Device:
     def layout(self, model: M) -> M:
         """The model with its weights channels-last where batches are (in place)."""
         if self.channels_last:
-            model.to(memory_format=torch.channels_last)
+            # torch's stubs omit Module.to's memory_format keyword (it is accepted at run time)
+            model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         return model
 
     def batch(self, x: torch.Tensor) -> torch.Tensor:

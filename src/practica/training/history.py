@@ -6,7 +6,7 @@ import csv
 import io
 import math
 from dataclasses import asdict, dataclass, field, fields
-from typing import Literal
+from typing import Any, Literal
 
 from practica.tasks import get_task
 
@@ -88,8 +88,7 @@ class History:
     @classmethod
     def from_dict(cls, d: dict) -> History:
         return cls(
-            epochs=tuple(EpochRecord(**{k: v if k in REGRESSION_COLUMNS and not _regression(d) else _num(v)
-                                        for k, v in r.items()}) for r in d["epochs"]),
+            epochs=tuple(EpochRecord(**_record_fields(r, d)) for r in d["epochs"]),
             stop_reason=d.get("stop_reason", "completed"),
             best_epoch=d.get("best_epoch"),
             monitor=d.get("monitor", "val_loss"),
@@ -98,6 +97,11 @@ class History:
             extra=dict(d.get("extra", {})),
             validation_note=d.get("validation_note", ""),
         )
+
+
+def _record_fields(r: dict, d: dict) -> dict[str, Any]:
+    """One stored epoch record ``r`` of the history ``d`` as ``EpochRecord``'s keyword arguments."""
+    return {k: v if k in REGRESSION_COLUMNS and not _regression(d) else _num(v) for k, v in r.items()}
 
 
 def _regression(d: dict) -> bool:

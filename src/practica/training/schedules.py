@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -20,10 +21,11 @@ def make_optimizer(spec: OptimizerSpec, params, schedule: ScheduleSpec) -> torch
     """``params``: parameters, or groups ``{"params", "lr_scale", "wd_scale"}`` (``param_groups``)
     whose learning rate and weight decay are the spec's times their scales."""
     lr = schedule.max_lr if schedule.name in ("onecycle", "triangle") and schedule.max_lr else spec.lr
+    given: list[dict[str, Any]] = params if params and isinstance(params[0], dict) else [{"params": list(params)}]
     groups = [
         {"params": g["params"], "lr": lr * g.get("lr_scale", 1.0),
          "weight_decay": spec.weight_decay * g.get("wd_scale", 1.0)}
-        for g in (params if params and isinstance(params[0], dict) else [{"params": list(params)}])
+        for g in given
         if g["params"]
     ]
     if spec.name == "sgd":
@@ -35,10 +37,11 @@ def make_optimizer(spec: OptimizerSpec, params, schedule: ScheduleSpec) -> torch
 def param_groups(model: nn.Module) -> list:
     """The trainable parameters, grouped as the network asks (a ``param_groups()`` method on any
     of its modules, e.g. ``fastnet``'s faster batch-norm shifts) or as one group."""
-    owner = next((m for m in model.modules() if m is not model and callable(getattr(m, "param_groups", None))), None)
-    if owner is None:
+    found = (getattr(m, "param_groups", None) for m in model.modules() if m is not model)
+    method = next((f for f in found if callable(f)), None)
+    if method is None:
         return trainable(model)
-    groups = owner.param_groups()
+    groups = method()
     claimed = {id(p) for g in groups for p in g["params"]}
     rest = [p for p in trainable(model) if id(p) not in claimed]  # parameters outside the owner
     return [*groups, {"params": rest}] if rest else groups
@@ -107,7 +110,7 @@ class Schedule:
     def _apply(self) -> None:
         if self.plateau is None:
             m = self.multiplier(self.step_count)
-            for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+            for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
                 group["lr"] = max(self.spec.min_lr, base * m)
 
     def after_step(self) -> None:

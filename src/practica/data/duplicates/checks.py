@@ -244,19 +244,25 @@ def check_data(
     settings = {"near_distance": near_distance, "min_similarity": min_similarity,
                 "max_difference": max_difference, "imbalance_threshold": imbalance_threshold}
     known = dict(index or {})
+
+    def run() -> HygieneReport:
+        return _check_data(parts, known, near_distance=near_distance, min_similarity=min_similarity,
+                           max_difference=max_difference, imbalance_threshold=imbalance_threshold)
+
     if not cached or sum(len(d) for d in parts.values()) < CACHE_FROM:
-        return _check_data(parts, known, **settings)
-    from practica.data.duplicates import hygiene, index, table_checks
+        return run()
+    from practica.data.duplicates import hygiene, table_checks
+    from practica.data.duplicates import index as index_module  # the parameter ``index`` is the indices
     from practica.data.storage import cache
 
-    code = (__file__, hygiene.__file__, index.__file__, table_checks.__file__)
+    code = (__file__, hygiene.__file__, index_module.__file__, table_checks.__file__)
     key = cache.derived_key(code, [list(parts), settings], list(parts.values()))
-    return cache.cached_result("hygiene", key, lambda: _check_data(parts, known, **settings),
-                               lambda r: r.to_dict(limit=None), HygieneReport.from_dict)
+    return cache.cached_result("hygiene", key, run, lambda r: r.to_dict(limit=None), HygieneReport.from_dict)
 
 
-def _check_data(parts: Mapping[str, Dataset], known: dict[str, DuplicateIndex], *, near_distance: int | None, min_similarity: float | None,
-                max_difference: float | None, imbalance_threshold: float) -> HygieneReport:
+def _check_data(parts: Mapping[str, Dataset], known: dict[str, DuplicateIndex], *, near_distance: int | None,
+                min_similarity: float | None, max_difference: float | None,
+                imbalance_threshold: float) -> HygieneReport:
     started = time.perf_counter()
     names = list(parts)
     if not names:
@@ -265,8 +271,9 @@ def _check_data(parts: Mapping[str, Dataset], known: dict[str, DuplicateIndex], 
     notes = []
     if images and near_distance is not None and not all(near_applicable(d.x) for d in parts.values()):
         h, w = next(d.x.shape[1:3] for d in parts.values() if not near_applicable(d.x))
-        notes.append(f"near duplicates not looked for: {h}×{w} images are too small (under {MIN_NEAR_SIDE} pixels a side) "
-                     "for a perceptual hash to tell a copy from a look-alike; exact duplicates are still found")
+        notes.append(f"near duplicates not looked for: {h}×{w} images are too small "
+                     f"(under {MIN_NEAR_SIDE} pixels a side) for a perceptual hash to tell a copy from a look-alike; "
+                     "exact duplicates are still found")
         near_distance = None
     index = {n: known[n].with_bars(near_distance, min_similarity, max_difference) if _fits(known.get(n), parts[n])
              else DuplicateIndex.of(parts[n], near_distance, min_similarity, max_difference) for n in names}
@@ -361,7 +368,8 @@ def _balance(parts: Mapping[str, Dataset], threshold: float) -> Check:
         lo = min(cc, key=cc.__getitem__)
         ratio = cc[hi] / cc[lo] if cc[lo] else float("inf")
         counts[name] = {"classes": cc, "largest": hi, "smallest": lo,
-                        "ratio": None if ratio == float("inf") else round(ratio, 3), "empty": [k for k in cc if k not in present]}
+                        "ratio": None if ratio == float("inf") else round(ratio, 3),
+                        "empty": [k for k in cc if k not in present]}
         if worst is None or ratio > worst[0]:
             worst = (ratio, name)
     first = next(iter(parts))
@@ -412,10 +420,11 @@ def _exact_within(index: dict[str, DuplicateIndex]) -> Check:
         copies = np.flatnonzero(h.first != np.arange(len(h)))  # every sample after its first copy
         groups = len(np.unique(h.first[copies]))
         counts[name] = {"copies": len(copies), "groups": int(groups)}
-        pairs += [_pair(name, h, h.first[j], name, h, j, 0, True) for j in copies]
+        pairs += [_pair(name, h, h.first[j], name, h, int(j), 0, True) for j in copies]
     n = len(pairs)
     if not n:
-        return Check("exact_within", "Exact duplicates within a part", "ok", "no sample is an exact copy of another", 0, counts)
+        return Check("exact_within", "Exact duplicates within a part", "ok",
+                     "no sample is an exact copy of another", 0, counts)
     line = "; ".join(f"{w}: {_plural(c['copies'], 'extra copy', 'extra copies')} of {_plural(c['groups'], 'sample')}"
                      for w, c in counts.items() if c["copies"])
     return Check("exact_within", "Exact duplicates within a part", "warning", line, n, counts, tuple(pairs))
@@ -429,13 +438,16 @@ def _exact_across(index: dict[str, DuplicateIndex]) -> Check:
         pairs += [_pair(an, a, i, bn, b, j, 0, True) for i, j in found]
         counts[f"{an}–{bn}"] = {"pairs": len(found), f"{bn}_samples": len({j for _, j in found})}
     if len(index) < 2:
-        return Check("exact_across", "Exact duplicates across parts (leakage)", "ok", "one part only: nothing to compare", 0, counts)
+        return Check("exact_across", "Exact duplicates across parts (leakage)", "ok",
+                     "one part only: nothing to compare", 0, counts)
     if not pairs:
         return Check("exact_across", "Exact duplicates across parts (leakage)", "ok",
                      "no sample of one part is an exact copy of one in another", 0, counts)
-    line = "; ".join(f"{w}: {_plural(c[w.split('–')[1] + '_samples'], 'sample')} of {w.split('–')[1]} also in {w.split('–')[0]}"
+    line = "; ".join(f"{w}: {_plural(c[w.split('–')[1] + '_samples'], 'sample')} of {w.split('–')[1]} "
+                     f"also in {w.split('–')[0]}"
                      for w, c in counts.items() if c["pairs"])
-    return Check("exact_across", "Exact duplicates across parts (leakage)", "warning", line, len(pairs), counts, tuple(pairs))
+    return Check("exact_across", "Exact duplicates across parts (leakage)", "warning", line, len(pairs), counts,
+                 tuple(pairs))
 
 
 def _near_within(index: dict[str, DuplicateIndex]) -> Check:
@@ -463,7 +475,8 @@ def _near_across(index: dict[str, DuplicateIndex]) -> Check:
         pairs += [_pair(an, a, i[k], bn, b, j[k], d[k], False, near.similarity[k]) for k in order]
         counts[f"{an}–{bn}"] = {"pairs": len(i), f"{bn}_samples": len(np.unique(j)), f"{an}_samples": len(np.unique(i))}
     if len(index) < 2:
-        return Check("near_across", "Near duplicates across parts (leakage)", "ok", "one part only: nothing to compare", 0, counts)
+        return Check("near_across", "Near duplicates across parts (leakage)", "ok",
+                     "one part only: nothing to compare", 0, counts)
 
     def line(w: str, c: dict[str, Any]) -> str:
         an, bn = w.split("–")
@@ -492,10 +505,13 @@ def _label_conflicts(duplicates: list[Check]) -> Check:
         c = counts.setdefault(p.where, {"exact": 0, "near": 0})
         c["exact" if p.exact else "near"] += 1
     if not pairs:
-        return Check("label_conflicts", "Duplicates with different labels", "ok", "every duplicate pair has one label", 0, counts)
-    text = "; ".join(f"{w}: " + ", ".join(f"{c[k]:,} {k}" for k in ("exact", "near") if c[k]) for w, c in counts.items())
+        return Check("label_conflicts", "Duplicates with different labels", "ok",
+                     "every duplicate pair has one label", 0, counts)
+    text = "; ".join(f"{w}: " + ", ".join(f"{c[k]:,} {k}" for k in ("exact", "near") if c[k])
+                     for w, c in counts.items())
     return Check("label_conflicts", "Duplicates with different labels", "warning",
-                 f"{_plural(len(pairs), 'duplicate pair')} with different labels ({text}): one of each is likely mislabelled",
+                 f"{_plural(len(pairs), 'duplicate pair')} with different labels ({text}): "
+                 "one of each is likely mislabelled",
                  len(pairs), counts, tuple(pairs))
 
 
@@ -515,14 +531,16 @@ def _missing(features: dict[str, Dataset]) -> Check:
         nan = np.isnan(d.x)
         per_col = nan.sum(axis=0)
         for col in np.flatnonzero(per_col):
-            issues.append(ColumnIssue(name, int(col), int(per_col[col]), "NaN", _rows(d, name, np.flatnonzero(nan[:, col])),
-                                      _name(d, col)))
-        counts[name] = {"cells": int(per_col.sum()), "rows": int(nan.any(axis=1).sum()), "columns": int((per_col > 0).sum())}
+            issues.append(ColumnIssue(name, int(col), int(per_col[col]), "NaN",
+                                      _rows(d, name, np.flatnonzero(nan[:, col])), _name(d, int(col))))
+        counts[name] = {"cells": int(per_col.sum()), "rows": int(nan.any(axis=1).sum()),
+                        "columns": int((per_col > 0).sum())}
     if not issues:
         return Check("missing_values", "Missing values", "ok", "no missing (NaN) value", 0, counts)
     text = "; ".join(f"{n}: {c['cells']:,} in {_plural(c['columns'], 'column')}, {_plural(c['rows'], 'row')}"
                      for n, c in counts.items() if c["cells"])
-    return Check("missing_values", "Missing values", "warning", f"missing (NaN) values: {text}", len(issues), counts, tuple(issues))
+    return Check("missing_values", "Missing values", "warning", f"missing (NaN) values: {text}", len(issues), counts,
+                 tuple(issues))
 
 
 def _constant(d: Dataset | None, name: str) -> Check:
@@ -531,12 +549,13 @@ def _constant(d: Dataset | None, name: str) -> Check:
     nan = np.isnan(d.x)
     lo, hi = np.where(nan, np.inf, d.x).min(axis=0), np.where(nan, -np.inf, d.x).max(axis=0)
     constant = np.flatnonzero(lo == hi)
-    issues = tuple(ColumnIssue(name, int(c), len(d), f"constant {_value(d, c, float(lo[c]))}", (), _name(d, c))
+    issues = tuple(ColumnIssue(name, int(c), len(d), f"constant {_value(d, int(c), float(lo[c]))}", (),
+                               _name(d, int(c)))
                    for c in constant)
     counts = {name: {"columns": len(issues), "of": int(d.x.shape[1])}}
     if not issues:
         return Check("constant_columns", "Constant columns", "ok", f"every column varies in {name}", 0, counts)
-    cols = ", ".join(_name(d, c) or str(c) for c in constant[:10]) + (" …" if len(constant) > 10 else "")
+    cols = ", ".join(_name(d, int(c)) or str(c) for c in constant[:10]) + (" …" if len(constant) > 10 else "")
     return Check("constant_columns", "Constant columns", "warning",
                  f"{_plural(len(issues), 'column')} of {d.x.shape[1]} never change{'s' if len(issues) == 1 else ''} in "
                  f"{name} (columns {cols}): they carry no information", len(issues), counts, issues)
@@ -552,8 +571,8 @@ def _non_finite(features: dict[str, Dataset]) -> Check:
             per_col = bad.sum(axis=0)
             total += int(per_col.sum())
             for col in np.flatnonzero(per_col):
-                issues.append(ColumnIssue(name, int(col), int(per_col[col]), label, _rows(d, name, np.flatnonzero(bad[:, col])),
-                                          _name(d, col)))
+                issues.append(ColumnIssue(name, int(col), int(per_col[col]), label,
+                                          _rows(d, name, np.flatnonzero(bad[:, col])), _name(d, int(col))))
         counts[name] = {"cells": total}
     if not issues:
         return Check("non_finite", "Infinite values", "ok", "no infinite value", 0, counts)

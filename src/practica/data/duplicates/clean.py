@@ -125,7 +125,8 @@ def _cleaning_to_json(result: Cleaning) -> dict:
 def _cleaning_from_json(v: dict, spec: CleanSpec) -> Cleaning:
     return Cleaning(
         keep=np.array(v["keep"], dtype=np.int64), groups=np.array(v["groups"], dtype=np.int64),
-        decisions=tuple(Decision(d["action"], tuple(d["samples"]), d["reason"], d["rule"], tuple(d["indices"]), d["set"])
+        decisions=tuple(Decision(d["action"], tuple(d["samples"]), d["reason"], d["rule"], tuple(d["indices"]),
+                                 d["set"])
                         for d in v["decisions"]),
         notes=tuple(v["notes"]), policy=spec, drops=tuple(v["drops"]))
 
@@ -147,7 +148,8 @@ def _missing(data: Dataset, names: tuple[str, ...], spec: CleanSpec, alive: np.n
         which = ", ".join(columns[j] for j in gaps)
         if policy == "drop_rows":
             alive[i] = False
-            out.append(Decision("drop", (names[i],), f"missing {which} (missing: drop_rows)", "missing_values", (int(i),)))
+            out.append(Decision("drop", (names[i],), f"missing {which} (missing: drop_rows)", "missing_values",
+                                (int(i),)))
         else:
             out.append(Decision("keep", (names[i],), f"missing {which}; kept for the model's preprocessing to impute, "
                                 "fitted on the training split (missing: impute)", "missing_values", (int(i),)))
@@ -185,7 +187,8 @@ def _exact(data: Dataset, names: tuple[str, ...], found: DuplicateIndex, spec: C
                     "drop", tuple(names[i] for i in idx),
                     f"identical samples {'labelled' if get_task(data.task).has_classes else 'with targets'} "
                     f"{_label_list(data, labels)}: at least one label is wrong and no "
-                    "model can get them all right (conflicting_labels: drop)", "conflicting_labels", tuple(idx.tolist())))
+                    "model can get them all right (conflicting_labels: drop)", "conflicting_labels",
+                    tuple(idx.tolist())))
                 continue
             if not get_task(data.task).has_classes:  # every copy: the model learns their mean
                 out.append(Decision(
@@ -222,7 +225,7 @@ def _near(data: Dataset, names: tuple[str, ...], found: DuplicateIndex, spec: Cl
     """``drop_near``: conflicting near pairs first, then, in data order, each image near one kept before it."""
     near = found.near(np.flatnonzero(alive))
     pairs, hashes = near.pairs, found.content
-    distance = {(int(i), int(j)): int(d) for (i, j), d in zip(pairs, near.distance)}
+    distance = {(int(i), int(j)): int(d) for (i, j), d in zip(pairs, near.distance, strict=True)}
     labels_differ = data.y[pairs[:, 0]] != data.y[pairs[:, 1]]
     # The same bar as `practica data inspect`: a near pair with two labels counts as a copy only
     # when its thumbnails correlate well enough (below it, they were different objects alike in shape).
@@ -270,7 +273,7 @@ def _leaks(data: Dataset, names: tuple[str, ...], found_in: DuplicateIndex, test
         if alive[i]:
             found[i] = (t, -1)
     near = found_in.near_matches(test, np.flatnonzero(alive))
-    for (i, t), d in zip(near.pairs.tolist(), near.distance.tolist()):
+    for (i, t), d in zip(near.pairs.tolist(), near.distance.tolist(), strict=True):
         if i not in found or (found[i][1] >= 0 and d < found[i][1]):
             found[i] = (t, d)
     out = []
@@ -404,7 +407,8 @@ def summarise(
             by_rule[d.rule].append(d)
     for rule, ds in by_rule.items():
         samples = [s for d in ds for s in d.samples]
-        listed = ", ".join(samples[:_LISTED]) + (f" and {len(samples) - _LISTED} more" if len(samples) > _LISTED else "")
+        more = f" and {len(samples) - _LISTED} more" if len(samples) > _LISTED else ""
+        listed = ", ".join(samples[:_LISTED]) + more
         notes.append(f"cleaning ({_setting(rule, spec)}): kept {len(samples)} {_what(rule, spec)} in "
                      f"{len(ds)} decision(s): {listed}")
     if len(kept_groups):

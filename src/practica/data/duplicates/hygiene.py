@@ -258,7 +258,8 @@ def _hash_matrices(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
 
     def side(n: int) -> np.ndarray:
         step = _grid_step(n)
-        return np.stack([dct @ _area_matrix(_window(n, 0, step).shape[0], _THUMB) @ _window(n, d, step) for d in (-1, 0, 1)])
+        return np.stack([dct @ _area_matrix(_window(n, 0, step).shape[0], _THUMB) @ _window(n, d, step)
+                         for d in (-1, 0, 1)])
 
     return side(h), side(w)
 
@@ -477,7 +478,9 @@ def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.bitwise_count(np.bitwise_xor(np.asarray(a, np.uint64), np.asarray(b, np.uint64))).astype(np.int64)
 
 
-def near_duplicate_pairs(a: np.ndarray, b: np.ndarray | None = None, max_distance: int = DEFAULT_NEAR_DISTANCE) -> np.ndarray:
+def near_duplicate_pairs(
+    a: np.ndarray, b: np.ndarray | None = None, max_distance: int = DEFAULT_NEAR_DISTANCE
+) -> np.ndarray:
     """Every (i, j) with Hamming(a[i], b[j]) ≤ ``max_distance``, as int64 K×2, sorted.
 
     With ``b`` None, pairs within ``a`` with i < j. Hashes may come with their shifted variants
@@ -633,7 +636,7 @@ def _anchors(m: int, pairs: np.ndarray, ids: np.ndarray) -> np.ndarray:
     if len(pairs):
         pairs = pairs[np.lexsort((pairs[:, 0], pairs[:, 1]))]  # by j, then i
         js, starts = np.unique(pairs[:, 1], return_index=True)
-        for j, lo, hi in zip(js.tolist(), starts.tolist(), [*starts[1:].tolist(), len(pairs)]):
+        for j, lo, hi in zip(js.tolist(), starts.tolist(), [*starts[1:].tolist(), len(pairs)], strict=True):
             earlier = pairs[lo:hi, 0]
             hit = earlier[is_anchor[earlier]]
             if len(hit):

@@ -142,7 +142,7 @@ class DuplicateIndex:
         """Near pairs among the samples ``rows`` (default: the representatives), as indices into the
         set (i < j in the set's order), in the order ``hygiene.near_duplicates`` finds them."""
         rows = self.representatives if rows is None else np.asarray(rows, dtype=np.int64)
-        if not self.looks_near:
+        if self.near_distance is None:  # not looks_near
             raise ValueError("near duplicates are not looked for in this index (near_distance None)")
         found, dist, sim = hygiene.near_duplicates(
             self.data.x, None, self.near_distance, self.min_similarity, max_difference=self.max_difference,
@@ -158,14 +158,18 @@ class DuplicateIndex:
         uniq = a[first_of]
         pos = np.clip(np.searchsorted(uniq, b), 0, len(uniq) - 1)
         hit = uniq[pos] == b
-        return [(int(first_of[p]), int(j)) for j, p in zip(np.flatnonzero(hit), pos[hit])]
+        return [(int(first_of[p]), int(j)) for j, p in zip(np.flatnonzero(hit), pos[hit], strict=True)]
 
     def near_matches(self, other: DuplicateIndex, rows: np.ndarray | None = None,
                      other_rows: np.ndarray | None = None) -> NearPairs:
         """Near pairs (i here, j in ``other``) among the samples ``rows`` and ``other_rows`` (default:
         every sample), as indices into the two sets; none when either does not look for near
         duplicates or their samples differ in shape."""
-        if not (self.looks_near and other.looks_near) or self.data.x.shape[1:] != other.data.x.shape[1:]:
+        if (
+            self.near_distance is None  # not self.looks_near
+            or not other.looks_near
+            or self.data.x.shape[1:] != other.data.x.shape[1:]
+        ):
             return NearPairs(np.empty((0, 2), dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0))
         ra = np.arange(len(self)) if rows is None else np.asarray(rows, dtype=np.int64)
         rb = np.arange(len(other)) if other_rows is None else np.asarray(other_rows, dtype=np.int64)

@@ -105,4 +105,5 @@ def _id_like(d: Dataset, name: str, Check, ColumnIssue) -> Any:
     cols = ", ".join(i.name for i in issues)
     return Check("id_like", "Identifier-like columns", "warning",
                  f"{cols}: a model can only memorise {'it' if len(issues) == 1 else 'them'}; declare "
-                 f"{'it' if len(issues) == 1 else 'them'} ignore in dataset.columns", len(issues), counts, tuple(issues))
+                 f"{'it' if len(issues) == 1 else 'them'} ignore in dataset.columns", len(issues), counts,
+                 tuple(issues))

@@ -50,10 +50,8 @@ def prepare_image(img: Image.Image, image_size: Size | None, channels: int | Non
     """An opened image made upright, converted and resized: the one path from file to array,
     for training and for prediction alike."""
     img = ImageOps.exif_transpose(img)  # upright, as image viewers show it
-    if channels is None:
-        mode = "L" if img.mode in GRAY_MODES else "RGB"
-    else:
-        mode = "L" if channels == 1 else "RGB"
+    gray = img.mode in GRAY_MODES if channels is None else channels == 1  # channels None: keep gray images gray
+    mode = "L" if gray else "RGB"
     if img.mode in GRAY16_MODES:
         img = _gray16_to_l(img)
     if img.mode != mode:

@@ -35,7 +35,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 import practica
 from practica.data.storage.cache import cache_dir
@@ -239,7 +239,7 @@ def _transfer(url: str, part: Path, progress: bool | None) -> None:
         raise _Transient(_describe(err)) from None
     with response:
         offset, total = _where_it_starts(response, have, part)
-        mode = "ab" if offset else "wb"
+        mode: Literal["ab", "wb"] = "ab" if offset else "wb"
         if have and not offset:
             log.info("%s does not resume downloads (Range ignored); starting %s over", url, part.name)
         written = offset
@@ -263,7 +263,7 @@ def _transfer(url: str, part: Path, progress: bool | None) -> None:
 
 
 @contextlib.contextmanager
-def _open_part(part: Path, mode: str) -> Iterator[BinaryIO]:
+def _open_part(part: Path, mode: Literal["ab", "wb"]) -> Iterator[BinaryIO]:
     try:
         out = open(part, mode)  # noqa: SIM115 - closed below, its errors told apart from the network's
     except OSError as err:

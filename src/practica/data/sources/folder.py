@@ -117,7 +117,8 @@ def decode_folder(root: Path, listing: Listing, image_size: Size | None, channel
     good = [i for i, d in enumerate(decoded) if isinstance(d, np.ndarray)]
     skipped = tuple(Skipped(paths[i], d) for i, d in enumerate(decoded) if isinstance(d, str))
     _check_every_class_decoded(root, listing, decoded, good)
-    x = stack_images([decoded[i] for i in good], [paths[i] for i in good], channels)
+    images = [d for d in decoded if isinstance(d, np.ndarray)]  # decoded[i] for i in good
+    x = stack_images(images, [paths[i] for i in good], channels)
     y = np.array(listing.labels, dtype=np.int64)[good]
     return Dataset(
         name=root.name, x=x, y=y, classes=listing.classes, sources=tuple(paths[i] for i in good), skipped=skipped

@@ -17,9 +17,9 @@ from practica.data.sources.decode import IMAGE_SUFFIXES
 from practica.errors import DataError
 
 ACCEPTED = (
-    "a folder (one sub-folder per class, or train/ and test/ each holding them), a pixel CSV (.csv) or a CSV table (.csv), "
-    "JSON records (.json, .jsonl), an .npz archive, or an .npy file with its labels .npy beside it "
-    "(x.npy and y.npy, images.npy and labels.npy, x_train.npy and y_train.npy)"
+    "a folder (one sub-folder per class, or train/ and test/ each holding them), a pixel CSV (.csv) "
+    "or a CSV table (.csv), JSON records (.json, .jsonl), an .npz archive, or an .npy file with its labels "
+    ".npy beside it (x.npy and y.npy, images.npy and labels.npy, x_train.npy and y_train.npy)"
 )
 # A word of a samples file's name → the same word in its labels file's name (and back).
 _SAMPLE_WORDS = {"x": ("y",), "X": ("y", "Y"), "images": ("labels",), "image": ("label",), "imgs": ("labels",),

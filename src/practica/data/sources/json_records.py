@@ -32,6 +32,7 @@ from PIL import Image, UnidentifiedImageError
 
 from practica.config.schema import JsonFields, SourceSpec
 from practica.data.records import Dataset, Skipped
+from practica.data.sources import required_path
 from practica.data.sources.decode import DECODE_VERSION, Size, map_chunks, prepare_image
 from practica.data.sources.folder import stack_images
 from practica.data.sources.labels import from_text
@@ -73,7 +74,7 @@ class Layout:
 
 
 def load_json_records(spec: SourceSpec) -> Dataset:
-    path = Path(spec.path)
+    path = required_path(spec.path, "path", spec.source)
     stat = _stat(path)
     options = {
         "fields": spec.fields.model_dump() if spec.fields else None,
@@ -146,6 +147,7 @@ def describe_record(record: dict[str, Any], fields: JsonFields | None, where: st
     a list of numbers, or the numeric fields)."""
     keys = list(record)
     shown = ", ".join(keys[:12]) + (", …" if len(keys) > 12 else "")
+    label: str | None
     if fields is not None and fields.label is not None:
         label = fields.label
     else:
@@ -161,7 +163,7 @@ def describe_record(record: dict[str, Any], fields: JsonFields | None, where: st
             if isinstance(value, list):
                 return Layout("features", None, tuple(value), label)
             if value is not None:
-                return Layout(kind, value, (), label)  # type: ignore[arg-type]
+                return Layout(kind, value, (), label)
     others = {k: v for k, v in record.items() if k not in (label, "id")}
     for kind in ("image", "pixels", "features"):
         if kind in others:
@@ -189,7 +191,7 @@ def first_record(path: Path) -> dict[str, Any]:
     _stat(path)
     if path.suffix.lower() in LINE_SUFFIXES:
         with _open(path) as f:
-            for number, line in enumerate(f, 1):
+            for line in f:
                 if line.strip():
                     try:
                         record = json.loads(line)
@@ -256,7 +258,7 @@ def _read_records(path: Path) -> list[tuple[str, Any, str | None]]:
     name = path.name
     try:
         if path.suffix.lower() in LINE_SUFFIXES:
-            entries = []
+            entries: list[tuple[str, Any, str | None]] = []
             with _open(path) as f:
                 for number, line in enumerate(f, 1):
                     if not line.strip():
@@ -352,7 +354,8 @@ def _images(
     skipped += [Skipped(wheres[i], d) for i, d in enumerate(decoded) if isinstance(d, str)]
     if not keep:
         return np.empty((0,)), keep
-    return stack_images([decoded[i] for i in keep], [wheres[i] for i in keep], channels), keep
+    images = [d for d in decoded if isinstance(d, np.ndarray)]  # decoded[i] for i in keep
+    return stack_images(images, [wheres[i] for i in keep], channels), keep
 
 
 def _decode_chunk(texts: list[str], image_size: Size | None, channels: int | None) -> list[np.ndarray | str]:
@@ -396,9 +399,10 @@ def _pixels(
             target, why = inferred, f"{target[0]} values make a square image"
     size = math.prod(target)
     keep, out = [], []
-    for i, (a, shape) in enumerate(zip(arrays, shapes)):
+    for i, (a, shape) in enumerate(zip(arrays, shapes, strict=True)):
         if shape != target and shape != (size,):
-            skipped.append(Skipped(wheres[i], f"pixels of shape {_shape_text(a.shape)}; expected {_shape_text(target)} ({why})"))
+            skipped.append(Skipped(wheres[i], f"pixels of shape {_shape_text(a.shape)}; "
+                                              f"expected {_shape_text(target)} ({why})"))
         elif a.min() < 0 or a.max() > 255:
             bad = a.min() if a.min() < 0 else a.max()
             skipped.append(Skipped(wheres[i], f"pixel value {bad:g} is outside 0–255"))

@@ -183,7 +183,9 @@ class CifarSet:
             rows = np.frombuffer(blob, dtype=np.uint8).reshape(-1, record)
             y = rows[:, self.label_at].astype(np.int64)
             if int(y.max()) >= self.num_classes:
-                raise DataError(f"{where}: {name} has label {int(y.max())}; {self.title} has {self.num_classes} classes.")
+                raise DataError(
+                    f"{where}: {name} has label {int(y.max())}; {self.title} has {self.num_classes} classes."
+                )
             xs.append(rows[:, self.label_bytes :].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
             ys.append(y)
         x = np.ascontiguousarray(np.concatenate(xs))
@@ -271,7 +273,7 @@ class IdxSet:
                 f"files ({self.base_urls[0]}), or remove dataset.path to download them."
             )
         found = [self._find(path, name) for name in self.parts[part]]
-        missing = [name for name, f in zip(self.parts[part], found) if f is None]
+        missing = [name for name, f in zip(self.parts[part], found, strict=True) if f is None]
         if missing:
             raise DataError(
                 f"dataset.path {path} lacks {' and '.join(m + '.gz' for m in missing)} (nor the same without .gz, "
@@ -282,7 +284,7 @@ class IdxSet:
         assert images is not None and labels is not None
 
         def read() -> Dataset:
-            for name, f in zip(self.parts[part], (images, labels)):
+            for name, f in zip(self.parts[part], (images, labels), strict=True):
                 if f.suffix == ".gz":  # the published files; uncompressed ones have no published checksum
                     published = f"{name}.gz"
                     md5 = CHECKSUMS[self.source][published]
@@ -411,7 +413,9 @@ SETS: dict[str, CifarSet | IdxSet] = {
             "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
             "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
         },
-        classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+        classes=(
+            "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"
+        ),
         torch_folder="FashionMNIST",
     ),
 }

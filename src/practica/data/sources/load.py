@@ -13,6 +13,7 @@ from sklearn.datasets import load_digits
 
 from practica.config.schema import SourceSpec
 from practica.data.records import Dataset
+from practica.data.sources import required_path
 from practica.data.sources.decode import Size
 from practica.data.sources.folder import load_folder, part_root
 from practica.data.sources.npz import load_npz
@@ -42,7 +43,7 @@ def load_source(
     size = image_size or spec.image_size
     chans = channels or spec.channels
     if spec.source == "folder":
-        return load_folder(part_root(Path(spec.path), spec.part), size, chans, setting)
+        return load_folder(part_root(required_path(spec.path, "path", spec.source), spec.part), size, chans, setting)
     if (size, chans) != (spec.image_size, spec.channels):  # a loader that decodes images decodes them so
         spec = spec.model_copy(update={"image_size": size, "channels": chans})
     if spec.source == "npy":
@@ -52,10 +53,11 @@ def load_source(
     else:
         data = _LOADERS[spec.source](spec)
     data = _conform(data, size, chans)
-    if getattr(spec, "task", "auto") != "auto":  # dataset.task (a fixed test set's SourceSpec has none)
+    task = getattr(spec, "task", "auto")  # dataset.task (a fixed test set's SourceSpec has none)
+    if task != "auto":
         from practica.data.sources.targets import resolve_task
 
-        data = resolve_task(data, spec.task)
+        data = resolve_task(data, task)
     if not mapped.is_mapped(data.x) and mapped.want_memmap(setting, data.x.nbytes):
         data = replace(data, x=mapped.spill(data.x))
     return data

@@ -13,6 +13,7 @@ import numpy as np
 
 from practica.config.schema import SourceSpec
 from practica.data.records import Dataset
+from practica.data.sources import required_path
 from practica.data.sources.labels import from_integers, from_names
 from practica.data.sources.npz import as_samples
 from practica.data.storage.mapped import Setting, want_memmap
@@ -24,7 +25,8 @@ _SAVE_HINT = "Save them with numpy.save('x.npy', samples) and numpy.save('y.npy'
 def load_npy(spec: SourceSpec, memmap: Setting | None = False) -> Dataset:
     """``memmap`` (True, or "auto" for images too big for memory): uint8 images are memory-mapped
     where the file lies (``mmap_mode="r"``) rather than read; features are always read."""
-    x_path, y_path = Path(spec.path), Path(spec.labels)
+    x_path = required_path(spec.path, "path", spec.source)
+    y_path = required_path(spec.labels, "labels", spec.source)
     x = as_samples(_read(x_path, "samples (path)", memmap), str(x_path))
     raw_y = _read(y_path, "labels")
     sources = tuple(f"{x_path.name}[{i}]" for i in range(len(x)))

@@ -29,6 +29,7 @@ import numpy as np
 
 from practica.config.schema import SourceSpec
 from practica.data.records import Dataset, Skipped
+from practica.data.sources import required_path
 from practica.data.sources.labels import from_text, is_number
 from practica.data.storage import cache
 from practica.errors import DataError
@@ -41,7 +42,7 @@ Shape = tuple[int, int, int]
 
 
 def load_pixel_csv(spec: SourceSpec) -> Dataset:
-    path = Path(spec.path)
+    path = required_path(spec.path, "path", spec.source)
     stat = _stat(path)
     options = {"label_column": spec.label_column, "image_shape": spec.image_shape, "label_names": spec.label_names}
     kind = "pixel_csv " + json.dumps(options, sort_keys=True, default=list)
@@ -79,7 +80,8 @@ def parse_pixel_csv(
             continue
         found = line.count(",")
         if found != commas:
-            skipped.append(Skipped(f"{name}:row {number}", f"{found + 1} values, but the header has {len(header)} columns"))
+            skipped.append(Skipped(f"{name}:row {number}",
+                                   f"{found + 1} values, but the header has {len(header)} columns"))
             continue
         label, rest = _split_label(line, label_at, len(header))
         label = label.strip()
@@ -230,7 +232,9 @@ def _parse_values(
     return (np.concatenate(parts) if parts else np.empty((0, n), np.float32)), kept
 
 
-def _parse_rows(rows: list[str], names: list[str], where: list[str], skipped: list[Skipped]) -> tuple[np.ndarray, list[int]]:
+def _parse_rows(
+    rows: list[str], names: list[str], where: list[str], skipped: list[Skipped]
+) -> tuple[np.ndarray, list[int]]:
     values, ok = [], []
     for i, row in enumerate(rows):
         fields = row.split(",")

@@ -38,6 +38,7 @@ import numpy as np
 
 from practica.config.schema import SourceSpec
 from practica.data.records import Dataset, Skipped
+from practica.data.sources import required_path
 from practica.data.sources.labels import from_text, is_number
 from practica.data.storage import cache
 from practica.errors import DataError, InputError
@@ -106,11 +107,12 @@ class TableSchema:
                 raise InputError(f"unknown column {unknown[0]!r}; this model's columns are {list(self.names)}")
             values = [values.get(c.name) for c in self.columns]
         elif isinstance(values, str) or not isinstance(values, Sequence):
-            raise InputError(f"'features' must be an object keyed by column name, or a list of {len(self.columns)} values")
+            raise InputError(f"'features' must be an object keyed by column name, "
+                             f"or a list of {len(self.columns)} values")
         if len(values) != len(self.columns):
             raise InputError(f"'features' has {len(values)} values; this model takes {len(self.columns)} "
                              f"({', '.join(self.names)})")
-        return np.array([_encode_value(c, v) for c, v in zip(self.columns, values)], dtype=np.float32)
+        return np.array([_encode_value(c, v) for c, v in zip(self.columns, values, strict=True)], dtype=np.float32)
 
 
 def _encode_value(column: Column, value: Any) -> float:
@@ -151,7 +153,7 @@ def is_missing(text: str) -> bool:
 
 def load_table_csv(spec: SourceSpec) -> Dataset:
     """The ``csv`` source of a suite (``SourceSpec``), through the decoded-data cache."""
-    path = Path(spec.path)
+    path = required_path(spec.path, "path", spec.source)
     if not path.is_file():
         state = "is a folder, not a file" if path.is_dir() else "does not exist"
         raise DataError(f"CSV table {path} {state}. Check dataset.path (a relative path is read from the suite "
@@ -193,7 +195,7 @@ def parse_table_csv(
     if not inputs:
         raise DataError(f"{path} has no input column: only the target {header[target_at]!r} is left. A CSV table "
                         "needs at least one column besides the target.")
-    by_column = list(zip(*(f for _, f in kept))) if kept else [() for _ in header]
+    by_column = list(zip(*(f for _, f in kept), strict=True)) if kept else [() for _ in header]
     # Whole numeric columns parsed by numpy at once (the common case, e.g. 784 pixel columns); a
     # column with a missing marker, a text value or a NaN takes the per-value path below.
     parsed = {i: _all_numbers(by_column[i]) for i in inputs if declared.get(header[i]) in (None, "numeric")}
@@ -205,7 +207,8 @@ def parse_table_csv(
             for number, fields in kept:
                 text = fields[i]
                 if number not in bad and not is_missing(text) and not is_number(text):
-                    bad[number] = Skipped(f"{name}:row {number}", f"column {header[i]!r} is {text.strip()!r}, not a number")
+                    bad[number] = Skipped(f"{name}:row {number}",
+                                          f"column {header[i]!r} is {text.strip()!r}, not a number")
     skipped += bad.values()
     rows_before = kept
     kept = [(n, f) for n, f in kept if n not in bad]
@@ -215,24 +218,26 @@ def parse_table_csv(
     schema_cols, x = [], np.empty((len(kept), len(inputs)), dtype=np.float32)
     rows_left = None if not bad else np.array([n not in bad for n, _ in rows_before], dtype=bool)
     for j, i in enumerate(inputs):
-        if parsed.get(i) is not None:
-            x[:, j] = parsed[i] if rows_left is None else parsed[i][rows_left]
+        column = parsed.get(i)
+        if column is not None:
+            x[:, j] = column if rows_left is None else column[rows_left]
             schema_cols.append(Column(header[i], "numeric"))
             continue
         texts = [f[i].strip() for _, f in kept]
         missing = np.array([is_missing(t) for t in texts])
         if kinds[i] == "numeric":
-            x[:, j] = [math.nan if m else float(t) for t, m in zip(texts, missing)]
+            x[:, j] = [math.nan if m else float(t) for t, m in zip(texts, missing, strict=True)]
             schema_cols.append(Column(header[i], "numeric"))
         else:
-            vocab = sorted({t for t, m in zip(texts, missing) if not m})
+            vocab = sorted({t for t, m in zip(texts, missing, strict=True) if not m})
             index = {v: k for k, v in enumerate(vocab)}
-            x[:, j] = [math.nan if m else index[t] for t, m in zip(texts, missing)]
+            x[:, j] = [math.nan if m else index[t] for t, m in zip(texts, missing, strict=True)]
             schema_cols.append(Column(header[i], "categorical", tuple(vocab)))
     sources = tuple(f"{name}:row {n}" for n, _ in kept)
     labels = [f[target_at].strip() for _, f in kept]
     what = f"{path}: column {header[target_at]!r}"
     resolved = resolve_task(labels, task, what)
+    classes: tuple[str, ...]
     if resolved == "regression":
         y, classes = np.array([float(t) for t in labels], dtype=np.float32), ()
     else:
@@ -283,7 +288,8 @@ def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]], list
                 continue
             number = reader.line_num
             if len(fields) != len(header):
-                skipped.append(Skipped(f"{path.name}:row {number}", f"{len(fields)} values, but the header has {len(header)} columns"))
+                skipped.append(Skipped(f"{path.name}:row {number}",
+                                       f"{len(fields)} values, but the header has {len(header)} columns"))
             else:
                 rows.append((number, fields))
     except csv.Error as err:

@@ -91,4 +91,4 @@ def describe_target(y: np.ndarray) -> dict:
     skew = float(np.mean(((y - y.mean()) / std) ** 3)) if std > 0 else 0.0
     qs = (0.05, 0.25, 0.5, 0.75, 0.95)
     return {"n": int(len(y)), "min": float(y.min()), "max": float(y.max()), "mean": float(y.mean()), "std": std,
-            "quantiles": {str(q): float(v) for q, v in zip(qs, np.quantile(y, qs))}, "skew": skew}
+            "quantiles": {str(q): float(v) for q, v in zip(qs, np.quantile(y, qs), strict=True)}, "skew": skew}

@@ -69,7 +69,8 @@ def build_lineage(spec: DatasetSpec, splits: Splits, code_version: str, run_id: 
     data_samples["unused"] = _unused(splits, len(dropped))
     samples = {"data": data_samples}
     if splits.test_is_fixed:
-        samples["test"] = {"root": roots.get("test"), "test": _names(splits.test, splits.indices["test"], roots.get("test"))}
+        samples["test"] = {"root": roots.get("test"),
+                           "test": _names(splits.test, splits.indices["test"], roots.get("test"))}
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -103,7 +104,8 @@ def input_record(spec: SourceSpec, role: str) -> dict[str, Any]:
             return {**base, "kind": "folder", "path": str(path), "sha256": listing_digest(files),
                     "count": len(files), "files": files}
         if path.is_file():
-            return {**base, "kind": "file", "path": str(path), "sha256": file_hashes_cached(path), "bytes": path.stat().st_size}
+            return {**base, "kind": "file", "path": str(path), "sha256": file_hashes_cached(path),
+                    "bytes": path.stat().st_size}
         return {**base, "kind": "missing", "path": str(path)}
     if spec.source in BUILTIN_SOURCES and spec.source in _BUILTIN_FILES:
         ref = importlib.resources.files("sklearn.datasets") / "data" / _BUILTIN_FILES[spec.source]
@@ -114,7 +116,8 @@ def input_record(spec: SourceSpec, role: str) -> dict[str, Any]:
     if spec.source in KNOWN_SOURCES:
         found = _downloaded(spec.source)
         if found:
-            return {**base, "kind": "files", "files": found, "sha256": listing_digest({n: f["sha256"] for n, f in found.items()}),
+            return {**base, "kind": "files", "files": found,
+                    "sha256": listing_digest({n: f["sha256"] for n, f in found.items()}),
                     "note": "downloaded into the data cache"}
     return {**base, "kind": "unknown", "note": "no file to hash; the data fingerprint identifies the samples"}
 
@@ -174,14 +177,15 @@ def folder_hashes(root: Path) -> dict[str, str]:
 def file_hashes_cached(path: Path) -> str:
     st = path.stat()
     files = [(path.name, st.st_size, st.st_mtime_ns)]
-    return _cached(cache.cache_key("sha256", path, files, None, None), lambda: {path.name: sha256_file(path)})[path.name]
+    return _cached(cache.cache_key("sha256", path, files, None, None),
+                   lambda: {path.name: sha256_file(path)})[path.name]
 
 
 def _hash_many(root: Path, names: list[str]) -> dict[str, str]:
     workers = min(32, 4 * (os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         sums = list(pool.map(sha256_file, (os.path.join(root, n) for n in names)))
-    return dict(zip(names, sums))
+    return dict(zip(names, sums, strict=True))
 
 
 def _cached(key: str, build) -> dict[str, str]:

@@ -113,10 +113,11 @@ def make_splits(data: Dataset, spec: DatasetSpec, test: Dataset | None, cleaning
 def _part_indices(cleaning: Cleaning, parts: dict[str, Dataset], indices: dict[str, np.ndarray],
                   test_is_fixed: bool) -> dict[str, DuplicateIndex] | None:
     """Each split's duplicate index, cut from the ones the cleaning policy took (no second hashing)."""
-    if cleaning.index is None or (test_is_fixed and cleaning.test_index is None):
+    index = cleaning.index
+    test_index = cleaning.test_index if test_is_fixed else index
+    if index is None or test_index is None:
         return None
-    origin = {"train": cleaning.index, "val": cleaning.index,
-              "test": cleaning.test_index if test_is_fixed else cleaning.index}
+    origin = {"train": index, "val": index, "test": test_index}
     return {name: origin[name].subset(indices[name], part) for name, part in parts.items()}
 
 
@@ -129,10 +130,10 @@ def fingerprint(
     for ds in (data, test) if test is not None else (data,):
         h.update(json.dumps([ds.x.shape, str(ds.x.dtype), list(ds.classes)]).encode())
         mapped.update_hash(h, ds.x)
-        h.update(np.ascontiguousarray(ds.y, dtype=get_task(ds.task).target_dtype))
+        h.update(np.ascontiguousarray(ds.y, dtype=get_task(ds.task).target_dtype).data)
     for name in ("train", "val", "test"):
         h.update(name.encode())
-        h.update(np.ascontiguousarray(indices[name], dtype=np.int64))
+        h.update(np.ascontiguousarray(indices[name], dtype=np.int64).data)
     h.update(str(seed).encode())
     if cleaning is not None:
         h.update(json.dumps(cleaning.policy.model_dump(mode="json"), sort_keys=True).encode())

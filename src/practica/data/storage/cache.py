@@ -120,7 +120,7 @@ def derived_key(code: Sequence[str], params: Any, datasets: Sequence[Dataset | N
         h.update(json.dumps([ds.x.shape, str(ds.x.dtype), list(ds.classes), list(ds.sources),
                              [str(s) for s in ds.skipped]]).encode())
         mapped.update_hash(h, ds.x)
-        h.update(np.ascontiguousarray(ds.y, dtype=get_task(ds.task).target_dtype))
+        h.update(np.ascontiguousarray(ds.y, dtype=get_task(ds.task).target_dtype).data)
     return h.hexdigest()
 
 
@@ -201,7 +201,7 @@ def _store(root: Path, key: str, data: Dataset) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key[:16]}-", dir=root))
     try:
         atomic_write(tmp / "x.npy", lambda p: _save_npy(p, data.x))
-        _commit(root, key, tmp, data, zlib.crc32(np.ascontiguousarray(data.x)))
+        _commit(root, key, tmp, data, zlib.crc32(np.ascontiguousarray(data.x).data))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -223,10 +223,10 @@ def _store_into(root: Path, key: str, build_into: Callable[[Path], Dataset]) -> 
         raise _no_room(root, err) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    data = _read(root / key, key, mmap=True)
-    if data is None:
+    stored = _read(root / key, key, mmap=True)
+    if stored is None:
         raise DataError(f"the memory-mapped cache entry {root / key} could not be read back after writing it")
-    return data
+    return stored
 
 
 def _commit(root: Path, key: str, tmp: Path, data: Dataset, x_crc32: int) -> None:
@@ -240,7 +240,7 @@ def _commit(root: Path, key: str, tmp: Path, data: Dataset, x_crc32: int) -> Non
             "name": data.name,
             "x_shape": list(data.x.shape),
             "x_crc32": x_crc32,
-            "y_crc32": zlib.crc32(np.ascontiguousarray(data.y)),
+            "y_crc32": zlib.crc32(np.ascontiguousarray(data.y).data),
             "classes": list(data.classes),
             "sources": list(data.sources),
             "skipped": [s.to_dict() for s in data.skipped],

@@ -125,8 +125,8 @@ class RowReader:
     @classmethod
     def open(cls, x: np.ndarray) -> RowReader | None:
         root = x
-        while isinstance(getattr(root, "base", None), np.memmap):
-            root = root.base
+        while isinstance(base := getattr(root, "base", None), np.memmap):
+            root = base
         filename = getattr(root, "filename", None)
         if (
             not isinstance(root, np.memmap) or not filename or not hasattr(os, "preadv")
@@ -149,14 +149,14 @@ class RowReader:
         out = np.empty((len(indices), *self.row_shape), dtype=self.dtype)
         flat = out.reshape(len(indices), -1).view(np.uint8)
         for k, i in enumerate(np.asarray(indices, dtype=np.int64).tolist()):
-            self._fill(memoryview(flat[k]), i)
+            self._fill(flat[k].data, i)
         return out
 
     def read_range(self, start: int, stop: int) -> np.ndarray:
         """``x[start:stop]`` (one read)."""
         out = np.empty((max(0, stop - start), *self.row_shape), dtype=self.dtype)
         if len(out):
-            self._fill(memoryview(out.reshape(-1).view(np.uint8)), start)
+            self._fill(out.reshape(-1).view(np.uint8).data, start)
         return out
 
     def _fill(self, view: memoryview, row: int) -> None:
@@ -202,7 +202,7 @@ def crc32(x: np.ndarray) -> int:
     """``zlib.crc32`` of ``x``'s bytes, read a chunk at a time (the same value as in one call)."""
     value = 0
     for _, part in chunks(x):
-        value = zlib.crc32(np.ascontiguousarray(part), value)
+        value = zlib.crc32(np.ascontiguousarray(part).data, value)
     return value
 
 
