@@ -50,6 +50,8 @@ def test_report_shows_the_checks_and_the_pairs(tmp_path, build_run):
         assert "Data hygiene" in doc and "Near duplicates across parts (leakage)" in doc
         assert "test: 1 sample of test (10.00%) near a train sample" in doc
         assert "Duplicates with different labels" in doc
+        # the rule as applied, pixel check included (not only the hash and the thumbnails)
+        assert "whose pixels differ by at most 8 of 255 on average" in doc
     assert 'class="badge h-warning"' in page and 'class="badge h-ok"' in page
     assert (tmp_path / "report_files" / "duplicates.png").is_file() and "report_files/duplicates.png" in text
 

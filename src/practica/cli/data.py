@@ -126,6 +126,8 @@ def _print_checks(console, report, show: int) -> None:
 
     if report.near_distance is not None:
         sim = "" if report.min_similarity is None else f" and thumbnails correlating ≥ {report.min_similarity:.2f}"
+        if report.max_difference is not None:
+            sim += f", mean pixel difference ≤ {report.max_difference:g}/255 (best 1-px shift, brightness fitted)"
         console.print(f"  near duplicates: perceptual-hash distance ≤ {report.near_distance}{sim}")
     for note in report.notes:
         console.print(f"  [dim]{escape(note)}[/]")

@@ -245,6 +245,9 @@ def _hygiene(run: SuiteRun) -> dict:
     if report.near_distance is not None:
         sim = (f" and thumbnails correlating at least {report.min_similarity:.2f}"
                if report.min_similarity is not None else "")
+        if report.max_difference is not None:  # the pixel check that confirms a candidate pair
+            sim += (f", whose pixels differ by at most {report.max_difference:g} of 255 on average (after the "
+                    "best one-pixel shift and a brightness/contrast fit)")
         notes.insert(0, f"Near duplicates: images within perceptual-hash distance {report.near_distance} "
                         f"(of 64 bits){sim}. "
                         f"Checked on the splits as trained; every pair is listed in data/hygiene.json.")
