@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +12,7 @@ from torch import nn
 from practica.config.schema import TrainSpec
 from practica.data.records import Dataset
 from practica.models.classifier import Regressor
+from practica.training.checkpoint import load_tensors, save_tensors
 from practica.training.history import History
 from practica.training.trainer import fit
 
@@ -57,7 +60,8 @@ def test_history_csv_has_regression_columns_and_round_trips():
     assert again.epochs[1].metrics["val_r2"] == pytest.approx(history.epochs[1].metrics["val_r2"])
 
 
-def test_resume_gives_the_same_regression_run(tmp_path):
+@pytest.mark.parametrize("old_records", [False, True])
+def test_resume_gives_the_same_regression_run(tmp_path, old_records):
     train, val = linear_data(256, 0), linear_data(64, 1)
     spec = TrainSpec(epochs=4, batch_size=32, early_stopping={"monitor": "val_r2", "patience": 3})
     straight = fit(linear_body, train, val, spec, checkpoint=tmp_path / "a.safetensors")
@@ -74,6 +78,11 @@ def test_resume_gives_the_same_regression_run(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         fit(linear_body, train, val, spec, checkpoint=half, events=KillInEpochThree())
+    if old_records:  # a checkpoint of the previous code: every task's figures a field of the record
+        tensors, meta = load_tensors(half)
+        meta["records"] = [{**{k: v for k, v in r.items() if k != "metrics"}, "train_accuracy": math.nan,
+                            "val_accuracy": math.nan, **r["metrics"]} for r in meta["records"]]
+        save_tensors(half, tensors, meta, checksum=True)
     resumed = fit(linear_body, train, val, spec, checkpoint=half, resume=True)
     assert ([r.metrics["val_r2"] for r in resumed.history.epochs]
             == [r.metrics["val_r2"] for r in straight.history.epochs])
