@@ -26,8 +26,8 @@ def history(
     n = len(train_loss)
     lrs = [lr] * n if isinstance(lr, (int, float)) else list(lr)
     records = tuple(
-        EpochRecord(e + 1, float(train_loss[e]), float(train_acc[e]), float(val_loss[e]), float(val_acc[e]),
-                    float(lrs[e]), 10.0)
+        EpochRecord(e + 1, float(train_loss[e]), float(val_loss[e]), float(lrs[e]), 10.0,
+                    {"train_accuracy": float(train_acc[e]), "val_accuracy": float(val_acc[e])})
         for e in range(n)
     )
     return History(records, stop_reason, best_epoch, monitor, max_epochs if max_epochs is not None else n, stop_detail)

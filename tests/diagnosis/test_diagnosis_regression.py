@@ -18,7 +18,7 @@ NAN = math.nan
 
 def run(train_loss, val_loss, val_r2, *, stop="completed", best=None) -> History:
     records = tuple(
-        EpochRecord(e, t, NAN, v, NAN, 1e-3, 1.0, train_r2=1 - t, val_r2=r, val_mae=10.0)
+        EpochRecord(e, t, v, 1e-3, 1.0, {"train_r2": 1 - t, "val_r2": r, "val_mae": 10.0})
         for e, (t, v, r) in enumerate(zip(train_loss, val_loss, val_r2, strict=True), 1)
     )
     return History(records, stop_reason=stop, best_epoch=best or len(records), max_epochs=len(records))

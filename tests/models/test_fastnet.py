@@ -102,7 +102,7 @@ def test_fastnet_learns_a_small_image_task():
                      optimizer=OptimizerSpec(name="sgd", lr=0.2, momentum=0.85, nesterov=True, weight_decay=5e-4),
                      schedule=ScheduleSpec(name="triangle", pct_start=0.3))
     result = fit(lambda: fastnet((3, 16, 16), 2, widths=(8, 16, 16)), train, val, spec)
-    assert result.history.epochs[-1].val_accuracy > 0.95
+    assert result.history.epochs[-1].metrics["val_accuracy"] > 0.95
     # fit gave the network its whitening filters from the training images (not the random init)
     half = result.model.body.whiten.weight.shape[0] // 2
     assert torch.equal(result.model.body.whiten.weight[half:], -result.model.body.whiten.weight[:half])
@@ -128,8 +128,8 @@ def test_per_epoch_validation_sees_one_view_and_the_model_keeps_its_tta():
     with_views = TorchPredictor(result.model).predict_proba(val.x)  # as the evaluation stage sees it
     with result.model.body.single_view():
         one_view = TorchPredictor(result.model).predict_proba(val.x)
-    assert result.history.epochs[-1].val_accuracy == pytest.approx((one_view.argmax(1) == val.y).mean())
-    assert result.history.epochs[-1].val_accuracy > 0.95
+    assert result.history.epochs[-1].metrics["val_accuracy"] == pytest.approx((one_view.argmax(1) == val.y).mean())
+    assert result.history.epochs[-1].metrics["val_accuracy"] > 0.95
     assert np.abs(with_views - one_view).max() > 0.1
     # The report says so beside the curves' numbers, and the note survives the run's history.json.
     note = result.history.validation_note

@@ -28,7 +28,8 @@ def split(accuracy: float) -> SplitMetrics:
 
 
 def trained() -> Trained:
-    history = History((EpochRecord(1, 1.0, 0.5, 0.9, 0.6, 0.1, 2.0), EpochRecord(2, 0.7, 0.7, 0.8, 0.65, 0.1, 2.0)),
+    history = History((EpochRecord(1, 1.0, 0.9, 0.1, 2.0, {"train_accuracy": 0.5, "val_accuracy": 0.6}),
+                       EpochRecord(2, 0.7, 0.8, 0.1, 2.0, {"train_accuracy": 0.7, "val_accuracy": 0.65})),
                       stop_reason="early_stopping", best_epoch=1, max_epochs=5, extra={"lookahead": 0.5})
     return Trained(history, 0.8, split(0.75), split(0.7), 4.0, "mlp (1,000 parameters)",
                    cv=CrossValidation(folds=2, accuracies=(0.7, 0.8), samples=20, groups=20))

@@ -122,7 +122,8 @@ def history(n: int, *, stop: str = "completed", best: int | None = None, diverge
             train_acc = val_acc = 0.1
         elif diverge_at and e == diverge_at - 1:
             train_loss, val_loss = 40.0, 55.0
-        rows.append(EpochRecord(e, train_loss, train_acc, val_loss, val_acc, 1e-3, 0.4))
+        rows.append(EpochRecord(e, train_loss, val_loss, 1e-3, 0.4,
+                                {"train_accuracy": train_acc, "val_accuracy": val_acc}))
     detail = {"early_stopping": "val_loss did not improve for 5 epochs", "diverged": "train loss was NaN at epoch 5",
               "completed": ""}[stop]
     return History(tuple(rows), stop_reason=stop, best_epoch=best or n, max_epochs=15, stop_detail=detail)

@@ -30,8 +30,8 @@ def size(png: bytes) -> tuple[int, int]:
 
 def run(losses: list[float], accs: list[float] | None = None, **kw) -> History:
     accs = accs or [0.5] * len(losses)
-    return History(tuple(EpochRecord(i + 1, loss, acc, loss, acc, 1e-3, 1.0) for i, (loss, acc) in
-                         enumerate(zip(losses, accs, strict=True))), **kw)
+    return History(tuple(EpochRecord(i + 1, loss, loss, 1e-3, 1.0, {"train_accuracy": acc, "val_accuracy": acc})
+                         for i, (loss, acc) in enumerate(zip(losses, accs, strict=True))), **kw)
 
 
 # The ordinary cases (completed, early stopping) are drawn by the report tests.

@@ -21,8 +21,8 @@ def result(name, val, *, test=0.5, p95=1.0, size=1_000_000, params=1000, status=
     spec = ExperimentSpec(name=name, model={"arch": "mlp"})
     if status == "failed":
         return Failed(spec, "ValueError: boom")
-    history = History((EpochRecord(1, 1.0, 0.5, loss, val, 0.1, 1.0),), stop_reason=stop,
-                      stop_detail="loss NaN in epoch 1")
+    history = History((EpochRecord(1, 1.0, loss, 0.1, 1.0, {"train_accuracy": 0.5, "val_accuracy": val}),),
+                      stop_reason=stop, stop_detail="loss NaN in epoch 1")
     trained = Trained(history, 0.9, split(val, loss, f1), split(test), 1.0, "")
     return Ok(spec, trained, Cost(params, size, p95 / 2, p95, 1000.0))
 

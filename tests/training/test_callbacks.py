@@ -24,7 +24,7 @@ from practica.training.trainer import fit
 
 
 def record(epoch: int, val_loss: float, train_loss: float = 1.0) -> EpochRecord:
-    return EpochRecord(epoch, train_loss, 0.5, val_loss, 0.5, 0.1, 1.0)
+    return EpochRecord(epoch, train_loss, val_loss, 0.1, 1.0, {"train_accuracy": 0.5, "val_accuracy": 0.5})
 
 
 def small_loop(epochs: int = 4, steps: int = 3) -> Loop:

@@ -87,15 +87,17 @@ class _EpochProgress:
         self.progress.update(self.task, completed=done)
 
     def epoch_end(self, r) -> None:
-        if r.val_r2 is not None:  # a regression (R² recorded)
-            line = (f"epoch {r.epoch:>3}  loss {r.train_loss:.4f}  R² {r.train_r2:6.3f}  │  val loss {r.val_loss:.4f}  "
-                    f"R² {r.val_r2:6.3f}  MAE {r.val_mae:.4g}  │  lr {r.lr:.2e}  {r.seconds:5.1f} s")
-            self.last = f"last: val R² {r.val_r2:.3f}"
+        m = r.metrics
+        if "val_r2" in m:  # a regression (R² recorded)
+            line = (f"epoch {r.epoch:>3}  loss {r.train_loss:.4f}  R² {m['train_r2']:6.3f}  │  "
+                    f"val loss {r.val_loss:.4f}  R² {m['val_r2']:6.3f}  MAE {m['val_mae']:.4g}  │  "
+                    f"lr {r.lr:.2e}  {r.seconds:5.1f} s")
+            self.last = f"last: val R² {m['val_r2']:.3f}"
             self.progress.console.print("  " + line)
             return
-        line = (f"epoch {r.epoch:>3}  loss {r.train_loss:.4f}  acc {100 * r.train_accuracy:5.1f}%  │  "
-                f"val loss {r.val_loss:.4f}  acc {100 * r.val_accuracy:5.1f}%  │  lr {r.lr:.2e}  {r.seconds:5.1f} s")
-        self.last = f"last: val acc {100 * r.val_accuracy:.1f}%"
+        line = (f"epoch {r.epoch:>3}  loss {r.train_loss:.4f}  acc {100 * m['train_accuracy']:5.1f}%  │  "
+                f"val loss {r.val_loss:.4f}  acc {100 * m['val_accuracy']:5.1f}%  │  lr {r.lr:.2e}  {r.seconds:5.1f} s")
+        self.last = f"last: val acc {100 * m['val_accuracy']:.1f}%"
         self.progress.console.print("  " + line)
 
     def close(self) -> None:

@@ -115,7 +115,7 @@ class _Curves(Curves):
 
     @classmethod
     def of(cls, h: History) -> _Curves:
-        col = {n: tuple(math.nan if v is None else float(v) for v in h.column(n)) for n in
+        col = {n: tuple(float(v) for v in h.column(n)) for n in
                ("train_loss", "val_loss", "train_r2", "val_r2", "val_mae", "lr", "seconds")}
         nan = tuple(math.nan for _ in h.epochs)
         return cls(train_loss=col["train_loss"], train_acc=nan, val_loss=col["val_loss"], val_acc=nan,

@@ -39,7 +39,8 @@ def diagnose(history: History, context: DiagnosisContext) -> Diagnosis:
     """The verdict on one training run, with every finding that holds, most important first.
 
     >>> from practica.training.history import EpochRecord, History
-    >>> run = History(tuple(EpochRecord(e, 2.3, 0.1, 2.3, 0.1, 1e-3, 1.0) for e in range(1, 6)), max_epochs=5)
+    >>> guess = {"train_accuracy": 0.1, "val_accuracy": 0.1}
+    >>> run = History(tuple(EpochRecord(e, 2.3, 2.3, 1e-3, 1.0, guess) for e in range(1, 6)), max_epochs=5)
     >>> diagnose(run, DiagnosisContext.for_classes(10)).verdict
     'underfitting'
     """

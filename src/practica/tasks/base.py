@@ -72,6 +72,10 @@ class Task(ABC):
     has_classes: ClassVar[bool]  # targets are class indices (predictions, per-class figures, class counts)
     target_dtype: ClassVar[type]  # the targets' numpy type, as the data fingerprint hashes them
     columns: ClassVar[tuple[Column, ...]]  # the report's comparison table, between size and latency
+    # The figures an epoch of training records beside its losses (``EpochRecord.metrics``), and history.csv's
+    # header: the record's fields and those figures, in the order the runs have always written them.
+    epoch_metrics: ClassVar[tuple[str, ...]]
+    history_columns: ClassVar[tuple[str, ...]]
     chance: ClassVar[str]  # the trivial predictor the divergence guard compares the loss with
 
     @property

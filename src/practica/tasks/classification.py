@@ -50,6 +50,8 @@ class Classification(Task):
     has_classes = True
     columns = (Column("Val acc", "val", "val_accuracy"), Column("Val F1", "val", "val_macro_f1"),
                Column("Test acc", "test", "val_accuracy"))
+    epoch_metrics = ("train_accuracy", "val_accuracy")
+    history_columns = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
     chance = "a uniform guess"
 
     def describe(self, num_classes: int) -> str:

@@ -64,6 +64,8 @@ class Regression(Task):
     has_classes = False
     columns = (Column("Val R²", "val", "val_r2"), Column("Val RMSE", "val", "val_rmse"),
                Column("Test R²", "test", "val_r2"))
+    epoch_metrics = ("train_r2", "val_r2", "val_mae")
+    history_columns = ("epoch", "train_loss", "val_loss", "lr", "seconds", "train_r2", "val_r2", "val_mae")
     chance = "predicting the training mean"
 
     def describe(self, num_classes: int) -> str:

@@ -19,15 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import TypeAdapter
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from practica.errors import RunError
 from practica.io import atomic_write, checksum_problem, write_checksum
 from practica.training.callbacks import Callback, Loop, Stop
-from practica.training.history import EpochRecord
+from practica.training.history import EpochRecord, stored_records
 
 _META_KEY = "practica"
+_RECORDS = TypeAdapter(list[EpochRecord])  # the epochs done, in the meta JSON
 
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any], *, checksum: bool = False) -> None:
@@ -128,7 +130,7 @@ class Checkpoint(Callback):
             "config_hash": self.config_hash,
             "optimizer": opt_skeleton,
             "schedule": loop.schedule.state_dict(),
-            "records": [r.__dict__ for r in loop.records],
+            "records": _RECORDS.dump_python(loop.records),
             "stop": None if loop.stop is None else loop.stop.__dict__,
             "callbacks": states,
         }
@@ -149,7 +151,7 @@ class Checkpoint(Callback):
         loop.schedule.load_state_dict(meta["schedule"])
         torch.set_rng_state(tensors["rng.torch"])
         loop.generator.set_state(tensors["rng.gen"])
-        loop.records = [EpochRecord(**r) for r in meta["records"]]
+        loop.records = _RECORDS.validate_python(stored_records(meta["records"]))
         loop.stop = None if meta["stop"] is None else Stop(**meta["stop"])
         for c in self.kept:
             c.load_state_dict({**meta["callbacks"][c.name], **unprefixed(c.name, tensors)})

@@ -67,7 +67,7 @@ class EarlyStopping(Callback):
 
     def update(self, record: EpochRecord) -> bool:
         """Returns True when this epoch is the new best."""
-        value = getattr(record, self.monitor)
+        value = record.value(self.monitor)
         if not math.isfinite(value):
             self.wait += 1
             return False

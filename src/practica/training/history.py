@@ -5,33 +5,41 @@ from __future__ import annotations
 import csv
 import io
 import math
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
-from practica.tasks import get_task
+from pydantic import TypeAdapter
+
+from practica.tasks import TASKS, get_task
 
 StopReason = Literal["completed", "early_stopping", "diverged"]
 
 
 @dataclass(frozen=True)
 class EpochRecord:
+    """One epoch of a run. ``metrics`` holds the task's figures of the epoch, named by its ``epoch_metrics``
+    (classification: the training and validation accuracies; regression: the training R², 1 - train loss
+    on the standardised target, the validation R² and the validation MAE in the target's units)."""
+
     epoch: int  # 1-based
     train_loss: float  # mean over the epoch's batches, with augmentation and dropout active
-    train_accuracy: float
     val_loss: float
-    val_accuracy: float
     lr: float  # learning rate at the end of the epoch
     seconds: float  # wall time of the epoch, training and validation
-    # Regression only (None for classification, whose accuracies are NaN for regression): R² of the
-    # epoch's training batches (1 - train loss, the loss being MSE on the standardised target) and
-    # of the validation split, and the validation mean absolute error in the target's units.
-    train_r2: float | None = None
-    val_r2: float | None = None
-    val_mae: float | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+
+    def value(self, name: str) -> float:
+        """The figure ``name``: a field (``val_loss``, ``lr``…) or one of the epoch's ``metrics``."""
+        if name in self.metrics:
+            return self.metrics[name]
+        if name in _FIELDS:
+            return getattr(self, name)
+        raise KeyError(f"an epoch records {', '.join(_FIELDS)} and {', '.join(self.metrics) or 'no metrics'}, "
+                       f"not '{name}'")
 
 
-REGRESSION_COLUMNS = ("train_r2", "val_r2", "val_mae")
-ACCURACY_COLUMNS = ("train_accuracy", "val_accuracy")
+_FIELDS = tuple(f.name for f in fields(EpochRecord) if f.name != "metrics")
 
 
 @dataclass(frozen=True)
@@ -54,59 +62,49 @@ class History:
     validation_note: str = ""
 
     def column(self, name: str) -> list[float]:
-        return [getattr(r, name) for r in self.epochs]
+        return [r.value(name) for r in self.epochs]
 
     @property
     def task(self) -> str:
-        """The task the run learned (``practica.tasks``): a regression's records hold R², not accuracy."""
-        regression = any(r.val_r2 is not None or r.train_r2 is not None for r in self.epochs)
-        return "regression" if regression else "classification"
+        """The task the run learned (``practica.tasks``): the one whose ``epoch_metrics`` the records hold (a run
+        without epochs: the first task)."""
+        held = set(self.epochs[0].metrics) if self.epochs else set()
+        return next((t.name for t in TASKS.values() if set(t.epoch_metrics) == held), next(iter(TASKS)))
 
     def to_csv(self) -> str:
-        """One row per epoch: a classification's accuracies, or a regression's R² and MAE."""
+        """One row per epoch, in the columns of the task's ``history_columns``."""
         out = io.StringIO()
-        dropped = REGRESSION_COLUMNS if get_task(self.task).has_classes else ACCURACY_COLUMNS
-        names = [f.name for f in fields(EpochRecord) if f.name not in dropped]
-        writer = csv.DictWriter(out, fieldnames=names, extrasaction="ignore")
+        writer = csv.DictWriter(out, fieldnames=get_task(self.task).history_columns)
         writer.writeheader()
         for r in self.epochs:
-            writer.writerow(asdict(r))
+            writer.writerow({name: r.value(name) for name in writer.fieldnames})
         return out.getvalue()
 
-    def to_dict(self) -> dict:
-        return {
-            "epochs": [asdict(r) for r in self.epochs],
-            "stop_reason": self.stop_reason,
-            "best_epoch": self.best_epoch,
-            "monitor": self.monitor,
-            "max_epochs": self.max_epochs,
-            "stop_detail": self.stop_detail,
-            "extra": dict(self.extra),
-            "validation_note": self.validation_note,
-        }
+    def to_dict(self) -> dict[str, Any]:
+        return _HISTORY.dump_python(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> History:
-        return cls(
-            epochs=tuple(EpochRecord(**_record_fields(r, d)) for r in d["epochs"]),
-            stop_reason=d.get("stop_reason", "completed"),
-            best_epoch=d.get("best_epoch"),
-            monitor=d.get("monitor", "val_loss"),
-            max_epochs=d.get("max_epochs", 0),
-            stop_detail=d.get("stop_detail", ""),
-            extra=dict(d.get("extra", {})),
-            validation_note=d.get("validation_note", ""),
-        )
+    def from_dict(cls, d: Mapping[str, Any]) -> History:
+        """A stored history; one written before the records were task-keyed (the accuracies, NaN or null for a
+        regression, and ``train_r2``, ``val_r2``, ``val_mae``, null for a classification, as fields of each
+        record) is read into the same shape."""
+        return _HISTORY.validate_python({**d, "epochs": stored_records(d["epochs"])})
 
 
-def _record_fields(r: dict, d: dict) -> dict[str, Any]:
-    """One stored epoch record ``r`` of the history ``d`` as ``EpochRecord``'s keyword arguments."""
-    return {k: v if k in REGRESSION_COLUMNS and not _regression(d) else _num(v) for k, v in r.items()}
-
-
-def _regression(d: dict) -> bool:
-    return any(r.get("val_r2") is not None or r.get("train_r2") is not None for r in d["epochs"])
+def stored_records(stored: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Stored epoch records as ``EpochRecord``'s fields, those of the old shape (every task's figures a field
+    of the record, the other task's NaN or null) turned into the new."""
+    if all("metrics" in r for r in stored):
+        return stored
+    # The old shape knew two tasks: a regression's records held R², a classification's null in its place.
+    regression = any(r.get("val_r2") is not None or r.get("train_r2") is not None for r in stored)
+    task = get_task("regression" if regression else "classification")
+    return [{**{k: _num(r[k]) for k in _FIELDS if k in r},
+             "metrics": {k: _num(r.get(k)) for k in task.epoch_metrics}} for r in stored]
 
 
 def _num(v: float | int | None) -> float | int:
     return math.nan if v is None else v
+
+
+_HISTORY = TypeAdapter(History)

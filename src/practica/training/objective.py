@@ -49,36 +49,31 @@ class Objective:
         return None if self.regression else (logits.detach().argmax(1) == y).sum()
 
     def validate(self, model: Classifier, x: Resident | Mapped, y: torch.Tensor, bf16: bool) -> dict[str, float]:
-        """The epoch's validation fields of an ``EpochRecord``. A network with several views in evaluation
-        (``MultiView``) is classified with one: the curves follow the network as trained."""
+        """The epoch's validation loss and figures, named as ``EpochRecord`` holds them. A network with several
+        views in evaluation (``MultiView``) is classified with one: the curves follow the network as trained."""
         if self.regression:
             loss, r2, mae = validate_regression(model, x, y, self.loss)
-            return {"val_loss": loss, "val_accuracy": math.nan, "val_r2": r2, "val_mae": mae}
+            return {"val_loss": loss, "val_r2": r2, "val_mae": mae}
         with model.body.single_view() if isinstance(model.body, MultiView) else contextlib.nullcontext():
             loss, accuracy = validate(model, x, y, bf16)
         return {"val_loss": loss, "val_accuracy": accuracy}
 
     def not_validated(self) -> dict[str, float]:
-        """The validation fields of an epoch that diverged before its end."""
-        return {"val_loss": math.nan, "val_accuracy": math.nan, **({"val_r2": math.nan, "val_mae": math.nan}
-                                                                   if self.regression else {})}
+        """The validation figures of an epoch that diverged before its end."""
+        return {"val_loss": math.nan, **({"val_r2": math.nan, "val_mae": math.nan} if self.regression
+                                         else {"val_accuracy": math.nan})}
 
     def record(self, epoch: int, train_loss: float, train_accuracy: float, val: dict[str, float], *, lr: float,
                seconds: float) -> EpochRecord:
         finite = math.isfinite(train_loss)
-        if not math.isfinite(val["val_loss"]):
-            accuracy = val["val_accuracy"] if math.isfinite(val["val_accuracy"]) else math.nan
-            val = {**val, "val_loss": math.nan, "val_accuracy": accuracy,
-                   **({"val_r2": math.nan, "val_mae": math.nan} if self.regression else {})}
-        return EpochRecord(
-            epoch=epoch,
-            train_loss=train_loss if finite else math.nan,
-            train_accuracy=math.nan if self.regression else train_accuracy,
-            lr=lr,
-            seconds=seconds,
-            **val,
-            **({"train_r2": 1.0 - train_loss if finite else math.nan} if self.regression else {}),
-        )
+        if not math.isfinite(val["val_loss"]):  # a diverged validation: an accuracy still counts, R² and MAE not
+            val = {**val, "val_loss": math.nan, **({"val_r2": math.nan, "val_mae": math.nan} if self.regression
+                                                   else {})}
+        val_loss = val.pop("val_loss")
+        train = ({"train_r2": 1.0 - train_loss if finite else math.nan} if self.regression
+                 else {"train_accuracy": train_accuracy})
+        return EpochRecord(epoch=epoch, train_loss=train_loss if finite else math.nan, val_loss=val_loss, lr=lr,
+                           seconds=seconds, metrics={**train, **val})
 
 
 def objective_for(train: Dataset, spec: TrainSpec, model: Classifier, device: torch.device) -> Objective:
