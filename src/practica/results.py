@@ -26,13 +26,12 @@ class Trained:
     """What training an experiment leaves (``result.json``): enough to diagnose, cost and select it."""
 
     history: History | None  # None for scikit-learn baselines (they have no epochs)
-    train_accuracy: float
+    train: float  # the task's fit figure on the training split (``Evaluation.train``): accuracy, or R²
     val: SplitMetrics
     test: SplitMetrics
     train_seconds: float
     model_summary: str  # e.g. "conv32-relu-maxpool-… (1.25 M params)"
     cv: CrossValidation | None = None  # baselines with dataset.split.cv_folds only
-    train_r2: float = float("nan")  # a regression's R² on the training split (its train_accuracy is NaN)
     status: Literal["ok"] = "ok"  # tells it from a Failed record in result.json
 
 
@@ -54,7 +53,7 @@ class Ok:
     @property
     def evaluation(self) -> Evaluation:
         t = self.trained
-        return Evaluation(train_accuracy=t.train_accuracy, val=t.val, test=t.test, cost=self.cost, train_r2=t.train_r2)
+        return Evaluation(train=t.train, val=t.val, test=t.test, cost=self.cost)
 
     @property
     def history(self) -> History | None:

@@ -28,7 +28,8 @@ def test_a_run_writes_its_chosen_models_bundle(tiny_run, baseline_bundle):
     assert card["selection"]["chosen"] is True and card["selection"]["reason"]
     assert card["lineage"]["data_fingerprint"] == tiny_run.splits.fingerprint
     assert card["lineage"]["run_id"] == tiny_run.run_id
-    assert card["metrics"]["test"]["accuracy"] == tiny_run.result(tiny_run.decision.chosen).evaluation.test.accuracy
+    chosen = tiny_run.result(tiny_run.decision.chosen).evaluation
+    assert card["metrics"]["test"]["accuracy"] == chosen.test.classification.accuracy
     assert bundle.input.kind == "image" and bundle.input.shape == (8, 8, 1)
     assert bundle.classes == tiny_run.splits.classes
     files = {p.name for p in baseline_bundle.iterdir()}
@@ -48,7 +49,7 @@ def test_network_bundle_agrees_with_pytorch_on_the_test_split(tiny_run, cnn_bund
     np.testing.assert_allclose(onnx_proba.sum(axis=1), 1.0, atol=1e-5)
     # The accuracy the bundle gives is the one the run reported.
     accuracy = float((onnx_proba.argmax(1) == tiny_run.splits.test.y).mean())
-    assert accuracy == pytest.approx(tiny_run.result("cnn").evaluation.test.accuracy)
+    assert accuracy == pytest.approx(tiny_run.result("cnn").evaluation.test.classification.accuracy)
     assert bundle.card["onnx_parity"]["max_abs_diff"] <= PARITY_TOLERANCE
 
 
@@ -56,7 +57,8 @@ def test_baseline_bundle_matches_the_estimator(tiny_run, baseline_bundle):
     bundle = load_bundle(baseline_bundle)
     x = tiny_run.splits.test.x
     accuracy = float((bundle.predict_proba(x).argmax(1) == tiny_run.splits.test.y).mean())
-    assert accuracy == pytest.approx(tiny_run.result(bundle.card["model"]["experiment"]).evaluation.test.accuracy)
+    shipped = tiny_run.result(bundle.card["model"]["experiment"]).evaluation
+    assert accuracy == pytest.approx(shipped.test.classification.accuracy)
     with pytest.raises(BundleError, match="exists only as ONNX"):
         bundle.torch_model()
 
@@ -199,7 +201,7 @@ def test_feature_table_models_export_with_named_inputs(tmp_path, monkeypatch):
         assert bundle.card["input"]["onnx_name"] == "features"
         proba = bundle.predict_proba(run.splits.test.x)
         accuracy = float((proba.argmax(1) == run.splits.test.y).mean())
-        assert accuracy == pytest.approx(run.result(name).evaluation.test.accuracy)
+        assert accuracy == pytest.approx(run.result(name).evaluation.test.classification.accuracy)
         assert len(bundle.reference()["inputs"]["features"]) == 5
 
 

@@ -14,14 +14,15 @@ def test_split_metrics_on_a_known_case():
     y = np.array([0, 0, 1, 1, 2, 2])
     proba = np.eye(3)[[0, 1, 1, 1, 2, 0]] * 0.7 + 0.1
     m = split_metrics(proba, y, ("a", "b", "c"))
-    assert m.accuracy == pytest.approx(4 / 6)
-    assert m.confusion == ((1, 1, 0), (0, 2, 0), (1, 0, 1))
-    a, b, c = m.per_class
+    f = m.classification
+    assert f.accuracy == pytest.approx(4 / 6) and m.task == "classification"
+    assert f.confusion == ((1, 1, 0), (0, 2, 0), (1, 0, 1))
+    a, b, c = f.per_class
     assert (a.precision, a.recall) == (0.5, 0.5)
     assert b.precision == pytest.approx(2 / 3) and b.recall == 1.0
     assert c.support == 2 and m.n == 6
     assert m.loss == pytest.approx(-(4 * np.log(0.8) + 2 * np.log(0.1)) / 6)
-    assert m.macro_f1 == pytest.approx(np.mean([a.f1, b.f1, c.f1]))
+    assert f.macro_f1 == pytest.approx(np.mean([a.f1, b.f1, c.f1]))
 
 
 def test_calibration_error():
@@ -34,7 +35,7 @@ def test_calibration_error():
 
 def test_nan_probabilities_do_not_crash_metrics():
     m = split_metrics(np.full((4, 2), np.nan), np.array([0, 1, 0, 1]), ("a", "b"))
-    assert 0 <= m.accuracy <= 1 and np.isfinite(m.loss)
+    assert 0 <= m.classification.accuracy <= 1 and np.isfinite(m.loss)
 
 
 def test_costs_are_measured_for_each_model():

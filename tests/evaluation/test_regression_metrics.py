@@ -18,7 +18,9 @@ def test_known_values():
     assert r.mae == pytest.approx(1.0) and r.max_abs_error == pytest.approx(2.0)
     assert r.residual_mean == pytest.approx(1 / 3)
     assert r.r2 == pytest.approx(1 - (5 / 3) / np.var([1.0, 3.0, 3.0]))
-    assert m.loss == r.mse and math.isnan(m.accuracy) and m.per_class == () and m.task == "regression"
+    assert m.loss == r.mse and m.figures is r and m.task == "regression"
+    with pytest.raises(ValueError, match="no accuracy"):
+        _ = m.classification
 
 
 def test_predicting_the_mean_scores_r2_zero_and_perfect_scores_one():
@@ -31,6 +33,4 @@ def test_points_for_the_report_are_capped_and_metrics_round_trip():
     y = np.linspace(0, 1, 5000)
     m = regression_metrics(y + 0.1, y)
     assert len(m.regression.actual) == PLOT_POINTS == len(m.regression.predicted)
-    from dataclasses import asdict
-
-    assert SplitMetrics.from_dict(asdict(m)) == m
+    assert SplitMetrics.model_validate_json(m.model_dump_json()) == m

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import replace
 
 import pytest
 
@@ -12,7 +10,15 @@ from practica.config import suite_from_dict
 from practica.config.schema import ExperimentSpec
 from practica.diagnosis.records import Diagnosis, Finding
 from practica.errors import RunError
-from practica.evaluation.records import ClassMetrics, CrossValidation, RegressionMetrics, SplitMetrics
+from practica.evaluation.records import (
+    ClassificationMetrics,
+    ClassMetrics,
+    Cost,
+    CrossValidation,
+    RegressionMetrics,
+    SplitMetrics,
+)
+from practica.io import write_json
 from practica.pipeline.rundir import RunDir
 from practica.results import Failed, Trained
 from practica.selection.records import Decision, Ranked
@@ -22,9 +28,11 @@ SPEC = ExperimentSpec(name="mlp", model={"arch": "mlp"})
 
 
 def split(accuracy: float) -> SplitMetrics:
-    return SplitMetrics(loss=0.4, accuracy=accuracy, macro_f1=accuracy, ece=0.02,
-                        per_class=(ClassMetrics("a", 0.9, 0.8, 0.85, 5), ClassMetrics("b", 0.7, 0.8, 0.75, 5)),
-                        confusion=((4, 1), (1, 4)), n=10)
+    figures = ClassificationMetrics(
+        accuracy=accuracy, macro_f1=accuracy, ece=0.02,
+        per_class=(ClassMetrics("a", 0.9, 0.8, 0.85, 5), ClassMetrics("b", 0.7, 0.8, 0.75, 5)),
+        confusion=((4, 1), (1, 4)))
+    return SplitMetrics(loss=0.4, n=10, figures=figures)
 
 
 def trained() -> Trained:
@@ -58,8 +66,7 @@ def test_every_record_reads_back_as_written(suite, tmp_path):
     exp = run.experiment("mlp")
     exp.write_result(trained())
     back = exp.read_result(SPEC)
-    assert isinstance(back, Trained) and math.isnan(back.train_r2)  # a classification's (NaN != NaN)
-    assert replace(back, train_r2=0.0) == replace(trained(), train_r2=0.0)
+    assert back == trained()
     record = json.loads(exp.result.read_text())
     assert record["status"] == "ok" and record["cv"]["fold_accuracies"] == [0.7, 0.8]
     assert record["cv"]["accuracy_mean"] == pytest.approx(0.75)
@@ -82,14 +89,16 @@ def test_every_record_reads_back_as_written(suite, tmp_path):
 
 
 def test_a_regression_split_reads_back(suite, tmp_path):
-    reg = RegressionMetrics(1.0, 1.0, 0.8, 0.5, 0.0, 1.0, 3.0, 1.4, actual=(1.0, 2.0), predicted=(1.5, 2.5))
-    metrics = SplitMetrics(1.0, float("nan"), float("nan"), float("nan"), (), (), 2, regression=reg)
-    record = Trained(None, float("nan"), metrics, metrics, 0.1, "ridge", train_r2=0.6)
+    reg = RegressionMetrics(mse=1.0, rmse=1.0, mae=0.8, r2=0.5, residual_mean=0.0, residual_std=1.0,
+                            max_abs_error=3.0, target_std=1.4, actual=(1.0, 2.0), predicted=(1.5, 2.5))
+    metrics = SplitMetrics(loss=1.0, n=2, figures=reg)
+    record = Trained(None, 0.6, metrics, metrics, 0.1, "ridge")
     exp = RunDir.create(tmp_path, suite).experiment("ridge")
     exp.write_result(record)
     back = exp.read_result(SPEC)
-    assert isinstance(back, Trained) and back.val.regression == reg and back.train_r2 == 0.6
-    assert math.isnan(back.train_accuracy) and math.isnan(back.val.accuracy)
+    assert isinstance(back, Trained) and back.val.regression == reg and back.train == 0.6 and back == record
+    with pytest.raises(ValueError, match="no accuracy"):
+        _ = back.val.classification
 
 
 def test_an_altered_result_is_not_trusted(suite, tmp_path):
@@ -109,3 +118,33 @@ def test_export_refuses_what_is_not_a_finished_run(suite, tmp_path):
     run = RunDir.create(tmp_path, suite)
     with pytest.raises(RunError, match="has not finished"):
         RunDir.finished(run.path)
+
+
+def test_records_of_runs_before_the_task_shaped_metrics_still_read(suite, tmp_path):
+    """result.json and metrics.json as earlier runs wrote them: a classification's figures at the top of a
+    split (NaN for a regression, with ``regression`` beside them) and ``train_accuracy``/``train_r2``."""
+    nan = float("nan")
+    cost = {"params": 10, "size_bytes": 40, "latency_p50_ms": 0.1, "latency_p95_ms": 0.2, "throughput": 100.0}
+    flat = {"loss": 0.4, "accuracy": 0.75, "macro_f1": 0.75, "ece": 0.02,
+            "per_class": [{"name": "a", "precision": 0.9, "recall": 0.8, "f1": 0.85, "support": 5},
+                          {"name": "b", "precision": 0.7, "recall": 0.8, "f1": 0.75, "support": 5}],
+            "confusion": [[4, 1], [1, 4]], "n": 10, "regression": None}
+    reg = {"mse": 1.0, "rmse": 1.0, "mae": 0.8, "r2": 0.5, "residual_mean": 0.0, "residual_std": 1.0,
+           "max_abs_error": 3.0, "target_std": 1.4, "actual": [1.0], "predicted": [1.5]}
+    flat_reg = {"loss": 1.0, "accuracy": nan, "macro_f1": nan, "ece": nan, "per_class": [], "confusion": [], "n": 2,
+                "regression": reg}
+    run = RunDir.create(tmp_path, suite)
+    exp = run.experiment("mlp")
+    write_json(exp.metrics, {"train_accuracy": 0.8, "val": flat, "test": flat, "cost": cost, "train_r2": nan})
+    ev = exp.read_evaluation()
+    assert ev is not None and ev.train == 0.8 and ev.val == split(0.75) and ev.cost == Cost(**cost)
+    write_json(exp.metrics, {"train_accuracy": nan, "val": flat_reg, "test": flat_reg, "cost": cost, "train_r2": 0.6})
+    ev = exp.read_evaluation()
+    assert ev is not None and ev.train == 0.6 and ev.task == "regression" and ev.test.regression.r2 == 0.5
+    common = {"history": None, "train_seconds": 0.1, "model_summary": "m", "cv": None, "status": "ok"}
+    write_json(exp.result, {**common, "train_accuracy": nan, "val": flat_reg, "test": flat_reg, "train_r2": 0.6})
+    back = exp.read_result(SPEC)
+    assert isinstance(back, Trained) and back.train == 0.6 and back.val.regression.mae == 0.8
+    write_json(exp.result, {**common, "train_accuracy": 0.8, "val": flat, "test": flat, "train_r2": nan})
+    back = exp.read_result(SPEC)
+    assert isinstance(back, Trained) and back.train == 0.8 and back.val == split(0.75)

@@ -71,7 +71,7 @@ def test_the_run_trains_every_model_on_the_table(penguins) -> None:
     assert {r.name for r in run.results} == {"dense", "logistic-regression", "knn", "decision-tree", "random-forest"}
     for r in run.results:
         assert r.status == "ok", r.error
-        assert r.evaluation.val.accuracy > 0.85, (r.name, r.evaluation.val.accuracy)
+        assert r.evaluation.val.classification.accuracy > 0.85, (r.name, r.evaluation.val.classification.accuracy)
     assert run.hygiene.check("missing_values").status == "warning"
     lineage = json.loads((run.run_dir / "data" / "lineage.json").read_text())
     assert any(d["rule"] == "missing_values" and d["action"] == "keep" for d in lineage["cleaning"]["decisions"])

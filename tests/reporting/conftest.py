@@ -19,7 +19,7 @@ import pytest
 from practica.config.schema import ExperimentSpec, ModelSpec, Suite
 from practica.data.records import Dataset, Skipped, Splits
 from practica.diagnosis.records import Diagnosis, Finding
-from practica.evaluation.records import ClassMetrics, Cost, Evaluation, SplitMetrics
+from practica.evaluation.records import ClassificationMetrics, ClassMetrics, Cost, Evaluation, SplitMetrics
 from practica.results import Failed, Ok, SuiteRun, Trained
 
 # practica.selection's package imports its policy, which imports practica.results: importing
@@ -146,13 +146,14 @@ def split_metrics(acc: float, n: int, classes: tuple[str, ...], rng: np.random.G
         r = confusion[i, i] / max(1, confusion[i].sum())
         per_class.append(ClassMetrics(c, float(p), float(r), float(2 * p * r / (p + r) if p + r else 0.0),
                                       int(confusion[i].sum())))
-    return SplitMetrics(loss=1 - acc, accuracy=acc, macro_f1=acc - 0.004, ece=0.031 + (1 - acc) / 10,
-                        per_class=tuple(per_class),
-                        confusion=tuple(tuple(int(v) for v in row) for row in confusion), n=int(confusion.sum()))
+    figures = ClassificationMetrics(accuracy=acc, macro_f1=acc - 0.004, ece=0.031 + (1 - acc) / 10,
+                                    per_class=tuple(per_class),
+                                    confusion=tuple(tuple(int(v) for v in row) for row in confusion))
+    return SplitMetrics(loss=1 - acc, n=int(confusion.sum()), figures=figures)
 
 
 def evaluation(val: float, test: float, p95: float, params: int, classes, rng) -> Evaluation:
-    return Evaluation(train_accuracy=min(1.0, val + 0.02), val=split_metrics(val, 270, classes, rng),
+    return Evaluation(train=min(1.0, val + 0.02), val=split_metrics(val, 270, classes, rng),
                       test=split_metrics(test, 360, classes, rng),
                       cost=Cost(params=params, size_bytes=params * 4, latency_p50_ms=p95 * 0.7,
                                 latency_p95_ms=p95, throughput=12345.0 / p95))
@@ -163,7 +164,7 @@ def evaluation(val: float, test: float, p95: float, params: int, classes, rng) -
 
 def ok(spec, history, diagnosis, ev: Evaluation, train_seconds: float, model_summary: str = "") -> Ok:
     """An experiment that trained to the scores and cost in ``ev``."""
-    trained = Trained(history, ev.train_accuracy, ev.val, ev.test, train_seconds, model_summary, train_r2=ev.train_r2)
+    trained = Trained(history, ev.train, ev.val, ev.test, train_seconds, model_summary)
     return Ok(spec, trained, ev.cost, diagnosis)
 
 

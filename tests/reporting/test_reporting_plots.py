@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from practica.data.records import Dataset
-from practica.evaluation.records import SplitMetrics
+from practica.evaluation.records import ClassificationMetrics
 from practica.reporting import plots
 from practica.tasks import get_task
 from practica.training.history import EpochRecord, History
@@ -60,7 +60,8 @@ def test_confusion_matrix_handles_ten_long_names_and_empty_rows() -> None:
     counts = np.eye(10, dtype=int) * 30
     counts[3] = 0
     names = tuple(f"class-with-a-long-name-{i}" for i in range(10))
-    metrics = SplitMetrics(0.1, 0.9, 0.9, 0.02, (), tuple(tuple(int(v) for v in r) for r in counts), int(counts.sum()))
+    metrics = ClassificationMetrics(accuracy=0.9, macro_f1=0.9, ece=0.02, per_class=(),
+                                    confusion=tuple(tuple(int(v) for v in r) for r in counts))
     width, height = size(plots.confusion_matrix(metrics, names))
     assert width > 500 and height > 500
 

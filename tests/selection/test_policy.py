@@ -5,15 +5,16 @@ from __future__ import annotations
 import pytest
 
 from practica.config.schema import ExperimentSpec, SelectionSpec
-from practica.evaluation.records import Cost, SplitMetrics
+from practica.evaluation.records import ClassificationMetrics, Cost, SplitMetrics
 from practica.results import Failed, Ok, Trained
 from practica.selection import select
 from practica.training.history import EpochRecord, History
 
 
 def split(acc: float, loss: float = 1.0, f1: float | None = None) -> SplitMetrics:
-    return SplitMetrics(loss=loss, accuracy=acc, macro_f1=acc if f1 is None else f1, ece=0.02, per_class=(),
-                        confusion=(), n=100)
+    figures = ClassificationMetrics(accuracy=acc, macro_f1=acc if f1 is None else f1, ece=0.02, per_class=(),
+                                    confusion=())
+    return SplitMetrics(loss=loss, n=100, figures=figures)
 
 
 def result(name, val, *, test=0.5, p95=1.0, size=1_000_000, params=1000, status="ok", stop="completed", loss=1.0,

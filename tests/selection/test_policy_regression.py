@@ -16,7 +16,7 @@ def result(name: str, error: float, latency: float):
 
     y = np.linspace(0, 10, 50)
     m = regression_metrics(y + error * np.sin(np.arange(50)), y)
-    trained = Trained(None, float("nan"), m, m, 1.0, "", train_r2=0.9)
+    trained = Trained(None, 0.9, m, m, 1.0, "")
     return Ok(ExperimentSpec(name=name, model={"sklearn": "ridge"}), trained, Cost(10, 100, latency, latency, 1000.0))
 
 

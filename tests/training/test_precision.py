@@ -50,4 +50,4 @@ def test_a_bf16_network_exports_a_faithful_bundle(tmp_path):
     bundle = load_bundle(export_run(run.run_dir, "cnn", tmp_path / "b"))
     assert bundle.card["onnx_parity"]["max_abs_diff"] <= 1e-4
     accuracy = float((bundle.predict_proba(run.splits.test.x).argmax(1) == run.splits.test.y).mean())
-    assert accuracy == pytest.approx(run.result("cnn").evaluation.test.accuracy)
+    assert accuracy == pytest.approx(run.result("cnn").evaluation.test.classification.accuracy)

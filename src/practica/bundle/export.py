@@ -16,6 +16,7 @@ removed by the next export to the same target.
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 import tempfile
@@ -47,7 +48,7 @@ from practica.data.records import Splits
 from practica.diagnosis.records import Diagnosis
 from practica.errors import BundleError
 from practica.evaluation.predictors import Predictor, SklearnPredictor, TorchPredictor
-from practica.evaluation.records import Evaluation
+from practica.evaluation.records import Evaluation, RegressionMetrics
 from practica.io import write_json, write_text
 from practica.selection.records import Decision
 from practica.tasks import get_task
@@ -181,13 +182,13 @@ def _card(src: BundleSource, spec: InputSpec, classes: tuple[str, ...], kind: st
     ranked = next((r for r in src.decision.ranking if r.experiment == exp.name), None)
 
     def split(m):
-        if m is not None and m.regression is not None:
-            r = m.regression
+        if m is not None and isinstance(r := m.figures, RegressionMetrics):
             return {"r2": r.r2, "rmse": r.rmse, "mae": r.mae, "mse": r.mse, "residual_mean": r.residual_mean,
                     "residual_std": r.residual_std, "max_abs_error": r.max_abs_error, "n": m.n}
         if m is None:
             return None
-        return {"accuracy": m.accuracy, "macro_f1": m.macro_f1, "loss": m.loss, "ece": m.ece, "n": m.n}
+        c = m.classification
+        return {"accuracy": c.accuracy, "macro_f1": c.macro_f1, "loss": m.loss, "ece": c.ece, "n": m.n}
 
     return {
         "format": "practica-bundle",
@@ -212,9 +213,11 @@ def _card(src: BundleSource, spec: InputSpec, classes: tuple[str, ...], kind: st
             **_preprocessing(src.predictor),
         },
         "metrics": {
-            "train_accuracy": ev.train_accuracy, "val": split(ev.val), "test": split(ev.test),
-            **({"train_r2": ev.train_r2} if ev.val.regression is not None else {}),
-            "per_class_test": [asdict(c) for c in ev.test.per_class], "cost": asdict(ev.cost),
+            # The card's schema keeps both names: a regression's train_accuracy is NaN, its train_r2 the figure.
+            "train_accuracy": math.nan if regression else ev.train, "val": split(ev.val), "test": split(ev.test),
+            **({"train_r2": ev.train} if regression else {}),
+            "per_class_test": [] if regression else [asdict(c) for c in ev.test.classification.per_class],
+            "cost": asdict(ev.cost),
         },
         "diagnosis": None if src.diagnosis is None else {"verdict": src.diagnosis.verdict,
                                                          "summary": src.diagnosis.summary},

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from practica.cli.terminal import EXIT_EXPERIMENT_FAILED, EXIT_INTERRUPTED, EXIT_NO_MODEL, console, err_console, fail
 from practica.errors import PracticaError
+from practica.evaluation.records import RegressionMetrics
 from practica.tasks import get_task
 
 
@@ -56,13 +57,12 @@ class RichReporter:
             return
         h = trained.history
         how = f", {h.stop_reason.replace('_', ' ')} after {len(h.epochs)} epochs" if h else ""
-        if trained.val.regression is not None:
-            console.print(f"  val R² [bold]{trained.val.regression.r2:.3f}[/] "
-                          f"(RMSE {trained.val.regression.rmse:.4g}), "
-                          f"train R² {trained.train_r2:.3f}, {trained.train_seconds:.0f} s{how}")
+        if isinstance(val := trained.val.figures, RegressionMetrics):
+            console.print(f"  val R² [bold]{val.r2:.3f}[/] (RMSE {val.rmse:.4g}), "
+                          f"train R² {trained.train:.3f}, {trained.train_seconds:.0f} s{how}")
             return
         console.print(
-            f"  val accuracy [bold]{100 * trained.val.accuracy:.1f}%[/], train {100 * trained.train_accuracy:.1f}%, "
+            f"  val accuracy [bold]{100 * val.accuracy:.1f}%[/], train {100 * trained.train:.1f}%, "
             f"{trained.train_seconds:.0f} s{how}"
         )
 

@@ -3,7 +3,14 @@
 from practica.evaluation.cost import measure_cost, measure_costs
 from practica.evaluation.metrics import split_metrics
 from practica.evaluation.predictors import Predictor, SklearnPredictor, TorchPredictor
-from practica.evaluation.records import ClassMetrics, Cost, Evaluation, SplitMetrics
+from practica.evaluation.records import (
+    ClassificationMetrics,
+    ClassMetrics,
+    Cost,
+    Evaluation,
+    RegressionMetrics,
+    SplitMetrics,
+)
 
-__all__ = ["ClassMetrics", "Cost", "Evaluation", "Predictor", "SklearnPredictor", "SplitMetrics",
-           "TorchPredictor", "measure_cost", "measure_costs", "split_metrics"]
+__all__ = ["ClassMetrics", "ClassificationMetrics", "Cost", "Evaluation", "Predictor", "RegressionMetrics",
+           "SklearnPredictor", "SplitMetrics", "TorchPredictor", "measure_cost", "measure_costs", "split_metrics"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-from practica.evaluation.records import ClassMetrics, RegressionMetrics, SplitMetrics
+from practica.evaluation.records import ClassificationMetrics, ClassMetrics, RegressionMetrics, SplitMetrics
 from practica.tasks import get_task
 
 ECE_BINS = 15  # the common choice since Guo et al. (2017), so figures compare with the literature
@@ -20,18 +20,17 @@ def split_metrics(proba: np.ndarray, y: np.ndarray, classes: tuple[str, ...]) ->
     p, r, f, s = precision_recall_fscore_support(y, pred, labels=labels, zero_division=0)
     eps = 1e-12
     loss = float(-np.mean(np.log(np.clip(proba[np.arange(len(y)), y], eps, 1.0))))
-    return SplitMetrics(
-        loss=loss,
+    figures = ClassificationMetrics(
         accuracy=float((pred == y).mean()),
         macro_f1=float(np.mean(f)),
         ece=expected_calibration_error(proba, y),
         per_class=tuple(
-            ClassMetrics(name, float(pi), float(ri), float(fi), int(si))
+            ClassMetrics(name=name, precision=float(pi), recall=float(ri), f1=float(fi), support=int(si))
             for name, pi, ri, fi, si in zip(classes, p, r, f, s, strict=True)
         ),
         confusion=tuple(tuple(int(v) for v in row) for row in confusion_matrix(y, pred, labels=labels)),
-        n=int(len(y)),
     )
+    return SplitMetrics(loss=loss, n=int(len(y)), figures=figures)
 
 
 def expected_calibration_error(proba: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) -> float:
@@ -59,8 +58,9 @@ def regression_metrics(values: np.ndarray, y: np.ndarray) -> SplitMetrics:
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     nan = float("nan")
     if len(y) == 0:
-        reg = RegressionMetrics(nan, nan, nan, nan, nan, nan, nan, nan)
-        return SplitMetrics(nan, nan, nan, nan, (), (), 0, reg)
+        reg = RegressionMetrics(mse=nan, rmse=nan, mae=nan, r2=nan, residual_mean=nan, residual_std=nan,
+                                max_abs_error=nan, target_std=nan)
+        return SplitMetrics(loss=nan, n=0, figures=reg)
     residual = pred - y
     mse = float(np.mean(residual**2)) if np.isfinite(pred).all() else nan
     variance = float(np.var(y))
@@ -77,8 +77,7 @@ def regression_metrics(values: np.ndarray, y: np.ndarray) -> SplitMetrics:
         actual=tuple(float(v) for v in y[shown]),
         predicted=tuple(float(v) for v in pred[shown]),
     )
-    return SplitMetrics(loss=mse, accuracy=nan, macro_f1=nan, ece=nan, per_class=(), confusion=(), n=int(len(y)),
-                        regression=reg)
+    return SplitMetrics(loss=mse, n=int(len(y)), figures=reg)
 
 
 def score(predictor, x: np.ndarray, y: np.ndarray, classes: tuple[str, ...]) -> SplitMetrics:

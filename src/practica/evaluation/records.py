@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 
 @dataclass(frozen=True)
@@ -17,10 +17,25 @@ class ClassMetrics:
     support: int
 
 
-@dataclass(frozen=True)
-class RegressionMetrics:
+class ClassificationMetrics(BaseModel):
+    """A classification's own figures on one split."""
+
+    model_config = ConfigDict(frozen=True)
+
+    task: Literal["classification"] = "classification"
+    accuracy: float
+    macro_f1: float
+    ece: float  # expected calibration error, 15 equal-width confidence bins
+    per_class: tuple[ClassMetrics, ...]
+    confusion: tuple[tuple[int, ...], ...]  # rows: true class, columns: predicted class
+
+
+class RegressionMetrics(BaseModel):
     """A regression's quality on one split, in the target's units (R² is unitless)."""
 
+    model_config = ConfigDict(frozen=True)
+
+    task: Literal["regression"] = "regression"
     mse: float
     rmse: float
     mae: float
@@ -33,35 +48,50 @@ class RegressionMetrics:
     actual: tuple[float, ...] = ()
     predicted: tuple[float, ...] = ()
 
-    @classmethod
-    def from_dict(cls, d: dict) -> RegressionMetrics:
-        return cls(**{**d, "actual": tuple(d.get("actual", ())), "predicted": tuple(d.get("predicted", ()))})
+
+Figures = Annotated[ClassificationMetrics | RegressionMetrics, Field(discriminator="task")]
+_CLASSIFICATION_FIELDS = ("accuracy", "macro_f1", "ece", "per_class", "confusion")
 
 
-@dataclass(frozen=True)
-class SplitMetrics:
+class SplitMetrics(BaseModel):
+    """Quality on one split: what every task has (``loss``, ``n``) and the task's own ``figures``."""
+
+    model_config = ConfigDict(frozen=True)
+
     loss: float  # mean cross-entropy of the predicted probabilities; a regression's MSE
-    accuracy: float  # NaN for regression, as are macro_f1 and ece
-    macro_f1: float
-    ece: float  # expected calibration error, 15 equal-width confidence bins
-    per_class: tuple[ClassMetrics, ...]
-    confusion: tuple[tuple[int, ...], ...]  # rows: true class, columns: predicted class
     n: int
-    regression: RegressionMetrics | None = None  # a regression's own figures
+    figures: Figures
 
     @property
     def task(self) -> str:
-        """The task these figures are of, by the figures there are (``practica.tasks``)."""
-        return "classification" if self.regression is None else "regression"
+        """The task these figures are of (``practica.tasks``)."""
+        return self.figures.task
 
+    @property
+    def classification(self) -> ClassificationMetrics:
+        """The figures of a classification; a regression's raise ValueError."""
+        if not isinstance(self.figures, ClassificationMetrics):
+            raise ValueError("these are a regression's metrics: they have no accuracy, F1 or calibration")
+        return self.figures
+
+    @property
+    def regression(self) -> RegressionMetrics:
+        """The figures of a regression; a classification's raise ValueError."""
+        if not isinstance(self.figures, RegressionMetrics):
+            raise ValueError("these are a classification's metrics: they have no R², RMSE or MAE")
+        return self.figures
+
+    @model_validator(mode="before")
     @classmethod
-    def from_dict(cls, d: dict) -> SplitMetrics:
+    def _from_flat(cls, d: Any) -> Any:
+        """Metrics as runs before the task-shaped record wrote them: the classification's fields at the top
+        (NaN for a regression) beside ``regression`` (null for a classification)."""
+        if not isinstance(d, dict) or "figures" in d:
+            return d
         reg = d.get("regression")
-        return cls(
-            **{**d, "per_class": tuple(ClassMetrics(**c) for c in d["per_class"]),
-               "confusion": tuple(tuple(r) for r in d["confusion"]),
-               "regression": RegressionMetrics.from_dict(reg) if reg else None}
-        )
+        figures = ({**reg, "task": "regression"} if reg is not None
+                   else {"task": "classification", **{k: d[k] for k in _CLASSIFICATION_FIELDS}})
+        return {"loss": d["loss"], "n": d["n"], "figures": figures}
 
 
 @dataclass(frozen=True)
@@ -79,31 +109,39 @@ class Cost:
         return self.size_bytes / 1e6
 
 
-@dataclass(frozen=True)
-class Evaluation:
-    train_accuracy: float  # on the training split without augmentation; for the gap (NaN for regression)
+def train_from_flat(d: Any) -> Any:
+    """A record that held the training split's figure as ``train_accuracy`` (NaN for a regression) and
+    ``train_r2`` (NaN or absent for a classification), as runs before the task-shaped records wrote it,
+    with that figure as ``train``; a record that has ``train`` comes back as it is."""
+    if not isinstance(d, dict) or "train" in d or "train_accuracy" not in d:
+        return d
+    out = {k: v for k, v in d.items() if k not in ("train_accuracy", "train_r2")}
+    regression = isinstance(d["val"], dict) and d["val"].get("regression") is not None
+    out["train"] = _num(d.get("train_r2")) if regression else d["train_accuracy"]
+    return out
+
+
+class Evaluation(BaseModel):
+    """A model's quality on the splits and its cost (``metrics.json``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # The task's fit figure on the training split, without augmentation, for the train–val gap: a
+    # classification's accuracy, a regression's R².
+    train: float
     val: SplitMetrics
     test: SplitMetrics
     cost: Cost
-    train_r2: float = float("nan")  # a regression's R² on the training split; for the gap
 
     @property
     def task(self) -> str:
         """The task evaluated (``practica.tasks``)."""
         return self.val.task
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
+    @model_validator(mode="before")
     @classmethod
-    def from_dict(cls, d: dict) -> Evaluation:
-        return cls(
-            train_accuracy=d["train_accuracy"],
-            val=SplitMetrics.from_dict(d["val"]),
-            test=SplitMetrics.from_dict(d["test"]),
-            cost=Cost(**d["cost"]),
-            train_r2=_num(d.get("train_r2")),
-        )
+    def _from_flat(cls, d: Any) -> Any:
+        return train_from_flat(d)
 
 
 class CrossValidation(BaseModel):

@@ -21,7 +21,7 @@ from practica.data.records import Dataset, Splits
 from practica.errors import RunError
 from practica.evaluation.metrics import score
 from practica.evaluation.predictors import Predictor, SklearnPredictor, TorchPredictor
-from practica.evaluation.records import CrossValidation
+from practica.evaluation.records import CrossValidation, RegressionMetrics
 from practica.models import baselines
 from practica.models.classifier import build_classifier, count_parameters
 from practica.models.preprocess import TablePreprocessing, with_table
@@ -141,13 +141,13 @@ def train_experiment(
     trained = Trained(
         status="ok",
         history=history,
-        train_accuracy=train_score.accuracy,
+        train=train_score.regression.r2 if isinstance(train_score.figures, RegressionMetrics)
+        else train_score.classification.accuracy,
         val=score(predictor, splits.val.x, splits.val.y, splits.classes),
         test=score(predictor, splits.test.x, splits.test.y, splits.classes),
         train_seconds=seconds,
         model_summary=summary,
         cv=cv,
-        train_r2=train_score.regression.r2 if train_score.regression else float("nan"),
     )
     exp_dir.write_result(trained)
     return trained, predictor

@@ -23,17 +23,17 @@ import subprocess
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import yaml
-from pydantic import TypeAdapter
+from pydantic import BeforeValidator, TypeAdapter
 
 from practica import __version__
 from practica.config.schema import ExperimentSpec, Suite
 from practica.data.records import Splits
 from practica.diagnosis.records import Diagnosis
 from practica.errors import RunError
-from practica.evaluation.records import Cost, Evaluation
+from practica.evaluation.records import Cost, Evaluation, train_from_flat
 from practica.io import checksum_problem, read_json, remove_with_checksum, write_checksum, write_json, write_text
 from practica.results import Failed, Trained
 from practica.selection.records import Decision
@@ -44,11 +44,12 @@ if TYPE_CHECKING:
 
     from practica.data.duplicates.checks import HygieneReport
 
-_TRAINED = TypeAdapter(Trained)
+_TRAINED = TypeAdapter(Annotated[Trained, BeforeValidator(train_from_flat)])  # older runs: train_accuracy/train_r2
 _FAILED = TypeAdapter(Failed)
 _DIAGNOSIS = TypeAdapter(Diagnosis)
 _DECISION = TypeAdapter(Decision)
 _COST = TypeAdapter(Cost)
+_EVALUATION = TypeAdapter(Evaluation)
 
 BUNDLE_DIR = "bundle"
 
@@ -187,11 +188,11 @@ class ExperimentDir:
         write_json(self.cost, _COST.dump_python(cost))
 
     def write_evaluation(self, evaluation: Evaluation) -> None:
-        write_json(self.metrics, evaluation.to_dict())
+        write_json(self.metrics, _EVALUATION.dump_python(evaluation))
 
     def read_evaluation(self) -> Evaluation | None:
         """The scores of a finished experiment; None when it failed or never ran."""
-        return Evaluation.from_dict(read_json(self.metrics)) if self.metrics.is_file() else None
+        return _EVALUATION.validate_python(read_json(self.metrics)) if self.metrics.is_file() else None
 
 
 class RunDir:

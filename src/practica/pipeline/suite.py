@@ -28,7 +28,7 @@ from practica.diagnosis.records import Diagnosis
 from practica.errors import ConfigError, DataError, ModelError, PracticaError, RunError
 from practica.evaluation.cost import measure_costs
 from practica.evaluation.predictors import Predictor
-from practica.evaluation.records import Cost
+from practica.evaluation.records import Cost, RegressionMetrics
 from practica.pipeline.experiment import (
     failed,
     load_predictor,
@@ -302,8 +302,8 @@ def _diagnose_all(suite: Suite, splits: Splits, trained: dict[str, Trained], run
     if suite.diagnosis.reachable_accuracy is not None:
         ref, ref_name = suite.diagnosis.reachable_accuracy, "the declared reachable accuracy"
     elif ok:
-        best = max(ok, key=lambda n: ok[n].val.accuracy)
-        ref, ref_name = ok[best].val.accuracy, f"{best}, the suite's best"
+        best = max(ok, key=lambda n: ok[n].val.classification.accuracy)
+        ref, ref_name = ok[best].val.classification.accuracy, f"{best}, the suite's best"
     else:
         ref, ref_name = None, "no reference"
     context = DiagnosisContext(chance_accuracy=1.0 / len(splits.classes), reference_accuracy=ref,
@@ -313,7 +313,7 @@ def _diagnose_all(suite: Suite, splits: Splits, trained: dict[str, Trained], run
         if t.history is not None:
             d = diagnose(t.history, context)
         else:
-            d = diagnose_fit(t.train_accuracy, t.val.accuracy, context, model_name=name)
+            d = diagnose_fit(t.train, t.val.classification.accuracy, context, model_name=name)
         run.experiment(name).write_diagnosis(d)
         out[name] = d
     return out
@@ -323,17 +323,18 @@ def _diagnose_regressions(trained: dict[str, Trained], ok: dict[str, Trained], r
     """The regression reading: R² against the suite's best val R² (predicting the mean is R² 0)."""
     from practica.diagnosis.regression import RegressionContext, diagnose_regression, diagnose_regression_fit
 
-    scored = {n: reg.r2 for n, t in ok.items() if (reg := t.val.regression) is not None and np.isfinite(reg.r2)}
+    scored = {n: reg.r2 for n, t in ok.items()
+              if isinstance(reg := t.val.figures, RegressionMetrics) and np.isfinite(reg.r2)}
     best = max(scored, key=scored.__getitem__) if scored else None
     context = RegressionContext(scored[best], f"{best}, the suite's best") if best else RegressionContext()
     out: dict[str, Diagnosis] = {}
     for name, t in trained.items():
-        if t.val.regression is None:
+        if not isinstance(val := t.val.figures, RegressionMetrics):
             continue
         if t.history is not None:
             d = diagnose_regression(t.history, context)
-        elif np.isfinite(t.train_r2) and np.isfinite(t.val.regression.r2):
-            d = diagnose_regression_fit(t.train_r2, t.val.regression.r2, context, model_name=name)
+        elif np.isfinite(t.train) and np.isfinite(val.r2):
+            d = diagnose_regression_fit(t.train, val.r2, context, model_name=name)
         else:
             continue
         run.experiment(name).write_diagnosis(d)

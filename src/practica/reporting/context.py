@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # records are only read here; importing their packages would 
     from practica.config.schema import ExperimentSpec, Suite
     from practica.data.records import Splits
     from practica.diagnosis.records import Finding
-    from practica.evaluation.records import SplitMetrics
+    from practica.evaluation.records import ClassificationMetrics
     from practica.results import ExperimentResult, Ok, SuiteRun
     from practica.selection.records import Ranked
 
@@ -186,7 +186,7 @@ def _headline(chosen: Ok, task: Task, metric: Metric) -> tuple[tuple[str, str], 
         return reg.headline(ev, metric)
     return (
         (metric.label.capitalize(), metric.show(metric.value(ev.val))),
-        ("Test accuracy", h.percent(ev.test.accuracy)),
+        ("Test accuracy", h.percent(ev.test.classification.accuracy)),
         ("p95 latency", h.ms(ev.cost.latency_p95_ms)),
         ("Size", h.megabytes(ev.cost.size_bytes)),
         ("Parameters", h.count(ev.cost.params)),
@@ -475,11 +475,12 @@ def _experiment(r: ExperimentResult, suite: Suite, ranked: Ranked | None, task: 
     if ev is not None and not task.has_classes:
         numbers = reg.numbers(ev, r.train_seconds)
     elif ev is not None:
-        numbers = [("Train accuracy", h.percent(ev.train_accuracy)), ("Val accuracy", h.percent(ev.val.accuracy)),
-                   ("Gap", f"{(ev.train_accuracy - ev.val.accuracy) * 100:+.1f} pts"
-                    if math.isfinite(ev.train_accuracy - ev.val.accuracy) else h.DASH),
+        val = ev.val.classification
+        numbers = [("Train accuracy", h.percent(ev.train)), ("Val accuracy", h.percent(val.accuracy)),
+                   ("Gap", f"{(ev.train - val.accuracy) * 100:+.1f} pts"
+                    if math.isfinite(ev.train - val.accuracy) else h.DASH),
                    ("Val loss", f"{ev.val.loss:.3f}" if math.isfinite(ev.val.loss) else h.DASH),
-                   ("Val ECE", h.percent(ev.val.ece)), ("Train time", h.duration(r.train_seconds))]
+                   ("Val ECE", h.percent(val.ece)), ("Train time", h.duration(r.train_seconds))]
     return Experiment(
         name=r.name,
         description=r.spec.description or "",
@@ -524,22 +525,23 @@ def _detail(chosen: Ok, classes: tuple[str, ...], task: Task) -> Chosen:
         return Chosen(name=chosen.name, confusion=Image("predicted-vs-actual", f"Predicted against actual values of "
                       f"{chosen.name} on the test split", figure), per_class=(), numbers=reg.test_numbers(ev),
                       observations=reg.observations(ev), caption=reg.FIGURE_CAPTION, regression=True)
+    figures = test.classification
     return Chosen(
         name=chosen.name,
         confusion=Image("confusion", f"Confusion matrix of {chosen.name} on the test split",
-                        plots.confusion_matrix(test, classes,
+                        plots.confusion_matrix(figures, classes,
                                                title=f"{chosen.name} on the test split ({test.n:,} samples)")),
         per_class=tuple((c.name, h.percent(c.precision), h.percent(c.recall), h.percent(c.f1), f"{c.support:,}")
-                        for c in test.per_class),
-        numbers=(("Test accuracy", h.percent(test.accuracy)), ("Test macro-F1", h.percent(test.macro_f1)),
+                        for c in figures.per_class),
+        numbers=(("Test accuracy", h.percent(figures.accuracy)), ("Test macro-F1", h.percent(figures.macro_f1)),
                  ("Test loss", f"{test.loss:.3f}" if math.isfinite(test.loss) else h.DASH),
-                 ("Test ECE", h.percent(test.ece)), ("Val ECE", h.percent(ev.val.ece)),
+                 ("Test ECE", h.percent(figures.ece)), ("Val ECE", h.percent(ev.val.classification.ece)),
                  ("Test samples", f"{test.n:,}")),
-        observations=_observations(test, classes),
+        observations=_observations(figures, classes),
     )
 
 
-def _observations(test: SplitMetrics, classes: tuple[str, ...]) -> tuple[str, ...]:
+def _observations(test: ClassificationMetrics, classes: tuple[str, ...]) -> tuple[str, ...]:
     notes = []
     scored = [c for c in test.per_class if math.isfinite(c.f1)]
     if len(scored) > 1:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType
 
     from practica.data.records import Dataset, Splits
-    from practica.evaluation.records import SplitMetrics
+    from practica.evaluation.records import ClassificationMetrics
     from practica.tasks import Metric
     from practica.training.history import History
 
@@ -340,7 +340,8 @@ def _fine_percent_formatter():
 # ------------------------------------------------------------------------ errors
 
 
-def confusion_matrix(metrics: SplitMetrics, classes: Sequence[str], *, title: str = "Confusion matrix") -> bytes:
+def confusion_matrix(metrics: ClassificationMetrics, classes: Sequence[str], *,
+                     title: str = "Confusion matrix") -> bytes:
     """Counts in the cells, colour by share of the true class (row-normalised)."""
     counts = np.array(metrics.confusion, dtype=float)
     n = len(counts)

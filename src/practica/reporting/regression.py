@@ -31,7 +31,7 @@ from practica.reporting.plots import (
 
 if TYPE_CHECKING:
     from practica.data.records import Splits
-    from practica.evaluation.records import Evaluation, RegressionMetrics, SplitMetrics
+    from practica.evaluation.records import Evaluation, SplitMetrics
     from practica.tasks import Metric
     from practica.training.history import History
 
@@ -48,14 +48,6 @@ FIGURE_CAPTION = (
 )
 
 
-def _figures(m: SplitMetrics) -> RegressionMetrics:
-    """A split's regression figures; a classification's metrics have none (this module is only asked
-    about a regression)."""
-    if m.regression is None:
-        raise ValueError("these are a classification's metrics: they have no R², RMSE or MAE")
-    return m.regression
-
-
 def number(v: float | None) -> str:
     """A value in the target's units, 4 significant figures."""
     return h.DASH if v is None or not math.isfinite(v) else f"{v:.4g}"
@@ -66,7 +58,7 @@ def r2(v: float | None) -> str:
 
 
 def headline(ev: Evaluation, metric: Metric) -> tuple[tuple[str, str], ...]:
-    test = _figures(ev.test)
+    test = ev.test.regression
     return (
         (metric.label.capitalize(), metric.show(metric.value(ev.val))),
         ("Test R²", r2(test.r2)),
@@ -85,22 +77,22 @@ def target_facts(splits: Splits) -> str:
 
 
 def numbers(ev: Evaluation, train_seconds: float) -> list[tuple[str, str]]:
-    val = _figures(ev.val)
-    gap = ev.train_r2 - val.r2
-    return [("Train R²", r2(ev.train_r2)), ("Val R²", r2(val.r2)),
+    val = ev.val.regression
+    gap = ev.train - val.r2
+    return [("Train R²", r2(ev.train)), ("Val R²", r2(val.r2)),
             ("Gap", f"{gap:+.3f}" if math.isfinite(gap) else h.DASH),
             ("Val RMSE", number(val.rmse)), ("Val MAE", number(val.mae)), ("Train time", h.duration(train_seconds))]
 
 
 def test_numbers(ev: Evaluation) -> tuple[tuple[str, str], ...]:
-    t = _figures(ev.test)
+    t = ev.test.regression
     return (("Test R²", r2(t.r2)), ("Test RMSE", number(t.rmse)), ("Test MAE", number(t.mae)),
             ("Mean residual", number(t.residual_mean)), ("Largest error", number(t.max_abs_error)),
             ("Test samples", f"{ev.test.n:,}"))
 
 
 def observations(ev: Evaluation) -> tuple[str, ...]:
-    t = _figures(ev.test)
+    t = ev.test.regression
     notes = [f"Predicting the test split's mean would give RMSE {number(t.target_std)}; the model's is "
              f"{number(t.rmse)} ({100 * (1 - t.rmse / t.target_std):.0f}% lower)." if t.target_std > 0 else ""]
     if t.residual_std > 0 and abs(t.residual_mean) > 0.25 * t.residual_std:
@@ -165,7 +157,7 @@ def learning_curves(history: History, *, title: str = "") -> bytes:
 def predicted_vs_actual(metrics: SplitMetrics, *, title: str) -> bytes:
     """Predicted against actual values (diagonal: perfect), and the residuals against the predictions.
     ``title`` names the points, e.g. "89 test samples"."""
-    reg = _figures(metrics)
+    reg = metrics.regression
     actual, predicted = np.array(reg.actual, dtype=float), np.array(reg.predicted, dtype=float)
     residual = predicted - actual
     with new_figure(8.4, 3.7) as (fig, buf):

@@ -40,8 +40,8 @@ def _share(name: str, label: str, read) -> Metric:
 class Classification(Task):
     name = "classification"
     metrics = (
-        _share("val_accuracy", "validation accuracy", lambda m: m.accuracy),
-        _share("val_macro_f1", "validation macro-F1", lambda m: m.macro_f1),
+        _share("val_accuracy", "validation accuracy", lambda m: m.classification.accuracy),
+        _share("val_macro_f1", "validation macro-F1", lambda m: m.classification.macro_f1),
         Metric("val_loss", "validation loss", False, lambda m: m.loss, lambda v: f"{v:.3f}",
                lambda d: f"{abs(d):.4f}", lambda d: f"{d:g}"),
     )
@@ -58,7 +58,7 @@ class Classification(Task):
         return f"{num_classes} classes"
 
     def test_summary(self, metrics: SplitMetrics) -> str:
-        return f"{100 * metrics.accuracy:.1f}% accuracy"
+        return f"{100 * metrics.classification.accuracy:.1f}% accuracy"
 
     def output_width(self, num_classes: int) -> int:
         return num_classes

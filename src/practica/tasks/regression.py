@@ -15,19 +15,12 @@ if TYPE_CHECKING:
 
     from practica.config.schema import Suite, TrainSpec
     from practica.data.records import Dataset
-    from practica.evaluation.records import RegressionMetrics, SplitMetrics
+    from practica.evaluation.records import SplitMetrics
 
 NUMERIC_SOURCES = ("diabetes",)  # sets whose target is a number: a classification of them is refused
 # Sources whose target may be a number: the regression set (diabetes) and the tables and arrays.
 CAPABLE_SOURCES = ("diabetes", "npy", "json", "csv")
 CLASSIFICATION_ONLY_MODELS = ("logistic_regression", "naive_bayes")
-
-
-def _figures(m: SplitMetrics) -> RegressionMetrics:
-    """A split's regression figures; a classification's metrics have none."""
-    if m.regression is None:
-        raise ValueError("these are a classification's metrics: they have no R², RMSE or MAE")
-    return m.regression
 
 
 def _number(v: float) -> str:
@@ -52,10 +45,10 @@ class Regression(Task):
     metrics = (
         # Unitless, so the absolute tolerance means the same on every data set; it ranks as
         # validation MSE does (R² = 1 - MSE / variance): the default.
-        Metric("val_r2", "validation R²", True, lambda m: _figures(m).r2, _r2, lambda d: _r2(abs(d)),
+        Metric("val_r2", "validation R²", True, lambda m: m.regression.r2, _r2, lambda d: _r2(abs(d)),
                lambda d: f"{d:g} R²"),
-        _in_target_units("val_rmse", "validation RMSE", lambda m: _figures(m).rmse),
-        _in_target_units("val_mae", "validation MAE", lambda m: _figures(m).mae),
+        _in_target_units("val_rmse", "validation RMSE", lambda m: m.regression.rmse),
+        _in_target_units("val_mae", "validation MAE", lambda m: m.regression.mae),
         Metric("val_loss", "validation MSE", False, lambda m: m.loss, _number, lambda d: _number(abs(d)),
                lambda d: f"{d:g}"),
     )
@@ -72,7 +65,7 @@ class Regression(Task):
         return "regression (a numeric target)"
 
     def test_summary(self, metrics: SplitMetrics) -> str:
-        reg = _figures(metrics)
+        reg = metrics.regression
         return f"R² {reg.r2:.3f}, RMSE {reg.rmse:.4g}, MAE {reg.mae:.4g}"
 
     def output_width(self, num_classes: int) -> int:
