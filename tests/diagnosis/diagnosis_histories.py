@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from practica.training.history import EpochRecord, History
+from practica.training.history import HISTORY, EpochRecord, History
 
 VAL_ACC_NOISE = 0.008
 VAL_LOSS_NOISE = 0.03
@@ -88,10 +88,10 @@ def overfit(seed: int = 0, n: int = 20, low_epoch: int = 7) -> History:
 
 def truncate(h: History, epochs: int, **changes) -> History:
     """The first ``epochs`` epochs of ``h``, with History fields replaced by ``changes``."""
-    d = h.to_dict()
+    d = HISTORY.dump_python(h)
     d["epochs"] = d["epochs"][:epochs]
     d.update(changes)
-    return History.from_dict(d)
+    return HISTORY.validate_python(d)
 
 
 def early_stopped_overfit(seed: int = 0) -> History:

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from practica.diagnosis import DiagnosisContext, diagnose
-from practica.training.history import History
+from practica.training.history import HISTORY
 
 RUNS = {
-    name: History.from_dict(d)
+    name: HISTORY.validate_python(d)
     for name, d in json.loads((Path(__file__).parent / "real_cifar10_runs.json").read_text()).items()
 }
 BEST = max(RUNS, key=lambda name: max(RUNS[name].column("val_accuracy")))

@@ -10,7 +10,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from practica.diagnosis import Diagnosis, DiagnosisContext, diagnose
-from practica.training.history import History
+from practica.training.history import HISTORY, History
 
 REF = DiagnosisContext.for_classes(10, reference_accuracy=0.83, reference_name="resnet20, the suite's best")
 NO_REF = DiagnosisContext.for_classes(10)
@@ -155,10 +155,10 @@ def test_plateau_on_val_accuracy_when_that_is_the_monitor() -> None:
 
 def test_annealed_schedule_is_convergence_not_a_plateau() -> None:
     annealed = runs.truncate(runs.plateau(), 20)
-    d = annealed.to_dict()
+    d = HISTORY.dump_python(annealed)
     for i, record in enumerate(d["epochs"]):
         record["lr"] = 0.05 if i < 12 else 0.0005  # stepped down 100× at epoch 13
-    assert diagnose(History.from_dict(d), REF).verdict == "healthy"
+    assert diagnose(HISTORY.validate_python(d), REF).verdict == "healthy"
 
 
 def test_larger_cost_comes_first_when_overfitting_and_underfitting_both_hold() -> None:
@@ -191,9 +191,9 @@ def test_facts_are_neutral_numbers() -> None:
 
 def test_spike_that_recovered_is_a_fact_not_a_verdict() -> None:
     h = runs.healthy_cosine()
-    d = h.to_dict()
+    d = HISTORY.dump_python(h)
     d["epochs"][9]["train_loss"] = 3 * d["epochs"][8]["train_loss"]
-    result = diagnose(History.from_dict(d), REF)
+    result = diagnose(HISTORY.validate_python(d), REF)
     assert result.verdict == "healthy"
     assert any(f.startswith("train loss spiked at epoch 10") for f in result.facts)
 

@@ -18,7 +18,7 @@ from practica.evaluation.predictors import TorchPredictor
 from practica.models.classifier import Classifier
 from practica.models.fastnet import BIAS_LR_SCALE, fastnet
 from practica.models.registry import build_network
-from practica.training.history import History
+from practica.training.history import HISTORY
 from practica.training.schedules import make_optimizer, param_groups
 from practica.training.trainer import fit
 
@@ -134,7 +134,7 @@ def test_per_epoch_validation_sees_one_view_and_the_model_keeps_its_tta():
     # The report says so beside the curves' numbers, and the note survives the run's history.json.
     note = result.history.validation_note
     assert "one view per image" in note and "averaging 2 test-time views" in note
-    assert History.from_dict(result.history.to_dict()).validation_note == note
+    assert HISTORY.validate_python(HISTORY.dump_python(result.history)).validation_note == note
     assert note in run_facts(Curves.of(result.history), result.history)
 
 

@@ -13,7 +13,7 @@ from practica.config.schema import TrainSpec
 from practica.data.records import Dataset
 from practica.models.classifier import Regressor
 from practica.training.checkpoint import load_tensors, save_tensors
-from practica.training.history import History
+from practica.training.history import HISTORY
 from practica.training.trainer import fit
 
 
@@ -55,7 +55,7 @@ def test_history_csv_has_regression_columns_and_round_trips():
     history = fit(linear_body, train, val, TrainSpec(epochs=2, batch_size=32)).history
     header = history.to_csv().splitlines()[0].split(",")
     assert "val_r2" in header and "val_mae" in header and "val_accuracy" not in header
-    again = History.from_dict(history.to_dict())
+    again = HISTORY.validate_python(HISTORY.dump_python(history))
     assert again.task == "regression"
     assert again.epochs[1].metrics["val_r2"] == pytest.approx(history.epochs[1].metrics["val_r2"])
 

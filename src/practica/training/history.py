@@ -7,9 +7,9 @@ import io
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import TypeAdapter
+from pydantic import BeforeValidator, TypeAdapter
 
 from practica.tasks import TASKS, get_task
 
@@ -80,16 +80,6 @@ class History:
             writer.writerow({name: r.value(name) for name in writer.fieldnames})
         return out.getvalue()
 
-    def to_dict(self) -> dict[str, Any]:
-        return _HISTORY.dump_python(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> History:
-        """A stored history; one written before the records were task-keyed (the accuracies, NaN or null for a
-        regression, and ``train_r2``, ``val_r2``, ``val_mae``, null for a classification, as fields of each
-        record) is read into the same shape."""
-        return _HISTORY.validate_python({**d, "epochs": stored_records(d["epochs"])})
-
 
 def stored_records(stored: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Stored epoch records as ``EpochRecord``'s fields, those of the old shape (every task's figures a field
@@ -107,4 +97,15 @@ def _num(v: float | int | None) -> float | int:
     return math.nan if v is None else v
 
 
-_HISTORY = TypeAdapter(History)
+def _stored_history(d: Any) -> Any:
+    """A stored history; one written before the records were task-keyed (the accuracies, NaN or null for a
+    regression, and ``train_r2``, ``val_r2``, ``val_mae``, null for a classification, as fields of each
+    record) is read into the same shape."""
+    if isinstance(d, Mapping) and isinstance(d.get("epochs"), list | tuple):
+        return {**d, "epochs": stored_records(list(d["epochs"]))}
+    return d
+
+
+HISTORY = TypeAdapter(Annotated[History, BeforeValidator(_stored_history)])
+"""A ``History`` as a dict (``dump_python``) and back (``validate_python``); one stored before the records were
+task-keyed reads into the same shape."""
