@@ -10,6 +10,7 @@ from onnx import TensorProto, helper
 from practica.data.sources.tabular import UNKNOWN_CODE, Column, TableSchema
 from practica.models.preprocess import (
     MISSING_SLOT,
+    PREPROCESSING,
     TablePreprocessing,
     TableTransformer,
 )
@@ -67,4 +68,4 @@ def test_numpy_torch_and_onnx_agree_exactly() -> None:
 
 def test_the_record_round_trips() -> None:
     fitted = TablePreprocessing.fit(TRAIN, SCHEMA)
-    assert TablePreprocessing.from_dict(fitted.to_dict()) == fitted
+    assert PREPROCESSING.validate_python(PREPROCESSING.dump_python(fitted, mode="json")) == fitted

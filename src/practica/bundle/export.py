@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from practica.bundle.inputs import InputSpec
+from practica.bundle.inputs import INPUT_SPEC, InputSpec
 from practica.bundle.layout import (
     BUNDLE_FILE,
     BUNDLE_SCHEMA_VERSION,
@@ -160,11 +160,11 @@ def _assemble(src: BundleSource, root: Path) -> None:
 
 def _preprocessing(predictor: Predictor) -> dict:
     """A table's preprocessing fitted on the training split (also inside model.onnx), for the card."""
-    from practica.models.preprocess import fitted_preprocessing
+    from practica.models.preprocess import PREPROCESSING, fitted_preprocessing
 
     model = predictor.model if isinstance(predictor, TorchPredictor) else getattr(predictor, "estimator", None)
     fitted = fitted_preprocessing(model)
-    return {} if fitted is None else {"preprocessing": fitted.to_dict()}
+    return {} if fitted is None else {"preprocessing": PREPROCESSING.dump_python(fitted, mode="json")}
 
 
 def _lineage(src: BundleSource) -> dict:
@@ -197,8 +197,8 @@ def _card(src: BundleSource, spec: InputSpec, classes: tuple[str, ...], kind: st
         "version": f"{src.suite.name}/{exp.name}@{src.run_id}",
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "practica_version": src.code_version,
-        "input": {**spec.to_dict(), "onnx_name": input_name(spec), "onnx_dtype": np.dtype(spec.onnx_dtype).name,
-                  "resize": "bilinear"},
+        "input": {**INPUT_SPEC.dump_python(spec, mode="json"), "onnx_name": input_name(spec),
+                  "onnx_dtype": np.dtype(spec.onnx_dtype).name, "resize": "bilinear"},
         "task": splits.train.task,
         "output": {"onnx_name": output_name(regression), "classes": list(classes),
                    **({"shape": ["batch", 1], "meaning": "predicted value, in the target's units"}

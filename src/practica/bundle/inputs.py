@@ -13,10 +13,11 @@ import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from pydantic import BeforeValidator, PlainSerializer, SerializerFunctionWrapHandler, TypeAdapter, WrapSerializer
 
 from practica.data.sources.decode import prepare_image
 from practica.errors import InputError
@@ -29,6 +30,19 @@ DEFAULT_MAX_PIXELS = 4096 * 4096
 DEFAULT_MAX_REQUEST_PIXELS = 4 * DEFAULT_MAX_PIXELS
 
 
+def _table_from_stored(d: Any) -> Any:
+    if d is None or not isinstance(d, Mapping):
+        return d
+    from practica.data.sources.tabular import TableSchema
+
+    return TableSchema.from_dict(d)
+
+
+# A table's schema travels as ``TableSchema.to_dict``, as it always has.
+_Table = Annotated[Any, BeforeValidator(_table_from_stored),
+                   PlainSerializer(lambda t: None if t is None else t.to_dict())]
+
+
 @dataclass(frozen=True)
 class InputSpec:
     """What one sample of the model's input is: an H×W×C uint8 image or F float features."""
@@ -36,7 +50,7 @@ class InputSpec:
     kind: Literal["image", "features"]
     shape: tuple[int, ...]  # (H, W, C) for images, (F,) for features
     feature_names: tuple[str, ...] = ()
-    table: Any = None  # a CSV table's column schema (data/sources/tabular.py): named columns, categories as strings
+    table: _Table = None  # a CSV table's column schema (data/sources/tabular.py): named columns, categories as strings
 
     @property
     def onnx_dtype(self) -> type:
@@ -50,19 +64,16 @@ class InputSpec:
             return f"a table row of {self.shape[0]} columns ({', '.join(self.feature_names)})"
         return f"{self.shape[0]} numeric features"
 
-    def to_dict(self) -> dict:
-        out = {"kind": self.kind, "shape": list(self.shape), "feature_names": list(self.feature_names)}
-        return out if self.table is None else {**out, "table": self.table.to_dict()}
 
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> InputSpec:
-        table = None
-        if d.get("table") is not None:
-            from practica.data.sources.tabular import TableSchema
 
-            table = TableSchema.from_dict(d["table"])
-        return cls(kind=d["kind"], shape=tuple(d["shape"]), feature_names=tuple(d.get("feature_names", ())),
-                   table=table)
+def _without_absent_table(spec: InputSpec, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+    out = handler(spec)
+    return out if out.get("table") is not None else {k: v for k, v in out.items() if k != "table"}
+
+
+INPUT_SPEC = TypeAdapter(Annotated[InputSpec, WrapSerializer(_without_absent_table)])
+"""An ``InputSpec`` as the bundle card's ``input`` (``dump_python(spec, mode="json")``: kind, shape, feature names and,
+for a table, its columns as ``TableSchema.to_dict``) and back (``validate_python``, which leaves other keys aside)."""
 
 
 class OpenedImage:

@@ -11,7 +11,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from practica.bundle.card import BundleCard
-from practica.bundle.inputs import InputSpec
+from practica.bundle.inputs import INPUT_SPEC, InputSpec
 from practica.bundle.layout import BUNDLE_FILE, BUNDLE_SCHEMA_VERSION, ONNX_FILE, REFERENCE_FILE, WEIGHTS_FILE
 from practica.bundle.manifest import verify_manifest
 from practica.errors import BundleError
@@ -138,7 +138,7 @@ def _input_spec(meta: BundleCard, path: Path) -> InputSpec:
     """The model's input; what the card's schema leaves unchecked, a table's columns, is checked here."""
     fix = "Export the bundle again from its run (practica export RUN_DIR)"
     try:
-        spec = InputSpec.from_dict(meta.input.model_dump())
+        spec = INPUT_SPEC.validate_python(meta.input.model_dump())
     except (KeyError, TypeError, ValueError) as err:
         raise BundleError(f"{path} is not a valid bundle card: input.table: {type(err).__name__}: {err}. "
                           f"{fix}") from None

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from practica.config.schema import ModelSpec
-from practica.models.preprocess import TablePreprocessing
+from practica.models.preprocess import PREPROCESSING
 from practica.models.registry import build_network
 
 STATS_CHUNK = 4096  # samples per chunk of input_stats (at most)
@@ -72,7 +72,7 @@ def build_classifier(
     *, task: str = "classification",
 ) -> Classifier:
     """The network wrapped with input normalisation (statistics filled in by training or loading), or
-    with a table's fitted ``preprocessing`` (``TablePreprocessing.to_dict()``) in front instead."""
+    with a table's fitted ``preprocessing`` (``PREPROCESSING.dump_python``) in front instead."""
     from practica.tasks import get_task
 
     # A regression's network has one output unit, wrapped with the target's scale (filled in by loading).
@@ -81,7 +81,7 @@ def build_classifier(
     shape = (1, -1, 1, 1) if len(input_shape) == 3 else (1, -1)
     zeros, ones = torch.zeros(input_shape[0]).reshape(shape), torch.ones(input_shape[0]).reshape(shape)
     if preprocessing is not None:
-        pre = TablePreprocessing.from_dict(preprocessing).module()
+        pre = PREPROCESSING.validate_python(preprocessing).module()
         return wrapper(build_network(model, (pre.fitted.width,), units), zeros, ones, pre)
     return wrapper(build_network(model, input_shape, units), zeros, ones)
 

@@ -23,11 +23,12 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 import numpy as np
 import torch
+from pydantic import SerializerFunctionWrapHandler, TypeAdapter, WrapSerializer
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
 from torch import nn
@@ -153,18 +154,15 @@ class TablePreprocessing:
         ]
         return nodes, init
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"numeric": [asdict(s) for s in self.numeric],
-                "categorical": [{**asdict(s), "codes": list(s.codes), "labels": list(s.labels)}
-                                for s in self.categorical],
-                "n_inputs": self.n_inputs, "outputs": list(self.output_names)}
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TablePreprocessing:
-        return cls(tuple(NumericStep(**s) for s in d["numeric"]),
-                   tuple(CategoricalStep(s["column"], s["name"], tuple(s["codes"]), tuple(s["labels"]))
-                         for s in d["categorical"]),
-                   d["n_inputs"])
+
+def _with_outputs(fitted: TablePreprocessing, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+    return {**handler(fitted), "outputs": list(fitted.output_names)}
+
+
+PREPROCESSING = TypeAdapter(Annotated[TablePreprocessing, WrapSerializer(_with_outputs)])
+"""A fitted ``TablePreprocessing`` as the run's meta and the bundle card hold it (``dump_python(fitted, mode="json")``:
+its steps, ``n_inputs`` and the model inputs' names as ``outputs``) and back (``validate_python``)."""
 
 
 class TablePreprocess(nn.Module):

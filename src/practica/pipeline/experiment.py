@@ -24,7 +24,7 @@ from practica.evaluation.predictors import Predictor, SklearnPredictor, TorchPre
 from practica.evaluation.records import CrossValidation, RegressionMetrics
 from practica.models import baselines
 from practica.models.classifier import build_classifier, count_parameters
-from practica.models.preprocess import TablePreprocessing, with_table
+from practica.models.preprocess import PREPROCESSING, TablePreprocessing, with_table
 from practica.models.registry import build_network, describe
 from practica.pipeline.rundir import ExperimentDir
 from practica.results import Failed, Trained
@@ -212,7 +212,8 @@ def _fit_baseline(exp: ExperimentSpec, train: Dataset, num_classes: int) -> Skle
 
 def _model_meta(exp: ExperimentSpec, splits: Splits, preprocess=None) -> dict:
     return {
-        **({"preprocessing": preprocess.fitted.to_dict()} if preprocess is not None else {}),
+        **({"preprocessing": PREPROCESSING.dump_python(preprocess.fitted, mode="json")}
+           if preprocess is not None else {}),
         "schema_version": 1,
         "experiment": exp.name,
         "model": exp.model.model_dump(mode="json"),
