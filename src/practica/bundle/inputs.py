@@ -52,15 +52,19 @@ class InputSpec:
 
     def to_dict(self) -> dict:
         out = {"kind": self.kind, "shape": list(self.shape), "feature_names": list(self.feature_names)}
-        return out if self.table is None else {**out, "table": self.table.to_dict()}
+        if self.table is None:
+            return out
+        from practica.data.sources.tabular import TABLE_SCHEMA
+
+        return {**out, "table": TABLE_SCHEMA.dump_python(self.table, mode="json")}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> InputSpec:
         table = None
         if d.get("table") is not None:
-            from practica.data.sources.tabular import TableSchema
+            from practica.data.sources.tabular import TABLE_SCHEMA
 
-            table = TableSchema.from_dict(d["table"])
+            table = TABLE_SCHEMA.validate_python(d["table"])
         return cls(kind=d["kind"], shape=tuple(d["shape"]), feature_names=tuple(d.get("feature_names", ())),
                    table=table)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from pydantic import TypeAdapter
 
 from practica.data.storage import mapped
 from practica.tasks import get_task
@@ -42,12 +43,9 @@ class Skipped:
         word, _, number = where.partition(" ")
         return int(number) if word in ("row", "line", "record") and number.isdigit() else 0
 
-    def to_dict(self) -> dict[str, str]:
-        return {"source": self.source, "reason": self.reason}
 
-    @classmethod
-    def from_dict(cls, d: dict[str, str]) -> Skipped:
-        return cls(d["source"], d["reason"])
+# The skipped entries as JSON (the data cache's meta.json): [{"source": ..., "reason": ...}, ...].
+SKIPPED_LIST: TypeAdapter[tuple[Skipped, ...]] = TypeAdapter(tuple[Skipped, ...])
 
 
 @dataclass(frozen=True)
