@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
-from pydantic import TypeAdapter
+from pydantic import PlainSerializer, TypeAdapter
 
 from practica.data.storage import mapped
 from practica.tasks import get_task
@@ -123,6 +123,9 @@ def skipped_noun(entries: Sequence[Skipped]) -> str:
     return "row" if entries and all(e.is_row for e in entries) else "file"
 
 
+_Index = Annotated[int, PlainSerializer(int, return_type=int)]  # a NumPy integer passes as an int
+
+
 @dataclass(frozen=True)
 class Decision:
     """One cleaning decision: what was done (``skip``, ``drop`` or ``keep``) to which samples
@@ -133,12 +136,17 @@ class Decision:
     samples: tuple[str, ...]
     reason: str
     rule: str = ""  # "unreadable" | "exact_duplicate" | "near_duplicate" | "conflicting_labels" | "test_leak"
-    indices: tuple[int, ...] = ()
+    indices: tuple[_Index, ...] = ()
     set: str = "data"
 
     def to_dict(self) -> dict:
+        """The decision as lineage.json lists it (without ``indices``); ``DECISIONS`` keeps them all."""
         return {"action": self.action, "rule": self.rule, "set": self.set, "samples": list(self.samples),
                 "reason": self.reason}
+
+
+# Cleaning decisions as JSON, every field (the cleaning cache's entries): dump_python / validate_python.
+DECISIONS: TypeAdapter[tuple[Decision, ...]] = TypeAdapter(tuple[Decision, ...])
 
 
 @dataclass(frozen=True)
