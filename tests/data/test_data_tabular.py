@@ -15,7 +15,9 @@ from practica.data.duplicates.checks import check_data
 from practica.data.duplicates.clean import clean
 from practica.data.sources.infer import infer_source
 from practica.data.sources.tabular import (
+    TABLE_SCHEMA,
     UNKNOWN_CODE,
+    Column,
     TableSchema,
     looks_like_pixels,
     parse_table_csv,
@@ -141,7 +143,14 @@ def test_schema_encodes_named_and_positional_rows(tmp_path: Path) -> None:
         schema.encode({"bill": "long"})
     with pytest.raises(InputError, match="column 'island' is 3.5; it takes a category as a string"):
         schema.encode({"island": 3.5})
-    assert TableSchema.from_dict(schema.to_dict()) == schema
+    stored = TABLE_SCHEMA.dump_python(schema, mode="json")
+    assert TABLE_SCHEMA.validate_python(stored) == schema
+    # the shape meta.json and bundle cards have always held: categories only for a categorical column
+    assert stored["target"] == schema.target and stored["ignored"] == list(schema.ignored)
+    assert [list(c) for c in stored["columns"]] == [
+        ["name", "kind", "categories"] if c.kind == "categorical" else ["name", "kind"] for c in schema.columns]
+    assert TABLE_SCHEMA.validate_python({"columns": [{"name": "a", "kind": "numeric"}], "target": "y"}) == \
+        TableSchema((Column("a", "numeric"),), "y")
 
 
 def test_a_bare_csv_path_is_a_table_or_pixels_by_its_values(tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ class CardInput(_Part):
     kind: Literal["image", "features"]
     shape: tuple[Annotated[int, Field(strict=True, ge=1)], ...]  # (H, W, C) for images, (F,) for features
     feature_names: tuple[str, ...] = ()
-    table: dict[str, Any] | None = None  # a CSV table's columns (data/sources/tabular.py ``TableSchema.to_dict``)
+    table: dict[str, Any] | None = None  # a CSV table's columns (data/sources/tabular.py ``TABLE_SCHEMA``)
     onnx_name: Name
     onnx_dtype: Literal["uint8", "float32"]
 

@@ -33,14 +33,21 @@ DEFAULT_MAX_REQUEST_PIXELS = 4 * DEFAULT_MAX_PIXELS
 def _table_from_stored(d: Any) -> Any:
     if d is None or not isinstance(d, Mapping):
         return d
-    from practica.data.sources.tabular import TableSchema
+    from practica.data.sources.tabular import TABLE_SCHEMA
 
-    return TableSchema.from_dict(d)
+    return TABLE_SCHEMA.validate_python(d)
 
 
-# A table's schema travels as ``TableSchema.to_dict``, as it always has.
-_Table = Annotated[Any, BeforeValidator(_table_from_stored),
-                   PlainSerializer(lambda t: None if t is None else t.to_dict())]
+def _table_to_stored(t: Any) -> Any:
+    if t is None:
+        return None
+    from practica.data.sources.tabular import TABLE_SCHEMA
+
+    return TABLE_SCHEMA.dump_python(t, mode="json")
+
+
+# A table's schema travels as ``TABLE_SCHEMA`` writes it (the same JSON it always had).
+_Table = Annotated[Any, BeforeValidator(_table_from_stored), PlainSerializer(_table_to_stored)]
 
 
 @dataclass(frozen=True)
@@ -73,7 +80,8 @@ def _without_absent_table(spec: InputSpec, handler: SerializerFunctionWrapHandle
 
 INPUT_SPEC = TypeAdapter(Annotated[InputSpec, WrapSerializer(_without_absent_table)])
 """An ``InputSpec`` as the bundle card's ``input`` (``dump_python(spec, mode="json")``: kind, shape, feature names and,
-for a table, its columns as ``TableSchema.to_dict``) and back (``validate_python``, which leaves other keys aside)."""
+for a table, its columns as ``TABLE_SCHEMA`` dumps them) and back (``validate_python``, which leaves other
+keys aside)."""
 
 
 class OpenedImage:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
+from pydantic import PlainSerializer, TypeAdapter
 
 from practica.data.storage import mapped
 from practica.tasks import get_task
@@ -42,12 +43,9 @@ class Skipped:
         word, _, number = where.partition(" ")
         return int(number) if word in ("row", "line", "record") and number.isdigit() else 0
 
-    def to_dict(self) -> dict[str, str]:
-        return {"source": self.source, "reason": self.reason}
 
-    @classmethod
-    def from_dict(cls, d: dict[str, str]) -> Skipped:
-        return cls(d["source"], d["reason"])
+# The skipped entries as JSON (the data cache's meta.json): [{"source": ..., "reason": ...}, ...].
+SKIPPED_LIST: TypeAdapter[tuple[Skipped, ...]] = TypeAdapter(tuple[Skipped, ...])
 
 
 @dataclass(frozen=True)
@@ -125,6 +123,9 @@ def skipped_noun(entries: Sequence[Skipped]) -> str:
     return "row" if entries and all(e.is_row for e in entries) else "file"
 
 
+_Index = Annotated[int, PlainSerializer(int, return_type=int)]  # a NumPy integer passes as an int
+
+
 @dataclass(frozen=True)
 class Decision:
     """One cleaning decision: what was done (``skip``, ``drop`` or ``keep``) to which samples
@@ -135,12 +136,17 @@ class Decision:
     samples: tuple[str, ...]
     reason: str
     rule: str = ""  # "unreadable" | "exact_duplicate" | "near_duplicate" | "conflicting_labels" | "test_leak"
-    indices: tuple[int, ...] = ()
+    indices: tuple[_Index, ...] = ()
     set: str = "data"
 
     def to_dict(self) -> dict:
+        """The decision as lineage.json lists it (without ``indices``); ``DECISIONS`` keeps them all."""
         return {"action": self.action, "rule": self.rule, "set": self.set, "samples": list(self.samples),
                 "reason": self.reason}
+
+
+# Cleaning decisions as JSON, every field (the cleaning cache's entries): dump_python / validate_python.
+DECISIONS: TypeAdapter[tuple[Decision, ...]] = TypeAdapter(tuple[Decision, ...])
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -107,13 +107,15 @@ def _statuses(report: HygieneReport) -> list[tuple[str, str, str, int]]:
 
 def _examples(report: HygieneReport, parts: Mapping[str, Dataset], show: int) -> list[dict]:
     """Per check with findings: its first ``show`` findings, pairs with thumbnails."""
+    from practica.data.duplicates.checks import Pair
+
     out = []
     for check in report.checks:
         if not check.findings or check.name == "class_balance":
             continue
-        items = []
+        items: list[dict[str, Any]] = []
         for f in check.findings[:show]:
-            if hasattr(f, "a_part"):
+            if isinstance(f, Pair):
                 images = pair_images(f, parts)
                 items.append({"pair": f, "a": data_uri(images[0]) if images else None,
                               "b": data_uri(images[1]) if images else None})

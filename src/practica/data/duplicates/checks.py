@@ -10,7 +10,6 @@ missing values, constant columns and infinite values. Every finding names its fi
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from itertools import combinations
 from typing import Any, Literal
 
 import numpy as np
+from pydantic import TypeAdapter
 
 from practica.data.duplicates.hygiene import (
     DEFAULT_MAX_DIFFERENCE,
@@ -81,12 +81,6 @@ class Pair:
             "b": {"part": self.b_part, "index": self.b_index, "source": self.b_source, "label": self.b_label},
         }
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Pair:
-        a, b = d["a"], d["b"]
-        return cls(a["part"], a["index"], a["source"], a["label"], b["part"], b["index"], b["source"], b["label"],
-                   d["distance"], d["exact"], math.nan if d["similarity"] is None else d["similarity"])
-
 
 @dataclass(frozen=True)
 class ColumnIssue:
@@ -108,10 +102,6 @@ class ColumnIssue:
         return {"part": self.part, "column": self.column, **named, "count": self.count, "detail": self.detail,
                 "sources": list(self.sources)}
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ColumnIssue:
-        return cls(d["part"], d["column"], d["count"], d["detail"], tuple(d["sources"]), d.get("name", ""))
-
 
 @dataclass(frozen=True)
 class Check:
@@ -123,7 +113,7 @@ class Check:
     summary: str
     count: int  # how many findings (pairs, files, columns, classes)
     counts: dict[str, Any] = field(default_factory=dict)  # by part or pair of parts
-    findings: tuple[Any, ...] = ()  # Pair, ColumnIssue or str ("path: reason")
+    findings: tuple[Pair | ColumnIssue | str, ...] = ()  # str: "path: reason"
 
     @property
     def pairs(self) -> tuple[Pair, ...]:
@@ -136,18 +126,6 @@ class Check:
             "count": self.count, "counts": self.counts, "listed": len(listed),
             "findings": [f if isinstance(f, str) else f.to_dict() for f in listed],
         }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Check:
-        """The check as ``to_dict(limit=None)`` wrote it (a shorter listing comes back shorter)."""
-
-        def finding(f: Any) -> Any:
-            if isinstance(f, str):
-                return f
-            return Pair.from_dict(f) if "a" in f else ColumnIssue.from_dict(f)
-
-        return cls(d["name"], d["title"], d["status"], d["summary"], d["count"], d["counts"],
-                   tuple(finding(f) for f in d["findings"]))
 
 
 @dataclass(frozen=True)
@@ -162,10 +140,6 @@ class PartSummary:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "samples": self.samples, "kind": self.kind, "shape": list(self.shape),
                 "class_counts": self.class_counts, "skipped": self.skipped}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> PartSummary:
-        return cls(d["name"], d["samples"], d["kind"], tuple(d["shape"]), d["class_counts"], d["skipped"])
 
 
 @dataclass(frozen=True)
@@ -206,11 +180,15 @@ class HygieneReport:
             "checks": [c.to_dict(limit) for c in self.checks],
         }
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> HygieneReport:
-        return cls(tuple(PartSummary.from_dict(p) for p in d["parts"]), tuple(Check.from_dict(c) for c in d["checks"]),
-                   d["near_distance"], d["min_similarity"], d["imbalance_threshold"], d["seconds"], tuple(d["notes"]),
-                   d.get("max_difference"))
+
+# The report as the derived-result cache keeps it: every field as it is (a NaN similarity, NumPy numbers and
+# tuples are left to ``write_json``), read back whole. ``to_dict`` is the view data/hygiene.json and
+# ``practica data inspect --json`` show: findings listed up to a limit, the pairs' two ends, rounded figures.
+HYGIENE_REPORT: TypeAdapter[HygieneReport] = TypeAdapter(HygieneReport)
+
+
+def _report_json(report: HygieneReport) -> Any:
+    return HYGIENE_REPORT.dump_python(report, warnings=False)  # NumPy integers pass as they are
 
 
 # Below this many samples (all parts together) the checks take about a second: no cache.
@@ -257,7 +235,7 @@ def check_data(
 
     code = (__file__, hygiene.__file__, index_module.__file__, table_checks.__file__)
     key = cache.derived_key(code, [list(parts), settings], list(parts.values()))
-    return cache.cached_result("hygiene", key, run, lambda r: r.to_dict(limit=None), HygieneReport.from_dict)
+    return cache.cached_result("hygiene", key, run, _report_json, HYGIENE_REPORT.validate_python)
 
 
 def _check_data(parts: Mapping[str, Dataset], known: dict[str, DuplicateIndex], *, near_distance: int | None,

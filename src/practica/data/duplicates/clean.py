@@ -41,7 +41,7 @@ import numpy as np
 from practica.config.schema import CleanSpec
 from practica.data.duplicates import hygiene, index
 from practica.data.duplicates.index import DuplicateIndex, is_conflict
-from practica.data.records import Dataset, Decision, sample_name
+from practica.data.records import DECISIONS, Dataset, Decision, sample_name
 from practica.errors import DataError
 from practica.tasks import get_task
 
@@ -119,15 +119,13 @@ def cached_clean(data: Dataset, spec: CleanSpec, test: Dataset | None = None) ->
 
 def _cleaning_to_json(result: Cleaning) -> dict:
     return {"keep": result.keep, "groups": result.groups, "notes": list(result.notes), "drops": list(result.drops),
-            "decisions": [{**d.to_dict(), "indices": list(d.indices)} for d in result.decisions]}
+            "decisions": DECISIONS.dump_python(result.decisions, mode="json")}
 
 
 def _cleaning_from_json(v: dict, spec: CleanSpec) -> Cleaning:
     return Cleaning(
         keep=np.array(v["keep"], dtype=np.int64), groups=np.array(v["groups"], dtype=np.int64),
-        decisions=tuple(Decision(d["action"], tuple(d["samples"]), d["reason"], d["rule"], tuple(d["indices"]),
-                                 d["set"])
-                        for d in v["decisions"]),
+        decisions=DECISIONS.validate_python(v["decisions"]),
         notes=tuple(v["notes"]), policy=spec, drops=tuple(v["drops"]))
 
 

@@ -32,9 +32,10 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
 import numpy as np
+from pydantic import SerializerFunctionWrapHandler, TypeAdapter, WrapSerializer
 
 from practica.config.schema import SourceSpec
 from practica.data.records import Dataset, Skipped
@@ -67,32 +68,26 @@ class Column:
     kind: ColumnKind
     categories: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "kind": self.kind}
-        if self.kind == "categorical":
-            out["categories"] = list(self.categories)
-        return out
+
+def _column_json(column: Column, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+    """A column's JSON: ``categories`` only for a categorical one (as meta.json and bundles keep it)."""
+    out: dict[str, Any] = handler(column)
+    if column.kind != "categorical":
+        out.pop("categories", None)
+    return out
 
 
 @dataclass(frozen=True)
 class TableSchema:
     """The raw table's columns in ``Dataset.x`` order, the target's name and the columns left out."""
 
-    columns: tuple[Column, ...]
+    columns: tuple[Annotated[Column, WrapSerializer(_column_json)], ...]
     target: str
     ignored: tuple[str, ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"columns": [c.to_dict() for c in self.columns], "target": self.target, "ignored": list(self.ignored)}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> TableSchema:
-        columns = tuple(Column(c["name"], c["kind"], tuple(c.get("categories", ()))) for c in d["columns"])
-        return cls(columns, d["target"], tuple(d.get("ignored", ())))
 
     def encode(self, values: Mapping[str, Any] | Sequence[Any]) -> np.ndarray:
         """One sample given as {column: value} or as a list in column order → the raw row (float32).
@@ -113,6 +108,11 @@ class TableSchema:
             raise InputError(f"'features' has {len(values)} values; this model takes {len(self.columns)} "
                              f"({', '.join(self.names)})")
         return np.array([_encode_value(c, v) for c, v in zip(self.columns, values, strict=True)], dtype=np.float32)
+
+
+# A table's schema as JSON (the data cache's meta.json, a bundle's card): ``TABLE_SCHEMA.dump_python(schema,
+# mode="json")`` and back with ``validate_python`` (``categories`` and ``ignored`` may be left out).
+TABLE_SCHEMA: TypeAdapter[TableSchema] = TypeAdapter(TableSchema)
 
 
 def _encode_value(column: Column, value: Any) -> float:

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import numpy as np
 import platformdirs
 
-from practica.data.records import Dataset, Skipped
+from practica.data.records import SKIPPED_LIST, Dataset
 from practica.data.storage import mapped
 from practica.errors import DataError
 from practica.io import atomic_write, read_json, write_json
@@ -177,7 +177,7 @@ def _read(entry: Path, key: str, mmap: bool = False) -> Dataset | None:
             y=y,
             classes=tuple(meta["classes"]),
             sources=tuple(meta["sources"]),
-            skipped=tuple(Skipped.from_dict(s) for s in meta["skipped"]),
+            skipped=SKIPPED_LIST.validate_python(meta["skipped"]),
             task=meta.get("task", "classification"),
             feature_names=tuple(meta.get("feature_names", ())),
             table=_table(meta.get("table")),
@@ -190,9 +190,16 @@ def _table(d: dict | None):
     """A CSV table's column schema, from its meta.json form."""
     if d is None:
         return None
-    from practica.data.sources.tabular import TableSchema
+    from practica.data.sources.tabular import TABLE_SCHEMA
 
-    return TableSchema.from_dict(d)
+    return TABLE_SCHEMA.validate_python(d)
+
+
+def _table_json(table: Any) -> Any:
+    """A CSV table's column schema in its meta.json form."""
+    from practica.data.sources.tabular import TABLE_SCHEMA
+
+    return TABLE_SCHEMA.dump_python(table, mode="json")
 
 
 def _store(root: Path, key: str, data: Dataset) -> None:
@@ -243,10 +250,10 @@ def _commit(root: Path, key: str, tmp: Path, data: Dataset, x_crc32: int) -> Non
             "y_crc32": zlib.crc32(np.ascontiguousarray(data.y).data),
             "classes": list(data.classes),
             "sources": list(data.sources),
-            "skipped": [s.to_dict() for s in data.skipped],
+            "skipped": SKIPPED_LIST.dump_python(data.skipped, mode="json"),
             "task": data.task,
             "feature_names": list(data.feature_names),
-            "table": None if data.table is None else data.table.to_dict(),
+            "table": None if data.table is None else _table_json(data.table),
         },
     )
     entry = root / key
