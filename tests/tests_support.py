@@ -1,4 +1,4 @@
-"""Small suites shared by the pipeline and CLI tests."""
+"""Small suites shared by the pipeline, CLI and config tests."""
 
 from __future__ import annotations
 
@@ -21,3 +21,22 @@ TINY = {
 
 def tiny_suite_dict() -> dict:
     return copy.deepcopy(TINY)
+
+
+# The smallest valid suite, for config tests that change one value of it.
+BASE = {
+    "name": "t",
+    "dataset": {"source": "digits"},
+    "experiments": [{"name": "a", "model": {"arch": "mlp"}}],
+}
+
+
+def with_change(path: str, value) -> dict:
+    """BASE with one value replaced; ``path`` like 'experiments.0.train'."""
+    data = copy.deepcopy(BASE)
+    node = data
+    keys = path.split(".")
+    for key in keys[:-1]:
+        node = node[int(key)] if isinstance(node, list) else node.setdefault(key, {})
+    node[keys[-1]] = value
+    return data

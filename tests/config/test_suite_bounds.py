@@ -3,31 +3,15 @@ fail mid-run is refused when it is loaded, with one ConfigError naming the key a
 
 from __future__ import annotations
 
-import copy
-
 import pytest
+from tests_support import with_change
 
 from practica.config import load_suite, suite_from_dict
 from practica.config.layers import MAX_PARAMS
 from practica.data.paths import check_data_paths
 from practica.errors import ConfigError, DataError
 
-BASE = {
-    "name": "t",
-    "dataset": {"source": "digits"},
-    "experiments": [{"name": "a", "model": {"arch": "mlp"}}],
-}
 HEAD = "name: t\ndataset: {source: digits}\n"
-
-
-def with_change(path: str, value) -> dict:
-    data = copy.deepcopy(BASE)
-    node = data
-    keys = path.split(".")
-    for key in keys[:-1]:
-        node = node[int(key)] if isinstance(node, list) else node.setdefault(key, {})
-    node[keys[-1]] = value
-    return data
 
 
 def model(**spec) -> tuple[str, dict]:

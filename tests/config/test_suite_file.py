@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from tests_support import BASE, with_change
 
 from practica.config import load_suite, suite_from_dict
 from practica.errors import ConfigError
-
-BASE = {
-    "name": "t",
-    "dataset": {"source": "digits"},
-    "experiments": [{"name": "a", "model": {"arch": "mlp"}}],
-}
-
-
-def with_change(path: str, value) -> dict:
-    """BASE with one value replaced; ``path`` like 'experiments.0.train'."""
-    data = copy.deepcopy(BASE)
-    node = data
-    keys = path.split(".")
-    for key in keys[:-1]:
-        node = node[int(key)] if isinstance(node, list) else node.setdefault(key, {})
-    node[keys[-1]] = value
-    return data
 
 
 @pytest.mark.parametrize(
