@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal
 from practica.config.schema import ExperimentSpec, Suite
 from practica.data.records import Splits
 from practica.diagnosis.records import Diagnosis
-from practica.evaluation.records import Cost, CrossValidation, Evaluation, SplitMetrics
+from practica.evaluation.records import Cost, CrossValidation, Evaluation, Predictions, SplitMetrics
 from practica.training.history import History
 
 if TYPE_CHECKING:  # not at run time: the selection stage imports these records
@@ -44,6 +44,9 @@ class Ok:
     trained: Trained
     cost: Cost
     diagnosis: Diagnosis | None = None
+    # Every validation and test output (``evaluation.records.Predictions``): for intervals, paired tests,
+    # slices and mistakes. None only for results built without them (older runs read back).
+    predictions: Predictions | None = None
     status: Literal["ok"] = "ok"  # the tag of the union: code that must not import this module tests it
 
     @property

@@ -10,6 +10,7 @@ from safetensors.torch import load_file
 
 from practica.config import suite_from_dict
 from practica.errors import DataError, RunError
+from practica.io import checksum_problem
 from practica.pipeline.export import export_run
 from practica.pipeline.suite import run_suite
 
@@ -160,3 +161,21 @@ def test_resume_removes_the_staging_folders_a_killed_export_left(small_suite, tm
     assert not any(p.exists() for p in stale)
     assert all(p.exists() for p in kept)
     assert any(".bundle.k1ll3d_x" in line for line in notes.lines)
+
+
+def test_every_validation_and_test_output_is_kept_and_a_damaged_file_recomputed_on_resume(small_suite, tmp_path):
+    run = run_suite(suite_from_dict(small_suite), runs_root=tmp_path)
+    for result in run.results:
+        kept = result.predictions
+        assert kept is not None
+        assert kept.val.shape == (len(run.splits.val), len(run.splits.classes))
+        assert kept.test.shape == (len(run.splits.test), len(run.splits.classes))
+        accuracy = float((kept.val.argmax(1) == run.splits.val.y).mean())
+        assert accuracy == pytest.approx(result.evaluation.val.classification.accuracy)
+    stored = run.run_dir / "experiments" / "mlp" / "predictions.npz"
+    before = run.result("mlp").predictions
+    flip_bytes(stored)
+    again = run_suite(suite_from_dict(small_suite), runs_root=tmp_path, resume=True, run_id=run.run_id)
+    # The weights still match, so the experiment is kept; its outputs are computed again, the same.
+    assert again.result("mlp").predictions.val == pytest.approx(before.val, abs=1e-6)
+    assert checksum_problem(stored) is None  # and recorded again

@@ -82,6 +82,11 @@ def regression_metrics(values: np.ndarray, y: np.ndarray) -> SplitMetrics:
 
 def score(predictor, x: np.ndarray, y: np.ndarray, classes: tuple[str, ...]) -> SplitMetrics:
     """``split_metrics`` of a classifier's probabilities, or ``regression_metrics`` of a regressor's values."""
-    if get_task(predictor.task).has_classes:
-        return split_metrics(predictor.predict_proba(x), y, classes)
-    return regression_metrics(predictor.outputs(x), y)
+    return score_outputs(predictor.outputs(x), y, classes, predictor.task)
+
+
+def score_outputs(outputs: np.ndarray, y: np.ndarray, classes: tuple[str, ...], task: str) -> SplitMetrics:
+    """The metrics of outputs already computed (``Predictor.outputs``): probabilities, or (N, 1) values."""
+    if get_task(task).has_classes:
+        return split_metrics(outputs, y, classes)
+    return regression_metrics(outputs, y)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 
@@ -92,6 +93,19 @@ class SplitMetrics(BaseModel):
         figures = ({**reg, "task": "regression"} if reg is not None
                    else {"task": "classification", **{k: d[k] for k in _CLASSIFICATION_FIELDS}})
         return {"loss": d["loss"], "n": d["n"], "figures": figures}
+
+
+@dataclass(frozen=True, eq=False)
+class Predictions:
+    """A model's outputs for every validation and test sample, in split order: (N, classes) probabilities
+    for a classifier, (N, 1) values for a regressor. What every comparison beyond the averages rests on:
+    bootstrap intervals and paired tests (same samples, two models), slices, the most confident mistakes."""
+
+    val: np.ndarray
+    test: np.ndarray
+
+    def split(self, part: Literal["val", "test"]) -> np.ndarray:
+        return self.val if part == "val" else self.test
 
 
 @dataclass(frozen=True)

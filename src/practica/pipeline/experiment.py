@@ -19,9 +19,9 @@ from sklearn.model_selection import train_test_split
 from practica.config.schema import ExperimentSpec, ModelSpec, Suite
 from practica.data.records import Dataset, Splits
 from practica.errors import RunError
-from practica.evaluation.metrics import score
+from practica.evaluation.metrics import score, score_outputs
 from practica.evaluation.predictors import Predictor, SklearnPredictor, TorchPredictor
-from practica.evaluation.records import CrossValidation, RegressionMetrics
+from practica.evaluation.records import CrossValidation, Predictions, RegressionMetrics
 from practica.models import baselines
 from practica.models.classifier import build_classifier, count_parameters
 from practica.models.preprocess import PREPROCESSING, TablePreprocessing, with_table
@@ -138,19 +138,27 @@ def train_experiment(
         seconds = max(seconds, sum(r.seconds for r in history.epochs))
     scored = _score_subset(train)
     train_score = score(predictor, scored.x, scored.y, splits.classes)
+    outputs = predict_splits(predictor, splits)
     trained = Trained(
         status="ok",
         history=history,
         train=train_score.regression.r2 if isinstance(train_score.figures, RegressionMetrics)
         else train_score.classification.accuracy,
-        val=score(predictor, splits.val.x, splits.val.y, splits.classes),
-        test=score(predictor, splits.test.x, splits.test.y, splits.classes),
+        val=score_outputs(outputs.val, splits.val.y, splits.classes, predictor.task),
+        test=score_outputs(outputs.test, splits.test.y, splits.classes, predictor.task),
         train_seconds=seconds,
         model_summary=summary,
         cv=cv,
     )
+    exp_dir.write_predictions(outputs)
     exp_dir.write_result(trained)
     return trained, predictor
+
+
+def predict_splits(predictor: Predictor, splits: Splits) -> Predictions:
+    """The model's outputs on every validation and test sample, kept for intervals, paired tests and slices."""
+    return Predictions(val=np.asarray(predictor.outputs(splits.val.x), dtype=np.float32),
+                       test=np.asarray(predictor.outputs(splits.test.x), dtype=np.float32))
 
 
 def failed(exp: ExperimentSpec, exp_dir: ExperimentDir, error: str, traceback: str | None = None) -> Failed:

@@ -8,7 +8,8 @@ path under a run::
       run.json              status, code version, chosen model, failures
       data/                 summary.json, splits.json, lineage.json, hygiene.json
       experiments/<name>/   spec.json, result.json, model.safetensors, checkpoint.safetensors,
-                            history.csv, diagnosis.json, cost.json, metrics.json, traceback.txt
+                            history.csv, predictions.npz, diagnosis.json, cost.json, metrics.json,
+                            traceback.txt
       decision.json         the selection
       report.html, report.md (practica.reporting.write_report names them)
       bundle/               the chosen model's bundle (bundle-<name>/ for others, by practica export)
@@ -33,8 +34,16 @@ from practica.config.schema import ExperimentSpec, Suite
 from practica.data.records import Splits
 from practica.diagnosis.records import Diagnosis
 from practica.errors import RunError
-from practica.evaluation.records import Cost, Evaluation, train_from_flat
-from practica.io import checksum_problem, read_json, remove_with_checksum, write_checksum, write_json, write_text
+from practica.evaluation.records import Cost, Evaluation, Predictions, train_from_flat
+from practica.io import (
+    checksum_problem,
+    read_json,
+    remove_with_checksum,
+    write_bytes,
+    write_checksum,
+    write_json,
+    write_text,
+)
 from practica.results import Failed, Trained
 from practica.selection.records import Decision
 from practica.training.history import History
@@ -102,6 +111,10 @@ class ExperimentDir:
         return self.path / "history.csv"
 
     @property
+    def predictions(self) -> Path:
+        return self.path / "predictions.npz"
+
+    @property
     def diagnosis(self) -> Path:
         return self.path / "diagnosis.json"
 
@@ -146,6 +159,7 @@ class ExperimentDir:
         """Forget the finished result, its weights and any traceback: the experiment is trained again."""
         remove_with_checksum(self.result)
         remove_with_checksum(self.model)
+        remove_with_checksum(self.predictions)
         self.traceback.unlink(missing_ok=True)
 
     def write_model(self, state: Mapping[str, torch.Tensor], meta: Mapping[str, Any]) -> None:
@@ -173,6 +187,27 @@ class ExperimentDir:
 
     def write_history(self, history: History) -> None:
         write_text(self.history, history.to_csv())
+
+    def write_predictions(self, predictions: Predictions) -> None:
+        """Every validation and test output, with its sha256 (a resumed run reads them back)."""
+        import io
+
+        import numpy as np
+
+        buffer = io.BytesIO()
+        np.savez(buffer, val=predictions.val, test=predictions.test)
+        write_bytes(self.predictions, buffer.getvalue())
+        write_checksum(self.predictions)
+
+    def read_predictions(self) -> Predictions | None:
+        """The recorded outputs; None when absent (a run from before they were kept) or no longer matching
+        their sha256: the caller computes them again from the model."""
+        import numpy as np
+
+        if not self.predictions.is_file() or checksum_problem(self.predictions) is not None:
+            return None
+        with np.load(self.predictions, allow_pickle=False) as f:
+            return Predictions(val=f["val"], test=f["test"])
 
     def write_traceback(self, text: str) -> Path:
         write_text(self.traceback, text)

@@ -28,11 +28,12 @@ from practica.diagnosis.records import Diagnosis
 from practica.errors import ConfigError, DataError, ModelError, PracticaError, RunError
 from practica.evaluation.cost import measure_costs
 from practica.evaluation.predictors import Predictor
-from practica.evaluation.records import Cost, RegressionMetrics
+from practica.evaluation.records import Cost, Predictions, RegressionMetrics
 from practica.pipeline.experiment import (
     failed,
     load_predictor,
     output_units,
+    predict_splits,
     resume_state,
     train_experiment,
 )
@@ -194,7 +195,8 @@ def run_suite(
         reporter.stage("Measuring latency and throughput, one model after another")
         costs = _measure_costs(suite, splits, ok, in_memory, run)
 
-        results = tuple(_result(exp, trained[exp.name], diagnoses.get(exp.name), costs, run)
+        outputs = _predictions(suite, splits, ok, in_memory, run)
+        results = tuple(_result(exp, trained[exp.name], diagnoses.get(exp.name), costs, outputs.get(exp.name), run)
                         for exp in suite.experiments)
         decision = select(results, selection)
         run.write_decision(decision)
@@ -358,13 +360,32 @@ def _measure_costs(
     return costs
 
 
+def _predictions(
+    suite: Suite, splits: Splits, trained: dict[str, Trained], in_memory: dict[str, Predictor], run: RunDir
+) -> dict[str, Predictions]:
+    """Every trained experiment's validation and test outputs: as recorded, or (a run from before they
+    were kept, or a damaged file) computed again from the model and recorded."""
+    out: dict[str, Predictions] = {}
+    for exp in suite.experiments:
+        if exp.name not in trained:
+            continue
+        exp_dir = run.experiment(exp.name)
+        if (kept := exp_dir.read_predictions()) is None:
+            predictor = in_memory.get(exp.name) or load_predictor(exp, splits, exp_dir)
+            kept = predict_splits(predictor, splits)
+            exp_dir.write_predictions(kept)
+        out[exp.name] = kept
+    return out
+
+
 def _result(
-    exp: ExperimentSpec, t: Trained | Failed, diagnosis: Diagnosis | None, costs: dict[str, Cost], run: RunDir
+    exp: ExperimentSpec, t: Trained | Failed, diagnosis: Diagnosis | None, costs: dict[str, Cost],
+    predictions: Predictions | None, run: RunDir,
 ) -> ExperimentResult:
     if isinstance(t, Failed):
         return t
     if (cost := costs.get(exp.name)) is None:
         return Failed(exp, "no cost measured", t.model_summary, t.train_seconds)
-    result = Ok(exp, t, cost, diagnosis)
+    result = Ok(exp, t, cost, diagnosis, predictions)
     run.experiment(exp.name).write_evaluation(result.evaluation)
     return result
