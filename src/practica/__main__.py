@@ -1,4 +1,4 @@
-"""``python -m practica.cli``: the ``practica`` command, where its script is not installed."""
+"""``python -m practica``: the ``practica`` command, where its script is not installed."""
 
 from practica.cli import app
 
