@@ -3,9 +3,11 @@ the same results and errors as the command line, and ``import practica`` without
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -115,6 +117,27 @@ def test_predict_names_the_input_that_cannot_be_predicted(finished):
     assert kept[0].label is not None and kept[1].label is None and "'pixels' has shape 3" in kept[1].error
     with pytest.raises(InputError, match="not found|no such|does not exist"):
         model.predict(Path("no/such/image.png"))
+
+
+@pytest.mark.slow
+def test_a_table_bundle_predicts_rows_given_as_dicts_as_practica_predict_does_the_csv(tmp_path):
+    path = Path(str(resources.files("practica") / "examples" / "penguins.yaml"))
+    result = practica.run(path, runs=tmp_path / "runs", experiments=["logistic-regression"])
+    with open(path.with_name("penguins.csv"), newline="") as f:
+        reader = csv.DictReader(f)
+        rows = [row for _, row in zip(range(6), reader, strict=False)]  # the fourth has NA measurements
+    table = tmp_path / "rows.csv"
+    with open(table, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    out = tmp_path / "preds.json"
+    cli = CliRunner().invoke(app, ["predict", str(result.bundle), str(table), "--out", str(out)])
+    assert cli.exit_code == 0, cli.output
+    expected = [row["prediction"] for row in json.loads(out.read_text())]
+    as_dicts = [{k: (None if v == "NA" else v) for k, v in row.items()} for row in rows]  # species: the target, dropped
+    assert [p.label for p in result.load_bundle().predict(as_dicts)] == expected
+    assert [p.label for p in result.load_bundle().predict(table)] == expected
 
 
 def test_a_wrong_path_or_a_malformed_dict_raises_the_clis_error(tmp_path):

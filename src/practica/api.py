@@ -23,15 +23,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+# Only what a bundle needs loads here (ONNX Runtime, on first use): the pipeline, and torch with it, load
+# when a suite is run or a run directory read.
 from practica.bundle.inputs import InputSpec, decode_item, features_to_array, pixels_to_array
 from practica.bundle.load import Bundle
 from practica.bundle.load import load_bundle as open_bundle
 from practica.config import Suite, load_suite, only_experiments, suite_from_dict
 from practica.errors import BundleError, ConfigError, InputError
-from practica.pipeline.rundir import RunDir
 from practica.prediction import Item, Row, open_inputs, predict_items
 from practica.prediction.sources import resolve_label
-from practica.results import Failed
 
 if TYPE_CHECKING:
     from practica.config.schema import ExperimentSpec
@@ -128,6 +128,9 @@ def as_suite(suite: SuiteLike) -> Suite:
 
 def open_run(run_dir: str | Path) -> RunResult:
     """The results of a run that reached its decision (``runs/<suite>/<run-id>``), read from its files."""
+    from practica.pipeline.rundir import RunDir  # the run's records load torch; a bundle alone does not
+    from practica.results import Failed
+
     run = RunDir.finished(Path(run_dir))
     suite = run.read_suite()
     status = run.read_status()

@@ -23,7 +23,6 @@ from practica.cli.terminal import (
     heading,
 )
 from practica.errors import PracticaError
-from practica.evaluation.records import RegressionMetrics
 from practica.tasks import get_task
 
 if TYPE_CHECKING:
@@ -67,6 +66,9 @@ class RichReporter:
         return self._progress
 
     def experiment_done(self, exp, trained) -> None:
+        # Here, not at the top: the evaluation package loads torch, which `practica --help` need not wait for.
+        from practica.evaluation.records import RegressionMetrics
+
         self.close()
         if trained.status != "ok":
             console.print(f"  [red]failed:[/] {escape(trained.error)}")
