@@ -93,6 +93,7 @@ class _EpochProgress:
         self.progress = Progress(
             TextColumn("  epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
             TimeElapsedColumn(), TextColumn("{task.fields[metrics]}"), console=console, transient=True,
+            disable=not console.is_terminal,  # a log gets the epoch lines, not a bar redrawn
         )
         self.task: TaskID | None = None
         self.last = ""
