@@ -53,7 +53,7 @@ class RunResult:
     run_dir: Path
     run_id: str
     suite: str  # the suite's name
-    status: Literal["complete", "partial", "failed"]  # as run.json says; ``failed``: no model was chosen
+    status: str  # run.json's: complete, partial (some experiment failed), failed (no model chosen)
     decision: Decision  # the chosen experiment (or None) and a reason for every other
     metrics: Mapping[str, Evaluation]  # per trained experiment: train, val and test scores, and cost
     diagnoses: Mapping[str, Diagnosis]  # per trained experiment: the verdict in words, and its evidence
