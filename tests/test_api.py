@@ -60,12 +60,14 @@ def test_run_a_dict_returns_the_decision_metrics_and_paths(finished):
 
 
 @pytest.mark.slow
-def test_run_a_path_str_or_path_with_experiments_then_resume_reads_it_back(tmp_path):
+def test_run_a_path_str_or_path_with_experiments_then_resume_reads_it_back(tmp_path, capsys):
     path = tmp_path / "suite.yaml"
     path.write_text(yaml.safe_dump(SUITE))
     runs = tmp_path / "runs"
-    first = practica.run(str(path), runs=runs, experiments="lr")
+    first = practica.run(str(path), runs=runs, experiments="lr", quiet=False)
     assert set(first.metrics) == {"lr"} and first.chosen == "lr"
+    printed = capsys.readouterr().out
+    assert "Loading data (digits)" in printed and "[1/1] lr: training" in printed
     metrics = first.run_dir / "experiments" / "lr" / "metrics.json"
     before = metrics.stat().st_mtime_ns
     again = practica.run(path, runs=str(runs), experiments=["lr"], resume=True)  # finished: read, not run

@@ -90,7 +90,7 @@ def test_piped_run_prints_whole_lines_then_resume_of_the_finished_run_changes_no
 def test_experiments_runs_only_those_and_the_run_says_so(tmp_path):
     result = invoke("run", write_suite(tmp_path), "--runs-dir", str(tmp_path / "runs"), "--experiments", f" {LR} ")
     assert result.exit_code == 0, result.output
-    assert "1 experiments" in result.output and MLP not in result.output
+    assert "1 of its 2 experiments (--experiments)" in result.output and MLP not in result.output
     (run_dir,) = (tmp_path / "runs" / "piped").iterdir()
     assert [p.name for p in (run_dir / "experiments").iterdir()] == [LR]
     assert [e["name"] for e in yaml.safe_load((run_dir / "suite.yaml").read_text())["experiments"]] == [LR]

@@ -170,15 +170,17 @@ def run(
     reporter: RichReporter | QuietReporter = QuietReporter()
     try:
         suite = load_suite(path)
+        count = f"{len(suite.experiments)} experiments"
         if experiments is not None:
             suite = only_experiments(suite, experiments.split(","))
+            count = f"{len(suite.experiments)} of its {count} (--experiments)"
         if resume and not reevaluate and (done := finished_run(runs_dir, suite, run_id)) is not None:
             _print_finished(done)
             return
         if not quiet:
             reporter = RichReporter(suite)
             console.print(f"[bold]practica[/] · suite [bold]{escape(suite.name)}[/] ({escape(str(path))}), "
-                          f"{len(suite.experiments)} experiments")
+                          f"{count}")
         result = run_suite(suite, runs_root=runs_dir, resume=resume, run_id=run_id, reporter=reporter)
     except PracticaError as err:
         reporter.close()
