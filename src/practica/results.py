@@ -33,6 +33,7 @@ class Trained:
     model_summary: str  # e.g. "conv32-relu-maxpool-… (1.25 M params)"
     cv: CrossValidation | None = None  # baselines with dataset.split.cv_folds only
     status: Literal["ok"] = "ok"  # tells it from a Failed record in result.json
+    notes: tuple[str, ...] = ()  # what the user should know of the fit, e.g. a baseline that did not converge
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -209,3 +210,21 @@ def _where(loc: tuple[Any, ...], data: Any) -> str:
         node = node.get(item) if isinstance(node, dict) else None
         parts.append(f".{item}" if parts else str(item))
     return "".join(parts)
+
+
+def only_experiments(suite: Suite, names: Sequence[str]) -> Suite:
+    """``suite`` with only the experiments ``names``, in the suite's order (``practica run --experiments a,b``).
+
+    The run directory keeps this smaller suite as the one it ran; a resume names the same experiments.
+
+        >>> only_experiments(suite, ["mlp"]).experiments[0].name
+        'mlp'
+    """
+    known = [exp.name for exp in suite.experiments]
+    wanted = [name.strip() for name in names if name.strip()]
+    unknown = [name for name in wanted if name not in known]
+    if unknown or not wanted:
+        what = f"no experiment named {', '.join(map(repr, unknown))}" if unknown else "no experiment named"
+        raise ConfigError(f"suite '{suite.name}' has {what}; its experiments are: {', '.join(known)}. "
+                          "Give some of those names, separated by commas.")
+    return suite.model_copy(update={"experiments": [exp for exp in suite.experiments if exp.name in wanted]})

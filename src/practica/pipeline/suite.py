@@ -119,6 +119,18 @@ def check_classes(splits: Splits) -> None:
     )
 
 
+def finished_run(runs_root: Path, suite: Suite, run_id: str | None) -> RunDir | None:
+    """The run ``--resume`` would continue (``run_id``, else the newest of ``suite``), when it has nothing left
+    to do: it reached its decision with every experiment trained and no error stopped it (run.json's status
+    ``complete``, or ``failed`` because no model meets the policy). Resuming it would only measure, select
+    and write the report again. None when it has something left to do; a RunError when there is no such run."""
+    run = RunDir.find(runs_root, suite, run_id)
+    status = run.read_status()
+    done = (status.get("status") in ("complete", "failed") and not status.get("error")
+            and not status.get("failed_experiments") and run.decision_file.is_file())
+    return run if done else None
+
+
 def run_suite(
     suite: Suite,
     *,
