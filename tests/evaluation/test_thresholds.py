@@ -106,7 +106,8 @@ def test_caveats_name_a_stricter_threshold_and_a_missed_test_target():
     assert choice.test.recall == 0.5 and choice.argmax_test.recall == 1.0
     first, *_ = caveats(choice)
     assert "already meets recall ≥ 0.5 on validation" in first
-    assert any("target is missed (recall 0.500 < 0.6)" in c for c in caveats(choice.model_copy(update={"at_least": 0.6})))
+    stricter = choice.model_copy(update={"at_least": 0.6})
+    assert any("target is missed (recall 0.500 < 0.6)" in c for c in caveats(stricter))
     assert any("only 1 validation sample is flagged" in c for c in caveats(choice))
 
 

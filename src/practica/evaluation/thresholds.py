@@ -175,9 +175,9 @@ def caveats(choice: ThresholdChoice) -> tuple[str, ...]:
                    f"flagged as {choice.positive}: too few for its {choice.metric} to say much about new data.")
     test = getattr(choice.test, choice.metric)
     if test < choice.at_least:
-        out.append(f"On the test split the target is missed ({choice.metric} {test:.3f} < {choice.at_least:g}): a "
-                   f"threshold chosen on {choice.val.positives:,} validation samples of {choice.positive} meets its "
-                   "target there, and only about as well on new data.")
+        out.append(f"On the test split the target is missed ({choice.metric} {test:.3f} < {choice.at_least:g}): the "
+                   f"threshold sits at the target's edge on {choice.val.positives:,} validation samples of "
+                   f"{choice.positive}, and on new data {choice.metric} varies by chance around it.")
     return tuple(out)
 
 
