@@ -44,8 +44,8 @@ def test_a_threshold_missing_its_target_is_refused():
 
 
 def test_a_threshold_on_a_regression_is_refused():
-    raw = {"name": "reg", "dataset": {"source": "diabetes"}, "experiments": [{"name": "r", "model": {"sklearn": "ridge"}}],
-           "selection": {"threshold": RECALL_95}}
+    raw = {"name": "reg", "dataset": {"source": "diabetes"},
+           "experiments": [{"name": "r", "model": {"sklearn": "ridge"}}], "selection": {"threshold": RECALL_95}}
     with pytest.raises(ConfigError, match="selection.threshold sets a decision threshold between two classes, but "
                                           "the task is regression .*; remove it"):
         suite_from_dict(raw)

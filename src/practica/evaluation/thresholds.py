@@ -176,8 +176,8 @@ def caveats(choice: ThresholdChoice) -> tuple[str, ...]:
     test = getattr(choice.test, choice.metric)
     if test < choice.at_least:
         out.append(f"On the test split the target is missed ({choice.metric} {test:.3f} < {choice.at_least:g}): the "
-                   f"threshold sits at the target's edge on {choice.val.positives:,} validation samples of "
-                   f"{choice.positive}, and on new data {choice.metric} varies by chance around it.")
+                   f"threshold sits at the target's edge on validation ({choice.val.positives:,} samples of "
+                   f"{choice.positive}), and on new data {choice.metric} varies by chance around it.")
     return tuple(out)
 
 
