@@ -18,6 +18,7 @@ from practica.training.history import History
 
 if TYPE_CHECKING:  # not at run time: the selection stage imports these records
     from practica.data.duplicates.checks import HygieneReport
+    from practica.evaluation.thresholds import ThresholdChoice
     from practica.selection.records import Decision
 
 
@@ -107,6 +108,7 @@ class SuiteRun:
     seconds: float
     bundle: Path | None = None  # the chosen model's production bundle, when it could be written
     hygiene: HygieneReport | None = None  # the data-hygiene checks on the splits (data/hygiene.json)
+    threshold: ThresholdChoice | None = None  # the chosen model's decision threshold (selection.threshold)
 
     def result(self, name: str) -> ExperimentResult:
         return next(r for r in self.results if r.name == name)

@@ -178,6 +178,9 @@ def format_validation_error(
         msg = e["msg"].removeprefix("Value error, ")
         given = e.get("input")
         if e["type"] in ("missing",):
+            # _where drops a key the data lacks (it takes it for a union's tag): name the missing key here
+            if loc and isinstance(loc[-1], str):
+                where = f"{_where(loc[:-1], data)}.{loc[-1]}".lstrip(".")
             msg = "this key is required"
         elif e["type"] == "finite_number":
             msg = f"expected a finite number, got {given!r}; NaN and infinity are not accepted, write a number"

@@ -549,6 +549,30 @@ class Constraints(Strict):
 SelectionMetric = Literal["val_accuracy", "val_macro_f1", "val_loss", "val_r2", "val_rmse", "val_mae"]
 
 
+class ThresholdSpec(Strict):
+    """A two-class model's decision threshold, chosen on the validation split for a declared target: the
+    positive class is predicted when its probability reaches the threshold that meets ``metric >= at_least``
+    with the best other metric (recall ≥ 0.95 with the highest precision). Absent: the most probable class."""
+
+    positive: str = Field(min_length=1, description="the class the target is about, e.g. malignant")
+    metric: Literal["recall", "precision"] = Field(description="the positive class's figure the target bounds")
+    at_least: float = Field(gt=0.0, le=1.0, description="the target, e.g. 0.95")
+
+    def check_classes(self, classes: tuple[str, ...]) -> None:
+        """Raise ValueError unless the data has two classes, one of them ``positive``."""
+        if len(classes) != 2:
+            raise ValueError(
+                f"selection.threshold applies to two classes, but the data has {len(classes)} "
+                f"({', '.join(classes[:6])}{', …' if len(classes) > 6 else ''}); remove selection.threshold "
+                "(each prediction is then the most probable class)"
+            )
+        if self.positive not in classes:
+            raise ValueError(
+                f"selection.threshold.positive '{self.positive}' is not a class of the data; its classes are "
+                f"{' and '.join(repr(c) for c in classes)}"
+            )
+
+
 class SelectionSpec(Strict):
     """Choose on validation data: best ``metric``, within ``tolerance`` the cheaper model wins."""
 
@@ -558,6 +582,10 @@ class SelectionSpec(Strict):
     constraints: Constraints = Constraints()
     tolerance: NonNegativeFloat = Field(0.005, description="absolute; within it, prefer the cheaper model")
     prefer: Literal["latency", "size"] = Field("latency", description="what 'cheaper' means")
+    threshold: ThresholdSpec | None = Field(
+        None, description="two classes only: {positive: CLASS, metric: recall | precision, at_least: 0.95}, a "
+        "decision threshold chosen on validation for the chosen model and carried into its bundle"
+    )
 
     def for_task(self, task: str) -> SelectionSpec:
         """This policy with its metric resolved for ``task``: the one place a default metric is chosen (the

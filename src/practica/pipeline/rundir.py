@@ -11,6 +11,7 @@ path under a run::
                             history.csv, predictions.npz, diagnosis.json, cost.json, metrics.json,
                             traceback.txt
       decision.json         the selection
+      threshold.json        the chosen model's decision threshold (selection.threshold only)
       report.html, report.md (practica.reporting.write_report names them)
       bundle/               the chosen model's bundle (bundle-<name>/ for others, by practica export)
 
@@ -35,6 +36,7 @@ from practica.data.records import Splits
 from practica.diagnosis.records import Diagnosis
 from practica.errors import RunError
 from practica.evaluation.records import Cost, Evaluation, Predictions, train_from_flat
+from practica.evaluation.thresholds import ThresholdChoice
 from practica.io import (
     checksum_problem,
     read_json,
@@ -305,6 +307,10 @@ class RunDir:
         return self.path / "decision.json"
 
     @property
+    def threshold_file(self) -> Path:
+        return self.path / "threshold.json"
+
+    @property
     def data(self) -> Path:
         return self.path / "data"
 
@@ -384,3 +390,10 @@ class RunDir:
 
     def read_decision(self) -> Decision:
         return _DECISION.validate_python(read_json(self.decision_file))
+
+    def write_threshold(self, choice: ThresholdChoice) -> None:
+        write_json(self.threshold_file, choice.model_dump(mode="json"))
+
+    def read_threshold(self) -> ThresholdChoice | None:
+        """The decision threshold the run chose; None when the suite sets none (or the run predates them)."""
+        return ThresholdChoice.model_validate(read_json(self.threshold_file)) if self.threshold_file.is_file() else None

@@ -29,6 +29,7 @@ from practica.errors import ConfigError, DataError, ModelError, PracticaError, R
 from practica.evaluation.cost import measure_costs
 from practica.evaluation.predictors import Predictor
 from practica.evaluation.records import Cost, Predictions, RegressionMetrics
+from practica.evaluation.thresholds import ThresholdChoice, choose_threshold, describe_threshold
 from practica.pipeline.experiment import (
     failed,
     load_predictor,
@@ -74,6 +75,8 @@ def preflight(suite: Suite, splits: Splits) -> None:
     check_classes(splits)
     try:  # the settings that suit one task only, against the task the data resolved to
         check_task(suite, splits.train.task)
+        if suite.selection.threshold is not None:  # two classes, and the positive one among them
+            suite.selection.threshold.check_classes(splits.classes)
     except ValueError as err:
         raise ConfigError(f"{err}.") from None
     folds = suite.dataset.split.cv_folds
@@ -212,12 +215,13 @@ def run_suite(
                         for exp in suite.experiments)
         decision = select(results, selection)
         run.write_decision(decision)
-        bundle = _write_chosen_bundle(suite, splits, results, decision, in_memory, run, version, reporter)
+        threshold = _choose_threshold(suite, splits, results, decision, run, reporter)
+        bundle = _write_chosen_bundle(suite, splits, results, decision, in_memory, run, version, reporter, threshold)
 
         suite_run = SuiteRun(
             suite=suite, run_dir=run.path, run_id=run.id, splits=splits, results=results, decision=decision,
             code_version=version, started=started_at, seconds=time.perf_counter() - started, bundle=bundle,
-            hygiene=hygiene,
+            hygiene=hygiene, threshold=threshold,
         )
         reporter.stage("Writing the report")
         from practica.reporting import (
@@ -251,9 +255,28 @@ def _remove_staging(suite: Suite, run: RunDir) -> list[Path]:
     return [stale for target in targets for stale in remove_staging(target)]
 
 
+def _choose_threshold(
+    suite: Suite, splits: Splits, results: tuple[ExperimentResult, ...], decision: Decision, run: RunDir,
+    reporter: Reporter,
+) -> ThresholdChoice | None:
+    """The chosen model's decision threshold (``selection.threshold``), from its validation outputs, after the
+    selection: the policy compares models as they are, the threshold tunes the one it chose."""
+    spec = suite.selection.threshold
+    chosen = next((r for r in results if r.name == decision.chosen and isinstance(r, Ok)), None)
+    if spec is None or chosen is None or chosen.predictions is None:
+        return None
+    choice = choose_threshold(spec, splits.classes, chosen.name, (chosen.predictions.val, splits.val.y),
+                              (chosen.predictions.test, splits.test.y))
+    run.write_threshold(choice)
+    for line in describe_threshold(choice):
+        reporter.stage(line)
+    return choice
+
+
 def _write_chosen_bundle(
     suite: Suite, splits: Splits, results: tuple[ExperimentResult, ...], decision: Decision,
     in_memory: dict[str, Predictor], run: RunDir, version: str, reporter: Reporter,
+    threshold: ThresholdChoice | None = None,
 ) -> Path | None:
     """The chosen model, packaged for production. A failed export is reported, not fatal: the
     run's evidence is still worth its report, and ``practica export`` can retry."""
@@ -267,7 +290,7 @@ def _write_chosen_bundle(
     try:
         predictor = in_memory.get(exp.name) or load_predictor(exp, splits, run.experiment(exp.name))
         src = BundleSource(suite, exp, splits, predictor, chosen.evaluation, chosen.diagnosis, decision, run.id,
-                           version, lineage=run.read_lineage())
+                           version, lineage=run.read_lineage(), threshold=threshold)
         path = write_bundle(src, run.bundle(), overwrite=True)
     except PracticaError as err:
         reporter.stage(f"No bundle: {err}")

@@ -16,6 +16,7 @@ from practica.data.records import Skipped, skipped_noun
 from practica.reporting import humanize as h
 from practica.reporting import plots
 from practica.reporting import regression as reg
+from practica.reporting.thresholds import ThresholdSection, threshold_section
 from practica.tasks import Column, Metric, Task, get_task
 
 if TYPE_CHECKING:  # records are only read here; importing their packages would pull in torch
@@ -124,9 +125,11 @@ class Report:
     task: str = "classification"
     drops: tuple[str, ...] = ()  # one line per cleaning rule that dropped samples: first in the data section
     comparison_note: str = CLASSES_COMPARISON_NOTE
+    threshold: ThresholdSection | None = None  # precision–recall curves, and the decision threshold if set
 
     def images(self) -> list[Image]:
-        found = [*self.data_images, *self.hygiene_images, self.comparison, *(e.curves for e in self.experiments)]
+        found = [*self.data_images, *self.hygiene_images, self.comparison, *(e.curves for e in self.experiments),
+                 self.threshold.curves if self.threshold else None]
         if self.detail:
             found.append(self.detail.confusion)
         return [i for i in found if i is not None]
@@ -166,6 +169,7 @@ def build(run: SuiteRun) -> Report:
         **_hygiene(run),
         task=task.name,
         comparison_note=CLASSES_COMPARISON_NOTE if task.has_classes else reg.COMPARISON_NOTE,
+        threshold=threshold_section(run),
     )
 
 
