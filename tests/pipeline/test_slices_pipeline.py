@@ -4,14 +4,19 @@ analysis with its mistakes grid; a declared slice the data cannot honour stops t
 from __future__ import annotations
 
 import json
+from importlib import resources
+from pathlib import Path
 
 import pytest
+import yaml
 from tests_support import tiny_suite_dict
 
 from practica.config.load import suite_from_dict
 from practica.errors import ConfigError
 from practica.pipeline.suite import run_suite
 from practica.results import Ok
+
+EXAMPLES = Path(str(resources.files("practica") / "examples"))
 
 
 def quick_suite(**evaluation) -> dict:
@@ -68,3 +73,21 @@ def test_a_bad_declared_slice_stops_the_run_before_any_run_directory(tmp_path):
     raw["selection"]["slice_floors"] = {"class: ten": 0.5}
     with pytest.raises(ConfigError, match="selection.slice_floors names the slice 'class: ten'"):
         run_suite(suite_from_dict(raw), runs_root=tmp_path / "runs")
+
+
+def test_a_regression_on_a_table_is_sliced_by_mae_and_lists_its_largest_errors(tmp_path, monkeypatch):
+    monkeypatch.setenv("PRACTICA_CACHE_DIR", str(tmp_path / "cache"))
+    raw = yaml.safe_load((EXAMPLES / "penguins_mass.yaml").read_text())
+    raw["dataset"]["path"] = str(EXAMPLES / "penguins.csv")
+    raw["experiments"] = [{"name": "linear", "model": {"sklearn": "linear_regression"}},
+                          {"name": "ridge", "model": {"sklearn": "ridge"}}]
+    raw["evaluation"] = {"latency_samples": 5, "throughput_batch": 32, "slices": [{"column": "island"}]}
+    run = run_suite(suite_from_dict(raw), runs_root=tmp_path / "runs")
+    chosen = next(r for r in run.results if r.name == run.decision.chosen)
+    assert isinstance(chosen, Ok) and chosen.slices is not None and chosen.slices.metric == "val_mae"
+    assert chosen.slices.get("island: Dream") is not None and chosen.slices.get("species: Gentoo") is not None
+    md = (run.run_dir / "report.md").read_text()
+    assert "### Largest errors" in md and "| Sample | species | island |" in md and "| True | Predicted | Error |" in md
+    assert "Slices are scored by validation MAE, the per-sample counterpart of the selection's validation R²" in md
+    if "Most of the error to win back" in md:
+        assert "would take" in md and "off the whole validation MAE" in md

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 TOP_GAPS = 10  # rows of "what to work on"
 GRID_MISTAKES = 24  # images in the mistakes grid (6 × 4)
 TABLE_MISTAKES = 12  # rows of a table's mistakes
+TABLE_FEATURES = 10  # columns of a table's mistakes (a wider row no longer reads)
 GRID_COLUMNS = 6
 _TILE_INCHES = 1.55
 
@@ -42,6 +43,7 @@ class ErrorAnalysis:
     notes: tuple[str, ...]
     mistakes: Image | None  # images: the grid
     mistakes_caption: str
+    mistakes_title: str  # "Most confident mistakes", or a regression's "Largest errors"
     mistake_columns: tuple[str, ...] = ()  # tables: the rows
     mistake_rows: tuple[tuple[str, ...], ...] = ()
     floors: str = ""  # the declared audit, in words
@@ -78,6 +80,7 @@ def build(run: SuiteRun) -> ErrorAnalysis | None:
         notes=_notes(run, scores),
         mistakes=grid,
         mistakes_caption=caption,
+        mistakes_title="Most confident mistakes" if task.has_classes else "Largest errors",
         mistake_columns=columns,
         mistake_rows=mistake_rows,
         floors=(", ".join(f"{k} {'≥' if metric.higher_is_better else '≤'} {metric.text(v)}" for k, v in floors.items())
@@ -92,8 +95,9 @@ def _headline(found: tuple[Gap, ...], metric: Metric, chosen: str) -> str:
                 "model. Declare evaluation.human_level to measure what is left.")
     first, rest = worth[0], worth[1:3]
     text = (f"Most of the error to win back is in {first.name}: bringing it to {_whose(first)} "
-            f"({metric.text(first.reference)}, against {metric.text(first.value)}) would add "
-            f"{metric.difference(first.weighted)} to the whole {metric.label}")
+            f"({metric.text(first.reference)}, against {metric.text(first.value)}) would "
+            f"{'add' if metric.higher_is_better else 'take'} {metric.difference(first.weighted)} "
+            f"{'to' if metric.higher_is_better else 'off'} the whole {metric.label}")
     if rest:
         text += "; then " + " and ".join(f"{g.name} ({metric.difference(g.weighted)})" for g in rest)
     return text + "."
@@ -124,11 +128,20 @@ def _table(scores: SliceScores, scored: dict[str, Ok], metric: Metric,
     return tuple(rows), tuple(best)
 
 
+def metric_label(run: SuiteRun, scores: SliceScores) -> str:
+    return get_task(run.splits.val.task).metric(scores.metric).label
+
+
 def _notes(run: SuiteRun, scores: SliceScores) -> tuple[str, ...]:
     notes = [f"Slices overlap (a sample is in one class and in one quarter of each statistic), so the gains of "
              f"different slices do not add up. A slice with fewer than {scores.min_samples} validation samples "
              "(marked few) is shown but no selection floor applies to it: its figure moves too much from one "
              "sample to the next."]
+    if scores.metric != run.decision.metric:
+        chosen_by = get_task(run.splits.val.task).metric(run.decision.metric).label
+        notes.append(f"Slices are scored by {metric_label(run, scores)}, the per-sample counterpart of the "
+                     f"selection's {chosen_by}: a slice's gap times its share is then exactly what closing it "
+                     "changes in the whole figure.")
     if run.suite.evaluation.human_level is None:
         notes.append("The reference on each slice is the best experiment there; on a small slice the best of "
                      "several is partly luck, so a small gap there is weak evidence. Declare "
@@ -163,9 +176,11 @@ def _mistakes(run: SuiteRun, chosen: Ok,
         labels = [f"true {t}\npred {p} · {sure}" for _, t, p, sure in shown]
         return _grid(_images(val, np.array([i for i, *_ in shown])), labels, what), caption, (), ()
     shown = worst[:TABLE_MISTAKES]
-    columns = ("Sample", *_feature_names(val), "True", "Predicted", "Confidence" if classify else "Error")
-    rows = tuple((_source(val, i), *_feature_values(val, i), t, p, sure) for i, t, p, sure in shown)
-    return None, f"{chosen.name}'s {len(shown)} {what} on the validation split, {order} first.", columns, rows
+    features = _feature_names(val)
+    columns = ("Sample", *features[:TABLE_FEATURES], "True", "Predicted", "Confidence" if classify else "Error")
+    rows = tuple((_source(val, i), *_feature_values(val, i)[:TABLE_FEATURES], t, p, sure) for i, t, p, sure in shown)
+    more = f" The first {TABLE_FEATURES} of {len(features)} columns are shown." if len(features) > TABLE_FEATURES else ""
+    return None, f"{chosen.name}'s {len(shown)} {what} on the validation split, {order} first.{more}", columns, rows
 
 
 def _worst(out: np.ndarray, val: Dataset, classes: tuple[str, ...]) -> list[tuple[int, str, str, str]]:
