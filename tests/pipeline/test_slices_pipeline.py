@@ -59,7 +59,7 @@ def test_the_audit_rejects_a_model_below_a_floor(run):
     ranked = {r.experiment: r for r in run.decision.ranking}
     assert run.decision.chosen == "logreg"
     nb = ranked["nb"]
-    assert nb.status == "rejected" and "selection.slice_floors" in nb.reason
+    assert nb.status == "rejected" and nb.reason.startswith("performance audit: ") and "slice_floors" in nb.reason
     assert "on the slice 'class: 3' (8 validation samples)" in nb.reason and "62.5%" in nb.reason
     assert "floor of 75.0%" in nb.reason
 

@@ -11,12 +11,11 @@ Quarter edges are the validation split's and the test split is cut at the same v
 the same samples' kind on both. A mistake in a declared slice (an unknown column, a level deeper than the
 paths, a tags file that is missing or names no sample) raises ``ConfigError`` before any training.
 
->>> from practica.config.schema import EvaluationSpec
+>>> from practica.config.schema import DatasetSpec, EvaluationSpec
 >>> from practica.data import prepare_data
->>> from practica.config.schema import DatasetSpec
 >>> splits = prepare_data(DatasetSpec(source="iris"))
->>> [s.name for s in find_slices(splits, EvaluationSpec())][:2]
-['class: setosa', 'class: versicolor']
+>>> find_slices(splits, EvaluationSpec()).names[:2]
+('class: setosa', 'class: versicolor')
 """
 
 from __future__ import annotations

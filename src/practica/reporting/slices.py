@@ -179,7 +179,8 @@ def _mistakes(run: SuiteRun, chosen: Ok,
     features = _feature_names(val)
     columns = ("Sample", *features[:TABLE_FEATURES], "True", "Predicted", "Confidence" if classify else "Error")
     rows = tuple((_source(val, i), *_feature_values(val, i)[:TABLE_FEATURES], t, p, sure) for i, t, p, sure in shown)
-    more = f" The first {TABLE_FEATURES} of {len(features)} columns are shown." if len(features) > TABLE_FEATURES else ""
+    wide = len(features) > TABLE_FEATURES
+    more = f" The first {TABLE_FEATURES} of {len(features)} columns are shown." if wide else ""
     return None, f"{chosen.name}'s {len(shown)} {what} on the validation split, {order} first.{more}", columns, rows
 
 

@@ -67,7 +67,7 @@ def select(results: Sequence[ExperimentResult], policy: SelectionSpec) -> Decisi
         elif (why := _violation(r, policy)) is not None:
             out.append(Ranked(r.name, _value(r, metric), "rejected", why))
         elif (why := slice_floor_violation(r, policy.slice_floors)) is not None:
-            out.append(Ranked(r.name, _value(r, metric), "rejected", why))
+            out.append(Ranked(r.name, _value(r, metric), "rejected", f"performance audit: {why}"))
         else:
             eligible.append(r)
 
