@@ -146,6 +146,9 @@ def _notes(run: SuiteRun, scores: SliceScores) -> tuple[str, ...]:
         notes.append("The reference on each slice is the best experiment there; on a small slice the best of "
                      "several is partly luck, so a small gap there is weak evidence. Declare "
                      "evaluation.human_level for a fixed reference.")
+    if any(s.group == "class" for s in scores.slices) and scores.metric == "val_accuracy":
+        notes.append("A class's accuracy is its recall: another model can lead on a class by predicting it more "
+                     "often, at other classes' expense, so read a class's gap with the confusion matrix above.")
     if run.splits.val.kind == "image":
         notes.append("Brightness is an image's mean grey level, contrast the standard deviation of its grey "
                      "levels; their quarters are cut at the validation split's quartiles, and the test split at "
