@@ -18,6 +18,7 @@ from practica.training.history import History
 
 if TYPE_CHECKING:  # not at run time: the selection stage imports these records
     from practica.data.duplicates.checks import HygieneReport
+    from practica.evaluation.slice_scores import SliceScores
     from practica.evaluation.thresholds import ThresholdChoice
     from practica.selection.records import Decision
 
@@ -49,6 +50,7 @@ class Ok:
     # Every validation and test output (``evaluation.records.Predictions``): for intervals, paired tests,
     # slices and mistakes. None only for results built without them (older runs read back).
     predictions: Predictions | None = None
+    slices: SliceScores | None = None  # the selection's metric on every slice (``evaluation.slice_scores``)
     status: Literal["ok"] = "ok"  # the tag of the union: code that must not import this module tests it
 
     @property

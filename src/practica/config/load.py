@@ -165,6 +165,11 @@ def _resolve_paths(data: dict[str, Any], base_dir: Path) -> None:
             if isinstance(spec, dict) and isinstance(spec.get(key), str):
                 p = Path(spec[key]).expanduser()
                 spec[key] = str(p if p.is_absolute() else (base_dir / p).resolve())
+    evaluation = data.get("evaluation")
+    for spec in (evaluation.get("slices") or []) if isinstance(evaluation, dict) else []:
+        if isinstance(spec, dict) and isinstance(spec.get("tags"), str):  # a tags file, like the data paths
+            p = Path(spec["tags"]).expanduser()
+            spec["tags"] = str(p if p.is_absolute() else (base_dir / p).resolve())
 
 
 def format_validation_error(

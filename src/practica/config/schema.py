@@ -586,6 +586,10 @@ class SelectionSpec(Strict):
         None, description="two classes only: {positive: CLASS, metric: recall | precision, at_least: 0.95}, a "
         "decision threshold chosen on validation for the chosen model and carried into its bundle"
     )
+    slice_floors: dict[str, float] = Field(
+        default_factory=dict, description="per slice name ('*': every slice), the worst slice metric a model "
+        "may show on validation (a minimum, or a maximum for a lower-is-better metric such as MAE)"
+    )
 
     def for_task(self, task: str) -> SelectionSpec:
         """This policy with its metric resolved for ``task``: the one place a default metric is chosen (the
@@ -598,11 +602,57 @@ class DefaultsSpec(Strict):
     train: dict[str, Any] = Field(default_factory=dict, description="merged under every experiment's train")
 
 
+class SliceSpec(Strict):
+    """A declared slice family (``evaluation.slices``), exactly one of: ``folder_level`` (the k-th folder
+    above each file, 1 the one holding it: one slice per folder name), ``pattern`` (a regex searched in
+    each sample's source path: one slice of the matches, or one per value of its first group), ``tags``
+    (a CSV of ``source,tag`` rows: one slice per tag), ``column`` (a table's feature column: one slice per
+    category, or per quartile of a number). ``name`` prefixes the slices' names."""
+
+    name: str | None = Field(None, min_length=1, max_length=60)
+    folder_level: PositiveInt | None = Field(None, le=64)
+    pattern: str | None = Field(None, min_length=1, max_length=500)
+    tags: str | None = Field(None, description="a CSV file of source,tag rows; relative to the suite file")
+    column: str | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _exactly_one_kind(self) -> SliceSpec:
+        given = [k for k in SLICE_KINDS if getattr(self, k) is not None]
+        if len(given) != 1:
+            got = f"got {', '.join(given)}" if given else "got none"
+            raise ValueError(f"a slice takes exactly one of {', '.join(SLICE_KINDS)} ({got}); e.g. "
+                             "{folder_level: 1}, {pattern: 'night'}, {tags: tags.csv} or {column: sex}")
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as err:
+                raise ValueError(f"pattern {self.pattern!r} is not a valid regular expression: {err}. "
+                                 "Escape special characters with a backslash, e.g. '\\.png$'") from None
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in SLICE_KINDS if getattr(self, k) is not None)
+
+
+SLICE_KINDS = ("folder_level", "pattern", "tags", "column")
+MAX_DECLARED_SLICES = 32
+
+
 class EvaluationSpec(Strict):
     latency_samples: PositiveInt = Field(
         200, le=MAX_LATENCY_SAMPLES, description="single-image predictions timed per model"
     )
     throughput_batch: PositiveInt = Field(256, le=MAX_THROUGHPUT_BATCH)
+    slices: list[SliceSpec] = Field(default_factory=list, max_length=MAX_DECLARED_SLICES,
+                                    description="slices declared beside the automatic ones (per class, ...)")
+    min_slice_samples: PositiveInt = Field(
+        20, description="validation samples a slice needs for a selection floor to apply to it"
+    )
+    human_level: float | dict[str, float] | None = Field(
+        None, description="the slice metric a human (or a published figure) reaches: one number for every "
+        "slice, or per slice name ('*' for the others); the 'what to work on' reference instead of the best model"
+    )
 
 
 class DiagnosisSpec(Strict):

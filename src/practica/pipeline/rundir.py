@@ -36,6 +36,7 @@ from practica.data.records import Splits
 from practica.diagnosis.records import Diagnosis
 from practica.errors import RunError
 from practica.evaluation.records import Cost, Evaluation, Predictions, train_from_flat
+from practica.evaluation.slice_scores import SLICE_SCORES, SliceScores
 from practica.evaluation.thresholds import ThresholdChoice
 from practica.io import (
     checksum_problem,
@@ -119,6 +120,10 @@ class ExperimentDir:
     @property
     def diagnosis(self) -> Path:
         return self.path / "diagnosis.json"
+
+    @property
+    def slices(self) -> Path:
+        return self.path / "slices.json"
 
     @property
     def cost(self) -> Path:
@@ -220,6 +225,13 @@ class ExperimentDir:
 
     def read_diagnosis(self) -> Diagnosis | None:
         return _DIAGNOSIS.validate_python(read_json(self.diagnosis)) if self.diagnosis.is_file() else None
+
+    def write_slices(self, scores: SliceScores) -> None:
+        """The experiment on every slice (``evaluation.slice_scores``); recomputed from the predictions on resume."""
+        write_json(self.slices, SLICE_SCORES.dump_python(scores, mode="json"))
+
+    def read_slices(self) -> SliceScores | None:
+        return SLICE_SCORES.validate_python(read_json(self.slices)) if self.slices.is_file() else None
 
     def write_cost(self, cost: Cost) -> None:
         write_json(self.cost, _COST.dump_python(cost))

@@ -29,6 +29,8 @@ from practica.errors import ConfigError, DataError, ModelError, PracticaError, R
 from practica.evaluation.cost import measure_costs
 from practica.evaluation.predictors import Predictor
 from practica.evaluation.records import Cost, Predictions, RegressionMetrics
+from practica.evaluation.slice_scores import SliceScores, score_slices, slice_metric
+from practica.evaluation.slices import SliceSet, check_names, find_slices
 from practica.evaluation.thresholds import ThresholdChoice, choose_threshold, describe_threshold
 from practica.pipeline.experiment import (
     failed,
@@ -161,6 +163,7 @@ def run_suite(
         reporter.stage(line)
     preflight(suite, splits)
     selection = suite.selection.for_task(splits.train.task)
+    slices = _find_slices(suite, splits)  # a mistake in a declared slice surfaces before any training
     if resume:
         reporter.stage(f"Resuming run {run.path}")
         for stale in _remove_staging(suite, run):
@@ -211,7 +214,9 @@ def run_suite(
         costs = _measure_costs(suite, splits, ok, in_memory, run)
 
         outputs = _predictions(suite, splits, ok, in_memory, run)
-        results = tuple(_result(exp, trained[exp.name], diagnoses.get(exp.name), costs, outputs.get(exp.name), run)
+        scores = _score_slices(suite, splits, slices, selection.metric, outputs, run)
+        results = tuple(_result(exp, trained[exp.name], diagnoses.get(exp.name), costs, outputs.get(exp.name), run,
+                                scores.get(exp.name))
                         for exp in suite.experiments)
         decision = select(results, selection)
         run.write_decision(decision)
@@ -413,14 +418,33 @@ def _predictions(
     return out
 
 
+def _find_slices(suite: Suite, splits: Splits) -> SliceSet:
+    """The automatic and declared slices; names in the floors and the human levels checked against them."""
+    slices = find_slices(splits, suite.evaluation)
+    check_names(suite.selection.slice_floors, slices, "selection.slice_floors")
+    return slices
+
+
+def _score_slices(
+    suite: Suite, splits: Splits, slices: SliceSet, metric: str | None, outputs: dict[str, Predictions], run: RunDir
+) -> dict[str, SliceScores]:
+    """Every experiment with outputs on every slice of validation and test, in its slices.json."""
+    by_slice = slice_metric(splits.train.task, metric)
+    out: dict[str, SliceScores] = {}
+    for name, predictions in outputs.items():
+        out[name] = score_slices(slices, predictions, splits, by_slice, suite.evaluation.min_slice_samples)
+        run.experiment(name).write_slices(out[name])
+    return out
+
+
 def _result(
     exp: ExperimentSpec, t: Trained | Failed, diagnosis: Diagnosis | None, costs: dict[str, Cost],
-    predictions: Predictions | None, run: RunDir,
+    predictions: Predictions | None, run: RunDir, slices: SliceScores | None = None,
 ) -> ExperimentResult:
     if isinstance(t, Failed):
         return t
     if (cost := costs.get(exp.name)) is None:
         return Failed(exp, "no cost measured", t.model_summary, t.train_seconds)
-    result = Ok(exp, t, cost, diagnosis, predictions)
+    result = Ok(exp, t, cost, diagnosis, predictions, slices)
     run.experiment(exp.name).write_evaluation(result.evaluation)
     return result
