@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from practica.diagnosis.advice import fit_advice
 from practica.diagnosis.check import Check
 from practica.diagnosis.context import DiagnosisContext
 from practica.diagnosis.curves import Curves, Window, argbest, centred
@@ -40,10 +41,6 @@ OVERFIT_ADVICE_NO_STOP = (
     f"regularize: {REGULARIZE}; and early stopping on val loss (patience 5) so the best epoch is the one kept"
 )
 OVERFIT_ADVICE_STOPPED = f"early stopping already keeps the best epoch; to gain beyond it, regularize: {REGULARIZE}"
-FIT_OVERFIT_ADVICE = (
-    "constrain the model (limit tree depth or raise the minimum samples per leaf; stronger regularization: "
-    "lower C, higher alpha), average many models (random forest, bagging), or more data"
-)
 NEVER_LEARNED_ADVICE = (
     "check the pipeline first: show a batch of inputs with their labels, and check that the loss at step 0 "
     "is close to ln(classes); then try the learning rate 10× higher and 10× lower, and switch off heavy "
@@ -57,10 +54,6 @@ UNDERFIT_ADVICE = (
 OVER_REGULARIZED_ADVICE = (
     "train accuracy sits below val accuracy, so regularization is holding the fit back: ease it first "
     "(lower dropout and weight decay, lighter augmentation); then " + UNDERFIT_ADVICE
-)
-FIT_UNDERFIT_ADVICE = (
-    "a more expressive model (a kernel method or a tree ensemble, or a neural network suited to the data), "
-    "richer features, or weaker regularization (higher C, lower alpha)"
 )
 
 
@@ -183,17 +176,21 @@ def _never_learned(c: Curves, context: DiagnosisContext) -> tuple[str, str] | No
                 f"still near the {loss(context.uniform_loss)} of a uniform guess over {context.n_classes} classes"
             )
             headline = f"never learned (train loss {loss(first)} → {loss(end)})"
+    # Decided on the 3-epoch means (one lucky epoch does not count as learning), but told with the best
+    # single epoch: the figure a table of the epochs, or of the kept model, shows beside this sentence.
     smooth_val = centred(c.val_acc)
     best_i = argbest(smooth_val, lower=False)
-    train_end = c.tail().mean(c.train_acc)
-    if best_i is not None and math.isfinite(train_end):
-        best_val = smooth_val[best_i]
+    peak_i = argbest(c.val_acc, lower=False)
+    tail = c.tail()
+    train_end = tail.mean(c.train_acc)
+    if best_i is not None and peak_i is not None and math.isfinite(train_end):
+        best_val, peak = smooth_val[best_i], c.val_acc[peak_i]
         if context.lift(max(best_val, train_end)) < NEAR_CHANCE_LIFT:
             parts.append(
-                f"val accuracy never rose above {pct(best_val)} (its best 3-epoch mean, around epoch {best_i + 1}) "
-                f"and train accuracy ended at {pct(train_end)}, where chance is {pct(context.chance_accuracy)}"
+                f"val accuracy never rose above {pct(peak)} (epoch {peak_i + 1}) and train accuracy averaged "
+                f"{pct(train_end)} over {tail}, where chance is {pct(context.chance_accuracy)}"
             )
-            headline = f"never learned (val accuracy {pct(best_val)}, chance {pct(context.chance_accuracy)})"
+            headline = f"never learned (val accuracy at most {pct(peak)}, chance {pct(context.chance_accuracy)})"
     return ("; ".join(parts), headline) if parts else None
 
 
@@ -225,8 +222,10 @@ def shortfall(
 # ------------------------------------------------------------------ models without epochs
 
 
-def fit_checks(train_acc: float, val_acc: float, context: DiagnosisContext, who: str) -> list[Check]:
-    """Overfitting from the train-val gap and underfitting from the shortfall, for one fitted model."""
+def fit_checks(train_acc: float, val_acc: float, context: DiagnosisContext, who: str,
+               estimator: str | None = None) -> list[Check]:
+    """Overfitting from the train-val gap and underfitting from the shortfall, for one fitted model;
+    the advice is for ``estimator``'s kind of model (a ``model.sklearn`` name)."""
     checks: list[Check] = []
     gap = train_acc - val_acc
     if gap >= FIT_OVERFIT_GAP:
@@ -235,7 +234,7 @@ def fit_checks(train_acc: float, val_acc: float, context: DiagnosisContext, who:
             f"{who} fits the training set far better than it generalizes"
         )
         headline = f"train accuracy {pct(train_acc)} against val accuracy {pct(val_acc)}"
-        checks.append(Check(Finding("overfitting", evidence, FIT_OVERFIT_ADVICE), headline, gap))
+        checks.append(Check(Finding("overfitting", evidence, fit_advice("overfitting", estimator)), headline, gap))
     if context.lift(max(train_acc, val_acc)) < NEAR_CHANCE_LIFT:
         evidence = (
             f"train accuracy {pct(train_acc)} and val accuracy {pct(val_acc)}, where chance is "
@@ -247,5 +246,6 @@ def fit_checks(train_acc: float, val_acc: float, context: DiagnosisContext, who:
     else:
         far = shortfall(train_acc, val_acc, context)
         if far is not None:
-            checks.append(Check(Finding("underfitting", far[0], FIT_UNDERFIT_ADVICE), far[1], far[2]))
+            finding = Finding("underfitting", far[0], fit_advice("underfitting", estimator))
+            checks.append(Check(finding, far[1], far[2]))
     return checks

@@ -453,7 +453,7 @@ def place_labels(fig, ax, labels: list, anchors: list[tuple[float, float, float]
     ours = {id(label) for label in labels}
     placed = [box for text, box in visible_texts(fig) if id(text) not in ours]
     frame, edge = ax.get_window_extent(renderer), fig.bbox
-    order = sorted(range(len(labels)), key=lambda i: (not labels[i].get_fontweight() == "bold", -anchors[i][1]))
+    order = sorted(range(len(labels)), key=lambda i: (labels[i].get_fontweight() != "bold", -anchors[i][1]))
     for i in order:
         label = labels[i]
         best: tuple[float, tuple] | None = None
