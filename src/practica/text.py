@@ -46,6 +46,15 @@ def points(x: float | None) -> str:
     return DASH if not _present(x) else f"{100 * x:.1f} points"
 
 
+def loss(x: float | None) -> str:
+    """A loss to three significant figures, trailing zeros kept: 0.82 → '0.820', 2.296 → '2.30'."""
+    if not _present(x):
+        return DASH
+    if abs(x) >= 1000:
+        return f"{x:.3g}"
+    return f"{x:#.3g}".rstrip(".")
+
+
 def ms(x: float | None) -> str:
     """Milliseconds with two significant digits: 0.0456 → '0.046 ms', 12.34 → '12 ms'."""
     return DASH if not _present(x) else f"{significant(x, 2)} ms"

@@ -116,6 +116,20 @@ def test_confusion_matrix_with_long_names_keeps_its_title_whole() -> None:
     no_text_problems(lambda: plots.confusion_matrix(ten, long, title="cnn-augmented on the test split (360 samples)"))
 
 
+@pytest.mark.parametrize("classes", [("Adelie", "Chinstrap", "Gentoo"), tuple(str(d) for d in range(10)),
+                                     ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                                      "ship", "truck")], ids=["penguins", "digits", "cifar10"])
+def test_class_counts_title_and_legend_stand_apart(classes: tuple[str, ...]) -> None:
+    from practica.data.records import Dataset, Splits
+
+    def part(n: int, name: str) -> Dataset:
+        y = np.arange(n) % len(classes)
+        return Dataset(name, np.zeros((n, 2), np.float32), y.astype(np.int64), classes)
+
+    splits = Splits(part(206, "train"), part(69, "val"), part(69, "test"), {}, "", 0, False)
+    no_text_problems(lambda: plots.class_counts(splits))
+
+
 @pytest.mark.parametrize("run", [
     history([2.3, 1.0, 0.3, 0.05, 0.01, 0.002], [2.2, 1.1, 0.5, 0.4, 0.45, 0.5], best=4),
     history([2.3, 2.29, 2.28], [2.3, 2.3, 2.29], stop="early_stopping", best=2, max_epochs=60),
@@ -147,3 +161,23 @@ def test_regression_curves_follow_the_same_rule() -> None:
                         for i in range(8)))
     [(problems, _, [(scale, _), _])] = drawn(lambda: reg.learning_curves(run, log_loss=False))
     assert problems == [] and scale == "linear"
+
+
+def test_the_checker_finds_what_it_looks_for() -> None:
+    """The helper itself: text on text and text past the edge are found; rotated neighbours that stand
+    clear (their upright boxes overlap, their rectangles do not) are not."""
+    with plots.new_figure(3.0, 2.0) as (fig, _):
+        ax = fig.add_subplot()
+        ax.text(0.5, 0.5, "one label")
+        ax.text(0.52, 0.5, "another label")
+        ax.set_title("a title far too long to fit inside a figure three inches wide, by design")
+        fig.canvas.draw()
+        problems = figcheck.text_problems(fig)
+    assert "'one label' overlaps 'another label'" in problems
+    assert any("leaves the figure" in p for p in problems)
+    with plots.new_figure(3.0, 2.0) as (fig, _):
+        ax = fig.add_subplot()
+        for i in range(3):
+            ax.text(0.2 + 0.12 * i, 0.5, "automobile", rotation=40, rotation_mode="anchor")
+        fig.canvas.draw()
+        assert figcheck.text_problems(fig) == []

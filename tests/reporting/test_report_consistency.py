@@ -78,7 +78,9 @@ def test_counts_agree_with_their_nouns(ran) -> None:
 
 def test_terminal_and_report_print_the_same_numbers(ran) -> None:
     terminal, markdown = ran
-    for line in re.findall(r"val accuracy (\S+), train (\S+), ([^,\n]+)", terminal):
+    lines = re.findall(r"val accuracy (\S+), train (\S+), ([^,\n]+)", terminal)
+    assert len(lines) == len(SUITE["experiments"])
+    for line in lines:
         val, train, seconds = line
         numbers = [s for s in markdown.splitlines() if f"Val accuracy **{val}**" in s]
         assert any(f"Train accuracy **{train}**" in s and f"Train time **{seconds.strip()}**" in s

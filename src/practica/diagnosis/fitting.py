@@ -155,7 +155,10 @@ def check_underfitting(c: Curves, context: DiagnosisContext) -> Check | None:
     never = _never_learned(c, context)
     far = shortfall(train_acc, val_acc, context, span=f" over {tail}")
     if never is not None:
-        evidence = never[0] if far is None else f"{never[0]}; {far[0]}"
+        # The shortfall's own train and val figures would repeat the ones just given: only how far short.
+        evidence = never[0] if far is None else (
+            f"{never[0]}; {points(far[2])} short of the {pct(context.reference_accuracy or 0.0)} of "
+            f"{context.reference_label}")
         finding = Finding("underfitting", evidence, NEVER_LEARNED_ADVICE)
         return Check(finding, never[1], NEVER_LEARNED_SIZE, never_learned=True)
     if far is None:

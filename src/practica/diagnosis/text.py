@@ -26,14 +26,13 @@ def points(x: float) -> str:
 
 
 def loss(x: float) -> str:
-    """Three significant figures, trailing zeros kept: 0.82 -> '0.820', 2.303 -> '2.30', NaN -> 'NaN'."""
+    """Three significant figures, trailing zeros kept: 0.82 -> '0.820', 2.303 -> '2.30', NaN -> 'NaN'
+    (``practica.text.loss``, as the report's tables print a loss; a non-finite one is named here)."""
     if math.isnan(x):
         return "NaN"
     if math.isinf(x):
         return "inf" if x > 0 else "-inf"
-    if abs(x) >= 1000:
-        return f"{x:.3g}"
-    return f"{x:#.3g}".rstrip(".")
+    return text.loss(x)
 
 
 def change(new: float, old: float) -> str:

@@ -510,7 +510,7 @@ def _experiment(r: ExperimentResult, suite: Suite, ranked: Ranked | None, status
         val = ev.val.classification
         numbers = [("Train accuracy", h.percent(ev.train)), ("Val accuracy", h.percent(val.accuracy)),
                    ("Gap", h.points(ev.train - val.accuracy)),
-                   ("Val loss", f"{ev.val.loss:.3f}" if math.isfinite(ev.val.loss) else h.DASH),
+                   ("Val loss", h.loss(ev.val.loss)),
                    ("Val ECE", h.percent(val.ece)), ("Train time", h.duration(r.train_seconds))]
     return Experiment(
         name=r.name,
@@ -524,7 +524,9 @@ def _experiment(r: ExperimentResult, suite: Suite, ranked: Ranked | None, status
         verdict=_verdict(r),
         diagnosis_summary=d.summary if d and not d.findings else "",
         findings=d.findings if d else (),
-        facts=d.facts if d else (),
+        # A fitted model's facts (train and val accuracy, the gap, "no epochs") restate the numbers
+        # row and the no-curves note above them: shown once, there.
+        facts=d.facts if d and history is not None else (),
         numbers=tuple(numbers),
         selection=status,
         reason=ranked.reason if ranked else "",
@@ -574,7 +576,7 @@ def _detail(chosen: Ok, classes: tuple[str, ...], task: Task) -> Chosen:
         per_class=tuple((c.name, h.percent(c.precision), h.percent(c.recall), h.percent(c.f1), f"{c.support:,}")
                         for c in figures.per_class),
         numbers=(("Test accuracy", h.percent(figures.accuracy)), ("Test macro-F1", h.percent(figures.macro_f1)),
-                 ("Test loss", f"{test.loss:.3f}" if math.isfinite(test.loss) else h.DASH),
+                 ("Test loss", h.loss(test.loss)),
                  ("Test ECE", h.percent(figures.ece)), ("Val ECE", h.percent(ev.val.classification.ece)),
                  ("Test samples", f"{test.n:,}")),
         observations=_observations(figures, classes),

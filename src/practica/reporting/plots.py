@@ -140,7 +140,9 @@ def class_counts(splits: Splits) -> bytes:
         ax.grid(axis="x", visible=False)
         ax.set_ylabel("samples")
         ax.set_title("Samples per class")
-        ax.legend(ncols=3, loc="lower right", bbox_to_anchor=(1.0, 1.0))
+        # Below the axes: above them it shares the title's row, and a narrow figure puts one on the other.
+        handles, labels_ = ax.get_legend_handles_labels()
+        fig.legend(handles, labels_, ncols=3, loc="outside lower center")
     return buf.getvalue()
 
 
