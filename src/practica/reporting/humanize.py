@@ -8,4 +8,5 @@ from __future__ import annotations
 
 from practica.text import DASH, count, duration, loss, ms, per_second, percent, plural, points, significant, size
 
-__all__ = ["DASH", "count", "duration", "loss", "ms", "per_second", "percent", "plural", "points", "significant", "size"]
+__all__ = ["DASH", "count", "duration", "loss", "ms", "per_second", "percent", "plural", "points", "significant",
+           "size"]
