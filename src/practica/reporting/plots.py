@@ -479,6 +479,8 @@ def place_labels(fig, ax, labels: list, anchors: list[tuple[float, float, float]
         label.xyann = (dx, dy)
         label.set_horizontalalignment(ha)
         label.set_verticalalignment(va)
+        if label.arrow_patch is not None:  # a leader line only for a label that had to move off its point
+            label.arrow_patch.set_visible(abs(dy) > 10)
         placed.append(label.get_window_extent(renderer))
 
 
