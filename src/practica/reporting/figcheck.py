@@ -48,13 +48,12 @@ def visible_texts(fig: Figure) -> list[tuple[Text, Bbox]]:
     return found
 
 
-def outline(text: Text, box: Bbox) -> Corners:
+def outline(text: Text, box: Bbox, renderer) -> Corners:
     """The four corners of ``text`` as drawn: its box, or for a rotated text the upright text's
     rectangle turned by its angle about the box's centre (the centre a rotation keeps)."""
     angle = math.radians(text.get_rotation() % 180)
     if angle == 0:
         return ((box.x0, box.y0), (box.x1, box.y0), (box.x1, box.y1), (box.x0, box.y1))
-    renderer = text.figure.canvas.get_renderer()  # type: ignore[union-attr]  # a drawn figure has one
     rotation = text.get_rotation()
     text.set_rotation(0)
     upright = text.get_window_extent(renderer)
@@ -85,7 +84,8 @@ def _apart(a: Corners, b: Corners, slack: float) -> bool:
 def text_problems(fig: Figure) -> list[str]:
     """Each pair of texts that overlap, and each text that leaves the figure, as a sentence; [] when
     every text stands clear."""
-    texts = [(text.get_text(), box, outline(text, box)) for text, box in visible_texts(fig)]
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]  # Agg's canvas has one
+    texts = [(text.get_text(), box, outline(text, box, renderer)) for text, box in visible_texts(fig)]
     edge = fig.bbox
     problems = [f"{name!r} leaves the figure" for name, box, _ in texts
                 if box.x0 < edge.x0 - SLACK_PX or box.y0 < edge.y0 - SLACK_PX
