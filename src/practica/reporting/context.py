@@ -362,8 +362,12 @@ def standing(r: ExperimentResult, ranked: Ranked | None, suite: Suite) -> str:
         return "not ranked"
     if ranked.status != "rejected":
         return ranked.status
+    from practica.selection.audit import slice_floor_violation
+
+    # The policy's own reasons to rule a model out (selection/policy.py); any other lost on merit.
     diverged = r.history is not None and r.history.stop_reason == "diverged"
-    return "rejected" if diverged or _breaks_constraint(r, suite) else "not chosen"
+    audited = slice_floor_violation(r, suite.selection.slice_floors) is not None
+    return "rejected" if diverged or audited or _breaks_constraint(r, suite) else "not chosen"
 
 
 def _breaks_constraint(r: Ok, suite: Suite) -> bool:
