@@ -205,3 +205,12 @@ def test_nan_in_a_run_is_reported_with_its_epoch_and_facts_skip_it() -> None:
     assert d.facts[1] == "best val loss: 1.88 at epoch 1 (val accuracy 30.0%)"
     assert all("nan" not in f.lower() or "non-finite" in f for f in d.facts)
     assert d.summary == "Diverged: train loss became NaN at epoch 5."
+
+
+def test_a_network_on_a_table_is_not_told_to_crop_and_flip() -> None:
+    """Augmentation by crops and flips is advice for images; an MLP on a feature table gets the rest."""
+    image = diagnose(runs.overfit(), REF).findings[0]
+    table = diagnose(runs.overfit(), DiagnosisContext(0.1, 0.83, "resnet20, the suite's best", images=False)).findings[0]
+    assert image.verdict == table.verdict == "overfitting"
+    assert "random crops, flips" in image.advice
+    assert "crops" not in table.advice and "dropout or weight decay" in table.advice

@@ -34,13 +34,20 @@ from practica.training.history import History
 
 NEVER_LEARNED_SIZE = 1.0  # a model that never learned forgoes all the accuracy there is: it outranks any gap
 
-REGULARIZE = (
-    "more augmentation (random crops, flips), dropout or weight decay (e.g. 5e-4), more data, or a smaller model"
-)
-OVERFIT_ADVICE_NO_STOP = (
-    f"regularize: {REGULARIZE}; and early stopping on val loss (patience 5) so the best epoch is the one kept"
-)
-OVERFIT_ADVICE_STOPPED = f"early stopping already keeps the best epoch; to gain beyond it, regularize: {REGULARIZE}"
+REGULARIZE = "dropout or weight decay (e.g. 5e-4), more data, or a smaller model"
+AUGMENT = "more augmentation (random crops, flips), "  # images only: a table's rows have no crop or flip
+
+
+def overfit_advice(*, stopped_early: bool, images: bool) -> str:
+    """A network's cure for overfitting; augmentation is named only for images."""
+    regularize = (AUGMENT if images else "") + REGULARIZE
+    if stopped_early:
+        return f"early stopping already keeps the best epoch; to gain beyond it, regularize: {regularize}"
+    return f"regularize: {regularize}; and early stopping on val loss (patience 5) so the best epoch is the one kept"
+
+
+OVERFIT_ADVICE_NO_STOP = overfit_advice(stopped_early=False, images=True)
+OVERFIT_ADVICE_STOPPED = overfit_advice(stopped_early=True, images=True)
 NEVER_LEARNED_ADVICE = (
     "check the pipeline first: show a batch of inputs with their labels, and check that the loss at step 0 "
     "is close to ln(classes); then try the learning rate 10× higher and 10× lower, and switch off heavy "
@@ -60,7 +67,7 @@ OVER_REGULARIZED_ADVICE = (
 # ------------------------------------------------------------------ overfitting, from curves
 
 
-def check_overfitting(c: Curves, history: History) -> Check | None:
+def check_overfitting(c: Curves, history: History, images: bool = True) -> Check | None:
     """Val loss past its minimum and rising while train loss falls, or a large, growing accuracy gap."""
     rise = val_loss_rise(c, history)
     gap = _gap_growth(c)
@@ -70,7 +77,7 @@ def check_overfitting(c: Curves, history: History) -> Check | None:
     parts = [p[0] for p in (rise, gap) if p is not None]
     headline = found[1]
     evidence = "; ".join([*parts, _kept_model(c, history)])
-    advice = OVERFIT_ADVICE_STOPPED if history.stop_reason == "early_stopping" else OVERFIT_ADVICE_NO_STOP
+    advice = overfit_advice(stopped_early=history.stop_reason == "early_stopping", images=images)
     tail = c.tail()
     return Check(Finding("overfitting", evidence, advice), headline, size=max(0.0, tail.mean(c.gap)))
 

@@ -31,8 +31,7 @@ from practica.diagnosis.curves import (
 from practica.diagnosis.divergence import ADVICE as DIVERGED_ADVICE
 from practica.diagnosis.divergence import non_finite, stopped_as_diverged
 from practica.diagnosis.fitting import (
-    OVERFIT_ADVICE_NO_STOP,
-    OVERFIT_ADVICE_STOPPED,
+    overfit_advice,
     val_loss_rise,
 )
 from practica.diagnosis.progress import check_plateau
@@ -219,8 +218,7 @@ def _overfitting(c: _Curves, history: History) -> Check | None:
     kept = (f"the model kept is the one from epoch {best} (val R² {r2(c.val_r2[best - 1])})"
             if best is not None and 1 <= best <= c.n else "")
     evidence = "; ".join([*parts, *([kept] if kept else [])])
-    advice = OVERFIT_ADVICE_STOPPED if history.stop_reason == "early_stopping" else OVERFIT_ADVICE_NO_STOP
-    advice = advice.replace("more augmentation (random crops, flips), ", "")
+    advice = overfit_advice(stopped_early=history.stop_reason == "early_stopping", images=False)
     return Check(Finding("overfitting", evidence, advice), found[1], size=max(0.0, c.tail().mean(c.gap)))
 
 

@@ -92,7 +92,7 @@ def diagnose_fit(
 
 
 def _ordered_checks(curves: Curves, history: History, context: DiagnosisContext) -> list[Check]:
-    over = check_overfitting(curves, history)
+    over = check_overfitting(curves, history, images=context.images)
     under = check_underfitting(curves, context)
     never_learned = under is not None and under.never_learned
     undertrained = None if over else check_undertrained(curves, history)

@@ -351,7 +351,7 @@ def _diagnose_all(suite: Suite, splits: Splits, trained: dict[str, Trained], run
     else:
         ref, ref_name = None, "no reference"
     context = DiagnosisContext(chance_accuracy=1.0 / len(splits.classes), reference_accuracy=ref,
-                               reference_name=ref_name)
+                               reference_name=ref_name, images=splits.train.kind == "image")
     out: dict[str, Diagnosis] = {}
     for name, t in trained.items():
         if t.history is not None:
