@@ -210,7 +210,8 @@ def test_nan_in_a_run_is_reported_with_its_epoch_and_facts_skip_it() -> None:
 def test_a_network_on_a_table_is_not_told_to_crop_and_flip() -> None:
     """Augmentation by crops and flips is advice for images; an MLP on a feature table gets the rest."""
     image = diagnose(runs.overfit(), REF).findings[0]
-    table = diagnose(runs.overfit(), DiagnosisContext(0.1, 0.83, "resnet20, the suite's best", images=False)).findings[0]
+    tables = DiagnosisContext(0.1, 0.83, "resnet20, the suite's best", images=False)
+    table = diagnose(runs.overfit(), tables).findings[0]
     assert image.verdict == table.verdict == "overfitting"
     assert "random crops, flips" in image.advice
     assert "crops" not in table.advice and "dropout or weight decay" in table.advice
