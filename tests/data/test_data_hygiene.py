@@ -207,7 +207,7 @@ def test_imbalance_warns_past_the_threshold():
     check = check_data({"data": data}, near_distance=None).check("class_balance")
     assert check.status == "ok" and "2.5×" in check.summary
     check = check_data({"data": data}, near_distance=None, imbalance_threshold=2.0).check("class_balance")
-    assert check.status == "warning" and "2.5× in data (a 10, b 4)" in check.summary
+    assert check.status == "warning" and "2.5× in data (a: 10, b: 4)" in check.summary
     assert check.counts["data"]["ratio"] == 2.5
     empty = check_data({"data": dataset(x[:3], [0, 0, 0], "data")}).check("class_balance")
     assert empty.status == "warning" and "no samples of b" in empty.summary

@@ -103,3 +103,18 @@ def test_context_for_classes() -> None:
 @pytest.mark.parametrize("module", [practica.diagnosis.rules, practica.diagnosis.context])
 def test_docstring_examples_run(module) -> None:
     assert doctest.testmod(module).failed == 0
+
+
+def test_never_learned_quotes_the_best_epoch_a_table_shows() -> None:
+    """The evidence names the best single epoch's val accuracy (the figure beside it in the report),
+    not a 3-epoch mean that reads lower than the table ("never rose above 12.8%" beside 13.3%)."""
+    from practica.diagnosis import DiagnosisContext, diagnose
+    from practica.training.history import EpochRecord, History
+
+    val = [0.10, 0.11, 0.12, 0.12, 0.13, 0.125, 0.128, 0.126, 0.13, 0.133]
+    runs = History(tuple(EpochRecord(i + 1, 2.31 - 0.001 * i, 2.30, 5e-4, 0.1,
+                                     {"train_accuracy": 0.12, "val_accuracy": v}) for i, v in enumerate(val)))
+    d = diagnose(runs, DiagnosisContext.for_classes(10))
+    assert d.verdict == "underfitting"
+    assert "never rose above 13.3% (epoch 10)" in d.findings[0].evidence
+    assert "val accuracy at most 13.3%" in d.summary

@@ -152,10 +152,7 @@ def _print_checks(console, report, show: int) -> None:
             console.print(table)
         else:
             for f in listed:
-                text = name(f) if isinstance(f, str) else (
-                    f"{f.part} · column {f.label}: {f.detail}"
-                    + ("" if f.detail.startswith("constant")
-                       else f" in {f.count:,} rows (e.g. {', '.join(f.sources)})"))
+                text = name(f) if isinstance(f, str) else f.line
                 console.print(f"           {escape(text)}")
         if len(c.findings) > show:
             console.print(f"           [dim]… and {len(c.findings) - show:,} more (--show, --json, --html)[/]")

@@ -24,6 +24,7 @@ from practica.cli.terminal import (
 )
 from practica.errors import PracticaError
 from practica.tasks import get_task
+from practica.text import duration, ms, percent, size
 
 if TYPE_CHECKING:
     from practica.config import Suite
@@ -77,11 +78,12 @@ class RichReporter:
         how = f", {h.stop_reason.replace('_', ' ')} after {len(h.epochs)} epochs" if h else ""
         if isinstance(val := trained.val.figures, RegressionMetrics):
             console.print(f"  val R² [bold]{val.r2:.3f}[/] (RMSE {val.rmse:.4g}), "
-                          f"train R² {trained.train:.3f}, {trained.train_seconds:.0f} s{how}")
+                          f"train R² {trained.train:.3f}, {duration(trained.train_seconds)}{how}")
         else:
+            # The same formatters and fields as the report, so the two never print one quantity two ways.
             console.print(
-                f"  val accuracy [bold]{100 * val.accuracy:.1f}%[/], train {100 * trained.train:.1f}%, "
-                f"{trained.train_seconds:.0f} s{how}"
+                f"  val accuracy [bold]{percent(val.accuracy)}[/], train {percent(trained.train)}, "
+                f"{duration(trained.train_seconds)}{how}"
             )
         for note in trained.notes:  # e.g. a baseline that did not converge: one line, with the setting to change
             console.print(f"  [yellow]note:[/] {escape(note)}")
@@ -238,21 +240,23 @@ def _print_summary(run) -> None:
     # The task's first report column on each split: its default metric ("val acc", "test R²").
     shown = [next(c for c in task.columns if c.split == split) for split in ("val", "test")]
     scores = [c.header[0].lower() + c.header[1:] for c in shown]
-    for col in ("experiment", "verdict", *scores, "p95 ms", "size MB", "train s", "decision"):
+    for col in ("experiment", "verdict", *scores, "p95", "size", "train time", "decision"):
         # Folded, never cut ("undert…"), when a terminal is too narrow for the table.
         table.add_column(col, justify="right" if col not in ("experiment", "verdict", "decision") else "left",
                          overflow="fold")
+    from practica.reporting.context import standing  # the report's words for each experiment's place
+
     ranks = {r.experiment: r for r in run.decision.ranking}
     for r in run.results:
         ev, diagnosis = (r.evaluation, r.diagnosis) if r.status == "ok" else (None, None)
-        status = ranks[r.name].status if r.name in ranks else ""
+        status = standing(r, ranks.get(r.name), run.suite)
         table.add_row(
             r.name,
             diagnosis.verdict if diagnosis else r.status,
             *(task.cell(c, ev)[1] if ev else "-" for c in shown),
-            f"{ev.cost.latency_p95_ms:.2g}" if ev else "-",
-            f"{ev.cost.size_mb:.3g}" if ev else "-",
-            f"{r.train_seconds:.0f}",
+            ms(ev.cost.latency_p95_ms) if ev else "-",
+            size(ev.cost.size_bytes) if ev else "-",
+            duration(r.train_seconds),
             "[bold green]chosen[/]" if status == "chosen" else status,
         )
     console.print(table)

@@ -23,6 +23,7 @@ class DiagnosisContext:
     chance_accuracy: float
     reference_accuracy: float | None = None
     reference_name: str = ""
+    images: bool = True  # the inputs are images: augmentation is advice that applies
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.chance_accuracy) and 0.0 < self.chance_accuracy < 1.0):

@@ -7,7 +7,7 @@ import math
 from practica.diagnosis.check import Check
 from practica.diagnosis.curves import Curves, argbest
 from practica.diagnosis.records import Finding
-from practica.diagnosis.text import loss, pct, points, rate
+from practica.diagnosis.text import NOTHING_WRONG, loss, pct, points, rate
 from practica.diagnosis.thresholds import SPIKE_MULTIPLE
 from practica.training.history import History
 
@@ -19,7 +19,7 @@ _ENDINGS = {"completed": "completed", "early_stopping": "stopped early", "diverg
 
 
 def run_facts(c: Curves, history: History) -> tuple[str, ...]:
-    """Epochs run of the budget, the best epoch and its scores, the final gap, the schedule, the time."""
+    """Epochs run of the budget, the best epoch and its scores, the kept epoch, the schedule."""
     ending = _ENDINGS.get(history.stop_reason, history.stop_reason)
     detail = f": {history.stop_detail}" if history.stop_detail else ""
     budget = f" of {history.max_epochs}" if history.max_epochs else ""
@@ -27,21 +27,14 @@ def run_facts(c: Curves, history: History) -> tuple[str, ...]:
     facts.append(_best(c, history))
     if history.best_epoch is not None:
         facts.append(f"model kept: epoch {history.best_epoch}")
-    tail = c.tail()
-    gap = tail.mean(c.gap)
-    if math.isfinite(gap):
-        facts.append(
-            f"final train–val accuracy gap: {points(gap)} (train {pct(tail.mean(c.train_acc))}, "
-            f"val {pct(tail.mean(c.val_acc))}, mean of {tail})"
-        )
+    # Not here: the final train–val gap (the findings state it where it matters, and the report shows
+    # the kept model's) and the training time (the run's one figure is Trained.train_seconds).
     first_lr, last_lr = c.lr[0], c.lr[-1]
     schedule = rate(first_lr) if first_lr == last_lr else f"{rate(first_lr)} → {rate(last_lr)}"
     facts.append(f"learning rate: {schedule}")
     spike = _spike(c)
     if spike:
         facts.append(spike)
-    seconds = sum(s for s in c.seconds if math.isfinite(s))
-    facts.append(f"training time: {seconds:.0f} s ({seconds / c.n:.1f} s an epoch)")
     if history.validation_note:
         facts.append(history.validation_note)
     return tuple(facts)
@@ -56,7 +49,7 @@ def healthy(c: Curves, history: History) -> Check:
         at_best = "no finite val accuracy"
     else:
         at_best = f"best val accuracy {pct(c.val_acc[best])} at epoch {best + 1} of {c.n}"
-    evidence = f"{at_best}; final train–val accuracy gap {gap} over {tail}; no rule fired"
+    evidence = f"{NOTHING_WRONG}: {at_best}; final train–val accuracy gap {gap} over {tail}"
     return Check(Finding("healthy", evidence, HEALTHY_ADVICE), f"{at_best}, train–val gap {gap}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from practica.diagnosis.advice import fit_advice
 from practica.diagnosis.check import Check
 from practica.diagnosis.context import DiagnosisContext
 from practica.diagnosis.curves import Curves, Window, argbest, centred
@@ -33,17 +34,20 @@ from practica.training.history import History
 
 NEVER_LEARNED_SIZE = 1.0  # a model that never learned forgoes all the accuracy there is: it outranks any gap
 
-REGULARIZE = (
-    "more augmentation (random crops, flips), dropout or weight decay (e.g. 5e-4), more data, or a smaller model"
-)
-OVERFIT_ADVICE_NO_STOP = (
-    f"regularize: {REGULARIZE}; and early stopping on val loss (patience 5) so the best epoch is the one kept"
-)
-OVERFIT_ADVICE_STOPPED = f"early stopping already keeps the best epoch; to gain beyond it, regularize: {REGULARIZE}"
-FIT_OVERFIT_ADVICE = (
-    "constrain the model (limit tree depth or raise the minimum samples per leaf; stronger regularization: "
-    "lower C, higher alpha), average many models (random forest, bagging), or more data"
-)
+REGULARIZE = "dropout or weight decay (e.g. 5e-4), more data, or a smaller model"
+AUGMENT = "more augmentation (random crops, flips), "  # images only: a table's rows have no crop or flip
+
+
+def overfit_advice(*, stopped_early: bool, images: bool) -> str:
+    """A network's cure for overfitting; augmentation is named only for images."""
+    regularize = (AUGMENT if images else "") + REGULARIZE
+    if stopped_early:
+        return f"early stopping already keeps the best epoch; to gain beyond it, regularize: {regularize}"
+    return f"regularize: {regularize}; and early stopping on val loss (patience 5) so the best epoch is the one kept"
+
+
+OVERFIT_ADVICE_NO_STOP = overfit_advice(stopped_early=False, images=True)
+OVERFIT_ADVICE_STOPPED = overfit_advice(stopped_early=True, images=True)
 NEVER_LEARNED_ADVICE = (
     "check the pipeline first: show a batch of inputs with their labels, and check that the loss at step 0 "
     "is close to ln(classes); then try the learning rate 10× higher and 10× lower, and switch off heavy "
@@ -58,16 +62,12 @@ OVER_REGULARIZED_ADVICE = (
     "train accuracy sits below val accuracy, so regularization is holding the fit back: ease it first "
     "(lower dropout and weight decay, lighter augmentation); then " + UNDERFIT_ADVICE
 )
-FIT_UNDERFIT_ADVICE = (
-    "a more expressive model (a kernel method or a tree ensemble, or a neural network suited to the data), "
-    "richer features, or weaker regularization (higher C, lower alpha)"
-)
 
 
 # ------------------------------------------------------------------ overfitting, from curves
 
 
-def check_overfitting(c: Curves, history: History) -> Check | None:
+def check_overfitting(c: Curves, history: History, images: bool = True) -> Check | None:
     """Val loss past its minimum and rising while train loss falls, or a large, growing accuracy gap."""
     rise = val_loss_rise(c, history)
     gap = _gap_growth(c)
@@ -77,7 +77,7 @@ def check_overfitting(c: Curves, history: History) -> Check | None:
     parts = [p[0] for p in (rise, gap) if p is not None]
     headline = found[1]
     evidence = "; ".join([*parts, _kept_model(c, history)])
-    advice = OVERFIT_ADVICE_STOPPED if history.stop_reason == "early_stopping" else OVERFIT_ADVICE_NO_STOP
+    advice = overfit_advice(stopped_early=history.stop_reason == "early_stopping", images=images)
     tail = c.tail()
     return Check(Finding("overfitting", evidence, advice), headline, size=max(0.0, tail.mean(c.gap)))
 
@@ -162,7 +162,10 @@ def check_underfitting(c: Curves, context: DiagnosisContext) -> Check | None:
     never = _never_learned(c, context)
     far = shortfall(train_acc, val_acc, context, span=f" over {tail}")
     if never is not None:
-        evidence = never[0] if far is None else f"{never[0]}; {far[0]}"
+        # The shortfall's own train and val figures would repeat the ones just given: only how far short.
+        evidence = never[0] if far is None else (
+            f"{never[0]}; {points(far[2])} short of the {pct(context.reference_accuracy or 0.0)} of "
+            f"{context.reference_label}")
         finding = Finding("underfitting", evidence, NEVER_LEARNED_ADVICE)
         return Check(finding, never[1], NEVER_LEARNED_SIZE, never_learned=True)
     if far is None:
@@ -183,17 +186,21 @@ def _never_learned(c: Curves, context: DiagnosisContext) -> tuple[str, str] | No
                 f"still near the {loss(context.uniform_loss)} of a uniform guess over {context.n_classes} classes"
             )
             headline = f"never learned (train loss {loss(first)} → {loss(end)})"
+    # Decided on the 3-epoch means (one lucky epoch does not count as learning), but told with the best
+    # single epoch: the figure a table of the epochs, or of the kept model, shows beside this sentence.
     smooth_val = centred(c.val_acc)
     best_i = argbest(smooth_val, lower=False)
-    train_end = c.tail().mean(c.train_acc)
-    if best_i is not None and math.isfinite(train_end):
-        best_val = smooth_val[best_i]
+    peak_i = argbest(c.val_acc, lower=False)
+    tail = c.tail()
+    train_end = tail.mean(c.train_acc)
+    if best_i is not None and peak_i is not None and math.isfinite(train_end):
+        best_val, peak = smooth_val[best_i], c.val_acc[peak_i]
         if context.lift(max(best_val, train_end)) < NEAR_CHANCE_LIFT:
             parts.append(
-                f"val accuracy never rose above {pct(best_val)} (its best 3-epoch mean, around epoch {best_i + 1}) "
-                f"and train accuracy ended at {pct(train_end)}, where chance is {pct(context.chance_accuracy)}"
+                f"val accuracy never rose above {pct(peak)} (epoch {peak_i + 1}) and train accuracy averaged "
+                f"{pct(train_end)} over {tail}, where chance is {pct(context.chance_accuracy)}"
             )
-            headline = f"never learned (val accuracy {pct(best_val)}, chance {pct(context.chance_accuracy)})"
+            headline = f"never learned (val accuracy at most {pct(peak)}, chance {pct(context.chance_accuracy)})"
     return ("; ".join(parts), headline) if parts else None
 
 
@@ -225,8 +232,10 @@ def shortfall(
 # ------------------------------------------------------------------ models without epochs
 
 
-def fit_checks(train_acc: float, val_acc: float, context: DiagnosisContext, who: str) -> list[Check]:
-    """Overfitting from the train-val gap and underfitting from the shortfall, for one fitted model."""
+def fit_checks(train_acc: float, val_acc: float, context: DiagnosisContext, who: str,
+               estimator: str | None = None) -> list[Check]:
+    """Overfitting from the train-val gap and underfitting from the shortfall, for one fitted model;
+    the advice is for ``estimator``'s kind of model (a ``model.sklearn`` name)."""
     checks: list[Check] = []
     gap = train_acc - val_acc
     if gap >= FIT_OVERFIT_GAP:
@@ -235,7 +244,7 @@ def fit_checks(train_acc: float, val_acc: float, context: DiagnosisContext, who:
             f"{who} fits the training set far better than it generalizes"
         )
         headline = f"train accuracy {pct(train_acc)} against val accuracy {pct(val_acc)}"
-        checks.append(Check(Finding("overfitting", evidence, FIT_OVERFIT_ADVICE), headline, gap))
+        checks.append(Check(Finding("overfitting", evidence, fit_advice("overfitting", estimator)), headline, gap))
     if context.lift(max(train_acc, val_acc)) < NEAR_CHANCE_LIFT:
         evidence = (
             f"train accuracy {pct(train_acc)} and val accuracy {pct(val_acc)}, where chance is "
@@ -247,5 +256,6 @@ def fit_checks(train_acc: float, val_acc: float, context: DiagnosisContext, who:
     else:
         far = shortfall(train_acc, val_acc, context)
         if far is not None:
-            checks.append(Check(Finding("underfitting", far[0], FIT_UNDERFIT_ADVICE), far[1], far[2]))
+            finding = Finding("underfitting", far[0], fit_advice("underfitting", estimator))
+            checks.append(Check(finding, far[1], far[2]))
     return checks

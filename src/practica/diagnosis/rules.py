@@ -29,7 +29,7 @@ from practica.diagnosis.facts import healthy, run_facts
 from practica.diagnosis.fitting import check_overfitting, check_underfitting, fit_checks
 from practica.diagnosis.progress import check_plateau, check_undertrained
 from practica.diagnosis.records import Diagnosis, Finding
-from practica.diagnosis.text import pct, point_gap, points
+from practica.diagnosis.text import NOTHING_WRONG_FIT, pct, point_gap, points
 from practica.training.history import History
 
 FIT_HEALTHY_ADVICE = "nothing to fix; compare it with the suite's other models on the validation metric"
@@ -58,10 +58,12 @@ def diagnose(history: History, context: DiagnosisContext) -> Diagnosis:
 
 
 def diagnose_fit(
-    train_accuracy: float, val_accuracy: float, context: DiagnosisContext, *, model_name: str = ""
+    train_accuracy: float, val_accuracy: float, context: DiagnosisContext, *, model_name: str = "",
+    estimator: str | None = None,
 ) -> Diagnosis:
     """The verdict on a model fitted without epochs (scikit-learn baselines), from its train and
     val accuracy: overfitting from the gap, underfitting from the shortfall to the reference.
+    ``estimator`` (the suite's ``model.sklearn`` name) picks advice that fits the kind of model.
 
     >>> context = DiagnosisContext.for_classes(10, reference_accuracy=0.83)
     >>> diagnose_fit(1.0, 0.27, context, model_name="decision tree").verdict
@@ -71,12 +73,12 @@ def diagnose_fit(
         if not (math.isfinite(value) and 0.0 <= value <= 1.0):
             raise ValueError(f"diagnose_fit() needs {name} as a fraction in [0, 1]; got {value!r}")
     who = model_name or "the model"
-    checks = by_cost(fit_checks(train_accuracy, val_accuracy, context, who))
+    checks = by_cost(fit_checks(train_accuracy, val_accuracy, context, who, estimator))
     gap = train_accuracy - val_accuracy
     if not checks:
         evidence = (
-            f"train accuracy {pct(train_accuracy)} against val accuracy {pct(val_accuracy)}: a "
-            f"{point_gap(gap)} gap{_reference_clause(val_accuracy, context)}; no rule fired"
+            f"{NOTHING_WRONG_FIT}: train accuracy {pct(train_accuracy)} against val accuracy "
+            f"{pct(val_accuracy)}, a {point_gap(gap)} gap{_reference_clause(val_accuracy, context)}"
         )
         headline = f"val accuracy {pct(val_accuracy)}, train–val gap {points(gap)}"
         checks = [Check(Finding("healthy", evidence, FIT_HEALTHY_ADVICE), headline)]
@@ -90,7 +92,7 @@ def diagnose_fit(
 
 
 def _ordered_checks(curves: Curves, history: History, context: DiagnosisContext) -> list[Check]:
-    over = check_overfitting(curves, history)
+    over = check_overfitting(curves, history, images=context.images)
     under = check_underfitting(curves, context)
     never_learned = under is not None and under.never_learned
     undertrained = None if over else check_undertrained(curves, history)

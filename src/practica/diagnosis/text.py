@@ -1,29 +1,38 @@
-"""How numbers read in evidence: accuracies as percentages, gaps in points, losses to 3 figures."""
+"""How numbers read in evidence: accuracies as percentages, gaps in points, losses to 3 figures.
+
+Percentages and points go through ``practica.text``, the formatters the report and the terminal use,
+so a number quoted in a diagnosis reads as it does in the tables beside it.
+"""
 
 from __future__ import annotations
 
 import math
 
+from practica import text
+
+# What a healthy run's evidence says instead of naming the machinery ("no rule fired").
+NOTHING_WRONG = "no sign of overfitting, underfitting, a stall or divergence in the curves"
+NOTHING_WRONG_FIT = "no sign of overfitting or underfitting"
+
 
 def pct(x: float) -> str:
     """0.8312 -> '83.1%'."""
-    return f"{100 * x:.1f}%" if math.isfinite(x) else "n/a"
+    return text.percent(x) if math.isfinite(x) else "n/a"
 
 
 def points(x: float) -> str:
     """0.031 -> '3.1 points': a difference of two accuracies."""
-    return f"{100 * x:.1f} points" if math.isfinite(x) else "n/a"
+    return text.points(x) if math.isfinite(x) else "n/a"
 
 
 def loss(x: float) -> str:
-    """Three significant figures, trailing zeros kept: 0.82 -> '0.820', 2.303 -> '2.30', NaN -> 'NaN'."""
+    """Three significant figures, trailing zeros kept: 0.82 -> '0.820', 2.303 -> '2.30', NaN -> 'NaN'
+    (``practica.text.loss``, as the report's tables print a loss; a non-finite one is named here)."""
     if math.isnan(x):
         return "NaN"
     if math.isinf(x):
         return "inf" if x > 0 else "-inf"
-    if abs(x) >= 1000:
-        return f"{x:.3g}"
-    return f"{x:#.3g}".rstrip(".")
+    return text.loss(x)
 
 
 def change(new: float, old: float) -> str:

@@ -290,8 +290,10 @@ def _write_chosen_bundle(
         return None
     from practica.bundle.export import BundleSource, write_bundle
 
-    reporter.stage(f"Writing the production bundle of {chosen.name} (ONNX, checked against PyTorch)")
     exp = chosen.spec
+    # What the export checks the ONNX graph against: the trained network, or the fitted estimator.
+    reference = ("the fitted scikit-learn estimator" if exp.model.kind == "sklearn" else "the trained PyTorch network")
+    reporter.stage(f"Writing the production bundle of {chosen.name} (ONNX, checked against {reference})")
     try:
         predictor = in_memory.get(exp.name) or load_predictor(exp, splits, run.experiment(exp.name))
         src = BundleSource(suite, exp, splits, predictor, chosen.evaluation, chosen.diagnosis, decision, run.id,
@@ -340,7 +342,7 @@ def _diagnose_all(suite: Suite, splits: Splits, trained: dict[str, Trained], run
     """Diagnose every trained experiment; the suite's best that did not diverge is the reference."""
     ok = {n: t for n, t in trained.items() if not (t.history and t.history.stop_reason == "diverged")}
     if not get_task(splits.train.task).has_classes:
-        return _diagnose_regressions(trained, ok, run)
+        return _diagnose_regressions(suite, trained, ok, run)
     if suite.diagnosis.reachable_accuracy is not None:
         ref, ref_name = suite.diagnosis.reachable_accuracy, "the declared reachable accuracy"
     elif ok:
@@ -349,19 +351,21 @@ def _diagnose_all(suite: Suite, splits: Splits, trained: dict[str, Trained], run
     else:
         ref, ref_name = None, "no reference"
     context = DiagnosisContext(chance_accuracy=1.0 / len(splits.classes), reference_accuracy=ref,
-                               reference_name=ref_name)
+                               reference_name=ref_name, images=splits.train.kind == "image")
     out: dict[str, Diagnosis] = {}
     for name, t in trained.items():
         if t.history is not None:
             d = diagnose(t.history, context)
         else:
-            d = diagnose_fit(t.train, t.val.classification.accuracy, context, model_name=name)
+            d = diagnose_fit(t.train, t.val.classification.accuracy, context, model_name=name,
+                             estimator=suite.experiment(name).model.sklearn)
         run.experiment(name).write_diagnosis(d)
         out[name] = d
     return out
 
 
-def _diagnose_regressions(trained: dict[str, Trained], ok: dict[str, Trained], run: RunDir) -> dict[str, Diagnosis]:
+def _diagnose_regressions(suite: Suite, trained: dict[str, Trained], ok: dict[str, Trained],
+                          run: RunDir) -> dict[str, Diagnosis]:
     """The regression reading: R² against the suite's best val R² (predicting the mean is R² 0)."""
     from practica.diagnosis.regression import RegressionContext, diagnose_regression, diagnose_regression_fit
 
@@ -376,7 +380,8 @@ def _diagnose_regressions(trained: dict[str, Trained], ok: dict[str, Trained], r
         if t.history is not None:
             d = diagnose_regression(t.history, context)
         elif np.isfinite(t.train) and np.isfinite(val.r2):
-            d = diagnose_regression_fit(t.train, val.r2, context, model_name=name)
+            d = diagnose_regression_fit(t.train, val.r2, context, model_name=name,
+                                        estimator=suite.experiment(name).model.sklearn)
         else:
             continue
         run.experiment(name).write_diagnosis(d)

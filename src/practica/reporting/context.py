@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # records are only read here; importing their packages would 
     from practica.reporting.slices import ErrorAnalysis
     from practica.results import ExperimentResult, Ok, SuiteRun
     from practica.selection.records import Ranked
+    from practica.training.history import History
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class Row:
     model: str
     cells: tuple[Cell, ...]  # in the order of COLUMNS (below)
     verdict: str  # a Verdict, or "failed" / "not diagnosed"
-    selection: str  # "chosen", "rejected", "failed" or "not ranked"
+    selection: str  # a standing (see ``standing``): "chosen", "not chosen", "rejected", "failed" or "not ranked"
 
 
 @dataclass(frozen=True)
@@ -71,13 +72,14 @@ class Experiment:
     curves: Image | None
     no_curves: str  # why there are no curves, when there are none
     verdict: str
-    diagnosis_summary: str
+    diagnosis_summary: str  # only when there is no finding to say it: the diagnosis is told once
     findings: tuple[Finding, ...]
     facts: tuple[str, ...]
     numbers: tuple[tuple[str, str], ...]
     selection: str
     reason: str
     error: str
+    scored: str = ""  # which model the numbers are of: the kept epoch's, or the fitted estimator
 
 
 @dataclass(frozen=True)
@@ -141,10 +143,13 @@ class Report:
 def build(run: SuiteRun) -> Report:
     decision, suite = run.decision, run.suite
     ranked = {r.experiment: r for r in decision.ranking}
+    standings = {r.name: standing(r, ranked.get(r.name), suite) for r in run.results}
     chosen = _evaluated(run, decision.chosen)
     skipped = _skipped(run.splits)
     task = get_task(run.splits.train.task)
     metric = task.metric(decision.metric)
+    # One rule for every learning-curve figure of the run: near-identical models get the same loss axis.
+    log_loss = plots.wants_log_loss([r.history for r in run.results if r.status == "ok" and r.history])
     return Report(
         title=suite.name,
         description=suite.description or "",
@@ -159,11 +164,12 @@ def build(run: SuiteRun) -> Report:
         skipped_noun=skipped_noun(skipped),
         data_images=_data_images(run.splits, task),
         columns=tuple(c[0] for c in _columns(run.results, task)),
-        rows=_rows(run.results, ranked, task),
-        comparison=_comparison(run, ranked, metric),
+        rows=_rows(run.results, standings, task),
+        comparison=_comparison(run, standings, metric),
         policy=_policy(suite, metric),
-        ranking=_ranking(run, ranked, metric),
-        experiments=tuple(_experiment(r, suite, ranked.get(r.name), task) for r in run.results),
+        ranking=_ranking(run, ranked, standings, metric),
+        experiments=tuple(_experiment(r, suite, ranked.get(r.name), standings[r.name], task, log_loss)
+                          for r in run.results),
         detail=_detail(chosen, run.splits.classes, task) if chosen else None,
         footer=(("Run", run.run_id), ("Code version", run.code_version or h.DASH),
                 ("Started", _when(run.started)), ("Duration", h.duration(run.seconds)),
@@ -196,7 +202,7 @@ def _headline(chosen: Ok, task: Task, metric: Metric) -> tuple[tuple[str, str], 
         (metric.label.capitalize(), metric.show(metric.value(ev.val))),
         ("Test accuracy", h.percent(ev.test.classification.accuracy)),
         ("p95 latency", h.ms(ev.cost.latency_p95_ms)),
-        ("Size", h.megabytes(ev.cost.size_bytes)),
+        ("Size", h.size(ev.cost.size_bytes)),
         ("Parameters", h.count(ev.cost.params)),
     )
 
@@ -298,7 +304,7 @@ def _latency(r: Ok) -> str:
 # the task's quality columns go between the size and the latency.
 _COST: tuple[tuple[str, Callable, Callable, bool], ...] = (
     ("Params", lambda r: r.evaluation.cost.params, lambda r: h.count(r.evaluation.cost.params), False),
-    ("Size", lambda r: r.evaluation.cost.size_bytes, lambda r: h.megabytes(r.evaluation.cost.size_bytes), False),
+    ("Size", lambda r: r.evaluation.cost.size_bytes, lambda r: h.size(r.evaluation.cost.size_bytes), False),
 )
 _SPEED: tuple[tuple[str, Callable, Callable, bool], ...] = (
     ("p50 / p95", lambda r: r.evaluation.cost.latency_p95_ms, _latency, False),
@@ -321,7 +327,7 @@ def _columns(results: tuple[ExperimentResult, ...], task: Task) -> tuple[tuple[s
     return (*_COST, *quality, *cv, *_SPEED)
 
 
-def _rows(results: tuple[ExperimentResult, ...], ranked: dict[str, Ranked], task: Task) -> tuple[Row, ...]:
+def _rows(results: tuple[ExperimentResult, ...], standings: dict[str, str], task: Task) -> tuple[Row, ...]:
     columns = _columns(results, task)
     evaluated = [r for r in results if r.status == "ok"]
     best = []
@@ -336,7 +342,7 @@ def _rows(results: tuple[ExperimentResult, ...], ranked: dict[str, Ranked], task
         else:
             cells = tuple(Cell(text(r), best=b is not None and value(r) == b)
                           for (_, value, text, _), b in zip(columns, best, strict=True))
-        rows.append(Row(r.name, _model_kind(r.spec), cells, _verdict(r), _selection(r, ranked.get(r.name))))
+        rows.append(Row(r.name, _model_kind(r.spec), cells, _verdict(r), standings[r.name]))
     return tuple(rows)
 
 
@@ -346,17 +352,35 @@ def _verdict(r: ExperimentResult) -> str:
     return r.diagnosis.verdict if r.diagnosis else "not diagnosed"
 
 
-def _selection(r: ExperimentResult, ranked: Ranked | None) -> str:
-    if ranked is not None:
+def standing(r: ExperimentResult, ranked: Ranked | None, suite: Suite) -> str:
+    """How the report words an experiment's place in the decision. "rejected" is kept for what the
+    policy rules out (a failure, a diverged run, a broken constraint); an eligible model that simply
+    lost to a better or cheaper one is "not chosen", not rejected."""
+    if r.status == "failed":
+        return "failed"
+    if ranked is None:
+        return "not ranked"
+    if ranked.status != "rejected":
         return ranked.status
-    return "failed" if r.status == "failed" else "not ranked"
+    from practica.selection.audit import slice_floor_violation
+
+    # The policy's own reasons to rule a model out (selection/policy.py); any other lost on merit.
+    diverged = r.history is not None and r.history.stop_reason == "diverged"
+    audited = slice_floor_violation(r, suite.selection.slice_floors) is not None
+    return "rejected" if diverged or audited or _breaks_constraint(r, suite) else "not chosen"
 
 
-def _comparison(run: SuiteRun, ranked: dict[str, Ranked], metric: Metric) -> Image | None:
+def _breaks_constraint(r: Ok, suite: Suite) -> bool:
+    cost, limits = r.evaluation.cost, suite.selection.constraints
+    return any(limit is not None and value > limit for value, limit in
+               ((cost.latency_p95_ms, limits.latency_p95_ms), (cost.size_mb, limits.size_mb),
+                (cost.params, limits.params)))
+
+
+def _comparison(run: SuiteRun, standings: dict[str, str], metric: Metric) -> Image | None:
     points = [
         plots.Point(r.name, r.evaluation.cost.latency_p95_ms, metric.value(r.evaluation.val),
-                    chosen=r.name == run.decision.chosen,
-                    rejected=getattr(ranked.get(r.name), "status", "") == "rejected")
+                    chosen=r.name == run.decision.chosen, rejected=standings[r.name] == "rejected")
         for r in run.results if r.status == "ok"
     ]
     png = plots.comparison(points, metric=metric,
@@ -384,9 +408,11 @@ def _policy(suite: Suite, metric: Metric) -> tuple[tuple[str, str], ...]:
     )
 
 
-def _ranking(run: SuiteRun, ranked: dict[str, Ranked], metric: Metric) -> tuple[tuple[str, str, str, str, str], ...]:
-    rows: list[tuple[str, str, str, str, str]] = [(str(i), r.experiment, metric.show(r.value), r.status, r.reason)
-                                                  for i, r in enumerate(run.decision.ranking, 1)]
+def _ranking(run: SuiteRun, ranked: dict[str, Ranked], standings: dict[str, str],
+             metric: Metric) -> tuple[tuple[str, str, str, str, str], ...]:
+    rows: list[tuple[str, str, str, str, str]] = [
+        (str(i), r.experiment, metric.show(r.value), standings.get(r.experiment, r.status), r.reason)
+        for i, r in enumerate(run.decision.ranking, 1)]
     for r in run.results:  # every experiment gets a line, even one the decision left out
         if r.name not in ranked:
             why = f"failed: {_first_line(r.error)}" if r.status == "failed" else "not in the selection record"
@@ -451,7 +477,8 @@ def _train_config(spec: ExperimentSpec, suite: Suite) -> tuple[tuple[str, str], 
         optimizer += f", momentum {opt.momentum:g}{' (Nesterov)' if opt.nesterov else ''}"
     if opt.weight_decay:
         optimizer += f", weight decay {opt.weight_decay:g}"
-    schedule = t.schedule.name + (f", {t.schedule.warmup_epochs:g} warm-up epochs" if t.schedule.warmup_epochs else "")
+    schedule = t.schedule.name + (f", {h.plural(t.schedule.warmup_epochs, 'warm-up epoch')}"
+                                  if t.schedule.warmup_epochs else "")
     stopping = (f"on {t.early_stopping.monitor}, patience {t.early_stopping.patience}"
                 if t.early_stopping else "off")
     augment = suite.augment_for(spec)
@@ -469,12 +496,13 @@ def _train_config(spec: ExperimentSpec, suite: Suite) -> tuple[tuple[str, str], 
     return tuple(rows)
 
 
-def _experiment(r: ExperimentResult, suite: Suite, ranked: Ranked | None, task: Task) -> Experiment:
+def _experiment(r: ExperimentResult, suite: Suite, ranked: Ranked | None, status: str, task: Task,
+                log_loss: bool) -> Experiment:
     curves, no_curves = None, ""
     history, ev, d = (r.history, r.evaluation, r.diagnosis) if r.status == "ok" else (None, None, None)
     if history is not None and history.epochs:
         draw = plots.learning_curves if task.has_classes else reg.learning_curves
-        curves = Image(f"curves-{r.name}", f"Learning curves of {r.name}", draw(history))
+        curves = Image(f"curves-{r.name}", f"Learning curves of {r.name}", draw(history, log_loss=log_loss))
     elif history is None and r.spec.model.kind == "sklearn":
         no_curves = "A scikit-learn baseline is fitted in one pass: there are no epochs and no learning curves."
     elif r.status == "ok":
@@ -485,9 +513,8 @@ def _experiment(r: ExperimentResult, suite: Suite, ranked: Ranked | None, task: 
     elif ev is not None:
         val = ev.val.classification
         numbers = [("Train accuracy", h.percent(ev.train)), ("Val accuracy", h.percent(val.accuracy)),
-                   ("Gap", f"{(ev.train - val.accuracy) * 100:+.1f} pts"
-                    if math.isfinite(ev.train - val.accuracy) else h.DASH),
-                   ("Val loss", f"{ev.val.loss:.3f}" if math.isfinite(ev.val.loss) else h.DASH),
+                   ("Gap", h.points(ev.train - val.accuracy)),
+                   ("Val loss", h.loss(ev.val.loss)),
                    ("Val ECE", h.percent(val.ece)), ("Train time", h.duration(r.train_seconds))]
     return Experiment(
         name=r.name,
@@ -499,14 +526,25 @@ def _experiment(r: ExperimentResult, suite: Suite, ranked: Ranked | None, task: 
         curves=curves,
         no_curves=no_curves,
         verdict=_verdict(r),
-        diagnosis_summary=d.summary if d else "",
+        diagnosis_summary=d.summary if d and not d.findings else "",
         findings=d.findings if d else (),
-        facts=d.facts if d else (),
+        # A fitted model's facts (train and val accuracy, the gap, "no epochs") restate the numbers
+        # row and the no-curves note above them: shown once, there.
+        facts=d.facts if d and history is not None else (),
         numbers=tuple(numbers),
-        selection=_selection(r, ranked),
+        selection=status,
         reason=ranked.reason if ranked else "",
         error=r.error if r.status == "failed" else "",
+        scored=_scored(history) if numbers else "",
     )
+
+
+def _scored(history: History | None) -> str:
+    """Names the model the numbers row scores, so that they are not read as the diagnosis's epoch means."""
+    if history is None:
+        return "The fitted model, scored on each split after training:"
+    kept = f" (epoch {history.best_epoch})" if history.best_epoch else ""
+    return f"The model kept{kept}, scored on each split after training:"
 
 
 def _when(iso: str) -> str:
@@ -542,7 +580,7 @@ def _detail(chosen: Ok, classes: tuple[str, ...], task: Task) -> Chosen:
         per_class=tuple((c.name, h.percent(c.precision), h.percent(c.recall), h.percent(c.f1), f"{c.support:,}")
                         for c in figures.per_class),
         numbers=(("Test accuracy", h.percent(figures.accuracy)), ("Test macro-F1", h.percent(figures.macro_f1)),
-                 ("Test loss", f"{test.loss:.3f}" if math.isfinite(test.loss) else h.DASH),
+                 ("Test loss", h.loss(test.loss)),
                  ("Test ECE", h.percent(figures.ece)), ("Val ECE", h.percent(ev.val.classification.ece)),
                  ("Test samples", f"{test.n:,}")),
         observations=_observations(figures, classes),

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Iterator, Sequence
+import textwrap
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
     from matplotlib.typing import RcKeyType
 
     from practica.data.records import Dataset, Splits
@@ -56,6 +59,20 @@ _STYLE: dict[RcKeyType, Any] = {
 }
 DPI = 144
 
+# Called with each figure once it is drawn, before it is cleared: how the tests look at the text of a
+# figure the report really draws (``figcheck.text_problems``).
+_INSPECTOR: ContextVar[Callable[[Figure], None] | None] = ContextVar("figure_inspector", default=None)
+
+
+@contextmanager
+def inspecting(callback: Callable[[Figure], None]) -> Iterator[None]:
+    """Within the block, every figure this module draws is handed to ``callback`` once rendered."""
+    token = _INSPECTOR.set(callback)
+    try:
+        yield
+    finally:
+        _INSPECTOR.reset(token)
+
 
 @contextmanager
 def new_figure(width: float, height: float) -> Iterator[tuple]:
@@ -71,8 +88,25 @@ def new_figure(width: float, height: float) -> Iterator[tuple]:
         try:
             yield fig, buf
             fig.savefig(buf, format="png", dpi=DPI)
+            inspector = _INSPECTOR.get()
+            if inspector is not None:
+                inspector(fig)
         finally:
             fig.clear()
+
+
+def freeze_layout(fig) -> None:
+    """Run the constrained layout once and keep it: text placed afterwards (labels moved off each
+    other) is measured against the axes where they will be drawn."""
+    fig.canvas.draw()
+    fig.set_layout_engine("none")
+
+
+def wrapped(fig, text: str, fontsize: float) -> str:
+    """``text`` broken into lines no wider than ``fig`` (an average DejaVu Sans character is about
+    0.6 of the font size wide), so a long title is never cut off at the figure's edge."""
+    chars = max(12, int(fig.get_figwidth() * 72 / (0.62 * fontsize)) - 2)
+    return "\n".join(textwrap.wrap(text, chars, break_on_hyphens=False)) or text
 
 
 # --------------------------------------------------------------------------- data
@@ -106,7 +140,9 @@ def class_counts(splits: Splits) -> bytes:
         ax.grid(axis="x", visible=False)
         ax.set_ylabel("samples")
         ax.set_title("Samples per class")
-        ax.legend(ncols=3, loc="lower right", bbox_to_anchor=(1.0, 1.0))
+        # Below the axes: above them it shares the title's row, and a narrow figure puts one on the other.
+        handles, labels_ = ax.get_legend_handles_labels()
+        fig.legend(handles, labels_, ncols=3, loc="outside lower center")
     return buf.getvalue()
 
 
@@ -157,11 +193,12 @@ def sample_grid(dataset: Dataset, *, per_class: int = 8, max_classes: int = 20, 
 # ----------------------------------------------------------------------- training
 
 
-def learning_curves(history: History, *, title: str = "") -> bytes:
+def learning_curves(history: History, *, title: str = "", log_loss: bool | None = None) -> bytes:
     """Loss and accuracy per epoch, train vs validation, with the kept epoch marked.
 
     Non-finite values (a diverged run) are left out of the lines; the epoch where the run
-    diverged gets a red band, and early stopping a note.
+    diverged gets a red band, and early stopping a note. ``log_loss``: the run's one rule for the
+    loss axis (``wants_log_loss`` over all its histories); None decides from this history alone.
     """
     epochs = np.array(history.column("epoch"), dtype=float)
     series = {k: finite_values(history.column(k)) for k in ("train_loss", "val_loss", "train_accuracy", "val_accuracy")}
@@ -177,10 +214,10 @@ def learning_curves(history: History, *, title: str = "") -> bytes:
             integer_epochs(ax, epochs)
             mark_best(ax, history, epochs, series[f"val_{metric}"])
             mark_end(ax, history, epochs, series)
-        if wide_range(series["train_loss"], series["val_loss"]):
+        if wants_log_loss([history]) if log_loss is None else log_loss:
             loss_ax.set_yscale("log")
-            plain_log_ticks(loss_ax.yaxis)
-            loss_ax.set_title("Loss (log scale)")
+            if readable_log_axis(loss_ax.yaxis):
+                loss_ax.set_title("Loss (log scale)")
         acc_ax.yaxis.set_major_formatter(_percent_formatter())
         legend_and_title(fig, loss_ax, history, title)
     return buf.getvalue()
@@ -196,6 +233,33 @@ def wide_range(*arrays: np.ndarray) -> bool:
     values = np.concatenate(arrays)
     values = values[np.isfinite(values) & (values > 0)]
     return len(values) > 1 and values.max() / values.min() > 20
+
+
+def wants_log_loss(histories: Sequence[History]) -> bool:
+    """One rule for every loss axis of a run: log when any run's losses span more than 20× (a
+    model that trains to near-zero loss), else linear; two near-identical models never get
+    different scales."""
+    return any(wide_range(finite_values(h.column("train_loss")), finite_values(h.column("val_loss")))
+               for h in histories if h.epochs)
+
+
+def readable_log_axis(axis) -> bool:
+    """Label a log axis at two ticks or more, plainly (0.1, 0.2, 0.5, 1 rather than 10⁻¹): decades,
+    else 1-2-5 steps, else every digit; an axis spanning too little for two turns linear. False when
+    it did."""
+    from matplotlib.ticker import LogLocator, NullFormatter
+
+    axis.axes.autoscale_view()
+    lo, hi = sorted(axis.get_view_interval())
+    for subs in ((1.0,), (1.0, 2.0, 5.0), tuple(float(d) for d in range(1, 10))):
+        ticks = [t for t in LogLocator(base=10, subs=subs).tick_values(lo, hi) if lo <= t <= hi]
+        if len(ticks) >= 2:
+            axis.set_major_locator(LogLocator(base=10, subs=subs))
+            plain_log_ticks(axis)
+            return True
+    (axis.axes.set_yscale if axis is axis.axes.yaxis else axis.axes.set_xscale)("linear")
+    axis.set_minor_formatter(NullFormatter())
+    return False
 
 
 def integer_epochs(ax, epochs: np.ndarray) -> None:
@@ -232,10 +296,13 @@ def mark_end(ax, history: History, epochs: np.ndarray, series: dict[str, np.ndar
 def legend_and_title(fig, loss_ax, history, title: str | None) -> None:
     """A learning-curve figure's shared legend (from the loss axes) and its title with the end note."""
     handles, labels = loss_ax.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside upper right", ncols=len(labels))
+    # Below the axes: a long end note in the title row never runs into it.
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels))
     note = _end_note(history)
     if title or note:
-        fig.suptitle("   ".join(p for p in (title, note) if p), x=0.01, y=0.985, ha="left", va="top",
+        # x only: constrained layout keeps the row for a suptitle it may place (y unset), so the
+        # note never runs into the axes' titles.
+        fig.suptitle("   ".join(p for p in (title, note) if p), x=0.01, ha="left",
                      fontsize=9, color="#52606d", fontweight="normal")
 
 
@@ -277,42 +344,69 @@ class Point:
     rejected: bool = False
 
 
-def _label_offsets(xs: np.ndarray, ys: np.ndarray, step: float = 11.0) -> list[float]:
-    """Vertical offsets (points) for the labels of points at ``xs`` (log scale) and ``ys``: a label
-    that would print over one already placed (close in both directions) moves down a line."""
-    u = np.log10(xs)
-    u = (u - u.min()) / ((u.max() - u.min()) or 1.0)
-    v = (ys - ys.min()) / (float(ys.max() - ys.min()) or 1.0)
-    offsets = [5.0] * len(xs)
-    placed: list[tuple[float, float]] = []  # (u, v - lines) of each label placed
-    for i in np.argsort(-v, kind="stable"):
-        lines = 0
-        while any(abs(u[i] - pu) < 0.2 and abs((v[i] - 0.07 * lines) - pv) < 0.06 for pu, pv in placed):
-            lines += 1
-        placed.append((u[i], v[i] - 0.07 * lines))
-        offsets[i] = 5.0 - step * lines
-    return offsets
+# A point further from the best than this many times the median distance (and than a floor) is drawn
+# at the axis' edge instead of stretching it: one failed model must not squash every good one.
+OFF_SCALE_SPREAD = 5.0
+
+
+def off_scale(values: np.ndarray, *, higher_is_better: bool, share: bool) -> np.ndarray:
+    """Which values lie so far on the bad side of the rest that an axis holding them would squash the
+    others: further from the best than ``OFF_SCALE_SPREAD`` × the median distance, and than a floor
+    (5 points for a share, a tenth of the best otherwise). Only from 3 points up, and never most of them."""
+    far = np.zeros(len(values), bool)
+    if len(values) < 3:
+        return far
+    best = values.max() if higher_is_better else values.min()
+    distance = np.abs(best - values)
+    floor = 0.05 if share else 0.1 * abs(float(best)) or 0.05
+    far = distance > max(OFF_SCALE_SPREAD * float(np.median(distance)), floor)
+    return far if 2 * far.sum() < len(values) else np.zeros(len(values), bool)
+
+
+def quality_limits(values: np.ndarray, *, share: bool, room_below: bool = False) -> tuple[float, float]:
+    """The quality axis around ``values`` with a margin; a share never beyond 0–100%."""
+    lo, hi = float(values.min()), float(values.max())
+    if hi == lo:  # one value: a small window around it (a point of a share)
+        pad = 0.01 if share else abs(hi) * 0.05 or 0.05
+        bottom, top = lo - pad, hi + pad
+    else:
+        bottom, top = lo - (0.3 if room_below else 0.15) * (hi - lo), hi + 0.15 * (hi - lo)
+    return (max(bottom, 0.0), min(top, 1.0)) if share else (bottom, top)
 
 
 def comparison(points: Sequence[Point], *, metric: Metric, latency_limit_ms: float | None = None) -> bytes | None:
-    """Validation metric against batch-1 p95 latency (log x); the chosen model highlighted."""
+    """Validation metric against batch-1 p95 latency (log x); the chosen model highlighted. The quality
+    axis zooms on the good models; one far worse is drawn at the axis' edge, with its value."""
+    from matplotlib.ticker import MaxNLocator
+
     points = [p for p in points if math.isfinite(p.value) and math.isfinite(p.latency_ms)]
     if not points:
         return None
+    higher = metric.higher_is_better
+    values = np.array([p.value for p in points])
+    far = off_scale(values, higher_is_better=higher, share=metric.share)
+    bottom, top = quality_limits(values[~far], share=metric.share, room_below=bool(far.any()) and higher)
     with new_figure(7.6, 3.6) as (fig, buf):
         ax = fig.add_subplot()
         xs = np.array([max(p.latency_ms, 1e-3) for p in points])
-        ys = np.array([p.value for p in points])
-        for p, x, y, dy in zip(points, xs, ys, _label_offsets(xs, ys), strict=True):
-            colour = GREEN if p.chosen else GREY if p.rejected else BLUE
-            ax.scatter([x], [y], s=150 if p.chosen else 55, color=colour, zorder=4,
-                       edgecolor="white" if not p.chosen else INK, linewidth=1.2 if p.chosen else 0.8,
-                       marker="*" if p.chosen else "o")
-            ax.annotate(p.name + (" (chosen)" if p.chosen else ""), (x, y), xytext=(7, dy),
-                        textcoords="offset points", fontsize=8.5, color=INK if not p.rejected else "#52606d",
-                        fontweight="bold" if p.chosen else "normal", zorder=5)
+        ys = np.where(far, bottom if higher else top, values)
+        labels, anchors = [], []
+        for p, x, y, out in zip(points, xs, ys, far, strict=True):
+            colour = GREEN if p.chosen else GREY if p.rejected or out else BLUE
+            size = 150 if p.chosen else 55
+            marker = "*" if p.chosen else ("v" if higher else "^") if out else "o"
+            ax.scatter([x], [y], s=size, color=colour, zorder=4, clip_on=False, marker=marker,
+                       edgecolor="white" if not p.chosen else INK, linewidth=1.2 if p.chosen else 0.8)
+            text = p.name + (" (chosen)" if p.chosen else "") + (f": {metric.show(p.value)}, off the scale"
+                                                                  if out else "")
+            # A thin leader line, hidden under the marker unless the label had to move away from it.
+            leader = {"arrowstyle": "-", "color": GREY, "linewidth": 0.6, "shrinkA": 1, "shrinkB": 7}
+            labels.append(ax.annotate(text, (x, y), xytext=(7, 0), textcoords="offset points", va="center",
+                                      fontsize=8.5, color=INK if not (p.rejected or out) else "#52606d",
+                                      fontweight="bold" if p.chosen else "normal", zorder=5, annotation_clip=False,
+                                      arrowprops=leader))
+            anchors.append((x, y, math.sqrt(size) / 2))
         ax.set_xscale("log")
-        plain_log_ticks(ax.xaxis)
         lo, hi = xs.min(), xs.max()
         if latency_limit_ms:
             hi = max(hi, latency_limit_ms)
@@ -321,20 +415,100 @@ def comparison(points: Sequence[Point], *, metric: Metric, latency_limit_ms: flo
             ax.text(latency_limit_ms, 0.02, f" p95 limit {latency_limit_ms:g} ms", color=RED, fontsize=8,
                     transform=ax.get_xaxis_transform(), va="bottom")
         ax.set_xlim(lo / 1.8, hi * 3.2)  # room on the right for the labels
-        span = float(ys.max() - ys.min()) or abs(float(ys.max())) * 0.05 or 0.05
-        ax.set_ylim(ys.min() - 0.12 * span, ys.max() + 0.18 * span)
+        readable_log_axis(ax.xaxis)
+        ax.set_ylim(bottom, top)
         ax.set_xlabel("p95 latency, one sample per call (ms, log scale)")
-        ax.set_ylabel(metric.label + ("" if metric.higher_is_better else " (lower is better)"))
+        ax.set_ylabel(metric.label + ("" if higher else " (lower is better)"))
         if metric.share:
-            ax.yaxis.set_major_formatter(_percent_formatter() if span > 0.02 else _fine_percent_formatter())
-        ax.set_title("Quality against speed")
+            ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 5, 10]))
+            ax.yaxis.set_major_formatter(exact_percent_formatter())
+        ax.set_title("Quality against speed", pad=10)
+        freeze_layout(fig)
+        place_labels(fig, ax, labels, anchors)
     return buf.getvalue()
 
 
-def _fine_percent_formatter():
-    from matplotlib.ticker import FuncFormatter
+# Where a point's label may go, in order of preference: (dx, dy) in points, and its alignment.
+_LABEL_SPOTS = ((7, 0, "left", "center"), (7, 8, "left", "bottom"), (7, -8, "left", "top"),
+                (-7, 0, "right", "center"), (0, 8, "center", "bottom"), (0, -8, "center", "top"),
+                (-7, 8, "right", "bottom"), (-7, -8, "right", "top"), (7, 19, "left", "bottom"),
+                (7, -19, "left", "top"), (-7, 19, "right", "bottom"), (-7, -19, "right", "top"),
+                (18, -24, "left", "top"), (18, 24, "left", "bottom"), (-18, -24, "right", "top"),
+                (-18, 24, "right", "bottom"), (24, -38, "left", "top"), (-24, -38, "right", "top"),
+                (24, 38, "left", "bottom"), (-24, 38, "right", "bottom"))
 
-    return FuncFormatter(lambda v, _pos: f"{v * 100:.1f}%")
+
+def place_labels(fig, ax, labels: list, anchors: list[tuple[float, float, float]]) -> None:
+    """Move each point's label to the first spot where it covers no other text, no marker and stays
+    in the axes (else to the spot that covers least): the chosen model's first, then top to bottom."""
+    from matplotlib.text import Text
+    from matplotlib.transforms import Bbox
+
+    from practica.reporting.figcheck import visible_texts
+
+    renderer = fig.canvas.get_renderer()
+    px = fig.dpi / 72
+    markers = []
+    for x, y, radius in anchors:
+        cx, cy = ax.transData.transform((x, y))
+        markers.append(Bbox.from_extents(cx - radius * px, cy - radius * px, cx + radius * px, cy + radius * px))
+    ours = {id(label) for label in labels}
+    placed = [box for text, box in visible_texts(fig) if id(text) not in ours]
+    frame, edge = ax.get_window_extent(renderer), fig.bbox
+    order = sorted(range(len(labels)), key=lambda i: (labels[i].get_fontweight() != "bold", -anchors[i][1]))
+    for i in order:
+        label = labels[i]
+        best: tuple[float, tuple] | None = None
+        for spot in _LABEL_SPOTS:
+            dx, dy = spot[0] * (1.5 if markers[i].width > 20 else 1.0), spot[1]
+            label.xyann = (dx, dy)
+            label.set_horizontalalignment(spot[2])
+            label.set_verticalalignment(spot[3])
+            box = label.get_window_extent(renderer)  # the text and its leader line
+            words = Text.get_window_extent(label, renderer)  # the text alone: its leader reaches its marker
+            # Worst to cut: the figure's edge, then another text, then a marker, then the axes' frame.
+            cost = 100 * sum(_shared_area(box, other) for other in placed)
+            cost += 20 * sum(_shared_area(words, other) for other in markers)
+            cost += 1e6 * _outside_area(box, edge) + _outside_area(box, frame)
+            if best is None or cost < best[0]:
+                best = (cost, (dx, dy, spot[2], spot[3]))
+            if cost == 0:
+                break
+        assert best is not None  # _LABEL_SPOTS is not empty
+        dx, dy, ha, va = best[1]
+        label.xyann = (dx, dy)
+        label.set_horizontalalignment(ha)
+        label.set_verticalalignment(va)
+        if label.arrow_patch is not None:  # a leader line only for a label that had to move off its point
+            label.arrow_patch.set_visible(abs(dy) > 10)
+        placed.append(label.get_window_extent(renderer))
+
+
+def exact_percent_formatter():
+    """Percent tick labels with the fewest decimals that still tell every tick apart and round none:
+    98%, 99%, 100% or 98.5%, 99.0%, 99.5% (never 98.50%, nor 99.2% for 99.25%)."""
+    from matplotlib.ticker import Formatter
+
+    class ExactPercent(Formatter):
+        shown: tuple[float, ...] = ()
+
+        def set_locs(self, locs) -> None:
+            self.shown = tuple(v * 100 for v in locs)
+
+        def __call__(self, x: float, pos: int | None = None) -> str:
+            shown = self.shown or (x * 100,)
+            decimals = next((d for d in range(4) if all(abs(round(v, d) - v) < 1e-6 for v in shown)), 3)
+            return f"{x * 100:.{decimals}f}%"
+
+    return ExactPercent()
+
+
+def _shared_area(a, b) -> float:
+    return max(0.0, min(a.x1, b.x1) - max(a.x0, b.x0)) * max(0.0, min(a.y1, b.y1) - max(a.y0, b.y0))
+
+
+def _outside_area(box, frame) -> float:
+    return box.width * box.height - _shared_area(box, frame)
 
 
 # ------------------------------------------------------------------------ errors
@@ -366,13 +540,18 @@ def confusion_matrix(metrics: ClassificationMetrics, classes: Sequence[str], *,
         labels = [shorten(s, 14) for s in names]
         if n > 40:
             labels = [label if i % 5 == 0 else "" for i, label in enumerate(labels)]
-        ax.set_xticks(range(n), labels, rotation=45 if max(map(len, labels)) > 2 else 0,
-                      ha="right" if max(map(len, labels)) > 2 else "center")
+        # Short names stand upright; a few long ones lean (45°); many long ones stand on end (90°),
+        # the only angle at which neighbours a cell apart never touch.
+        long_names = max(map(len, labels)) > 2
+        rotation = 0 if not long_names else 45 if n <= 5 else 90
+        ax.set_xticks(range(n), labels, rotation=rotation, ha="right" if rotation == 45 else "center",
+                      rotation_mode="anchor" if rotation == 45 else "default")
         ax.set_yticks(range(n), labels)
         ax.tick_params(length=0)
         ax.set_xlabel("predicted class")
         ax.set_ylabel("true class")
-        ax.set_title(title)
+        # Over the whole figure, not the matrix: a title longer than the matrix is wide is not cut off.
+        fig.suptitle(wrapped(fig, title, 11), x=0.01, ha="left", fontsize=11, fontweight="bold")
         bar = fig.colorbar(image, ax=ax, shrink=0.75, pad=0.02)
         bar.outline.set_visible(False)
         bar.ax.yaxis.set_major_formatter(_percent_formatter())

@@ -25,8 +25,8 @@ from practica.reporting.plots import (
     mark_best,
     mark_end,
     new_figure,
-    plain_log_ticks,
-    wide_range,
+    readable_log_axis,
+    wants_log_loss,
 )
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ def headline(ev: Evaluation, metric: Metric) -> tuple[tuple[str, str], ...]:
         ("Test R²", r2(test.r2)),
         ("Test RMSE", number(test.rmse)),
         ("p95 latency", h.ms(ev.cost.latency_p95_ms)),
-        ("Size", h.megabytes(ev.cost.size_bytes)),
+        ("Size", h.size(ev.cost.size_bytes)),
     )
 
 
@@ -80,7 +80,7 @@ def numbers(ev: Evaluation, train_seconds: float) -> list[tuple[str, str]]:
     val = ev.val.regression
     gap = ev.train - val.r2
     return [("Train R²", r2(ev.train)), ("Val R²", r2(val.r2)),
-            ("Gap", f"{gap:+.3f}" if math.isfinite(gap) else h.DASH),
+            ("Gap", f"{gap:.3f}" if math.isfinite(gap) else h.DASH),
             ("Val RMSE", number(val.rmse)), ("Val MAE", number(val.mae)), ("Train time", h.duration(train_seconds))]
 
 
@@ -123,8 +123,9 @@ def target_histogram(splits: Splits) -> bytes:
     return buf.getvalue()
 
 
-def learning_curves(history: History, *, title: str = "") -> bytes:
-    """Loss (MSE on the standardised target) and R² per epoch, train vs validation, kept epoch marked."""
+def learning_curves(history: History, *, title: str = "", log_loss: bool | None = None) -> bytes:
+    """Loss (MSE on the standardised target) and R² per epoch, train vs validation, kept epoch marked;
+    ``log_loss`` as for ``plots.learning_curves``: the run's one rule for the loss axis."""
     epochs = np.array(history.column("epoch"), dtype=float)
     series = {k: finite_values(history.column(k)) for k in ("train_loss", "val_loss", "train_r2", "val_r2")}
     with new_figure(8.0, 3.0) as (fig, buf):
@@ -142,9 +143,9 @@ def learning_curves(history: History, *, title: str = "") -> bytes:
         loss_ax.axhline(1.0, color=GREY, linestyle="--", linewidth=1.0, zorder=1)
         loss_ax.text(0.99, 1.0, "predicting the mean", transform=loss_ax.get_yaxis_transform(), ha="right",
                      va="bottom", fontsize=8, color="#52606d")
-        if wide_range(series["train_loss"], series["val_loss"]):
+        if wants_log_loss([history]) if log_loss is None else log_loss:
             loss_ax.set_yscale("log")
-            plain_log_ticks(loss_ax.yaxis)
+            readable_log_axis(loss_ax.yaxis)
         r2_ax.axhline(0.0, color=GREY, linestyle="--", linewidth=1.0, zorder=1)
         finite = np.concatenate([series["train_r2"], series["val_r2"]])
         finite = finite[np.isfinite(finite)]

@@ -29,6 +29,7 @@ from practica.data.duplicates.hygiene import (
 from practica.data.duplicates.index import DuplicateIndex, is_conflict
 from practica.data.records import Dataset, Skipped, sample_name, skipped_noun
 from practica.tasks import get_task
+from practica.text import plural
 
 __all__ = [
     "DEFAULT_IMBALANCE_THRESHOLD",
@@ -96,6 +97,17 @@ class ColumnIssue:
     @property
     def label(self) -> str:
         return self.name or str(self.column)
+
+    @property
+    def line(self) -> str:
+        """The issue as one line for a reader: 'train · column bill: NaN in 5 rows: a.csv:row 3, …'.
+        The rows and the examples only when there are rows to name (an identifier-like column's
+        count is of values, and its detail says so; a constant column is every row)."""
+        text = f"{self.part} · column {self.label}: {self.detail}"
+        if not self.sources:
+            return text
+        more = ", …" if self.count > len(self.sources) else ""
+        return f"{text} in {plural(self.count, 'row')}: {', '.join(self.sources)}{more}"
 
     def to_dict(self) -> dict[str, Any]:
         named = {"name": self.name} if self.name else {}
@@ -309,10 +321,6 @@ def _pair(an: str, a: DuplicateIndex, i: int, bn: str, b: DuplicateIndex, j: int
                 sample_name(b.data, int(j), bn), _label(b.data, int(j)), int(distance), exact, float(sim))
 
 
-def _plural(n: int, word: str, many: str | None = None) -> str:
-    return f"{n:,} {word if n == 1 else (many or word + 's')}"
-
-
 # ------------------------------------------------------------------------------------ checks
 
 
@@ -328,12 +336,27 @@ def _unreadable(parts: Mapping[str, Dataset]) -> Check:
     if shared:
         counts["before the split"] = shared
     if not found:
-        return Check("unreadable", "Unreadable files", "ok", "every file could be read", 0, counts)
+        return Check("unreadable", "Unreadable files", "ok", _all_read(parts), 0, counts)
     where = ", ".join(f"{n}: {c}" for n, c in counts.items() if c)
     noun = skipped_noun(found)
     return Check("unreadable", "Unreadable files", "warning",
-                 f"{_plural(len(found), noun)} could not be used and {'were' if len(found) != 1 else 'was'} "
+                 f"{plural(len(found), noun)} could not be used and {'were' if len(found) != 1 else 'was'} "
                  f"left out ({where})", len(found), counts, tuple(str(s) for s in found))
+
+
+def _all_read(parts: Mapping[str, Dataset]) -> str:
+    """What "nothing was skipped" means for where these samples came from: files, a table's rows, an
+    array file, or a built-in set with no files at all (its sources read 'digits[17]')."""
+    source = next((d.sources[0] for d in parts.values() if d.sources), "")
+    if not source:
+        return "no samples, so nothing to read"
+    if ":row " in source:
+        return "every row could be read"
+    if source.endswith("]") and "[" in source:
+        stem = source[: source.rindex("[")].rsplit("/", 1)[-1]
+        return "every sample of the array file could be read" if "." in stem else \
+            "nothing to read: a built-in set, not files"
+    return "every file could be read"
 
 
 def _balance(parts: Mapping[str, Dataset], threshold: float) -> Check:
@@ -357,11 +380,13 @@ def _balance(parts: Mapping[str, Dataset], threshold: float) -> Check:
         line = f"{name}: no samples of {', '.join(c['empty'][:5])}"
         status: Status = "warning"
     else:
-        line = (f"largest/smallest class {ratio:.1f}× in {name} ({c['largest']} {c['classes'][c['largest']]:,}, "
-                f"{c['smallest']} {c['classes'][c['smallest']]:,})")
+        line = (f"largest/smallest class {ratio:.1f}× in {name} ({c['largest']}: {c['classes'][c['largest']]:,}, "
+                f"{c['smallest']}: {c['classes'][c['smallest']]:,})")
         status = "warning" if ratio > threshold else "ok"
         if status == "warning":
             line += f", past {threshold:g}×: accuracy will favour the large classes; read per-class recall or macro-F1"
+        elif len(c["classes"]) == 1:
+            line = f"one class only in {name} ({c['largest']}: {c['classes'][c['largest']]:,})"
         elif ratio == 1.0:
             line = f"every class has as many samples in {name}" if len(parts) == 1 else "classes equally represented"
     flagged = tuple(n for n, cc in counts.items() if cc["ratio"] is None or cc["ratio"] > threshold)
@@ -403,7 +428,7 @@ def _exact_within(index: dict[str, DuplicateIndex]) -> Check:
     if not n:
         return Check("exact_within", "Exact duplicates within a part", "ok",
                      "no sample is an exact copy of another", 0, counts)
-    line = "; ".join(f"{w}: {_plural(c['copies'], 'extra copy', 'extra copies')} of {_plural(c['groups'], 'sample')}"
+    line = "; ".join(f"{w}: {plural(c['copies'], 'extra copy', 'extra copies')} of {plural(c['groups'], 'sample')}"
                      for w, c in counts.items() if c["copies"])
     return Check("exact_within", "Exact duplicates within a part", "warning", line, n, counts, tuple(pairs))
 
@@ -421,7 +446,7 @@ def _exact_across(index: dict[str, DuplicateIndex]) -> Check:
     if not pairs:
         return Check("exact_across", "Exact duplicates across parts (leakage)", "ok",
                      "no sample of one part is an exact copy of one in another", 0, counts)
-    line = "; ".join(f"{w}: {_plural(c[w.split('–')[1] + '_samples'], 'sample')} of {w.split('–')[1]} "
+    line = "; ".join(f"{w}: {plural(c[w.split('–')[1] + '_samples'], 'sample')} of {w.split('–')[1]} "
                      f"also in {w.split('–')[0]}"
                      for w, c in counts.items() if c["pairs"])
     return Check("exact_across", "Exact duplicates across parts (leakage)", "warning", line, len(pairs), counts,
@@ -438,7 +463,7 @@ def _near_within(index: dict[str, DuplicateIndex]) -> Check:
         pairs += [_pair(name, h, i[k], name, h, j[k], d[k], False, near.similarity[k]) for k in order]
         counts[name] = {"pairs": len(i), "samples": len(np.unique(np.concatenate([i, j])))}
     return _near_check("near_within", "Near duplicates within a part", pairs, counts, _distance(index),
-                       lambda w, c: f"{w}: {_plural(c['pairs'], 'pair')} ({_plural(c['samples'], 'sample')})")
+                       lambda w, c: f"{w}: {plural(c['pairs'], 'pair')} ({plural(c['samples'], 'sample')})")
 
 
 def _near_across(index: dict[str, DuplicateIndex]) -> Check:
@@ -459,7 +484,7 @@ def _near_across(index: dict[str, DuplicateIndex]) -> Check:
     def line(w: str, c: dict[str, Any]) -> str:
         an, bn = w.split("–")
         n = c[f"{bn}_samples"]
-        return f"{w}: {_plural(n, 'sample')} of {bn} ({100 * n / max(1, len(index[bn])):.2f}%) near a {an} sample"
+        return f"{w}: {plural(n, 'sample')} of {bn} ({100 * n / max(1, len(index[bn])):.2f}%) near a {an} sample"
 
     return _near_check("near_across", "Near duplicates across parts (leakage)", pairs, counts, _distance(index), line)
 
@@ -488,7 +513,7 @@ def _label_conflicts(duplicates: list[Check]) -> Check:
     text = "; ".join(f"{w}: " + ", ".join(f"{c[k]:,} {k}" for k in ("exact", "near") if c[k])
                      for w, c in counts.items())
     return Check("label_conflicts", "Duplicates with different labels", "warning",
-                 f"{_plural(len(pairs), 'duplicate pair')} with different labels ({text}): "
+                 f"{plural(len(pairs), 'duplicate pair')} with different labels ({text}): "
                  "one of each is likely mislabelled",
                  len(pairs), counts, tuple(pairs))
 
@@ -515,7 +540,7 @@ def _missing(features: dict[str, Dataset]) -> Check:
                         "columns": int((per_col > 0).sum())}
     if not issues:
         return Check("missing_values", "Missing values", "ok", "no missing (NaN) value", 0, counts)
-    text = "; ".join(f"{n}: {c['cells']:,} in {_plural(c['columns'], 'column')}, {_plural(c['rows'], 'row')}"
+    text = "; ".join(f"{n}: {c['cells']:,} in {plural(c['columns'], 'column')}, {plural(c['rows'], 'row')}"
                      for n, c in counts.items() if c["cells"])
     return Check("missing_values", "Missing values", "warning", f"missing (NaN) values: {text}", len(issues), counts,
                  tuple(issues))
@@ -535,7 +560,7 @@ def _constant(d: Dataset | None, name: str) -> Check:
         return Check("constant_columns", "Constant columns", "ok", f"every column varies in {name}", 0, counts)
     cols = ", ".join(_name(d, int(c)) or str(c) for c in constant[:10]) + (" …" if len(constant) > 10 else "")
     return Check("constant_columns", "Constant columns", "warning",
-                 f"{_plural(len(issues), 'column')} of {d.x.shape[1]} never change{'s' if len(issues) == 1 else ''} in "
+                 f"{plural(len(issues), 'column')} of {d.x.shape[1]} never change{'s' if len(issues) == 1 else ''} in "
                  f"{name} (columns {cols}): they carry no information", len(issues), counts, issues)
 
 
@@ -558,7 +583,7 @@ def _non_finite(features: dict[str, Dataset]) -> Check:
     cols = sorted({i.column for i in issues})
     shown = list(dict.fromkeys(i.label for i in sorted(issues, key=lambda i: i.column)))
     return Check("non_finite", "Infinite values", "warning",
-                 f"infinite values ({text}) in {_plural(len(cols), 'column')}: {', '.join(shown[:10])}",
+                 f"infinite values ({text}) in {plural(len(cols), 'column')}: {', '.join(shown[:10])}",
                  len(issues), counts, tuple(issues))
 
 

@@ -68,7 +68,7 @@ def _outliers(parts: dict[str, Dataset], base: Dataset, first: str, Check, Colum
                 counts[name]["cells"] += int(out.sum())
                 rows = np.flatnonzero(out)
                 shown = ", ".join(f"{x:g}" for x in v[rows[:3]])
-                issues.append(ColumnIssue(name, j, int(out.sum()), f"outside [{lo:.4g}, {hi:.4g}] (e.g. {shown})",
+                issues.append(ColumnIssue(name, j, int(out.sum()), f"outside [{lo:.4g}, {hi:.4g}] (values {shown})",
                                           _rows(d, name, rows), col.name))
     if not issues:
         return Check("outliers", "Outliers", "ok", f"no numeric value beyond {FAR_OUT:g}×IQR of its column's quartiles",
