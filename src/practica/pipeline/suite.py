@@ -27,8 +27,9 @@ from practica.diagnosis import DiagnosisContext, diagnose, diagnose_fit
 from practica.diagnosis.records import Diagnosis
 from practica.errors import ConfigError, DataError, ModelError, PracticaError, RunError
 from practica.evaluation.cost import measure_costs
+from practica.evaluation.intervals import Bootstrap, bootstrap
 from practica.evaluation.predictors import Predictor
-from practica.evaluation.records import Cost, Predictions, RegressionMetrics
+from practica.evaluation.records import Cost, Interval, Predictions, RegressionMetrics
 from practica.pipeline.experiment import (
     failed,
     load_predictor,
@@ -196,9 +197,12 @@ def run_suite(
         costs = _measure_costs(suite, splits, ok, in_memory, run)
 
         outputs = _predictions(suite, splits, ok, in_memory, run)
-        results = tuple(_result(exp, trained[exp.name], diagnoses.get(exp.name), costs, outputs.get(exp.name), run)
+        resampling = Bootstrap(resamples=suite.evaluation.bootstrap_resamples, level=suite.evaluation.confidence)
+        intervals = _intervals(splits, outputs, resampling)
+        results = tuple(_result(exp, trained[exp.name], diagnoses.get(exp.name), costs, outputs.get(exp.name),
+                                intervals.get(exp.name, {}), run)
                         for exp in suite.experiments)
-        decision = select(results, selection)
+        decision = select(results, selection, splits.val.y, bootstrap=resampling)
         run.write_decision(decision)
         bundle = _write_chosen_bundle(suite, splits, results, decision, in_memory, run, version, reporter)
 
@@ -352,9 +356,11 @@ def _measure_costs(
         for exp in suite.experiments
         if exp.name in trained
     }
-    sample = splits.val.x[: max(suite.evaluation.latency_samples, suite.evaluation.throughput_batch)]
-    costs = measure_costs(predictors, np.ascontiguousarray(sample), latency_samples=suite.evaluation.latency_samples,
-                          batch=suite.evaluation.throughput_batch)
+    spec = suite.evaluation
+    sample = splits.val.x[: max(spec.latency_samples, spec.throughput_batch)]
+    costs = measure_costs(predictors, np.ascontiguousarray(sample), latency_samples=spec.latency_samples,
+                          batch=spec.throughput_batch, precision=spec.latency_precision,
+                          budget_s=spec.latency_budget_s, level=spec.confidence)
     for name, cost in costs.items():
         run.experiment(name).write_cost(cost)
     return costs
@@ -378,14 +384,22 @@ def _predictions(
     return out
 
 
+def _intervals(splits: Splits, outputs: dict[str, Predictions], spec: Bootstrap) -> dict[str, dict[str, Interval]]:
+    """Every validation metric's bootstrap interval, per experiment, on the same resamples."""
+    task = get_task(splits.val.task)
+    resampled = bootstrap({name: p.val for name, p in outputs.items()}, splits.val.y, task.name,
+                          task.metric_names, spec)
+    return {name: resampled.intervals(name) for name in outputs}
+
+
 def _result(
     exp: ExperimentSpec, t: Trained | Failed, diagnosis: Diagnosis | None, costs: dict[str, Cost],
-    predictions: Predictions | None, run: RunDir,
+    predictions: Predictions | None, intervals: dict[str, Interval], run: RunDir,
 ) -> ExperimentResult:
     if isinstance(t, Failed):
         return t
     if (cost := costs.get(exp.name)) is None:
         return Failed(exp, "no cost measured", t.model_summary, t.train_seconds)
-    result = Ok(exp, t, cost, diagnosis, predictions)
+    result = Ok(exp, t, cost, diagnosis, predictions, intervals)
     run.experiment(exp.name).write_evaluation(result.evaluation)
     return result
