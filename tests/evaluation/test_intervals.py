@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from practica.evaluation.intervals import Bootstrap, bootstrap, difference_text, mcnemar, with_interval
+from practica.evaluation.intervals import Bootstrap, bootstrap, difference_text, mcnemar
 from practica.evaluation.metrics import score_outputs
 from practica.evaluation.records import Interval
 from practica.tasks import get_task
@@ -112,7 +112,9 @@ def test_ten_models_on_five_thousand_samples_take_a_moment():
 
 def test_texts_give_the_interval_in_the_metrics_units():
     acc = get_task("classification").metric("val_accuracy")
-    assert with_interval(acc, 0.985, Interval(low=0.974, high=0.993)) == "98.5% (97.4–99.3)"
-    assert with_interval(acc, 0.985, None) == "98.5%"
+    assert acc.show_with(0.985, Interval(low=0.974, high=0.993)) == "98.5% (97.4–99.3)"
+    assert acc.show_with(0.985, None) == "98.5%"
+    r2 = get_task("regression").metric("val_r2")
+    assert r2.show_with(0.912, Interval(low=0.887, high=0.931)) == "0.912 (0.887–0.931)"
     text = difference_text(acc, -0.004, Interval(low=-0.011, high=0.004), 0.51)
     assert text == "difference −0.4 points (95% CI −1.1 to +0.4 points; McNemar p = 0.51)"

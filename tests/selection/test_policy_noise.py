@@ -131,3 +131,22 @@ def test_without_labels_the_metric_compares_by_value_and_says_no_interval():
     d = select(rs, SelectionSpec())
     assert d.chosen == "b"
     assert "CI" not in d.summary and ranked(d, "a").interval is None
+
+
+def test_a_regression_compares_r2_with_its_paired_interval():
+    rng = np.random.default_rng(5)
+    y = rng.normal(0, 1, 200)
+
+    def reg(name, noise, p50, params):
+        values = (y + rng.normal(0, noise, 200))[:, None].astype(np.float32)
+        scored = score_outputs(values, y, (), "regression")
+        cost = Cost(params, 4 * params, p50, 2 * p50, 1.0, Interval(low=0.98 * p50, high=1.02 * p50), None, 300)
+        return Ok(ExperimentSpec(name=name, model={"sklearn": "ridge"}), Trained(None, 1.0, scored, scored, 1.0, ""),
+                  cost, predictions=Predictions(values, values))
+
+    close = [reg("fine", 0.30, 1.0, 10), reg("also-fine", 0.31, 0.2, 10), reg("rough", 1.0, 0.1, 10)]
+    d = select(close, SelectionSpec(tolerance=0.01).for_task("regression"), y, bootstrap=Bootstrap())
+    assert d.chosen == "also-fine"  # within 0.01 R² of the best beyond noise, and 5× faster
+    rough = next(r for r in d.ranking if r.experiment == "rough")
+    assert "beyond the 0.010 tolerance and the noise" in rough.reason
+    assert rough.p_value is None and rough.difference is not None and rough.difference.high < 0

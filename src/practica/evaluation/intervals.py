@@ -219,21 +219,6 @@ def correct(outputs: np.ndarray, y: np.ndarray) -> np.ndarray:
     return _classes(outputs)[1] == np.asarray(y)
 
 
-def with_interval(metric: Metric, value: float, interval: Interval | None) -> str:
-    """A metric's value with its interval, one unit for both: "98.5% (97.4–99.3)", "0.912 (0.887–0.931)".
-
-    >>> from practica.tasks import get_task
-    >>> with_interval(get_task("classification").metric(), 0.985, Interval(low=0.974, high=0.993))
-    '98.5% (97.4–99.3)'
-    """
-    text = metric.show(value)
-    if interval is None or not (np.isfinite(interval.low) and np.isfinite(interval.high)):
-        return text
-    unit = "%" if metric.share else ""
-    low, high = (metric.show(v).removesuffix(unit) for v in (interval.low, interval.high))
-    return f"{text} ({low}–{high})"
-
-
 def signed_difference(metric: Metric, d: float) -> str:
     """A signed difference in the metric's units: "+0.4 points", "−0.0123"."""
     return ("+" if d >= 0 else "−") + metric.difference(d)

@@ -282,8 +282,15 @@ def _data_images(splits: Splits, task: Task) -> tuple[Image, ...]:
 
 
 def _latency(r: Ok) -> str:
+    """"0.24 (0.23–0.25) / 4.5 ms": the median with its interval (what the selection compares), then p95."""
     cost = r.evaluation.cost
-    return f"{h.ms(cost.latency_p50_ms).removesuffix(' ms')} / {h.ms(cost.latency_p95_ms)}"
+    ci = cost.latency_p50_interval
+    spread = f" ({_bare_ms(ci.low)}–{_bare_ms(ci.high)})" if ci is not None else ""
+    return f"{_bare_ms(cost.latency_p50_ms)}{spread} / {h.ms(cost.latency_p95_ms)}"
+
+
+def _bare_ms(v: float) -> str:
+    return h.ms(v).removesuffix(" ms")
 
 
 # The comparison columns: header, the value that decides "best", its text, and whether higher is better;
@@ -293,7 +300,7 @@ _COST: tuple[tuple[str, Callable, Callable, bool], ...] = (
     ("Size", lambda r: r.evaluation.cost.size_bytes, lambda r: h.megabytes(r.evaluation.cost.size_bytes), False),
 )
 _SPEED: tuple[tuple[str, Callable, Callable, bool], ...] = (
-    ("p50 / p95", lambda r: r.evaluation.cost.latency_p95_ms, _latency, False),
+    ("p50 / p95", lambda r: r.evaluation.cost.latency_p50_ms, _latency, False),
     ("Throughput", lambda r: r.evaluation.cost.throughput, lambda r: h.per_second(r.evaluation.cost.throughput), True),
     ("Train time", lambda r: r.train_seconds, lambda r: h.duration(r.train_seconds), False),
 )
@@ -303,8 +310,13 @@ _CV_COLUMN = ("CV acc", lambda r: r.cv.mean if r.cv else None,
 
 
 def _quality(column: Column, task: Task) -> tuple[str, Callable, Callable, bool]:
-    return (column.header, lambda r: task.cell(column, r.evaluation)[0], lambda r: task.cell(column, r.evaluation)[1],
-            task.metric(column.metric).higher_is_better)
+    metric = task.metric(column.metric)
+
+    def text(r: Ok) -> str:  # a validation figure with its bootstrap interval: "98.5% (97.4–99.3)"
+        interval = r.evaluation.intervals.get(column.metric) if column.split == "val" else None
+        return metric.show_with(task.cell(column, r.evaluation)[0], interval)
+
+    return (column.header, lambda r: task.cell(column, r.evaluation)[0], text, metric.higher_is_better)
 
 
 def _columns(results: tuple[ExperimentResult, ...], task: Task) -> tuple[tuple[str, Callable, Callable, bool], ...]:
@@ -348,7 +360,9 @@ def _comparison(run: SuiteRun, ranked: dict[str, Ranked], metric: Metric) -> Ima
     points = [
         plots.Point(r.name, r.evaluation.cost.latency_p95_ms, metric.value(r.evaluation.val),
                     chosen=r.name == run.decision.chosen,
-                    rejected=getattr(ranked.get(r.name), "status", "") == "rejected")
+                    rejected=getattr(ranked.get(r.name), "status", "") == "rejected",
+                    value_interval=r.evaluation.intervals.get(metric.name),
+                    latency_interval=r.evaluation.cost.latency_p95_interval)
         for r in run.results if r.status == "ok"
     ]
     png = plots.comparison(points, metric=metric,

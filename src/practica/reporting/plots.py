@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType
 
     from practica.data.records import Dataset, Splits
-    from practica.evaluation.records import ClassificationMetrics
+    from practica.evaluation.records import ClassificationMetrics, Interval
     from practica.tasks import Metric
     from practica.training.history import History
 
@@ -275,6 +275,8 @@ class Point:
     value: float
     chosen: bool = False
     rejected: bool = False
+    value_interval: Interval | None = None  # drawn as error bars
+    latency_interval: Interval | None = None
 
 
 def _label_offsets(xs: np.ndarray, ys: np.ndarray, step: float = 11.0) -> list[float]:
@@ -295,7 +297,8 @@ def _label_offsets(xs: np.ndarray, ys: np.ndarray, step: float = 11.0) -> list[f
 
 
 def comparison(points: Sequence[Point], *, metric: Metric, latency_limit_ms: float | None = None) -> bytes | None:
-    """Validation metric against batch-1 p95 latency (log x); the chosen model highlighted."""
+    """Validation metric against batch-1 p95 latency (log x), with their intervals as error bars; the chosen
+    model highlighted."""
     points = [p for p in points if math.isfinite(p.value) and math.isfinite(p.latency_ms)]
     if not points:
         return None
@@ -305,6 +308,7 @@ def comparison(points: Sequence[Point], *, metric: Metric, latency_limit_ms: flo
         ys = np.array([p.value for p in points])
         for p, x, y, dy in zip(points, xs, ys, _label_offsets(xs, ys), strict=True):
             colour = GREEN if p.chosen else GREY if p.rejected else BLUE
+            _error_bars(ax, p, x, y, colour)
             ax.scatter([x], [y], s=150 if p.chosen else 55, color=colour, zorder=4,
                        edgecolor="white" if not p.chosen else INK, linewidth=1.2 if p.chosen else 0.8,
                        marker="*" if p.chosen else "o")
@@ -321,14 +325,29 @@ def comparison(points: Sequence[Point], *, metric: Metric, latency_limit_ms: flo
             ax.text(latency_limit_ms, 0.02, f" p95 limit {latency_limit_ms:g} ms", color=RED, fontsize=8,
                     transform=ax.get_xaxis_transform(), va="bottom")
         ax.set_xlim(lo / 1.8, hi * 3.2)  # room on the right for the labels
-        span = float(ys.max() - ys.min()) or abs(float(ys.max())) * 0.05 or 0.05
-        ax.set_ylim(ys.min() - 0.12 * span, ys.max() + 0.18 * span)
+        ends = np.array([*ys, *(v for p in points if p.value_interval is not None
+                                for v in (p.value_interval.low, p.value_interval.high) if math.isfinite(v))])
+        span = float(ends.max() - ends.min()) or abs(float(ends.max())) * 0.05 or 0.05
+        ax.set_ylim(ends.min() - 0.12 * span, ends.max() + 0.18 * span)
         ax.set_xlabel("p95 latency, one sample per call (ms, log scale)")
         ax.set_ylabel(metric.label + ("" if metric.higher_is_better else " (lower is better)"))
         if metric.share:
             ax.yaxis.set_major_formatter(_percent_formatter() if span > 0.02 else _fine_percent_formatter())
         ax.set_title("Quality against speed")
     return buf.getvalue()
+
+
+def _error_bars(ax, p: Point, x: float, y: float, colour: str) -> None:
+    """The point's confidence intervals, as far as they are known: the metric's (vertical), the latency's."""
+    def spread(interval: Interval | None, centre: float) -> list[list[float]] | None:
+        if interval is None or not (math.isfinite(interval.low) and math.isfinite(interval.high)):
+            return None
+        return [[max(centre - interval.low, 0.0)], [max(interval.high - centre, 0.0)]]
+
+    yerr, xerr = spread(p.value_interval, p.value), spread(p.latency_interval, p.latency_ms)
+    if yerr is not None or xerr is not None:
+        ax.errorbar([x], [y], yerr=yerr, xerr=xerr, fmt="none", ecolor=colour, elinewidth=1.0, capsize=2.5,
+                    alpha=0.7, zorder=3)
 
 
 def _fine_percent_formatter():

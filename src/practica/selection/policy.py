@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from practica.config.schema import SelectionSpec
-from practica.evaluation.intervals import Bootstrap, difference_text, with_interval
+from practica.evaluation.intervals import Bootstrap, difference_text
 from practica.results import Failed
 from practica.selection.evidence import CostView, Quality, ms, size_text
 from practica.selection.records import Decision, Ranked
@@ -109,7 +109,7 @@ def select(results: Sequence[ExperimentResult], policy: SelectionSpec, val_y: np
 
 
 def _shown(r: Ok, quality: Quality) -> str:
-    return with_interval(quality.metric, quality.values[r.name], quality.interval(r.name))
+    return quality.metric.show_with(quality.values[r.name], quality.interval(r.name))
 
 
 def _difference(a: Ok, b: Ok, quality: Quality) -> str:
