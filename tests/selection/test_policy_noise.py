@@ -150,3 +150,18 @@ def test_a_regression_compares_r2_with_its_paired_interval():
     rough = next(r for r in d.ranking if r.experiment == "rough")
     assert "beyond the 0.010 tolerance and the noise" in rough.reason
     assert rough.p_value is None and rough.difference is not None and rough.difference.high < 0
+
+
+def test_records_from_before_the_intervals_still_read():
+    from pydantic import TypeAdapter
+
+    from practica.selection.records import Decision
+
+    old = {"chosen": "a", "metric": "val_accuracy", "summary": "a goes", "ranking": [
+        {"experiment": "a", "value": 0.9, "status": "chosen", "reason": "best"},
+        {"experiment": "b", "value": 0.8, "status": "rejected", "reason": "below"}]}
+    decision = TypeAdapter(Decision).validate_python(old)
+    assert decision.ranking[1].interval is None and not decision.ranking[1].tie
+    cost = TypeAdapter(Cost).validate_python({"params": 1, "size_bytes": 4, "latency_p50_ms": 0.2,
+                                              "latency_p95_ms": 0.5, "throughput": 10.0})
+    assert cost.latency_p50_interval is None and cost.latency_calls is None
