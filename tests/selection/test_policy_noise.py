@@ -165,3 +165,12 @@ def test_records_from_before_the_intervals_still_read():
     cost = TypeAdapter(Cost).validate_python({"params": 1, "size_bytes": 4, "latency_p50_ms": 0.2,
                                               "latency_p95_ms": 0.5, "throughput": 10.0})
     assert cost.latency_p50_interval is None and cost.latency_calls is None
+
+
+def test_a_p95_over_the_limit_within_its_noise_passes_and_one_clearly_over_is_rejected():
+    near = result("near", 3, p50=5.0)  # p95 15 ms, interval 10–20 ms
+    over = result("over", 3, p50=8.0)  # p95 24 ms, interval 16–32 ms
+    clear = result("clear", 3, p50=12.0)  # p95 36 ms, interval 24–48 ms
+    d = decide([near, over, clear], constraints={"latency_p95_ms": 20})
+    assert ranked(d, "over").status == "not chosen"  # 24 ms measured, but its interval reaches 16 ms
+    assert ranked(d, "clear").reason == "p95 latency 36 ms (95% CI 24–48) exceeds the 20 ms limit"
