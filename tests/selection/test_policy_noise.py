@@ -174,3 +174,12 @@ def test_a_p95_over_the_limit_within_its_noise_passes_and_one_clearly_over_is_re
     d = decide([near, over, clear], constraints={"latency_p95_ms": 20})
     assert ranked(d, "over").status == "not chosen"  # 24 ms measured, but its interval reaches 16 ms
     assert ranked(d, "clear").reason == "p95 latency 36 ms (95% CI 24–48) exceeds the 20 ms limit"
+
+
+def test_equal_best_values_are_said_as_a_tie_for_the_best():
+    d = decide([result("forest", 0, p50=5.0), result("logistic", 0, p50=0.27), result("dense", 0, p50=0.067),
+                result("tree", 1, p50=0.15)])
+    assert d.chosen == "dense"
+    reason = ranked(d, "dense").reason
+    assert reason.startswith("ties for the best validation accuracy (100.0% (100.0–100.0)) with forest and logistic, "
+                             "1 other not worse beyond the tolerance and the noise; cheaper beyond noise than")

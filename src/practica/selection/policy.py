@@ -161,9 +161,13 @@ def _chosen_reason(chosen: Ok, eligible: list[Ok], candidates: list[Ok], tied: l
             if quality.resampled is not None:
                 reason += f" ({_difference(chosen, runner, quality)})"
         return reason
-    if chosen is best:
-        parts = [f"best {metric.label} ({_shown(chosen, quality)}), with {len(candidates) - 1} other"
-                 f"{'s' if len(candidates) > 2 else ''} within the tolerance beyond noise"]
+    if quality.gain(chosen.name, best.name) >= 0:  # the best, or tied with it exactly
+        level = [r for r in candidates if r is not chosen and quality.gain(r.name, chosen.name) == 0]
+        near = len(candidates) - 1 - len(level)
+        parts = [(f"ties for the best {metric.label} ({_shown(chosen, quality)}) with {_names(level)}" if level
+                  else f"best {metric.label} ({_shown(chosen, quality)})")
+                 + (f", {near} other{'s' if near > 1 else ''} not worse beyond the tolerance and the noise"
+                    if near else "")]
     else:
         parts = [f"{metric.label} {_shown(chosen, quality)} is within the {metric.difference(policy.tolerance)} "
                  f"tolerance of the best ({best.name}, {metric.text(quality.values[best.name])}): "
