@@ -18,6 +18,8 @@ from practica.training.history import History
 
 if TYPE_CHECKING:  # not at run time: the selection stage imports these records
     from practica.data.duplicates.checks import HygieneReport
+    from practica.evaluation.slice_scores import SliceScores
+    from practica.evaluation.thresholds import ThresholdChoice
     from practica.selection.records import Decision
 
 
@@ -33,6 +35,7 @@ class Trained:
     model_summary: str  # e.g. "conv32-relu-maxpool-… (1.25 M params)"
     cv: CrossValidation | None = None  # baselines with dataset.split.cv_folds only
     status: Literal["ok"] = "ok"  # tells it from a Failed record in result.json
+    notes: tuple[str, ...] = ()  # what the user should know of the fit, e.g. a baseline that did not converge
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class Ok:
     # Every validation and test output (``evaluation.records.Predictions``): for intervals, paired tests,
     # slices and mistakes. None only for results built without them (older runs read back).
     predictions: Predictions | None = None
+    slices: SliceScores | None = None  # the selection's metric on every slice (``evaluation.slice_scores``)
     # The validation metrics' bootstrap intervals, by metric name (``Evaluation.intervals``); empty without
     # predictions.
     intervals: dict[str, Interval] = field(default_factory=dict)
@@ -109,6 +113,7 @@ class SuiteRun:
     seconds: float
     bundle: Path | None = None  # the chosen model's production bundle, when it could be written
     hygiene: HygieneReport | None = None  # the data-hygiene checks on the splits (data/hygiene.json)
+    threshold: ThresholdChoice | None = None  # the chosen model's decision threshold (selection.threshold)
 
     def result(self, name: str) -> ExperimentResult:
         return next(r for r in self.results if r.name == name)

@@ -75,6 +75,15 @@ class CardModel(_Part):
     preprocessing: Any = None
 
 
+class CardThreshold(_Part):
+    """A two-class model's decision rule (``selection.threshold``): ``positive`` when its probability reaches
+    ``value``; ``value`` null when the target was out of reach on validation (the most probable class decides).
+    The target and the validation and test figures at the threshold are kept for people (``extra``)."""
+
+    positive: Name
+    value: Annotated[float, Field(ge=0.0, le=1.0)] | None
+
+
 class BundleCard(_Part):
     format: Literal["practica-bundle"]
     schema_version: int
@@ -84,6 +93,7 @@ class BundleCard(_Part):
     input: CardInput
     output: CardOutput
     model: CardModel
+    threshold: CardThreshold | None = None  # absent in bundles before thresholds, and without one: argmax
 
     @model_validator(mode="after")
     def _classes_fit_the_task(self) -> BundleCard:
@@ -96,6 +106,9 @@ class BundleCard(_Part):
         if len(set(classes)) != len(classes):
             repeated = sorted({c for c in classes if classes.count(c) > 1})
             raise ValueError(f"output.classes repeats {repeated}; each class is listed once")
+        if self.threshold is not None and (len(classes) != 2 or self.threshold.positive not in classes):
+            raise ValueError(f"threshold.positive {self.threshold.positive!r} must be one of two classes; "
+                             f"output.classes lists {list(classes)}")
         return self
 
     @property

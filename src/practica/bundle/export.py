@@ -50,6 +50,7 @@ from practica.diagnosis.records import Diagnosis
 from practica.errors import BundleError
 from practica.evaluation.predictors import Predictor, SklearnPredictor, TorchPredictor
 from practica.evaluation.records import Cost, Evaluation, RegressionMetrics
+from practica.evaluation.thresholds import ThresholdChoice
 from practica.io import write_json, write_text
 from practica.selection.records import Decision
 from practica.tasks import get_task
@@ -73,6 +74,7 @@ class BundleSource:
     run_id: str
     code_version: str
     lineage: dict | None = None  # the run's data/lineage.json; made from the splits when absent
+    threshold: ThresholdChoice | None = None  # the decision threshold chosen for this experiment, if any
 
 
 def input_spec(splits: Splits) -> InputSpec:
@@ -177,6 +179,22 @@ def _lineage(src: BundleSource) -> dict:
     return lineage
 
 
+def _threshold(choice: ThresholdChoice) -> dict:
+    """The card's decision rule (``card.CardThreshold``), with the target and what it does on each split."""
+    def figures(p):
+        return {"precision": p.precision, "recall": p.recall, "f1": p.f1}
+
+    return {
+        "positive": choice.positive,
+        "value": choice.threshold,  # null: the target was out of reach; the most probable class decides
+        "target": {"metric": choice.metric, "at_least": choice.at_least},
+        "chosen_on": "val",
+        "val": figures(choice.val), "test": figures(choice.test),
+        "argmax_val": figures(choice.argmax_val), "argmax_test": figures(choice.argmax_test),
+        "note": choice.note,
+    }
+
+
 def _card(src: BundleSource, spec: InputSpec, classes: tuple[str, ...], kind: str, diff: float, n_test: int) -> dict:
     exp, ev, splits = src.experiment, src.evaluation, src.splits
     regression = not get_task(splits.train.task).has_classes
@@ -220,6 +238,7 @@ def _card(src: BundleSource, spec: InputSpec, classes: tuple[str, ...], kind: st
             "per_class_test": [] if regression else [asdict(c) for c in ev.test.classification.per_class],
             "cost": TypeAdapter(Cost).dump_python(ev.cost),  # with its intervals, as dicts
         },
+        **({"threshold": _threshold(src.threshold)} if src.threshold is not None else {}),
         "diagnosis": None if src.diagnosis is None else {"verdict": src.diagnosis.verdict,
                                                          "summary": src.diagnosis.summary},
         "selection": {

@@ -10,13 +10,14 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from practica.bundle.card import BundleCard
+from practica.bundle.card import BundleCard, CardThreshold
 from practica.bundle.inputs import INPUT_SPEC, InputSpec
 from practica.bundle.layout import BUNDLE_FILE, BUNDLE_SCHEMA_VERSION, ONNX_FILE, REFERENCE_FILE, WEIGHTS_FILE
 from practica.bundle.manifest import verify_manifest
 from practica.errors import BundleError
 from practica.io import read_json
 from practica.tasks import get_task
+from practica.tasks.classification import labels_at_threshold
 
 
 class Bundle:
@@ -43,6 +44,21 @@ class Bundle:
     def task(self) -> str:
         """"classification" (probabilities out) or "regression" ((N, 1) values out)."""
         return self.meta.task
+
+    @property
+    def threshold(self) -> CardThreshold | None:
+        """The decision threshold on the positive class's probability, when the model has one in force."""
+        rule = self.meta.threshold
+        return rule if rule is not None and rule.value is not None else None
+
+    def decide(self, probs: np.ndarray) -> np.ndarray:
+        """(N, classes) probabilities → (N,) predicted class indices: the positive class where its probability
+        reaches the card's threshold, the most probable class when the card has none. What ``practica predict``
+        and ``practica serve`` answer."""
+        rule = self.threshold
+        if rule is None or rule.value is None:
+            return probs.argmax(1)
+        return labels_at_threshold(probs, self.classes.index(rule.positive), rule.value)
 
     def predict_values(self, x: np.ndarray) -> np.ndarray:
         """A regressor's (N,) predicted values for (N, *input shape) raw inputs."""

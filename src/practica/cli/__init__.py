@@ -16,6 +16,8 @@ One module per group of commands: ``suite`` (run, validate), ``bundle`` (export,
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from practica.cli import bundle, suite
@@ -33,9 +35,23 @@ for command in (suite.run, suite.validate, bundle.export, bundle.predict, bundle
     app.command()(command)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        version()
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    show_version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """practica: from a data set to a model in production, with the evidence for every decision."""
+
+
 @app.command()
 def version() -> None:
-    """Print the version."""
+    """Print the version (with the git commit when run from a checkout)."""
     from practica.pipeline.rundir import code_version
 
     console.print(code_version())

@@ -97,6 +97,9 @@ def predict(
         line += (f"; accuracy [bold]{100 * s.accuracy:.2f}%[/] "
                  f"({s.correct:,} correct of {s.labelled:,} with a known label)")
     console.print(line)
+    if (rule := predictions.bundle.threshold) is not None:
+        console.print(f"decision threshold: {escape(rule.positive)} when p({escape(rule.positive)}) ≥ {rule.value:.3f} "
+                      "(chosen on validation; see the bundle card's threshold)")
 
 
 def _tracked(rows, progress, task, failures):

@@ -5,17 +5,28 @@ from __future__ import annotations
 import shlex
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from practica.cli.terminal import EXIT_EXPERIMENT_FAILED, EXIT_INTERRUPTED, EXIT_NO_MODEL, console, err_console, fail
+from practica.cli.eta import SuiteClock, describe_left
+from practica.cli.terminal import (
+    EXIT_EXPERIMENT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_NO_MODEL,
+    console,
+    err_console,
+    fail,
+    heading,
+)
 from practica.errors import PracticaError
-from practica.evaluation.records import RegressionMetrics
 from practica.tasks import get_task
+
+if TYPE_CHECKING:
+    from practica.config import Suite
 
 
 def default_suite() -> Path:
@@ -23,14 +34,15 @@ def default_suite() -> Path:
 
 
 class RichReporter:
-    """Stages as lines, each experiment as a progress bar with live epoch metrics."""
+    """Stages as lines, each experiment as a progress bar with live epoch metrics, and the suite's time left."""
+
+    def __init__(self, suite: Suite) -> None:
+        self._progress: _EpochProgress | None = None
+        self.run_dir: Path | None = None
+        self.clock = SuiteClock([exp.train.epochs if exp.model.kind != "sklearn" else 0 for exp in suite.experiments])
 
     def stage(self, message: str) -> None:
         console.print(f"[bold cyan]›[/] {escape(message)}")
-
-    def __init__(self) -> None:
-        self._progress: _EpochProgress | None = None
-        self.run_dir: Path | None = None
 
     def run_started(self, run_dir: Path) -> None:
         self.run_dir = run_dir
@@ -42,15 +54,21 @@ class RichReporter:
             self._progress = None
 
     def experiment(self, index: int, total: int, exp):
-        console.rule(f"[bold][{index}/{total}] {escape(exp.name)}[/]"
-                     + (f" — {escape(exp.description)}" if exp.description else ""))
+        self.clock.start(index)
+        left = describe_left(self.clock.left())
+        heading(f"[bold][{index}/{total}] {escape(exp.name)}[/]"
+                + (f" — {escape(exp.description)}" if exp.description else "")
+                + (f" [dim](suite: {left})[/]" if left else ""))
         if exp.model.kind == "sklearn":
             console.print("  fitting the scikit-learn estimator…")
             return None
-        self._progress = _EpochProgress()
+        self._progress = _EpochProgress(self.clock)
         return self._progress
 
     def experiment_done(self, exp, trained) -> None:
+        # Here, not at the top: the evaluation package loads torch, which `practica --help` need not wait for.
+        from practica.evaluation.records import RegressionMetrics
+
         self.close()
         if trained.status != "ok":
             console.print(f"  [red]failed:[/] {escape(trained.error)}")
@@ -60,18 +78,22 @@ class RichReporter:
         if isinstance(val := trained.val.figures, RegressionMetrics):
             console.print(f"  val R² [bold]{val.r2:.3f}[/] (RMSE {val.rmse:.4g}), "
                           f"train R² {trained.train:.3f}, {trained.train_seconds:.0f} s{how}")
-            return
-        console.print(
-            f"  val accuracy [bold]{100 * val.accuracy:.1f}%[/], train {100 * trained.train:.1f}%, "
-            f"{trained.train_seconds:.0f} s{how}"
-        )
+        else:
+            console.print(
+                f"  val accuracy [bold]{100 * val.accuracy:.1f}%[/], train {100 * trained.train:.1f}%, "
+                f"{trained.train_seconds:.0f} s{how}"
+            )
+        for note in trained.notes:  # e.g. a baseline that did not converge: one line, with the setting to change
+            console.print(f"  [yellow]note:[/] {escape(note)}")
 
 
 class _EpochProgress:
-    def __init__(self) -> None:
+    def __init__(self, clock: SuiteClock) -> None:
+        self.clock = clock
         self.progress = Progress(
             TextColumn("  epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
             TimeElapsedColumn(), TextColumn("{task.fields[metrics]}"), console=console, transient=True,
+            disable=not console.is_terminal,  # a log gets the epoch lines, not a bar redrawn
         )
         self.task: TaskID | None = None
         self.last = ""
@@ -88,16 +110,21 @@ class _EpochProgress:
 
     def epoch_end(self, r) -> None:
         m = r.metrics
+        self.clock.epoch_done(r.epoch, r.seconds)
+        left = describe_left(self.clock.left())
         if "val_r2" in m:  # a regression (R² recorded)
             line = (f"epoch {r.epoch:>3}  loss {r.train_loss:.4f}  R² {m['train_r2']:6.3f}  │  "
                     f"val loss {r.val_loss:.4f}  R² {m['val_r2']:6.3f}  MAE {m['val_mae']:.4g}  │  "
                     f"lr {r.lr:.2e}  {r.seconds:5.1f} s")
             self.last = f"last: val R² {m['val_r2']:.3f}"
-            self.progress.console.print("  " + line)
-            return
-        line = (f"epoch {r.epoch:>3}  loss {r.train_loss:.4f}  acc {100 * m['train_accuracy']:5.1f}%  │  "
-                f"val loss {r.val_loss:.4f}  acc {100 * m['val_accuracy']:5.1f}%  │  lr {r.lr:.2e}  {r.seconds:5.1f} s")
-        self.last = f"last: val acc {100 * m['val_accuracy']:.1f}%"
+        else:
+            line = (f"epoch {r.epoch:>3}  loss {r.train_loss:.4f}  acc {100 * m['train_accuracy']:5.1f}%  │  "
+                    f"val loss {r.val_loss:.4f}  acc {100 * m['val_accuracy']:5.1f}%  │  "
+                    f"lr {r.lr:.2e}  {r.seconds:5.1f} s")
+            self.last = f"last: val acc {100 * m['val_accuracy']:.1f}%"
+        if left:
+            line += f"  │  suite: {left}"
+            self.last += f" · suite: {left}"
         self.progress.console.print("  " + line)
 
     def close(self) -> None:
@@ -106,23 +133,54 @@ class _EpochProgress:
             self.task = None
 
 
+class QuietReporter:
+    """``--quiet``: nothing while the run goes; the run directory is still kept for an interruption's hint."""
+
+    def __init__(self) -> None:
+        self.run_dir: Path | None = None
+
+    def stage(self, message: str) -> None: ...
+    def experiment(self, index: int, total: int, exp) -> None: ...
+    def experiment_done(self, exp, trained) -> None: ...
+    def close(self) -> None: ...
+
+    def run_started(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+
+
 def run(
     suite_file: Annotated[Path | None, typer.Argument(help="Suite YAML; default: the built-in digits case.")] = None,
     resume: Annotated[bool, typer.Option(
         "--resume", help="Continue the newest (or --run-id) run of this suite where it stopped.")] = False,
     run_id: Annotated[str | None, typer.Option(help="With --resume: which run to continue.")] = None,
     runs_dir: Annotated[Path, typer.Option(help="Where run directories go.")] = Path("runs"),
+    experiments: Annotated[str | None, typer.Option(
+        "--experiments", metavar="NAMES", help="Run only these experiments of the suite: a,b.")] = None,
+    reevaluate: Annotated[bool, typer.Option(
+        "--reevaluate", help="With --resume of a finished run: measure, select and report again (the training "
+                             "is kept). Without it, resuming a finished run only says where its report is.")] = False,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="Print only the decision and errors: no progress, no table.")] = False,
 ) -> None:
     """Run a case study: train every experiment, diagnose, select, and write the report."""
-    from practica.config import load_suite
-    from practica.pipeline.suite import run_suite
+    from practica.config import load_suite, only_experiments
+    from practica.pipeline.suite import finished_run, run_suite
 
     path = suite_file or default_suite()
-    reporter = RichReporter()
+    reporter: RichReporter | QuietReporter = QuietReporter()
     try:
         suite = load_suite(path)
-        console.print(f"[bold]practica[/] · suite [bold]{escape(suite.name)}[/] ({escape(str(path))}), "
-                      f"{len(suite.experiments)} experiments")
+        count = f"{len(suite.experiments)} experiments"
+        if experiments is not None:
+            suite = only_experiments(suite, experiments.split(","))
+            count = f"{len(suite.experiments)} of its {count} (--experiments)"
+        if resume and not reevaluate and (done := finished_run(runs_dir, suite, run_id)) is not None:
+            _print_finished(done)
+            return
+        if not quiet:
+            reporter = RichReporter(suite)
+            console.print(f"[bold]practica[/] · suite [bold]{escape(suite.name)}[/] ({escape(str(path))}), "
+                          f"{count}")
         result = run_suite(suite, runs_root=runs_dir, resume=resume, run_id=run_id, reporter=reporter)
     except PracticaError as err:
         reporter.close()
@@ -134,7 +192,10 @@ def run(
         raise typer.Exit(EXIT_INTERRUPTED) from None
     finally:
         reporter.close()
-    _print_summary(result)
+    if quiet:
+        console.print(f"[bold]Decision:[/] {escape(result.decision.summary)}")
+    else:
+        _print_summary(result)
     if result.failed:
         console.print(f"[bold red]{len(result.failed)} of {len(result.results)} experiments failed:[/] "
                       f"{escape(', '.join(result.failed))}. Each one's error is printed above and in "
@@ -144,6 +205,18 @@ def run(
         console.print("[bold red]No model meets the selection policy:[/] none is recommended and no bundle was written "
                       "(the decision above gives each experiment's reason).")
         raise typer.Exit(EXIT_NO_MODEL)
+
+
+def _print_finished(run) -> None:
+    """What ``--resume`` of a run with nothing left to do prints (and does: nothing)."""
+    status = run.read_status()
+    chosen = status.get("chosen")
+    console.print(f"Run {escape(run.id)} of suite '{escape(str(status.get('suite', '')))}' has already finished "
+                  f"({escape(str(status.get('status')))}: "
+                  + (f"{escape(chosen)} was chosen" if chosen else "no model meets the selection policy")
+                  + "); nothing to resume, nothing was changed.")
+    console.print(f"[bold]Report:[/] {run.path / 'report.html'}  (and report.md)")
+    console.print("To measure, select and write the report again (the training is kept), add --reevaluate.")
 
 
 def _resume_hint(suite_file: Path | None, runs_dir: Path, resume: bool, run_id: str | None,
@@ -166,7 +239,9 @@ def _print_summary(run) -> None:
     shown = [next(c for c in task.columns if c.split == split) for split in ("val", "test")]
     scores = [c.header[0].lower() + c.header[1:] for c in shown]
     for col in ("experiment", "verdict", *scores, "p95 ms", "size MB", "train s", "decision"):
-        table.add_column(col, justify="right" if col not in ("experiment", "verdict", "decision") else "left")
+        # Folded, never cut ("undert…"), when a terminal is too narrow for the table.
+        table.add_column(col, justify="right" if col not in ("experiment", "verdict", "decision") else "left",
+                         overflow="fold")
     ranks = {r.experiment: r for r in run.decision.ranking}
     for r in run.results:
         ev, diagnosis = (r.evaluation, r.diagnosis) if r.status == "ok" else (None, None)

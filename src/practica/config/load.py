@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +165,11 @@ def _resolve_paths(data: dict[str, Any], base_dir: Path) -> None:
             if isinstance(spec, dict) and isinstance(spec.get(key), str):
                 p = Path(spec[key]).expanduser()
                 spec[key] = str(p if p.is_absolute() else (base_dir / p).resolve())
+    evaluation = data.get("evaluation")
+    for spec in (evaluation.get("slices") or []) if isinstance(evaluation, dict) else []:
+        if isinstance(spec, dict) and isinstance(spec.get("tags"), str):  # a tags file, like the data paths
+            p = Path(spec["tags"]).expanduser()
+            spec["tags"] = str(p if p.is_absolute() else (base_dir / p).resolve())
 
 
 def format_validation_error(
@@ -177,6 +183,9 @@ def format_validation_error(
         msg = e["msg"].removeprefix("Value error, ")
         given = e.get("input")
         if e["type"] in ("missing",):
+            # _where drops a key the data lacks (it takes it for a union's tag): name the missing key here
+            if loc and isinstance(loc[-1], str):
+                where = f"{_where(loc[:-1], data)}.{loc[-1]}".lstrip(".")
             msg = "this key is required"
         elif e["type"] == "finite_number":
             msg = f"expected a finite number, got {given!r}; NaN and infinity are not accepted, write a number"
@@ -209,3 +218,21 @@ def _where(loc: tuple[Any, ...], data: Any) -> str:
         node = node.get(item) if isinstance(node, dict) else None
         parts.append(f".{item}" if parts else str(item))
     return "".join(parts)
+
+
+def only_experiments(suite: Suite, names: Sequence[str]) -> Suite:
+    """``suite`` with only the experiments ``names``, in the suite's order (``practica run --experiments a,b``).
+
+    The run directory keeps this smaller suite as the one it ran; a resume names the same experiments.
+
+        >>> only_experiments(suite, ["mlp"]).experiments[0].name
+        'mlp'
+    """
+    known = [exp.name for exp in suite.experiments]
+    wanted = [name.strip() for name in names if name.strip()]
+    unknown = [name for name in wanted if name not in known]
+    if unknown or not wanted:
+        what = f"no experiment named {', '.join(map(repr, unknown))}" if unknown else "no experiment named"
+        raise ConfigError(f"suite '{suite.name}' has {what}; its experiments are: {', '.join(known)}. "
+                          "Give some of those names, separated by commas.")
+    return suite.model_copy(update={"experiments": [exp for exp in suite.experiments if exp.name in wanted]})

@@ -549,6 +549,30 @@ class Constraints(Strict):
 SelectionMetric = Literal["val_accuracy", "val_macro_f1", "val_loss", "val_r2", "val_rmse", "val_mae"]
 
 
+class ThresholdSpec(Strict):
+    """A two-class model's decision threshold, chosen on the validation split for a declared target: the
+    positive class is predicted when its probability reaches the threshold that meets ``metric >= at_least``
+    with the best other metric (recall ≥ 0.95 with the highest precision). Absent: the most probable class."""
+
+    positive: str = Field(min_length=1, description="the class the target is about, e.g. malignant")
+    metric: Literal["recall", "precision"] = Field(description="the positive class's figure the target bounds")
+    at_least: float = Field(gt=0.0, le=1.0, description="the target, e.g. 0.95")
+
+    def check_classes(self, classes: tuple[str, ...]) -> None:
+        """Raise ValueError unless the data has two classes, one of them ``positive``."""
+        if len(classes) != 2:
+            raise ValueError(
+                f"selection.threshold applies to two classes, but the data has {len(classes)} "
+                f"({', '.join(classes[:6])}{', …' if len(classes) > 6 else ''}); remove selection.threshold "
+                "(each prediction is then the most probable class)"
+            )
+        if self.positive not in classes:
+            raise ValueError(
+                f"selection.threshold.positive '{self.positive}' is not a class of the data; its classes are "
+                f"{' and '.join(repr(c) for c in classes)}"
+            )
+
+
 class SelectionSpec(Strict):
     """Choose on validation data: best ``metric``, within ``tolerance`` the cheaper model wins; both
     compared with their confidence intervals (``evaluation.confidence``), so a difference inside the
@@ -564,6 +588,14 @@ class SelectionSpec(Strict):
         0.1, ge=0.0, le=1.0, description="'cheaper' in latency: a median (p50) at least this share lower, and "
         "its interval clear of the other's; a smaller difference is a tie"
     )
+    threshold: ThresholdSpec | None = Field(
+        None, description="two classes only: {positive: CLASS, metric: recall | precision, at_least: 0.95}, a "
+        "decision threshold chosen on validation for the chosen model and carried into its bundle"
+    )
+    slice_floors: dict[str, float] = Field(
+        default_factory=dict, description="per slice name ('*': every slice), the worst slice metric a model "
+        "may show on validation (a minimum, or a maximum for a lower-is-better metric such as MAE)"
+    )
 
     def for_task(self, task: str) -> SelectionSpec:
         """This policy with its metric resolved for ``task``: the one place a default metric is chosen (the
@@ -574,6 +606,43 @@ class SelectionSpec(Strict):
 
 class DefaultsSpec(Strict):
     train: dict[str, Any] = Field(default_factory=dict, description="merged under every experiment's train")
+
+
+class SliceSpec(Strict):
+    """A declared slice family (``evaluation.slices``), exactly one of: ``folder_level`` (the k-th folder
+    above each file, 1 the one holding it: one slice per folder name), ``pattern`` (a regex searched in
+    each sample's source path: one slice of the matches, or one per value of its first group), ``tags``
+    (a CSV of ``source,tag`` rows: one slice per tag), ``column`` (a table's feature column: one slice per
+    category, or per quartile of a number). ``name`` prefixes the slices' names."""
+
+    name: str | None = Field(None, min_length=1, max_length=60)
+    folder_level: PositiveInt | None = Field(None, le=64)
+    pattern: str | None = Field(None, min_length=1, max_length=500)
+    tags: str | None = Field(None, description="a CSV file of source,tag rows; relative to the suite file")
+    column: str | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _exactly_one_kind(self) -> SliceSpec:
+        given = [k for k in SLICE_KINDS if getattr(self, k) is not None]
+        if len(given) != 1:
+            got = f"got {', '.join(given)}" if given else "got none"
+            raise ValueError(f"a slice takes exactly one of {', '.join(SLICE_KINDS)} ({got}); e.g. "
+                             "{folder_level: 1}, {pattern: 'night'}, {tags: tags.csv} or {column: sex}")
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as err:
+                raise ValueError(f"pattern {self.pattern!r} is not a valid regular expression: {err}. "
+                                 "Escape special characters with a backslash, e.g. '\\.png$'") from None
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in SLICE_KINDS if getattr(self, k) is not None)
+
+
+SLICE_KINDS = ("folder_level", "pattern", "tags", "column")
+MAX_DECLARED_SLICES = 32
 
 
 class EvaluationSpec(Strict):
@@ -592,6 +661,15 @@ class EvaluationSpec(Strict):
     confidence: float = Field(0.95, ge=0.5, lt=1.0, description="level of every interval (metrics and latency)")
     bootstrap_resamples: int = Field(
         1000, ge=100, le=100_000, description="resamples of the validation samples for the metrics' intervals"
+    )
+    slices: list[SliceSpec] = Field(default_factory=list, max_length=MAX_DECLARED_SLICES,
+                                    description="slices declared beside the automatic ones (per class, ...)")
+    min_slice_samples: PositiveInt = Field(
+        20, description="validation samples a slice needs for a selection floor to apply to it"
+    )
+    human_level: float | dict[str, float] | None = Field(
+        None, description="the slice metric a human (or a published figure) reaches: one number for every "
+        "slice, or per slice name ('*' for the others); the 'what to work on' reference instead of the best model"
     )
 
 

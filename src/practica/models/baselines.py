@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import inspect
 import pickle
+import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.naive_bayes import GaussianNB
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
@@ -90,14 +93,41 @@ def balancing(name: str, class_weight: str | None) -> str:
     return "none"
 
 
+@dataclass(frozen=True)
+class BaselineFit:
+    """A fitted baseline, and what its user should know about the fit (one readable line each)."""
+
+    estimator: BaseEstimator
+    notes: tuple[str, ...] = ()
+
+
 def fit_baseline(
     name: str, est: BaseEstimator, x: np.ndarray, y: np.ndarray, class_weight: str | None,
-) -> BaseEstimator:
-    """Fit ``est`` (from ``make_baseline``) on samples ``x`` (images or features), balanced if asked."""
+) -> BaselineFit:
+    """Fit ``est`` (from ``make_baseline``) on samples ``x`` (images or features), balanced if asked.
+
+    scikit-learn's ``ConvergenceWarning`` (several lines on stderr, naming the solver, not the suite) is
+    caught and becomes one note that names the setting to change."""
     kwargs = {}
     if balancing(name, class_weight) == "sample_weight":
         kwargs["sample_weight"] = compute_sample_weight(class_weight, y)
-    return est.fit(as_features(x), y, **kwargs)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        est.fit(as_features(x), y, **kwargs)
+    others = [w for w in caught if not issubclass(w.category, ConvergenceWarning)]
+    for w in others:  # not ours to reword: shown as they would have been
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    converged = len(others) == len(caught)
+    return BaselineFit(est, () if converged else (convergence_note(name, est),))
+
+
+def convergence_note(name: str, est: BaseEstimator) -> str:
+    """``logistic regression did not converge in 200 iterations; raise model.params.max_iter (e.g. to 400)``."""
+    label = name.replace("_", " ")
+    limit = next((v for k, v in est.get_params().items() if k.split("__")[-1] == "max_iter"), None)
+    if not isinstance(limit, int):
+        return f"{label} did not converge; its scores may improve with more iterations or scaled features"
+    return f"{label} did not converge in {limit} iterations; raise model.params.max_iter (e.g. to {2 * limit})"
 
 
 def as_features(x: np.ndarray) -> np.ndarray:

@@ -101,10 +101,12 @@ def train_experiment(
     train = training_subset(splits.train, exp.train.max_samples, exp.train.seed)
     started = time.perf_counter()
     cv = None
+    notes: tuple[str, ...] = ()
     if exp.model.kind == "sklearn":
-        predictor: Predictor = _fit_baseline(exp, train, len(splits.classes))
+        predictor: Predictor
+        predictor, notes = _fit_baseline(exp, train, len(splits.classes))
         history = None
-        summary = f"{describe(exp.model)} ({predictor.params:,} learned values)"
+        summary = "; ".join([f"{describe(exp.model)} ({predictor.params:,} learned values)", *notes])
         assert exp.model.sklearn is not None  # kind "sklearn": the one model field given is sklearn
         if baselines.balancing(exp.model.sklearn, exp.train.class_weight) == "none" and exp.train.class_weight:
             summary += f"; class_weight: {exp.train.class_weight} does not apply ({exp.model.sklearn} takes no weights)"
@@ -149,6 +151,7 @@ def train_experiment(
         train_seconds=seconds,
         model_summary=summary,
         cv=cv,
+        notes=notes,
     )
     exp_dir.write_predictions(outputs)
     exp_dir.write_result(trained)
@@ -199,23 +202,24 @@ def cross_validate(exp: ExperimentSpec, splits: Splits, folds: int) -> CrossVali
         warnings.filterwarnings("ignore", message=".*least populated class.*")
         for fit_idx, score_idx in splitter.split(x, y, groups if n_groups < len(y) else None):
             part = Dataset("fold", x[fit_idx], y[fit_idx], splits.classes, table=splits.train.table)
-            est = _fit_baseline(exp, part, len(splits.classes))
+            est, _ = _fit_baseline(exp, part, len(splits.classes))  # the full fit's notes suffice
             scores.append(float((est.predict_proba(x[score_idx]).argmax(1) == y[score_idx]).mean()))
     return CrossValidation(folds=folds, accuracies=tuple(scores), samples=len(y), groups=n_groups)
 
 
-def _fit_baseline(exp: ExperimentSpec, train: Dataset, num_classes: int) -> SklearnPredictor:
+def _fit_baseline(exp: ExperimentSpec, train: Dataset, num_classes: int) -> tuple[SklearnPredictor, tuple[str, ...]]:
+    """The fitted baseline, and its fit's notes (one that did not converge says so)."""
     name = exp.model.sklearn
     assert name is not None  # only sklearn models are fitted here
     est = baselines.make_baseline(name, exp.model.params, exp.train.seed, exp.train.class_weight, task=train.task)
     if train.table is not None:  # a CSV table: its preprocessing is the pipeline's first step, fitted on train
         est = with_table(est, train.table)
-    baselines.fit_baseline(name, est, train.x, train.y, exp.train.class_weight)
+    fitted = baselines.fit_baseline(name, est, train.x, train.y, exp.train.class_weight)
     if "n_jobs" in est.get_params():
         # Parallel fitting pays; parallel prediction of a few samples costs more in thread
         # start-up than it saves, and would dominate the measured latency.
         est.set_params(n_jobs=1)
-    return SklearnPredictor(est, num_classes)
+    return SklearnPredictor(est, num_classes), fitted.notes
 
 
 def _model_meta(exp: ExperimentSpec, splits: Splits, preprocess=None) -> dict:
@@ -239,7 +243,7 @@ def load_predictor(exp: ExperimentSpec, splits: Splits, exp_dir: ExperimentDir) 
     """
     if exp.model.kind == "sklearn":
         train = training_subset(splits.train, exp.train.max_samples, exp.train.seed)
-        return _fit_baseline(exp, train, len(splits.classes))
+        return _fit_baseline(exp, train, len(splits.classes))[0]  # its notes were given when it was trained
     tensors, meta = exp_dir.read_model(exp.name)
     model = build_classifier(ModelSpec.model_validate(meta["model"]), tuple(meta["input_shape"]), len(meta["classes"]),
                              meta.get("preprocessing"), task=meta.get("task", "classification"))

@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from practica.bundle.export import BundleSource, write_bundle
+from practica.config.schema import Suite
 from practica.data import prepare_data
+from practica.data.records import Splits
 from practica.errors import RunError
+from practica.evaluation.thresholds import ThresholdChoice, choose_threshold
 from practica.pipeline.experiment import load_predictor
-from practica.pipeline.rundir import RunDir
+from practica.pipeline.rundir import ExperimentDir, RunDir
 
 
 def export_run(run_dir: Path, experiment: str | None = None, out: Path | None = None, *,
@@ -41,5 +44,19 @@ def export_run(run_dir: Path, experiment: str | None = None, out: Path | None = 
         suite=suite, experiment=exp, splits=splits, predictor=load_predictor(exp, splits, exp_dir),
         evaluation=evaluation, diagnosis=exp_dir.read_diagnosis(), decision=decision, run_id=run.id,
         code_version=run.read_status().get("code_version", ""), lineage=run.read_lineage(),
+        threshold=_threshold(suite, splits, run, name, exp_dir),
     )
     return write_bundle(src, out or run.bundle(name, decision.chosen), overwrite=overwrite)
+
+
+def _threshold(suite: Suite, splits: Splits, run: RunDir, name: str, exp_dir: ExperimentDir) -> ThresholdChoice | None:
+    """The decision threshold of experiment ``name`` (``selection.threshold``): as the run recorded it for the
+    chosen model, or chosen now the same way from another experiment's kept validation outputs."""
+    spec = suite.selection.threshold
+    if spec is None:
+        return None
+    if (kept := run.read_threshold()) is not None and kept.experiment == name:
+        return kept
+    if (outputs := exp_dir.read_predictions()) is None:  # a run from before outputs were kept
+        return None
+    return choose_threshold(spec, splits.classes, name, (outputs.val, splits.val.y), (outputs.test, splits.test.y))

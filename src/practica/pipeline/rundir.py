@@ -11,6 +11,7 @@ path under a run::
                             history.csv, predictions.npz, diagnosis.json, cost.json, metrics.json,
                             traceback.txt
       decision.json         the selection
+      threshold.json        the chosen model's decision threshold (selection.threshold only)
       report.html, report.md (practica.reporting.write_report names them)
       bundle/               the chosen model's bundle (bundle-<name>/ for others, by practica export)
 
@@ -35,6 +36,8 @@ from practica.data.records import Splits
 from practica.diagnosis.records import Diagnosis
 from practica.errors import RunError
 from practica.evaluation.records import Cost, Evaluation, Predictions, train_from_flat
+from practica.evaluation.slice_scores import SLICE_SCORES, SliceScores
+from practica.evaluation.thresholds import ThresholdChoice
 from practica.io import (
     checksum_problem,
     read_json,
@@ -117,6 +120,10 @@ class ExperimentDir:
     @property
     def diagnosis(self) -> Path:
         return self.path / "diagnosis.json"
+
+    @property
+    def slices(self) -> Path:
+        return self.path / "slices.json"
 
     @property
     def cost(self) -> Path:
@@ -219,6 +226,13 @@ class ExperimentDir:
     def read_diagnosis(self) -> Diagnosis | None:
         return _DIAGNOSIS.validate_python(read_json(self.diagnosis)) if self.diagnosis.is_file() else None
 
+    def write_slices(self, scores: SliceScores) -> None:
+        """The experiment on every slice (``evaluation.slice_scores``); recomputed from the predictions on resume."""
+        write_json(self.slices, SLICE_SCORES.dump_python(scores, mode="json"))
+
+    def read_slices(self) -> SliceScores | None:
+        return SLICE_SCORES.validate_python(read_json(self.slices)) if self.slices.is_file() else None
+
     def write_cost(self, cost: Cost) -> None:
         write_json(self.cost, _COST.dump_python(cost))
 
@@ -305,6 +319,10 @@ class RunDir:
         return self.path / "decision.json"
 
     @property
+    def threshold_file(self) -> Path:
+        return self.path / "threshold.json"
+
+    @property
     def data(self) -> Path:
         return self.path / "data"
 
@@ -384,3 +402,10 @@ class RunDir:
 
     def read_decision(self) -> Decision:
         return _DECISION.validate_python(read_json(self.decision_file))
+
+    def write_threshold(self, choice: ThresholdChoice) -> None:
+        write_json(self.threshold_file, choice.model_dump(mode="json"))
+
+    def read_threshold(self) -> ThresholdChoice | None:
+        """The decision threshold the run chose; None when the suite sets none (or the run predates them)."""
+        return ThresholdChoice.model_validate(read_json(self.threshold_file)) if self.threshold_file.is_file() else None

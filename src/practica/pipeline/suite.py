@@ -30,6 +30,9 @@ from practica.evaluation.cost import measure_costs
 from practica.evaluation.intervals import Bootstrap, bootstrap
 from practica.evaluation.predictors import Predictor
 from practica.evaluation.records import Cost, Interval, Predictions, RegressionMetrics
+from practica.evaluation.slice_scores import SliceScores, score_slices, slice_metric
+from practica.evaluation.slices import SliceSet, check_names, find_slices
+from practica.evaluation.thresholds import ThresholdChoice, choose_threshold, describe_threshold
 from practica.pipeline.experiment import (
     failed,
     load_predictor,
@@ -75,6 +78,8 @@ def preflight(suite: Suite, splits: Splits) -> None:
     check_classes(splits)
     try:  # the settings that suit one task only, against the task the data resolved to
         check_task(suite, splits.train.task)
+        if suite.selection.threshold is not None:  # two classes, and the positive one among them
+            suite.selection.threshold.check_classes(splits.classes)
     except ValueError as err:
         raise ConfigError(f"{err}.") from None
     folds = suite.dataset.split.cv_folds
@@ -120,6 +125,18 @@ def check_classes(splits: Splits) -> None:
     )
 
 
+def finished_run(runs_root: Path, suite: Suite, run_id: str | None) -> RunDir | None:
+    """The run ``--resume`` would continue (``run_id``, else the newest of ``suite``), when it has nothing left
+    to do: it reached its decision with every experiment trained and no error stopped it (run.json's status
+    ``complete``, or ``failed`` because no model meets the policy). Resuming it would only measure, select
+    and write the report again. None when it has something left to do; a RunError when there is no such run."""
+    run = RunDir.find(runs_root, suite, run_id)
+    status = run.read_status()
+    done = (status.get("status") in ("complete", "failed") and not status.get("error")
+            and not status.get("failed_experiments") and run.decision_file.is_file())
+    return run if done else None
+
+
 def run_suite(
     suite: Suite,
     *,
@@ -147,6 +164,7 @@ def run_suite(
         reporter.stage(line)
     preflight(suite, splits)
     selection = suite.selection.for_task(splits.train.task)
+    slices = _find_slices(suite, splits)  # a mistake in a declared slice surfaces before any training
     if resume:
         reporter.stage(f"Resuming run {run.path}")
         for stale in _remove_staging(suite, run):
@@ -197,19 +215,21 @@ def run_suite(
         costs = _measure_costs(suite, splits, ok, in_memory, run)
 
         outputs = _predictions(suite, splits, ok, in_memory, run)
+        scores = _score_slices(suite, splits, slices, selection.metric, outputs, run)
         resampling = Bootstrap(resamples=suite.evaluation.bootstrap_resamples, level=suite.evaluation.confidence)
         intervals = _intervals(splits, outputs, resampling)
-        results = tuple(_result(exp, trained[exp.name], diagnoses.get(exp.name), costs, outputs.get(exp.name),
-                                intervals.get(exp.name, {}), run)
+        results = tuple(_result(exp, trained[exp.name], diagnoses.get(exp.name), costs, outputs.get(exp.name), run,
+                                scores.get(exp.name), intervals.get(exp.name, {}))
                         for exp in suite.experiments)
         decision = select(results, selection, splits.val.y, bootstrap=resampling)
         run.write_decision(decision)
-        bundle = _write_chosen_bundle(suite, splits, results, decision, in_memory, run, version, reporter)
+        threshold = _choose_threshold(suite, splits, results, decision, run, reporter)
+        bundle = _write_chosen_bundle(suite, splits, results, decision, in_memory, run, version, reporter, threshold)
 
         suite_run = SuiteRun(
             suite=suite, run_dir=run.path, run_id=run.id, splits=splits, results=results, decision=decision,
             code_version=version, started=started_at, seconds=time.perf_counter() - started, bundle=bundle,
-            hygiene=hygiene,
+            hygiene=hygiene, threshold=threshold,
         )
         reporter.stage("Writing the report")
         from practica.reporting import (
@@ -243,9 +263,28 @@ def _remove_staging(suite: Suite, run: RunDir) -> list[Path]:
     return [stale for target in targets for stale in remove_staging(target)]
 
 
+def _choose_threshold(
+    suite: Suite, splits: Splits, results: tuple[ExperimentResult, ...], decision: Decision, run: RunDir,
+    reporter: Reporter,
+) -> ThresholdChoice | None:
+    """The chosen model's decision threshold (``selection.threshold``), from its validation outputs, after the
+    selection: the policy compares models as they are, the threshold tunes the one it chose."""
+    spec = suite.selection.threshold
+    chosen = next((r for r in results if r.name == decision.chosen and isinstance(r, Ok)), None)
+    if spec is None or chosen is None or chosen.predictions is None:
+        return None
+    choice = choose_threshold(spec, splits.classes, chosen.name, (chosen.predictions.val, splits.val.y),
+                              (chosen.predictions.test, splits.test.y))
+    run.write_threshold(choice)
+    for line in describe_threshold(choice):
+        reporter.stage(line)
+    return choice
+
+
 def _write_chosen_bundle(
     suite: Suite, splits: Splits, results: tuple[ExperimentResult, ...], decision: Decision,
     in_memory: dict[str, Predictor], run: RunDir, version: str, reporter: Reporter,
+    threshold: ThresholdChoice | None = None,
 ) -> Path | None:
     """The chosen model, packaged for production. A failed export is reported, not fatal: the
     run's evidence is still worth its report, and ``practica export`` can retry."""
@@ -259,7 +298,7 @@ def _write_chosen_bundle(
     try:
         predictor = in_memory.get(exp.name) or load_predictor(exp, splits, run.experiment(exp.name))
         src = BundleSource(suite, exp, splits, predictor, chosen.evaluation, chosen.diagnosis, decision, run.id,
-                           version, lineage=run.read_lineage())
+                           version, lineage=run.read_lineage(), threshold=threshold)
         path = write_bundle(src, run.bundle(), overwrite=True)
     except PracticaError as err:
         reporter.stage(f"No bundle: {err}")
@@ -392,14 +431,34 @@ def _intervals(splits: Splits, outputs: dict[str, Predictions], spec: Bootstrap)
     return {name: resampled.intervals(name) for name in outputs}
 
 
+def _find_slices(suite: Suite, splits: Splits) -> SliceSet:
+    """The automatic and declared slices; names in the floors and the human levels checked against them."""
+    slices = find_slices(splits, suite.evaluation)
+    check_names(suite.selection.slice_floors, slices, "selection.slice_floors")
+    return slices
+
+
+def _score_slices(
+    suite: Suite, splits: Splits, slices: SliceSet, metric: str | None, outputs: dict[str, Predictions], run: RunDir
+) -> dict[str, SliceScores]:
+    """Every experiment with outputs on every slice of validation and test, in its slices.json."""
+    by_slice = slice_metric(splits.train.task, metric)
+    out: dict[str, SliceScores] = {}
+    for name, predictions in outputs.items():
+        out[name] = score_slices(slices, predictions, splits, by_slice, suite.evaluation.min_slice_samples)
+        run.experiment(name).write_slices(out[name])
+    return out
+
+
 def _result(
     exp: ExperimentSpec, t: Trained | Failed, diagnosis: Diagnosis | None, costs: dict[str, Cost],
-    predictions: Predictions | None, intervals: dict[str, Interval], run: RunDir,
+    predictions: Predictions | None, run: RunDir, slices: SliceScores | None = None,
+    intervals: dict[str, Interval] | None = None,
 ) -> ExperimentResult:
     if isinstance(t, Failed):
         return t
     if (cost := costs.get(exp.name)) is None:
         return Failed(exp, "no cost measured", t.model_summary, t.train_seconds)
-    result = Ok(exp, t, cost, diagnosis, predictions, intervals)
+    result = Ok(exp, t, cost, diagnosis, predictions, slices, intervals or {})
     run.experiment(exp.name).write_evaluation(result.evaluation)
     return result

@@ -148,23 +148,28 @@ def _decode_files(paths: list[str], spec: InputSpec, max_pixels: int) -> list[np
 
 
 def _predict_batch(bundle: Bundle, items: list[Item], inputs: list[np.ndarray | str], k: int) -> Iterator[Row]:
+    has_classes = get_task(bundle.task).has_classes
     good = [i for i, x in enumerate(inputs) if isinstance(x, np.ndarray)]
     # one output row per stacked input, so zip pairs each good index with its own row
-    proba_of = dict(zip(good, bundle.predict_proba(np.stack([inputs[i] for i in good])), strict=True)) if good else {}
+    probs = bundle.predict_proba(np.stack([inputs[i] for i in good])) if good else None
+    proba_of = dict(zip(good, probs, strict=True)) if probs is not None else {}
+    # the class each input is predicted as: the bundle's threshold, when it has one, else the most probable
+    label_of = dict(zip(good, bundle.decide(probs), strict=True)) if probs is not None and has_classes else {}
     for i, item in enumerate(items):
         x = inputs[i]
         if not isinstance(x, np.ndarray):  # not in proba_of: x says why it has no input
             yield Row(item.name, true_label=item.label, error=x)
             continue
         p = proba_of[i]
-        if not get_task(bundle.task).has_classes:  # p is the (1,) predicted value
+        if not has_classes:  # p is the (1,) predicted value
             value = float(p[0])
             yield Row(item.name, f"{value:.6g}", true_label=item.label, value=value)
             continue
         # Stable sort: ties go to the lower class index, as argmax does.
         top = np.argsort(-p, kind="stable")[:k]
         ranked = tuple((bundle.classes[j], float(p[j])) for j in top)
-        yield Row(item.name, ranked[0][0], ranked[0][1], ranked, item.label)
+        label = int(label_of[i])
+        yield Row(item.name, bundle.classes[label], float(p[label]), ranked, item.label)
 
 
 def _chunk_size(spec: InputSpec, batch_size: int) -> int:

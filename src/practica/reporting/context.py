@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 from practica.data.records import Skipped, skipped_noun
 from practica.reporting import humanize as h
-from practica.reporting import plots
+from practica.reporting import plots, slices
 from practica.reporting import regression as reg
+from practica.reporting.thresholds import ThresholdSection, threshold_section
 from practica.tasks import Column, Metric, Task, get_task
 
 if TYPE_CHECKING:  # records are only read here; importing their packages would pull in torch
@@ -23,6 +24,7 @@ if TYPE_CHECKING:  # records are only read here; importing their packages would 
     from practica.data.records import Splits
     from practica.diagnosis.records import Finding
     from practica.evaluation.records import ClassificationMetrics
+    from practica.reporting.slices import ErrorAnalysis
     from practica.results import ExperimentResult, Ok, SuiteRun
     from practica.selection.records import Ranked
 
@@ -124,9 +126,13 @@ class Report:
     task: str = "classification"
     drops: tuple[str, ...] = ()  # one line per cleaning rule that dropped samples: first in the data section
     comparison_note: str = CLASSES_COMPARISON_NOTE
+    threshold: ThresholdSection | None = None  # precision–recall curves, and the decision threshold if set
+    error_analysis: ErrorAnalysis | None = None  # slices, what to work on, mistakes (``reporting/slices.py``)
 
     def images(self) -> list[Image]:
-        found = [*self.data_images, *self.hygiene_images, self.comparison, *(e.curves for e in self.experiments)]
+        found = [*self.data_images, *self.hygiene_images, self.comparison, *(e.curves for e in self.experiments),
+                 self.threshold.curves if self.threshold else None]
+        found += self.error_analysis.images if self.error_analysis else ()
         if self.detail:
             found.append(self.detail.confusion)
         return [i for i in found if i is not None]
@@ -166,6 +172,8 @@ def build(run: SuiteRun) -> Report:
         **_hygiene(run),
         task=task.name,
         comparison_note=CLASSES_COMPARISON_NOTE if task.has_classes else reg.COMPARISON_NOTE,
+        threshold=threshold_section(run),
+        error_analysis=slices.build(run),
     )
 
 

@@ -27,6 +27,7 @@ import numpy as np
 from practica.config.schema import SelectionSpec
 from practica.evaluation.intervals import Bootstrap, difference_text
 from practica.results import Failed
+from practica.selection.audit import slice_floor_violation
 from practica.selection.evidence import CostView, Quality, ms, size_text
 from practica.selection.records import Decision, Ranked
 from practica.tasks import Metric, Task, get_task, owner
@@ -72,6 +73,8 @@ def select(results: Sequence[ExperimentResult], policy: SelectionSpec, val_y: np
             out.append(Ranked(r.name, _value(r, metric), "rejected", f"training diverged ({r.history.stop_detail})"))
         elif (why := _violation(r, policy)) is not None:
             out.append(Ranked(r.name, _value(r, metric), "rejected", why))
+        elif (why := slice_floor_violation(r, policy.slice_floors)) is not None:
+            out.append(Ranked(r.name, _value(r, metric), "rejected", f"performance audit: {why}"))
         else:
             eligible.append(r)
 

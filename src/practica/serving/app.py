@@ -64,6 +64,10 @@ def create_app(bundle: Bundle, settings: ServeSettings | None = None) -> FastAPI
     accepted = describe_accepted(spec, settings)
     card = orjson.dumps(bundle.card)
     page = (resources.files("practica.serving") / "page" / "index.html").read_bytes()
+    has_classes = get_task(bundle.task).has_classes
+    # every classifier's response states its decision rule: null is the most probable class
+    rule = bundle.threshold
+    threshold = None if rule is None else {"positive": rule.positive, "value": rule.value}
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -122,8 +126,9 @@ def create_app(bundle: Bundle, settings: ServeSettings | None = None) -> FastAPI
         body = {
             "model_version": version,
             "request_id": request.scope[REQUEST_ID],
-            "predictions": predictions(probs, classes, body_top_k or top_k or settings.top_k)
-            if get_task(bundle.task).has_classes else values(probs),
+            "predictions": predictions(probs, classes, body_top_k or top_k or settings.top_k, bundle.decide(probs))
+            if has_classes else values(probs),
+            **({"threshold": threshold} if has_classes else {}),
         }
         return Response(orjson.dumps(body), media_type=JSON)
 

@@ -155,15 +155,18 @@ def _decode_staged(staged: Sequence[np.ndarray | OpenedImage], labels: list[str]
     return np.stack(arrays)
 
 
-def predictions(probs: np.ndarray, classes: Sequence[str], k: int) -> list[dict]:
-    """(N, classes) probabilities → per input, the k most probable classes, most probable first."""
+def predictions(probs: np.ndarray, classes: Sequence[str], k: int, labels: np.ndarray | None = None) -> list[dict]:
+    """(N, classes) probabilities → per input, its predicted class (``labels``, class indices: the bundle's
+    decision; default the most probable) and the k most probable classes, most probable first."""
     k = min(k, probs.shape[1])
     order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
     top_p = np.take_along_axis(probs, order, axis=1).tolist()
+    chosen = order[:, 0] if labels is None else np.asarray(labels)
+    chosen_p = np.take_along_axis(probs, chosen[:, None], axis=1)[:, 0].tolist()
     out = []
-    for idx, ps in zip(order.tolist(), top_p, strict=True):  # both are (N, k)
+    for idx, ps, label, p_label in zip(order.tolist(), top_p, chosen.tolist(), chosen_p, strict=True):
         top = [{"label": classes[i], "probability": p} for i, p in zip(idx, ps, strict=True)]
-        out.append({"label": top[0]["label"], "probability": top[0]["probability"], "top_k": top})
+        out.append({"label": classes[label], "probability": p_label, "top_k": top})
     return out
 
 

@@ -16,13 +16,19 @@ class Prediction(BaseModel):
 
 
 class InputPrediction(BaseModel):
-    label: str = Field(description="The most probable class.")
-    probability: float
+    label: str = Field(description="The predicted class: the most probable one, or with a decision threshold "
+                       "(``threshold``), the positive class whenever its probability reaches it.")
+    probability: float = Field(description="The predicted class's probability.")
     top_k: list[Prediction] = Field(description="The k most probable classes, most probable first.")
 
 
 class ValuePrediction(BaseModel):
     value: float = Field(description="A regression model's predicted value, in the target's units.")
+
+
+class Threshold(BaseModel):
+    positive: str = Field(description="The class predicted whenever its probability reaches ``value``.")
+    value: float = Field(description="Chosen on the validation split for a declared target (the card's threshold).")
 
 
 class PredictResponse(BaseModel):
@@ -31,6 +37,10 @@ class PredictResponse(BaseModel):
     predictions: list[InputPrediction | ValuePrediction] = Field(
         description="One per input, in the order sent: the most probable classes for a classifier, the "
         "predicted value for a regression model (the bundle card's task)."
+    )
+    threshold: Threshold | None = Field(
+        None, description="A classifier's decision rule: its decision threshold, or null when each label is the "
+        "most probable class. Absent for a regression model."
     )
 
 

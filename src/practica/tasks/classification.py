@@ -37,6 +37,17 @@ def _share(name: str, label: str, read) -> Metric:
     return Metric(name, label, True, read, _percent, _points, _percentage_points, share=True)
 
 
+def labels_at_threshold(probs: np.ndarray, positive: int, threshold: float) -> np.ndarray:
+    """Two classes' (N, 2) probabilities → (N,) class indices: ``positive`` where its probability reaches
+    ``threshold``, the other class elsewhere. The one decision rule of a model with a chosen threshold: the
+    run that chose it, ``practica predict`` and ``practica serve`` all apply this.
+
+    >>> labels_at_threshold(np.array([[0.3, 0.7], [0.8, 0.2]]), positive=0, threshold=0.25)
+    array([0, 0])
+    """
+    return np.where(probs[:, positive] >= threshold, positive, 1 - positive)
+
+
 class Classification(Task):
     name = "classification"
     metrics = (

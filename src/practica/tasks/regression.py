@@ -101,6 +101,9 @@ class Regression(Task):
     def check_settings(self, suite: Suite, why: str) -> None:
         if suite.diagnosis.reachable_accuracy is not None:
             raise ValueError(f"diagnosis.reachable_accuracy is an accuracy, but {why}; remove it")
+        if suite.selection.threshold is not None:
+            raise ValueError(f"selection.threshold sets a decision threshold between two classes, but {why}; "
+                             "remove it")
         if suite.dataset.split.cv_folds:
             raise ValueError(
                 f"dataset.split.cv_folds scores baselines by cross-validated accuracy, for classification only, but "
