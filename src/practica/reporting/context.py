@@ -57,7 +57,7 @@ class Row:
     model: str
     cells: tuple[Cell, ...]  # in the order of COLUMNS (below)
     verdict: str  # a Verdict, or "failed" / "not diagnosed"
-    selection: str  # "chosen", "rejected", "failed" or "not ranked"
+    selection: str  # "chosen", "not chosen", "rejected", "failed" or "not ranked"
 
 
 @dataclass(frozen=True)
