@@ -6,14 +6,14 @@ match on the type rather than checking a status and then narrowing optional fiel
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from practica.config.schema import ExperimentSpec, Suite
 from practica.data.records import Splits
 from practica.diagnosis.records import Diagnosis
-from practica.evaluation.records import Cost, CrossValidation, Evaluation, Predictions, SplitMetrics
+from practica.evaluation.records import Cost, CrossValidation, Evaluation, Interval, Predictions, SplitMetrics
 from practica.training.history import History
 
 if TYPE_CHECKING:  # not at run time: the selection stage imports these records
@@ -51,6 +51,9 @@ class Ok:
     # slices and mistakes. None only for results built without them (older runs read back).
     predictions: Predictions | None = None
     slices: SliceScores | None = None  # the selection's metric on every slice (``evaluation.slice_scores``)
+    # The validation metrics' bootstrap intervals, by metric name (``Evaluation.intervals``); empty without
+    # predictions.
+    intervals: dict[str, Interval] = field(default_factory=dict)
     status: Literal["ok"] = "ok"  # the tag of the union: code that must not import this module tests it
 
     @property
@@ -60,7 +63,7 @@ class Ok:
     @property
     def evaluation(self) -> Evaluation:
         t = self.trained
-        return Evaluation(train=t.train, val=t.val, test=t.test, cost=self.cost)
+        return Evaluation(train=t.train, val=t.val, test=t.test, cost=self.cost, intervals=self.intervals)
 
     @property
     def history(self) -> History | None:

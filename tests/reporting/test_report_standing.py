@@ -5,6 +5,7 @@ lost on the metric or on cost is "not chosen"."""
 from __future__ import annotations
 
 from practica.reporting import context
+from practica.selection import select
 
 
 def test_only_the_policy_rejects(build_run, tmp_path) -> None:
@@ -22,7 +23,7 @@ def test_only_the_policy_rejects(build_run, tmp_path) -> None:
 def test_a_failed_slice_audit_is_a_rejection(build_run, tmp_path) -> None:
     run = build_run(tmp_path)
     logreg = next(r for r in run.results if r.name == "logreg")
-    selection = run.suite.selection.model_copy(update={"slice_floors": {"*": 0.99}})
-    audited = run.suite.model_copy(update={"selection": selection})
-    assert context.standing(logreg, next(r for r in run.decision.ranking if r.experiment == "logreg"),
-                            audited) == "rejected"  # no slice scores to pass the declared floors with
+    policy = run.suite.selection.model_copy(update={"slice_floors": {"*": 0.99}}).for_task("classification")
+    decision = select(run.results, policy)
+    ranked = next(r for r in decision.ranking if r.experiment == "logreg")
+    assert context.standing(logreg, ranked) == "rejected"  # no slice scores to pass the declared floors with

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from pydantic import TypeAdapter
 
 from practica.bundle.inputs import INPUT_SPEC, InputSpec
 from practica.bundle.layout import (
@@ -48,7 +49,7 @@ from practica.data.records import Splits
 from practica.diagnosis.records import Diagnosis
 from practica.errors import BundleError
 from practica.evaluation.predictors import Predictor, SklearnPredictor, TorchPredictor
-from practica.evaluation.records import Evaluation, RegressionMetrics
+from practica.evaluation.records import Cost, Evaluation, RegressionMetrics
 from practica.evaluation.thresholds import ThresholdChoice
 from practica.io import write_json, write_text
 from practica.selection.records import Decision
@@ -235,7 +236,7 @@ def _card(src: BundleSource, spec: InputSpec, classes: tuple[str, ...], kind: st
             "train_accuracy": math.nan if regression else ev.train, "val": split(ev.val), "test": split(ev.test),
             **({"train_r2": ev.train} if regression else {}),
             "per_class_test": [] if regression else [asdict(c) for c in ev.test.classification.per_class],
-            "cost": asdict(ev.cost),
+            "cost": TypeAdapter(Cost).dump_python(ev.cost),  # with its intervals, as dicts
         },
         **({"threshold": _threshold(src.threshold)} if src.threshold is not None else {}),
         "diagnosis": None if src.diagnosis is None else {"verdict": src.diagnosis.verdict,

@@ -249,7 +249,7 @@ def _print_summary(run) -> None:
     ranks = {r.experiment: r for r in run.decision.ranking}
     for r in run.results:
         ev, diagnosis = (r.evaluation, r.diagnosis) if r.status == "ok" else (None, None)
-        status = standing(r, ranks.get(r.name), run.suite)
+        status = standing(r, ranks.get(r.name))
         table.add_row(
             r.name,
             diagnosis.verdict if diagnosis else r.status,

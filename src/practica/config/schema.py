@@ -574,7 +574,9 @@ class ThresholdSpec(Strict):
 
 
 class SelectionSpec(Strict):
-    """Choose on validation data: best ``metric``, within ``tolerance`` the cheaper model wins."""
+    """Choose on validation data: best ``metric``, within ``tolerance`` the cheaper model wins; both
+    compared with their confidence intervals (``evaluation.confidence``), so a difference inside the
+    noise is a tie."""
 
     metric: SelectionMetric | None = Field(
         None, description="default: val_accuracy for classification, val_r2 for regression; val_loss suits both"
@@ -582,6 +584,10 @@ class SelectionSpec(Strict):
     constraints: Constraints = Constraints()
     tolerance: NonNegativeFloat = Field(0.005, description="absolute; within it, prefer the cheaper model")
     prefer: Literal["latency", "size"] = Field("latency", description="what 'cheaper' means")
+    latency_margin: float = Field(
+        0.1, ge=0.0, le=1.0, description="'cheaper' in latency: a median (p50) at least this share lower, and "
+        "its interval clear of the other's; a smaller difference is a tie"
+    )
     threshold: ThresholdSpec | None = Field(
         None, description="two classes only: {positive: CLASS, metric: recall | precision, at_least: 0.95}, a "
         "decision threshold chosen on validation for the chosen model and carried into its bundle"
@@ -641,9 +647,21 @@ MAX_DECLARED_SLICES = 32
 
 class EvaluationSpec(Strict):
     latency_samples: PositiveInt = Field(
-        200, le=MAX_LATENCY_SAMPLES, description="single-image predictions timed per model"
+        200, le=MAX_LATENCY_SAMPLES, description="single-sample predictions timed per model, at least (more until "
+        "latency_precision is reached, within latency_budget_s)"
     )
     throughput_batch: PositiveInt = Field(256, le=MAX_THROUGHPUT_BATCH)
+    latency_precision: float = Field(
+        0.05, gt=0.0, le=0.5, description="time each model until its median latency's interval is within this "
+        "share of the median (or the budget is spent)"
+    )
+    latency_budget_s: PositiveFloat = Field(
+        3.0, le=600.0, description="seconds of timed single-sample calls per model, at most"
+    )
+    confidence: float = Field(0.95, ge=0.5, lt=1.0, description="level of every interval (metrics and latency)")
+    bootstrap_resamples: int = Field(
+        1000, ge=100, le=100_000, description="resamples of the validation samples for the metrics' intervals"
+    )
     slices: list[SliceSpec] = Field(default_factory=list, max_length=MAX_DECLARED_SLICES,
                                     description="slices declared beside the automatic ones (per class, ...)")
     min_slice_samples: PositiveInt = Field(

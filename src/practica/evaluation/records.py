@@ -108,6 +108,22 @@ class Predictions:
         return self.val if part == "val" else self.test
 
 
+class Interval(BaseModel):
+    """A confidence interval: [``low``, ``high``] holds the true value with probability ``level`` (0.95)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    low: float
+    high: float
+    level: float = 0.95
+
+    def contains(self, value: float) -> bool:
+        return self.low <= value <= self.high
+
+    def overlaps(self, other: Interval) -> bool:
+        return self.low <= other.high and other.low <= self.high
+
+
 @dataclass(frozen=True)
 class Cost:
     """Size and speed, measured one model after another in the same process so they compare."""
@@ -117,6 +133,11 @@ class Cost:
     latency_p50_ms: float  # one sample per call
     latency_p95_ms: float
     throughput: float  # samples per second at the evaluation batch size
+    # The percentiles' distribution-free confidence intervals (order statistics) and the calls timed; None
+    # in a cost.json from before they were measured.
+    latency_p50_interval: Interval | None = None
+    latency_p95_interval: Interval | None = None
+    latency_calls: int | None = None
 
     @property
     def size_mb(self) -> float:
@@ -146,6 +167,9 @@ class Evaluation(BaseModel):
     val: SplitMetrics
     test: SplitMetrics
     cost: Cost
+    # Each of the task's validation metrics' bootstrap interval (over the validation samples), by metric name
+    # ("val_accuracy"); empty in a metrics.json from before they were computed.
+    intervals: dict[str, Interval] = Field(default_factory=dict)
 
     @property
     def task(self) -> str:

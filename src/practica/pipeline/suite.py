@@ -27,8 +27,9 @@ from practica.diagnosis import DiagnosisContext, diagnose, diagnose_fit
 from practica.diagnosis.records import Diagnosis
 from practica.errors import ConfigError, DataError, ModelError, PracticaError, RunError
 from practica.evaluation.cost import measure_costs
+from practica.evaluation.intervals import Bootstrap, bootstrap
 from practica.evaluation.predictors import Predictor
-from practica.evaluation.records import Cost, Predictions, RegressionMetrics
+from practica.evaluation.records import Cost, Interval, Predictions, RegressionMetrics
 from practica.evaluation.slice_scores import SliceScores, score_slices, slice_metric
 from practica.evaluation.slices import SliceSet, check_names, find_slices
 from practica.evaluation.thresholds import ThresholdChoice, choose_threshold, describe_threshold
@@ -215,10 +216,12 @@ def run_suite(
 
         outputs = _predictions(suite, splits, ok, in_memory, run)
         scores = _score_slices(suite, splits, slices, selection.metric, outputs, run)
+        resampling = Bootstrap(resamples=suite.evaluation.bootstrap_resamples, level=suite.evaluation.confidence)
+        intervals = _intervals(splits, outputs, resampling)
         results = tuple(_result(exp, trained[exp.name], diagnoses.get(exp.name), costs, outputs.get(exp.name), run,
-                                scores.get(exp.name))
+                                scores.get(exp.name), intervals.get(exp.name, {}))
                         for exp in suite.experiments)
-        decision = select(results, selection)
+        decision = select(results, selection, splits.val.y, bootstrap=resampling)
         run.write_decision(decision)
         threshold = _choose_threshold(suite, splits, results, decision, run, reporter)
         bundle = _write_chosen_bundle(suite, splits, results, decision, in_memory, run, version, reporter, threshold)
@@ -397,9 +400,11 @@ def _measure_costs(
         for exp in suite.experiments
         if exp.name in trained
     }
-    sample = splits.val.x[: max(suite.evaluation.latency_samples, suite.evaluation.throughput_batch)]
-    costs = measure_costs(predictors, np.ascontiguousarray(sample), latency_samples=suite.evaluation.latency_samples,
-                          batch=suite.evaluation.throughput_batch)
+    spec = suite.evaluation
+    sample = splits.val.x[: max(spec.latency_samples, spec.throughput_batch)]
+    costs = measure_costs(predictors, np.ascontiguousarray(sample), latency_samples=spec.latency_samples,
+                          batch=spec.throughput_batch, precision=spec.latency_precision,
+                          budget_s=spec.latency_budget_s, level=spec.confidence)
     for name, cost in costs.items():
         run.experiment(name).write_cost(cost)
     return costs
@@ -421,6 +426,14 @@ def _predictions(
             exp_dir.write_predictions(kept)
         out[exp.name] = kept
     return out
+
+
+def _intervals(splits: Splits, outputs: dict[str, Predictions], spec: Bootstrap) -> dict[str, dict[str, Interval]]:
+    """Every validation metric's bootstrap interval, per experiment, on the same resamples."""
+    task = get_task(splits.val.task)
+    resampled = bootstrap({name: p.val for name, p in outputs.items()}, splits.val.y, task.name,
+                          task.metric_names, spec)
+    return {name: resampled.intervals(name) for name in outputs}
 
 
 def _find_slices(suite: Suite, splits: Splits) -> SliceSet:
@@ -445,11 +458,12 @@ def _score_slices(
 def _result(
     exp: ExperimentSpec, t: Trained | Failed, diagnosis: Diagnosis | None, costs: dict[str, Cost],
     predictions: Predictions | None, run: RunDir, slices: SliceScores | None = None,
+    intervals: dict[str, Interval] | None = None,
 ) -> ExperimentResult:
     if isinstance(t, Failed):
         return t
     if (cost := costs.get(exp.name)) is None:
         return Failed(exp, "no cost measured", t.model_summary, t.train_seconds)
-    result = Ok(exp, t, cost, diagnosis, predictions, slices)
+    result = Ok(exp, t, cost, diagnosis, predictions, slices, intervals or {})
     run.experiment(exp.name).write_evaluation(result.evaluation)
     return result

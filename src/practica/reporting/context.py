@@ -143,7 +143,7 @@ class Report:
 def build(run: SuiteRun) -> Report:
     decision, suite = run.decision, run.suite
     ranked = {r.experiment: r for r in decision.ranking}
-    standings = {r.name: standing(r, ranked.get(r.name), suite) for r in run.results}
+    standings = {r.name: standing(r, ranked.get(r.name)) for r in run.results}
     chosen = _evaluated(run, decision.chosen)
     skipped = _skipped(run.splits)
     task = get_task(run.splits.train.task)
@@ -296,8 +296,15 @@ def _data_images(splits: Splits, task: Task) -> tuple[Image, ...]:
 
 
 def _latency(r: Ok) -> str:
+    """"0.24 (0.23–0.25) / 4.5 ms": the median with its interval (what the selection compares), then p95."""
     cost = r.evaluation.cost
-    return f"{h.ms(cost.latency_p50_ms).removesuffix(' ms')} / {h.ms(cost.latency_p95_ms)}"
+    ci = cost.latency_p50_interval
+    spread = f" ({_bare_ms(ci.low)}–{_bare_ms(ci.high)})" if ci is not None else ""
+    return f"{_bare_ms(cost.latency_p50_ms)}{spread} / {h.ms(cost.latency_p95_ms)}"
+
+
+def _bare_ms(v: float) -> str:
+    return h.ms(v).removesuffix(" ms")
 
 
 # The comparison columns: header, the value that decides "best", its text, and whether higher is better;
@@ -307,7 +314,7 @@ _COST: tuple[tuple[str, Callable, Callable, bool], ...] = (
     ("Size", lambda r: r.evaluation.cost.size_bytes, lambda r: h.size(r.evaluation.cost.size_bytes), False),
 )
 _SPEED: tuple[tuple[str, Callable, Callable, bool], ...] = (
-    ("p50 / p95", lambda r: r.evaluation.cost.latency_p95_ms, _latency, False),
+    ("p50 / p95", lambda r: r.evaluation.cost.latency_p50_ms, _latency, False),
     ("Throughput", lambda r: r.evaluation.cost.throughput, lambda r: h.per_second(r.evaluation.cost.throughput), True),
     ("Train time", lambda r: r.train_seconds, lambda r: h.duration(r.train_seconds), False),
 )
@@ -317,8 +324,13 @@ _CV_COLUMN = ("CV acc", lambda r: r.cv.mean if r.cv else None,
 
 
 def _quality(column: Column, task: Task) -> tuple[str, Callable, Callable, bool]:
-    return (column.header, lambda r: task.cell(column, r.evaluation)[0], lambda r: task.cell(column, r.evaluation)[1],
-            task.metric(column.metric).higher_is_better)
+    metric = task.metric(column.metric)
+
+    def text(r: Ok) -> str:  # a validation figure with its bootstrap interval: "98.5% (97.4–99.3)"
+        interval = r.evaluation.intervals.get(column.metric) if column.split == "val" else None
+        return metric.show_with(task.cell(column, r.evaluation)[0], interval)
+
+    return (column.header, lambda r: task.cell(column, r.evaluation)[0], text, metric.higher_is_better)
 
 
 def _columns(results: tuple[ExperimentResult, ...], task: Task) -> tuple[tuple[str, Callable, Callable, bool], ...]:
@@ -352,35 +364,21 @@ def _verdict(r: ExperimentResult) -> str:
     return r.diagnosis.verdict if r.diagnosis else "not diagnosed"
 
 
-def standing(r: ExperimentResult, ranked: Ranked | None, suite: Suite) -> str:
-    """How the report words an experiment's place in the decision. "rejected" is kept for what the
-    policy rules out (a failure, a diverged run, a broken constraint); an eligible model that simply
-    lost to a better or cheaper one is "not chosen", not rejected."""
+def standing(r: ExperimentResult, ranked: Ranked | None) -> str:
+    """How the report words an experiment's place in the decision: the policy's own status ("chosen",
+    "not chosen" for an eligible model that lost to a better or cheaper one, "rejected" for what the policy
+    rules out: a diverged run, a broken constraint, a failed slice audit), "failed", or "not ranked"."""
     if r.status == "failed":
         return "failed"
-    if ranked is None:
-        return "not ranked"
-    if ranked.status != "rejected":
-        return ranked.status
-    from practica.selection.audit import slice_floor_violation
-
-    # The policy's own reasons to rule a model out (selection/policy.py); any other lost on merit.
-    diverged = r.history is not None and r.history.stop_reason == "diverged"
-    audited = slice_floor_violation(r, suite.selection.slice_floors) is not None
-    return "rejected" if diverged or audited or _breaks_constraint(r, suite) else "not chosen"
-
-
-def _breaks_constraint(r: Ok, suite: Suite) -> bool:
-    cost, limits = r.evaluation.cost, suite.selection.constraints
-    return any(limit is not None and value > limit for value, limit in
-               ((cost.latency_p95_ms, limits.latency_p95_ms), (cost.size_mb, limits.size_mb),
-                (cost.params, limits.params)))
+    return ranked.status if ranked is not None else "not ranked"
 
 
 def _comparison(run: SuiteRun, standings: dict[str, str], metric: Metric) -> Image | None:
     points = [
-        plots.Point(r.name, r.evaluation.cost.latency_p95_ms, metric.value(r.evaluation.val),
-                    chosen=r.name == run.decision.chosen, rejected=standings[r.name] == "rejected")
+        plots.Point(r.name, r.evaluation.cost.latency_p50_ms, metric.value(r.evaluation.val),
+                    chosen=r.name == run.decision.chosen, rejected=standings[r.name] == "rejected",
+                    value_interval=r.evaluation.intervals.get(metric.name),
+                    latency_interval=r.evaluation.cost.latency_p50_interval)
         for r in run.results if r.status == "ok"
     ]
     png = plots.comparison(points, metric=metric,

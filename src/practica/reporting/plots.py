@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from matplotlib.typing import RcKeyType
 
     from practica.data.records import Dataset, Splits
-    from practica.evaluation.records import ClassificationMetrics
+    from practica.evaluation.records import ClassificationMetrics, Interval
     from practica.tasks import Metric
     from practica.training.history import History
 
@@ -342,6 +342,8 @@ class Point:
     value: float
     chosen: bool = False
     rejected: bool = False
+    value_interval: Interval | None = None  # drawn as error bars
+    latency_interval: Interval | None = None
 
 
 # A point further from the best than this many times the median distance (and than a floor) is drawn
@@ -375,8 +377,10 @@ def quality_limits(values: np.ndarray, *, share: bool, room_below: bool = False)
 
 
 def comparison(points: Sequence[Point], *, metric: Metric, latency_limit_ms: float | None = None) -> bytes | None:
-    """Validation metric against batch-1 p95 latency (log x); the chosen model highlighted. The quality
-    axis zooms on the good models; one far worse is drawn at the axis' edge, with its value."""
+    """Validation metric against batch-1 median latency (log x; what the policy compares), with their intervals
+    as error bars; the chosen
+    model highlighted. The quality axis zooms on the good models; one far worse is drawn at the axis' edge,
+    with its value."""
     from matplotlib.ticker import MaxNLocator
 
     points = [p for p in points if math.isfinite(p.value) and math.isfinite(p.latency_ms)]
@@ -385,7 +389,10 @@ def comparison(points: Sequence[Point], *, metric: Metric, latency_limit_ms: flo
     higher = metric.higher_is_better
     values = np.array([p.value for p in points])
     far = off_scale(values, higher_is_better=higher, share=metric.share)
-    bottom, top = quality_limits(values[~far], share=metric.share, room_below=bool(far.any()) and higher)
+    shown = [p.value for p, out in zip(points, far, strict=True) if not out]
+    shown += [v for p, out in zip(points, far, strict=True) if not out and p.value_interval is not None
+              for v in (p.value_interval.low, p.value_interval.high) if math.isfinite(v)]
+    bottom, top = quality_limits(np.array(shown), share=metric.share, room_below=bool(far.any()) and higher)
     with new_figure(7.6, 3.6) as (fig, buf):
         ax = fig.add_subplot()
         xs = np.array([max(p.latency_ms, 1e-3) for p in points])
@@ -395,6 +402,8 @@ def comparison(points: Sequence[Point], *, metric: Metric, latency_limit_ms: flo
             colour = GREEN if p.chosen else GREY if p.rejected or out else BLUE
             size = 150 if p.chosen else 55
             marker = "*" if p.chosen else ("v" if higher else "^") if out else "o"
+            if not out:
+                _error_bars(ax, p, x, y, colour)
             ax.scatter([x], [y], s=size, color=colour, zorder=4, clip_on=False, marker=marker,
                        edgecolor="white" if not p.chosen else INK, linewidth=1.2 if p.chosen else 0.8)
             text = p.name + (" (chosen)" if p.chosen else "") + (f": {metric.show(p.value)}, off the scale"
@@ -417,7 +426,7 @@ def comparison(points: Sequence[Point], *, metric: Metric, latency_limit_ms: flo
         ax.set_xlim(lo / 1.8, hi * 3.2)  # room on the right for the labels
         readable_log_axis(ax.xaxis)
         ax.set_ylim(bottom, top)
-        ax.set_xlabel("p95 latency, one sample per call (ms, log scale)")
+        ax.set_xlabel("median (p50) latency, one sample per call (ms, log scale)")
         ax.set_ylabel(metric.label + ("" if higher else " (lower is better)"))
         if metric.share:
             ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 5, 10]))
@@ -436,6 +445,19 @@ _LABEL_SPOTS = ((7, 0, "left", "center"), (7, 8, "left", "bottom"), (7, -8, "lef
                 (18, -24, "left", "top"), (18, 24, "left", "bottom"), (-18, -24, "right", "top"),
                 (-18, 24, "right", "bottom"), (24, -38, "left", "top"), (-24, -38, "right", "top"),
                 (24, 38, "left", "bottom"), (-24, 38, "right", "bottom"))
+
+
+def _error_bars(ax, p: Point, x: float, y: float, colour: str) -> None:
+    """The point's confidence intervals, as far as they are known: the metric's (vertical), the latency's."""
+    def spread(interval: Interval | None, centre: float) -> list[list[float]] | None:
+        if interval is None or not (math.isfinite(interval.low) and math.isfinite(interval.high)):
+            return None
+        return [[max(centre - interval.low, 0.0)], [max(interval.high - centre, 0.0)]]
+
+    yerr, xerr = spread(p.value_interval, p.value), spread(p.latency_interval, p.latency_ms)
+    if yerr is not None or xerr is not None:
+        ax.errorbar([x], [y], yerr=yerr, xerr=xerr, fmt="none", ecolor=colour, elinewidth=1.0, capsize=2.5,
+                    alpha=0.7, zorder=3)
 
 
 def place_labels(fig, ax, labels: list, anchors: list[tuple[float, float, float]]) -> None:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from practica.config.schema import Suite, TrainSpec
     from practica.data.records import Dataset
-    from practica.evaluation.records import Evaluation, SplitMetrics
+    from practica.evaluation.records import Evaluation, Interval, SplitMetrics
 
 DASH = "—"
 
@@ -48,6 +48,21 @@ class Metric:
     def show(self, value: float | None) -> str:
         """``value`` as ``text`` shows it; a dash for a missing or non-finite one."""
         return DASH if value is None or not math.isfinite(value) else self.text(value)
+
+    def show_with(self, value: float | None, interval: Interval | None) -> str:
+        """``value`` with its confidence interval, one unit for both: "98.5% (97.4–99.3)", "0.912 (0.887–0.931)";
+        ``show`` alone without an interval.
+
+        >>> from practica.evaluation.records import Interval
+        >>> from practica.tasks import get_task
+        >>> get_task("classification").metric().show_with(0.985, Interval(low=0.974, high=0.993))
+        '98.5% (97.4–99.3)'
+        """
+        text = self.show(value)
+        if interval is None or not (math.isfinite(interval.low) and math.isfinite(interval.high)):
+            return text
+        unit = "%" if self.share else ""
+        return f"{text} ({self.show(interval.low).removesuffix(unit)}–{self.show(interval.high).removesuffix(unit)})"
 
     @property
     def direction(self) -> str:
