@@ -118,3 +118,11 @@ def test_texts_give_the_interval_in_the_metrics_units():
     assert r2.show_with(0.912, Interval(low=0.887, high=0.931)) == "0.912 (0.887–0.931)"
     text = difference_text(acc, -0.004, Interval(low=-0.011, high=0.004), 0.51)
     assert text == "difference −0.4 points (95% CI −1.1 to +0.4 points; McNemar p = 0.51)"
+
+
+def test_accuracy_intervals_stay_honest_at_a_perfect_score():
+    y = np.arange(69) % 3
+    perfect = np.eye(3, dtype=np.float32)[y]
+    resampled = bootstrap({"a": perfect}, y, "classification", ["val_accuracy"], Bootstrap())
+    interval = resampled.interval("val_accuracy", "a")
+    assert interval.high == 1.0 and 0.94 < interval.low < 0.96  # Wilson: 94.7–100%, not 100–100%

@@ -35,7 +35,7 @@ def reasons(decision):
 def test_best_validation_metric_wins_and_test_is_ignored():
     d = select([result("a", 0.80, test=0.99), result("b", 0.90, test=0.10)], SelectionSpec())
     assert d.chosen == "b"
-    assert "best validation accuracy (90.0%)" in reasons(d)["b"]
+    assert "best validation accuracy 90.0%," in reasons(d)["b"]
     assert "10.0 points below b's 90.0%" in reasons(d)["a"]
     assert "test played no part" not in d.summary and "played no part in the choice" in d.summary
 

@@ -95,8 +95,8 @@ def test_a_clear_best_stays_best_with_its_interval_and_the_paired_test():
     d = decide([result("good", 3, p50=5.0), result("poor", 40, p50=0.1)])
     assert d.chosen == "good"
     reason = ranked(d, "good").reason
-    assert reason.startswith("best validation accuracy (98.9% (")
-    assert "13.7 points ahead of poor (difference +13.7 points (95% CI" in reason and "McNemar p = " in reason
+    assert reason.startswith("best validation accuracy 98.9% (")
+    assert "13.7 points ahead of poor: difference +13.7 points (95% CI" in reason and "McNemar p = " in reason
     poor = ranked(d, "poor")
     assert "beyond the 0.5 points tolerance" in poor.reason
     assert poor.interval is not None and poor.difference is not None and poor.difference.high < 0
@@ -181,5 +181,5 @@ def test_equal_best_values_are_said_as_a_tie_for_the_best():
                 result("tree", 1, p50=0.15)])
     assert d.chosen == "dense"
     reason = ranked(d, "dense").reason
-    assert reason.startswith("ties for the best validation accuracy (100.0% (100.0–100.0)) with forest and logistic, "
+    assert reason.startswith("ties for the best validation accuracy 100.0% (98.6–100.0) with forest and logistic, "
                              "1 other within the tolerance; cheaper beyond noise than")

@@ -148,7 +148,7 @@ def _worse(r: Ok, best: Ok, quality: Quality, policy: SelectionSpec) -> str:
     side = "above" if not metric.higher_is_better else "below"
     return (f"{metric.label} {_shown(r, quality)} is {metric.difference(quality.gain(best.name, r.name))} {side} "
             f"{best.name}'s {metric.text(quality.values[best.name])}, beyond the "
-            f"{metric.difference(policy.tolerance)} tolerance ({_difference(r, best, quality)})"
+            f"{metric.difference(policy.tolerance)} tolerance: {_difference(r, best, quality)}"
             + ("; the gap is within the noise of this validation set" if _inside_noise(r, best, quality) else ""))
 
 
@@ -163,18 +163,18 @@ def _chosen_reason(chosen: Ok, eligible: list[Ok], candidates: list[Ok], tied: l
     or a tie and the break that decided it."""
     metric, best = quality.metric, eligible[0]
     if len(candidates) == 1:  # a clear best
-        reason = f"best {metric.label} ({_shown(chosen, quality)})"
+        reason = f"best {metric.label} {_shown(chosen, quality)}"
         if len(eligible) > 1:
             runner = eligible[1]
             reason += f", {metric.difference(quality.gain(chosen.name, runner.name))} ahead of {runner.name}"
             if quality.resampled is not None:
-                reason += f" ({_difference(chosen, runner, quality)})"
+                reason += f": {_difference(chosen, runner, quality)}"
         return reason
     if quality.gain(chosen.name, best.name) >= 0:  # the best, or tied with it exactly
         level = [r for r in candidates if r is not chosen and quality.gain(r.name, chosen.name) == 0]
         near = len(candidates) - 1 - len(level)
-        parts = [(f"ties for the best {metric.label} ({_shown(chosen, quality)}) with {_names(level)}" if level
-                  else f"best {metric.label} ({_shown(chosen, quality)})")
+        parts = [(f"ties for the best {metric.label} {_shown(chosen, quality)} with {_names(level)}" if level
+                  else f"best {metric.label} {_shown(chosen, quality)}")
                  + (f", {near} other{'s' if near > 1 else ''} within the tolerance"
                     if near else "")]
     else:
