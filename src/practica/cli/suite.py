@@ -240,7 +240,7 @@ def _print_summary(run) -> None:
     # The task's first report column on each split: its default metric ("val acc", "test R²").
     shown = [next(c for c in task.columns if c.split == split) for split in ("val", "test")]
     scores = [c.header[0].lower() + c.header[1:] for c in shown]
-    for col in ("experiment", "verdict", *scores, "p95", "size", "train time", "decision"):
+    for col in ("experiment", "verdict", *scores, "p50", "size", "train time", "decision"):
         # Folded, never cut ("undert…"), when a terminal is too narrow for the table.
         table.add_column(col, justify="right" if col not in ("experiment", "verdict", "decision") else "left",
                          overflow="fold")
@@ -254,7 +254,7 @@ def _print_summary(run) -> None:
             r.name,
             diagnosis.verdict if diagnosis else r.status,
             *(task.cell(c, ev)[1] if ev else "-" for c in shown),
-            ms(ev.cost.latency_p95_ms) if ev else "-",
+            ms(ev.cost.latency_p50_ms) if ev else "-",
             size(ev.cost.size_bytes) if ev else "-",
             duration(r.train_seconds),
             "[bold green]chosen[/]" if status == "chosen" else status,

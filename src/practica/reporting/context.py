@@ -201,7 +201,7 @@ def _headline(chosen: Ok, task: Task, metric: Metric) -> tuple[tuple[str, str], 
     return (
         (metric.label.capitalize(), metric.show(metric.value(ev.val))),
         ("Test accuracy", h.percent(ev.test.classification.accuracy)),
-        ("p95 latency", h.ms(ev.cost.latency_p95_ms)),
+        ("Median latency", h.ms(ev.cost.latency_p50_ms)),
         ("Size", h.size(ev.cost.size_bytes)),
         ("Parameters", h.count(ev.cost.params)),
     )
@@ -383,7 +383,7 @@ def _comparison(run: SuiteRun, standings: dict[str, str], metric: Metric) -> Ima
     ]
     png = plots.comparison(points, metric=metric,
                            latency_limit_ms=run.suite.selection.constraints.latency_p95_ms)
-    return Image("comparison", f"{metric.label} against p95 latency", png) if png else None
+    return Image("comparison", f"{metric.label} against median latency", png) if png else None
 
 
 # ------------------------------------------------------------------- selection
@@ -402,7 +402,9 @@ def _policy(suite: Suite, metric: Metric) -> tuple[tuple[str, str], ...]:
                    "measured on the validation split"),
         ("Constraints", "; ".join(limits) if limits else "none"),
         ("Tolerance", f"within {metric.tolerance(sel.tolerance)} of the best, the cheaper model wins"),
-        ("Cheaper means", "lower p95 latency" if sel.prefer == "latency" else "smaller size on disk"),
+        ("Cheaper means", f"lower median (p50) latency, beyond noise: the intervals apart and at least "
+                          f"{h.percent(sel.latency_margin)} less; ties go to the fewer parameters"
+         if sel.prefer == "latency" else "smaller size on disk (within 1% is a tie); ties go to the fewer parameters"),
     )
 
 

@@ -63,7 +63,7 @@ def headline(ev: Evaluation, metric: Metric) -> tuple[tuple[str, str], ...]:
         (metric.label.capitalize(), metric.show(metric.value(ev.val))),
         ("Test R²", r2(test.r2)),
         ("Test RMSE", number(test.rmse)),
-        ("p95 latency", h.ms(ev.cost.latency_p95_ms)),
+        ("Median latency", h.ms(ev.cost.latency_p50_ms)),
         ("Size", h.size(ev.cost.size_bytes)),
     )
 

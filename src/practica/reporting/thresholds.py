@@ -100,7 +100,7 @@ def pr_figure(curves: dict[str, list[PRCurve]], choice: ThresholdChoice | None, 
             ax.set_xlabel("recall")
             ax.set_ylabel("precision")
             if ax.get_legend_handles_labels()[0]:
-                ax.legend(loc="lower left")
+                ax.legend(loc="lower left", framealpha=0.92, facecolor="white", edgecolor="#d0d7de")
         if binary:
             axes[0].set_title("Precision–recall, validation split")
     return buf.getvalue()
