@@ -163,6 +163,14 @@ def run(
                              "is kept). Without it, resuming a finished run only says where its report is.")] = False,
     quiet: Annotated[bool, typer.Option(
         "--quiet", "-q", help="Print only the decision and errors: no progress, no table.")] = False,
+    mlflow: Annotated[str | None, typer.Option(
+        "--mlflow", metavar="[URI]", is_flag=False, flag_value=DEFAULT_STORE,
+        help="Log the run to MLflow: at URI, or alone for sqlite:///<runs dir>/mlflow.db (needs the tracking extra).",
+    )] = None,
+    tensorboard: Annotated[str | None, typer.Option(
+        "--tensorboard", metavar="[DIR]", is_flag=False, flag_value=DEFAULT_STORE,
+        help="Write TensorBoard event files: under DIR, or alone under <runs dir>/tensorboard.",
+    )] = None,
 ) -> None:
     """Run a case study: train every experiment, diagnose, select, and write the report."""
     from practica.config import load_suite, only_experiments
@@ -183,7 +191,8 @@ def run(
             reporter = RichReporter(suite)
             console.print(f"[bold]practica[/] · suite [bold]{escape(suite.name)}[/] ({escape(str(path))}), "
                           f"{count}")
-        result = run_suite(suite, runs_root=runs_dir, resume=resume, run_id=run_id, reporter=reporter)
+        result = run_suite(suite, runs_root=runs_dir, resume=resume, run_id=run_id, reporter=reporter,
+                           tracking=_tracking(suite, mlflow, tensorboard))
     except PracticaError as err:
         reporter.close()
         fail(err)
@@ -207,6 +216,24 @@ def run(
         console.print("[bold red]No model meets the selection policy:[/] none is recommended and no bundle was written "
                       "(the decision above gives each experiment's reason).")
         raise typer.Exit(EXIT_NO_MODEL)
+
+
+DEFAULT_STORE = "default"  # what --mlflow or --tensorboard alone stands for: the store under the runs dir
+
+
+def _tracking(suite: Suite, mlflow: str | None, tensorboard: str | None):
+    """The suite's tracking section with the flags over it; None when no flag is given."""
+    if mlflow is None and tensorboard is None:
+        return None
+    from practica.config.schema import MlflowSpec, TensorboardSpec
+
+    spec = suite.tracking
+    if mlflow is not None:
+        spec = spec.model_copy(update={"mlflow": MlflowSpec(uri=None if mlflow == DEFAULT_STORE else mlflow)})
+    if tensorboard is not None:
+        logdir = None if tensorboard == DEFAULT_STORE else Path(tensorboard)
+        spec = spec.model_copy(update={"tensorboard": TensorboardSpec(logdir=logdir)})
+    return spec
 
 
 def _print_finished(run) -> None:
