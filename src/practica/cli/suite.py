@@ -163,13 +163,16 @@ def run(
                              "is kept). Without it, resuming a finished run only says where its report is.")] = False,
     quiet: Annotated[bool, typer.Option(
         "--quiet", "-q", help="Print only the decision and errors: no progress, no table.")] = False,
-    mlflow: Annotated[str | None, typer.Option(
-        "--mlflow", metavar="[URI]", is_flag=False, flag_value=DEFAULT_STORE,
-        help="Log the run to MLflow: at URI, or alone for sqlite:///<runs dir>/mlflow.db (needs the tracking extra).",
+    mlflow: Annotated[bool, typer.Option(
+        "--mlflow", help="Log the run to MLflow, by default in sqlite:///<runs dir>/mlflow.db (needs the tracking "
+                         "extra).")] = False,
+    mlflow_uri: Annotated[str | None, typer.Option(
+        "--mlflow-uri", metavar="URI", help="Log the run to the MLflow store or server at URI (implies --mlflow).",
     )] = None,
-    tensorboard: Annotated[str | None, typer.Option(
-        "--tensorboard", metavar="[DIR]", is_flag=False, flag_value=DEFAULT_STORE,
-        help="Write TensorBoard event files: under DIR, or alone under <runs dir>/tensorboard.",
+    tensorboard: Annotated[bool, typer.Option(
+        "--tensorboard", help="Write TensorBoard event files, by default under <runs dir>/tensorboard.")] = False,
+    tensorboard_dir: Annotated[Path | None, typer.Option(
+        "--tensorboard-dir", metavar="DIR", help="Write TensorBoard event files under DIR (implies --tensorboard).",
     )] = None,
 ) -> None:
     """Run a case study: train every experiment, diagnose, select, and write the report."""
@@ -192,7 +195,8 @@ def run(
             console.print(f"[bold]practica[/] · suite [bold]{escape(suite.name)}[/] ({escape(str(path))}), "
                           f"{count}")
         result = run_suite(suite, runs_root=runs_dir, resume=resume, run_id=run_id, reporter=reporter,
-                           tracking=_tracking(suite, mlflow, tensorboard))
+                           tracking=_tracking(suite, mlflow or mlflow_uri is not None, mlflow_uri,
+                                             tensorboard or tensorboard_dir is not None, tensorboard_dir))
     except PracticaError as err:
         reporter.close()
         fail(err)
@@ -218,21 +222,19 @@ def run(
         raise typer.Exit(EXIT_NO_MODEL)
 
 
-DEFAULT_STORE = "default"  # what --mlflow or --tensorboard alone stands for: the store under the runs dir
-
-
-def _tracking(suite: Suite, mlflow: str | None, tensorboard: str | None):
+def _tracking(suite: Suite, mlflow: bool, uri: str | None, tensorboard: bool, logdir: Path | None):
     """The suite's tracking section with the flags over it; None when no flag is given."""
-    if mlflow is None and tensorboard is None:
+    if not (mlflow or tensorboard):
         return None
     from practica.config.schema import MlflowSpec, TensorboardSpec
 
     spec = suite.tracking
-    if mlflow is not None:
-        spec = spec.model_copy(update={"mlflow": MlflowSpec(uri=None if mlflow == DEFAULT_STORE else mlflow)})
-    if tensorboard is not None:
-        logdir = None if tensorboard == DEFAULT_STORE else Path(tensorboard)
-        spec = spec.model_copy(update={"tensorboard": TensorboardSpec(logdir=logdir)})
+    if mlflow:  # the suite's experiment and model names kept; the URI the flag's, when it gives one
+        kept = suite.tracking.mlflow or MlflowSpec()
+        spec = spec.model_copy(update={"mlflow": kept.model_copy(update={"uri": uri or kept.uri})})
+    if tensorboard:
+        spec = spec.model_copy(update={"tensorboard": TensorboardSpec(logdir=logdir or (
+            suite.tracking.tensorboard.logdir if suite.tracking.tensorboard else None))})
     return spec
 
 
