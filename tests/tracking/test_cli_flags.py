@@ -1,4 +1,5 @@
-"""``practica run --mlflow --tensorboard`` (``--mlflow-uri URI``, ``--tensorboard-dir DIR``), and a resumed run that logs again without duplicates."""
+"""``practica run --mlflow --tensorboard`` (``--mlflow-uri URI``, ``--tensorboard-dir DIR``), and a resumed run
+that logs again without duplicates."""
 
 from __future__ import annotations
 

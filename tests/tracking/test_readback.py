@@ -3,6 +3,8 @@ event reader."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -59,8 +61,9 @@ def test_artifacts_decision_and_report(tracked_run) -> None:
     assert {"decision.txt", "decision.json", "report"} <= decision
     assert {"report/report.html", "report/report.md"} <= {a.path for a in client.list_artifacts(runs["decision"],
                                                                                               "report")}
-    text = (root / "read").mkdir() or client.download_artifacts(runs["decision"], "decision.txt", str(root / "read"))
-    assert run.decision.summary in open(text, encoding="utf-8").read()
+    (root / "read").mkdir()
+    text = client.download_artifacts(runs["decision"], "decision.txt", str(root / "read"))
+    assert run.decision.summary in Path(text).read_text(encoding="utf-8")
     assert exp.tags["practica.chosen"] == run.decision.chosen
 
 

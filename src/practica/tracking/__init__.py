@@ -14,12 +14,13 @@ without it. One asked for but not installed is an error before anything runs.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 from practica.config.schema import TrackingSpec
 from practica.results import ExperimentResult
 from practica.tracking.base import Tracker
-from practica.tracking.records import SuiteLog, experiment_log
+from practica.tracking.records import ExperimentLog, SuiteLog, experiment_log
 
 __all__ = ["SuiteLog", "Tracking", "check_tracking", "open_tracking"]
 
@@ -49,7 +50,7 @@ class Tracking:
     def experiments(self, results: Sequence[ExperimentResult], task: str, classes: tuple[str, ...]) -> None:
         logs = [experiment_log(r, task, classes, suite=self.suite, run_id=self.run_id) for r in results]
         for log in logs:
-            self._each(lambda t, log=log: t.experiment(log), f"could not log experiment {log.name}")
+            self._each(partial(_log_experiment, log=log), f"could not log experiment {log.name}")
 
     def finish(self, log: SuiteLog) -> None:
         self._each(lambda t: t.finish(log), "could not log the decision")
@@ -63,6 +64,10 @@ class Tracking:
                 self.warn(f"Tracking: {tracker.label} {what} ({type(err).__name__}: {first[:300]}); "
                           f"the run goes on without {tracker.label}.")
                 self.trackers.remove(tracker)
+
+
+def _log_experiment(tracker: Tracker, *, log: ExperimentLog) -> None:
+    tracker.experiment(log)
 
 
 def open_tracking(spec: TrackingSpec, *, suite: str, run_id: str, runs_root: Path,

@@ -48,13 +48,15 @@ class TensorboardTracker:
                     last = record.epoch
             final = {f"final/{k}": v for k, v in log.metrics.items()}
             # Written into this folder (SummaryWriter.add_hparams would open a sub-folder per call).
+            events = writer.file_writer
+            assert events is not None  # opened by SummaryWriter's constructor
             for event in hparams(dict(log.params), final):
-                writer.file_writer.add_summary(event)
+                events.add_summary(event)
             for tag, value in final.items():
                 writer.add_scalar(tag, value, last)
-            for key, value in log.tags.items():
+            for key, text in log.tags.items():
                 if key.startswith("practica.") and key != "practica.error":
-                    writer.add_text(key, value, last)
+                    writer.add_text(key, text, last)
             if log.confusion is not None:
                 from practica.reporting.plots import confusion_matrix
 
