@@ -20,6 +20,9 @@ class Broken:
 
     def start(self) -> None: ...
 
+    def where(self) -> str:
+        return "nowhere"
+
     def experiment(self, log) -> None:
         self.calls += 1
         raise ConnectionError("connection refused\nsecond line")
@@ -60,8 +63,9 @@ def test_an_unreachable_or_bad_mlflow_uri_does_not_lose_the_run(tmp_path, uri) -
     run = run_suite(suite_from_dict(data), runs_root=tmp_path, reporter=reporter)
     assert run.decision.chosen == "nb"
     assert (run.run_dir / "report.html").is_file()
-    warned = [line for line in reporter.lines if line.startswith("Tracking:")]
+    warned = [line for line in reporter.lines if "could not" in line]
     assert len(warned) == 1 and "MLflow could not start" in warned[0], reporter.lines
+    assert "Tracking: TensorBoard events in" in reporter.lines[reporter.lines.index(warned[0]) + 1]
     assert (tmp_path / "tensorboard" / run.run_id / "nb").is_dir()  # the other tracker went on
 
 

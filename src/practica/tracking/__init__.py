@@ -46,6 +46,8 @@ class Tracking:
 
     def start(self) -> None:
         self._each(lambda t: t.start(), "could not start")
+        if self.trackers:
+            self.warn("Tracking: " + "; ".join(t.where() for t in self.trackers))
 
     def experiments(self, results: Sequence[ExperimentResult], task: str, classes: tuple[str, ...]) -> None:
         logs = [experiment_log(r, task, classes, suite=self.suite, run_id=self.run_id) for r in results]

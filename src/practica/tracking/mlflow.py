@@ -9,6 +9,7 @@ logged as an ONNX model with a signature from the bundle's input spec and regist
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -62,6 +63,9 @@ class MlflowTracker:
             for old in self.client.search_runs([self.experiment_id],
                                                f"tags.`practica.run_id` = '{self.run_id}'", max_results=1000):
                 self.client.delete_run(old.info.run_id)
+
+    def where(self) -> str:
+        return f"MLflow experiment '{self.experiment_name}' at {self.uri}"
 
     def experiment(self, log: ExperimentLog) -> None:
         from mlflow.entities import Metric, Param
@@ -151,12 +155,17 @@ def bundle_signature(bundle: Path) -> Any:
 
 @contextmanager
 def _quick_failures() -> Iterator[None]:
-    """MLflow's HTTP settings for a quick failure, unless the user set them; restored after."""
+    """MLflow's HTTP settings for a quick failure, unless the user set them, and its INFO lines ("Creating
+    initial MLflow database tables") kept out of practica's output; both restored after."""
     added = {k: v for k, v in _QUICK_FAILURE.items() if k not in os.environ}
     os.environ.update(added)
+    logger = logging.getLogger("mlflow")
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
     try:
         yield
     finally:
+        logger.setLevel(level)
         for key in added:
             os.environ.pop(key, None)
 

@@ -29,6 +29,9 @@ class TensorboardTracker:
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
 
+    def where(self) -> str:
+        return f"TensorBoard events in {self.root}"
+
     def experiment(self, log: ExperimentLog) -> None:
         import numpy as np
         from PIL import Image
