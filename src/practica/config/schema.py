@@ -696,7 +696,7 @@ class MlflowSpec(Strict):
 
 class TensorboardSpec(Strict):
     logdir: Path | None = Field(None, description="event files go to <logdir>/<run id>/<experiment>; default: "
-                                                  "<runs dir>/tensorboard")
+                                                  "<runs dir>/tensorboard; relative to the working directory")
 
 
 class TrackingSpec(Strict):
