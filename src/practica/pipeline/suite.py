@@ -180,7 +180,7 @@ def run_suite(
         run = RunDir.create(runs_root, suite)
         reporter.stage(f"Run directory {run.path}")
     reporter.run_started(run.path)
-    trackers = open_tracking(tracking, suite=suite.name, run_id=run.id, runs_root=runs_root, warn=reporter.stage)
+    trackers = open_tracking(tracking, suite=suite.name, run_id=run.id, runs_root=runs_root, say=reporter.stage)
     started_at = run.read_status().get("started") or datetime.now(UTC).isoformat(timespec="seconds")
     version = code_version()
     run.update_status(run_id=run.id, suite=suite.name, started=started_at, code_version=version, status="running",

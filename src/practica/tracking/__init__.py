@@ -38,16 +38,16 @@ def check_tracking(spec: TrackingSpec) -> None:
 class Tracking:
     """The trackers of one suite run; each call reaches every tracker still working."""
 
-    def __init__(self, trackers: Sequence[Tracker], warn: Callable[[str], None], *, suite: str, run_id: str) -> None:
+    def __init__(self, trackers: Sequence[Tracker], say: Callable[[str], None], *, suite: str, run_id: str) -> None:
         self.trackers = list(trackers)
-        self.warn = warn
+        self.say = say
         self.suite = suite
         self.run_id = run_id
 
     def start(self) -> None:
         self._each(lambda t: t.start(), "could not start")
         if self.trackers:
-            self.warn("Tracking: " + "; ".join(t.where() for t in self.trackers))
+            self.say("Tracking: " + "; ".join(t.where() for t in self.trackers))
 
     def experiments(self, results: Sequence[ExperimentResult], task: str, classes: tuple[str, ...]) -> None:
         logs = [experiment_log(r, task, classes, suite=self.suite, run_id=self.run_id) for r in results]
@@ -63,7 +63,7 @@ class Tracking:
                 call(tracker)
             except Exception as err:  # a tracker's failure, whatever its library raises, never stops the run
                 first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-                self.warn(f"Tracking: {tracker.label} {what} ({type(err).__name__}: {first[:300]}); "
+                self.say(f"Tracking: {tracker.label} {what} ({type(err).__name__}: {first[:300]}); "
                           f"the run goes on without {tracker.label}.")
                 self.trackers.remove(tracker)
 
@@ -73,7 +73,7 @@ def _log_experiment(tracker: Tracker, *, log: ExperimentLog) -> None:
 
 
 def open_tracking(spec: TrackingSpec, *, suite: str, run_id: str, runs_root: Path,
-                  warn: Callable[[str], None]) -> Tracking:
+                  say: Callable[[str], None]) -> Tracking:
     """The trackers ``spec`` asks for, started (a failure to start is a warning, and that tracker is dropped)."""
     check_tracking(spec)
     trackers: list[Tracker] = []
@@ -85,6 +85,6 @@ def open_tracking(spec: TrackingSpec, *, suite: str, run_id: str, runs_root: Pat
         from practica.tracking.tensorboard import TensorboardTracker
 
         trackers.append(TensorboardTracker(spec.tensorboard, run_id=run_id, runs_root=runs_root))
-    tracking = Tracking(trackers, warn, suite=suite, run_id=run_id)
+    tracking = Tracking(trackers, say, suite=suite, run_id=run_id)
     tracking.start()
     return tracking

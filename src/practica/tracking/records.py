@@ -108,7 +108,7 @@ def final_metrics(result: Ok, task_name: str) -> dict[str, float]:
         out[f"{name}_low"], out[f"{name}_high"] = interval.low, interval.high
     cost = ev.cost
     out.update(latency_p50_ms=cost.latency_p50_ms, latency_p95_ms=cost.latency_p95_ms,
-               throughput_per_s=cost.throughput, size_bytes=float(cost.size_bytes), params=float(cost.params),
+               throughput_per_s=cost.throughput, size_bytes=float(cost.size_bytes), parameters=float(cost.params),
                train_seconds=result.train_seconds)
     return {k: float(v) for k, v in out.items() if math.isfinite(v)}
 
