@@ -31,3 +31,7 @@ class BundleError(PracticaError):
 
 class InputError(PracticaError, ValueError):
     """An input given for prediction is not one the model accepts (wrong shape, not an image...)."""
+
+
+class TrackingError(PracticaError):
+    """Tracking (MLflow, TensorBoard) was asked for but cannot be used as declared (e.g. its package is missing)."""

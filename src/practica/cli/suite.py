@@ -163,6 +163,17 @@ def run(
                              "is kept). Without it, resuming a finished run only says where its report is.")] = False,
     quiet: Annotated[bool, typer.Option(
         "--quiet", "-q", help="Print only the decision and errors: no progress, no table.")] = False,
+    mlflow: Annotated[bool, typer.Option(
+        "--mlflow", help="Log the run to MLflow, by default in sqlite:///<runs dir>/mlflow.db (needs the tracking "
+                         "extra).")] = False,
+    mlflow_uri: Annotated[str | None, typer.Option(
+        "--mlflow-uri", metavar="URI", help="Log the run to the MLflow store or server at URI (implies --mlflow).",
+    )] = None,
+    tensorboard: Annotated[bool, typer.Option(
+        "--tensorboard", help="Write TensorBoard event files, by default under <runs dir>/tensorboard.")] = False,
+    tensorboard_dir: Annotated[Path | None, typer.Option(
+        "--tensorboard-dir", metavar="DIR", help="Write TensorBoard event files under DIR (implies --tensorboard).",
+    )] = None,
 ) -> None:
     """Run a case study: train every experiment, diagnose, select, and write the report."""
     from practica.config import load_suite, only_experiments
@@ -183,7 +194,9 @@ def run(
             reporter = RichReporter(suite)
             console.print(f"[bold]practica[/] · suite [bold]{escape(suite.name)}[/] ({escape(str(path))}), "
                           f"{count}")
-        result = run_suite(suite, runs_root=runs_dir, resume=resume, run_id=run_id, reporter=reporter)
+        result = run_suite(suite, runs_root=runs_dir, resume=resume, run_id=run_id, reporter=reporter,
+                           tracking=_tracking(suite, mlflow or mlflow_uri is not None, mlflow_uri,
+                                             tensorboard or tensorboard_dir is not None, tensorboard_dir))
     except PracticaError as err:
         reporter.close()
         fail(err)
@@ -207,6 +220,22 @@ def run(
         console.print("[bold red]No model meets the selection policy:[/] none is recommended and no bundle was written "
                       "(the decision above gives each experiment's reason).")
         raise typer.Exit(EXIT_NO_MODEL)
+
+
+def _tracking(suite: Suite, mlflow: bool, uri: str | None, tensorboard: bool, logdir: Path | None):
+    """The suite's tracking section with the flags over it; None when no flag is given."""
+    if not (mlflow or tensorboard):
+        return None
+    from practica.config.schema import MlflowSpec, TensorboardSpec
+
+    spec = suite.tracking
+    if mlflow:  # the suite's experiment and model names kept; the URI the flag's, when it gives one
+        kept = suite.tracking.mlflow or MlflowSpec()
+        spec = spec.model_copy(update={"mlflow": kept.model_copy(update={"uri": uri or kept.uri})})
+    if tensorboard:
+        spec = spec.model_copy(update={"tensorboard": TensorboardSpec(logdir=logdir or (
+            suite.tracking.tensorboard.logdir if suite.tracking.tensorboard else None))})
+    return spec
 
 
 def _print_finished(run) -> None:

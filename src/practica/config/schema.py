@@ -680,6 +680,41 @@ class DiagnosisSpec(Strict):
     )
 
 
+# ------------------------------------------------------------------ tracking
+
+
+class MlflowSpec(Strict):
+    """Where the run is logged in MLflow: the suite run is an MLflow experiment, each of its experiments a run."""
+
+    uri: str | None = Field(None, description="tracking URI; default: sqlite:///<runs dir>/mlflow.db, a local "
+                                              "store whose registry keeps the chosen model")
+    experiment: str | None = Field(None, description="the MLflow experiment's name; default '<suite>/<run id>', "
+                                                     "one per practica run")
+    model_name: str | None = Field(None, min_length=1, description="the registered model the chosen bundle becomes "
+                                                                   "a version of; default: the suite's name")
+
+
+class TensorboardSpec(Strict):
+    logdir: Path | None = Field(None, description="event files go to <logdir>/<run id>/<experiment>; default: "
+                                                  "<runs dir>/tensorboard; relative to the working directory")
+
+
+class TrackingSpec(Strict):
+    """Optional logging to MLflow and TensorBoard (``pip install 'practica[tracking]'``); ``true`` for the defaults."""
+
+    mlflow: MlflowSpec | None = None
+    tensorboard: TensorboardSpec | None = None
+
+    @field_validator("mlflow", "tensorboard", mode="before")
+    @classmethod
+    def _true_means_defaults(cls, v: Any) -> Any:
+        return {} if v is True else None if v is False else v
+
+    @property
+    def enabled(self) -> bool:
+        return self.mlflow is not None or self.tensorboard is not None
+
+
 class Suite(Strict):
     schema_version: Literal[1] = SCHEMA_VERSION
     name: str
@@ -691,6 +726,13 @@ class Suite(Strict):
     selection: SelectionSpec = SelectionSpec()
     evaluation: EvaluationSpec = EvaluationSpec()
     diagnosis: DiagnosisSpec = DiagnosisSpec()
+    tracking: TrackingSpec = TrackingSpec()
+
+    @model_serializer(mode="wrap")
+    def _tracking_only_when_on(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A suite without tracking resolves as it did before the section existed: its runs still resume.
+        out = handler(self)
+        return out if self.tracking.enabled else {k: v for k, v in out.items() if k != "tracking"}
 
     @field_validator("name")
     @classmethod

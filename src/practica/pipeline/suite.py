@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from practica.config.schema import ExperimentSpec, Suite, check_task
+from practica.config.schema import ExperimentSpec, Suite, TrackingSpec, check_task
 from practica.data import prepare_data
 from practica.data.records import Splits
 from practica.diagnosis import DiagnosisContext, diagnose, diagnose_fit
@@ -46,6 +46,7 @@ from practica.results import ExperimentResult, Failed, Ok, SuiteRun, Trained
 from practica.selection import select
 from practica.selection.records import Decision
 from practica.tasks import get_task
+from practica.tracking import SuiteLog, check_tracking, open_tracking
 from practica.training.augment import check_augment
 from practica.training.trainer import TrainingEvents
 
@@ -144,8 +145,13 @@ def run_suite(
     resume: bool = False,
     run_id: str | None = None,
     reporter: Reporter | None = None,
+    tracking: TrackingSpec | None = None,
 ) -> SuiteRun:
+    """Run ``suite`` in a new run directory under ``runs_root`` (or resume one). ``tracking``: where to log it
+    (MLflow, TensorBoard), in place of the suite's ``tracking`` section; apart from the suite, so that turning
+    it on or off never stops a run from resuming."""
     reporter = reporter or SilentReporter()
+    tracking = tracking or suite.tracking
     started = time.perf_counter()
     if resume:  # fail fast, before the data loads, when there is nothing to resume
         run = RunDir.find(runs_root, suite, run_id)
@@ -163,6 +169,7 @@ def run_suite(
     for line in splits.drops:  # every sample cleaning dropped, one line per rule
         reporter.stage(line)
     preflight(suite, splits)
+    check_tracking(tracking)  # a tracker asked for but not installed: an error before anything is written
     selection = suite.selection.for_task(splits.train.task)
     slices = _find_slices(suite, splits)  # a mistake in a declared slice surfaces before any training
     if resume:
@@ -173,6 +180,7 @@ def run_suite(
         run = RunDir.create(runs_root, suite)
         reporter.stage(f"Run directory {run.path}")
     reporter.run_started(run.path)
+    trackers = open_tracking(tracking, suite=suite.name, run_id=run.id, runs_root=runs_root, say=reporter.stage)
     started_at = run.read_status().get("started") or datetime.now(UTC).isoformat(timespec="seconds")
     version = code_version()
     run.update_status(run_id=run.id, suite=suite.name, started=started_at, code_version=version, status="running",
@@ -221,6 +229,7 @@ def run_suite(
         results = tuple(_result(exp, trained[exp.name], diagnoses.get(exp.name), costs, outputs.get(exp.name), run,
                                 scores.get(exp.name), intervals.get(exp.name, {}))
                         for exp in suite.experiments)
+        trackers.experiments(results, task.name, splits.classes)
         decision = select(results, selection, splits.val.y, bootstrap=resampling)
         run.write_decision(decision)
         threshold = _choose_threshold(suite, splits, results, decision, run, reporter)
@@ -236,7 +245,8 @@ def run_suite(
             write_report,  # matplotlib loads only when a report is written
         )
 
-        write_report(suite_run)
+        report = write_report(suite_run)
+        trackers.finish(SuiteLog(decision, (*report, run.decision_file), bundle))
     run.update_status(status=suite_run.status, chosen=decision.chosen, failed_experiments=list(suite_run.failed))
     return suite_run
 
