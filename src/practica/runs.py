@@ -66,13 +66,21 @@ class RunEntry:
 
 
 def run_dirs(root: Path) -> list[Path]:
-    """Every run directory (a folder holding suite.yaml) at ``root/<suite>/<run-id>``, newest id first.
+    """Every run directory (a folder holding suite.yaml) at ``root/<suite>/<run-id>`` (or ``root/<run-id>``
+    when ``root`` is one suite's folder), newest id first.
     A missing ``root`` is a RunError naming it."""
     if not root.is_dir():
         raise RunError(f"no runs folder {root}: it does not exist or is not a folder; give the folder practica run "
                        "wrote to with --runs-dir (default: runs)")
-    found = [p for p in root.glob("*/*") if (p / "suite.yaml").is_file()]
+    # A suite's own folder (runs/digits) given as the root holds its runs one level up.
+    found = [p for p in (*root.glob("*/*"), *root.glob("*")) if is_run(p)]
     return sorted(found, key=lambda p: (p.name, p.parent.name), reverse=True)
+
+
+def is_run(path: Path) -> bool:
+    """``path`` is a run directory: its suite.yaml beside run.json or experiments/ (a bundle has a suite.yaml
+    of its own)."""
+    return (path / "suite.yaml").is_file() and ((path / "run.json").is_file() or (path / "experiments").is_dir())
 
 
 def list_runs(root: Path, suite: str | None = None) -> list[RunEntry]:
@@ -142,10 +150,10 @@ def resolve_run(ref: str | Path, root: Path) -> RunDir:
 
     path = Path(ref)
     if path.is_dir():
-        if (path / "suite.yaml").is_file():
+        if is_run(path):
             return RunDir(path)
-        raise RunError(f"{path} is a folder but not a run directory (no suite.yaml); give runs/<suite>/<run-id>, "
-                       "or a run id that practica runs list shows")
+        raise RunError(f"{path} is a folder but not a run directory (no suite.yaml beside run.json); give "
+                       "runs/<suite>/<run-id>, or a run id that practica runs list shows")
     paths = run_dirs(root)
     text = str(ref).strip("/")
     exact = [p for p in paths if text in (p.name, f"{p.parent.name}/{p.name}")]

@@ -57,6 +57,8 @@ def test_list_shows_every_run_newest_first(runs):
     assert second in out and first in out and out.index(second) < out.index(first)
     assert "tiny-runs" in out and "complete" in out and "val_accuracy" in out and "%" in out
     assert invoke("runs", "list", "tiny-runs", "--runs-dir", root).exit_code == 0
+    in_suite_folder = invoke("runs", "list", "--runs-dir", root / "tiny-runs")  # one suite's folder as the root
+    assert in_suite_folder.exit_code == 0 and first in in_suite_folder.output
 
 
 def test_show_gives_the_decision_and_each_experiment(runs):
