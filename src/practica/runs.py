@@ -40,6 +40,9 @@ SHOWN_CANDIDATES = 8  # runs an error lists when a RUN names none, or several
 # The suite's keys compared as they are; ``experiments`` are compared one resolved spec.json at a time, which
 # already holds ``defaults`` applied.
 PER_EXPERIMENT = ("experiments", "defaults")
+# What of ``train`` a scikit-learn baseline uses (``pipeline.experiment``): the rest (optimizer, epochs…) is
+# inherited from the defaults and ignored, so a change there is no change to the baseline.
+BASELINE_TRAIN_KEYS = ("seed", "class_weight", "max_samples")
 
 
 # ----------------------------------------------------------------------------- finding runs
@@ -429,17 +432,26 @@ def setting(value: Any, present: bool = True) -> str:
 
 def differences(runs: Sequence[RunView]) -> tuple[Difference, ...]:
     """The settings that differ: the suite's own (without experiments), then each experiment's resolved
-    spec among the runs that have it. The same change in several experiments is one ``Difference``."""
+    spec among the runs that have it (less what its model ignores, ``effective``). The same change in
+    several experiments is one ``Difference``."""
     found: list[Difference] = [Difference(k, v, ("suite",)) for k, v in _differing([r.settings for r in runs])]
     grouped: dict[tuple[str, tuple[str, ...]], list[str]] = {}
     for name in dict.fromkeys(e.name for r in runs for e in r.experiments):
         views = [r.experiment(name) for r in runs]
         if any(v is None for v in views):
             continue  # an experiment missing from a run is said once, in Comparison.only_in
-        for key, values in _differing([v.spec for v in views if v is not None]):
+        for key, values in _differing([effective(v.spec) for v in views if v is not None]):
             grouped.setdefault((key, values), []).append(name)
     found += [Difference(key, values, tuple(names)) for (key, values), names in grouped.items()]
     return tuple(found)
+
+
+def effective(spec: Mapping[str, Any]) -> Mapping[str, Any]:
+    """An experiment's spec without what its model ignores: a baseline's training settings beyond
+    ``BASELINE_TRAIN_KEYS``."""
+    if not (spec.get("model") or {}).get("sklearn") or not isinstance(spec.get("train"), Mapping):
+        return spec
+    return {**spec, "train": {k: v for k, v in spec["train"].items() if k in BASELINE_TRAIN_KEYS}}
 
 
 def _differing(configs: Sequence[Mapping[str, Any]]) -> list[tuple[str, tuple[str, ...]]]:
