@@ -3,12 +3,11 @@
 ``practica runs list | show | compare`` are thin layers over these; the compare page
 (``reporting.compare``) renders a ``Comparison``::
 
-    >>> from practica.runs import list_runs, resolve_run, read_run, compare_runs
-    >>> [e.run_id for e in list_runs(Path("runs"), "digits")]          # newest first
-    ['20261203-170512', '20261203-165901']
-    >>> a, b = (read_run(resolve_run(ref, Path("runs"))) for ref in ("20261203-165901", "20261203-170512"))
-    >>> [d.key for d in compare_runs([a, b]).differences]
-    ['train.optimizer.lr']
+    from practica.runs import compare_runs, list_runs, read_run, resolve_run
+
+    [e.run_id for e in list_runs(Path("runs"), "digits")]         # newest first
+    a, b = (read_run(resolve_run(ref, Path("runs"))) for ref in ("20261203-165901", "20261203-170512"))
+    [(d.key, d.change) for d in compare_runs([a, b]).differences]  # [('train.optimizer.lr', '0.001 → 0.003')]
 
 Reading never trusts a run to be recent: a run from before a record existed (intervals, cost
 intervals, a data fingerprint) reads with that field None, and the listing shows a dash for it.
@@ -69,13 +68,11 @@ class RunEntry:
 
 
 def run_dirs(root: Path) -> list[Path]:
-    """Every run directory (a folder holding suite.yaml) at ``root/<suite>/<run-id>`` (or ``root/<run-id>``
-    when ``root`` is one suite's folder), newest id first.
-    A missing ``root`` is a RunError naming it."""
+    """Every run directory (``is_run``) at ``root/<suite>/<run-id>``, or at ``root/<run-id>`` when ``root`` is
+    one suite's folder, newest id first. A missing ``root`` is a RunError naming it."""
     if not root.is_dir():
         raise RunError(f"no runs folder {root}: it does not exist or is not a folder; give the folder practica run "
                        "wrote to with --runs-dir (default: runs)")
-    # A suite's own folder (runs/digits) given as the root holds its runs one level up.
     found = [p for p in (*root.glob("*/*"), *root.glob("*")) if is_run(p)]
     return sorted(found, key=lambda p: (p.name, p.parent.name), reverse=True)
 

@@ -166,3 +166,16 @@ def test_flatten(nested, flat):
     from practica.runs import flatten
 
     assert flatten(nested) == flat
+
+
+def test_runs_on_different_data_are_flagged(runs, tmp_path):
+    root, (first, second) = runs
+    other = tmp_path / "runs"
+    for run_id in (first, second):
+        shutil.copytree(root / "tiny-runs" / run_id, other / "tiny-runs" / run_id)
+    summary = other / "tiny-runs" / second / "data" / "summary.json"
+    summary.write_text(json.dumps({**json.loads(summary.read_text()), "fingerprint": "0" * 64}))
+    result = invoke("runs", "compare", first, second, "--runs-dir", other)
+    assert result.exit_code == 0, result.output
+    assert "the runs used different data" in result.output and "000000000000" in result.output
+    assert "compared unpaired" in result.output
