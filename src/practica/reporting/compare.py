@@ -121,6 +121,8 @@ def _draw(panels, comparison: Comparison, column: str, metric: Metric) -> bytes:
                             markeredgecolor="white", markeredgewidth=0.7, linestyle="none", zorder=5)
             ax.set_title(plots.shorten(title, 34))
             ax.set_xlabel("epoch")
+            if ax.get_subplotspec().is_first_col():
+                ax.set_ylabel(f"val {metric.label.removeprefix('validation ')}")
             plots.integer_epochs(ax, np.array([e for _, h in lines for e in h.column("epoch")], dtype=float))
             if metric.share:
                 ax.yaxis.set_major_formatter(plots.exact_percent_formatter())
