@@ -132,6 +132,7 @@ def test_an_unfinished_run_lists_but_cannot_be_shown(runs, tmp_path):
     (("show", "19990101-000000"), "no run '19990101-000000'"),
     (("show", "2"), "names 2 runs"),  # a prefix of both
     (("compare", "FIRST"), "two runs or more"),
+    (("compare", "FIRST", "FIRST"), "given twice"),
     (("compare", "FIRST", "19990101"), "no run '19990101'"),
     (("list", "no-such-suite"), "its suites: tiny-runs"),
 ])

@@ -104,7 +104,12 @@ def compare(
                            "Give another RUN, e.g. one that practica runs list shows")
         if html is not None and html.is_dir():
             raise RunError(f"--html {html} is a folder; give a file name, e.g. {html / 'compare.html'}")
-        comparison = compare_runs([_read(ref, runs_dir) for ref in runs])
+        views = [_read(ref, runs_dir) for ref in runs]
+        paths = [v.result.run_dir.resolve() for v in views]
+        if len(set(paths)) < len(paths):
+            twice = next(v.label for v, p in zip(views, paths, strict=True) if paths.count(p) > 1)
+            raise RunError(f"the run {twice} is given twice; compare different runs")
+        comparison = compare_runs(views)
         _print_comparison(comparison)
         if html is not None:
             from practica.reporting.compare import write_compare_page
