@@ -54,7 +54,7 @@ def write_compare_page(comparison: Comparison, path: Path) -> Path:
     """Write the comparison as one self-contained HTML file at ``path``; returns it."""
     page = _environment().get_template("compare.html").render(
         c=comparison, names=comparison.names, colours=RUN_COLOURS, curves=curves(comparison),
-        duration=duration, dash=DASH,
+        duration=duration, dash=DASH, absent=any(DASH in d.values for d in comparison.differences),
     )
     write_text(path, page)
     return path
