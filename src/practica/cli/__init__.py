@@ -10,8 +10,9 @@ Exit codes (``practica run``; the other commands use 0, 2 and 130 alike):
     4    every experiment trained, but none meets the selection policy: no model is chosen
     130  interrupted (Ctrl-C); the message says how to resume
 
-One module per group of commands: ``suite`` (run, validate), ``bundle`` (export, predict, serve) and
-``data`` (``practica data …``); ``terminal`` holds what they share.
+One module per group of commands: ``suite`` (run, validate), ``bundle`` (export, predict, serve),
+``data`` (``practica data …``) and ``runs`` (``practica runs list|show|compare``); ``terminal`` holds what
+they share.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import typer
 
 from practica.cli import bundle, suite
 from practica.cli.data import data_app
+from practica.cli.runs import runs_app
 from practica.cli.suite import default_suite
 from practica.cli.terminal import console
 
@@ -58,5 +60,6 @@ def version() -> None:
 
 
 app.add_typer(data_app, name="data")
+app.add_typer(runs_app, name="runs")
 
 __all__ = ["app", "default_suite"]
