@@ -47,7 +47,7 @@ def test_every_experiment_is_scored_on_every_slice_and_keeps_it(run):
 def test_the_report_shows_what_to_work_on_and_the_mistakes(run):
     md = (run.run_dir / "report.md").read_text()
     html = (run.run_dir / "report.html").read_text()
-    assert "## Error analysis: where" in md and "Every experiment on every slice" in md
+    assert "Error analysis: where" in md and "Every experiment on every slice" in md
     assert "Most of the error to win back is in" in md or "is the best of the suite on every slice" in md
     if "### Most confident mistakes" in md:
         assert (run.run_dir / "report_files" / "mistakes.png").is_file()
