@@ -5,6 +5,7 @@ freezes, unfreezing trains the backbone at the lower rate, and a fine-tuned bund
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -135,6 +136,12 @@ def test_a_fine_tuned_bundle_stands_alone_and_predicts_as_trained(sources, tmp_p
     run = run_suite(suite_from_dict(suite), runs_root=tmp_path / "runs")
     assert [type(r).__name__ for r in run.results] == ["Ok", "Ok", "Ok"]
     assert "frozen" in run.results[2].trained.model_summary  # the features baseline says what it is fitted on
+    report = (run.run_dir / "report.md").read_text()
+    assert "### What transfer bought" in report and "What transfer bought" in (run.run_dir / "report.html").read_text()
+    assert re.search(r"tuned \(from pretrained weights\) reaches [\d.]+% validation accuracy \([\d.]+% on test, "
+                     r"2 epochs in .*\): ([\d.]+ points (above|below)|level with) scratch \([\d.]+%", report)
+    assert "probe (on a network's frozen features) reaches" in report
+    assert "no twin to measure what transfer bought: add the same baseline on raw inputs" in report
     bundle_dir = export_run(run.run_dir, "tuned", tmp_path / "bundle")
     shutil.rmtree(backbone_run)  # the backbone is gone: the bundle needs none of it
     card = (bundle_dir / "bundle.json").read_text()
