@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 from practica.config import suite_from_dict
 from practica.config.schema import ModelSpec, TrainSpec, UnfreezeSpec
 from practica.data import prepare_data
-from practica.errors import ConfigError, ModelError
+from practica.errors import BundleError, ConfigError, ModelError
 from practica.models.registry import build_network
 from practica.models.transfer import body_state, head_name
 from practica.pipeline.backbone import pretrained_network, read_backbone
@@ -142,6 +142,8 @@ def test_a_fine_tuned_bundle_stands_alone_and_predicts_as_trained(sources, tmp_p
                      r"2 epochs in .*\): ([\d.]+ points (above|below)|level with) scratch \([\d.]+%", report)
     assert "probe (on a network's frozen features) reaches" in report
     assert "no twin to measure what transfer bought: add the same baseline on raw inputs" in report
+    with pytest.raises(BundleError, match="baseline on a network's features, which has no ONNX form yet"):
+        export_run(run.run_dir, "probe", tmp_path / "probe-bundle")
     bundle_dir = export_run(run.run_dir, "tuned", tmp_path / "bundle")
     shutil.rmtree(backbone_run)  # the backbone is gone: the bundle needs none of it
     card = (bundle_dir / "bundle.json").read_text()

@@ -61,4 +61,14 @@ def _sentence(r: Ok, twin: Ok | None) -> str:
     verb = "above" if gain > 0 else "below" if gain < 0 else "level with"
     gap = "" if gain == 0 else f"{h.points(abs(gain))} "
     return (f"{own}: {gap}{verb} {twin.name} ({h.percent(_accuracy(twin, 'val'))}, "
-            f"{h.percent(_accuracy(twin, 'test'))} on test, {_budget(twin)}).")
+            f"{h.percent(_accuracy(twin, 'test'))} on test, {_budget(twin)}){_noise(r, twin)}.")
+
+
+def _noise(r: Ok, twin: Ok) -> str:
+    """Whether the two validation accuracies' intervals overlap: a gap inside them may be luck of the split."""
+    a, b = r.intervals.get("val_accuracy"), twin.intervals.get("val_accuracy")
+    if a is None or b is None:
+        return ""
+    if a.low <= b.high and b.low <= a.high:
+        return "; their validation intervals overlap, so the gap may be the split's noise"
+    return "; their validation intervals do not overlap"
