@@ -130,6 +130,10 @@ def _assemble(src: BundleSource, root: Path) -> None:
         save_tensors(root / WEIGHTS_FILE, model.state_dict(), {"format": "practica-weights", "version": 1})
         kind = "network"
     elif isinstance(predictor, SklearnPredictor):
+        if "features" in dict(getattr(predictor.estimator, "steps", [])):
+            raise BundleError(f"experiment '{src.experiment.name}' is a baseline on a network's features, which "
+                              "has no ONNX form yet; export a network experiment instead (practica export RUN_DIR "
+                              "--experiment NAME)")
         sklearn_to_onnx(predictor.estimator, spec, len(classes), root / ONNX_FILE)
         kind = "sklearn"  # the fitted estimator lives in the ONNX graph; practica never pickles
     else:
@@ -226,7 +230,7 @@ def _card(src: BundleSource, spec: InputSpec, classes: tuple[str, ...], kind: st
             "kind": kind,
             "experiment": exp.name,
             "description": exp.description,
-            "spec": exp.model.model_dump(mode="json"),
+            "spec": exp.model.standalone().model_dump(mode="json"),  # no backbone file named: the weights hold it
             "params": src.predictor.params,
             "size_bytes": src.predictor.size_bytes,
             **_preprocessing(src.predictor),

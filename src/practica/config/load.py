@@ -165,6 +165,14 @@ def _resolve_paths(data: dict[str, Any], base_dir: Path) -> None:
             if isinstance(spec, dict) and isinstance(spec.get(key), str):
                 p = Path(spec[key]).expanduser()
                 spec[key] = str(p if p.is_absolute() else (base_dir / p).resolve())
+    for exp in data.get("experiments") or []:  # pretrained weights and features: a path, then '#EXPERIMENT'
+        model = exp.get("model") if isinstance(exp, dict) else None
+        for key in ("pretrained", "features"):
+            spec = model.get(key) if isinstance(model, dict) else None
+            if isinstance(spec, dict) and isinstance(spec.get("from"), str) and spec["from"]:
+                where, hash_, name = spec["from"].partition("#")
+                p = Path(where).expanduser()
+                spec["from"] = str(p if p.is_absolute() else (base_dir / p).resolve()) + hash_ + name
     evaluation = data.get("evaluation")
     for spec in (evaluation.get("slices") or []) if isinstance(evaluation, dict) else []:
         if isinstance(spec, dict) and isinstance(spec.get("tags"), str):  # a tags file, like the data paths

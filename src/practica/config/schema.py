@@ -331,13 +331,97 @@ def register_model_check(check: Callable[[ModelSpec], None]) -> None:
         MODEL_CHECKS.append(check)
 
 
+class FeaturesSpec(Strict):
+    """A pretrained network's penultimate features as a baseline's input: the network (a run's experiment or a
+    bundle) is run frozen, in evaluation mode, and the baseline is fitted on what its last layer receives."""
+
+    source: str = Field(alias="from", min_length=1, description="RUN_DIR#EXPERIMENT or a bundle folder; relative "
+                        "to the suite file")
+
+    @model_serializer(mode="wrap")
+    def _key_as_written(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return {"from": handler(self)["source"]}
+
+
+class UnfreezeSpec(Strict):
+    """The second phase of a frozen fine-tune: after ``after_epochs`` epochs every frozen layer trains too, at
+    the optimizer's learning rate × ``lr_factor`` (discriminative rates: the backbone moves less than the head)."""
+
+    after_epochs: PositiveInt = Field(description="epochs with the frozen layers frozen, before they train too")
+    lr_factor: float = Field(0.1, gt=0.0, le=1.0, description="the unfrozen layers' learning rate as a share of "
+                             "the optimizer's (and of the schedule's, step by step); the head keeps the full rate")
+
+
+class PretrainedSpec(Strict):
+    """Start from another model's weights (transfer learning): ``from`` names a practica run's experiment
+    (``runs/SUITE/RUN_ID#EXPERIMENT``; ``runs/SUITE#EXPERIMENT``: the newest finished run), a bundle folder,
+    or a weights file (``.safetensors``, or a PyTorch state dict ``.pt``/``.pth``, read with
+    ``weights_only=True``) for the same architecture. The weights are
+    read when the experiment trains; the trained model keeps them in its own weights, so its bundle needs no
+    backbone file."""
+
+    source: str = Field(alias="from", min_length=1, description="RUN_DIR#EXPERIMENT, a bundle folder, or a "
+                        ".safetensors / .pt file; relative to the suite file")
+    head: Literal["new", "keep"] = Field(
+        "new", description="new: a freshly initialised last layer for this data's classes; keep: the backbone's "
+        "own (its class count must match)"
+    )
+    freeze: str = Field(
+        "none", min_length=1, description="none; all (every layer but the head); or a layer's name (it and "
+        "every layer before it); frozen layers keep their weights and batch-norm statistics"
+    )
+    unfreeze: UnfreezeSpec | None = Field(
+        None, description="{after_epochs: N, lr_factor: 0.1}: after N epochs the frozen layers train too, at a "
+        "lower learning rate"
+    )
+    input_shape: tuple[Literal[1, 3], PositiveInt, PositiveInt] | None = Field(
+        None, description="[channels, height, width] of the images the backbone was trained on; read from a run "
+        "or a bundle, declared for a weights file to have the data checked against it"
+    )
+
+    @field_validator("freeze", mode="before")
+    @classmethod
+    def _layer_number_as_name(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    @model_validator(mode="after")
+    def _phases_make_sense(self) -> PretrainedSpec:
+        if self.unfreeze is not None and self.freeze == "none":
+            raise ValueError("pretrained.unfreeze needs pretrained.freeze (all, or a layer's name): with nothing "
+                             "frozen there is nothing to unfreeze; add freeze: all or remove unfreeze")
+        if self.head == "keep" and self.freeze == "all" and self.unfreeze is None:
+            raise ValueError("pretrained.head: keep with freeze: all leaves nothing to train; use head: new, "
+                             "or add unfreeze: {after_epochs: N}")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _key_as_written(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # The resolved suite says 'from', as the user wrote it, so that it validates again.
+        data = handler(self)
+        return {"from": data.pop("source"), **{k: v for k, v in data.items() if v is not None}}
+
+    @property
+    def frozen(self) -> bool:
+        return self.freeze != "none"
+
+
 class ModelSpec(Strict):
-    """Exactly one of: a layer list, a named architecture, or a scikit-learn baseline."""
+    """Exactly one of: a layer list, a named architecture, or a scikit-learn baseline. A network may start
+    from ``pretrained`` weights; a baseline may be fitted on ``features``, a pretrained network's penultimate
+    layer (the frozen-features baseline of transfer learning)."""
 
     layers: list[LayerSpec] | None = None
     arch: str | None = None
     sklearn: SklearnModel | None = None
     params: dict[str, Any] = Field(default_factory=dict, description="arguments of the arch or estimator")
+    pretrained: PretrainedSpec | None = Field(
+        None, description="networks: start from another model's weights, {from: RUN_DIR#EXPERIMENT | BUNDLE | "
+        "FILE, head: new, freeze: all, unfreeze: {after_epochs: N, lr_factor: 0.1}}"
+    )
+    features: FeaturesSpec | None = Field(
+        None, description="sklearn baselines: fit on a pretrained network's penultimate features, {from: "
+        "RUN_DIR#EXPERIMENT | BUNDLE}, instead of raw pixels"
+    )
 
     @model_validator(mode="after")
     def _exactly_one_kind(self) -> ModelSpec:
@@ -356,6 +440,12 @@ class ModelSpec(Strict):
             raise ValueError(f"{bad} is not a finite number (NaN or infinity); give a finite number")
         if self.layers is not None:
             check_layers_size(self.layers)
+        if self.pretrained is not None and self.sklearn is not None:
+            raise ValueError("'pretrained' applies to networks (layers or arch); a scikit-learn baseline on a "
+                             "network's features takes features: {from: ...}")
+        if self.features is not None and self.sklearn is None:
+            raise ValueError("'features' applies to scikit-learn baselines; a network starts from another's "
+                             "weights with pretrained: {from: ...}")
         for check in MODEL_CHECKS:
             check(self)
         return self
@@ -363,6 +453,16 @@ class ModelSpec(Strict):
     @property
     def kind(self) -> Literal["layers", "arch", "sklearn"]:
         return "layers" if self.layers is not None else "arch" if self.arch is not None else "sklearn"
+
+    @model_serializer(mode="wrap")
+    def _transfer_keys_in_use(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Suites without transfer resolve as before (a resumed run compares its suite.yaml).
+        return {k: v for k, v in handler(self).items() if not (k in ("pretrained", "features") and v is None)}
+
+    def standalone(self) -> ModelSpec:
+        """This spec without where its starting weights or features came from: what rebuilds the trained
+        model from its own weights (a run's model meta, a bundle's card), which then names no other file."""
+        return self.model_copy(update={"pretrained": None})
 
 
 # ---------------------------------------------------------------------- training
@@ -538,6 +638,17 @@ class ExperimentSpec(Strict):
     @classmethod
     def _name_is_slug(cls, v: str) -> str:
         return _slug(v, "experiment name")
+
+    @model_validator(mode="after")
+    def _unfreeze_within_epochs(self) -> ExperimentSpec:
+        pretrained = self.model.pretrained
+        unfreeze = pretrained.unfreeze if pretrained is not None else None
+        if unfreeze is not None and unfreeze.after_epochs >= self.train.epochs:
+            raise ValueError(
+                f"model.pretrained.unfreeze.after_epochs ({unfreeze.after_epochs}) >= train.epochs "
+                f"({self.train.epochs}): the frozen layers would never train; lower after_epochs or raise epochs"
+            )
+        return self
 
 
 class Constraints(Strict):

@@ -25,6 +25,29 @@ def _arch_options(name: str) -> list[str]:
 
 def check_model_params(spec: ModelSpec) -> None:
     """Raise ``ValueError`` (reported by the config loader with its location) for bad names or params."""
+    _check_params(spec)
+    if spec.pretrained is not None and spec.pretrained.freeze not in ("none", "all"):
+        _check_freeze_layer(spec, spec.pretrained.freeze)
+
+
+def _check_freeze_layer(spec: ModelSpec, layer: str) -> None:
+    """``pretrained.freeze`` names a layer of the network (built on the meta device for a probe input)."""
+    import torch
+
+    from practica.models.transfer import frozen_layers
+
+    try:
+        with torch.device("meta"):
+            body = build_network(spec.standalone(), _PROBE_SHAPE, 2)
+    except ModelError:
+        return  # a network that needs the data's real shape: checked when the run builds it
+    try:
+        frozen_layers(body, layer)
+    except ModelError as err:
+        raise ValueError(str(err)) from None
+
+
+def _check_params(spec: ModelSpec) -> None:
     if spec.arch is not None:
         from practica.models.zoo import ARCHITECTURES
 

@@ -24,8 +24,10 @@ from practica.evaluation.predictors import Predictor, SklearnPredictor, TorchPre
 from practica.evaluation.records import CrossValidation, Predictions, RegressionMetrics
 from practica.models import baselines
 from practica.models.classifier import build_classifier, count_parameters
+from practica.models.features import BackboneFeatures, with_features
 from practica.models.preprocess import PREPROCESSING, TablePreprocessing, with_table
 from practica.models.registry import build_network, describe
+from practica.pipeline.backbone import features_network, pretrained_network
 from practica.pipeline.rundir import ExperimentDir
 from practica.results import Failed, Trained
 from practica.tasks import get_task
@@ -118,8 +120,12 @@ def train_experiment(
         if train.table is not None:  # a CSV table: preprocessing fitted on the training rows only
             preprocess = TablePreprocessing.fit(train.x, train.table).module()
             input_shape = (preprocess.fitted.width,)
+        make_body = lambda: build_network(exp.model, input_shape, output_units(splits.train))  # noqa: E731
+        transfer, transfer_note = None, ""
+        if exp.model.pretrained is not None:
+            make_body, transfer, transfer_note = pretrained_network(exp.model, input_shape, output_units(splits.train))
         result = fit(
-            lambda: build_network(exp.model, input_shape, output_units(splits.train)),
+            make_body,
             train,
             splits.val,
             exp.train,
@@ -128,12 +134,15 @@ def train_experiment(
             resume=resume,
             events=events,
             preprocess=preprocess,
+            transfer=transfer,
         )
         history = result.history
         exp_dir.write_model(result.model.state_dict(), _model_meta(exp, splits, preprocess))
         exp_dir.write_history(history)
         predictor = TorchPredictor(result.model, pick_device())
         summary = f"{describe(exp.model)} ({count_parameters(result.model):,} parameters)"
+        if transfer_note:
+            summary += f"; {transfer_note}"
     seconds = time.perf_counter() - started
     if history is not None and history.epochs:
         # A resumed run counts the epochs done before the kill too.
@@ -214,12 +223,18 @@ def _fit_baseline(exp: ExperimentSpec, train: Dataset, num_classes: int) -> tupl
     est = baselines.make_baseline(name, exp.model.params, exp.train.seed, exp.train.class_weight, task=train.task)
     if train.table is not None:  # a CSV table: its preprocessing is the pipeline's first step, fitted on train
         est = with_table(est, train.table)
+    notes: tuple[str, ...] = ()
+    if exp.model.features is not None:  # the frozen-features baseline: a network's penultimate layer in front
+        network, origin = features_network(exp.model.features.source, train.input_shape)
+        c, h, w = train.input_shape
+        est = with_features(est, BackboneFeatures(network=network, image_shape=(c, h, w)))
+        notes = (f"on the penultimate features of {origin}, frozen",)
     fitted = baselines.fit_baseline(name, est, train.x, train.y, exp.train.class_weight)
     if "n_jobs" in est.get_params():
         # Parallel fitting pays; parallel prediction of a few samples costs more in thread
         # start-up than it saves, and would dominate the measured latency.
         est.set_params(n_jobs=1)
-    return SklearnPredictor(est, num_classes), fitted.notes
+    return SklearnPredictor(est, num_classes), notes + fitted.notes
 
 
 def _model_meta(exp: ExperimentSpec, splits: Splits, preprocess=None) -> dict:
@@ -228,7 +243,7 @@ def _model_meta(exp: ExperimentSpec, splits: Splits, preprocess=None) -> dict:
            if preprocess is not None else {}),
         "schema_version": 1,
         "experiment": exp.name,
-        "model": exp.model.model_dump(mode="json"),
+        "model": exp.model.standalone().model_dump(mode="json"),  # the weights hold what came from a backbone
         "input_shape": list(splits.train.input_shape),
         "classes": list(splits.classes),
         "task": splits.train.task,

@@ -17,6 +17,7 @@ from practica.reporting import humanize as h
 from practica.reporting import plots, slices
 from practica.reporting import regression as reg
 from practica.reporting.thresholds import ThresholdSection, threshold_section
+from practica.reporting.transfer import transfer_lines
 from practica.tasks import Column, Metric, Task, get_task
 
 if TYPE_CHECKING:  # records are only read here; importing their packages would pull in torch
@@ -130,6 +131,7 @@ class Report:
     comparison_note: str = CLASSES_COMPARISON_NOTE
     threshold: ThresholdSection | None = None  # precision–recall curves, and the decision threshold if set
     error_analysis: ErrorAnalysis | None = None  # slices, what to work on, mistakes (``reporting/slices.py``)
+    transfer: tuple[str, ...] = ()  # what transfer bought, one sentence per transfer experiment
 
     def images(self) -> list[Image]:
         found = [*self.data_images, *self.hygiene_images, self.comparison, *(e.curves for e in self.experiments),
@@ -180,6 +182,7 @@ def build(run: SuiteRun) -> Report:
         comparison_note=CLASSES_COMPARISON_NOTE if task.has_classes else reg.COMPARISON_NOTE,
         threshold=threshold_section(run),
         error_analysis=slices.build(run),
+        transfer=transfer_lines(run),
     )
 
 

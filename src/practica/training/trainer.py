@@ -30,6 +30,7 @@ from practica.config.schema import TrainSpec
 from practica.data.records import Dataset
 from practica.models.classifier import Classifier, Regressor, as_input
 from practica.models.hooks import DataInitialised, EpochAware, MultiView
+from practica.models.transfer import Frozen
 from practica.tasks import get_task
 from practica.training import augment as aug
 from practica.training.batches import Mapped, Resident, rows_to_tensor
@@ -48,6 +49,7 @@ from practica.training.early_stopping import EarlyStopping
 from practica.training.history import History
 from practica.training.objective import Objective, objective_for
 from practica.training.schedules import Schedule, make_optimizer, param_groups
+from practica.training.transfer import TransferPlan, Unfreeze
 
 __all__ = ["FitResult", "TrainingEvents", "fit", "pick_device", "uses_bf16", "wrap_body"]
 
@@ -70,6 +72,7 @@ def fit(
     events: TrainingEvents | None = None,
     device: str = "auto",
     preprocess: nn.Module | None = None,
+    transfer: TransferPlan | None = None,
 ) -> FitResult:
     """Train the network that ``make_body()`` builds (logits out) and return it with its history.
 
@@ -80,9 +83,12 @@ def fit(
 
     ``preprocess``: a CSV table's preprocessing, fitted on ``train`` (``models/preprocess.py``), put in
     front of the body instead of the mean/std normalisation.
+
+    ``transfer``: for a body that ``make_body`` loads with pretrained weights, the layers frozen, when they
+    learn again and the backbone's input normalisation (``training/transfer.py``).
     """
     dev = Device(device, precision=spec.precision, images=train.kind == "image")
-    run = Run.prepare(make_body, train, val, spec, augment, dev, preprocess)
+    run = Run.prepare(make_body, train, val, spec, augment, dev, preprocess, transfer)
     loop = Loop(run.model, run.optimizer, run.schedule, run.generator, spec.epochs, run.steps)
     stopping = EarlyStopping.from_spec(spec.early_stopping)
     callbacks: list[Callback] = [
@@ -90,6 +96,7 @@ def fit(
         DivergenceGuard(run.objective.guess_loss, run.objective.guess),
         stopping,
         *([Progress(events)] if events is not None else []),
+        *([Unfreeze(run.frozen, transfer.unfreeze)] if transfer and transfer.unfreeze and run.frozen else []),
     ]
     if checkpoint is not None:
         config_hash = _config_hash(spec, augment, len(run.x_train))
@@ -144,18 +151,24 @@ class Run:
     batch_size: int
     steps: int  # per epoch
     grad_clip: float | None
+    frozen: Frozen | None = None  # a fine-tune's frozen layers
 
     @classmethod
     def prepare(cls, make_body: Callable[[], nn.Module], train: Dataset, val: Dataset, spec: TrainSpec,
-                augment: Sequence[Shorthand], dev: Device, preprocess: nn.Module | None) -> Run:
+                augment: Sequence[Shorthand], dev: Device, preprocess: nn.Module | None,
+                transfer: TransferPlan | None = None) -> Run:
         torch.manual_seed(spec.seed)
         # Resident tensors on the device, or memory-mapped splits read a batch at a time.
         x_train, x_val = dev.split(train), dev.split(val)
         # A table's raw rows hold NaN and category codes: its fitted preprocessing replaces the normalisation.
         width = train.x.shape[1]
         mean, std = x_train.stats() if preprocess is None else (torch.zeros(1, width), torch.ones(1, width))
+        if transfer is not None and transfer.mean is not None and transfer.std is not None:
+            mean, std = transfer.mean, transfer.std  # the statistics the backbone's features were learned on
         model = wrap_body(make_body(), mean, std, train, preprocess).to(dev.device)
-        _init_from_data(model, x_train)
+        frozen = transfer.frozen(model.body) if transfer is not None else None
+        if transfer is None:  # a pretrained body keeps its weights (fastnet's whitening filters too)
+            _init_from_data(model, x_train)
         model = dev.layout(model)
         objective = objective_for(train, spec, model, dev.device)
 
@@ -163,7 +176,10 @@ class Run:
         batch_size = min(spec.batch_size, n)
         # A last batch of one sample breaks batch norm's statistics; drop it in that case only.
         steps = n // batch_size + (1 if n % batch_size > 1 else 0)
-        optimizer = make_optimizer(spec.optimizer, param_groups(model), spec.schedule)
+        groups = param_groups(model)
+        if transfer is not None and frozen is not None:
+            groups = transfer.param_groups(groups if isinstance(groups[0], dict) else [{"params": groups}], frozen)
+        optimizer = make_optimizer(spec.optimizer, groups, spec.schedule)
         return cls(
             device=dev,
             x_train=x_train,
@@ -179,6 +195,7 @@ class Run:
             batch_size=batch_size,
             steps=steps,
             grad_clip=spec.grad_clip,
+            frozen=frozen,
         )
 
 
@@ -189,6 +206,8 @@ def train_epoch(run: Run, loop: Loop, epoch: int, hooks: Callbacks) -> tuple[flo
     if isinstance(model.body, EpochAware):
         model.body.start_epoch(epoch)
     model.train()
+    if run.frozen is not None:
+        run.frozen.hold()  # frozen layers keep their batch-norm statistics
     loss_sum = torch.zeros((), device=run.device.device)
     correct = torch.zeros((), device=run.device.device, dtype=torch.long)
     seen = 0
