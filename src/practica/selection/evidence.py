@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from practica import text
 from practica.evaluation.intervals import Bootstrap, Resampled, bootstrap, correct, mcnemar
 from practica.evaluation.records import Interval
 from practica.tasks import Metric, Task
@@ -133,5 +134,5 @@ def ms(v: float) -> str:
 
 
 def size_text(n_bytes: int | float) -> str:
-    """4_912_000 → '4.91 MB'; under 0.1 MB in kB (493 → '0.493 kB'), never '0.000493 MB'."""
-    return f"{n_bytes / 1e3:.3g} kB" if n_bytes < 1e5 else f"{n_bytes / 1e6:.3g} MB"
+    """The one size format (``practica.text.size``): 117_000 → '117 kB', as the report's table prints it."""
+    return text.size(n_bytes)
