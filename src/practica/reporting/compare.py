@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from practica.io import write_text
 from practica.reporting import plots
+from practica.reporting.templating import environment
 from practica.text import DASH, duration
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ class Curves:
 
 def write_compare_page(comparison: Comparison, path: Path) -> Path:
     """Write the comparison as one self-contained HTML file at ``path``; returns it."""
-    page = _environment().get_template("compare.html").render(
+    page = environment().get_template("compare.html").render(
         c=comparison, names=comparison.names, colours=RUN_COLOURS, curves=curves(comparison),
         duration=duration, dash=DASH, absent=any(DASH in d.values for d in comparison.differences),
     )
@@ -141,16 +141,3 @@ def plots_line(colour: str, dashes: LineStyle):
     from matplotlib.lines import Line2D
 
     return Line2D([], [], color=colour, linestyle=dashes, marker="o", markersize=3)
-
-
-@cache
-def _environment():
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-
-    return Environment(
-        loader=FileSystemLoader(Path(__file__).parent / "templates"),
-        autoescape=select_autoescape(["html"], default_for_string=True),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )

@@ -11,13 +11,13 @@ import base64
 import io
 import math
 from collections.abc import Mapping, Sequence
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from practica.io import write_text
+from practica.reporting.templating import environment
 
 if TYPE_CHECKING:
     from practica.data.duplicates.checks import HygieneReport, Pair
@@ -93,7 +93,7 @@ def write_page(report: HygieneReport, parts: Mapping[str, Dataset], path: Path, 
                show: int = 12, root: str = "") -> Path:
     """A self-contained HTML page of ``report``: the data, every check, example pairs as thumbnails.
     File names are shown relative to ``root`` (the folder they share), when given."""
-    page = _environment().get_template("hygiene.html").render(
+    page = environment().get_template("hygiene.html").render(
         title=title, source=source, report=report, parts=parts, show=show, root=root.rstrip("/") + "/" if root else "",
         examples=_examples(report, parts, show), statuses=_statuses(report),
     )
@@ -124,16 +124,3 @@ def _examples(report: HygieneReport, parts: Mapping[str, Dataset], show: int) ->
         out.append({"check": check, "items": items, "more": max(0, len(check.findings) - show)})
     first = ("exact_across", "near_across", "label_conflicts")  # leaks and conflicts before the rest
     return sorted(out, key=lambda e: first.index(e["check"].name) if e["check"].name in first else len(first))
-
-
-@cache
-def _environment():
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-
-    return Environment(
-        loader=FileSystemLoader(Path(__file__).parent / "templates"),
-        autoescape=select_autoescape(["html"], default_for_string=True),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )

@@ -8,16 +8,13 @@ script, no request to anywhere), so it can be mailed or archived as one file.
 from __future__ import annotations
 
 import base64
-import re
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from practica.io import write_bytes, write_text
 from practica.reporting import context
 from practica.reporting.context import Image
+from practica.reporting.templating import environment
 
 if TYPE_CHECKING:
     from practica.results import SuiteRun
@@ -37,7 +34,7 @@ def write_report(run: SuiteRun, out_dir: Path | None = None) -> tuple[Path, Path
     """
     out = Path(run.run_dir if out_dir is None else out_dir)
     report = context.build(run)
-    env = _environment()
+    env = environment()
 
     files = out / FILES_DIR
     images = report.images()
@@ -54,52 +51,9 @@ def write_report(run: SuiteRun, out_dir: Path | None = None) -> tuple[Path, Path
     return html_path, md_path
 
 
-@cache
-def _environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(Path(__file__).parent / "templates"),
-        autoescape=select_autoescape(["html"], default_for_string=True),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters["md"] = _markdown_text
-    env.filters["fence"] = _fence
-    env.filters["slug"] = _slug
-    env.filters["sentence"] = _sentence
-    return env
-
-
 def _data_uri(image: Image) -> str:
     return "data:image/png;base64," + base64.b64encode(image.png).decode("ascii")
 
 
 def _relative_path(image: Image) -> str:
     return f"{FILES_DIR}/{image.key}.png"
-
-
-def _markdown_text(text: object) -> str:
-    """Plain text safe inside Markdown, table cells included: no raw HTML, no broken rows."""
-    out = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    out = out.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
-    return " ".join(out.split())
-
-
-def _fence(text: object) -> str:
-    """A fenced code block that no run of backticks inside ``text`` can close early."""
-    text = str(text).rstrip("\n")
-    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}text\n{text}\n{fence}"
-
-
-def _sentence(text: object) -> str:
-    """End ``text`` with a full stop unless it already ends a sentence."""
-    text = str(text).rstrip()
-    return text if not text or text[-1] in ".!?…" else text + "."
-
-
-def _slug(text: object) -> str:
-    """An HTML id: experiment names are already slugs; this keeps anything else safe too."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", str(text)).strip("-") or "x"
