@@ -56,8 +56,13 @@ def loss(x: float | None) -> str:
 
 
 def ms(x: float | None) -> str:
-    """Milliseconds with two significant digits: 0.0456 → '0.046 ms', 12.34 → '12 ms'."""
-    return DASH if not _present(x) else f"{significant(x, 2)} ms"
+    """Milliseconds with three significant digits (what tells a tied pair of medians apart, 0.172 and
+    0.176), the same in the table, the reasons and the terminal, trailing zeros dropped: 0.0456 → '0.0456 ms',
+    12.34 → '12.3 ms', 0.5 → '0.5 ms'."""
+    if not _present(x):
+        return DASH
+    digits = significant(x, 3)
+    return f"{digits.rstrip('0').rstrip('.') if '.' in digits else digits} ms"
 
 
 def count(n: float | None, unit: str = "") -> str:

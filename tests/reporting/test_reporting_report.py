@@ -71,7 +71,7 @@ def test_html_orders_the_sections(page: str) -> None:
 
 
 def test_html_formats_numbers_for_humans(page: str) -> None:
-    for text in ("96.2%", "0.29 / 0.42 ms", "1.25 M", "24.5 k", "5 min 12 s", "5.02 MB", "29.4 k/s",
+    for text in ("96.2%", "0.294 / 0.42 ms", "1.25 M", "24.5 k", "5 min 12 s", "5.02 MB", "29.4 k/s",
                  "3f9a0c1d2e4b", "20250101-120000-ab12", "git 50d800d (dirty)", "6 min 42 s"):
         assert text in page, text
 

@@ -129,8 +129,8 @@ class CostView:
 
 
 def ms(v: float) -> str:
-    """Milliseconds to 3 significant figures, never in exponent form: 0.243, 4.52, 123."""
-    return f"{v:.3g}" if v < 100 else f"{v:.0f}"
+    """Milliseconds as ``practica.text.ms`` prints them, without the unit: 0.243, 4.52, 123."""
+    return text.ms(v).removesuffix(" ms")
 
 
 def size_text(n_bytes: int | float) -> str:
