@@ -38,6 +38,9 @@ def percent(x: float | None, decimals: int = 1) -> str:
     while x < 1 and text.startswith("100") and decimals < 4:
         decimals += 1
         text = f"{x * 100:.{decimals}f}%"
+    while x > 0 and float(text[:-1]) == 0 and decimals < 4:  # nor a share above 0 '0.0%' (2 of 60,000)
+        decimals += 1
+        text = f"{x * 100:.{decimals}f}%"
     return text
 
 

@@ -26,6 +26,8 @@ from practica.reporting import humanize as h
     (h.count, 0, "0"),
     (h.count, 3_000_000_000, "3.00 G"),
     (h.percent, 0.99957, "99.96%"),  # short of 1 never reads 100.0%
+    (h.percent, 2 / 60_000, "0.003%"),  # above 0 never reads 0.0%
+    (h.percent, 0.0, "0.0%"),
     (h.percent, 0.999999, "99.9999%"),
     (h.points, 0.0325, "3.2 points"),
     (h.points, -0.002, "-0.2 points"),
