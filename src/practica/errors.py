@@ -35,3 +35,7 @@ class InputError(PracticaError, ValueError):
 
 class TrackingError(PracticaError):
     """Tracking (MLflow, TensorBoard) was asked for but cannot be used as declared (e.g. its package is missing)."""
+
+
+class RegistryError(PracticaError):
+    """A model registry is missing or damaged, or a version or alias asked of it does not exist."""
