@@ -23,6 +23,7 @@ import typer
 
 from practica.cli import bundle, suite
 from practica.cli.data import data_app
+from practica.cli.registry import registry_app
 from practica.cli.runs import runs_app
 from practica.cli.suite import default_suite
 from practica.cli.terminal import console
@@ -61,5 +62,6 @@ def version() -> None:
 
 app.add_typer(data_app, name="data")
 app.add_typer(runs_app, name="runs")
+app.add_typer(registry_app, name="registry")
 
 __all__ = ["app", "default_suite"]

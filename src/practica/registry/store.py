@@ -158,21 +158,36 @@ class Registry:
             self._record("promote", **move.model_dump())
         return move
 
-    def rollback(self, alias: str, *, reason: str = "") -> AliasMove:
-        """Point ``alias`` back where it pointed before its last move (from the history)."""
+    def rollback(self, alias: str, *, reason: str = "", event: str = "rollback") -> AliasMove:
+        """Point ``alias`` back where it pointed before its last promotion. Rollbacks walk back through the
+        alias's promotions one at a time (a second rollback goes one step further back; it never undoes the
+        first). ``event`` names the history record (``canary_rollback`` when a server rolled a canary back)."""
         with self._locked() as state:
             if alias not in state.aliases:
                 raise RegistryError(f"alias {alias!r} does not exist in {self.root}; it has "
-                                    f"{_listed(state.aliases)}")
+                                    f"{_listed(state.aliases) or 'no aliases'}")
             current = state.aliases[alias]
             previous = _previous_target(self.history(), alias, current)
             if previous is None:
-                raise RegistryError(f"alias {alias!r} has pointed only at version {current}; there is nothing to "
-                                    f"roll back to (promote another version: practica registry promote {alias} N)")
+                raise RegistryError(f"alias {alias!r} has no earlier version to roll back to (it points at version "
+                                    f"{current}); promote another version: practica registry promote {alias} N")
             move = AliasMove(alias=alias, before=current, after=previous, reason=reason or "rollback")
             self._write(state.model_copy(update={"aliases": {**state.aliases, alias: previous}}))
-            self._record("rollback", **move.model_dump())
+            self._record(event, **move.model_dump())
         return move
+
+    def record_canary_rollback(self, version: int, *, reason: str, alias: str | None = None) -> AliasMove | None:
+        """A server stopped sending traffic to canary ``version`` (``reason``: what crossed its threshold).
+        Recorded as a ``canary_rollback`` event; when ``alias`` (the name the canary was served under, e.g.
+        ``canary``) still points at that version, it is pointed back too, and the move is returned."""
+        if alias is not None and self.aliases().get(alias) == version:
+            try:
+                return self.rollback(alias, reason=reason, event="canary_rollback")
+            except RegistryError:  # the alias has nowhere earlier to point: the event alone says what happened
+                pass
+        with self._locked():
+            self._record("canary_rollback", version=version, alias=alias, reason=reason)
+        return None
 
     # ---- internals ----------------------------------------------------------------------------------------
     def _number(self, ref: str | int, state: State) -> int:
@@ -218,10 +233,19 @@ def open_registry(path: str | Path | None = None) -> Registry:
 
 
 def _previous_target(history: list[dict], alias: str, current: int) -> int | None:
-    """Where the alias pointed before it moved to ``current`` (the last move that brought it there)."""
-    for event in reversed(history):
-        if event.get("alias") == alias and event.get("after") == current and event.get("before") is not None:
-            return int(event["before"])
+    """Where a rollback of ``alias`` (now at ``current``) goes: the alias's promotions replayed as a stack
+    (a promotion pushes its target, a rollback pops one), so rollbacks walk back one promotion at a time."""
+    stack: list[int] = []
+    for event in history:
+        if event.get("alias") != alias or "after" not in event:
+            continue
+        if event["event"] == "promote":
+            if not stack or stack[-1] != event["after"]:  # promoting the version it points at changes nothing
+                stack.append(int(event["after"]))
+        elif event["event"] in ("rollback", "canary_rollback") and stack:
+            stack.pop()
+    if stack and stack[-1] == current and len(stack) > 1:
+        return stack[-2]
     return None
 
 
