@@ -5,6 +5,8 @@
     POST /v1/predict     predictions for one or many inputs (JSON or multipart image upload)
     GET  /v1/model       the bundle card: what the model is, its metrics, lineage, why it was chosen
     GET  /v1/health      200 when the model is loaded and taking inputs, 503 otherwise
+Which model answers (the primary, hot-swapped from a registry; a canary; a shadow) is the ``Deployment``'s
+to say (``deployment.py``); every answer names its model_version and, in X-Model-Role, its role.
     GET  /metrics        Prometheus metrics
     POST /v1/noop        (bench_routes only) reads the body as /v1/predict does, predicts nothing
 """
@@ -12,11 +14,11 @@
 from __future__ import annotations
 
 import gc
+import time
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Annotated
 
-import numpy as np
 import orjson
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
@@ -25,7 +27,8 @@ from starlette.routing import Route
 
 from practica.bundle.load import Bundle
 from practica.serving.auth import api_key_dependencies
-from practica.serving.batcher import BatcherClosed, MicroBatcher
+from practica.serving.batcher import BatcherClosed
+from practica.serving.deployment import Deployment
 from practica.serving.errors import ApiError, install_error_handlers
 from practica.serving.metrics import ServiceMetrics
 from practica.serving.middleware import REQUEST_ID, BodyLimit, RequestObserver
@@ -55,30 +58,27 @@ PAGE_CSP = ("default-src 'none'; connect-src 'self'; img-src data: blob:; "
             "style-src 'unsafe-inline'; script-src 'unsafe-inline'; base-uri 'none'; form-action 'none'")
 
 
-def create_app(bundle: Bundle, settings: ServeSettings | None = None) -> FastAPI:
+def create_app(served: Bundle | Deployment, settings: ServeSettings | None = None) -> FastAPI:
+    """The app of one bundle, or of a deployment (a registry alias, a shadow, a canary)."""
     settings = settings or ServeSettings()
-    spec, classes, version = bundle.input, bundle.classes, bundle.version
+    deployment = served if isinstance(served, Deployment) else Deployment(served)
+    bundle = deployment.primary.bundle
+    spec, classes, version = deployment.input, bundle.classes, bundle.version
     metrics = ServiceMetrics(version)
-    batcher = MicroBatcher(bundle.predict_proba, max_batch_size=settings.max_batch_size,
-                           max_wait_ms=settings.max_wait_ms, on_batch=metrics.observe_batch)
+    deployment.attach(settings, metrics)
     accepted = describe_accepted(spec, settings)
-    card = orjson.dumps(bundle.card)
     page = (resources.files("practica.serving") / "page" / "index.html").read_bytes()
-    has_classes = get_task(bundle.task).has_classes
-    # every classifier's response states its decision rule: null is the most probable class
-    rule = bundle.threshold
-    threshold = None if rule is None else {"positive": rule.positive, "value": rule.value}
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
-        await batcher.start(warmup=np.zeros((1, *spec.shape), spec.onnx_dtype))
+        await deployment.start()  # warms every model up (ONNX session and one batch) before the first request
         # The model, the app and the imports are long-lived: keep them out of every garbage
         # collection from now on, so collections scan only what requests allocate.
         gc.freeze()
         try:
             yield
         finally:  # uvicorn has finished the in-flight requests by now; anything still queued is predicted
-            await batcher.stop()
+            await deployment.stop()
 
     app = FastAPI(
         title=f"practica · {bundle.card.get('name', version)}",
@@ -118,30 +118,39 @@ def create_app(bundle: Bundle, settings: ServeSettings | None = None) -> FastAPI
             payload = await read_json(request, accepted)
             inputs, body_top_k = parse_json_request(payload, settings, accepted)
             x = await decode_inputs(inputs, spec, settings, accepted, size=len(await request.body()))
-        try:
-            probs = await batcher.predict(x)
-        except BatcherClosed as err:
-            raise ApiError(503, "unavailable", str(err), "requests once /v1/health says ready",
-                           {"Retry-After": "1"}) from None
-        body = {
-            "model_version": version,
-            "request_id": request.scope[REQUEST_ID],
-            "predictions": predictions(probs, classes, body_top_k or top_k or settings.top_k, bundle.decide(probs))
-            if has_classes else values(probs),
-            **({"threshold": threshold} if has_classes else {}),
-        }
-        return Response(orjson.dumps(body), media_type=JSON)
+        client = _client(request)
+        with deployment.answering(client) as model:  # held until answered: a hot swap waits for it
+            started = time.perf_counter()
+            try:
+                probs = await model.predict(x)
+            except BatcherClosed as err:
+                raise ApiError(503, "unavailable", str(err), "requests once /v1/health says ready",
+                               {"Retry-After": "1"}) from None
+            k = body_top_k or top_k or settings.top_k
+            body = {
+                "model_version": model.version,
+                "request_id": request.scope[REQUEST_ID],
+                "predictions": predictions(probs, model.bundle.classes, k, model.bundle.decide(probs))
+                if model.has_classes else values(probs),
+                # every classifier's response states its decision rule: null is the most probable class
+                **({"threshold": model.threshold} if model.has_classes else {}),
+            }
+        after = deployment.after_response(model, x, probs, request_id=request.scope[REQUEST_ID],
+                                          client=client,
+                                          seconds=time.perf_counter() - started)
+        return Response(orjson.dumps(body), media_type=JSON, headers={"X-Model-Role": model.role}, background=after)
 
     @app.get("/v1/model", dependencies=protected, summary="The model card: metadata, metrics, lineage, selection",
              responses={200: {"content": {JSON: {"schema": {"type": "object"}}}}, **error_responses(*auth)})
     async def model_card() -> Response:
-        return Response(card, media_type=JSON)
+        return Response(deployment.primary.card_json, media_type=JSON)
 
     @app.get("/v1/health", summary="Liveness and readiness", responses={200: {"model": HealthResponse},
                                                                         503: {"model": HealthResponse}})
     async def health() -> Response:
-        ready = batcher.running
-        body = {"status": "ok" if ready else "unavailable", "ready": ready, "model_version": version}
+        ready = deployment.ready
+        body = {"status": "ok" if ready else "unavailable", "ready": ready,
+                "model_version": deployment.primary.version, **deployment.describe()}
         return Response(orjson.dumps(body), 200 if ready else 503, media_type=JSON)
 
     @app.head("/v1/health", include_in_schema=False)
@@ -164,6 +173,11 @@ def create_app(bundle: Bundle, settings: ServeSettings | None = None) -> FastAPI
     paths = [r.path for r in app.routes if isinstance(r, Route)]
     app.add_middleware(RequestObserver, metrics=metrics, routes=paths)  # outermost
     return app
+
+
+def _client(request: Request) -> str:
+    """Who is asking, for a sticky canary: the X-Client-ID header, else the client's address."""
+    return request.headers.get("x-client-id") or (request.client.host if request.client else "")
 
 
 def _headers_only(response: Response) -> Response:

@@ -49,7 +49,11 @@ class MicroBatcher:
         """Start the model thread (running ``warmup`` through the model first, if given) and the batching task."""
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="practica-onnx")
         if warmup is not None:  # loads the session and pays ONNX Runtime's first-call cost before any request
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._predict, warmup)
+            try:
+                await asyncio.get_running_loop().run_in_executor(self._executor, self._predict, warmup)
+            except BaseException:  # a model that cannot warm up never starts: leave no thread behind
+                self._executor.shutdown(wait=False)
+                raise
         self._queue = asyncio.Queue()
         self._task = asyncio.create_task(self._gather_and_run(self._queue), name="practica-batcher")
         self._accepting = True

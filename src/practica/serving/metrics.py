@@ -27,8 +27,14 @@ class ServiceMetrics:
         self.batch_seconds = Histogram("practica_batch_duration_seconds", "Time of one ONNX Runtime call.",
                                        buckets=LATENCY_BUCKETS, registry=r)
         self.items = Counter("practica_items_predicted", "Inputs predicted.", registry=r)
-        Gauge("practica_model_info", "The model being served (always 1).", ("version",),
-              registry=r).labels(model_version).set(1)
+        self.model_info = Gauge("practica_model_info", "The model being served (always 1).", ("version",),
+                                registry=r)
+        self.serving(model_version)
+
+    def serving(self, model_version: str) -> None:
+        """The model now served (after a hot reload, the new one only)."""
+        self.model_info.clear()
+        self.model_info.labels(model_version).set(1)
 
     def observe_request(self, route: str, status: int, seconds: float) -> None:
         self.requests.labels(route, str(status)).inc()

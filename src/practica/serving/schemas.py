@@ -57,7 +57,12 @@ class ErrorResponse(BaseModel):
 class HealthResponse(BaseModel):
     status: Literal["ok", "unavailable"]
     ready: bool = Field(description="The model is loaded and the batcher takes inputs.")
-    model_version: str
+    model_version: str = Field(description="The primary model's version: what answers (but a canary's clients).")
+    registry: dict[str, Any] | None = Field(None, description="Served from a registry: the alias and its version.")
+    shadow: dict[str, Any] | None = Field(None, description="The shadow model (--shadow), sent a copy of every "
+                                          "request's inputs after the response.")
+    canary: dict[str, Any] | None = Field(None, description="The canary (--canary): its version, share of clients, "
+                                          "whether it still takes traffic, and why it was rolled back.")
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -1,0 +1,52 @@
+"""What the service hands a prediction log: one row per input answered (or shadowed).
+
+The fields are those of ``practica.monitoring.PredictionRow`` (the monitoring contract), so a log can take
+them as they are: ``PredictionRow(**dataclasses.asdict(row))``. Rows are built only when someone listens
+(``Deployment.on_prediction``), after the response is sent.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+Role = Literal["primary", "shadow", "canary"]
+
+
+@dataclass(frozen=True)
+class ServedPrediction:
+    time: float  # epoch seconds
+    model_version: str
+    role: Role
+    request_id: str
+    client: str | None
+    input_summary: dict[str, Any]
+    output: str | float  # the label answered, or a regressor's value
+    confidence: float | None
+    ood_score: float | None
+    ood_flag: bool | None
+    latency_ms: float
+    error: str | None
+
+
+def input_summary(x: np.ndarray) -> dict[str, Any]:
+    """One input in a few numbers: an image's brightness, contrast and channel means (0–1), a table's values."""
+    if x.ndim == 3:  # (H, W, C) pixels 0–255
+        scaled = x.astype(np.float32) / 255
+        return {"brightness": float(scaled.mean()), "contrast": float(scaled.std()),
+                "channel_means": [float(m) for m in scaled.mean(axis=(0, 1))]}
+    return {"features": [float(v) for v in np.asarray(x, dtype=np.float64).reshape(-1)]}
+
+
+def prediction_rows(x: np.ndarray, outputs: list[str] | list[float], confidence: list[float] | None, *,
+                    model_version: str, role: Role, request_id: str, client: str | None,
+                    latency_ms: float) -> list[ServedPrediction]:
+    now = time.time()
+    return [ServedPrediction(time=now, model_version=model_version, role=role, request_id=request_id, client=client,
+                             input_summary=input_summary(xi), output=out,
+                             confidence=None if confidence is None else confidence[i], ood_score=None, ood_flag=None,
+                             latency_ms=latency_ms, error=None)
+            for i, (xi, out) in enumerate(zip(x, outputs, strict=True))]
