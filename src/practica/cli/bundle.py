@@ -14,7 +14,9 @@ from practica.cli.terminal import EXIT_INTERRUPTED, console, err_console, fail
 from practica.errors import PracticaError
 
 if TYPE_CHECKING:  # imported where used, to keep the CLI's start fast
+    from practica.bundle import Bundle
     from practica.prediction import Row
+    from practica.serving.deployment import Deployment
 
 
 def export(
@@ -142,7 +144,9 @@ def _print_predictions(rows, total: int) -> None:
 
 
 def serve(
-    bundle: Annotated[Path, typer.Argument(help="A bundle folder (from practica export, or RUN_DIR/bundle).")],
+    bundle: Annotated[Path | None, typer.Argument(
+        help="A bundle folder (from practica export, or RUN_DIR/bundle); or none, with --registry.",
+        show_default=False)] = None,
     host: Annotated[str, typer.Option(help="Address to listen on; 0.0.0.0 for every interface.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(
@@ -163,21 +167,85 @@ def serve(
         help="Require this key (Authorization: Bearer KEY or X-API-Key).")] = None,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
     bench_routes: Annotated[bool, typer.Option("--bench-routes", hidden=True)] = False,
+    registry: Annotated[Path | None, typer.Option(
+        help="Serve a registry's alias (default $PRACTICA_REGISTRY when no BUNDLE is given), and switch to the "
+             "alias's new version, without failing a request, whenever it moves.", show_default=False)] = None,
+    alias: Annotated[str, typer.Option(help="The registry alias to serve and follow.")] = "production",
+    shadow: Annotated[str | None, typer.Option(
+        metavar="VERSION", help="Send a copy of every request to this model after answering it; its answers are "
+                                "compared in /metrics, never returned. A registry version or alias (a bundle folder "
+                                "without --registry).", show_default=False)] = None,
+    canary: Annotated[str | None, typer.Option(
+        metavar="VERSION:FRACTION", help="Answer this share of clients (sticky, by X-Client-ID or address) with "
+                                         "this model, rolled back automatically past the limits below.",
+        show_default=False)] = None,
+    canary_max_error_rate: Annotated[float, typer.Option(
+        min=0, max=0.99, help="Roll the canary back when more of its requests fail (5xx) over the window.")] = 0.05,
+    canary_max_p95_ms: Annotated[float, typer.Option(
+        min=0.001, help="Roll the canary back when its p95 model latency over the window is slower.")] = 500.0,
+    canary_min_requests: Annotated[int, typer.Option(
+        min=1, help="Requests the canary answers before it is judged.")] = 20,
+    canary_window: Annotated[int, typer.Option(min=1, help="The canary's last requests that are judged.")] = 100,
 ) -> None:
-    """Serve a bundle over HTTP: POST /v1/predict, a page to try it at /, /v1/model, /v1/health, /metrics."""
+    """Serve a bundle over HTTP: POST /v1/predict, a page to try it at /, /v1/model, /v1/health, /metrics.
+    Or a registry's alias (--registry), hot-reloaded when it moves, with an optional shadow and canary."""
     from practica.serving import ServeSettings
-    from practica.serving.server import load_for_serving
+    from practica.serving.server import load_for_serving, onnx_threads
     from practica.serving.server import serve as run_server
 
+    deployed = registry is not None or bundle is None or shadow is not None or canary is not None
     try:
         settings = ServeSettings(max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_items=max_items,
                                  max_body_bytes=int(max_body_mb * 1024 * 1024), max_image_pixels=max_image_pixels,
                                  max_request_pixels=max_request_pixels,
                                  top_k=top_k, api_key=api_key or None, bench_routes=bench_routes)
-        loaded = load_for_serving(bundle, workers)
+        loaded: Bundle | Deployment
+        if bundle is None or deployed:
+            loaded = _deployment(bundle, registry, alias, shadow, canary, workers, onnx_threads(workers),
+                                 (canary_max_error_rate, canary_max_p95_ms, canary_min_requests, canary_window))
+        else:
+            loaded = load_for_serving(bundle, workers)
     except PracticaError as err:
         fail(err)
     console.print(f"[green]serving[/] {escape(loaded.version)} ({escape(loaded.input.describe())}) on "
                   f"http://{host}:{port}  ·  page /  ·  API docs /docs"
                   + ("  ·  API key required" if settings.api_key else ""), soft_wrap=True)
+    if deployed:
+        _print_deployment(loaded)
     run_server(loaded, settings, host=host, port=port, workers=workers, access_log=access_log)
+
+
+def _deployment(bundle: Path | None, registry: Path | None, alias: str, shadow: str | None, canary: str | None,
+                workers: int, threads: int, limits: tuple[float, float, int, int]) -> Deployment:
+    from practica.errors import ConfigError
+    from practica.serving.canary import CanaryPolicy
+    from practica.serving.rollout import build_deployment
+
+    if workers > 1:
+        raise ConfigError("--registry, --shadow and --canary serve from one process (each worker would follow the "
+                          "registry and judge the canary on its own); drop --workers, or run one server per port")
+    max_error_rate, max_p95_ms, min_requests, window = limits
+    try:
+        policy = CanaryPolicy(max_error_rate=max_error_rate, max_p95_ms=max_p95_ms, min_requests=min_requests,
+                              window=window)
+    except ValueError as err:
+        raise ConfigError(f"--canary-*: {err}") from None
+    return build_deployment(bundle=bundle, registry=registry, alias=alias, shadow=shadow, canary=canary,
+                            policy=policy, threads=threads)
+
+
+def _print_deployment(deployment: Bundle | Deployment) -> None:
+    from practica.serving.deployment import Deployment
+
+    if not isinstance(deployment, Deployment):
+        return
+    info = deployment.describe()
+    if deployment.source is not None:
+        console.print(f"  following alias [bold]{escape(info['registry']['alias'])}[/] "
+                      f"(v{info['registry']['version']}) of {escape(str(deployment.source.registry.root))}: "
+                      "a promotion switches the served model")
+    if "shadow" in info:
+        console.print(f"  shadow {escape(info['shadow']['model_version'])}: sees every request, answers none")
+    if "canary" in info:
+        c = info["canary"]
+        console.print(f"  canary {escape(c['model_version'])} answers {100 * c['fraction']:g}% of clients")

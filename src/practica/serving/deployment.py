@@ -192,6 +192,11 @@ class Deployment:
                 await served.retire()
 
     @property
+    def version(self) -> str:
+        """The primary's version: what answers (all but the canary's clients)."""
+        return self.primary.version
+
+    @property
     def ready(self) -> bool:
         return self.primary.running
 

@@ -8,6 +8,7 @@ them as they are: ``PredictionRow(**dataclasses.asdict(row))``. Rows are built o
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -41,7 +42,7 @@ def input_summary(x: np.ndarray) -> dict[str, Any]:
     return {"features": [float(v) for v in np.asarray(x, dtype=np.float64).reshape(-1)]}
 
 
-def prediction_rows(x: np.ndarray, outputs: list[str] | list[float], confidence: list[float] | None, *,
+def prediction_rows(x: np.ndarray, outputs: Sequence[str | float], confidence: list[float] | None, *,
                     model_version: str, role: Role, request_id: str, client: str | None,
                     latency_ms: float) -> list[ServedPrediction]:
     now = time.time()

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from practica.bundle.load import Bundle, load_bundle
 from practica.serving.app import create_app
+from practica.serving.deployment import Deployment
 from practica.serving.settings import ServeSettings
 
 # How a worker process learns what to serve: uvicorn starts workers from an import string.
@@ -52,13 +53,14 @@ def app_from_env() -> FastAPI:
     return create_app(bundle, ServeSettings.from_json(os.environ[ENV_SETTINGS]))
 
 
-def serve(bundle: Bundle, settings: ServeSettings, *, host: str, port: int, workers: int = 1,
+def serve(bundle: Bundle | Deployment, settings: ServeSettings, *, host: str, port: int, workers: int = 1,
           access_log: bool = True) -> None:
+    """Run uvicorn on the app; a ``Deployment`` (registry, shadow, canary) is served by one process."""
     import uvicorn
 
     options: _UvicornOptions = {"host": host, "port": port, "access_log": access_log, "log_config": _log_config(),
                                 "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S}
-    if workers == 1:
+    if workers == 1 or isinstance(bundle, Deployment):
         uvicorn.run(create_app(bundle, settings), **options)
         return
     os.environ.update({ENV_BUNDLE: str(bundle.root.resolve()), ENV_SETTINGS: settings.to_json(),
