@@ -83,6 +83,8 @@ async def test_canary_clients_get_the_challenger_and_are_told(cnn, baseline, dig
             again = await client.post("/v1/predict", json=one(digit_images[1]), headers=headers)
             assert first.headers["x-model-role"] == again.headers["x-model-role"]  # sticky
             roles[i] = (first.headers["x-model-role"], first.json()["model_version"])
+            card = await client.get("/v1/model", headers=headers)
+            assert (card.headers["x-model-role"], card.json()["version"]) == roles[i]
         health = (await client.get("/v1/health")).json()
     assert {v for role, v in roles.values() if role == "canary"} == {baseline.version}
     assert {v for role, v in roles.values() if role == "primary"} == {cnn.version}

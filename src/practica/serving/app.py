@@ -91,6 +91,7 @@ def create_app(served: Bundle | Deployment, settings: ServeSettings | None = Non
                     + (" Every route but /v1/health and the page needs an API key." if settings.api_key else ""),
         lifespan=lifespan,
     )
+    app.state.deployment = deployment  # where a prediction log is attached (deployment.on_prediction)
     install_error_handlers(app)
     protected = api_key_dependencies(settings.api_key)
     auth = (401,) if settings.api_key else ()
@@ -142,8 +143,9 @@ def create_app(served: Bundle | Deployment, settings: ServeSettings | None = Non
 
     @app.get("/v1/model", dependencies=protected, summary="The model card: metadata, metrics, lineage, selection",
              responses={200: {"content": {JSON: {"schema": {"type": "object"}}}}, **error_responses(*auth)})
-    async def model_card() -> Response:
-        return Response(deployment.primary.card_json, media_type=JSON)
+    async def model_card(request: Request) -> Response:
+        model = deployment.model_for(_client(request))  # a canary's client is shown the canary's card
+        return Response(model.card_json, media_type=JSON, headers={"X-Model-Role": model.role})
 
     @app.get("/v1/health", summary="Liveness and readiness", responses={200: {"model": HealthResponse},
                                                                         503: {"model": HealthResponse}})

@@ -200,14 +200,19 @@ class Deployment:
     def ready(self) -> bool:
         return self.primary.running
 
+    def model_for(self, client: str) -> ServedModel:
+        """The model that answers ``client`` now: the canary for its share of clients, else the primary."""
+        canary, state = self.canary, self._canary
+        if canary is not None and state is not None and in_canary(client, state.fraction):
+            return canary
+        return self.primary
+
     @contextmanager
     def answering(self, client: str) -> Iterator[ServedModel]:
         """The model that answers this client's request, held until the ``with`` block ends (a swap meanwhile
         does not stop it); the request's latency and outcome count for that model (a canary is judged on them)."""
         canary = self.canary
-        state = self._canary
-        served = canary if canary is not None and state is not None and in_canary(client, state.fraction) \
-            else self.primary
+        served = self.model_for(client)
         served.acquire()
         started = time.perf_counter()
         failed = None  # None: the request was cancelled (its client left), which judges no model
@@ -246,7 +251,7 @@ class Deployment:
 
     # ---- hot reload -------------------------------------------------------------------------------------------
     async def swap_primary(self, bundle: Bundle, registry_version: int | None = None) -> None:
-        """Warm ``bundle`` up, make it the primary in one step, and retire the old one once its requests end."""
+        """Warm ``bundle`` up, make it the primary in one step; the old one is retired once its requests end."""
         check_compatible(self.primary.bundle, bundle)
         new = ServedModel(bundle, "primary", registry_version=registry_version)
         await new.start(self._settings, None if self._metrics is None else self._metrics.observe_batch)
@@ -255,7 +260,7 @@ class Deployment:
             self._metrics.serving(new.version)
         self._rollout_metrics().reloads.labels(new.version).inc()
         log.info("now serving %s (was %s)", new.version, old.version)
-        await old.retire()
+        self._spawn(old.retire())  # drained in the background; stop() waits for it
 
     async def _watch(self, source: RegistrySource) -> None:
         from practica.registry.store import STATE_FILE
