@@ -158,4 +158,6 @@ def _event_text(event: dict) -> str:
     else:
         text = f"{kind} v{event.get('version')}"
     why = event.get("reason") or event.get("note")
+    if why == kind:  # a rollback's default reason says nothing more
+        why = None
     return text + (f" ({why})" if why else "") + f" by {event.get('user', '?')}"

@@ -6,8 +6,9 @@
   in one assignment. A request holds the model it was given (``answering``) until it has answered, so requests
   in flight finish on the old model and new ones go to the new; the old one's batcher is stopped once its last
   request is done. A version that cannot be loaded is not swapped in: logged, counted, the old one serves on.
-- The **shadow** sees a copy of every request's inputs after the response is sent, in its own batcher; its
-  answers are compared and recorded (``/metrics``, ``on_prediction``), never returned.
+- The **shadow** sees a copy of every request's inputs the primary answered, after the response is sent, in
+  its own batcher; its answers are compared with the primary's and recorded (``/metrics``, ``on_prediction``),
+  never returned.
 - The **canary** answers a sticky share of clients (``canary.py``) until its error rate or latency crosses a
   limit; then it takes no more traffic, and the rollback is logged, counted and recorded in the registry.
 """
@@ -329,7 +330,7 @@ class Deployment:
         self._hand_on(lambda: prediction_rows(x, answered, confidence, model_version=served.version, role=served.role,
                                               request_id=request_id, client=client, latency_ms=seconds * 1000))
         shadow = self.shadow
-        if shadow is None or not shadow.running:
+        if shadow is None or not shadow.running or served.role != "primary":  # compared with production only
             return
         if self._shadow_backlog + len(x) > SHADOW_BACKLOG:
             self._rollout_metrics().shadow_dropped.labels(shadow.version).inc(len(x))
