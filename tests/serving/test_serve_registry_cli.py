@@ -3,6 +3,9 @@ and every bad option is a one-line error (exit 2)."""
 
 from __future__ import annotations
 
+import json
+
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -49,12 +52,33 @@ def test_a_plain_bundle_with_a_shadow_folder(cnn_bundle, baseline_bundle, launch
     assert isinstance(launched[0][0], Deployment)
 
 
+@pytest.mark.anyio
+async def test_several_workers_each_follow_the_registry(registry, launched, cnn, baseline, monkeypatch):
+    result = runner.invoke(app, ["serve", "--registry", str(registry.root), "--workers", "2", "--shadow", "staging"])
+    assert result.exit_code == 0, result.output
+    (served, settings, kw) = launched[0]
+    assert kw["workers"] == 2 and served.recipe["registry"] == str(registry.root.resolve())
+    # what a worker process does: build its own deployment from the recipe (here after a promotion)
+    registry.promote("production", 2)
+    monkeypatch.setenv(server_module.ENV_DEPLOYMENT, json.dumps(served.recipe))
+    monkeypatch.setenv(server_module.ENV_SETTINGS, settings.to_json())
+    monkeypatch.setenv(server_module.ENV_THREADS, "1")
+    worker_app = server_module.app_from_env()
+    async with (
+        worker_app.router.lifespan_context(worker_app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=worker_app), base_url="http://t") as client,
+    ):
+        health = (await client.get("/v1/health")).json()
+    assert health["model_version"] == baseline.version and health["registry"]["version"] == 2
+    assert health["shadow"]["model_version"] == baseline.version
+
+
 @pytest.mark.parametrize(("args", "message"), [
     ([], "nothing to serve"),
     (["--registry", "{reg}", "--alias", "prod"], "alias 'prod' does not exist"),
     (["--registry", "{missing}"], "no model registry at"),
     (["{bundle}", "--registry", "{reg}"], "not both"),
-    (["--registry", "{reg}", "--workers", "2"], "one process"),
+    (["--registry", "{reg}", "--workers", "2", "--canary", "v2:0.1"], "one process"),
     (["--registry", "{reg}", "--canary", "v2"], "names no share of clients"),
     (["--registry", "{reg}", "--canary", "v2:half"], "is not a number"),
     (["--registry", "{reg}", "--canary", "v2:1.5"], "at most 1"),

@@ -221,9 +221,9 @@ def _deployment(bundle: Path | None, registry: Path | None, alias: str, shadow: 
     from practica.serving.canary import CanaryPolicy
     from practica.serving.rollout import build_deployment
 
-    if workers > 1:
-        raise ConfigError("--registry, --shadow and --canary serve from one process (each worker would follow the "
-                          "registry and judge the canary on its own); drop --workers, or run one server per port")
+    if workers > 1 and canary is not None:
+        raise ConfigError("--canary serves from one process: a canary is judged on all of its requests, which "
+                          "several workers would each see a part of; drop --workers")
     max_error_rate, max_p95_ms, min_requests, window = limits
     try:
         policy = CanaryPolicy(max_error_rate=max_error_rate, max_p95_ms=max_p95_ms, min_requests=min_requests,

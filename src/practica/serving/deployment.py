@@ -155,6 +155,8 @@ class Deployment:
             if other is not None:
                 check_compatible(primary, other.bundle)
         self.source = source
+        # how to build it again (JSON-able; ``rollout.build_deployment`` sets it): what each worker process builds
+        self.recipe: dict[str, Any] | None = None
         self.input = primary.input  # fixed: the app parses requests for it, and a new version must take the same
         # Called with every answered (and shadowed) input's row, after the response is sent; must not block.
         self.on_prediction: Callable[[list[ServedPrediction]], None] | None = None
@@ -196,6 +198,12 @@ class Deployment:
     def version(self) -> str:
         """The primary's version: what answers (all but the canary's clients)."""
         return self.primary.version
+
+    def release_sessions(self) -> None:
+        """Drop every model's ONNX Runtime session (a process that only starts workers needs none)."""
+        for served in (self.primary, self.shadow, self.canary):
+            if served is not None:
+                served.bundle.release_session()
 
     @property
     def ready(self) -> bool:

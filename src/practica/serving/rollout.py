@@ -7,7 +7,9 @@ versions (``3``, ``v3``) or aliases; without one, they are bundle folders. ``--c
 from __future__ import annotations
 
 import os
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from practica.bundle.load import Bundle, load_bundle
 from practica.errors import RegistryError
@@ -44,23 +46,50 @@ def build_deployment(*, bundle: Path | None, registry: Path | None, alias: str =
                             "to serve its production alias")
     canary_ref, fraction = parse_canary(canary) if canary is not None else (None, 0.0)
     if bundle is not None:
-        return Deployment(
+        deployment = Deployment(
             _checked(load_bundle(bundle, threads=threads)),
             shadow=None if shadow is None else Challenger(_checked(load_bundle(shadow, threads=threads))),
             canary=None if canary_ref is None else Challenger(_checked(load_bundle(canary_ref, threads=threads))),
             canary_fraction=fraction, canary_policy=policy)
+        deployment.recipe = _recipe(bundle=str(Path(bundle).resolve()), registry=None, alias=alias,
+                                    shadow=_resolved(shadow), canary=canary if canary_ref is None else
+                                    f"{Path(canary_ref).resolve()}:{fraction}", policy=policy, poll_s=poll_s)
+        return deployment
     reg = open_registry(registry)
     if alias not in reg.aliases():
         raise RegistryError(f"alias {alias!r} does not exist in the registry at {reg.root}; its aliases: "
                             f"{', '.join(sorted(reg.aliases())) or 'none'}. Point it at a version: practica "
                             f"registry promote {alias} N --registry {reg.root}")
     number = reg.version(alias).number
-    return Deployment(
+    deployment = Deployment(
         _checked(load_bundle(reg.path(number), threads=threads)),
         source=RegistrySource(reg, alias, number, poll_s=poll_s),
         shadow=None if shadow is None else _challenger(reg, shadow, threads),
         canary=None if canary_ref is None else _challenger(reg, canary_ref, threads),
         canary_fraction=fraction, canary_policy=policy)
+    deployment.recipe = _recipe(bundle=None, registry=str(reg.root.resolve()), alias=alias, shadow=shadow,
+                                canary=canary, policy=policy, poll_s=poll_s)
+    return deployment
+
+
+def rebuild_deployment(recipe: dict[str, Any], threads: int | None = None) -> Deployment:
+    """A deployment built again from its ``recipe`` (JSON-able): how each worker process builds its own."""
+    policy = recipe["policy"]
+    return build_deployment(bundle=None if recipe["bundle"] is None else Path(recipe["bundle"]),
+                            registry=None if recipe["registry"] is None else Path(recipe["registry"]),
+                            alias=recipe["alias"], shadow=recipe["shadow"], canary=recipe["canary"],
+                            policy=None if policy is None else CanaryPolicy(**policy), threads=threads,
+                            poll_s=recipe["poll_s"])
+
+
+def _recipe(*, bundle: str | None, registry: str | None, alias: str, shadow: str | None, canary: str | None,
+            policy: CanaryPolicy | None, poll_s: float) -> dict[str, Any]:
+    return {"bundle": bundle, "registry": registry, "alias": alias, "shadow": shadow, "canary": canary,
+            "policy": None if policy is None else asdict(policy), "poll_s": poll_s}
+
+
+def _resolved(path: str | None) -> str | None:
+    return None if path is None else str(Path(path).resolve())
 
 
 def _challenger(reg: Registry, ref: str, threads: int | None) -> Challenger:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 from pathlib import Path
 from typing import Any, TypedDict
@@ -18,6 +19,7 @@ from practica.serving.settings import ServeSettings
 ENV_BUNDLE = "PRACTICA_SERVE_BUNDLE"
 ENV_SETTINGS = "PRACTICA_SERVE_SETTINGS"
 ENV_THREADS = "PRACTICA_SERVE_THREADS"
+ENV_DEPLOYMENT = "PRACTICA_SERVE_DEPLOYMENT"  # a Deployment's recipe (registry, shadow), instead of a bundle
 # On SIGTERM, in-flight requests get this long to finish (Docker's default stop grace period is 10 s).
 GRACEFUL_SHUTDOWN_S = 8
 
@@ -49,22 +51,34 @@ def load_for_serving(path: str | Path, workers: int) -> Bundle:
 
 def app_from_env() -> FastAPI:
     """The app factory each worker process calls."""
-    bundle = load_bundle(os.environ[ENV_BUNDLE], threads=int(os.environ[ENV_THREADS]))
-    return create_app(bundle, ServeSettings.from_json(os.environ[ENV_SETTINGS]))
+    settings, threads = ServeSettings.from_json(os.environ[ENV_SETTINGS]), int(os.environ[ENV_THREADS])
+    if ENV_DEPLOYMENT in os.environ:  # each worker follows the registry on its own
+        from practica.serving.rollout import rebuild_deployment
+
+        return create_app(rebuild_deployment(json.loads(os.environ[ENV_DEPLOYMENT]), threads), settings)
+    bundle = load_bundle(os.environ[ENV_BUNDLE], threads=threads)
+    return create_app(bundle, settings)
 
 
 def serve(bundle: Bundle | Deployment, settings: ServeSettings, *, host: str, port: int, workers: int = 1,
           access_log: bool = True) -> None:
-    """Run uvicorn on the app; a ``Deployment`` (registry, shadow, canary) is served by one process."""
+    """Run uvicorn on the app: in this process, or in ``workers`` processes that each build their own (a
+    ``Deployment`` from its recipe: each worker follows the registry on its own)."""
     import uvicorn
 
     options: _UvicornOptions = {"host": host, "port": port, "access_log": access_log, "log_config": _log_config(),
                                 "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S}
-    if workers == 1 or isinstance(bundle, Deployment):
+    if workers == 1:
         uvicorn.run(create_app(bundle, settings), **options)
         return
-    os.environ.update({ENV_BUNDLE: str(bundle.root.resolve()), ENV_SETTINGS: settings.to_json(),
-                       ENV_THREADS: str(onnx_threads(workers))})
+    if isinstance(bundle, Deployment):
+        if bundle.recipe is None:
+            raise ValueError("a Deployment served by several workers needs its recipe (rollout.build_deployment)")
+        os.environ[ENV_DEPLOYMENT] = json.dumps(bundle.recipe)
+        bundle.release_sessions()
+    else:
+        os.environ[ENV_BUNDLE] = str(bundle.root.resolve())
+    os.environ.update({ENV_SETTINGS: settings.to_json(), ENV_THREADS: str(onnx_threads(workers))})
     uvicorn.run(f"{__name__}:app_from_env", factory=True, workers=workers, **options)
 
 
