@@ -2,7 +2,8 @@
 ``practica registry promote production 2`` halfway through. Counts every answer by model version and
 status; a failed request is anything but a 200 (or a dropped connection).
 
-    .venv/bin/python bench/registry_swap.py BUNDLE_V1 BUNDLE_V2 [--clients 16] [--seconds 10] [--json out.json]
+    .venv/bin/python bench/registry_swap.py BUNDLE_V1 BUNDLE_V2 [--clients 16] [--seconds 10] [--workers 1]
+        [--json out.json]
 
 The promotion is ``Registry.promote`` in process (what ``practica registry promote`` calls), so
 ``first_new_answer_after_s`` counts from the moment the alias moved, not from a command's start-up.
@@ -57,7 +58,8 @@ async def run(args: argparse.Namespace) -> dict:
     subprocess.run([*PRACTICA, "registry", "register", str(args.v2)], env=env, check=True, capture_output=True)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([*PRACTICA, "serve", "--port", str(port), "--no-access-log"], env=env,
+    server = subprocess.Popen([*PRACTICA, "serve", "--port", str(port), "--no-access-log",
+                               "--workers", str(args.workers)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         await wait_ready(url)
@@ -94,12 +96,16 @@ async def run(args: argparse.Namespace) -> dict:
     new = [start for start, _, status, version, _ in results if status == 200 and version != results[0][3]]
     near = [s * 1000 for start, s, *_ in results if promoted_at <= start <= promoted_at + 2]
     return {
-        "requests": len(results), "clients": args.clients, "seconds": args.seconds,
+        "requests": len(results), "clients": args.clients, "seconds": args.seconds, "workers": args.workers,
         "failed": sum(status != 200 for _, _, status, _, _ in results),
         "statuses": dict(Counter(str(status) for _, _, status, _, _ in results)),
         "by_version_and_role": dict(Counter(f"{v} ({role})" for _, _, status, v, role in results if status == 200)),
         "promoted_at_s": round(promoted_at, 2),
         "first_new_answer_after_s": round(min(new) - promoted_at, 2) if new else None,
+        # requests sent after the first new answer that the old version still answered (in flight, or a worker
+        # that had not polled yet)
+        "old_answers_after_first_new": sum(start > min(new) and version == results[0][3]
+                                           for start, _, status, version, _ in results) if new else None,
         "p50_ms": round(float(np.percentile(latencies, 50)), 2),
         "p99_ms": round(float(np.percentile(latencies, 99)), 2),
         "max_ms_within_2s_of_promote": round(max(near), 2) if near else None,
@@ -114,6 +120,7 @@ def main() -> None:
     parser.add_argument("v2", type=Path)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     out = asyncio.run(run(args))
