@@ -113,3 +113,32 @@ async def _true_after(seen: list, n: int) -> bool:
 
 async def _metrics_show(client, name: str, **labels: str) -> bool:
     return metric((await client.get("/metrics")).text, name, **labels) >= 1
+
+
+async def test_a_request_in_flight_finishes_on_the_old_model_and_the_old_batcher_stops(cnn, baseline, digit_images):
+    from serving_support import CountingBundle
+
+    from practica.serving.deployment import Deployment
+
+    slow_old = CountingBundle(cnn, delay=0.5)
+    deployment = Deployment(slow_old)
+    async with deployed(deployment) as client:
+        body = {"inputs": [{"pixels": digit_images[0].tolist()}]}
+        in_flight = asyncio.create_task(client.post("/v1/predict", json=body))
+        await eventually(lambda: _is_set(slow_old.running))
+        old = deployment.primary
+        await deployment.swap_primary(baseline)  # returns once the new model is warm and in place
+        after = await client.post("/v1/predict", json=body)
+        assert old.running  # still draining: its request is in the model
+        answer = await in_flight
+        await eventually(lambda: _stopped(old))
+    assert answer.status_code == 200 and answer.json()["model_version"] == cnn.version
+    assert after.status_code == 200 and after.json()["model_version"] == baseline.version
+
+
+async def _is_set(event) -> bool:
+    return event.is_set()
+
+
+async def _stopped(model) -> bool:
+    return not model.running
