@@ -5,10 +5,11 @@
     POST /v1/predict     predictions for one or many inputs (JSON or multipart image upload)
     GET  /v1/model       the bundle card: what the model is, its metrics, lineage, why it was chosen
     GET  /v1/health      200 when the model is loaded and taking inputs, 503 otherwise
-Which model answers (the primary, hot-swapped from a registry; a canary; a shadow) is the ``Deployment``'s
-to say (``deployment.py``); every answer names its model_version and, in X-Model-Role, its role.
     GET  /metrics        Prometheus metrics
     POST /v1/noop        (bench_routes only) reads the body as /v1/predict does, predicts nothing
+
+Which model answers (the primary, hot-swapped from a registry; a canary; a shadow) is the ``Deployment``'s
+to say (``deployment.py``); every answer names its model_version and, in X-Model-Role, its role.
 """
 
 from __future__ import annotations
@@ -136,8 +137,7 @@ def create_app(served: Bundle | Deployment, settings: ServeSettings | None = Non
                 # every classifier's response states its decision rule: null is the most probable class
                 **({"threshold": model.threshold} if model.has_classes else {}),
             }
-        after = deployment.after_response(model, x, probs, request_id=request.scope[REQUEST_ID],
-                                          client=client,
+        after = deployment.after_response(model, x, probs, request_id=request.scope[REQUEST_ID], client=client,
                                           seconds=time.perf_counter() - started)
         return Response(orjson.dumps(body), media_type=JSON, headers={"X-Model-Role": model.role}, background=after)
 
