@@ -10,15 +10,17 @@ import socket
 import subprocess
 import sys
 import time
+from fnmatch import fnmatch
 
 import httpx
+import numpy as np
 import pytest
 from packaging.requirements import Requirement
 from serving_support import encode
 from slim_support import PYPROJECT, attempted, pyproject, refused_modules, slim_env, training_modules
 
 import practica
-from practica.registry import ENV_REGISTRY, Registry
+from practica.registry import ENV_REGISTRY
 
 TRAINING_STACK = {"torch", "sklearn", "matplotlib", "onnx", "onnxscript", "skl2onnx", "safetensors", "scipy"}
 
@@ -88,33 +90,53 @@ def test_predict_without_the_training_stack(env, which, request, digit_images, t
     assert not attempted(env) & training_modules()
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_answers_over_http_without_the_training_stack(env, cnn_bundle, digit_images, workers):
+    answer = serve_and_predict([str(cnn_bundle), "--workers", str(workers)], env, digit_images[0])
+    assert answer["predictions"][0]["label"] in [str(i) for i in range(10)]
+    assert not attempted(env) & training_modules()
+
+
+def test_registry_commands_without_the_training_stack(env, cnn_bundle, baseline_bundle, digit_images, tmp_path):
+    if practica_cli("registry", "--help", env=env).returncode != 0:
+        pytest.skip("no `practica registry` command in this checkout")
+    env = {**env, ENV_REGISTRY: str(tmp_path / "registry")}
+    for args in (["register", str(baseline_bundle), "--alias", "production"], ["register", str(cnn_bundle)],
+                 ["promote", "production", "2"], ["rollback", "production"], ["promote", "production", "2"],
+                 ["list"], ["show", "production"]):
+        done = practica_cli("registry", *args, env=env)
+        assert done.returncode == 0, (args, done.stderr)
+    if "--registry" in practica_cli("serve", "--help", env=env).stdout:
+        answer = serve_and_predict([], env, digit_images[0])  # the production alias of $PRACTICA_REGISTRY
+        assert answer["model_version"].startswith("tiny/cnn@")
+    assert not attempted(env) & training_modules()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_serve_answers_over_http_without_the_training_stack(env, cnn_bundle, digit_images, workers):
+def serve_and_predict(args: list[str], env: dict[str, str], image: np.ndarray) -> dict:
+    """Start ``practica serve ARGS``, wait until healthy, ask for one prediction and the page, stop it (SIGTERM)."""
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "practica", "serve", str(cnn_bundle), "--port", str(port),
-                               "--workers", str(workers), "--no-access-log"],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen([sys.executable, "-m", "practica", "serve", *args, "--port", str(port),
+                               "--no-access-log"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
         health = wait_for_health(url, server)
-        image = base64.b64encode(encode(digit_images[0])).decode()
-        answer = httpx.post(f"{url}/v1/predict", json={"inputs": [{"image": image}], "top_k": 2}, timeout=10)
+        encoded = base64.b64encode(encode(image)).decode()
+        answer = httpx.post(f"{url}/v1/predict", json={"inputs": [{"image": encoded}], "top_k": 2}, timeout=10)
         page = httpx.get(f"{url}/", timeout=10)
     finally:
         server.send_signal(signal.SIGTERM)
         _, stderr = server.communicate(timeout=30)
     assert health.json()["ready"] is True
     assert answer.status_code == 200, answer.text
-    assert answer.json()["predictions"][0]["label"] in [str(i) for i in range(10)]
     assert page.status_code == 200
     assert "Traceback" not in stderr, stderr
-    assert not attempted(env) & training_modules()
+    return answer.json()
 
 
 def wait_for_health(url: str, server: subprocess.Popen[str]) -> httpx.Response:
@@ -132,15 +154,20 @@ def wait_for_health(url: str, server: subprocess.Popen[str]) -> httpx.Response:
     pytest.fail("practica serve did not answer /v1/health within 60 s")
 
 
-def test_registry_commands_without_the_training_stack(env, cnn_bundle, tmp_path):
-    helped = practica_cli("registry", "--help", env=env)
-    if helped.returncode != 0:
-        pytest.skip("no `practica registry` command in this checkout")
-    root = tmp_path / "registry"
-    Registry(root).register(cnn_bundle, note="v1", alias="production")
-    env = {**env, ENV_REGISTRY: str(root)}
-    for args in (["list"], ["show", "production"]):
-        done = practica_cli("registry", *args, env=env)
-        assert done.returncode == 0, (args, done.stderr)
-    assert not attempted(env) & training_modules()
+# --- the image ---
 
+def test_the_dockerfile_copies_only_what_exists_and_docker_sends():
+    """Every COPY source is in the repository and not dropped by .dockerignore (docker is not run here)."""
+    root = PYPROJECT.parent
+    lines = (root / "Dockerfile").read_text().splitlines()
+    ignored = [p for p in (root / ".dockerignore").read_text().splitlines() if p and not p.startswith("#")]
+    sources = [word for line in lines if line.startswith("COPY ") and "--from=" not in line
+               for word in line.split()[1:-1]]
+    assert sources, "no COPY in the Dockerfile"
+    for source in sources:
+        assert (root / source).exists(), source
+        assert not [p for p in ignored if fnmatch(source, p) or source.split("/")[0] == p], source
+    assert lines.count("FROM python:3.11-slim") == 1 and "FROM python:3.11-slim AS build" in lines
+    text = "\n".join(lines)
+    assert "deploy/serve_requirements.py" in text and "install --no-deps ." in text and "USER practica" in text
+    assert "/v1/health" in text and 'ENTRYPOINT ["practica", "serve", "/bundle", "--host", "0.0.0.0"]' in text
