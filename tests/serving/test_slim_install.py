@@ -97,6 +97,15 @@ def test_serve_answers_over_http_without_the_training_stack(env, cnn_bundle, dig
     assert not attempted(env) & training_modules()
 
 
+def test_monitoring_without_the_training_stack(env, cnn_bundle, digit_images, tmp_path):
+    """The prediction log and /v1/monitor's drift statistics are part of serving: they run in the slim install."""
+    if "--monitor-db" not in practica_cli("serve", "--help", env=env).stdout:
+        pytest.skip("no `practica serve --monitor-db` in this checkout")
+    args = [str(cnn_bundle), "--monitor-db", str(tmp_path / "predictions.db")]
+    serve_and_predict(args, env, digit_images[0], pages=("/", "/v1/monitor", "/metrics"))
+    assert not attempted(env) & training_modules()
+
+
 def test_registry_commands_without_the_training_stack(env, cnn_bundle, baseline_bundle, digit_images, tmp_path):
     if practica_cli("registry", "--help", env=env).returncode != 0:
         pytest.skip("no `practica registry` command in this checkout")
@@ -118,8 +127,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve_and_predict(args: list[str], env: dict[str, str], image: np.ndarray) -> dict:
-    """Start ``practica serve ARGS``, wait until healthy, ask for one prediction and the page, stop it (SIGTERM)."""
+def serve_and_predict(args: list[str], env: dict[str, str], image: np.ndarray, pages: tuple[str, ...] = ("/",)) -> dict:
+    """Start ``practica serve ARGS``, wait until healthy, ask for one prediction and these pages, stop it (SIGTERM)."""
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "practica", "serve", *args, "--port", str(port),
                                "--no-access-log"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -128,13 +137,13 @@ def serve_and_predict(args: list[str], env: dict[str, str], image: np.ndarray) -
         health = wait_for_health(url, server)
         encoded = base64.b64encode(encode(image)).decode()
         answer = httpx.post(f"{url}/v1/predict", json={"inputs": [{"image": encoded}], "top_k": 2}, timeout=10)
-        page = httpx.get(f"{url}/", timeout=10)
+        got = {path: httpx.get(f"{url}{path}", timeout=10) for path in pages}
     finally:
         server.send_signal(signal.SIGTERM)
         _, stderr = server.communicate(timeout=30)
     assert health.json()["ready"] is True
     assert answer.status_code == 200, answer.text
-    assert page.status_code == 200
+    assert {path: r.status_code for path, r in got.items()} == dict.fromkeys(pages, 200), stderr[-3000:]
     assert "Traceback" not in stderr, stderr
     return answer.json()
 
