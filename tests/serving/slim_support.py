@@ -13,6 +13,7 @@ import json
 import os
 import re
 import tomllib
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 
@@ -84,19 +85,21 @@ def top_level_modules(dists: set[str]) -> set[str]:
     return {module for module, names in owners.items() if {canonical(n) for n in names} <= dists}
 
 
-def refused_modules() -> set[str]:
+@cache
+def refused_modules() -> frozenset[str]:
     """Every installed top-level module that the slim install would not have."""
     kept = installed_closure(pyproject()["optional-dependencies"]["serve"]) | {"practica"}
     every = {canonical(d.metadata["Name"]) for d in metadata.distributions()}
-    return top_level_modules(every - kept)
+    return frozenset(top_level_modules(every - kept))
 
 
-def training_modules() -> set[str]:
+@cache
+def training_modules() -> frozenset[str]:
     """The top-level modules of practica's base dependencies that serving must not import."""
     project = pyproject()
     serving = installed_closure(project["optional-dependencies"]["serve"])
     training = installed_closure(project["dependencies"]) - serving
-    return top_level_modules(training)
+    return frozenset(top_level_modules(training))
 
 
 def slim_env(folder: Path) -> dict[str, str]:

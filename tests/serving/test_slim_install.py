@@ -90,7 +90,7 @@ def test_predict_without_the_training_stack(env, which, request, digit_images, t
     assert not attempted(env) & training_modules()
 
 
-@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("workers", [1, pytest.param(2, marks=pytest.mark.slow)])
 def test_serve_answers_over_http_without_the_training_stack(env, cnn_bundle, digit_images, workers):
     answer = serve_and_predict([str(cnn_bundle), "--workers", str(workers)], env, digit_images[0])
     assert answer["predictions"][0]["label"] in [str(i) for i in range(10)]
