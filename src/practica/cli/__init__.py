@@ -55,7 +55,7 @@ def main(
 @app.command()
 def version() -> None:
     """Print the version (with the git commit when run from a checkout)."""
-    from practica.pipeline.rundir import code_version
+    from practica.version import code_version
 
     console.print(code_version())
 

@@ -21,7 +21,6 @@ get their sha256 beside them (``practica.io.write_checksum``) and are checked be
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +29,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import yaml
 from pydantic import BeforeValidator, TypeAdapter
 
-from practica import __version__
 from practica.config.schema import ExperimentSpec, Suite
 from practica.data.records import Splits
 from practica.diagnosis.records import Diagnosis
@@ -64,19 +62,6 @@ _COST = TypeAdapter(Cost)
 _EVALUATION = TypeAdapter(Evaluation)
 
 BUNDLE_DIR = "bundle"
-
-
-def code_version() -> str:
-    """Package version plus the git commit when running from a checkout (``0.1.0+g1a2b3c4-dirty``)."""
-    root = Path(__file__).resolve().parents[3]
-    try:
-        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return __version__
-    return f"{__version__}+g{sha}{'-dirty' if dirty else ''}"
 
 
 def resolved_yaml(suite: Suite) -> str:

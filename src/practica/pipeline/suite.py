@@ -41,7 +41,7 @@ from practica.pipeline.experiment import (
     resume_state,
     train_experiment,
 )
-from practica.pipeline.rundir import RunDir, code_version
+from practica.pipeline.rundir import RunDir
 from practica.results import ExperimentResult, Failed, Ok, SuiteRun, Trained
 from practica.selection import select
 from practica.selection.records import Decision
@@ -49,6 +49,7 @@ from practica.tasks import get_task
 from practica.tracking import SuiteLog, check_tracking, open_tracking
 from practica.training.augment import check_augment
 from practica.training.trainer import TrainingEvents
+from practica.version import code_version
 
 if TYPE_CHECKING:
     from practica.data.duplicates.checks import HygieneReport
