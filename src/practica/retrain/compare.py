@@ -87,7 +87,7 @@ def aligned_proba(bundle: Bundle, x: np.ndarray, classes: tuple[str, ...]) -> tu
 
 
 def compare(challenger: Bundle, production: Bundle, x: np.ndarray, y: np.ndarray, classes: tuple[str, ...],
-            metric: str, resampling: Bootstrap = Bootstrap()) -> Comparison:
+            metric: str, resampling: Bootstrap | None = None) -> Comparison:
     """Score both bundles on the test samples ``x`` with labels ``y`` (indices into ``classes``) by ``metric``
     (a classification metric's name, ``val_accuracy``: the selection's), each with its interval, and the paired
     interval of their difference."""
@@ -100,7 +100,7 @@ def compare(challenger: Bundle, production: Bundle, x: np.ndarray, y: np.ndarray
         answers[name] = answer
         # Accuracy and macro-F1 of the served answers (one-hot); the loss of the probabilities.
         outputs[name] = proba if metric == "val_loss" else _one_hot(answer, len(classes))
-    boot = bootstrap(outputs, y, "classification", (metric,), resampling)
+    boot = bootstrap(outputs, y, "classification", (metric,), resampling or Bootstrap())
     sign = 1.0 if m.higher_is_better else -1.0
     raw = boot.difference(metric, CHALLENGER, PRODUCTION)
     gain_interval = raw if sign > 0 else Interval(low=-raw.high, high=-raw.low, level=raw.level)

@@ -21,7 +21,7 @@ import copy
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import yaml
 from pydantic import Field, ValidationError, field_validator
@@ -31,7 +31,7 @@ from practica.config.load import format_validation_error, load_suite, suite_from
 from practica.config.schema import DatasetSpec, Suite
 from practica.errors import ConfigError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 MAX_PIPELINE_BYTES = 100_000  # a pipeline file is a few hundred bytes
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # as a suite's name: it names a folder
 
@@ -168,7 +168,8 @@ def _resolve_inputs(data: dict[str, Any], base_dir: Path) -> None:
         p = Path(value).expanduser()
         return str(p if p.is_absolute() else (base_dir / p).resolve())
 
-    data["suite"] = resolve(data.get("suite"))
+    if "suite" in data:
+        data["suite"] = resolve(data["suite"])
     dataset = data.get("data")
     for spec in (dataset, dataset.get("test") if isinstance(dataset, dict) else None):
         if isinstance(spec, dict):

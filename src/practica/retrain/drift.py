@@ -54,8 +54,9 @@ def shifts(x: np.ndarray, reference: dict, feature_names: tuple[str, ...] = ()) 
     inputs = reference.get("inputs", reference)
     kind = "image" if x.ndim == 4 else "features"
     if inputs.get("kind") != kind:
-        raise ValueError(f"the new data are {kind}s but the production model's reference describes "
-                         f"{inputs.get('kind')}")
+        described = {"image": "images", "features": "features"}
+        raise ValueError(f"the new data are {described[kind]} but the production model's reference describes "
+                         f"{described.get(inputs.get('kind'), inputs.get('kind'))}")
     found = _image_shifts(x, inputs) if kind == "image" else _feature_shifts(x, inputs, feature_names)
     return sorted(found, key=lambda s: -s.psi)
 

@@ -48,7 +48,7 @@ def production_overlap(lineage: dict | None, spec: DatasetSpec, test: Dataset) -
         return Overlap(none, "not checkable", "the production bundle has no lineage.json")
     data = (lineage.get("samples") or {}).get("data") or {}
     seen = [*data.get("train", []), *data.get("val", [])]
-    record = next((i for i in lineage.get("inputs", []) if i.get("role") == "data"), {})
+    record: dict = next((i for i in lineage.get("inputs", []) if i.get("role") == "data"), {})
     if record.get("kind") == "folder" and isinstance(record.get("files"), dict):
         return _by_content(record["files"], seen, test, none)
     if record.get("kind") == "file" and len(test.sources) == len(test):
