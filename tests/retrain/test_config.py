@@ -71,6 +71,18 @@ def test_a_suite_that_does_not_suit_the_new_data_is_refused(tmp_path):
         load_pipeline(path)
 
 
+def test_regression_data_are_refused(tmp_path):
+    (tmp_path / "p").mkdir()
+    path = write_pipeline(tmp_path / "p", data={"source": "diabetes"})
+    suite = yaml.safe_load((tmp_path / "p" / "suite.yaml").read_text())
+    suite["selection"] = {"metric": "val_r2"}
+    suite["dataset"] = {"source": "diabetes"}
+    suite["experiments"] = [{"name": "ridge", "model": {"sklearn": "ridge"}}]
+    (tmp_path / "p" / "suite.yaml").write_text(yaml.safe_dump(suite))
+    with pytest.raises(ConfigError, match="the retrain pipeline compares classifiers"):
+        load_pipeline(path)
+
+
 def test_no_yaml_mapping_or_broken_yaml(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: [unclosed")

@@ -145,6 +145,9 @@ def pipeline_from_dict(raw: Any, *, base_dir: Path = Path("."), origin: str = "p
         raise ConfigError(format_validation_error(err, data, origin).replace("is not a valid suite",
                                                                             "is not a valid pipeline")) from None
     suite = _suite_with_data(spec, origin)
+    if suite.dataset.declared_task == "regression":
+        raise ConfigError(f"{origin}: data: the new data are a regression set ({suite.dataset.source}); the retrain "
+                          "pipeline compares classifiers, overall and per class. Give classification data.")
     return Pipeline(spec, suite, Path(path) if path is not None else base_dir / "pipeline.yaml")
 
 

@@ -209,6 +209,7 @@ def promotion_verdict(comparison: Comparison, rule: PromotionRule, metric_label:
                f"(gain {amount(comparison.gain)}, {comparison.gain_interval.level:.0%} interval "
                f"{amount(comparison.gain_interval.low)} to {amount(comparison.gain_interval.high)}; "
                f"McNemar p = {comparison.mcnemar_p:.2g})")
+    evidence["summary"] = summary
     if reasons:
         return Verdict(False, f"not promoted: {'; and '.join(reasons)}. The challenger's {summary}.", evidence)
     return Verdict(True, f"promoted: the challenger's {summary}, and no class regresses past "

@@ -128,7 +128,7 @@ def _steps(pipeline: Pipeline, run: PipelineRun, registry: Registry, current: Ve
                                       "excluded_samples": int((~keep).sum()), **comparison.to_dict()})
         label = metric.label.replace("validation ", "test ")
         verdict = promotion_verdict(comparison, spec.promotion, label, metric.share)
-        run.finish("compare", "passed", verdict.message.split(": ", 1)[1],
+        run.finish("compare", "passed", f"the challenger's {verdict.evidence['summary']}",
                    {"production_version": current.number, **comparison.to_dict()})
         say(f"    {verdict.message}")
 
@@ -143,7 +143,7 @@ def _steps(pipeline: Pipeline, run: PipelineRun, registry: Registry, current: Ve
     if verdict is not None and not verdict.passed:
         run.finish("promote", "failed", verdict.message, verdict.evidence)
         run.end("not_promoted", EXIT_NOT_PROMOTED,
-                f"version {version.number} registered, not promoted; '{spec.alias}' stays at version "
+                f"version {version.number} registered as a candidate; '{spec.alias}' stays at version "
                 f"{current.number if current else '?'}: {verdict.message.removeprefix('not promoted: ')}")
         say(f"5/5 promote: not promoted; '{spec.alias}' stays at version {current.number if current else '?'}")
         return
@@ -151,9 +151,9 @@ def _steps(pipeline: Pipeline, run: PipelineRun, registry: Registry, current: Ve
     move = registry.promote(spec.alias, version.number, reason=f"pipeline {spec.name} run {run.record.run_id}: "
                             f"{reason}")
     moved = f"'{spec.alias}' moved from version {move.before} to {move.after}" if move.before is not None else \
-        f"'{spec.alias}' now points at version {move.after} (the first)"
+        f"'{spec.alias}' now points at version {move.after} (it pointed at none before)"
     run.finish("promote", "passed", f"{moved}: {reason}", {"before": move.before, "after": move.after})
-    run.end("promoted", EXIT_PROMOTED, f"version {version.number} promoted: {moved}")
+    run.end("promoted", EXIT_PROMOTED, moved)
     say(f"5/5 promote: {moved}")
 
 
