@@ -92,3 +92,32 @@ def test_the_cli_says_why_and_exits_5(tmp_path):
     assert result.exit_code == EXIT_GATE_FAILED, result.output
     assert "gate failed" in result.output and "the new data were refused" in result.output
     assert "pipeline.json" in result.output
+
+
+def _png_folder(root, indices_per_class: dict[int, list[int]]):
+    d = load_digits()
+    for k, indices in indices_per_class.items():
+        (root / str(k)).mkdir(parents=True, exist_ok=True)
+        for i in indices:
+            Image.fromarray(np.round(d.images[i] * 255 / 16).astype(np.uint8)).save(root / str(k) / f"{i}.png")
+    return root
+
+
+@pytest.mark.slow
+def test_files_production_trained_on_are_found_by_their_sha256(tmp_path):
+    from conftest import first_run
+
+    d = load_digits()
+    per_class = {k: list(np.flatnonzero(d.target == k)) for k in range(10)}
+    old = _png_folder(tmp_path / "old", {k: v[:20] for k, v in per_class.items()})
+    registry = first_run(tmp_path / "first", "naive_bayes", {"source": "folder", "path": str(old)})
+    new = _png_folder(tmp_path / "new", {k: v[20:40] for k, v in per_class.items()})
+    for k in range(10):  # production's files again, under other names: the same bytes
+        for f in sorted((old / str(k)).iterdir())[:10]:
+            (new / str(k) / f"copy-{f.name}").write_bytes(f.read_bytes())
+    path = write_pipeline(tmp_path / "second", registry=registry, data={"source": "folder", "path": str(new)},
+                          hygiene={"production_overlap": "fail"})
+    hygiene = _refused(path, registry)
+    overlap = hygiene["evidence"]["production_overlap"]
+    assert overlap["method"] == "sha256 of files" and overlap["count"] > 0
+    assert all("copy-" in name for name in overlap["examples"])
