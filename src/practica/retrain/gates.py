@@ -49,7 +49,9 @@ def hygiene_gate(splits: Splits, gate: HygieneGate, data: DatasetSpec, productio
     on (its lineage), and drift against production's training data (its reference.json)."""
     from practica.data.duplicates.checks import check_data
 
-    report = check_data({"train": splits.train, "val": splits.val, "test": splits.test}, index=splits.duplicates)
+    # The same call as the suite's own hygiene record (cached for large sets): the suite reads this one back.
+    report = check_data({"train": splits.train, "val": splits.val, "test": splits.test}, cached=True,
+                        index=splits.duplicates)
     evidence: dict[str, Any] = {"samples": {p: len(getattr(splits, p)) for p in ("train", "val", "test")},
                                 "warnings": [f"{c.title}: {c.summary}" for c in report.warnings]}
     problems: list[str] = []
