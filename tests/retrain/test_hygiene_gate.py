@@ -7,8 +7,8 @@ import json
 
 import numpy as np
 import pytest
-from conftest import copy_registry, digits_npz, write_pipeline
 from PIL import Image
+from retrain_support import copy_registry, digits_npz, write_pipeline
 from sklearn.datasets import load_digits
 from typer.testing import CliRunner
 
@@ -105,7 +105,7 @@ def _png_folder(root, indices_per_class: dict[int, list[int]]):
 
 @pytest.mark.slow
 def test_files_production_trained_on_are_found_by_their_sha256(tmp_path):
-    from conftest import first_run
+    from retrain_support import first_run
 
     d = load_digits()
     per_class = {k: list(np.flatnonzero(d.target == k)) for k in range(10)}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import copy_registry, write_pipeline
+from retrain_support import copy_registry, write_pipeline
 
 from practica.registry import Registry
 from practica.retrain import EXIT_NOT_PROMOTED, EXIT_PROMOTED, load_pipeline, run_pipeline

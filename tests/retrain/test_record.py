@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import write_pipeline
+from retrain_support import write_pipeline
 
 import practica.pipeline.suite
 from practica.retrain import load_pipeline, run_pipeline
@@ -48,3 +48,13 @@ def test_an_error_is_recorded_then_raised(tmp_path, monkeypatch):
     record = _read(tmp_path / "runs")
     assert record["outcome"] == "failed" and record["exit_code"] == 2
     assert record["steps"][1]["message"] == "DataError: the data vanished"
+
+
+def test_a_damaged_registry_stops_the_pipeline_before_anything_is_written(tmp_path):
+    from practica.errors import RegistryError
+
+    (tmp_path / "registry").mkdir()
+    (tmp_path / "registry" / "registry.json").write_text("{}")
+    with pytest.raises(RegistryError, match="is not a practica registry's state file"):
+        run_pipeline(load_pipeline(write_pipeline(tmp_path)))
+    assert not (tmp_path / "runs").exists()

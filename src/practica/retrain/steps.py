@@ -2,7 +2,7 @@
 registry's ``production`` version on the fresh test data → registered, and promoted only when the rule says so.
 
 Each step is recorded in ``pipeline.json`` as it starts and ends (``record.py``). A refusal is a verdict, not an
-error: the record says why in one sentence and the outcome carries the exit code (``EXIT_CODES``). Nothing is
+error: the record says why in one sentence and the outcome carries the exit code (the ``EXIT_*`` codes below). Nothing is
 half-written: the registry changes only in its own atomic steps (register, then promote), after every check.
 """
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 # Exit codes of ``practica pipeline`` (``practica run``'s 0, 1, 2, 4 and 130 mean what they mean there).
 EXIT_PROMOTED = 0  # the challenger won and the alias moved to it (or it is the first version)
+EXIT_BUG = 1  # an unexpected error: its traceback is kept
 EXIT_ERROR = 2  # the pipeline file, the data or the registry cannot be used as given
 EXIT_NO_MODEL = 4  # the suite chose no model: nothing to challenge with
 EXIT_GATE_FAILED = 5  # the hygiene gate refused the new data: nothing was trained or registered
@@ -71,7 +72,7 @@ def run_pipeline(pipeline: Pipeline, *, say: Callable[[str], None] | None = None
         run.end("failed", EXIT_ERROR, f"{type(err).__name__}: {err}")
         raise
     except BaseException as err:
-        run.end("failed", 1, f"{type(err).__name__}: {err}")
+        run.end("failed", EXIT_BUG, f"{type(err).__name__}: {err}")
         raise
     run.record.seconds = round(time.perf_counter() - started, 3)
     run.save()

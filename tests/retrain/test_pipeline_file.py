@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from conftest import write_pipeline
+from retrain_support import write_pipeline
 from typer.testing import CliRunner
 
 from practica.cli import app
