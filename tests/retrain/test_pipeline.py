@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 from retrain_support import copy_registry, write_pipeline
 
 from practica.registry import Registry
-from practica.retrain import EXIT_NOT_PROMOTED, EXIT_PROMOTED, load_pipeline, run_pipeline
+from practica.retrain import EXIT_NO_MODEL, EXIT_NOT_PROMOTED, EXIT_PROMOTED, load_pipeline, run_pipeline
 
 pytestmark = pytest.mark.slow
 
@@ -77,3 +78,15 @@ def test_a_class_that_regresses_blocks_the_promotion(strong_registry, tmp_path):
     assert "min_gain" not in promote["message"].split(". The challenger")[0]
     assert promote["evidence"]["regressed_classes"]
     assert Registry(registry).aliases() == {"production": 1}
+
+
+def test_no_model_chosen_means_no_challenger(tmp_path):
+    path = write_pipeline(tmp_path, model="naive_bayes")
+    suite = yaml.safe_load((tmp_path / "suite.yaml").read_text())
+    suite["selection"]["constraints"] = {"size_mb": 1e-6}  # no model is that small
+    (tmp_path / "suite.yaml").write_text(yaml.safe_dump(suite))
+    run = run_pipeline(load_pipeline(path))
+    record = _record(run)
+    assert record["outcome"] == "failed" and record["exit_code"] == EXIT_NO_MODEL
+    assert record["steps"][1]["status"] == "failed" and "no challenger" in record["steps"][1]["message"]
+    assert not (tmp_path / "registry").exists()
