@@ -2,8 +2,9 @@
 registry's ``production`` version on the fresh test data → registered, and promoted only when the rule says so.
 
 Each step is recorded in ``pipeline.json`` as it starts and ends (``record.py``). A refusal is a verdict, not an
-error: the record says why in one sentence and the outcome carries the exit code (the ``EXIT_*`` codes below). Nothing is
-half-written: the registry changes only in its own atomic steps (register, then promote), after every check.
+error: the record says why in one sentence and the outcome carries the exit code (the ``EXIT_*`` codes below).
+Nothing is half-written: the registry changes only in its own atomic steps (register, then promote), after every
+check.
 """
 
 from __future__ import annotations
