@@ -23,6 +23,7 @@ import typer
 
 from practica.cli import bundle, suite
 from practica.cli.data import data_app
+from practica.cli.pipeline import pipeline as pipeline_command
 from practica.cli.registry import registry_app
 from practica.cli.runs import runs_app
 from practica.cli.suite import default_suite
@@ -36,6 +37,7 @@ app = typer.Typer(
 )
 for command in (suite.run, suite.validate, bundle.export, bundle.predict, bundle.serve):
     app.command()(command)
+app.command(name="pipeline")(pipeline_command)
 
 
 def _print_version(value: bool) -> None:
