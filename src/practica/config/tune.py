@@ -165,14 +165,14 @@ class TuneSpec(Strict):
             if len(v) > 2:
                 raise ValueError(f"objective lists {len(v)} figures; give one metric, or a metric and latency "
                                  "or size, e.g. [val_accuracy, latency]")
+            if v[0] in COST_OBJECTIVES:
+                raise ValueError(f"the first objective is a validation metric, not '{v[0]}'; e.g. "
+                                 f"objective: [val_accuracy, {v[0]}]")
             if len(v) == 2:
                 if v[1] not in COST_OBJECTIVES:
                     raise ValueError(f"the second objective '{v[1]}' is not a cost; use latency (batch-1 p50, "
                                      "ms) or size (MB), e.g. objective: [val_accuracy, latency]")
                 v = [v[0], COST_OBJECTIVES[v[1]]]
-            if v[0] in COST_OBJECTIVES:
-                raise ValueError(f"the first objective is a validation metric, not '{v[0]}'; e.g. "
-                                 f"objective: [val_accuracy, {v[0]}]")
         return v
 
     @model_validator(mode="after")

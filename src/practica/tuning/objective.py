@@ -34,6 +34,7 @@ CONFIG = "config"
 UNTUNED = "untuned"  # trial 0: the experiment as declared
 DECLARED = "declared"  # trial 0's dimensions: the paths whose declared value lies in the space
 RESUME_OF = "resume_of"  # a re-run of a trial a kill left running: that trial's number
+INTERRUPTED = "interrupted"  # Ctrl-C stopped the trial (Optuna marks it failed); a kill leaves it running
 LATENCY_CALLS = 100  # batch-1 calls timed per trial: a quick p50, enough to rank models on one machine
 
 
@@ -77,10 +78,14 @@ class TrialObjective:
         elif resumed is not None:
             self.say(f"trial {trial.number}: continuing trial {resumed} from its last checkpoint")
             exp_dir.discard_untrusted_checkpoint()
-        report = ReportEpochs(trial, self.objectives[0], prune=self.prune and not untuned)
+        report = ReportEpochs(trial, self.objectives[0], prune=self.prune and not untuned,
+                              single_objective=len(self.objectives) == 1)
         try:
             trained, predictor = train_experiment(exp, self.suite, self.splits, exp_dir, resume=True,
                                                   callbacks=[report])
+        except KeyboardInterrupt:  # Optuna records it failed; the next invocation continues it
+            trial.set_user_attr(INTERRUPTED, True)
+            raise
         except ModelError as err:  # e.g. more pooling than the image has pixels for, with these values
             trial.set_user_attr("error", str(err))
             raise InvalidTrial(f"trial {trial.number}: {err}") from None

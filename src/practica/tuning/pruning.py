@@ -36,10 +36,11 @@ class ReportEpochs(Callback):
     """After each epoch: the epoch's ``metric`` reported to ``trial`` (step = epoch) and the epochs trained
     recorded; with ``prune``, ``optuna.TrialPruned`` raised when the pruner says so. A resumed trial reports
     the epochs its checkpoint restored first, so its curve is whole. A metric the epochs do not record
-    (val_macro_f1) is not reported, and the trial trains to its end."""
+    (val_macro_f1) is not reported, and the trial trains to its end; nor is any in a multi-objective study
+    (``single_objective`` False: Optuna takes no intermediate values there), which records the epochs only."""
 
-    def __init__(self, trial: optuna.Trial, metric: str, *, prune: bool) -> None:
-        self.trial, self.metric, self.prune = trial, metric, prune
+    def __init__(self, trial: optuna.Trial, metric: str, *, prune: bool, single_objective: bool = True) -> None:
+        self.trial, self.metric, self.prune, self.single = trial, metric, prune and single_objective, single_objective
         self.reported = 0
 
     def on_epoch_begin(self, loop: Loop, epoch: int) -> None:
@@ -58,6 +59,8 @@ class ReportEpochs(Callback):
     def _report(self, record: EpochRecord) -> bool:
         self.trial.set_user_attr(EPOCHS_TRAINED, record.epoch)
         self.reported = record.epoch
+        if not self.single:
+            return False
         try:
             value = record.value(self.metric)
         except KeyError:

@@ -18,7 +18,15 @@ from practica.config.schema import ExperimentSpec
 from practica.config.tune import TuneSpec
 from practica.errors import ConfigError
 from practica.tasks import get_task
-from practica.tuning.objective import DECLARED, RESUME_OF, UNTUNED, InvalidTrial, TrialObjective, trial_config
+from practica.tuning.objective import (
+    DECLARED,
+    INTERRUPTED,
+    RESUME_OF,
+    UNTUNED,
+    InvalidTrial,
+    TrialObjective,
+    trial_config,
+)
 from practica.tuning.pruning import EPOCHS_TRAINED, make_pruner
 from practica.tuning.records import StudySummary, TrialRow, TrialState
 from practica.tuning.space import untuned_params
@@ -28,6 +36,7 @@ if TYPE_CHECKING:
 
 
 Direction = Literal["maximize", "minimize"]
+RERUN_OF = "rerun_of"  # the interrupted trial a trial runs again
 
 
 def study_storage(tuning_dir: Path, experiment: str) -> Path:
@@ -69,18 +78,31 @@ def open_study(storage: Path, exp: ExperimentSpec, spec: TuneSpec, objectives: t
 
 
 def requeue_interrupted(study: optuna.Study) -> list[int]:
-    """Trials a killed process left RUNNING: each marked failed and enqueued again with its values (and its
-    folder, ``resume_of``), to continue from its checkpoint. Their numbers."""
+    """Trials a kill left RUNNING, or Ctrl-C stopped (failed, ``interrupted``): each marked failed and enqueued
+    again with its values (and its folder, ``resume_of``), to continue from its checkpoint. Their numbers."""
     from optuna.trial import TrialState as State
 
-    stale = [t for t in study.get_trials(deepcopy=False) if t.state == State.RUNNING]
+    trials = study.get_trials(deepcopy=False)
+    rerun = {t.user_attrs.get(RERUN_OF) for t in trials}
+    stale = [t for t in trials if t.number not in rerun and (
+        t.state == State.RUNNING or (t.state == State.FAIL and t.user_attrs.get(INTERRUPTED)))]
     for t in stale:
-        study._storage.set_trial_state_values(t._trial_id, State.FAIL)  # Optuna has no public call for it
-        study._storage.set_trial_user_attr(t._trial_id, "interrupted", True)
-        attrs = {RESUME_OF: t.user_attrs.get(RESUME_OF, t.number),
+        if t.state == State.RUNNING:  # Optuna has no public call for this: the storage's, as its own code does
+            study._storage.set_trial_user_attr(t._trial_id, INTERRUPTED, True)
+            study._storage.set_trial_state_values(t._trial_id, State.FAIL)
+        attrs = {RESUME_OF: t.user_attrs.get(RESUME_OF, t.number), RERUN_OF: t.number,
                  **{k: t.user_attrs[k] for k in (UNTUNED, DECLARED) if k in t.user_attrs}}
         study.enqueue_trial(t.params, user_attrs=attrs)
     return [t.number for t in stale]
+
+
+def finished(study: optuna.Study) -> int:
+    """Trials that count against the budget: complete, pruned, or failed other than by an interruption."""
+    from optuna.trial import TrialState as State
+
+    return sum(t.state in (State.COMPLETE, State.PRUNED)
+               or (t.state == State.FAIL and not t.user_attrs.get(INTERRUPTED))
+               for t in study.get_trials(deepcopy=False))
 
 
 def search(study: optuna.Study, objective: TrialObjective, spec: TuneSpec, *, trials: int | None,
@@ -97,7 +119,7 @@ def search(study: optuna.Study, objective: TrialObjective, spec: TuneSpec, *, tr
         study.enqueue_trial(params, user_attrs={UNTUNED: True, DECLARED: list(params)})
     for number in requeue_interrupted(study):
         say(f"{objective.exp.name}: trial {number} was interrupted; it runs again from its last checkpoint")
-    done = len(study.get_trials(deepcopy=False, states=(State.COMPLETE, State.PRUNED, State.FAIL)))
+    done = finished(study)
     remaining = None if trials is None else max(trials - done, 0)
     if remaining == 0:
         say(f"{objective.exp.name}: the study already holds {done} finished trials (budget {trials})")
@@ -142,7 +164,7 @@ def best_trials(study: optuna.Study, n_objectives: int, limit: int = 5) -> tuple
 def _row(t: optuna.trial.FrozenTrial) -> TrialRow:
     state: TrialState = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running",
                          "WAITING": "waiting"}[t.state.name]  # type: ignore[assignment]
-    note = ("interrupted; re-run as a later trial" if t.user_attrs.get("interrupted")
+    note = ("interrupted; re-run as a later trial" if t.user_attrs.get(INTERRUPTED)
             else str(t.user_attrs.get("error", "")))
     return TrialRow(number=t.number, state=state, values=tuple(t.values) if t.values else None,
                     epochs=t.user_attrs.get(EPOCHS_TRAINED), params=dict(t.params),
