@@ -90,6 +90,8 @@ def print_study(study: StudySummary) -> None:
         line += f"; best {metric} {study.best_value:.4g} (trial {study.best[0]})"
     if study.untuned_value is not None:
         line += f" vs {study.untuned_value:.4g} as declared"
+    if study.best and any(t.untuned and t.number == study.best[0] for t in study.trials):
+        line += " (the experiment as declared is the best trial: the tuned one is the same model)"
     if study.tuned_experiments:
         line += f"; added to the run: {', '.join(study.tuned_experiments)}"
     console.print(escape(line))
