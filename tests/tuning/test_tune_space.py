@@ -101,3 +101,21 @@ def test_a_suite_without_tune_resolves_as_before_and_a_tuned_one_round_trips():
     suite = suite_from_dict(with_tune({"space": {"train.optimizer.lr": {"float": [1e-4, 1e-1], "log": True}}}))
     again = suite_from_dict(yaml.safe_load(resolved_yaml(suite)))
     assert again == suite
+
+
+@pytest.mark.parametrize(("experiment", "expected"), [
+    ("mlp", "has no tune: block in experiment 'mlp'; its experiments with a tune: block are: cnn"),
+    ("rnn", "has no experiment named 'rnn'"),
+    (None, None),
+])
+def test_the_experiment_to_tune_must_have_a_tune_block(experiment, expected):
+    from practica.tuning.run import tuned_names
+
+    suite = suite_from_dict(with_tune({"space": {"train.epochs": {"int": [2, 4]}}}))
+    if expected is None:
+        assert [e.name for e in tuned_names(suite, experiment)] == ["cnn"]
+        with pytest.raises(ConfigError, match="has no experiment with a tune: block"):
+            tuned_names(suite_from_dict(copy.deepcopy(SUITE)), None)
+    else:
+        with pytest.raises(ConfigError, match=expected):
+            tuned_names(suite, experiment)

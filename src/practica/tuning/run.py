@@ -19,19 +19,24 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from practica.config.load import suite_from_dict
 from practica.config.schema import ExperimentSpec, Suite
 from practica.errors import ConfigError, RunError
-from practica.io import write_text
+from practica.io import read_json, write_text
 from practica.pipeline.rundir import ExperimentDir, RunDir, resolved_yaml
 from practica.pipeline.suite import Reporter, preflight, run_suite
 from practica.results import SuiteRun
-from practica.tuning.objective import TrialObjective, trial_config, trial_folder
+from practica.tuning.objective import RESUME_OF, UNTUNED, TrialObjective, trial_config, trial_folder
 from practica.tuning.records import StudySummary
 from practica.tuning.study import directions, open_study, search, study_storage, summarise
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.trial import FrozenTrial
 
 TUNING_DIR = "tuning"
 # What a trial's folder gives the run's experiment folder: the result and what it rests on, checksums too.
@@ -148,7 +153,7 @@ def _find(runs_root: Path, suite: Suite, run_id: str | None) -> RunDir:
     return run
 
 
-def _tuned_experiments(study, summary: StudySummary, exp: ExperimentSpec, suite: Suite, run: RunDir,
+def _tuned_experiments(study: optuna.Study, summary: StudySummary, exp: ExperimentSpec, suite: Suite, run: RunDir,
                        study_dir: Path) -> list[ExperimentSpec]:
     """The best trial as ``<exp>-tuned`` (two objectives: the front's best by the first objective; each other
     trial of the front as ``<exp>-pareto-<trial>``), each written to ``tuning/<name>.yaml`` and given its
@@ -167,7 +172,7 @@ def _tuned_experiments(study, summary: StudySummary, exp: ExperimentSpec, suite:
                                                                         sort_keys=False))
         _adopt(trial, study_dir, run.experiment(name), spec)
         out.append(spec)
-    untuned = next((t for t in trials.values() if t.user_attrs.get("untuned") and t.state.name == "COMPLETE"), None)
+    untuned = next((t for t in trials.values() if t.user_attrs.get(UNTUNED) and t.state.name == "COMPLETE"), None)
     if untuned is not None and (config := trial_config(untuned)) is not None:
         trained = ExperimentSpec.model_validate(config)
         if (trained.model, trained.train, suite.augment_for(trained)) == (exp.model, exp.train, suite.augment_for(exp)):
@@ -175,12 +180,16 @@ def _tuned_experiments(study, summary: StudySummary, exp: ExperimentSpec, suite:
     return out
 
 
-def _adopt(trial, study_dir: Path, dest: ExperimentDir, spec: ExperimentSpec) -> None:
-    """Copy the trial's trained result into the run's experiment folder (unless one is there): the run keeps
-    it as trained, its checksums checked as for any resumed run."""
-    source = trial_folder(study_dir, int(trial.user_attrs.get("resume_of", trial.number)))
-    if dest.result.is_file() or not (source / "result.json").is_file():
+def _adopt(trial: FrozenTrial, study_dir: Path, dest: ExperimentDir, spec: ExperimentSpec) -> None:
+    """Copy the trial's trained result into the run's experiment folder: the run keeps it as trained, its
+    checksums checked as for any resumed run. A folder holding this experiment already is kept; one holding
+    another (a resumed study found a better trial) is replaced."""
+    source = trial_folder(study_dir, int(trial.user_attrs.get(RESUME_OF, trial.number)))
+    if not (source / "result.json").is_file():
         return
+    if dest.result.is_file() and dest.spec.is_file() and read_json(dest.spec) == spec.model_dump(mode="json"):
+        return
+    shutil.rmtree(dest.path, ignore_errors=True)
     dest.path.mkdir(parents=True, exist_ok=True)
     for name in _ADOPTED:
         for path in (source / name, source / f"{name}.sha256"):
