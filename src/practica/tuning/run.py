@@ -96,9 +96,9 @@ def tune_suite(
         objectives = spec.objectives(metric)
         dirs = directions(objectives, splits.train.task)
         storage = study_storage(run.path / TUNING_DIR, exp.name)
-        study = open_study(storage, exp, spec, objectives, dirs)
         budget_trials = trials if trials is not None else spec.budget.trials
         budget_minutes = minutes if minutes is not None else spec.budget.minutes
+        study = open_study(storage, exp, spec, objectives, dirs, {"trials": budget_trials, "minutes": budget_minutes})
         say(f"Tuning {exp.name}: {', '.join(f'{d} {o}' for o, d in zip(objectives, dirs, strict=True))}; "
             f"{spec.sampler_name} sampler, pruner {spec.pruner_spec.name}; budget "
             + " or ".join(x for x in (f"{budget_trials} trials" if budget_trials else "",

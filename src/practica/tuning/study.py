@@ -51,8 +51,9 @@ def directions(objectives: tuple[str, ...], task_name: str) -> tuple[Direction, 
 
 
 def open_study(storage: Path, exp: ExperimentSpec, spec: TuneSpec, objectives: tuple[str, ...],
-               dirs: tuple[Direction, ...]) -> optuna.Study:
-    """The experiment's study, created or loaded; a loaded one must have the same objectives."""
+               dirs: tuple[Direction, ...], budget: dict[str, float | None]) -> optuna.Study:
+    """The experiment's study, created or loaded; a loaded one must have the same objectives. ``budget``: the
+    budget in force (``--trials`` and ``--minutes`` over the suite's)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -68,7 +69,7 @@ def open_study(storage: Path, exp: ExperimentSpec, spec: TuneSpec, objectives: t
         raise ConfigError(f"the study in {storage} optimises {before}, the suite now {list(objectives)}; "
                           "restore the objective, or tune in a new run (drop --resume)")
     study.set_user_attr("objectives", list(objectives))
-    study.set_user_attr("budget", spec.budget.model_dump(mode="json"))
+    study.set_user_attr("budget", budget)
     study.set_user_attr("pruner", spec.pruner_spec.name)
     study.set_user_attr("sampler", spec.sampler_name)
     study.set_user_attr("space", {p: d.model_dump(mode="json") for p, d in spec.space.items()})
