@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,6 +37,8 @@ from practica.tuning.study import directions, open_study, search, study_storage,
 if TYPE_CHECKING:
     import optuna
     from optuna.trial import FrozenTrial
+
+    from practica.data.records import Splits
 
 TUNING_DIR = "tuning"
 # What a trial's folder gives the run's experiment folder: the result and what it rests on, checksums too.
@@ -91,27 +93,9 @@ def tune_suite(
     studies: list[StudySummary] = []
     added: list[ExperimentSpec] = []
     for exp in targets:
-        assert exp.tune is not None
-        spec = exp.tune
-        objectives = spec.objectives(metric)
-        dirs = directions(objectives, splits.train.task)
-        storage = study_storage(run.path / TUNING_DIR, exp.name)
-        budget_trials = trials if trials is not None else spec.budget.trials
-        budget_minutes = minutes if minutes is not None else spec.budget.minutes
-        study = open_study(storage, exp, spec, objectives, dirs, {"trials": budget_trials, "minutes": budget_minutes})
-        say(f"Tuning {exp.name}: {', '.join(f'{d} {o}' for o, d in zip(objectives, dirs, strict=True))}; "
-            f"{spec.sampler_name} sampler, pruner {spec.pruner_spec.name}; budget "
-            + " or ".join(x for x in (f"{budget_trials} trials" if budget_trials else "",
-                                      f"{budget_minutes:g} minutes" if budget_minutes else "") if x)
-            + f"; study {storage}")
-        study_dir = run.path / TUNING_DIR / exp.name
-        objective = TrialObjective(exp, suite, splits, objectives, prune=spec.pruner_spec.name != "none",
-                                   study_dir=study_dir, say=say)
-        seconds = search(study, objective, spec, trials=budget_trials, minutes=budget_minutes, say=say)
-        summary = summarise(study, exp, storage, spec, objectives, dirs, seconds)
-        chosen = _tuned_experiments(study, summary, exp, suite, run, study_dir)
-        summary = StudySummary(**{**summary.__dict__, "tuned_experiments": tuple(e.name for e in chosen)})
-        study.set_user_attr("experiments", {e.name: n for e, n in zip(chosen, summary.best, strict=True)})
+        summary, chosen = _tune_experiment(exp, suite, splits, run, metric, trials=trials, minutes=minutes, say=say)
+        if not chosen:
+            say(f"{exp.name}: no trial completed, so no tuned experiment joins the run")
         studies.append(summary)
         added += chosen
         on_study(summary)
@@ -119,6 +103,32 @@ def tune_suite(
     write_text(run.suite_file, resolved_yaml(extended))
     suite_run = run_suite(extended, runs_root=runs_root, resume=True, run_id=run.id, reporter=reporter)
     return TuneRun(run_dir=run.path, studies=tuple(studies), suite_run=suite_run)
+
+
+def _tune_experiment(exp: ExperimentSpec, suite: Suite, splits: Splits, run: RunDir, metric: str, *,
+                     trials: int | None, minutes: float | None,
+                     say: Callable[[str], None]) -> tuple[StudySummary, list[ExperimentSpec]]:
+    """One experiment's study, searched within budget; its summary and the experiments it adds to the run."""
+    assert exp.tune is not None
+    spec = exp.tune
+    objectives = spec.objectives(metric)
+    dirs = directions(objectives, splits.train.task)
+    storage = study_storage(run.path / TUNING_DIR, exp.name)
+    budget_trials = trials if trials is not None else spec.budget.trials
+    budget_minutes = minutes if minutes is not None else spec.budget.minutes
+    study = open_study(storage, exp, spec, objectives, dirs, {"trials": budget_trials, "minutes": budget_minutes})
+    budget = " or ".join(x for x in (f"{budget_trials} trials" if budget_trials else "",
+                                     f"{budget_minutes:g} minutes" if budget_minutes else "") if x)
+    say(f"Tuning {exp.name}: {', '.join(f'{d} {o}' for o, d in zip(objectives, dirs, strict=True))}; "
+        f"{spec.sampler_name} sampler, pruner {spec.pruner_spec.name}; budget {budget}; study {storage}")
+    study_dir = run.path / TUNING_DIR / exp.name
+    objective = TrialObjective(exp, suite, splits, objectives, prune=spec.pruner_spec.name != "none",
+                               study_dir=study_dir, say=say)
+    seconds = search(study, objective, spec, trials=budget_trials, minutes=budget_minutes, say=say)
+    summary = summarise(study, exp, storage, spec, objectives, dirs, seconds)
+    chosen = _tuned_experiments(study, summary, exp, suite, run, study_dir)
+    study.set_user_attr("experiments", {e.name: n for e, n in zip(chosen, summary.best, strict=True)})
+    return replace(summary, tuned_experiments=tuple(e.name for e in chosen)), chosen
 
 
 def _need_optuna() -> None:
