@@ -28,6 +28,7 @@ from practica.cli.registry import registry_app
 from practica.cli.runs import runs_app
 from practica.cli.suite import default_suite
 from practica.cli.terminal import console
+from practica.cli.tune import tune
 
 app = typer.Typer(
     help="practica: from a data set to a model in production, with the evidence for every decision.",
@@ -38,6 +39,7 @@ app = typer.Typer(
 for command in (suite.run, suite.validate, bundle.export, bundle.predict, bundle.serve):
     app.command()(command)
 app.command(name="pipeline")(pipeline_command)
+app.command()(tune)
 
 
 def _print_version(value: bool) -> None:

@@ -24,6 +24,7 @@ from pydantic import (
 
 from practica.config.base import Strict, first_non_finite
 from practica.config.layers import AugmentSpec, LayerSpec, check_layers_size
+from practica.config.tune import TuneSpec, check_space
 from practica.tasks import TASKS, get_task, owner
 from practica.tasks.regression import NUMERIC_SOURCES
 
@@ -633,11 +634,20 @@ class ExperimentSpec(Strict):
     model: ModelSpec
     train: TrainSpec = TrainSpec()
     augment: list[AugmentSpec] | None = Field(None, description="overrides the suite's augment; [] turns it off")
+    tune: TuneSpec | None = Field(
+        None, description="a search space over this experiment's fields, a budget and an objective, for "
+        "`practica tune` (docs/tuning.md); `practica run` trains the experiment as declared"
+    )
 
     @field_validator("name")
     @classmethod
     def _name_is_slug(cls, v: str) -> str:
         return _slug(v, "experiment name")
+
+    @model_serializer(mode="wrap")
+    def _tune_only_when_given(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Experiments without a tune block resolve as before (a resumed run compares its suite.yaml).
+        return {k: v for k, v in handler(self).items() if not (k == "tune" and v is None)}
 
     @model_validator(mode="after")
     def _unfreeze_within_epochs(self) -> ExperimentSpec:
@@ -874,6 +884,17 @@ class Suite(Strict):
         return self
 
     @model_validator(mode="after")
+    def _tune_spaces_fit(self) -> Suite:
+        # Here, not on the experiment: a space over augment starts from the suite's list.
+        for i, exp in enumerate(self.experiments):
+            if exp.tune is not None:
+                try:
+                    check_space(exp, list(self.augment))
+                except ValueError as err:
+                    raise ValueError(f"experiments[{i}] ({exp.name}).tune.space: {err}") from None
+        return self
+
+    @model_validator(mode="after")
     def _names_unique(self) -> Suite:
         seen: set[str] = set()
         for exp in self.experiments:
@@ -916,6 +937,12 @@ def check_task(suite: Suite, task_name: str) -> None:
             raise ValueError(
                 f"experiments[{i}] ({exp.name}).train.early_stopping.monitor '{monitor}' is a "
                 f"{_owner_name(monitor)} metric, but {why}; use {', '.join(shared)} or {task.default_metric}"
+            )
+        objective = exp.tune.objectives(task.default_metric)[0] if exp.tune is not None else None
+        if objective is not None and objective not in task.metric_names:
+            raise ValueError(
+                f"experiments[{i}] ({exp.name}).tune.objective '{objective}' is not a {task.name} metric ({why}); "
+                f"use one of {', '.join(task.metric_names)}"
             )
     task.check_settings(suite, why)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 from sklearn.model_selection import train_test_split
@@ -31,6 +32,7 @@ from practica.pipeline.backbone import features_network, pretrained_network
 from practica.pipeline.rundir import ExperimentDir
 from practica.results import Failed, Trained
 from practica.tasks import get_task
+from practica.training.callbacks import Callback
 from practica.training.trainer import TrainingEvents, fit, pick_device
 
 # Training accuracy (for the train–val gap) is measured on at most this many training samples:
@@ -96,8 +98,10 @@ def train_experiment(
     *,
     resume: bool,
     events: TrainingEvents | None = None,
+    callbacks: Sequence[Callback] = (),
 ) -> tuple[Trained, Predictor]:
-    """Train one experiment, score it on the validation and test splits, and save both."""
+    """Train one experiment, score it on the validation and test splits, and save both. ``callbacks``: more
+    training callbacks for a network (``fit``'s), e.g. a tuning trial's pruning."""
     exp_dir.path.mkdir(parents=True, exist_ok=True)
     exp_dir.write_spec(exp)
     train = training_subset(splits.train, exp.train.max_samples, exp.train.seed)
@@ -135,6 +139,7 @@ def train_experiment(
             events=events,
             preprocess=preprocess,
             transfer=transfer,
+            callbacks=callbacks,
         )
         history = result.history
         exp_dir.write_model(result.model.state_dict(), _model_meta(exp, splits, preprocess))

@@ -73,6 +73,7 @@ def fit(
     device: str = "auto",
     preprocess: nn.Module | None = None,
     transfer: TransferPlan | None = None,
+    callbacks: Sequence[Callback] = (),
 ) -> FitResult:
     """Train the network that ``make_body()`` builds (logits out) and return it with its history.
 
@@ -84,6 +85,9 @@ def fit(
     ``preprocess``: a CSV table's preprocessing, fitted on ``train`` (``models/preprocess.py``), put in
     front of the body instead of the mean/std normalisation.
 
+    ``callbacks``: more callbacks, called after the built-in ones and the checkpoint (a resumed run's
+    records are restored before their ``on_train_begin``); e.g. the tuner's pruning, which may raise.
+
     ``transfer``: for a body that ``make_body`` loads with pretrained weights, the layers frozen, when they
     learn again and the backbone's input normalisation (``training/transfer.py``).
     """
@@ -91,7 +95,7 @@ def fit(
     run = Run.prepare(make_body, train, val, spec, augment, dev, preprocess, transfer)
     loop = Loop(run.model, run.optimizer, run.schedule, run.generator, spec.epochs, run.steps)
     stopping = EarlyStopping.from_spec(spec.early_stopping)
-    callbacks: list[Callback] = [
+    hooks_in_order: list[Callback] = [
         *([LookaheadAveraging(spec.lookahead)] if spec.lookahead else []),
         DivergenceGuard(run.objective.guess_loss, run.objective.guess),
         stopping,
@@ -100,8 +104,9 @@ def fit(
     ]
     if checkpoint is not None:
         config_hash = _config_hash(spec, augment, len(run.x_train))
-        callbacks.append(Checkpoint(checkpoint, config_hash=config_hash, callbacks=callbacks, resume=resume))
-    hooks = Callbacks(callbacks)
+        hooks_in_order.append(Checkpoint(checkpoint, config_hash=config_hash, callbacks=hooks_in_order,
+                                         resume=resume))
+    hooks = Callbacks([*hooks_in_order, *callbacks])
 
     hooks.on_train_begin(loop)  # a resumed run continues from its checkpoint here
     while loop.stop is None and len(loop.records) < spec.epochs:

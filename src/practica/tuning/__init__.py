@@ -1,0 +1,11 @@
+"""Tuning: an Optuna study per experiment with a ``tune:`` block, and its best trial as an experiment of the run.
+
+``tune_suite`` runs the studies (TPE or NSGA-II, pruning from the per-epoch validation metric, SQLite storage
+at ``RUN_DIR/tuning/<experiment>.db`` so that a killed study and a killed trial resume), then the suite's
+run with ``<experiment>-tuned`` added. See docs/tuning.md.
+"""
+
+from practica.tuning.records import StudySummary, TrialRow
+from practica.tuning.run import TuneRun, tune_suite
+
+__all__ = ["StudySummary", "TrialRow", "TuneRun", "tune_suite"]
