@@ -48,6 +48,7 @@ class Objective:
     higher_is_better: bool
     show: Callable[[float | None], str]
     share: bool = False
+    axis: str = ""  # a figure's axis label, when it differs from ``label``
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,6 @@ class Trial:
     params: dict[str, Any]
     epochs: int | None
     last: tuple[int, float] | None  # the last (epoch, value) it reported: where a pruned trial stopped
-    latency_ms: float | None
     started: datetime | None
     finished: datetime | None
     experiment: str | None  # user_attrs["experiment"], when the tune stage names it
@@ -139,13 +139,12 @@ def _read(path: Path) -> Study:
     import optuna
     from optuna.trial import TrialState
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     url = f"sqlite:///file:{quote(str(path.resolve()))}?mode=ro&uri=true"
     storage = optuna.storages.RDBStorage(url)
     try:
         study = optuna.load_study(study_name=path.stem, storage=storage)
         multi = len(study.directions) > 1
-        trials = tuple(_trial(t, multi, TrialState) for t in study.get_trials(deepcopy=False))
+        trials = tuple(_trial(t, TrialState) for t in study.get_trials(deepcopy=False))
         maximize = tuple(d == optuna.study.StudyDirection.MAXIMIZE for d in study.directions)
         shares, note = _importances(study, sum(t.state == "complete" for t in trials), multi)
         return Study(path.stem, path, dict(study.user_attrs), maximize, trials, shares, note)
@@ -153,21 +152,17 @@ def _read(path: Path) -> Study:
         storage.engine.dispose()
 
 
-def _trial(t, multi: bool, states) -> Trial:
+def _trial(t, states) -> Trial:
     state = {states.COMPLETE: "complete", states.PRUNED: "pruned", states.FAIL: "failed",
              states.RUNNING: "running", states.WAITING: "waiting"}.get(t.state, str(t.state).lower())
     values = tuple(float(v) for v in t.values) if t.values is not None else None
     steps = sorted(t.intermediate_values.items())
     attrs = t.user_attrs
     epochs = attrs.get("epochs_trained")
-    latency = attrs.get(LATENCY)
-    if latency is None and multi and values is not None and len(values) > 1:
-        latency = values[1]
     return Trial(
         number=t.number, state=state, values=values, params=dict(t.params),
         epochs=int(epochs) if isinstance(epochs, int | float) else (steps[-1][0] if steps else None),
         last=(int(steps[-1][0]), float(steps[-1][1])) if steps else None,
-        latency_ms=float(latency) if isinstance(latency, int | float) else None,
         started=t.datetime_start, finished=t.datetime_complete,
         experiment=attrs.get("experiment") if isinstance(attrs.get("experiment"), str) else None,
         config=attrs.get("config") if isinstance(attrs.get("config"), dict) else None,
@@ -204,14 +199,16 @@ def _objectives(study: Study, run: SuiteRun) -> tuple[Objective, ...]:
     out = []
     for name, maximize in zip(names, study.maximize, strict=True):
         if name == LATENCY:
-            out.append(Objective(name, "median latency", False, h.ms))
+            out.append(Objective(name, "median latency", False, h.ms,
+                                 axis="median (p50) latency measured in the trial (ms)"))
             continue
         try:
             m = task.metric(name)
             out.append(Objective(name, m.label, maximize, m.show, m.share))
         except ValueError:
-            out.append(Objective(name, str(name).replace("_", " "), maximize,
-                                 lambda v: h.DASH if v is None or not math.isfinite(v) else f"{v:.4g}"))
+            label = str(name).replace("_", " ")
+            out.append(Objective(name, label, maximize,
+                                 lambda v: h.DASH if v is None or not math.isfinite(v) else f"{v:.4g}", axis=label))
     return tuple(out)
 
 
@@ -290,10 +287,10 @@ def _section(study: Study, run: SuiteRun) -> StudySection:
     if multi:
         def dot(t: Trial) -> tp.Dot:
             assert t.values is not None  # complete trials only
-            return tp.Dot(t.number, t.values[0], t.latency_ms)
+            return tp.Dot(t.number, t.values[0], t.values[1])
 
         experiment = next((r.name for r, t in mapped if t is picked), "")
-        png = tp.front([dot(t) for t in complete], [dot(t) for t in front], objective=metric,
+        png = tp.front([dot(t) for t in complete], [dot(t) for t in front], objective=metric, cost=objectives[1],
                        pick=dot(picked) if picked is not None and picked.values else None,
                        pick_label=f"trial {picked.number}: {experiment}" if picked else "")
         if png is not None:
@@ -386,12 +383,13 @@ def _headline(name: str, metric: Objective, objectives: tuple[Objective, ...], c
     against = (f" The untuned {name} scored {metric.show(untuned)}." if untuned is not None
                else " The study recorded no untuned value to compare with.")
     if multi:
-        ends = sorted(front, key=lambda t: t.latency_ms if t.latency_ms is not None else math.inf)
-        lo, hi = ends[0], ends[-1]
-        assert lo.values is not None and hi.values is not None  # front trials are complete
+        cost = objectives[1]
+        ends = sorted(front, key=lambda t: t.values[1] if t.values is not None else math.inf)
+        lo, hi = ends[0].values, ends[-1].values
+        assert lo is not None and hi is not None  # front trials are complete
         return (f"The Pareto front has {h.plural(len(front), 'trial')} of {len(complete)} complete: {metric.label} "
-                f"from {metric.show(lo.values[0])} at {h.ms(lo.latency_ms)} to {metric.show(hi.values[0])} at "
-                f"{h.ms(hi.latency_ms)} median latency.{against}")
+                f"from {metric.show(lo[0])} at {cost.show(lo[1])} to {metric.show(hi[0])} at {cost.show(hi[1])} "
+                f"{cost.label}.{against}")
     best = front[0]
     assert best.values is not None
     value = best.values[0]

@@ -22,11 +22,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Dot:
-    """One trial on a figure: its number, its value on the y axis and, on the front, its latency."""
+    """One trial on a figure: its number, its value on the y axis and, on the front, its cost (the second
+    objective: the latency, as a rule)."""
 
     number: int
     value: float
-    latency_ms: float | None = None
+    cost: float | None = None
 
 
 def history(complete: Sequence[Dot], pruned: Sequence[Dot], *, objective: Objective,
@@ -92,40 +93,40 @@ def importances(shares: Sequence[tuple[str, float]], *, title: str) -> bytes:
     return buf.getvalue()
 
 
-def front(trials: Sequence[Dot], front_dots: Sequence[Dot], *, objective: Objective,
+def front(trials: Sequence[Dot], front_dots: Sequence[Dot], *, objective: Objective, cost: Objective,
           pick: Dot | None, pick_label: str) -> bytes | None:
     """Every complete trial grey, the Pareto front in blue joined by its staircase, the policy's pick
-    as a labelled star; latency on x (log scale when it spans over 8×), the metric on y."""
+    as a labelled star; the cost on x (log scale when it spans over 8×), the metric on y."""
     from matplotlib.ticker import MaxNLocator
 
-    drawn = [d for d in trials if d.latency_ms is not None and d.latency_ms > 0 and math.isfinite(d.value)]
-    on_front = sorted((d for d in front_dots if d in drawn), key=lambda d: d.latency_ms or 0.0)
+    drawn = [d for d in trials if d.cost is not None and d.cost > 0 and math.isfinite(d.value)]
+    on_front = sorted((d for d in front_dots if d in drawn), key=lambda d: d.cost or 0.0)
     if not drawn:
         return None
     with plots.new_figure(7.6, 3.8) as (fig, buf):
         ax = fig.add_subplot()
         rest = [d for d in drawn if d not in on_front]
         if rest:
-            ax.scatter([d.latency_ms for d in rest], [d.value for d in rest], s=26, color=GREY, alpha=0.75,
+            ax.scatter([d.cost for d in rest], [d.value for d in rest], s=26, color=GREY, alpha=0.75,
                        zorder=3, linewidth=0, label="trial")
         if on_front:
-            xs = [d.latency_ms for d in on_front]
+            xs = [d.cost for d in on_front]
             ys = [d.value for d in on_front]
             ax.step(xs, ys, where="post", color=BLUE, linewidth=1.2, alpha=0.6, zorder=2)
             ax.scatter(xs, ys, s=46, color=BLUE, zorder=4, edgecolor="white", linewidth=0.8,
                        label="Pareto front")
         labels, anchors = [], []
-        if pick is not None and pick.latency_ms is not None:
-            ax.scatter([pick.latency_ms], [pick.value], s=190, marker="*", color=GREEN, edgecolor=INK,
+        if pick is not None and pick.cost is not None:
+            ax.scatter([pick.cost], [pick.value], s=190, marker="*", color=GREEN, edgecolor=INK,
                        linewidth=1.0, zorder=5, label="the policy's pick")
             leader = {"arrowstyle": "-", "color": GREY, "linewidth": 0.6, "shrinkA": 1, "shrinkB": 8}
-            labels.append(ax.annotate(pick_label, (pick.latency_ms, pick.value), xytext=(9, 0),
+            labels.append(ax.annotate(pick_label, (pick.cost, pick.value), xytext=(9, 0),
                                       textcoords="offset points", va="center", fontsize=8.5, color=INK,
                                       fontweight="bold", zorder=6, annotation_clip=False, arrowprops=leader))
-            anchors.append((pick.latency_ms, pick.value, math.sqrt(190) / 2))
+            anchors.append((pick.cost, pick.value, math.sqrt(190) / 2))
             # Every other point too: the label keeps clear of them where it can.
-            anchors += [(d.latency_ms or 0.0, d.value, math.sqrt(46 if d in on_front else 26) / 2) for d in drawn]
-        xs_all = np.array([d.latency_ms for d in drawn], dtype=float)
+            anchors += [(d.cost or 0.0, d.value, math.sqrt(46 if d in on_front else 26) / 2) for d in drawn]
+        xs_all = np.array([d.cost for d in drawn], dtype=float)
         ys_all = np.array([d.value for d in drawn], dtype=float)
         lo, hi = float(xs_all.min()), float(xs_all.max())
         if hi / lo > 8:
@@ -139,10 +140,9 @@ def front(trials: Sequence[Dot], front_dots: Sequence[Dot], *, objective: Object
         if objective.share:
             ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 5, 10]))
             ax.yaxis.set_major_formatter(plots.exact_percent_formatter())
-        ax.set_xlabel("median (p50) latency measured in the trial (ms)"
-                      + (", log scale" if ax.get_xscale() == "log" else ""))
+        ax.set_xlabel(cost.axis + (", log scale" if ax.get_xscale() == "log" else ""))
         ax.set_ylabel(objective.label)
-        ax.set_title(f"{objective.label.capitalize()} against latency")
+        ax.set_title(f"{objective.label.capitalize()} against {cost.label}")
         handles, names = ax.get_legend_handles_labels()
         fig.legend(handles, names, loc="outside lower center", ncols=len(names))
         plots.freeze_layout(fig)
