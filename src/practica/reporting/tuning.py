@@ -284,6 +284,7 @@ def _section(study: Study, run: SuiteRun) -> StudySection:
                             tp.importances(study.importances,
                                            title=f"Parameter importances for {metric.label} (fANOVA)"))
     front_image = None
+    rejected = {x.experiment for x in run.decision.ranking if x.status == "rejected"}
     if multi:
         def dot(t: Trial) -> tp.Dot:
             assert t.values is not None  # complete trials only
@@ -292,6 +293,7 @@ def _section(study: Study, run: SuiteRun) -> StudySection:
         experiment = next((r.name for r, t in mapped if t is picked), "")
         png = tp.front([dot(t) for t in complete], [dot(t) for t in front], objective=metric, cost=objectives[1],
                        pick=dot(picked) if picked is not None and picked.values else None,
+                       ruled_out=[dot(t) for r, t in mapped if t.values and r.name in rejected],
                        pick_label=f"trial {picked.number}: {experiment}" if picked else "")
         if png is not None:
             front_image = Image(f"tuning-front-{key}", f"Pareto front of the {study.name} study", png)

@@ -94,9 +94,10 @@ def importances(shares: Sequence[tuple[str, float]], *, title: str) -> bytes:
 
 
 def front(trials: Sequence[Dot], front_dots: Sequence[Dot], *, objective: Objective, cost: Objective,
-          pick: Dot | None, pick_label: str) -> bytes | None:
-    """Every complete trial grey, the Pareto front in blue joined by its staircase, the policy's pick
-    as a labelled star; the cost on x (log scale when it spans over 8×), the metric on y."""
+          pick: Dot | None, pick_label: str, ruled_out: Sequence[Dot] = ()) -> bytes | None:
+    """Every complete trial grey, the Pareto front in blue joined by its staircase, the front points the
+    policy ruled out (a broken constraint) hollow, its pick a labelled star; the cost on x (log scale when
+    it spans over 8×), the metric on y."""
     from matplotlib.ticker import MaxNLocator
 
     drawn = [d for d in trials if d.cost is not None and d.cost > 0 and math.isfinite(d.value)]
@@ -113,8 +114,13 @@ def front(trials: Sequence[Dot], front_dots: Sequence[Dot], *, objective: Object
             xs = [d.cost for d in on_front]
             ys = [d.value for d in on_front]
             ax.step(xs, ys, where="post", color=BLUE, linewidth=1.2, alpha=0.6, zorder=2)
-            ax.scatter(xs, ys, s=46, color=BLUE, zorder=4, edgecolor="white", linewidth=0.8,
-                       label="Pareto front")
+            kept = [d for d in on_front if d not in ruled_out]
+            ax.scatter([d.cost for d in kept], [d.value for d in kept], s=46, color=BLUE, zorder=4,
+                       edgecolor="white", linewidth=0.8, label="Pareto front")
+            out = [d for d in on_front if d in ruled_out]
+            if out:
+                ax.scatter([d.cost for d in out], [d.value for d in out], s=46, color="white", zorder=4,
+                           edgecolor=BLUE, linewidth=1.4, label="front, ruled out by a constraint")
         labels, anchors = [], []
         if pick is not None and pick.cost is not None:
             ax.scatter([pick.cost], [pick.value], s=190, marker="*", color=GREEN, edgecolor=INK,
