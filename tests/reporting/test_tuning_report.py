@@ -243,6 +243,30 @@ def test_a_study_whose_front_lost_says_what_won(tmp_path: Path, build_run) -> No
     assert part.pick.startswith("The selection policy chose cnn, which is not from this study")
 
 
+def test_experiments_are_tied_to_trials_by_name_by_config_or_by_the_trial_itself(tmp_path: Path, build_run) -> None:
+    memory = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(study_name="cnn", storage=memory, directions=["maximize", "minimize"])
+    study.set_user_attr("objectives", ["val_accuracy", "latency_p50_ms"])
+    width = optuna.distributions.IntDistribution(8, 128)
+    for n, (accuracy, latency, attrs) in enumerate([(0.95, 0.2, {"experiment": "cnn-small"}), (0.97, 0.5, {}),
+                                                    (0.98, 0.9, {}), (0.96, 0.8, {})]):
+        study.add_trial(optuna.trial.create_trial(
+            params={"width": 8 * (n + 1)}, distributions={"width": width}, values=[accuracy, latency],
+            user_attrs={"epochs_trained": 4, "latency_p50_ms": latency,
+                        "config": {"name": "cnn", "model": {"width": 8 * (n + 1)}}, **attrs}))
+    saved(study, memory, tmp_path)
+    (tmp_path / "tuning" / "cnn-tuned.yaml").write_text("name: cnn-tuned\nmodel:\n  width: 24\n")  # trial 2
+    run = build_run(tmp_path)
+    base = run.result("cnn")
+    added = tuple(replace(base, spec=base.spec.model_copy(update={"name": name}))
+                  for name in ("cnn-small", "cnn-tuned", "cnn-pareto-1", "cnn-pareto-99"))
+    (part,) = tuning_sections(replace(run, results=(*run.results, *added)))
+    assert sorted((row[0], row[1]) for row in part.in_run) == [("cnn-pareto-1", "1"), ("cnn-small", "0"),
+                                                                ("cnn-tuned", "2")]
+    marks = {row.number: row.mark for row in part.trials}
+    assert marks == {0: "front", 1: "front", 2: "front", 3: ""}  # trial 3 is beaten by trial 1 on both
+
+
 # -------------------------------------------------------------------------------- damage
 
 
@@ -257,6 +281,14 @@ def test_a_damaged_study_is_one_line_and_the_report_still_writes(tmp_path: Path,
     assert part.count('class="study"') == 3 and "Best validation accuracy" in part
     assert "tuning/broken.db could not be read" in md
     assert (tmp_path / "tuning" / "empty.db").stat().st_size == 0  # read-only: the report wrote nothing there
+
+
+def test_a_study_under_another_name_is_named_in_the_line(tmp_path: Path, build_run) -> None:
+    single_study(tmp_path, "other", trials=1)
+    (tmp_path / "tuning" / "other.db").rename(tmp_path / "tuning" / "cnn.db")
+    (part,) = tuning_sections(build_run(tmp_path))
+    assert part.problem.startswith("The study in tuning/cnn.db could not be read (ValueError: it holds no study "
+                                   "named 'cnn', only 'other'; the tune stage names each study after")
 
 
 def test_a_run_without_studies_has_no_tuning_section(tmp_path: Path, build_run) -> None:

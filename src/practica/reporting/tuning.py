@@ -16,6 +16,7 @@ the report, never a failed report.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import re
 from collections.abc import Callable
@@ -112,22 +113,19 @@ def tuning_sections(run: SuiteRun) -> tuple[StudySection, ...]:
     """One section per RUN_DIR/tuning/*.db, in name order; none when the run was not tuned."""
     folder = Path(run.run_dir) / TUNING_DIR
     paths = sorted(folder.glob("*.db")) if folder.is_dir() else []
+    if paths and importlib.util.find_spec("optuna") is None:
+        return tuple(StudySection(path.stem, problem=(
+            f"{TUNING_DIR}/{path.name} holds a tuning study, but optuna is not installed where this report was "
+            "written: install optuna and write the report again to see it.")) for path in paths)
     sections = []
     for path in paths:
         try:
-            study = _read(path)
-        except ImportError:
-            sections.append(StudySection(path.stem, problem=(
-                f"{TUNING_DIR}/{path.name} holds a tuning study, but optuna is not installed where this report "
-                "was written: install optuna and write the report again to see it.")))
-            continue
-        except Exception as e:  # a damaged or foreign file must not cost the whole report
+            sections.append(_section(_read(path), run))
+        except Exception as e:  # a damaged or foreign study must not cost the whole report
             first = str(e).strip().splitlines()[0] if str(e).strip() else "no message"
             sections.append(StudySection(path.stem, problem=(
                 f"The study in {TUNING_DIR}/{path.name} could not be read ({type(e).__name__}: {first}); "
                 "its trials are left out of this report. The experiments it added to the run are shown as usual.")))
-            continue
-        sections.append(_section(study, run))
     return tuple(sections)
 
 
@@ -142,6 +140,10 @@ def _read(path: Path) -> Study:
     url = f"sqlite:///file:{quote(str(path.resolve()))}?mode=ro&uri=true"
     storage = optuna.storages.RDBStorage(url)
     try:
+        names = optuna.get_all_study_names(storage)
+        if path.stem not in names:  # optuna's own KeyError says only 'Record does not exist.'
+            raise ValueError(f"it holds no study named {path.stem!r}, only {', '.join(map(repr, names)) or 'none'}; "
+                             "the tune stage names each study after its experiment and its file")
         study = optuna.load_study(study_name=path.stem, storage=storage)
         multi = len(study.directions) > 1
         trials = tuple(_trial(t, TrialState) for t in study.get_trials(deepcopy=False))
