@@ -243,28 +243,43 @@ def test_a_study_whose_front_lost_says_what_won(tmp_path: Path, build_run) -> No
     assert part.pick.startswith("The selection policy chose cnn, which is not from this study")
 
 
-def test_experiments_are_tied_to_trials_by_name_by_config_or_by_the_trial_itself(tmp_path: Path, build_run) -> None:
+def handmade_study(folder: Path, *, experiments: dict[str, int] | None) -> None:
+    """Four complete trials on two objectives (trial 0 the untuned one), one failed by an interruption and its
+    re-run from the checkpoint: what a resumed multi-objective study holds."""
     memory = optuna.storages.InMemoryStorage()
     study = optuna.create_study(study_name="cnn", storage=memory, directions=["maximize", "minimize"])
     study.set_user_attr("objectives", ["val_accuracy", "latency_p50_ms"])
+    if experiments is not None:
+        study.set_user_attr("experiments", experiments)
     width = optuna.distributions.IntDistribution(8, 128)
-    for n, (accuracy, latency, attrs) in enumerate([(0.95, 0.2, {"experiment": "cnn-small"}), (0.97, 0.5, {}),
-                                                    (0.98, 0.9, {}), (0.96, 0.8, {})]):
+    rows = [(0.95, 0.2, {"untuned": True}), (0.97, 0.5, {}), (0.98, 0.9, {}), (0.96, 0.8, {}),
+            (None, None, {"interrupted": True}), (0.975, 0.7, {"resume_of": 4, "rerun_of": 4})]
+    for n, (accuracy, latency, attrs) in enumerate(rows):
+        state = optuna.trial.TrialState.FAIL if accuracy is None else optuna.trial.TrialState.COMPLETE
         study.add_trial(optuna.trial.create_trial(
-            params={"width": 8 * (n + 1)}, distributions={"width": width}, values=[accuracy, latency],
-            user_attrs={"epochs_trained": 4, "latency_p50_ms": latency,
-                        "config": {"name": "cnn", "model": {"width": 8 * (n + 1)}}, **attrs}))
-    saved(study, memory, tmp_path)
-    (tmp_path / "tuning" / "cnn-tuned.yaml").write_text("name: cnn-tuned\nmodel:\n  width: 24\n")  # trial 2
+            params={"width": 8 * (n + 1)}, distributions={"width": width}, state=state,
+            values=None if accuracy is None else [accuracy, latency],
+            user_attrs={"epochs_trained": 4, "latency_p50_ms": latency, **attrs}))
+    saved(study, memory, folder)
+
+
+@pytest.mark.parametrize("recorded", [True, False])
+def test_experiments_are_tied_to_trials_by_the_study_record_or_by_name(tmp_path: Path, build_run,
+                                                                      recorded: bool) -> None:
+    handmade_study(tmp_path, experiments={"cnn-tuned": 2, "cnn-pareto-1": 1, "cnn-pareto-5": 5} if recorded else None)
     run = build_run(tmp_path)
     base = run.result("cnn")
     added = tuple(replace(base, spec=base.spec.model_copy(update={"name": name}))
-                  for name in ("cnn-small", "cnn-tuned", "cnn-pareto-1", "cnn-pareto-99"))
+                  for name in ("cnn-tuned", "cnn-pareto-1", "cnn-pareto-5", "cnn-pareto-99"))
     (part,) = tuning_sections(replace(run, results=(*run.results, *added)))
-    assert sorted((row[0], row[1]) for row in part.in_run) == [("cnn-pareto-1", "1"), ("cnn-small", "0"),
+    # By name alone, -tuned is the front's best on the first objective: trial 2 as well.
+    assert sorted((row[0], row[1]) for row in part.in_run) == [("cnn-pareto-1", "1"), ("cnn-pareto-5", "5"),
                                                                 ("cnn-tuned", "2")]
-    marks = {row.number: row.mark for row in part.trials}
-    assert marks == {0: "front", 1: "front", 2: "front", 3: ""}  # trial 3 is beaten by trial 1 on both
+    rows = {row.number: row for row in part.trials}
+    assert {n: row.mark for n, row in rows.items()} == {0: "untuned (as declared) · front", 1: "front", 2: "front",
+                                                         3: "", 4: "", 5: "front"}
+    assert rows[4].cells[1] == "interrupted"
+    assert rows[5].cells[1] == "complete, resumed from trial 4's checkpoint"
 
 
 # -------------------------------------------------------------------------------- damage

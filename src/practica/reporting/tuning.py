@@ -6,12 +6,13 @@ marked, with the epoch they stopped at), the optimisation history, the parameter
 and, for a multi-objective study, the Pareto front with the selection policy's pick on it.
 
 What the study holds is the tune stage's contract (team contract "tuning storage"): study_name is the
-experiment's name; ``study.user_attrs``: objectives, budget, sampler, pruner, untuned_value; each
-trial's ``user_attrs``: epochs_trained, latency_p50_ms (multi-objective), config. A trial becomes an
-experiment of the run as ``<name>-pareto-<trial number>`` (a front point) or ``<name>-tuned`` (the best
-trial; for a multi-objective study the one whose config is in tuning/<name>-tuned.yaml); a trial's
-``user_attrs["experiment"]``, when set, names it outright. A study that cannot be read is one line in
-the report, never a failed report.
+experiment's name; ``study.user_attrs``: objectives, budget, sampler, pruner, untuned_value, and
+``experiments`` ({run experiment: trial number}, written once the study is done); each trial's
+``user_attrs``: epochs_trained, latency_p50_ms or size_mb (multi-objective), config, and ``untuned`` on
+the trial that trained the experiment as declared. Without ``experiments`` (an older or interrupted
+study) the names say it: ``<name>-tuned`` is the best trial (two objectives: the front's best on the
+first), ``<name>-pareto-<trial>`` a front point. A study that cannot be read is one line in the report,
+never a failed report.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ if TYPE_CHECKING:
     from practica.results import ExperimentResult, SuiteRun
 
 TUNING_DIR = "tuning"  # RUN_DIR/tuning/<experiment>.db: the tune stage writes there
-LATENCY = "latency_p50_ms"
+LATENCY = "latency_p50_ms"  # the cost objectives a multi-objective study may have second
+SIZE = "size_mb"
 MIN_FOR_IMPORTANCE = 3  # complete trials fANOVA needs before its shares mean anything
 PARAMS_SHOWN = 6  # parameters per row of the trials table, the rest counted
 
@@ -94,8 +96,9 @@ class Trial:
     last: tuple[int, float] | None  # the last (epoch, value) it reported: where a pruned trial stopped
     started: datetime | None
     finished: datetime | None
-    experiment: str | None  # user_attrs["experiment"], when the tune stage names it
-    config: dict | None
+    untuned: bool  # the experiment as declared (the tune stage's trial 0)
+    resumes: int | None  # the trial whose checkpoint this one continued (a kill interrupted it)
+    error: str  # why a failed trial failed; "interrupted" for one a kill or Ctrl-C stopped
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,7 @@ def tuning_sections(run: SuiteRun) -> tuple[StudySection, ...]:
         try:
             sections.append(_section(_read(path), run))
         except Exception as e:  # a damaged or foreign study must not cost the whole report
-            first = str(e).strip().splitlines()[0] if str(e).strip() else "no message"
+            first = _first_line(str(e), 200) or "no message"
             sections.append(StudySection(path.stem, problem=(
                 f"The study in {TUNING_DIR}/{path.name} could not be read ({type(e).__name__}: {first}); "
                 "its trials are left out of this report. The experiments it added to the run are shown as usual.")))
@@ -166,8 +169,9 @@ def _trial(t, states) -> Trial:
         epochs=int(epochs) if isinstance(epochs, int | float) else (steps[-1][0] if steps else None),
         last=(int(steps[-1][0]), float(steps[-1][1])) if steps else None,
         started=t.datetime_start, finished=t.datetime_complete,
-        experiment=attrs.get("experiment") if isinstance(attrs.get("experiment"), str) else None,
-        config=attrs.get("config") if isinstance(attrs.get("config"), dict) else None,
+        untuned=bool(attrs.get("untuned")),
+        resumes=attrs["resume_of"] if isinstance(attrs.get("resume_of"), int) else None,
+        error="interrupted" if attrs.get("interrupted") else str(attrs.get("error") or ""),
     )
 
 
@@ -204,6 +208,10 @@ def _objectives(study: Study, run: SuiteRun) -> tuple[Objective, ...]:
             out.append(Objective(name, "median latency", False, h.ms,
                                  axis="median (p50) latency measured in the trial (ms)"))
             continue
+        if name == SIZE:
+            out.append(Objective(name, "size", False, lambda v: h.size(None if v is None else v * 1e6),
+                                 axis="model size (MB)"))
+            continue
         try:
             m = task.metric(name)
             out.append(Objective(name, m.label, maximize, m.show, m.share))
@@ -226,34 +234,18 @@ def _front(trials: list[Trial], maximize: tuple[bool, ...]) -> list[Trial]:
     return [t for t, a in scored if not any(dominates(b, a) for _, b in scored)]
 
 
-def _trial_of(experiment: str, study: Study, best: Trial | None, multi: bool) -> Trial | None:
-    """The trial a run experiment came from, by the naming contract (module docstring)."""
+def _trial_of(experiment: str, study: Study, best: Trial | None) -> Trial | None:
+    """The trial a run experiment came from: the study's ``experiments`` record, else the names (module
+    docstring). ``best``: the best trial (two objectives: the front's best on the first)."""
     by_number = {t.number: t for t in study.trials}
-    named = next((t for t in study.trials if t.experiment == experiment), None)
-    if named is not None:
-        return named
+    recorded = study.attrs.get("experiments")
+    if isinstance(recorded, dict):
+        number = recorded.get(experiment)
+        return by_number.get(number) if isinstance(number, int) else None
     found = re.fullmatch(re.escape(study.name) + r"-pareto-(\d+)", experiment)
     if found:
         return by_number.get(int(found.group(1)))
-    if experiment != f"{study.name}-tuned":
-        return None
-    if not multi:
-        return best
-    resolved = study.path.parent / f"{experiment}.yaml"
-    if not resolved.is_file():
-        return None
-    import yaml
-
-    try:
-        wanted = _bare(yaml.safe_load(resolved.read_text(encoding="utf-8")))
-    except (OSError, yaml.YAMLError):
-        return None
-    return next((t for t in study.trials if t.config is not None and _bare(t.config) == wanted), None)
-
-
-def _bare(config: object) -> object:
-    """A resolved config without what renaming a trial into an experiment changes."""
-    return {k: v for k, v in config.items() if k not in ("name", "description")} if isinstance(config, dict) else config
+    return best if experiment == f"{study.name}-tuned" else None
 
 
 def _section(study: Study, run: SuiteRun) -> StudySection:
@@ -266,8 +258,9 @@ def _section(study: Study, run: SuiteRun) -> StudySection:
     complete = [t for t in trials if t.state == "complete" and t.values is not None]
     pruned = [t for t in trials if t.state == "pruned"]
     front = _front(complete, study.maximize)
-    best = front[0] if front and not multi else None
-    mapped = [(r, t) for r in run.results if (t := _trial_of(r.name, study, best, multi)) is not None]
+    pick_best = max if study.maximize[0] else min  # the front's best on the first objective (one: the best)
+    best = pick_best(front, key=lambda t: (t.values or (math.nan,))[0]) if front else None
+    mapped = [(r, t) for r in run.results if (t := _trial_of(r.name, study, best)) is not None]
     picked = next((t for r, t in mapped if r.name == run.decision.chosen), None)
     untuned = study.attrs.get("untuned_value")
     untuned = float(untuned) if isinstance(untuned, int | float) else None
@@ -412,12 +405,17 @@ def _table(trials: list[Trial], objectives: tuple[Objective, ...], front: list[T
     on_front = {t.number for t in front}
     rows = []
     for t in sorted(trials, key=lambda t: t.number):
-        mark = ("front" if multi else "best") if t.number in on_front else ""
-        if picked is not None and t.number == picked.number:
-            mark = (mark + " · " if mark else "") + "the policy's pick"
+        marks = ["untuned (as declared)" if t.untuned else "",
+                 ("front" if multi else "best") if t.number in on_front else "",
+                 "the policy's pick" if picked is not None and t.number == picked.number else ""]
+        mark = " · ".join(m for m in marks if m)
         state = t.state
         if t.state == "pruned" and t.last is not None:
             state = f"pruned after epoch {t.last[0]} ({objectives[0].show(t.last[1])})"
+        elif t.state == "failed" and t.error:
+            state = "interrupted" if t.error == "interrupted" else f"failed: {_first_line(t.error, 80)}"
+        if t.resumes is not None:
+            state += f", resumed from trial {t.resumes}'s checkpoint"
         # A pruned trial's value is only its last epoch's (what optuna keeps): the state says it, with that epoch.
         values = (tuple(o.show(v) for o, v in zip(objectives, t.values, strict=True))
                   if t.values is not None and t.state == "complete" else tuple(h.DASH for _ in objectives))
@@ -425,6 +423,11 @@ def _table(trials: list[Trial], objectives: tuple[Objective, ...], front: list[T
                                                  str(t.epochs) if t.epochs is not None else h.DASH,
                                                  *values, _params(t.params)), mark))
     return columns, tuple(rows)
+
+
+def _first_line(text: str, width: int) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= width else line[: width - 1] + "…"
 
 
 def _params(params: dict[str, Any]) -> str:
