@@ -18,6 +18,7 @@ from practica.reporting import plots, slices
 from practica.reporting import regression as reg
 from practica.reporting.thresholds import ThresholdSection, threshold_section
 from practica.reporting.transfer import transfer_lines
+from practica.reporting.tuning import StudySection, tuning_sections
 from practica.tasks import Column, Metric, Task, get_task
 
 if TYPE_CHECKING:  # records are only read here; importing their packages would pull in torch
@@ -132,6 +133,7 @@ class Report:
     threshold: ThresholdSection | None = None  # precision–recall curves, and the decision threshold if set
     error_analysis: ErrorAnalysis | None = None  # slices, what to work on, mistakes (``reporting/slices.py``)
     transfer: tuple[str, ...] = ()  # what transfer bought, one sentence per transfer experiment
+    tuning: tuple[StudySection, ...] = ()  # one per study in RUN_DIR/tuning/ (``reporting/tuning.py``)
 
     def images(self) -> list[Image]:
         found = [*self.data_images, *self.hygiene_images, self.comparison, *(e.curves for e in self.experiments),
@@ -139,6 +141,7 @@ class Report:
         found += self.error_analysis.images if self.error_analysis else ()
         if self.detail:
             found.append(self.detail.confusion)
+        found += [image for study in self.tuning for image in study.images]
         return [i for i in found if i is not None]
 
 
@@ -183,6 +186,7 @@ def build(run: SuiteRun) -> Report:
         threshold=threshold_section(run),
         error_analysis=slices.build(run),
         transfer=transfer_lines(run),
+        tuning=tuning_sections(run),
     )
 
 
