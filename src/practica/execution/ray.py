@@ -78,7 +78,9 @@ class RayExecutor:
         self._connect()
         task = ray.remote(run_in_worker)
         deaths_mean = _death_errors(ray)
-        waiting = [(unit, time.perf_counter(), ()) for unit in reversed(units)]  # a stack: pop() is the next
+        # A stack: pop() gives the next unit; a retry is pushed back on top, to run next.
+        waiting: list[tuple[WorkUnit, float, tuple[str, ...]]] = [(unit, time.perf_counter(), ())
+                                                                    for unit in reversed(units)]
         in_flight: dict[Any, tuple[WorkUnit, float, tuple[str, ...]]] = {}
         try:
             while waiting or in_flight:
