@@ -78,3 +78,20 @@ def test_a_unit_whose_worker_dies_twice_is_reported_failed_never_dropped():
                               "before giving a result; then exited with code 9 before giving a result); give it "
                               "more memory, or resume the run to try it again")
     assert results["fine"].value == 9
+
+
+@pytest.mark.slow
+def test_ray_tasks_give_results_raise_the_units_exception_and_retry_a_dead_worker_once(ray_instance, tmp_path):
+    executor = get_executor("ray", workers=2)
+    units = [WorkUnit("dies", die_first_time, (str(tmp_path / "flag"), 7)), WorkUnit("doomed", always_die, (1,)),
+             WorkUnit("fine", square, (5,)), WorkUnit("threads", threads, resources={"cpus": 1})]
+    results = {r.name: r for r in executor.map(units)}
+    assert results["dies"].value == 49 and results["dies"].attempts == 2
+    assert results["dies"].deaths[0].startswith("WorkerCrashedError")
+    assert not results["doomed"].ok and results["doomed"].failure.startswith(
+        "the worker running 'doomed' died on each of its 2 attempts (WorkerCrashedError")
+    assert results["fine"].value == 25 and results["threads"].value == 1
+    with pytest.raises(KeyError, match="a bug"):
+        list(executor.map([WorkUnit("b", broken, ("a bug",))]))
+    executor.close()  # an instance it did not start: left running
+    assert ray_instance.is_initialized()
