@@ -92,7 +92,7 @@ def train_all(
     units: list[WorkUnit] = []
     total = len(suite.experiments)
     cache = os.environ.get("PRACTICA_CACHE_DIR")
-    gpus = executor.gpus
+    gpus: int | None = None  # asked of the executor once there is work (Ray connects to answer)
     for i, exp in enumerate(suite.experiments, 1):
         exp_dir = run.experiment(exp.name)
         kept, notes = one_experiment.resume_state(exp, exp_dir) if resume else (None, [])
@@ -105,6 +105,7 @@ def train_all(
         job = ExperimentJob(exp.name, run.path, splits.fingerprint, resume, cache,
                             *((suite, splits) if executor.in_process else ()))
         events = {"events": functools.partial(start, i, total, exp)} if executor.in_process else {}
+        gpus = executor.gpus if gpus is None else gpus
         needs = {"cpus": executor.unit_cpus, "gpus": 1 if gpus and exp.model.kind != "sklearn" else 0}
         units.append(WorkUnit(exp.name, train_job, (job,), events, needs))
     if units and not executor.in_process:
