@@ -39,3 +39,7 @@ class TrackingError(PracticaError):
 
 class RegistryError(PracticaError):
     """A model registry is missing or damaged, or a version or alias asked of it does not exist."""
+
+
+class ExecutionError(PracticaError, ValueError):
+    """An executor cannot be set up as asked (unknown kind, a bad worker count, Ray missing or unreachable)."""

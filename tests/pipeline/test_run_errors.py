@@ -12,7 +12,7 @@ import json
 import pytest
 
 from practica.config import suite_from_dict
-from practica.pipeline import suite as suite_module
+from practica.pipeline import experiment as experiment_module
 from practica.pipeline.suite import run_suite
 
 
@@ -26,7 +26,7 @@ def _buggy(error: type[Exception]):
 @pytest.mark.parametrize("error", [TypeError, AttributeError, KeyError, IndexError, NameError])
 def test_a_bug_while_training_propagates_with_its_traceback(tiny_suite, tmp_path, monkeypatch, error):
     tiny_suite["experiments"] = tiny_suite["experiments"][:1]
-    monkeypatch.setattr(suite_module, "train_experiment", _buggy(error))
+    monkeypatch.setattr(experiment_module, "train_experiment", _buggy(error))
     with pytest.raises(error, match="a bug in practica") as caught:
         run_suite(suite_from_dict(tiny_suite), runs_root=tmp_path)
     assert caught.traceback[-1].name == "train_experiment"  # the frame that raised, not a re-raise

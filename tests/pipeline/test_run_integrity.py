@@ -121,7 +121,7 @@ def test_an_error_after_the_run_began_is_recorded_not_left_running(small_suite, 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("practica.pipeline.suite.train_experiment", interrupted)
+    monkeypatch.setattr("practica.pipeline.experiment.train_experiment", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_suite(suite_from_dict(small_suite), runs_root=tmp_path)
     (run_json,) = (tmp_path / "tiny").glob("*/run.json")

@@ -2,4 +2,6 @@
 
 from practica.cli import app
 
-app()
+# Guarded: a worker process the processes executor spawns imports this module again, and must not run the CLI.
+if __name__ == "__main__":
+    app()

@@ -39,6 +39,7 @@ class RichReporter:
 
     def __init__(self, suite: Suite) -> None:
         self._progress: _EpochProgress | None = None
+        self._started: str | None = None  # the experiment whose heading was printed last
         self.run_dir: Path | None = None
         self.clock = SuiteClock([exp.train.epochs if exp.model.kind != "sklearn" else 0 for exp in suite.experiments])
 
@@ -55,6 +56,7 @@ class RichReporter:
             self._progress = None
 
     def experiment(self, index: int, total: int, exp):
+        self._started = exp.name
         self.clock.start(index)
         left = describe_left(self.clock.left())
         heading(f"[bold][{index}/{total}] {escape(exp.name)}[/]"
@@ -71,6 +73,8 @@ class RichReporter:
         from practica.evaluation.records import RegressionMetrics
 
         self.close()
+        if self._started != exp.name:  # trained by a worker elsewhere: a line when it is done, under its name
+            heading(f"[bold]{escape(exp.name)}[/] done")
         if trained.status != "ok":
             console.print(f"  [red]failed:[/] {escape(trained.error)}")
             return
@@ -174,14 +178,26 @@ def run(
     tensorboard_dir: Annotated[Path | None, typer.Option(
         "--tensorboard-dir", metavar="DIR", help="Write TensorBoard event files under DIR (implies --tensorboard).",
     )] = None,
+    executor: Annotated[str, typer.Option(
+        "--executor", metavar="local|processes|ray", help="What trains the experiments: in this process, one after "
+        "another (local); in --workers local processes; or on Ray (a local instance, or the cluster at --address; "
+        "needs the ray extra).")] = "local",
+    workers: Annotated[int | None, typer.Option(
+        "--workers", metavar="N", help="Experiments trained at once (processes: default one per CPU).")] = None,
+    address: Annotated[str | None, typer.Option(
+        "--address", metavar="ADDR", help="The Ray cluster to run on (what `ray start --head` printed, or auto).",
+    )] = None,
 ) -> None:
     """Run a case study: train every experiment, diagnose, select, and write the report."""
     from practica.config import load_suite, only_experiments
+    from practica.execution import get_executor
     from practica.pipeline.suite import finished_run, run_suite
 
     path = suite_file or default_suite()
     reporter: RichReporter | QuietReporter = QuietReporter()
+    runner = None
     try:
+        runner = get_executor(executor, workers=workers, address=address)  # a bad choice: refused before the data
         suite = load_suite(path)
         count = f"{len(suite.experiments)} experiments"
         if experiments is not None:
@@ -196,7 +212,8 @@ def run(
                           f"{count}")
         result = run_suite(suite, runs_root=runs_dir, resume=resume, run_id=run_id, reporter=reporter,
                            tracking=_tracking(suite, mlflow or mlflow_uri is not None, mlflow_uri,
-                                             tensorboard or tensorboard_dir is not None, tensorboard_dir))
+                                             tensorboard or tensorboard_dir is not None, tensorboard_dir),
+                           executor=runner)
     except PracticaError as err:
         reporter.close()
         fail(err)
@@ -207,6 +224,8 @@ def run(
         raise typer.Exit(EXIT_INTERRUPTED) from None
     finally:
         reporter.close()
+        if runner is not None:
+            runner.close()
     if quiet:
         console.print(f"[bold]Decision:[/] {escape(result.decision.summary)}")
     else:

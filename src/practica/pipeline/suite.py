@@ -11,7 +11,6 @@ chosen, or an error stopped the run) or ``interrupted``; the CLI turns it into t
 from __future__ import annotations
 
 import time
-import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -33,15 +32,11 @@ from practica.evaluation.records import Cost, Interval, Predictions, RegressionM
 from practica.evaluation.slice_scores import SliceScores, score_slices, slice_metric
 from practica.evaluation.slices import SliceSet, check_names, find_slices
 from practica.evaluation.thresholds import ThresholdChoice, choose_threshold, describe_threshold
-from practica.pipeline.experiment import (
-    failed,
-    load_predictor,
-    output_units,
-    predict_splits,
-    resume_state,
-    train_experiment,
-)
+from practica.execution import Executor
+from practica.execution.local import LocalExecutor
+from practica.pipeline.experiment import load_predictor, output_units, predict_splits
 from practica.pipeline.rundir import RunDir
+from practica.pipeline.units import train_all
 from practica.results import ExperimentResult, Failed, Ok, SuiteRun, Trained
 from practica.selection import select
 from practica.selection.records import Decision
@@ -147,10 +142,12 @@ def run_suite(
     run_id: str | None = None,
     reporter: Reporter | None = None,
     tracking: TrackingSpec | None = None,
+    executor: Executor | None = None,
 ) -> SuiteRun:
     """Run ``suite`` in a new run directory under ``runs_root`` (or resume one). ``tracking``: where to log it
     (MLflow, TensorBoard), in place of the suite's ``tracking`` section; apart from the suite, so that turning
-    it on or off never stops a run from resuming."""
+    it on or off never stops a run from resuming. ``executor``: what trains the experiments (``practica.execution``;
+    default: one after another in this process); the records it leaves are the same whichever runs them."""
     reporter = reporter or SilentReporter()
     tracking = tracking or suite.tracking
     started = time.perf_counter()
@@ -190,31 +187,8 @@ def run_suite(
         _record_data(run, splits, resume, suite, version)
         hygiene = _record_hygiene(run, splits, reporter)
 
-        trained: dict[str, Trained | Failed] = {}
-        in_memory: dict[str, Predictor] = {}
-        total = len(suite.experiments)
-        for i, exp in enumerate(suite.experiments, 1):
-            exp_dir = run.experiment(exp.name)
-            done, notes = resume_state(exp, exp_dir) if resume else (None, [])
-            for note in notes:
-                reporter.stage(f"[{i}/{total}] {exp.name}: {note}")
-            if done is not None:
-                trained[exp.name] = done
-                reporter.stage(f"[{i}/{total}] {exp.name}: already trained, kept")
-                continue
-            events = reporter.experiment(i, total, exp)
-            try:
-                result: Trained | Failed
-                result, predictor = train_experiment(exp, suite, splits, exp_dir, resume=resume, events=events)
-                in_memory[exp.name] = predictor
-            except PracticaError as err:
-                # One broken experiment should not cost the others; the report says why it failed.
-                result = failed(exp, exp_dir, f"{type(err).__name__}: {err}")
-            except (RuntimeError, ValueError, MemoryError) as err:
-                # Not an error practica raises on purpose: possibly a bug, so its traceback is kept.
-                result = failed(exp, exp_dir, f"{type(err).__name__}: {err}", traceback=traceback.format_exc())
-            trained[exp.name] = result
-            reporter.experiment_done(exp, result)
+        trained, in_memory = train_all(suite, splits, run, resume=resume, executor=executor or LocalExecutor(),
+                                       say=reporter.stage, start=reporter.experiment, done=reporter.experiment_done)
 
         ok = {name: t for name, t in trained.items() if isinstance(t, Trained)}
         reporter.stage("Diagnosing every run")
