@@ -52,8 +52,9 @@ def run_pipeline(pipeline: Pipeline, *, say: Callable[[str], None] | None = None
                  suite_reporter: Reporter | None = None) -> PipelineRun:
     """Run every step; the returned run's ``record`` holds the outcome and its exit code. Errors (a
     PracticaError, Ctrl-C, a bug) are recorded, then raised."""
-    from practica.pipeline.rundir import code_version, resolved_yaml
+    from practica.pipeline.rundir import resolved_yaml
     from practica.registry import Registry
+    from practica.version import code_version
 
     say = say or (lambda message: None)
     spec = pipeline.spec
