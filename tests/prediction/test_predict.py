@@ -182,8 +182,11 @@ def test_top_k_and_csv_output(cnn, class_folder, tmp_path):
     assert result.exit_code == 0 and said(result, f"wrote 40 rows to {out}")
     with open(out, newline="") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["input", "prediction", "probability", "top_k", "true_label", "error"] and len(rows) == 40
+    assert list(rows[0]) == ["input", "prediction", "probability", "top_k", "true_label", "error",
+                             "ood_score", "ood_flag", "ood_reason"] and len(rows) == 40
     for row in rows:
+        assert float(row["ood_score"]) >= 0 and row["ood_flag"] in ("true", "false")
+        assert (row["ood_reason"] != "") == (row["ood_flag"] == "true")
         ranked = [part.split(":") for part in row["top_k"].split(";")]
         assert len(ranked) == 2 and ranked[0] == [row["prediction"], row["probability"]]
         assert float(ranked[0][1]) >= float(ranked[1][1]) and row["error"] == "" and row["true_label"]
@@ -193,7 +196,9 @@ def test_json_output_and_top_k_beyond_the_classes(cnn, class_folder, tmp_path):
     out = tmp_path / "preds.json"
     assert invoke("predict", cnn.root, class_folder, "--out", out, "--top-k", "50").exit_code == 0
     rows = json.loads(out.read_text())
-    assert len(rows) == 40 and set(rows[0]) == {"input", "prediction", "probability", "top_k", "true_label", "error"}
+    assert len(rows) == 40 and set(rows[0]) == {"input", "prediction", "probability", "top_k", "true_label", "error",
+                                                "ood"}
+    assert set(rows[0]["ood"]) == {"score", "flag", "reason"}
     assert len(rows[0]["top_k"]) == 10 and sum(t["probability"] for t in rows[0]["top_k"]) == pytest.approx(1, abs=1e-4)
     assert rows[0]["top_k"][0] == {"label": rows[0]["prediction"], "probability": rows[0]["probability"]}
     assert rows[0]["error"] is None

@@ -24,6 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.routing import Route
 
 from practica.bundle.load import Bundle
+from practica.bundle.ood import OodScorer
 from practica.serving.auth import api_key_dependencies
 from practica.serving.batcher import BatcherClosed, MicroBatcher
 from practica.serving.errors import ApiError, install_error_handlers
@@ -33,10 +34,12 @@ from practica.serving.payload import (
     decode_inputs,
     describe_accepted,
     media_type,
+    ood_fields,
     parse_json_request,
     predictions,
     read_image_files,
     read_json,
+    scored_inference,
     values,
 )
 from practica.serving.schemas import (
@@ -59,8 +62,10 @@ def create_app(bundle: Bundle, settings: ServeSettings | None = None) -> FastAPI
     settings = settings or ServeSettings()
     spec, classes, version = bundle.input, bundle.classes, bundle.version
     metrics = ServiceMetrics(version)
-    batcher = MicroBatcher(bundle.predict_proba, max_batch_size=settings.max_batch_size,
-                           max_wait_ms=settings.max_wait_ms, on_batch=metrics.observe_batch)
+    # one ONNX call gives the outputs and the embedding; the OOD score is computed beside them (numpy)
+    batcher = MicroBatcher(scored_inference(bundle, OodScorer.from_bundle(bundle)),
+                           max_batch_size=settings.max_batch_size, max_wait_ms=settings.max_wait_ms,
+                           on_batch=metrics.observe_batch)
     accepted = describe_accepted(spec, settings)
     card = orjson.dumps(bundle.card)
     page = (resources.files("practica.serving") / "page" / "index.html").read_bytes()
@@ -119,15 +124,16 @@ def create_app(bundle: Bundle, settings: ServeSettings | None = None) -> FastAPI
             inputs, body_top_k = parse_json_request(payload, settings, accepted)
             x = await decode_inputs(inputs, spec, settings, accepted, size=len(await request.body()))
         try:
-            probs = await batcher.predict(x)
+            answer = await batcher.predict(x)
         except BatcherClosed as err:
             raise ApiError(503, "unavailable", str(err), "requests once /v1/health says ready",
                            {"Retry-After": "1"}) from None
+        probs, ood = answer.outputs, ood_fields(answer)
         body = {
             "model_version": version,
             "request_id": request.scope[REQUEST_ID],
-            "predictions": predictions(probs, classes, body_top_k or top_k or settings.top_k, bundle.decide(probs))
-            if has_classes else values(probs),
+            "predictions": predictions(probs, classes, body_top_k or top_k or settings.top_k, bundle.decide(probs), ood)
+            if has_classes else values(probs, ood),
             **({"threshold": threshold} if has_classes else {}),
         }
         return Response(orjson.dumps(body), media_type=JSON)
