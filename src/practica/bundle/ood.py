@@ -152,9 +152,15 @@ class OodScorer:
         path = bundle.root / OOD_FILE
         try:
             return cls(OodStats.model_validate(read_json(path)))
-        except (OSError, ValueError, ValidationError) as err:
-            raise BundleError(f"{path} is not valid out-of-distribution statistics ({str(err)[:300]}). Export the "
-                              "bundle again from its run (practica export RUN_DIR)") from None
+        except ValidationError as err:
+            first = err.errors()[0]
+            problem = f"{'.'.join(map(str, first['loc'])) or 'the file'}: {first['msg']}"
+            if err.error_count() > 1:
+                problem += f"; and {err.error_count() - 1} more problem(s)"
+        except (OSError, ValueError) as err:
+            problem = str(err)[:300]
+        raise BundleError(f"{path} is not valid out-of-distribution statistics ({problem}). Export the bundle "
+                          "again from its run (practica export RUN_DIR)")
 
     @property
     def needs_embedding(self) -> bool:
