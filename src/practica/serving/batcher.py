@@ -28,8 +28,7 @@ def take_rows(result: Any, start: int, stop: int) -> Any:
     """Rows ``start:stop`` of a batch's answer: of the array, or of each array of the tuple."""
     if not isinstance(result, tuple):
         return result[start:stop]
-    parts = [None if part is None else part[start:stop] for part in result]
-    return type(result)(*parts) if hasattr(result, "_fields") else tuple(parts)
+    return _same_kind(result, [None if part is None else part[start:stop] for part in result])
 
 
 def join_rows(results: list[Any]) -> Any:
@@ -37,8 +36,14 @@ def join_rows(results: list[Any]) -> Any:
     first = results[0]
     if not isinstance(first, tuple):
         return np.concatenate(results)
-    parts = [None if first[k] is None else np.concatenate([r[k] for r in results]) for k in range(len(first))]
-    return type(first)(*parts) if hasattr(first, "_fields") else tuple(parts)
+    return _same_kind(first, [None if first[k] is None else np.concatenate([r[k] for r in results])
+                              for k in range(len(first))])
+
+
+def _same_kind(like: tuple, parts: list[Any]) -> tuple:
+    """``parts`` as a tuple of ``like``'s type: a NamedTuple's fields are positional."""
+    make: Any = type(like)
+    return make(*parts) if hasattr(like, "_fields") else tuple(parts)
 
 
 class BatcherClosed(RuntimeError):
