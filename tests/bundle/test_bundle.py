@@ -33,7 +33,8 @@ def test_a_run_writes_its_chosen_models_bundle(tiny_run, baseline_bundle):
     assert bundle.input.kind == "image" and bundle.input.shape == (8, 8, 1)
     assert bundle.classes == tiny_run.splits.classes
     files = {p.name for p in baseline_bundle.iterdir()}
-    assert files == {"bundle.json", "model.onnx", "reference.json", "suite.yaml", "lineage.json", "manifest.json"}
+    assert files == {"bundle.json", "model.onnx", "reference.json", "ood.json", "suite.yaml", "lineage.json",
+                     "manifest.json"}
     for report in ("report.html", "report.md"):  # the report says where the bundle is and how to serve it
         assert f"practica serve {baseline_bundle}" in (tiny_run.run_dir / report).read_text()
 

@@ -94,7 +94,7 @@ def test_the_server_answers_values(run):
         reply = client.post("/v1/predict", json={"inputs": [{"features": row.tolist()} for row in x]})
         assert reply.status_code == 200, reply.text
         predictions = reply.json()["predictions"]
-        assert [set(p) for p in predictions] == [{"value"}] * 3
+        assert [set(p) for p in predictions] == [{"value", "ood"}] * 3
         assert np.allclose([p["value"] for p in predictions], bundle.predict_values(x), atol=1e-4)
         schema = client.get("/openapi.json").json()["components"]["schemas"]
         assert "ValuePrediction" in schema

@@ -182,8 +182,11 @@ def test_top_k_and_csv_output(cnn, class_folder, tmp_path):
     assert result.exit_code == 0 and said(result, f"wrote 40 rows to {out}")
     with open(out, newline="") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["input", "prediction", "probability", "top_k", "true_label", "error"] and len(rows) == 40
+    assert list(rows[0]) == ["input", "prediction", "probability", "top_k", "true_label", "error",
+                             "ood_score", "ood_flag", "ood_reason"] and len(rows) == 40
     for row in rows:
+        assert float(row["ood_score"]) >= 0 and row["ood_flag"] in ("true", "false")
+        assert (row["ood_reason"] != "") == (row["ood_flag"] == "true")
         ranked = [part.split(":") for part in row["top_k"].split(";")]
         assert len(ranked) == 2 and ranked[0] == [row["prediction"], row["probability"]]
         assert float(ranked[0][1]) >= float(ranked[1][1]) and row["error"] == "" and row["true_label"]
@@ -193,7 +196,9 @@ def test_json_output_and_top_k_beyond_the_classes(cnn, class_folder, tmp_path):
     out = tmp_path / "preds.json"
     assert invoke("predict", cnn.root, class_folder, "--out", out, "--top-k", "50").exit_code == 0
     rows = json.loads(out.read_text())
-    assert len(rows) == 40 and set(rows[0]) == {"input", "prediction", "probability", "top_k", "true_label", "error"}
+    assert len(rows) == 40 and set(rows[0]) == {"input", "prediction", "probability", "top_k", "true_label", "error",
+                                                "ood"}
+    assert set(rows[0]["ood"]) == {"score", "flag", "reason"}
     assert len(rows[0]["top_k"]) == 10 and sum(t["probability"] for t in rows[0]["top_k"]) == pytest.approx(1, abs=1e-4)
     assert rows[0]["top_k"][0] == {"label": rows[0]["prediction"], "probability": rows[0]["probability"]}
     assert rows[0]["error"] is None
@@ -396,3 +401,27 @@ def test_a_table_models_ignored_columns_and_target_are_taken_and_dropped_unknown
     assert from_csv.label == "yes" and from_csv.array.tolist() == from_json.array.tolist() == [1.5, 1.0]
     assert from_json.error is None
     assert "unknown column 'colour'" in bad_json.error and "unknown columns ['colour']" in bad_csv.error
+
+
+@pytest.mark.parametrize("which", ["cnn", "baseline"])
+def test_rows_say_which_inputs_do_not_look_like_the_training_data(cnn, baseline_bundle, test_digits, tmp_path, which):
+    from practica.bundle.ood import OodScorer
+
+    bundle = cnn if which == "cnn" else load_bundle(baseline_bundle)
+    x = test_digits[0][:6]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, img in enumerate([*x, 255 - x[0], np.zeros_like(x[0])]):
+        (folder / f"{i}.png").write_bytes(png_bytes(img))
+    rows, summary = rows_of(bundle, folder)
+    expected_ood = OodScorer.from_bundle(bundle).score(x, bundle.infer(x).embedding)
+    assert [r.ood_flag for r in rows[:6]] == expected_ood.flags.tolist()
+    assert [r.ood_score for r in rows[:6]] == pytest.approx(expected_ood.scores.tolist(), rel=1e-5)
+    assert rows[6].ood_flag is rows[7].ood_flag is True and "farther from every class" in rows[7].ood_reason
+    assert summary.unfamiliar == sum(bool(r.ood_flag) for r in rows) >= 2
+    out = tmp_path / "rows.csv"
+    result = invoke("predict", bundle.root, folder, "--out", out)
+    assert result.exit_code == 0 and said(result, f"{summary.unfamiliar} unlike the training data")
+    with open(out, newline="") as f:
+        written = list(csv.DictReader(f))
+    assert [w["ood_flag"] for w in written] == [str(r.ood_flag).lower() for r in rows]

@@ -78,13 +78,34 @@ class CountingBundle:
         return getattr(self._bundle, name)
 
     def predict_proba(self, x):
+        return self._counted(self._bundle.predict_proba, x)
+
+    def infer(self, x):  # what the service calls
+        return self._counted(self._bundle.infer, x)
+
+    def _counted(self, run, x):
         if not self.warmed_up:
             self.warmed_up = True
-            return self._bundle.predict_proba(x)
+            return run(x)
         self.calls.append(len(x))
         self.running.set()
         if self.delay:
             threading.Event().wait(self.delay)
         if self.error is not None:
             raise self.error
-        return self._bundle.predict_proba(x)
+        return run(x)
+
+
+class FakeOutputsBundle(CountingBundle):
+    """A bundle of another input kind over a real one: every input gets 0.1 for each class, no embedding, no
+    out-of-distribution statistics (subclasses set ``input``)."""
+
+    sha256: dict[str, str] = {}  # no ood.json: nothing to score
+
+    def predict_proba(self, x):
+        return np.full((len(x), len(self._bundle.classes)), 0.1, dtype=np.float32)
+
+    def infer(self, x):
+        from practica.bundle import Inference
+
+        return Inference(self.predict_proba(x), None)

@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
-from serving_support import CountingBundle, b64, encode, serving
+from serving_support import CountingBundle, FakeOutputsBundle, b64, encode, serving
 
 from practica.serving import ServeSettings, create_app
 
@@ -111,11 +111,8 @@ async def test_body_size_limit_by_header_and_by_bytes_read(cnn):
 
 
 async def test_features_model_rejects_images_with_the_reason(cnn):
-    class FeaturesBundle(CountingBundle):  # a features model's interface over the CNN's inputs
+    class FeaturesBundle(FakeOutputsBundle):  # a features model's interface over the CNN's inputs
         input = type(cnn.input)("features", (3,), ("a", "b", "c"))
-
-        def predict_proba(self, x):
-            return np.full((len(x), len(cnn.classes)), 0.1, dtype=np.float32)
 
     async with serving(FeaturesBundle(cnn)) as client:
         image = await client.post("/v1/predict", json={"inputs": [{"image": b64(np.zeros((8, 8, 1), np.uint8))}]})
@@ -228,13 +225,10 @@ def table_bundle(cnn):
     from practica.bundle.inputs import InputSpec
     from practica.data.sources.tabular import Column, TableSchema
 
-    class TableBundle(CountingBundle):
+    class TableBundle(FakeOutputsBundle):
         input = InputSpec("features", (2,), ("a", "zone"),
                           TableSchema((Column("a", "numeric"), Column("zone", "categorical", ("n", "s"))), "y",
                                       ("id",)))
-
-        def predict_proba(self, x):
-            return np.full((len(x), len(cnn.classes)), 0.1, dtype=np.float32)
 
     return TableBundle(cnn)
 

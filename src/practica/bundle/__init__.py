@@ -5,6 +5,6 @@ exporters, so it is imported from its module, not from here.
 """
 
 from practica.bundle.inputs import InputSpec
-from practica.bundle.load import Bundle, load_bundle
+from practica.bundle.load import Bundle, Inference, load_bundle
 
-__all__ = ["Bundle", "InputSpec", "load_bundle"]
+__all__ = ["Bundle", "Inference", "InputSpec", "load_bundle"]

@@ -67,6 +67,7 @@ class CardInput(_Part):
 class CardOutput(_Part):
     onnx_name: Name
     classes: tuple[str, ...]
+    embedding: Name | None = None  # a network's penultimate features (N, D); absent for scikit-learn and old bundles
 
 
 class CardModel(_Part):

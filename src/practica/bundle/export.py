@@ -2,9 +2,10 @@
 
     bundle/
       bundle.json          what the model is, takes and gives; metrics; why it was chosen; lineage
-      model.onnx           one file, raw inputs in, probabilities out (what the server runs)
+      model.onnx           one file, raw inputs in, probabilities (and a network's embedding) out
       weights.safetensors  the network's weights (networks only; the architecture is in bundle.json)
       reference.json       training-input and validation-output statistics, for drift monitoring
+      ood.json             out-of-distribution statistics fitted on the training split (``ood.py``)
       suite.yaml           the resolved suite the model came from
       lineage.json         the input files' sha256, every sample's split, the cleaning decisions
       manifest.json        sha256 of every file above
@@ -33,16 +34,20 @@ from practica.bundle.layout import (
     BUNDLE_SCHEMA_VERSION,
     LINEAGE_FILE,
     ONNX_FILE,
+    OOD_FILE,
     REFERENCE_FILE,
     WEIGHTS_FILE,
 )
 from practica.bundle.manifest import write_manifest
 from practica.bundle.onnx_export import (
+    EMBEDDING_OUTPUT,
+    RawInputModel,
     input_name,
     output_name,
     sklearn_to_onnx,
     torch_to_onnx,
 )
+from practica.bundle.ood import OodStats, fit_ood
 from practica.bundle.reference import input_reference, output_reference, value_reference
 from practica.config.schema import ExperimentSpec, Suite
 from practica.data.records import Splits
@@ -58,6 +63,9 @@ from practica.tasks import get_task
 # ONNX Runtime and PyTorch must agree this closely on every test probability; on a regressor's value,
 # this closely relative to the value (float32 carries 7 digits: 4,000 g agree to about 4e-4 g).
 PARITY_TOLERANCE = 1e-4
+# The embedding's values are not bounded like probabilities: each agrees within this, relative to max(1, |value|).
+EMBEDDING_TOLERANCE = 1e-3
+PARITY_CHUNK = 1024  # inputs per ONNX Runtime call while checking and fitting
 
 
 @dataclass(frozen=True)
@@ -143,9 +151,10 @@ def _assemble(src: BundleSource, root: Path) -> None:
     test_x = src.splits.test.x
     regression = not get_task(src.splits.train.task).has_classes
     output = output_name(regression)
+    embedded = kind == "network"
+    names = [output, EMBEDDING_OUTPUT] if embedded else [output]
     expected = predictor.outputs(test_x)  # probabilities, or a regressor's (N, 1) values
-    got = np.concatenate([session.run([output], {input_name(spec): test_x[i : i + 1024]})[0]
-                          for i in range(0, len(test_x), 1024)]) if len(test_x) else expected
+    got = _run(session, spec, test_x, names)[0] if len(test_x) else expected
     diff = float(np.abs(got - expected).max()) if len(test_x) else 0.0
     scale = np.maximum(1.0, np.abs(expected)) if regression else 1.0
     if len(test_x) and float((np.abs(got - expected) / scale).max()) > PARITY_TOLERANCE:
@@ -154,6 +163,13 @@ def _assemble(src: BundleSource, root: Path) -> None:
             f"(tolerance {PARITY_TOLERANCE:g}{', relative to each value' if regression else ''}); the export is "
             "refused. This is a bug: please report it."
         )
+    parity = {"max_abs_diff": diff}
+    if embedded and len(test_x):
+        parity["embedding_max_rel_diff"] = _embedding_parity(model, spec, session, test_x)
+    ood = fit_ood(train_x=src.splits.train.x, train_y=None if regression else src.splits.train.y,
+                  val_x=src.splits.val.x, spec=spec,
+                  embed=(lambda x: _run(session, spec, x, [EMBEDDING_OUTPUT])[0]) if embedded else None)
+    write_json(root / OOD_FILE, ood.model_dump(mode="json"))
     val_out = predictor.outputs(src.splits.val.x)
     write_json(root / REFERENCE_FILE, {
         "inputs": input_reference(src.splits.train.x),
@@ -161,8 +177,34 @@ def _assemble(src: BundleSource, root: Path) -> None:
     })
     write_text(root / "suite.yaml", yaml.safe_dump(src.suite.model_dump(mode="json"), sort_keys=False))
     write_json(root / LINEAGE_FILE, _lineage(src))  # before the manifest, which covers it
-    write_json(root / BUNDLE_FILE, _card(src, spec, classes, kind, diff, len(test_x)))
+    write_json(root / BUNDLE_FILE, _card(src, spec, classes, kind, parity, len(test_x), ood))
     write_manifest(root)
+
+
+def _run(session, spec: InputSpec, x: np.ndarray, names: list[str]) -> list[np.ndarray]:
+    """The named outputs of the ONNX model for every input, a chunk at a time."""
+    parts = [session.run(names, {input_name(spec): x[i : i + PARITY_CHUNK]}) for i in range(0, len(x), PARITY_CHUNK)]
+    return [np.concatenate([p[k] for p in parts]) for k in range(len(names))]
+
+
+def _embedding_parity(model, spec: InputSpec, session, test_x: np.ndarray) -> float:
+    """The ONNX embedding against PyTorch's on the test split; the largest difference relative to max(1, |value|)."""
+    import torch
+
+    raw = RawInputModel(model, spec.kind, embedding=True).eval()
+    try:
+        with torch.inference_mode():
+            expected = np.concatenate([raw(torch.from_numpy(np.ascontiguousarray(test_x[i : i + PARITY_CHUNK])))[1]
+                                       .numpy() for i in range(0, len(test_x), PARITY_CHUNK)])
+    finally:
+        raw.close()
+    got = _run(session, spec, test_x, [EMBEDDING_OUTPUT])[0]
+    rel = float((np.abs(got - expected) / np.maximum(1.0, np.abs(expected))).max())
+    if got.shape != expected.shape or rel > EMBEDDING_TOLERANCE:
+        raise BundleError(f"the ONNX model's embedding disagrees with the trained network's by up to {rel:.2e} "
+                          f"(relative; tolerance {EMBEDDING_TOLERANCE:g}) on the test split; the export is refused. "
+                          "This is a bug: please report it.")
+    return rel
 
 
 def _preprocessing(predictor: Predictor) -> dict:
@@ -199,7 +241,8 @@ def _threshold(choice: ThresholdChoice) -> dict:
     }
 
 
-def _card(src: BundleSource, spec: InputSpec, classes: tuple[str, ...], kind: str, diff: float, n_test: int) -> dict:
+def _card(src: BundleSource, spec: InputSpec, classes: tuple[str, ...], kind: str, parity: dict, n_test: int,
+          ood: OodStats) -> dict:
     exp, ev, splits = src.experiment, src.evaluation, src.splits
     regression = not get_task(splits.train.task).has_classes
     ranked = next((r for r in src.decision.ranking if r.experiment == exp.name), None)
@@ -224,6 +267,7 @@ def _card(src: BundleSource, spec: InputSpec, classes: tuple[str, ...], kind: st
                   "onnx_dtype": np.dtype(spec.onnx_dtype).name, "resize": "bilinear"},
         "task": splits.train.task,
         "output": {"onnx_name": output_name(regression), "classes": list(classes),
+                   **({"embedding": EMBEDDING_OUTPUT} if kind == "network" else {}),
                    **({"shape": ["batch", 1], "meaning": "predicted value, in the target's units"}
                       if regression else {})},
         "model": {
@@ -263,6 +307,8 @@ def _card(src: BundleSource, spec: InputSpec, classes: tuple[str, ...], kind: st
             "counts": {s: len(getattr(splits, s)) for s in ("train", "val", "test")},
             "file": LINEAGE_FILE,  # input files' sha256, every sample's split, the cleaning decisions
         },
-        "onnx_parity": {"samples": n_test, "max_abs_diff": diff, "tolerance": PARITY_TOLERANCE,
+        "ood": ood.card(),
+        "onnx_parity": {"samples": n_test, **parity, "tolerance": PARITY_TOLERANCE,
+                        **({"embedding_tolerance": EMBEDDING_TOLERANCE} if "embedding_max_rel_diff" in parity else {}),
                         **({"tolerance_is": "relative to each value"} if regression else {})},
     }

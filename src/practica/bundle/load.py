@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from pydantic import ValidationError
@@ -20,8 +20,16 @@ from practica.tasks import get_task
 from practica.tasks.classification import labels_at_threshold
 
 
+class Inference(NamedTuple):
+    """What one ONNX call gives: ``outputs`` (as ``predict_proba``) and a network's ``embedding`` (N×D float32;
+    None for a scikit-learn model or a bundle exported before embeddings)."""
+
+    outputs: np.ndarray
+    embedding: np.ndarray | None
+
+
 class Bundle:
-    """A verified bundle. ``predict_proba`` runs the ONNX model; ``torch_model`` rebuilds the network."""
+    """A verified bundle. ``predict_proba`` and ``infer`` run the ONNX model; ``torch_model`` rebuilds the network."""
 
     def __init__(self, root: Path, card: dict[str, Any], sha256: dict[str, str], threads: int | None = None) -> None:
         self.root = root
@@ -88,16 +96,28 @@ class Bundle:
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """(N, *input shape) raw inputs (uint8 images or float32 features) → (N, classes) probabilities;
         for a regressor, the model's (N, 1) values (see ``predict_values``)."""
+        return self.session.run([self.meta.output.onnx_name], {self.meta.input.onnx_name: self._checked(x)})[0]
+
+    def infer(self, x: np.ndarray) -> Inference:
+        """``predict_proba``'s outputs and the embedding, from one ONNX call (what the out-of-distribution
+        score takes: ``bundle.ood.OodScorer``)."""
+        embedding = self.meta.output.embedding
+        names = [self.meta.output.onnx_name] + ([embedding] if embedding else [])
+        result = self.session.run(names, {self.meta.input.onnx_name: self._checked(x)})
+        return Inference(result[0], result[1] if embedding else None)
+
+    def _checked(self, x: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(x, dtype=self.input.onnx_dtype)
         if x.shape[1:] != self.input.shape:
             raise BundleError(f"inputs of shape {x.shape[1:]} given to a model that takes {self.input.shape}")
-        return self.session.run([self.meta.output.onnx_name], {self.meta.input.onnx_name: x})[0]
+        return x
 
     def reference(self) -> dict:
         return read_json(self.root / REFERENCE_FILE)
 
-    def torch_model(self):
-        """The network as a PyTorch module (raw inputs in, probabilities out), from the weights file."""
+    def torch_model(self, *, embedding: bool = False):
+        """The network as a PyTorch module (raw inputs in, probabilities out), from the weights file; with
+        ``embedding``, (probabilities, embedding) out, as ``infer`` gives them."""
         if self.kind != "network":
             raise BundleError(f"{self.root} holds a scikit-learn model, which exists only as ONNX in a bundle")
         from practica.bundle.onnx_export import RawInputModel
@@ -111,7 +131,7 @@ class Bundle:
                                  self.meta.model.preprocessing, task=self.task)
         tensors, _ = load_tensors(self.root / WEIGHTS_FILE)
         model.load_state_dict(tensors)
-        return RawInputModel(model, self.input.kind).eval()
+        return RawInputModel(model, self.input.kind, embedding=embedding).eval()
 
 
 def load_bundle(path: str | Path, *, threads: int | None = None) -> Bundle:
@@ -173,9 +193,10 @@ def _check_signature(meta: BundleCard, session: Any, root: Path) -> None:
     if meta.input.onnx_name not in inputs:
         raise BundleError(f"{card}: input.onnx_name {meta.input.onnx_name!r} is not an input of {model} "
                           f"(it has {sorted(inputs)}). {fix}")
-    if meta.output.onnx_name not in outputs:
-        raise BundleError(f"{card}: output.onnx_name {meta.output.onnx_name!r} is not an output of {model} "
-                          f"(it has {sorted(outputs)}). {fix}")
+    for field, name in (("onnx_name", meta.output.onnx_name), ("embedding", meta.output.embedding)):
+        if name is not None and name not in outputs:
+            raise BundleError(f"{card}: output.{field} {name!r} is not an output of {model} "
+                              f"(it has {sorted(outputs)}). {fix}")
     dims = inputs[meta.input.onnx_name][1:]  # after the batch dimension; a named dimension matches anything
     # the length check comes first, so zip sees two sequences of the same length
     if len(dims) != len(meta.input.shape) or any(isinstance(d, int) and d != s

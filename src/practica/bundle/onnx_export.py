@@ -3,6 +3,9 @@
 The graph's input is what the data stage stores: ``images`` uint8 N×H×W×C, or ``features``
 float32 N×F. Scaling, layout and normalisation are inside the graph, so a client (the server,
 or any ONNX runtime) needs no preprocessing code of ours beyond decoding and resizing.
+
+A network's graph has a second output, ``embedding``: its penultimate features (what its head
+takes), from which the bundle's out-of-distribution statistics are fitted and scored (``ood.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from practica.errors import BundleError
 
 OUTPUT = "probabilities"
 VALUE_OUTPUT = "value"  # a regressor's output: (N, 1) predicted values in the target's units
+EMBEDDING_OUTPUT = "embedding"  # a network's (N, D) penultimate features
 OPSET = 18
 
 
@@ -35,20 +39,45 @@ def input_name(spec: InputSpec) -> str:
 
 class RawInputModel(nn.Module):
     """Classifier with the data stage's raw layout in and softmax probabilities out; a ``Regressor``'s
-    (N, 1) values out as they are."""
+    (N, 1) values out as they are. With ``embedding``, also the (N, D) penultimate features: the head's
+    input, averaged over the views of a network that predicts from several (``fastnet``'s test-time
+    augmentation runs its head once on all of them)."""
 
-    def __init__(self, classifier: nn.Module, kind: str) -> None:
+    def __init__(self, classifier: nn.Module, kind: str, *, embedding: bool = False) -> None:
         super().__init__()
         self.classifier = classifier
         self.kind = kind
+        self.embedding = embedding
+        self._captured: list[torch.Tensor] = []
+        self._hook = None
+        if embedding:
+            from practica.models.transfer import head_name
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+            body = getattr(classifier, "body", classifier)
+            # Registered once, here: the exporter traces the hook as part of the graph. It keeps the last
+            # head input only, so a network used after it (the parity check) holds no more than a batch.
+            self._hook = body.get_submodule(head_name(body)).register_forward_hook(
+                lambda _module, inputs, _output: self._captured.__setitem__(slice(None), [inputs[0]]))
+
+    def close(self) -> None:
+        """Take the embedding's hook off the network (``embedding`` models only work until then)."""
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
+        self._captured.clear()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         if self.kind == "image":
             x = x.permute(0, 3, 1, 2).float() / 255.0
         from practica.models.classifier import Regressor
 
+        self._captured.clear()
         out = self.classifier(x)
-        return out if isinstance(self.classifier, Regressor) else torch.softmax(out, dim=1)
+        out = out if isinstance(self.classifier, Regressor) else torch.softmax(out, dim=1)
+        if not self.embedding:
+            return out
+        features = self._captured[-1].flatten(1)  # (views · N, D)
+        return out, features.reshape(-1, x.shape[0], features.shape[1]).mean(0)
 
 
 @contextlib.contextmanager
@@ -68,9 +97,10 @@ def _quiet_exporter():
 
 
 def torch_to_onnx(classifier: nn.Module, spec: InputSpec, path: Path) -> None:
+    """The network as ``model.onnx``: raw inputs in; probabilities (or values) and the embedding out."""
     from practica.models.classifier import Regressor
 
-    model = RawInputModel(classifier, spec.kind).eval()
+    model = RawInputModel(classifier, spec.kind, embedding=True).eval()
     output = output_name(isinstance(classifier, Regressor))
     example = torch.zeros((2, *spec.shape), dtype=torch.uint8 if spec.kind == "image" else torch.float32)
     batch = torch.export.Dim("batch", min=1, max=65536)
@@ -78,11 +108,13 @@ def torch_to_onnx(classifier: nn.Module, spec: InputSpec, path: Path) -> None:
         with _quiet_exporter():
             torch.onnx.export(
                 model, (example,), str(path), dynamo=True, opset_version=OPSET,
-                input_names=[input_name(spec)], output_names=[output],
+                input_names=[input_name(spec)], output_names=[output, EMBEDDING_OUTPUT],
                 dynamic_shapes={"x": {0: batch}}, external_data=False, optimize=True,
             )
     except Exception as err:  # the exporter raises many types; all mean "this model does not export"
         raise BundleError(f"ONNX export of the network failed: {type(err).__name__}: {str(err)[:500]}") from None
+    finally:
+        model.close()
 
 
 def sklearn_to_onnx(estimator, spec: InputSpec, num_classes: int, path: Path) -> None:

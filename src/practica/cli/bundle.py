@@ -93,6 +93,8 @@ def predict(
         if out is not None or row not in shown:
             console.print(f"  [red]failed:[/] {escape(row.input)}: {escape(row.error or '')}")
     line = f"[bold]{s.predicted:,} predicted[/], {s.failed:,} failed"
+    if s.unfamiliar:
+        line += f", {s.unfamiliar:,} unlike the training data (ood_flag; its reason in ood_reason)"
     if s.mae is not None:
         line += f"; mean absolute error [bold]{s.mae:.4g}[/] over {s.labelled:,} inputs with a known true value"
     if s.accuracy is not None:

@@ -14,6 +14,7 @@ from PIL import Image
 
 from practica.bundle.inputs import DEFAULT_MAX_PIXELS, InputSpec, check_image_size, too_large_message
 from practica.bundle.load import Bundle
+from practica.bundle.ood import OodScorer
 from practica.data.sources.decode import CHUNK_SIZE, PARALLEL_MIN_FILES, decode_or_reason, map_chunks
 from practica.errors import InputError
 from practica.prediction.sources import Item, open_inputs
@@ -37,12 +38,17 @@ class Row:
     true_label: str | None = None  # a regressor's: the true value
     error: str | None = None
     value: float | None = None  # a regressor's predicted value (``prediction`` holds it as text)
+    # How unlike the training data the input is (``bundle.ood``): None for a bundle without ood.json
+    ood_score: float | None = None
+    ood_flag: bool | None = None
+    ood_reason: str | None = None
 
 
 @dataclass
 class Summary:
     predicted: int = 0
     failed: int = 0
+    unfamiliar: int = 0  # predicted items flagged as unlike the training data
     labelled: int = 0  # predicted items whose true label (or value) is known
     correct: int = 0
     abs_error: float = 0.0  # a regressor's: summed over the labelled items
@@ -53,6 +59,7 @@ class Summary:
             self.failed += 1
             return
         self.predicted += 1
+        self.unfamiliar += bool(row.ood_flag)
         if row.true_label is not None:
             self.labelled += 1
             if row.value is not None:
@@ -101,6 +108,7 @@ def predict_items(bundle: Bundle, items: Iterable[Item], *, top_k: int = DEFAULT
     """One row per item, in order. Image files are decoded a chunk at a time (in a process pool when many);
     one over ``max_image_pixels`` (width × height, read from its header) is refused, not decoded."""
     k = max(1, min(top_k, len(bundle.classes) or 1))
+    scorer = OodScorer.from_bundle(bundle)
     chunk_size = _chunk_size(bundle.input, batch_size)
     batch_size = min(batch_size, chunk_size)
     items = iter(items)
@@ -108,7 +116,7 @@ def predict_items(bundle: Bundle, items: Iterable[Item], *, top_k: int = DEFAULT
         inputs = _decode(chunk, bundle.input, max_image_pixels)
         for start in range(0, len(chunk), batch_size):
             end = start + batch_size
-            yield from _predict_batch(bundle, chunk[start:end], inputs[start:end], k)
+            yield from _predict_batch(bundle, scorer, chunk[start:end], inputs[start:end], k)
 
 
 def _decode(chunk: list[Item], spec: InputSpec, max_pixels: int) -> list[np.ndarray | str]:
@@ -147,14 +155,22 @@ def _decode_files(paths: list[str], spec: InputSpec, max_pixels: int) -> list[np
     return out
 
 
-def _predict_batch(bundle: Bundle, items: list[Item], inputs: list[np.ndarray | str], k: int) -> Iterator[Row]:
+def _predict_batch(bundle: Bundle, scorer: OodScorer | None, items: list[Item], inputs: list[np.ndarray | str],
+                   k: int) -> Iterator[Row]:
     has_classes = get_task(bundle.task).has_classes
     good = [i for i, x in enumerate(inputs) if isinstance(x, np.ndarray)]
+    x_good = np.stack([inputs[i] for i in good]) if good else None
+    inference = bundle.infer(x_good) if x_good is not None else None
+    probs = inference.outputs if inference is not None else None
     # one output row per stacked input, so zip pairs each good index with its own row
-    probs = bundle.predict_proba(np.stack([inputs[i] for i in good])) if good else None
     proba_of = dict(zip(good, probs, strict=True)) if probs is not None else {}
     # the class each input is predicted as: the bundle's threshold, when it has one, else the most probable
     label_of = dict(zip(good, bundle.decide(probs), strict=True)) if probs is not None and has_classes else {}
+    ood_of: dict[int, dict] = {}
+    if scorer is not None and inference is not None and x_good is not None:
+        ood = scorer.score(x_good, inference.embedding)
+        ood_of = {i: {"ood_score": float(ood.scores[j]), "ood_flag": bool(ood.flags[j]), "ood_reason": ood.reasons[j]}
+                  for j, i in enumerate(good)}
     for i, item in enumerate(items):
         x = inputs[i]
         if not isinstance(x, np.ndarray):  # not in proba_of: x says why it has no input
@@ -163,13 +179,13 @@ def _predict_batch(bundle: Bundle, items: list[Item], inputs: list[np.ndarray | 
         p = proba_of[i]
         if not has_classes:  # p is the (1,) predicted value
             value = float(p[0])
-            yield Row(item.name, f"{value:.6g}", true_label=item.label, value=value)
+            yield Row(item.name, f"{value:.6g}", true_label=item.label, value=value, **ood_of.get(i, {}))
             continue
         # Stable sort: ties go to the lower class index, as argmax does.
         top = np.argsort(-p, kind="stable")[:k]
         ranked = tuple((bundle.classes[j], float(p[j])) for j in top)
         label = int(label_of[i])
-        yield Row(item.name, bundle.classes[label], float(p[label]), ranked, item.label)
+        yield Row(item.name, bundle.classes[label], float(p[label]), ranked, item.label, **ood_of.get(i, {}))
 
 
 def _chunk_size(spec: InputSpec, batch_size: int) -> int:

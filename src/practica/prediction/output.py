@@ -12,7 +12,7 @@ from practica.errors import InputError
 from practica.io import atomic_write
 from practica.prediction.batch import Row
 
-COLUMNS = ("input", "prediction", "probability", "top_k", "true_label", "error")
+COLUMNS = ("input", "prediction", "probability", "top_k", "true_label", "error", "ood_score", "ood_flag", "ood_reason")
 FORMATS = (".csv", ".json")
 
 
@@ -43,7 +43,8 @@ def _write_csv(rows: Iterable[Row], tmp: Path) -> None:
         for r in rows:
             probability = "" if r.probability is None else f"{r.probability:.6f}"
             writer.writerow([r.input, r.prediction or "", probability, format_top_k(r.top_k),
-                             r.true_label or "", r.error or ""])
+                             r.true_label or "", r.error or "", "" if r.ood_score is None else f"{r.ood_score:.4f}",
+                             "" if r.ood_flag is None else str(r.ood_flag).lower(), r.ood_reason or ""])
 
 
 def _write_json(rows: Iterable[Row], tmp: Path) -> None:
@@ -58,6 +59,9 @@ def _write_json(rows: Iterable[Row], tmp: Path) -> None:
                 "top_k": [{"label": label, "probability": round(p, 6)} for label, p in r.top_k],
                 "true_label": r.true_label,
                 "error": r.error,
+                # as the service answers it; null without an input (an error) or without ood.json
+                "ood": None if r.ood_score is None else {"score": round(r.ood_score, 4), "flag": r.ood_flag,
+                                                         "reason": r.ood_reason},
             }
             f.write(("," if i else "") + "\n  " + json.dumps(record, ensure_ascii=False))
         f.write("\n]\n")

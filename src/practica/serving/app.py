@@ -37,6 +37,7 @@ from practica.serving.payload import (
     decode_inputs,
     describe_accepted,
     media_type,
+    ood_fields,
     parse_json_request,
     predictions,
     read_image_files,
@@ -124,20 +125,21 @@ def create_app(served: Bundle | Deployment, settings: ServeSettings | None = Non
         with deployment.answering(client) as model:  # held until answered: a hot swap waits for it
             started = time.perf_counter()
             try:
-                probs = await model.predict(x)
+                answer = await model.predict(x)  # outputs, embedding, OOD scores
             except BatcherClosed as err:
                 raise ApiError(503, "unavailable", str(err), "requests once /v1/health says ready",
                                {"Retry-After": "1"}) from None
+            probs, ood = answer.outputs, ood_fields(answer)
             k = body_top_k or top_k or settings.top_k
             body = {
                 "model_version": model.version,
                 "request_id": request.scope[REQUEST_ID],
-                "predictions": predictions(probs, model.bundle.classes, k, model.bundle.decide(probs))
-                if model.has_classes else values(probs),
+                "predictions": predictions(probs, model.bundle.classes, k, model.bundle.decide(probs), ood)
+                if model.has_classes else values(probs, ood),
                 # every classifier's response states its decision rule: null is the most probable class
                 **({"threshold": model.threshold} if model.has_classes else {}),
             }
-        after = deployment.after_response(model, x, probs, request_id=request.scope[REQUEST_ID], client=client,
+        after = deployment.after_response(model, x, answer, request_id=request.scope[REQUEST_ID], client=client,
                                           seconds=time.perf_counter() - started)
         return Response(orjson.dumps(body), media_type=JSON, headers={"X-Model-Role": model.role}, background=after)
 

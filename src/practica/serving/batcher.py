@@ -5,6 +5,10 @@ more until ``max_batch_size`` inputs or ``max_wait_ms`` have passed, concatenate
 runs the model in one dedicated thread, so the event loop keeps accepting requests while
 ONNX Runtime works. While a batch runs the queue fills, so under load the next batch is
 larger: throughput grows with concurrency, and a lone request waits at most ``max_wait_ms``.
+
+The model's answer is an array, or a tuple of them (a ``NamedTuple`` such as ``Bundle.infer``'s
+``Inference``: outputs and embedding), one row per input; each request gets its rows of each,
+in the same type. A ``None`` in the tuple (a model without an embedding) stays ``None``.
 """
 
 from __future__ import annotations
@@ -13,10 +17,33 @@ import asyncio
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 
 _STOP = object()
+
+
+def take_rows(result: Any, start: int, stop: int) -> Any:
+    """Rows ``start:stop`` of a batch's answer: of the array, or of each array of the tuple."""
+    if not isinstance(result, tuple):
+        return result[start:stop]
+    return _same_kind(result, [None if part is None else part[start:stop] for part in result])
+
+
+def join_rows(results: list[Any]) -> Any:
+    """The answers of consecutive batches as one, of the same type (``take_rows``'s inverse)."""
+    first = results[0]
+    if not isinstance(first, tuple):
+        return np.concatenate(results)
+    return _same_kind(first, [None if first[k] is None else np.concatenate([r[k] for r in results])
+                              for k in range(len(first))])
+
+
+def _same_kind(like: tuple, parts: list[Any]) -> tuple:
+    """``parts`` as a tuple of ``like``'s type: a NamedTuple's fields are positional."""
+    make: Any = type(like)
+    return make(*parts) if hasattr(like, "_fields") else tuple(parts)
 
 
 class BatcherClosed(RuntimeError):
@@ -26,7 +53,7 @@ class BatcherClosed(RuntimeError):
 class MicroBatcher:
     def __init__(
         self,
-        predict: Callable[[np.ndarray], np.ndarray],
+        predict: Callable[[np.ndarray], Any],  # (N, ...) inputs → an (N, ...) array, or a tuple of them
         *,
         max_batch_size: int,
         max_wait_ms: float,
@@ -69,8 +96,9 @@ class MicroBatcher:
         self._task = None
         self._executor.shutdown(wait=True)
 
-    async def predict(self, x: np.ndarray) -> np.ndarray:
-        """(N, ...) inputs → (N, classes) probabilities, predicted along with other requests' inputs."""
+    async def predict(self, x: np.ndarray) -> Any:
+        """(N, ...) inputs → the model's answer for them (e.g. (N, classes) probabilities, or an ``Inference``),
+        predicted along with other requests' inputs."""
         queue = self._queue  # set whenever the batcher accepts inputs
         if not self._accepting or queue is None:
             raise BatcherClosed("the model is not accepting inputs (starting or shutting down)")
@@ -83,7 +111,7 @@ class MicroBatcher:
             futures.append(fut)
         if len(futures) == 1:
             return await futures[0]
-        return np.concatenate(await asyncio.gather(*futures))
+        return join_rows(list(await asyncio.gather(*futures)))
 
     async def _gather_and_run(self, queue: asyncio.Queue) -> None:
         loop = asyncio.get_running_loop()
@@ -120,7 +148,7 @@ class MicroBatcher:
         started = time.perf_counter()
         try:
             x = batch[0][0] if len(batch) == 1 else np.concatenate([x for x, _ in batch])
-            probs = await asyncio.get_running_loop().run_in_executor(self._executor, self._predict, x)
+            answer = await asyncio.get_running_loop().run_in_executor(self._executor, self._predict, x)
         except Exception as err:  # noqa: BLE001 — any failure: the requests fail (the app answers 500); the batcher goes on
             for _, fut in batch:
                 if not fut.done():
@@ -131,5 +159,5 @@ class MicroBatcher:
         start = 0
         for x, fut in batch:
             if not fut.done():
-                fut.set_result(probs[start : start + len(x)])
+                fut.set_result(take_rows(answer, start, start + len(x)))
             start += len(x)

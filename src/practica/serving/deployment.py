@@ -28,10 +28,12 @@ import orjson
 from starlette.background import BackgroundTask
 
 from practica.bundle.load import Bundle, load_bundle
+from practica.bundle.ood import OodScorer
 from practica.errors import BundleError
 from practica.serving.batcher import BatcherClosed, MicroBatcher
 from practica.serving.canary import CanaryJudge, CanaryPolicy, in_canary
 from practica.serving.errors import ApiError
+from practica.serving.payload import Scored, scored_inference
 from practica.serving.prediction_rows import Role, ServedPrediction, prediction_rows
 from practica.serving.rollout_metrics import RolloutMetrics
 from practica.serving.settings import ServeSettings
@@ -68,12 +70,14 @@ class ServedModel:
 
     async def start(self, settings: ServeSettings, on_batch: Callable[[int, float], None] | None = None) -> None:
         """Start its batcher; the warm-up batch (which also starts the ONNX session) runs in the model thread."""
-        self._batcher = MicroBatcher(self.bundle.predict_proba, max_batch_size=settings.max_batch_size,
+        # one ONNX call gives the outputs and the embedding; the OOD score is computed beside them (numpy)
+        self._batcher = MicroBatcher(scored_inference(self.bundle, OodScorer.from_bundle(self.bundle)),
+                                     max_batch_size=settings.max_batch_size,
                                      max_wait_ms=settings.max_wait_ms, on_batch=on_batch)
         spec = self.bundle.input
         await self._batcher.start(warmup=np.zeros((1, *spec.shape), spec.onnx_dtype))
 
-    async def predict(self, x: np.ndarray) -> np.ndarray:
+    async def predict(self, x: np.ndarray) -> Scored:
         if self._batcher is None:
             raise BatcherClosed("the model is not accepting inputs (starting or shutting down)")
         return await self._batcher.predict(x)
@@ -239,12 +243,12 @@ class Deployment:
             if failed is not None and served is canary:
                 self._judge_canary(served, seconds, failed)
 
-    def after_response(self, served: ServedModel, x: np.ndarray, probs: np.ndarray, *, request_id: str,
+    def after_response(self, served: ServedModel, x: np.ndarray, answer: Scored, *, request_id: str,
                        client: str | None, seconds: float) -> BackgroundTask | None:
         """What runs once the response is sent: the rows for ``on_prediction``, the copy for the shadow."""
         if self.shadow is None and self.on_prediction is None:
             return None
-        return BackgroundTask(self._after_response, served, x, probs, request_id, client, seconds)
+        return BackgroundTask(self._after_response, served, x, answer, request_id, client, seconds)
 
     def describe(self) -> dict[str, Any]:
         """What /v1/health adds about the deployment: the registry alias, shadow and canary."""
@@ -332,11 +336,12 @@ class Deployment:
         await canary.retire()
 
     # ---- shadow and the prediction hook -----------------------------------------------------------------------
-    async def _after_response(self, served: ServedModel, x: np.ndarray, probs: np.ndarray, request_id: str,
+    async def _after_response(self, served: ServedModel, x: np.ndarray, answer: Scored, request_id: str,
                               client: str | None, seconds: float) -> None:
-        answered, confidence = served.outputs(probs)
-        self._hand_on(lambda: prediction_rows(x, answered, confidence, model_version=served.version, role=served.role,
-                                              request_id=request_id, client=client, latency_ms=seconds * 1000))
+        answered, confidence = served.outputs(answer.outputs)
+        self._hand_on(lambda: prediction_rows(x, answered, confidence, answer, model_version=served.version,
+                                              role=served.role, request_id=request_id, client=client,
+                                              latency_ms=seconds * 1000))
         shadow = self.shadow
         if shadow is None or not shadow.running or served.role != "primary":  # compared with production only
             return
@@ -351,7 +356,7 @@ class Deployment:
         rollout = self._rollout_metrics()
         started = time.perf_counter()
         try:
-            probs = await shadow.predict(x)
+            shadowed = await shadow.predict(x)
         except Exception as err:  # noqa: BLE001 — the shadow's failures are its own: counted, never felt by clients
             rollout.shadow_errors.labels(shadow.version).inc()
             log.warning("shadow %s failed on request %s: %s", shadow.version, request_id, err)
@@ -360,11 +365,12 @@ class Deployment:
             self._shadow_backlog -= len(x)
         seconds = time.perf_counter() - started
         rollout.model_latency.labels(shadow.version, "shadow").observe(seconds)
-        outputs, confidence = shadow.outputs(probs)
+        outputs, confidence = shadow.outputs(shadowed.outputs)
         if shadow.has_classes:
             rollout.observe_shadow(shadow.version, len(x), sum(a == b for a, b in zip(outputs, answered, strict=True)))
-        self._hand_on(lambda: prediction_rows(x, outputs, confidence, model_version=shadow.version, role="shadow",
-                                              request_id=request_id, client=client, latency_ms=seconds * 1000))
+        self._hand_on(lambda: prediction_rows(x, outputs, confidence, shadowed, model_version=shadow.version,
+                                              role="shadow", request_id=request_id, client=client,
+                                              latency_ms=seconds * 1000))
 
     def _hand_on(self, rows: Callable[[], list[ServedPrediction]]) -> None:
         if self.on_prediction is None:

@@ -6,8 +6,8 @@ The hot path: orjson on the raw body, hand-written checks, numpy. Every problem 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -20,6 +20,10 @@ from practica.bundle.inputs import InputSpec, OpenedImage, open_image, open_item
 from practica.errors import InputError
 from practica.serving.errors import ApiError
 from practica.serving.settings import ServeSettings
+
+if TYPE_CHECKING:
+    from practica.bundle.load import Bundle
+    from practica.bundle.ood import OodScorer
 
 # Larger requests are decoded in a worker thread: decoding a big image inline would stall
 # every other request on the event loop; small ones are cheaper decoded in place.
@@ -155,9 +159,46 @@ def _decode_staged(staged: Sequence[np.ndarray | OpenedImage], labels: list[str]
     return np.stack(arrays)
 
 
-def predictions(probs: np.ndarray, classes: Sequence[str], k: int, labels: np.ndarray | None = None) -> list[dict]:
+class Scored(NamedTuple):
+    """A batch's answer, as the micro-batcher carries it (one row per input in each): the model's outputs and
+    embedding (``Bundle.infer``), and each input's out-of-distribution score, flag and reason (an object array
+    of str or None); the last three are None for a bundle without ``ood.json``."""
+
+    outputs: np.ndarray
+    embedding: np.ndarray | None
+    ood_scores: np.ndarray | None
+    ood_flags: np.ndarray | None
+    ood_reasons: np.ndarray | None
+
+
+def scored_inference(bundle: Bundle, scorer: OodScorer | None) -> Callable[[np.ndarray], Scored]:
+    """The function the batcher runs in its model thread: one ONNX call, then the OOD score (numpy), so the
+    event loop does neither."""
+    def run(x: np.ndarray) -> Scored:
+        inference = bundle.infer(x)
+        if scorer is None:
+            return Scored(inference.outputs, inference.embedding, None, None, None)
+        ood = scorer.score(x, inference.embedding)
+        reasons = np.empty(len(x), dtype=object)
+        reasons[:] = ood.reasons
+        return Scored(inference.outputs, inference.embedding, ood.scores, ood.flags, reasons)
+
+    return run
+
+
+def ood_fields(answer: Scored) -> list[dict | None]:
+    """Per input, its ``"ood"`` field: ``{"score", "flag", "reason"}``, or None when the bundle has no statistics."""
+    if answer.ood_scores is None or answer.ood_flags is None or answer.ood_reasons is None:
+        return [None] * len(answer.outputs)
+    return [{"score": score, "flag": flag, "reason": reason} for score, flag, reason in
+            zip(answer.ood_scores.tolist(), answer.ood_flags.tolist(), answer.ood_reasons.tolist(), strict=True)]
+
+
+def predictions(probs: np.ndarray, classes: Sequence[str], k: int, labels: np.ndarray | None = None,
+                ood: Sequence[dict | None] | None = None) -> list[dict]:
     """(N, classes) probabilities → per input, its predicted class (``labels``, class indices: the bundle's
-    decision; default the most probable) and the k most probable classes, most probable first."""
+    decision; default the most probable), the k most probable classes, most probable first, and its ``ood``
+    field when given (``ood_fields``)."""
     k = min(k, probs.shape[1])
     order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
     top_p = np.take_along_axis(probs, order, axis=1).tolist()
@@ -167,12 +208,19 @@ def predictions(probs: np.ndarray, classes: Sequence[str], k: int, labels: np.nd
     for idx, ps, label, p_label in zip(order.tolist(), top_p, chosen.tolist(), chosen_p, strict=True):
         top = [{"label": classes[i], "probability": p} for i, p in zip(idx, ps, strict=True)]
         out.append({"label": classes[label], "probability": p_label, "top_k": top})
-    return out
+    return _with_ood(out, ood)
 
 
-def values(outputs: np.ndarray) -> list[dict]:
-    """A regressor's (N, 1) outputs → per input, ``{"value": v}`` (in the target's units)."""
-    return [{"value": v} for v in np.asarray(outputs, dtype=np.float64).reshape(-1).tolist()]
+def values(outputs: np.ndarray, ood: Sequence[dict | None] | None = None) -> list[dict]:
+    """A regressor's (N, 1) outputs → per input, ``{"value": v}`` (in the target's units), and its ``ood``."""
+    return _with_ood([{"value": v} for v in np.asarray(outputs, dtype=np.float64).reshape(-1).tolist()], ood)
+
+
+def _with_ood(rows: list[dict], ood: Sequence[dict | None] | None) -> list[dict]:
+    if ood is not None:
+        for row, field in zip(rows, ood, strict=True):
+            row["ood"] = field
+    return rows
 
 
 def _check_count(n: int, settings: ServeSettings, accepted: str) -> None:

@@ -42,12 +42,18 @@ def input_summary(x: np.ndarray) -> dict[str, Any]:
     return {"features": [float(v) for v in np.asarray(x, dtype=np.float64).reshape(-1)]}
 
 
-def prediction_rows(x: np.ndarray, outputs: Sequence[str | float], confidence: list[float] | None, *,
-                    model_version: str, role: Role, request_id: str, client: str | None,
+def prediction_rows(x: np.ndarray, outputs: Sequence[str | float], confidence: list[float] | None,
+                    answer: Any = None, *, model_version: str, role: Role, request_id: str, client: str | None,
                     latency_ms: float) -> list[ServedPrediction]:
+    """One row per input; ``answer`` is the batcher's ``Scored`` record (its OOD scores and flags, when the
+    bundle has them)."""
     now = time.time()
+    scores = getattr(answer, "ood_scores", None)
+    flags = getattr(answer, "ood_flags", None)
     return [ServedPrediction(time=now, model_version=model_version, role=role, request_id=request_id, client=client,
                              input_summary=input_summary(xi), output=out,
-                             confidence=None if confidence is None else confidence[i], ood_score=None, ood_flag=None,
+                             confidence=None if confidence is None else confidence[i],
+                             ood_score=None if scores is None else float(scores[i]),
+                             ood_flag=None if flags is None else bool(flags[i]),
                              latency_ms=latency_ms, error=None)
             for i, (xi, out) in enumerate(zip(x, outputs, strict=True))]

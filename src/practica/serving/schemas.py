@@ -15,15 +15,34 @@ class Prediction(BaseModel):
     probability: float
 
 
+class Ood(BaseModel):
+    """How familiar an input is to the model, from statistics fitted on its training split (the card's ``ood``)."""
+
+    score: float = Field(description="The input's distance from the training data (a Mahalanobis distance to "
+                         "the nearest class, on the model's penultimate features, or on its inputs for a "
+                         "scikit-learn model) over the bundle's threshold: above 1 is flagged; about 1% of the "
+                         "validation inputs score above 1.")
+    flag: bool = Field(description="True when the input does not look like the training data: its score is "
+                       "above 1, or (tables) a value is outside the training range or a category is unseen.")
+    reason: str | None = Field(description="Why it is flagged, in words, naming the column for a table's "
+                               "checks; null when it is not flagged.")
+
+
+_OOD = Field(None, description="The out-of-distribution judgement of this input; null for a bundle exported "
+             "without out-of-distribution statistics.")
+
+
 class InputPrediction(BaseModel):
     label: str = Field(description="The predicted class: the most probable one, or with a decision threshold "
                        "(``threshold``), the positive class whenever its probability reaches it.")
     probability: float = Field(description="The predicted class's probability.")
     top_k: list[Prediction] = Field(description="The k most probable classes, most probable first.")
+    ood: Ood | None = _OOD
 
 
 class ValuePrediction(BaseModel):
     value: float = Field(description="A regression model's predicted value, in the target's units.")
+    ood: Ood | None = _OOD
 
 
 class Threshold(BaseModel):
