@@ -39,3 +39,7 @@ class TrackingError(PracticaError):
 
 class RegistryError(PracticaError):
     """A model registry is missing or damaged, or a version or alias asked of it does not exist."""
+
+
+class MonitorError(PracticaError):
+    """A prediction log or a monitored server cannot be read (missing, corrupt, not answering)."""

@@ -1,0 +1,315 @@
+"""The prediction log: every answered input as a row in a SQLite file, written off the request path.
+
+``PredictionLog.record`` puts rows on a queue and returns at once; one writer thread drains the
+queue and inserts what has gathered in one transaction (a batch), so a request never waits on the
+disk. When the queue is full (the disk cannot keep up) rows are dropped, counted and warned about
+once: losing monitoring rows beats slowing the service.
+
+Bounded by deleting the oldest rows in chunks rather than rotating to a ``.1`` file: several
+server workers (processes) write one file, and readers (``GET /v1/monitor``, ``practica monitor``)
+read it while they do. Renaming a SQLite file under open WAL connections would leave the other
+processes writing to the renamed file; a ``DELETE`` of the lowest ids is one transaction every
+connection sees, and the window a reader wants (the newest rows) is always whole in one file.
+The file holds at most ``max_rows`` plus one chunk (a tenth) per writing process.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from practica.errors import MonitorError
+from practica.monitoring.records import PredictionRow
+
+log = logging.getLogger("practica")
+
+DEFAULT_MAX_ROWS = 1_000_000  # ~200 MB of rows for a table of a dozen features; days of traffic at 10 req/s
+QUEUE_BATCHES = 20_000  # record() calls waiting for the writer; beyond this rows are dropped, never waited for
+BATCH_ROWS = 5_000  # rows the writer inserts in one transaction at most
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 5_000  # another worker process holding the write lock: wait this long, then drop the batch
+COLUMNS = ("time", "model_version", "role", "request_id", "client", "input_summary", "output", "confidence",
+           "ood_score", "ood_flag", "latency_ms", "error")
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS predictions (
+    id INTEGER PRIMARY KEY,
+    time REAL NOT NULL, model_version TEXT NOT NULL, role TEXT NOT NULL, request_id TEXT NOT NULL,
+    client TEXT, input_summary TEXT NOT NULL, output TEXT, confidence REAL, ood_score REAL, ood_flag INTEGER,
+    latency_ms REAL NOT NULL, error TEXT
+);
+CREATE INDEX IF NOT EXISTS predictions_time ON predictions (time);
+CREATE TABLE IF NOT EXISTS models (
+    model_version TEXT PRIMARY KEY, reference TEXT NOT NULL, feature_names TEXT NOT NULL, time REAL NOT NULL
+);
+PRAGMA user_version = {SCHEMA_VERSION};
+"""
+_INSERT = f"INSERT INTO predictions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+_STOP = object()
+
+
+@dataclass(frozen=True)
+class LogStats:
+    rows: int
+    first_time: float | None
+    last_time: float | None
+
+
+class PredictionLog:
+    """A bounded SQLite log of predictions, written by a thread of its own.
+
+    >>> plog = PredictionLog("predictions.db", max_rows=100_000)  # doctest: +SKIP
+    >>> plog.record([row, ...])   # returns at once
+    >>> plog.close()              # writes what is queued, then stops the writer
+    """
+
+    def __init__(self, path: str | Path, *, max_rows: int = DEFAULT_MAX_ROWS) -> None:
+        if max_rows < 1:
+            raise MonitorError(f"max_rows must be at least 1, not {max_rows}")
+        self.path = Path(path)
+        self.max_rows = max_rows
+        self.trim_every = max(1, max_rows // 10)
+        self.recorded = 0  # rows written (by this process)
+        self.dropped = 0  # rows lost: the queue was full, or the disk refused them
+        # Opened here, once, so that a path that cannot hold a log fails when the server starts, not later.
+        connect(self.path, create=True).close()
+        self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
+        self._warned = False
+        self._closed = False
+        self._writer = threading.Thread(target=self._write_loop, name="practica-prediction-log", daemon=True)
+        self._writer.start()
+
+    def describe_model(self, model_version: str, reference: dict, feature_names: Sequence[str] = ()) -> None:
+        """Keep a model's reference statistics in the log, so that the log alone says what its rows are
+        compared against (``practica monitor DB`` needs no bundle). Written at once, at startup."""
+        conn = connect(self.path, create=True)
+        try:
+            with conn:
+                conn.execute("INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?)",
+                             (model_version, orjson.dumps(reference).decode(), orjson.dumps(list(feature_names)).decode(),
+                              time.time()))
+        except sqlite3.Error as err:
+            raise MonitorError(f"cannot write to the prediction log {self.path}: {err}") from None
+        finally:
+            conn.close()
+
+    def record(self, rows: list[PredictionRow]) -> None:
+        """Queue ``rows`` for the writer; never blocks (a full queue drops them, with one warning)."""
+        if not rows or self._closed:
+            return
+        try:
+            self._queue.put_nowait(rows)
+        except queue.Full:
+            self.dropped += len(rows)
+            self._warn_once(f"the prediction log {self.path} cannot keep up; {len(rows)} rows dropped "
+                            "(the service goes on; a faster disk or a smaller --monitor-window helps)")
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every row queued so far is written; False if that took longer than ``timeout``."""
+        if self._closed:
+            return True
+        done = threading.Event()
+        self._queue.put(done, timeout=timeout)
+        return done.wait(timeout)
+
+    def close(self) -> None:
+        """Write what is queued, then stop the writer. Later ``record`` calls are ignored."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        self._writer.join()
+
+    def _write_loop(self) -> None:
+        conn = connect(self.path, create=True)
+        trim(conn, self.max_rows)
+        since_trim = 0
+        try:
+            while True:
+                items = [self._queue.get()]
+                pending = len(items[0]) if isinstance(items[0], list) else 0
+                while pending < BATCH_ROWS:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    items.append(item)
+                    pending += len(item) if isinstance(item, list) else 0
+                rows = [row for item in items if isinstance(item, list) for row in item]
+                if rows:
+                    since_trim += self._insert(conn, rows)
+                    if since_trim >= self.trim_every:
+                        self._guarded(lambda: trim(conn, self.max_rows))
+                        since_trim = 0
+                for item in items:
+                    if isinstance(item, threading.Event):
+                        item.set()
+                if any(item is _STOP for item in items):
+                    return
+        finally:
+            conn.close()
+
+    def _insert(self, conn: sqlite3.Connection, rows: list[PredictionRow]) -> int:
+        values = [(r.time, r.model_version, r.role, r.request_id, r.client, orjson.dumps(r.input_summary).decode(),
+                   orjson.dumps(r.output).decode(), r.confidence, r.ood_score,
+                   None if r.ood_flag is None else int(r.ood_flag), r.latency_ms, r.error) for r in rows]
+
+        def insert() -> None:
+            with conn:
+                conn.executemany(_INSERT, values)
+
+        if self._guarded(insert):
+            self.recorded += len(rows)
+            return len(rows)
+        self.dropped += len(rows)
+        return 0
+
+    def _guarded(self, work) -> bool:
+        """Run one write; a failing disk is warned about once and never reaches a request."""
+        try:
+            work()
+        except sqlite3.Error as err:
+            self._warn_once(f"the prediction log {self.path} cannot be written ({err}); rows are being dropped "
+                            "(the service goes on)")
+            return False
+        return True
+
+    def _warn_once(self, message: str) -> None:
+        if not self._warned:
+            self._warned = True
+            log.warning(message)
+
+    def __enter__(self) -> PredictionLog:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def connect(path: Path, *, create: bool) -> sqlite3.Connection:
+    """A connection to a prediction log, its schema checked; a MonitorError names what is wrong.
+    ``create``: make the file (WAL mode) if it is not there; otherwise open it read-only."""
+    if not create and not path.is_file():
+        what = "a folder, not a file" if path.is_dir() else "no such file"
+        raise MonitorError(f"no prediction log at {path} ({what}); `practica serve BUNDLE --monitor-db {path}` "
+                           "writes one")
+    try:
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000)
+        else:
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    except (OSError, sqlite3.Error) as err:
+        raise MonitorError(f"cannot open the prediction log {path}: {err}; give a path in a writable folder") from None
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if create and not tables:
+            conn.execute("PRAGMA journal_mode = WAL")  # readers never block the writer, nor it them
+            conn.executescript(SCHEMA)
+        elif "predictions" not in tables or version != SCHEMA_VERSION:
+            raise MonitorError(f"{path} is a SQLite file but not a practica prediction log (schema version "
+                               f"{version}, tables {sorted(tables) or 'none'}); give another path")
+        if create:
+            conn.execute("PRAGMA synchronous = NORMAL")  # WAL: durable up to the last checkpoint, and fast
+    except sqlite3.DatabaseError as err:
+        conn.close()
+        raise MonitorError(f"{path} is not a readable prediction log ({err}); it may be damaged or not a SQLite "
+                           "file: move it away and let the server start a new one") from None
+    except MonitorError:
+        conn.close()
+        raise
+    return conn
+
+
+def trim(conn: sqlite3.Connection, max_rows: int) -> None:
+    """Delete the oldest rows beyond ``max_rows`` (ids only grow, so the lowest ids are the oldest)."""
+    with conn:
+        conn.execute("DELETE FROM predictions WHERE id <= (SELECT MAX(id) FROM predictions) - ?", (max_rows,))
+
+
+def read_rows(source: str | Path | PredictionLog, *, since: float | None = None, limit: int | None = None,
+              role: str | None = None) -> list[PredictionRow]:
+    """The logged rows, oldest first: those at or after ``since`` (epoch seconds) and of ``role`` (any role
+    when None), the newest ``limit`` of them. A ``PredictionLog`` is flushed first, so its rows recorded so
+    far are all there."""
+    path = _path_of(source)
+    conn = connect(path, create=False)
+    try:
+        query = f"SELECT {', '.join(COLUMNS)} FROM predictions"
+        where, params = [], []
+        if since is not None:
+            where.append("time >= ?")
+            params.append(since)
+        if role is not None:
+            where.append("role = ?")
+            params.append(role)
+        if where:
+            query += " WHERE " + " AND ".join(where)
+        query += " ORDER BY id DESC"
+        if limit is not None:
+            query += " LIMIT ?"
+            params.append(limit)
+        fetched = conn.execute(query, params).fetchall()
+    except sqlite3.DatabaseError as err:
+        raise MonitorError(f"{path} cannot be read as a prediction log ({err}); it may be damaged") from None
+    finally:
+        conn.close()
+    return [_row(values) for values in reversed(fetched)]
+
+
+def log_stats(source: str | Path | PredictionLog) -> LogStats:
+    """How many rows the log holds and the time span they cover."""
+    path = _path_of(source)
+    conn = connect(path, create=False)
+    try:
+        rows, first, last = conn.execute("SELECT COUNT(*), MIN(time), MAX(time) FROM predictions").fetchone()
+    except sqlite3.DatabaseError as err:
+        raise MonitorError(f"{path} cannot be read as a prediction log ({err}); it may be damaged") from None
+    finally:
+        conn.close()
+    return LogStats(rows, first, last)
+
+
+@dataclass(frozen=True)
+class ModelReference:
+    model_version: str
+    reference: dict
+    feature_names: tuple[str, ...]
+    time: float
+
+
+def read_models(source: str | Path | PredictionLog) -> list[ModelReference]:
+    """The models whose reference statistics the log keeps, the most recently started last."""
+    path = _path_of(source)
+    conn = connect(path, create=False)
+    try:
+        fetched = conn.execute("SELECT model_version, reference, feature_names, time FROM models ORDER BY time")
+        return [ModelReference(v, orjson.loads(r), tuple(orjson.loads(f)), t) for v, r, f, t in fetched]
+    except sqlite3.DatabaseError as err:
+        raise MonitorError(f"{path} cannot be read as a prediction log ({err}); it may be damaged") from None
+    finally:
+        conn.close()
+
+
+def _path_of(source: str | Path | PredictionLog) -> Path:
+    if isinstance(source, PredictionLog):
+        source.flush()
+        return source.path
+    return Path(source)
+
+
+def _row(values: tuple) -> PredictionRow:
+    fields = dict(zip(COLUMNS, values, strict=True))
+    fields["input_summary"] = orjson.loads(fields["input_summary"])
+    fields["output"] = orjson.loads(fields["output"]) if fields["output"] is not None else None
+    fields["ood_flag"] = None if fields["ood_flag"] is None else bool(fields["ood_flag"])
+    # the log's own rows, written from PredictionRow: trusted, so not validated again (10× faster to read)
+    return PredictionRow.model_construct(**fields)
