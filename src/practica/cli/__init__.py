@@ -22,6 +22,7 @@ from typing import Annotated
 import typer
 
 from practica.cli import bundle, suite
+from practica.cli.monitor import monitor
 from practica.cli.data import data_app
 from practica.cli.runs import runs_app
 from practica.cli.suite import default_suite
@@ -35,6 +36,7 @@ app = typer.Typer(
 )
 for command in (suite.run, suite.validate, bundle.export, bundle.predict, bundle.serve):
     app.command()(command)
+app.command()(monitor)
 
 
 def _print_version(value: bool) -> None:

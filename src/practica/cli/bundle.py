@@ -163,6 +163,14 @@ def serve(
         help="Require this key (Authorization: Bearer KEY or X-API-Key).")] = None,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
     bench_routes: Annotated[bool, typer.Option("--bench-routes", hidden=True)] = False,
+    monitor_db: Annotated[Path | None, typer.Option(
+        help="Record every prediction in this SQLite file (bounded, rotating) and serve drift at /v1/monitor; "
+             "off when not given.")] = None,
+    monitor_window: Annotated[int, typer.Option(min=1, help="Newest inputs the drift statistics cover.")] = 1000,
+    monitor_max_rows: Annotated[int, typer.Option(
+        min=1, help="Rows the prediction log keeps; older ones are deleted.")] = 1_000_000,
+    alert_webhook: Annotated[str | None, typer.Option(
+        help="POST drift alerts as JSON to this URL (they are logged either way).")] = None,
 ) -> None:
     """Serve a bundle over HTTP: POST /v1/predict, a page to try it at /, /v1/model, /v1/health, /metrics."""
     from practica.serving import ServeSettings
@@ -173,11 +181,20 @@ def serve(
         settings = ServeSettings(max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_items=max_items,
                                  max_body_bytes=int(max_body_mb * 1024 * 1024), max_image_pixels=max_image_pixels,
                                  max_request_pixels=max_request_pixels,
-                                 top_k=top_k, api_key=api_key or None, bench_routes=bench_routes)
+                                 top_k=top_k, api_key=api_key or None, bench_routes=bench_routes,
+                                 monitor_db=None if monitor_db is None else str(monitor_db),
+                                 monitor_window=monitor_window, monitor_max_rows=monitor_max_rows,
+                                 alert_webhook=alert_webhook)
+        if alert_webhook is not None:
+            from practica.monitoring.alerts import check_webhook_url
+
+            check_webhook_url(alert_webhook)
         loaded = load_for_serving(bundle, workers)
     except PracticaError as err:
         fail(err)
     console.print(f"[green]serving[/] {escape(loaded.version)} ({escape(loaded.input.describe())}) on "
                   f"http://{host}:{port}  ·  page /  ·  API docs /docs"
-                  + ("  ·  API key required" if settings.api_key else ""), soft_wrap=True)
+                  + ("  ·  API key required" if settings.api_key else "")
+                  + (f"  ·  predictions logged to {escape(str(monitor_db))} (drift at /v1/monitor)" if monitor_db
+                     else "  ·  predictions not logged (--monitor-db PATH)"), soft_wrap=True)
     run_server(loaded, settings, host=host, port=port, workers=workers, access_log=access_log)

@@ -6,12 +6,15 @@
     GET  /v1/model       the bundle card: what the model is, its metrics, lineage, why it was chosen
     GET  /v1/health      200 when the model is loaded and taking inputs, 503 otherwise
     GET  /metrics        Prometheus metrics
+    GET  /v1/monitor     (with a prediction log) drift of the newest inputs against the bundle's reference
+    GET  /v1/monitor/rows    (with a prediction log) the logged rows, for ``practica monitor URL``
     POST /v1/noop        (bench_routes only) reads the body as /v1/predict does, predicts nothing
 """
 
 from __future__ import annotations
 
 import gc
+import time
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Annotated
@@ -21,9 +24,11 @@ import orjson
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
 from practica.bundle.load import Bundle
+from practica.monitoring.service import Monitor
 from practica.serving.auth import api_key_dependencies
 from practica.serving.batcher import BatcherClosed, MicroBatcher
 from practica.serving.errors import ApiError, install_error_handlers
@@ -68,6 +73,10 @@ def create_app(bundle: Bundle, settings: ServeSettings | None = None) -> FastAPI
     # every classifier's response states its decision rule: null is the most probable class
     rule = bundle.threshold
     threshold = None if rule is None else {"positive": rule.positive, "value": rule.value}
+    monitor = None if settings.monitor_db is None else Monitor(
+        settings.monitor_db, model_version=version, reference=bundle.reference(), registry=metrics.registry,
+        window=settings.monitor_window, max_rows=settings.monitor_max_rows, feature_names=spec.feature_names,
+        webhook=settings.alert_webhook)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -79,6 +88,8 @@ def create_app(bundle: Bundle, settings: ServeSettings | None = None) -> FastAPI
             yield
         finally:  # uvicorn has finished the in-flight requests by now; anything still queued is predicted
             await batcher.stop()
+            if monitor is not None:
+                monitor.close()  # writes the rows still queued
 
     app = FastAPI(
         title=f"practica · {bundle.card.get('name', version)}",
@@ -112,6 +123,7 @@ def create_app(bundle: Bundle, settings: ServeSettings | None = None) -> FastAPI
         request: Request,
         top_k: Annotated[int | None, Query(ge=1, description="Predictions per input (the body's top_k wins).")] = None,
     ) -> Response:
+        started = time.perf_counter()
         if media_type(request) == "multipart/form-data":
             x, body_top_k = await read_image_files(request, spec, settings, accepted)
         else:
@@ -130,7 +142,11 @@ def create_app(bundle: Bundle, settings: ServeSettings | None = None) -> FastAPI
             if has_classes else values(probs),
             **({"threshold": threshold} if has_classes else {}),
         }
-        return Response(orjson.dumps(body), media_type=JSON)
+        response = Response(orjson.dumps(body), media_type=JSON)
+        if monitor is not None:
+            monitor.record_answers(x, body["predictions"], request_id=body["request_id"], started=started,
+                                   client=request.headers.get("x-client-id"))
+        return response
 
     @app.get("/v1/model", dependencies=protected, summary="The model card: metadata, metrics, lineage, selection",
              responses={200: {"content": {JSON: {"schema": {"type": "object"}}}}, **error_responses(*auth)})
@@ -151,7 +167,31 @@ def create_app(bundle: Bundle, settings: ServeSettings | None = None) -> FastAPI
     @app.get("/metrics", dependencies=protected, response_class=PlainTextResponse, summary="Prometheus metrics",
              responses={s: ERROR_AS_JSON for s in auth})  # with a model, FastAPI would document it as text/plain
     async def prometheus_metrics() -> Response:
+        if monitor is not None:  # the drift gauges are brought up to date when read, never per request
+            await run_in_threadpool(monitor.report)
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    monitor_off = ApiError(404, "monitoring_off", "this server keeps no prediction log",
+                           "start it with practica serve BUNDLE --monitor-db PATH to record predictions and "
+                           "measure drift")
+
+    @app.get("/v1/monitor", dependencies=protected, summary="Drift of the newest inputs against the training data",
+             responses={200: {"content": {JSON: {"schema": {"type": "object"}}}}, **error_responses(*auth, 404)})
+    async def monitor_report() -> Response:
+        if monitor is None:
+            raise monitor_off
+        return Response(orjson.dumps(await run_in_threadpool(monitor.snapshot)), media_type=JSON)
+
+    @app.get("/v1/monitor/rows", dependencies=protected, summary="The prediction log's rows, oldest first",
+             responses={200: {"content": {JSON: {"schema": {"type": "object"}}}}, **error_responses(*auth, 404, 422)})
+    async def monitor_rows(
+        since: Annotated[float | None, Query(description="Rows at or after this time (epoch seconds).")] = None,
+        limit: Annotated[int, Query(ge=1, le=100_000, description="The newest rows, at most this many.")] = 10_000,
+    ) -> Response:
+        if monitor is None:
+            raise monitor_off
+        rows = await run_in_threadpool(monitor.rows, since=since, limit=limit)
+        return Response(orjson.dumps({"rows": rows}), media_type=JSON)
 
     if settings.bench_routes:
         @app.post("/v1/noop", dependencies=protected, include_in_schema=False)
