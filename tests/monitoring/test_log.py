@@ -12,8 +12,8 @@ from practica.monitoring import PredictionLog, PredictionRow, log_stats, read_ro
 
 
 def row(i: int, **changes) -> PredictionRow:
-    fields = dict(time=1_700_000_000.0 + i, model_version="v1", request_id=f"r{i}", input_summary={"features": [i, None]},
-                  output="a", confidence=0.9, latency_ms=1.5)
+    fields = dict(time=1_700_000_000.0 + i, model_version="v1", request_id=f"r{i}",
+                  input_summary={"features": [i, None]}, output="a", confidence=0.9, latency_ms=1.5)
     return PredictionRow(**{**fields, **changes})
 
 

@@ -22,8 +22,8 @@ from typing import Annotated
 import typer
 
 from practica.cli import bundle, suite
-from practica.cli.monitor import monitor
 from practica.cli.data import data_app
+from practica.cli.monitor import monitor
 from practica.cli.runs import runs_app
 from practica.cli.suite import default_suite
 from practica.cli.terminal import console

@@ -122,10 +122,10 @@ def drift_report(rows: Sequence[PredictionRow], reference: dict[str, Any], *, wi
 def _feature_checks(live: list[PredictionRow], inputs: dict, t: Thresholds, names: Sequence[str] | None,
                     notes: list[str]) -> list[DriftCheck]:
     features = inputs.get("features") or []
-    values = [r.input_summary.get("features") for r in live]
-    if any(v is None or len(v) != len(features) for v in values):
+    logged = [r.input_summary.get("features") for r in live]
+    values = [v for v in logged if v is not None and len(v) == len(features)]
+    if len(values) < len(logged):
         notes.append(f"some logged inputs do not have the reference's {len(features)} features; they are left out")
-        values = [v for v in values if v is not None and len(v) == len(features)]
     if not values:
         return []
     matrix = np.array([[np.nan if x is None else x for x in v] for v in values], dtype=np.float64)
@@ -166,9 +166,8 @@ def _image_checks(live: list[PredictionRow], inputs: dict, t: Thresholds, notes:
     means = [m for m in means if m is not None and len(m) == len(ref_means)]
     if means and ref_means:
         live_means = np.asarray(means, dtype=float).mean(axis=0)
-        names = ("red", "green", "blue") if len(ref_means) == 3 else tuple(f"channel {c}" for c in range(len(ref_means)))
-        if len(ref_means) == 1:
-            names = ("grey",)
+        names = {1: ("grey",), 3: ("red", "green", "blue")}.get(
+            len(ref_means), tuple(f"channel {c}" for c in range(len(ref_means))))
         for c, (name, now, then) in enumerate(zip(names, live_means, ref_means, strict=True)):
             shift = float(now - then)
             alert = abs(shift) > t.channel_shift
@@ -195,8 +194,8 @@ def _output_checks(live: list[PredictionRow], outputs: dict, t: Thresholds, note
     hist = outputs.get("confidence_histogram")
     if hist and len(confidences):
         out.append(_psi_check("psi:confidence", "prediction confidence", None, confidences,
-                              np.asarray(hist["edges"]), np.asarray(hist["frequencies"]), int(outputs.get("samples", 0)),
-                              t))
+                              np.asarray(hist["edges"]), np.asarray(hist["frequencies"]),
+                              int(outputs.get("samples", 0)), t))
         ref_mean = outputs.get("confidence_mean")
         if ref_mean is not None:
             drop = float(ref_mean - confidences.mean())
@@ -343,7 +342,7 @@ def _ks_at(check_id: str, subject: str, feature: str | None, values: np.ndarray,
         id=check_id, kind="ks", subject=subject, feature=feature, value=distance, threshold=t.ks, p_value=p,
         alert=alert,
         sentence=f"{subject}: Kolmogorov–Smirnov distance {distance:.3f} (p = {p:.2g}) "
-                 + ("(above {0:g}: the values are not distributed as in training)".format(t.ks) if alert
+                 + (f"(above {t.ks:g}: the values are not distributed as in training)" if alert
                     else f"(alert above {t.ks:g} with p < {t.p_value:g})"),
     )
 

@@ -93,8 +93,8 @@ class PredictionLog:
         try:
             with conn:
                 conn.execute("INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?)",
-                             (model_version, orjson.dumps(reference).decode(), orjson.dumps(list(feature_names)).decode(),
-                              time.time()))
+                             (model_version, orjson.dumps(reference).decode(),
+                              orjson.dumps(list(feature_names)).decode(), time.time()))
         except sqlite3.Error as err:
             raise MonitorError(f"cannot write to the prediction log {self.path}: {err}") from None
         finally:
@@ -244,7 +244,8 @@ def read_rows(source: str | Path | PredictionLog, *, since: float | None = None,
     conn = connect(path, create=False)
     try:
         query = f"SELECT {', '.join(COLUMNS)} FROM predictions"
-        where, params = [], []
+        where: list[str] = []
+        params: list[float | str | int] = []
         if since is not None:
             where.append("time >= ?")
             params.append(since)

@@ -22,6 +22,7 @@ from practica.monitoring.thresholds import Thresholds
 
 MAX_WINDOWS = 40  # consecutive windows drawn; older ones are left out (the page says so)
 TIME_BUCKETS = 60
+MIN_SPAN_S = 60.0  # a burst of requests within a second is drawn over a minute (1 s buckets)
 MAX_LINES = 6  # per drift panel: the features that moved most
 MAX_CLASSES = 10  # in the class-share plot; the rest are "other"
 FIG_WIDTH = 8.0
@@ -85,7 +86,7 @@ def _figures(rows: list[PredictionRow], history: list[DriftReport], t: Threshold
 
 def _bucket_edges(times: np.ndarray) -> np.ndarray:
     lo, hi = float(times.min()), float(times.max())
-    return np.linspace(lo, hi if hi > lo else lo + 1.0, TIME_BUCKETS + 1)
+    return np.linspace(lo, max(hi, lo + MIN_SPAN_S), TIME_BUCKETS + 1)
 
 
 def _dates(seconds: np.ndarray) -> np.ndarray:
@@ -178,13 +179,20 @@ def _class_shares(rows: list[PredictionRow], times: np.ndarray, edges: np.ndarra
 
 
 def _drift_history(history: list[DriftReport], t: Thresholds) -> Figure:
-    from practica.reporting.plots import RED, new_figure
+    from practica.reporting.plots import GREY, RED, new_figure
 
     ends = _dates(np.array([h.last_time or 0.0 for h in history]))
     panels = [("psi", "PSI", t.psi), ("ks", "KS distance", t.ks)]
-    other = sorted({c.id for h in history for c in h.checks if c.kind not in ("psi", "ks")})
-    with new_figure(FIG_WIDTH, 2.4 * (len(panels) + 1)) as (fig, buf):
-        axes = fig.subplots(len(panels) + 1, 1, sharex=True)
+    names = {c.id: f"{c.subject} · {c.kind.replace('_', '-')}" for h in history for c in h.checks}
+    subjects = list(names)
+    import matplotlib as mpl
+
+    # one colour per thing measured, the same in every panel (brightness is blue in PSI and in KS)
+    measured = list(dict.fromkeys(c.subject for h in history for c in h.checks))
+    colour = {m: mpl.colormaps["tab10"](i % 10) for i, m in enumerate(measured)}
+    with new_figure(FIG_WIDTH, 2.3 * len(panels) + 0.9 + 0.22 * len(subjects)) as (fig, buf):
+        axes = fig.subplots(len(panels) + 1, 1, sharex=True,
+                            height_ratios=[2.3] * len(panels) + [0.6 + 0.22 * len(subjects)])
         for ax, (kind, label, threshold) in zip(axes, panels, strict=False):
             values: dict[str, list[float]] = {}
             for i, h in enumerate(history):
@@ -193,30 +201,37 @@ def _drift_history(history: list[DriftReport], t: Thresholds) -> Figure:
                         values.setdefault(c.subject, [np.nan] * len(history))[i] = c.value
             top = sorted(values, key=lambda k: -np.nanmax(values[k]))[:MAX_LINES]
             for name in top:
-                ax.plot(ends, values[name], marker=".", markersize=4, label=name)
+                ax.plot(ends, values[name], marker=".", markersize=4, label=name, color=colour[name])
             ax.axhline(threshold, color=RED, linestyle="--", linewidth=1)
-            ax.set_ylabel(label)
+            highest = max((np.nanmax(values[k]) for k in top), default=0.0)
+            if highest > 10 * threshold:  # a far-off value would flatten the threshold and the quiet lines
+                ax.set_yscale("symlog", linthresh=threshold)
             ax.set_ylim(bottom=0)
+            ax.set_ylabel(label)
             ax.set_title(f"{label} per window" + (" (the most moved)" if len(values) > len(top) else ""))
             if top:
                 ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
-        ax = axes[-1]
-        alerts = [sum(c.alert for c in h.checks) for h in history]
-        ax.bar(ends, alerts, width=_bar_width(history), color=RED)
-        ax.set_ylabel("alerts")
-        ax.set_title("Checks alerting per window" + (f" (also: {', '.join(other)})" if other else ""),
-                     fontsize=10)
-        ax.set_ylim(0, max(1, max(alerts)) + 0.5)
+        ax = axes[-1]  # every check, window by window: red where it alerted
+        for row, subject in enumerate(subjects):
+            states = [next((c.alert for c in h.checks if c.id == subject), None) for h in history]
+            on = [e for e, s in zip(ends, states, strict=True) if s]
+            off = [e for e, s in zip(ends, states, strict=True) if s is False]
+            ax.scatter(off, [row] * len(off), marker="s", s=18, color=GREY, alpha=0.35, linewidths=0)
+            ax.scatter(on, [row] * len(on), marker="s", s=30, color=RED, linewidths=0)
+        ax.set_yticks(range(len(subjects)), [shorten_label(names[s]) for s in subjects], fontsize=8)
+        ax.set_ylim(len(subjects) - 0.5, -0.5)
+        ax.grid(axis="y", visible=False)
+        ax.set_title("Checks alerting (red) per window")
         _date_axis(ax)
-    return Figure("drift", "Drift over windows", f"Each point is one window of {text.plural(history[-1].window, 'input')} "
-                  "of the primary model, drawn at its last input's time; the dashed lines are the alert thresholds.",
+    size = text.plural(history[-1].window, "input")
+    return Figure("drift", "Drift over windows", f"Each point is one window of {size} "
+                  "of the primary model, drawn at its last input's time; the dashed lines are the alert thresholds; "
+                  "a check is a row of the last panel, red in the windows where it alerted.",
                   buf.getvalue())
 
 
-def _bar_width(history: list[DriftReport]) -> np.timedelta64:
-    ends = [h.last_time or 0.0 for h in history]
-    step = min((b - a for a, b in zip(ends, ends[1:], strict=False) if b > a), default=1.0)
-    return np.timedelta64(max(1, int(step * 1000 * 0.6)), "ms")
+def shorten_label(subject: str, width: int = 34) -> str:
+    return subject if len(subject) <= width else subject[:width - 1] + "…"
 
 
 def _tally(items) -> dict[str, int]:
