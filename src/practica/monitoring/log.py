@@ -23,6 +23,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import orjson
 
@@ -45,14 +46,26 @@ CREATE TABLE IF NOT EXISTS predictions (
     client TEXT, input_summary TEXT NOT NULL, output TEXT, confidence REAL, ood_score REAL, ood_flag INTEGER,
     latency_ms REAL NOT NULL, error TEXT
 );
-CREATE INDEX IF NOT EXISTS predictions_time ON predictions (time);
 CREATE TABLE IF NOT EXISTS models (
     model_version TEXT PRIMARY KEY, reference TEXT NOT NULL, feature_names TEXT NOT NULL, time REAL NOT NULL
 );
 PRAGMA user_version = {SCHEMA_VERSION};
 """
+# No index on time: every insert would pay for it, and readers want the newest rows (by id, the primary key).
 _INSERT = f"INSERT INTO predictions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 _STOP = object()
+
+
+class DeferredRows(Protocol):
+    """Rows whose values are worked out by the writer thread, not by the caller: a server queues what
+    it has at hand (the decoded inputs, its answers) and the writer summarises many requests at once."""
+
+    @classmethod
+    def batch_values(cls, items: list) -> list[tuple]:
+        """The rows of ``items`` (all of this class) as tuples in ``COLUMNS`` order."""
+        ...
+
+    def __len__(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -100,9 +113,9 @@ class PredictionLog:
         finally:
             conn.close()
 
-    def record(self, rows: list[PredictionRow]) -> None:
+    def record(self, rows: list[PredictionRow] | DeferredRows) -> None:
         """Queue ``rows`` for the writer; never blocks (a full queue drops them, with one warning)."""
-        if not rows or self._closed:
+        if not len(rows) or self._closed:
             return
         try:
             self._queue.put_nowait(rows)
@@ -134,15 +147,15 @@ class PredictionLog:
         try:
             while True:
                 items = [self._queue.get()]
-                pending = len(items[0]) if isinstance(items[0], list) else 0
+                pending = _rows_in(items[0])
                 while pending < BATCH_ROWS:
                     try:
                         item = self._queue.get_nowait()
                     except queue.Empty:
                         break
                     items.append(item)
-                    pending += len(item) if isinstance(item, list) else 0
-                rows = [row for item in items if isinstance(item, list) for row in item]
+                    pending += _rows_in(item)
+                rows = [item for item in items if _rows_in(item)]
                 if rows:
                     since_trim += self._insert(conn, rows)
                     if since_trim >= self.trim_every:
@@ -156,19 +169,28 @@ class PredictionLog:
         finally:
             conn.close()
 
-    def _insert(self, conn: sqlite3.Connection, rows: list[PredictionRow]) -> int:
-        values = [(r.time, r.model_version, r.role, r.request_id, r.client, orjson.dumps(r.input_summary).decode(),
-                   orjson.dumps(r.output).decode(), r.confidence, r.ood_score,
-                   None if r.ood_flag is None else int(r.ood_flag), r.latency_ms, r.error) for r in rows]
+    def _insert(self, conn: sqlite3.Connection, items: list) -> int:
+        values = [row_values(r) for item in items if isinstance(item, list) for r in item]
+        deferred: dict[type[DeferredRows], list] = {}
+        for item in items:
+            if not isinstance(item, list):
+                deferred.setdefault(type(item), []).append(item)
+        for kind, group in deferred.items():
+            try:
+                values += kind.batch_values(group)
+            except Exception as err:  # noqa: BLE001 — a bug in summarising must cost rows, never the server
+                self._warn_once(f"rows for the prediction log {self.path} could not be made ({type(err).__name__}: "
+                                f"{err}); they are dropped")
+                self.dropped += sum(map(len, group))
 
         def insert() -> None:
             with conn:
                 conn.executemany(_INSERT, values)
 
         if self._guarded(insert):
-            self.recorded += len(rows)
-            return len(rows)
-        self.dropped += len(rows)
+            self.recorded += len(values)
+            return len(values)
+        self.dropped += len(values)
         return 0
 
     def _guarded(self, work) -> bool:
@@ -191,6 +213,18 @@ class PredictionLog:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def row_values(r: PredictionRow) -> tuple:
+    """A row as the tuple the log inserts (``COLUMNS`` order)."""
+    return (r.time, r.model_version, r.role, r.request_id, r.client, orjson.dumps(r.input_summary).decode(),
+            orjson.dumps(r.output).decode(), r.confidence, r.ood_score, None if r.ood_flag is None else int(r.ood_flag),
+            r.latency_ms, r.error)
+
+
+def _rows_in(item: object) -> int:
+    """Rows in a queued item (0 for the flush and stop markers)."""
+    return len(item) if isinstance(item, list) or hasattr(item, "batch_values") else 0  # type: ignore[arg-type]
 
 
 def connect(path: Path, *, create: bool) -> sqlite3.Connection:
