@@ -132,3 +132,15 @@ class live_server:  # noqa: N801 (a context manager named for what it gives)
         self.server.should_exit = True
         self.thread.join(15)
         self.sock.close()
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--alert-webhook", "ftp://example.com/hook"], "must be an http:// or https:// URL"),
+    (["--monitor-db", "{tmp}/garbage.db"], "not a readable prediction log"),
+])
+def test_serve_refuses_bad_monitoring_options_before_starting(cnn_bundle, tmp_path, options, message):
+    (tmp_path / "garbage.db").write_bytes(b"\x01not sqlite" * 300)
+    options = [o.replace("{tmp}", str(tmp_path)) for o in options]
+    result = runner.invoke(app, ["serve", str(cnn_bundle), "--port", "0", *options])
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output

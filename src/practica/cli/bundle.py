@@ -189,6 +189,10 @@ def serve(
             from practica.monitoring.alerts import check_webhook_url
 
             check_webhook_url(alert_webhook)
+        if monitor_db is not None:  # a log that cannot be opened is said now, in one line, not in uvicorn's traceback
+            from practica.monitoring.log import connect
+
+            connect(monitor_db, create=True).close()
         loaded = load_for_serving(bundle, workers)
     except PracticaError as err:
         fail(err)

@@ -8,6 +8,7 @@ on the traffic of all of them.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -76,6 +77,7 @@ class Monitor:
         self.thresholds = thresholds or Thresholds()
         self.alerter = Alerter(webhook=webhook, model_version=model_version)
         self.log = PredictionLog(path, max_rows=max_rows)
+        self._reporting = threading.Lock()  # two scrapes at once: one report, one alert per change
         self.log.describe_model(model_version, reference, feature_names)
         r = registry
         self.psi = Gauge("practica_drift_psi", "PSI of an input feature (or pixel statistic) over the monitor's "
@@ -98,11 +100,12 @@ class Monitor:
 
     def report(self) -> DriftReport:
         """Drift over the newest ``window`` rows; refreshes the gauges and raises alerts that are new."""
-        rows = read_rows(self.log, limit=self.window, role="primary")
-        report = drift_report(rows, self.reference, window=self.window, thresholds=self.thresholds,
-                              feature_names=self.feature_names)
-        self._update_gauges(report)
-        self.alerter.notify(report)
+        with self._reporting:
+            rows = read_rows(self.log, limit=self.window, role="primary")
+            report = drift_report(rows, self.reference, window=self.window, thresholds=self.thresholds,
+                                  feature_names=self.feature_names)
+            self._update_gauges(report)
+            self.alerter.notify(report)
         return report
 
     def snapshot(self) -> dict[str, Any]:
