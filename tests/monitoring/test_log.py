@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 
+import numpy as np
 import pytest
 
 from practica.errors import MonitorError
@@ -88,3 +89,26 @@ def test_a_corrupt_file_is_refused_when_the_server_starts(tmp_path):
 def test_max_rows_must_be_positive(tmp_path):
     with pytest.raises(MonitorError, match="max_rows must be at least 1"):
         PredictionLog(tmp_path / "log.db", max_rows=0)
+
+
+def test_large_images_are_summarised_at_once_small_ones_by_the_writer(tmp_path):
+    """A request's photographs are summarised on the request path (their decoding dwarfs it, and the
+    queue should not hold them); small inputs wait for the writer. Both give the same rows."""
+    from prometheus_client import CollectorRegistry
+
+    from practica.monitoring.service import SUMMARISE_NOW_BYTES, Monitor
+
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
+    side = int((SUMMARISE_NOW_BYTES / 3) ** 0.5) + 1
+    large = rng.integers(0, 256, (1, side, side, 3), dtype=np.uint8)
+    monitor = Monitor(tmp_path / "log.db", model_version="v", reference={}, registry=CollectorRegistry())
+    answers = [{"label": "a", "probability": 0.5, "ood": {"score": 1.5, "flag": False}}]
+    monitor.record_answers(small, answers * 2, request_id="s", started=time.perf_counter())
+    monitor.record_answers(large, answers, request_id="l", started=time.perf_counter())
+    monitor.close()
+    rows = {r.request_id: r for r in read_rows(tmp_path / "log.db")}
+    assert rows["l"].input_summary["brightness"] == pytest.approx(large.mean() / 255, abs=1e-5)
+    assert rows["s"].input_summary["channel_means"] == pytest.approx((small[1].reshape(-1, 3).mean(0) / 255).tolist(),
+                                                                     abs=1e-5)
+    assert (rows["l"].ood_score, rows["l"].ood_flag, rows["l"].confidence) == (1.5, False, 0.5)

@@ -34,6 +34,7 @@ log = logging.getLogger("practica")
 
 DEFAULT_MAX_ROWS = 1_000_000  # ~200 MB of rows for a table of a dozen features; days of traffic at 10 req/s
 QUEUE_BATCHES = 20_000  # record() calls waiting for the writer; beyond this rows are dropped, never waited for
+QUEUE_BYTES = 256 * 1024 * 1024  # inputs held for the writer to summarise; beyond this rows are dropped too
 BATCH_ROWS = 5_000  # rows the writer inserts in one transaction at most
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 5_000  # another worker process holding the write lock: wait this long, then drop the batch
@@ -94,6 +95,8 @@ class PredictionLog:
         # Opened here, once, so that a path that cannot hold a log fails when the server starts, not later.
         connect(self.path, create=True).close()
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
+        self._queued_bytes = 0
+        self._bytes_lock = threading.Lock()
         self._warned = False
         self._closed = False
         self._writer = threading.Thread(target=self._write_loop, name="practica-prediction-log", daemon=True)
@@ -117,19 +120,29 @@ class PredictionLog:
         """Queue ``rows`` for the writer; never blocks (a full queue drops them, with one warning)."""
         if not len(rows) or self._closed:
             return
-        try:
-            self._queue.put_nowait(rows)
-        except queue.Full:
+        size = getattr(rows, "nbytes", 0)
+        with self._bytes_lock:
+            full = self._queued_bytes + size > QUEUE_BYTES
+            if not full:
+                try:
+                    self._queue.put_nowait(rows)
+                    self._queued_bytes += size
+                except queue.Full:
+                    full = True
+        if full:
             self.dropped += len(rows)
             self._warn_once(f"the prediction log {self.path} cannot keep up; {len(rows)} rows dropped "
-                            "(the service goes on; a faster disk or a smaller --monitor-window helps)")
+                            "(the service goes on; a faster disk helps)")
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every row queued so far is written; False if that took longer than ``timeout``."""
         if self._closed:
             return True
         done = threading.Event()
-        self._queue.put(done, timeout=timeout)
+        try:
+            self._queue.put(done, timeout=timeout)
+        except queue.Full:
+            return False
         return done.wait(timeout)
 
     def close(self) -> None:
@@ -158,6 +171,8 @@ class PredictionLog:
                 rows = [item for item in items if _rows_in(item)]
                 if rows:
                     since_trim += self._insert(conn, rows)
+                    with self._bytes_lock:
+                        self._queued_bytes -= sum(getattr(item, "nbytes", 0) for item in rows)
                     if since_trim >= self.trim_every:
                         self._guarded(lambda: trim(conn, self.max_rows))
                         since_trim = 0

@@ -26,12 +26,17 @@ from practica.monitoring.records import Role
 from practica.monitoring.summaries import input_summaries
 from practica.monitoring.thresholds import Thresholds
 
+SUMMARISE_NOW_BYTES = 256 * 1024  # a request's inputs larger than this are summarised on the request path
+
 
 @dataclass(frozen=True, slots=True)
 class Answers:
-    """One request's inputs and answers, queued as they are; made into rows by the log's writer thread."""
+    """One request's inputs and answers, queued as they are; made into rows by the log's writer thread.
+    Large inputs (photographs) come already summarised: their decoding dwarfs the summary's cost, and
+    the queue should not hold them."""
 
-    x: np.ndarray
+    x: np.ndarray | None
+    summaries: list[dict] | None
     answers: list[dict]
     request_id: str
     client: str | None
@@ -43,14 +48,20 @@ class Answers:
     def __len__(self) -> int:
         return len(self.answers)
 
+    @property
+    def nbytes(self) -> int:
+        return 0 if self.x is None else self.x.nbytes
+
     @classmethod
     def batch_values(cls, items: list[Answers]) -> list[tuple]:
         by_shape: dict[tuple, list[Answers]] = {}
         for item in items:  # inputs of one shape are summarised in one numpy call (a request's own is ~50× dearer)
-            by_shape.setdefault(item.x.shape[1:], []).append(item)
+            by_shape.setdefault(() if item.x is None else item.x.shape[1:], []).append(item)
         out = []
         for group in by_shape.values():
-            summaries = iter(input_summaries(np.concatenate([item.x for item in group])))
+            arrays = [item.x for item in group if item.x is not None]
+            done = [s for item in group if item.summaries is not None for s in item.summaries]
+            summaries = iter(input_summaries(np.concatenate(arrays)) if arrays else done)
             for item in group:
                 for answer in item.answers:
                     ood = answer.get("ood") or {}
@@ -95,8 +106,10 @@ class Monitor:
         """Queue one row per input: ``answers`` are the response's predictions (``label``/``probability``,
         or ``value``; ``ood`` when the server gives it); ``started`` is the request's ``time.perf_counter()``.
         The request pays for a queue put; the writer thread summarises the inputs, many requests at once."""
-        self.log.record(Answers(x, answers, request_id, client, role, model_version or self.model_version,
-                                time.time(), (time.perf_counter() - started) * 1000))
+        summarise_now = x.nbytes > SUMMARISE_NOW_BYTES
+        self.log.record(Answers(
+            None if summarise_now else x, input_summaries(x) if summarise_now else None, answers, request_id, client,
+            role, model_version or self.model_version, time.time(), (time.perf_counter() - started) * 1000))
 
     def report(self) -> DriftReport:
         """Drift over the newest ``window`` rows; refreshes the gauges and raises alerts that are new."""
