@@ -388,8 +388,9 @@ def run_model(name: str, bundle: Path, bodies: list[bytes], args) -> dict:
             for c in args.concurrency:
                 if kind == "practica":  # floor and predictions back to back, so drift hits both alike
                     cells.append(measure(server, "no-op", "/v1/noop", bodies, c, args))
-                    # with and without the log in turn, twice, so that other load on the machine hits both alike
-                    for _ in range(2 if len(pair) > 1 else 1):
+                    # with and without the log in turn, --repeats times, so that other load on the machine hits both
+                    # alike
+                    for _ in range(args.repeats if len(pair) > 1 else 1):
                         for s in pair:
                             cells.append(measure(s, s.name, "/v1/predict", bodies, c, args))
                 else:
@@ -454,6 +455,10 @@ def ratios(name: str, cells: list[dict], concurrency: list[int]) -> list[dict]:
         if p and logged and p["rate"]:
             row["log_vs_plain_rate"] = logged["rate"] / p["rate"]
             row["log_vs_plain_rate_met"] = row["log_vs_plain_rate"] >= TARGET_LOG_VS_PLAIN
+            # each back-to-back pair's own ratio: what a swing in the machine's other load cannot bias
+            plain = [c["rate"] for c in cells if (c["server"], c["concurrency"]) == ("practica", conc)]
+            with_log = [c["rate"] for c in cells if (c["server"], c["concurrency"]) == (LOGGED, conc)]
+            row["log_vs_plain_pairs"] = [b / a for a, b in zip(plain, with_log, strict=False) if a]
         if p:
             row["practica_errors"] = p["errors"] + p["errors_outside_window"]
             row["practica_errors_met"] = row["practica_errors"] == 0
@@ -506,9 +511,12 @@ def print_report(result: dict) -> None:
                   f"{str(r.get('practica_errors', '—')) + ' ' + _mark(r.get('practica_errors_met')):>10}")
         for r in model["ratios"]:
             if "log_vs_plain_rate" in r:
+                pairs = sorted(r["log_vs_plain_pairs"])
+                median = pairs[len(pairs) // 2] if len(pairs) % 2 else sum(pairs[len(pairs) // 2 - 1:][:2]) / 2
                 print(f"  prediction log: {r['concurrency']:>3} clients, practica+log / practica rate "
-                      f"{r['log_vs_plain_rate']:.3f}× (≥{TARGET_LOG_VS_PLAIN:g}) {_mark(r['log_vs_plain_rate_met'])}"
-                      f"{'*' if r['judged'] else ''}")
+                      f"{r['log_vs_plain_rate']:.3f}× pooled (≥{TARGET_LOG_VS_PLAIN:g}) "
+                      f"{_mark(r['log_vs_plain_rate_met'])}{'*' if r['judged'] else ''}; back-to-back pairs "
+                      f"{', '.join(f'{x:.3f}' for x in r['log_vs_plain_pairs'])} (median {median:.3f})")
         if LOGGED in model["servers"]:
             print(f"  prediction log {model['servers'].get('log_db')}: {model['servers'][LOGGED].get('monitor')}")
         if model["top1_agreement_practica_naive"] is not None:
@@ -544,6 +552,8 @@ def main() -> None:
     ap.add_argument("--start-timeout", type=float, default=120.0, help="seconds for a server to become ready")
     ap.add_argument("--monitor", action="store_true",
                     help="also run practica recording every prediction (--monitor-db), and print the rate ratio")
+    ap.add_argument("--repeats", type=int, default=2,
+                    help="with --monitor: plain and logging servers measured in turn this many times per concurrency")
     ap.add_argument("--images-from", choices=("cifar10", "digits"), default="cifar10",
                     help="request bodies: CIFAR-10 test images (data/cifar10-jpeg) or scikit-learn's 8×8 digits")
     ap.add_argument("--json", type=Path, help="write the results here")

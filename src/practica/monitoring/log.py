@@ -36,6 +36,10 @@ DEFAULT_MAX_ROWS = 1_000_000  # ~200 MB of rows for a table of a dozen features;
 QUEUE_BATCHES = 20_000  # record() calls waiting for the writer; beyond this rows are dropped, never waited for
 QUEUE_BYTES = 256 * 1024 * 1024  # inputs held for the writer to summarise; beyond this rows are dropped too
 BATCH_ROWS = 5_000  # rows the writer inserts in one transaction at most
+# How long the writer gathers rows before a transaction: a commit costs as much as a few hundred rows,
+# so committing each request's rows as it comes (the writer is idle most of the time) would cost more
+# than everything else the log does. A flush (a reader) or close ends the wait at once.
+GATHER_S = 0.25
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 5_000  # another worker process holding the write lock: wait this long, then drop the batch
 COLUMNS = ("time", "model_version", "role", "request_id", "client", "input_summary", "output", "confidence",
@@ -161,12 +165,15 @@ class PredictionLog:
             while True:
                 items = [self._queue.get()]
                 pending = _rows_in(items[0])
-                while pending < BATCH_ROWS:
+                deadline = time.monotonic() + GATHER_S
+                while pending < BATCH_ROWS and pending:  # a marker (flush, stop) alone is acted on at once
                     try:
-                        item = self._queue.get_nowait()
+                        item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
                     except queue.Empty:
                         break
                     items.append(item)
+                    if not _rows_in(item):
+                        break
                     pending += _rows_in(item)
                 rows = [item for item in items if _rows_in(item)]
                 if rows:

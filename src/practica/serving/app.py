@@ -177,14 +177,16 @@ def create_app(bundle: Bundle, settings: ServeSettings | None = None) -> FastAPI
 
     # documented only when the server keeps a log; without one they answer 404 and say how to start one
     @app.get("/v1/monitor", dependencies=protected, summary="Drift of the newest inputs against the training data",
-             include_in_schema=monitor is not None, responses={200: {"content": {JSON: {"schema": {"type": "object"}}}}, **error_responses(*auth, 404)})
+             include_in_schema=monitor is not None,
+             responses={200: {"content": {JSON: {"schema": {"type": "object"}}}}, **error_responses(*auth, 404)})
     async def monitor_report() -> Response:
         if monitor is None:
             raise monitor_off
         return Response(orjson.dumps(await run_in_threadpool(monitor.snapshot)), media_type=JSON)
 
     @app.get("/v1/monitor/rows", dependencies=protected, summary="The prediction log's rows, oldest first",
-             include_in_schema=monitor is not None, responses={200: {"content": {JSON: {"schema": {"type": "object"}}}}, **error_responses(*auth, 404, 422)})
+             include_in_schema=monitor is not None,
+             responses={200: {"content": {JSON: {"schema": {"type": "object"}}}}, **error_responses(*auth, 404, 422)})
     async def monitor_rows(
         since: Annotated[float | None, Query(description="Rows at or after this time (epoch seconds).")] = None,
         limit: Annotated[int, Query(ge=1, le=100_000, description="The newest rows, at most this many.")] = 10_000,
