@@ -390,8 +390,8 @@ def run_model(name: str, bundle: Path, bodies: list[bytes], args) -> dict:
                     cells.append(measure(server, "no-op", "/v1/noop", bodies, c, args))
                     # with and without the log in turn, --repeats times, so that other load on the machine hits both
                     # alike
-                    for _ in range(args.repeats if len(pair) > 1 else 1):
-                        for s in pair:
+                    for i in range(args.repeats if len(pair) > 1 else 1):
+                        for s in (pair if i % 2 == 0 else pair[::-1]):  # ABBA: neither always goes first
                             cells.append(measure(s, s.name, "/v1/predict", bodies, c, args))
                 else:
                     cells.append(measure(server, kind, "/v1/predict", bodies, c, args))
@@ -455,7 +455,7 @@ def ratios(name: str, cells: list[dict], concurrency: list[int]) -> list[dict]:
         if p and logged and p["rate"]:
             row["log_vs_plain_rate"] = logged["rate"] / p["rate"]
             row["log_vs_plain_rate_met"] = row["log_vs_plain_rate"] >= TARGET_LOG_VS_PLAIN
-            # each back-to-back pair's own ratio: what a swing in the machine's other load cannot bias
+            # each back-to-back pair's own ratio (in ABBA order): what a swing in the machine's other load cannot bias
             plain = [c["rate"] for c in cells if (c["server"], c["concurrency"]) == ("practica", conc)]
             with_log = [c["rate"] for c in cells if (c["server"], c["concurrency"]) == (LOGGED, conc)]
             row["log_vs_plain_pairs"] = [b / a for a, b in zip(plain, with_log, strict=False) if a]
