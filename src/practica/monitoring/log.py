@@ -16,10 +16,10 @@ The file holds at most ``max_rows`` plus one chunk (a tenth) per writing process
 from __future__ import annotations
 
 import logging
-import queue
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,12 +33,12 @@ from practica.monitoring.records import PredictionRow
 log = logging.getLogger("practica")
 
 DEFAULT_MAX_ROWS = 1_000_000  # ~200 MB of rows for a table of a dozen features; days of traffic at 10 req/s
-QUEUE_BATCHES = 20_000  # record() calls waiting for the writer; beyond this rows are dropped, never waited for
+QUEUE_BATCHES = 100_000  # record() calls waiting for the writer; beyond this rows are dropped, never waited for
 QUEUE_BYTES = 256 * 1024 * 1024  # inputs held for the writer to summarise; beyond this rows are dropped too
 BATCH_ROWS = 5_000  # rows the writer inserts in one transaction at most
-# How long the writer gathers rows before a transaction: a commit costs as much as a few hundred rows,
-# so committing each request's rows as it comes (the writer is idle most of the time) would cost more
-# than everything else the log does. A flush (a reader) or close ends the wait at once.
+# How often the writer comes for the queued rows: a commit costs as much as a few hundred rows, so
+# committing each request's rows as they come would cost more than everything else the log does.
+# A flush (a reader) or close wakes it at once.
 GATHER_S = 0.25
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 5_000  # another worker process holding the write lock: wait this long, then drop the batch
@@ -98,9 +98,12 @@ class PredictionLog:
         self.dropped = 0  # rows lost: the queue was full, or the disk refused them
         # Opened here, once, so that a path that cannot hold a log fails when the server starts, not later.
         connect(self.path, create=True).close()
-        self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
+        # A deque and no condition: record() appends without waking the writer (waking a thread on every
+        # request costs the event loop a GIL hand-off each time); the writer comes for the rows on its own.
+        self._pending: deque = deque()
         self._queued_bytes = 0
-        self._bytes_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
         self._warned = False
         self._closed = False
         self._writer = threading.Thread(target=self._write_loop, name="practica-prediction-log", daemon=True)
@@ -125,14 +128,11 @@ class PredictionLog:
         if not len(rows) or self._closed:
             return
         size = getattr(rows, "nbytes", 0)
-        with self._bytes_lock:
-            full = self._queued_bytes + size > QUEUE_BYTES
+        with self._lock:
+            full = len(self._pending) >= QUEUE_BATCHES or self._queued_bytes + size > QUEUE_BYTES
             if not full:
-                try:
-                    self._queue.put_nowait(rows)
-                    self._queued_bytes += size
-                except queue.Full:
-                    full = True
+                self._pending.append(rows)  # the writer is not woken: it comes for the rows every GATHER_S
+                self._queued_bytes += size
         if full:
             self.dropped += len(rows)
             self._warn_once(f"the prediction log {self.path} cannot keep up; {len(rows)} rows dropped "
@@ -143,10 +143,8 @@ class PredictionLog:
         if self._closed:
             return True
         done = threading.Event()
-        try:
-            self._queue.put(done, timeout=timeout)
-        except queue.Full:
-            return False
+        self._pending.append(done)
+        self._wake.set()
         return done.wait(timeout)
 
     def close(self) -> None:
@@ -154,7 +152,8 @@ class PredictionLog:
         if self._closed:
             return
         self._closed = True
-        self._queue.put(_STOP)
+        self._pending.append(_STOP)
+        self._wake.set()
         self._writer.join()
 
     def _write_loop(self) -> None:
@@ -163,23 +162,16 @@ class PredictionLog:
         since_trim = 0
         try:
             while True:
-                items = [self._queue.get()]
-                pending = _rows_in(items[0])
-                deadline = time.monotonic() + GATHER_S
-                while pending < BATCH_ROWS and pending:  # a marker (flush, stop) alone is acted on at once
-                    try:
-                        item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-                    except queue.Empty:
-                        break
-                    items.append(item)
-                    if not _rows_in(item):
-                        break
-                    pending += _rows_in(item)
+                self._wake.wait(GATHER_S)  # a flush or close wakes it early
+                self._wake.clear()
+                items = []
+                while self._pending:
+                    items.append(self._pending.popleft())
                 rows = [item for item in items if _rows_in(item)]
-                if rows:
-                    since_trim += self._insert(conn, rows)
-                    with self._bytes_lock:
-                        self._queued_bytes -= sum(getattr(item, "nbytes", 0) for item in rows)
+                for chunk in _chunks(rows, BATCH_ROWS):
+                    since_trim += self._insert(conn, chunk)
+                    with self._lock:
+                        self._queued_bytes -= sum(getattr(item, "nbytes", 0) for item in chunk)
                     if since_trim >= self.trim_every:
                         self._guarded(lambda: trim(conn, self.max_rows))
                         since_trim = 0
@@ -242,6 +234,20 @@ def row_values(r: PredictionRow) -> tuple:
     return (r.time, r.model_version, r.role, r.request_id, r.client, orjson.dumps(r.input_summary).decode(),
             orjson.dumps(r.output).decode(), r.confidence, r.ood_score, None if r.ood_flag is None else int(r.ood_flag),
             r.latency_ms, r.error)
+
+
+def _chunks(items: list, max_rows: int) -> list[list]:
+    """``items`` (lists of rows, deferred rows) cut into consecutive runs of about ``max_rows`` rows."""
+    out: list[list] = []
+    run: list = []
+    count = 0
+    for item in items:
+        run.append(item)
+        count += _rows_in(item)
+        if count >= max_rows:
+            out.append(run)
+            run, count = [], 0
+    return [*out, run] if run else out
 
 
 def _rows_in(item: object) -> int:
