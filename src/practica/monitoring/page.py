@@ -222,6 +222,8 @@ def _drift_history(history: list[DriftReport], t: Thresholds) -> Figure:
         ax.set_ylim(len(subjects) - 0.5, -0.5)
         ax.grid(axis="y", visible=False)
         ax.set_title("Checks alerting (red) per window")
+        if len(history) == 1:  # one point: a minute around it, not an axis of zero length
+            ax.set_xlim(ends[0] - np.timedelta64(30, "s"), ends[0] + np.timedelta64(30, "s"))
         _date_axis(ax)
     size = text.plural(history[-1].window, "input")
     return Figure("drift", "Drift over windows", f"Each point is one window of {size} "
