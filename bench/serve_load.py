@@ -7,6 +7,8 @@ measured in the same run, each server in its own subprocess, one at a time:
   no-op     POST /v1/noop on the same server: parses the same body, answers a constant (HTTP floor)
   naive     POST /v1/predict on bench/naive_server.py (FastAPI + PyTorch, one image per call), one process
   naive-w   the same naive server in N worker processes, one torch thread each (practica's layout)
+  +log      with --monitor: practica again, recording every prediction (``--monitor-db``, a fresh file),
+            to measure what the prediction log costs (target: at most 10% of the rate at 32 clients)
 
 at 1, 8 and 32 concurrent closed-loop clients (keep-alive HTTP/1.1 on loopback, see
 bench/loadgen.py) sending single-image requests: real CIFAR-10 test images as base64 PNG, the
@@ -15,6 +17,12 @@ then the ratios against their targets; ``--json`` writes everything.
 
     .venv/bin/python bench/serve_load.py [--bundles small-cnn=PATH resnet20=PATH]
         [--concurrency 1 8 32] [--seconds 10] [--warmup 3] [--json out.json]
+        [--monitor] [--images-from cifar10|digits]
+
+The prediction log's cost on the digits model (8×8 images; sklearn's digits as request bodies):
+
+    .venv/bin/python bench/serve_load.py --bundles digits=runs/digits/RUN_ID/bundle --images-from digits \
+        --servers practica --monitor --concurrency 32
 """
 
 from __future__ import annotations
@@ -47,9 +55,11 @@ IMAGES = ROOT / "data" / "cifar10-jpeg" / "test"
 TARGET_VS_NAIVE = {"small-cnn": 3.0, "resnet20": 4.0}
 TARGET_VS_NOOP_RATE = 0.75  # practica's rate ≥ 75% of its own no-op route's
 TARGET_P99_VS_NOOP = 2.0  # practica's p99 ≤ 2× the no-op route's p99
+TARGET_LOG_VS_PLAIN = 0.9  # recording every prediction costs at most 10% of practica's rate
 JUDGED_AT = 32
 NAIVE_KINDS = ("naive", "naive-w")
-SERVER_ORDER = ("practica", "no-op", *NAIVE_KINDS)
+LOGGED = "+log"
+SERVER_ORDER = ("practica", LOGGED, "no-op", *NAIVE_KINDS)
 
 
 # --------------------------------------------------------------------------------------------
@@ -97,6 +107,22 @@ def load_bodies(n: int) -> list[bytes]:
         buf = io.BytesIO()
         with Image.open(path) as img:
             img.convert("RGB").save(buf, format="PNG")
+        b64 = base64.b64encode(buf.getvalue()).decode("ascii")
+        bodies.append(json.dumps({"inputs": [{"image": b64}]}, separators=(",", ":")).encode())
+    return bodies
+
+
+def digits_bodies(n: int) -> list[bytes]:
+    """``n`` of scikit-learn's 8×8 digits (scaled to 0–255) as PNG request bodies, for a digits bundle."""
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    images = np.round(load_digits().images * 255 / 16).astype(np.uint8)
+    bodies = []
+    for image in images[np.linspace(0, len(images) - 1, n).astype(int)]:
+        buf = io.BytesIO()
+        Image.fromarray(image, mode="L").save(buf, format="PNG")
         b64 = base64.b64encode(buf.getvalue()).decode("ascii")
         bodies.append(json.dumps({"inputs": [{"image": b64}]}, separators=(",", ":")).encode())
     return bodies
@@ -322,6 +348,7 @@ def run_model(name: str, bundle: Path, bodies: list[bytes], args) -> dict:
     cells: list[dict] = []
     notes: dict = {}
     servers = []
+    logged: Server | None = None  # practica recording predictions: up beside practica, measured in turn with it
     if "practica" in args.servers:
         port = free_port()
         cmd = practica_cmd() + ["serve", str(bundle), "--host", HOST, "--port", str(port), "--bench-routes",
@@ -329,6 +356,13 @@ def run_model(name: str, bundle: Path, bodies: list[bytes], args) -> dict:
                                 "--access-log" if args.access_log else "--no-access-log",
                                 *shlex.split(args.practica_args)]
         servers.append(("practica", Server("practica", cmd, port)))
+        if args.monitor:  # the same server, recording every prediction in a fresh log file
+            log_db = Path(tempfile.mkdtemp(prefix="serve-load-log-")) / "predictions.db"
+            port = free_port()
+            logged_cmd = [*cmd[:cmd.index("--port") + 1], str(port), *cmd[cmd.index("--port") + 2:],
+                          "--monitor-db", str(log_db)]
+            logged = Server(LOGGED, logged_cmd, port)
+            notes["log_db"] = str(log_db)
     if "naive" in args.servers:
         # Two naive servers: one process (what a practitioner writes first), and the same code in
         # as many worker processes as practica gets, one torch thread each: the fair comparison.
@@ -342,26 +376,36 @@ def run_model(name: str, bundle: Path, bodies: list[bytes], args) -> dict:
                    *shlex.split(args.naive_args)]
             servers.append((kind, Server(kind, cmd, port)))
     for kind, server in servers:
-        print(f"  starting {kind}: {shlex.join(server.cmd)}", file=sys.stderr, flush=True)
-        server.start(args.start_timeout)
+        pair = [server, logged] if kind == "practica" and logged is not None else [server]
+        for s in pair:
+            print(f"  starting {s.name}: {shlex.join(s.cmd)}", file=sys.stderr, flush=True)
+            s.start(args.start_timeout)
         try:
-            sample = sample_answers(server, "/v1/predict", bodies)
-            notes[kind] = {"command": shlex.join(server.cmd), **sample}
+            for s in pair:
+                notes[s.name] = {"command": shlex.join(s.cmd), **sample_answers(s, "/v1/predict", bodies)}
             if kind == "practica":
                 sample_answers(server, "/v1/noop", bodies, 2)
             for c in args.concurrency:
                 if kind == "practica":  # floor and predictions back to back, so drift hits both alike
                     cells.append(measure(server, "no-op", "/v1/noop", bodies, c, args))
-                    cells.append(measure(server, "practica", "/v1/predict", bodies, c, args))
+                    # with and without the log in turn, --repeats times, so that other load on the machine hits both
+                    # alike
+                    for i in range(args.repeats if len(pair) > 1 else 1):
+                        for s in (pair if i % 2 == 0 else pair[::-1]):  # ABBA: neither always goes first
+                            cells.append(measure(s, s.name, "/v1/predict", bodies, c, args))
                 else:
                     cells.append(measure(server, kind, "/v1/predict", bodies, c, args))
+            if len(pair) > 1:
+                notes[LOGGED]["monitor"] = logged_rows(pair[1])
         finally:
-            server.stop()
-        if any(c["errors"] or c["errors_outside_window"] for c in cells if c["port"] == server.port):
-            print(f"  {kind} answered with errors; the end of its log ({server.log}):\n{server.tail()}",
-                  file=sys.stderr, flush=True)
-        else:
-            server.log.unlink(missing_ok=True)
+            for s in pair:
+                s.stop()
+        for s in pair:
+            if any(c["errors"] or c["errors_outside_window"] for c in cells if c["port"] == s.port):
+                print(f"  {s.name} answered with errors; the end of its log ({s.log}):\n{s.tail()}",
+                      file=sys.stderr, flush=True)
+            elif s.log is not None:
+                s.log.unlink(missing_ok=True)
     agree = None
     if "practica" in notes and "naive" in notes:
         a, b = notes["practica"]["top1"], notes["naive"]["top1"]
@@ -370,8 +414,26 @@ def run_model(name: str, bundle: Path, bodies: list[bytes], args) -> dict:
             "ratios": ratios(name, cells, args.concurrency)}
 
 
+def logged_rows(server: Server) -> dict:
+    """What the logging server says of its log (GET /v1/monitor): rows kept, and rows dropped by the
+    worker that answers (a log that cannot keep up drops rows rather than slow requests down)."""
+    started = time.perf_counter()
+    status, body = asyncio.run(loadgen.http_get(HOST, server.port, "/v1/monitor", timeout_s=60.0))
+    if status != 200:
+        return {"status": status}
+    doc = json.loads(body)
+    return {"rows": doc["log"]["rows"], "dropped_by_one_worker": doc["log"]["dropped_by_this_worker"],
+            "alerts": doc["alerts"], "monitor_seconds": round(time.perf_counter() - started, 2)}
+
+
 def ratios(name: str, cells: list[dict], concurrency: list[int]) -> list[dict]:
     by = {(c["server"], c["concurrency"]): c for c in cells}
+    for key in {(c["server"], c["concurrency"]) for c in cells}:  # a cell measured twice: its pooled rate
+        repeats = [c for c in cells if (c["server"], c["concurrency"]) == key]
+        if len(repeats) > 1:
+            by[key] = {**repeats[-1], "rate": sum(c["requests"] for c in repeats) / sum(c["seconds"] for c in repeats),
+                       "errors": sum(c["errors"] for c in repeats),
+                       "errors_outside_window": sum(c["errors_outside_window"] for c in repeats)}
     out = []
     for conc in concurrency:
         p, noop = by.get(("practica", conc)), by.get(("no-op", conc))
@@ -389,6 +451,14 @@ def ratios(name: str, cells: list[dict], concurrency: list[int]) -> list[dict]:
             row["practica_vs_noop_rate_met"] = row["practica_vs_noop_rate"] >= TARGET_VS_NOOP_RATE
             row["p99_vs_noop"] = p["p99_ms"] / noop["p99_ms"] if noop["p99_ms"] else float("inf")
             row["p99_vs_noop_met"] = row["p99_vs_noop"] <= TARGET_P99_VS_NOOP
+        logged = by.get((LOGGED, conc))
+        if p and logged and p["rate"]:
+            row["log_vs_plain_rate"] = logged["rate"] / p["rate"]
+            row["log_vs_plain_rate_met"] = row["log_vs_plain_rate"] >= TARGET_LOG_VS_PLAIN
+            # each back-to-back pair's own ratio (in ABBA order): what a swing in the machine's other load cannot bias
+            plain = [c["rate"] for c in cells if (c["server"], c["concurrency"]) == ("practica", conc)]
+            with_log = [c["rate"] for c in cells if (c["server"], c["concurrency"]) == (LOGGED, conc)]
+            row["log_vs_plain_pairs"] = [b / a for a, b in zip(plain, with_log, strict=False) if a]
         if p:
             row["practica_errors"] = p["errors"] + p["errors_outside_window"]
             row["practica_errors_met"] = row["practica_errors"] == 0
@@ -409,7 +479,8 @@ def print_report(result: dict) -> None:
     print(f"\nMachine: {m['cpu']}, {m['cores']} cores ({m['cores_usable']} usable); {m['platform']}")
     print(f"Python {m['python']}, onnxruntime {m['onnxruntime']}, torch {m['torch']}, fastapi {m['fastapi']}, "
           f"uvicorn {m['uvicorn']}; generator on {m['loop']}")
-    print(f"{s['seconds']:g} s per cell after {s['warmup']:g} s warm-up; {s['images']} different CIFAR-10 test "
+    source = "CIFAR-10 test" if s["images_from"] == "cifar10" else "scikit-learn 8×8 digit"
+    print(f"{s['seconds']:g} s per cell after {s['warmup']:g} s warm-up; {s['images']} different {source} "
           f"images (base64 PNG, ~{s['mean_body_bytes']:.0f} B bodies), one per request; practica serve --workers "
           f"{s['workers']}; naive: 1 process with {s['threads']} torch threads; naive-w: {s['workers']} processes "
           f"with 1 torch thread each; naive handler {s['naive_handler']}; access log "
@@ -438,6 +509,16 @@ def print_report(result: dict) -> None:
                   f"{cell('practica_vs_noop_rate', TARGET_VS_NOOP_RATE, '≥'):>24}  "
                   f"{cell('p99_vs_noop', TARGET_P99_VS_NOOP, '≤'):>24}  "
                   f"{str(r.get('practica_errors', '—')) + ' ' + _mark(r.get('practica_errors_met')):>10}")
+        for r in model["ratios"]:
+            if "log_vs_plain_rate" in r:
+                pairs = sorted(r["log_vs_plain_pairs"])
+                median = pairs[len(pairs) // 2] if len(pairs) % 2 else sum(pairs[len(pairs) // 2 - 1:][:2]) / 2
+                print(f"  prediction log: {r['concurrency']:>3} clients, practica+log / practica rate "
+                      f"{r['log_vs_plain_rate']:.3f}× pooled (≥{TARGET_LOG_VS_PLAIN:g}) "
+                      f"{_mark(r['log_vs_plain_rate_met'])}{'*' if r['judged'] else ''}; back-to-back pairs "
+                      f"{', '.join(f'{x:.3f}' for x in r['log_vs_plain_pairs'])} (median {median:.3f})")
+        if LOGGED in model["servers"]:
+            print(f"  prediction log {model['servers'].get('log_db')}: {model['servers'][LOGGED].get('monitor')}")
         if model["top1_agreement_practica_naive"] is not None:
             print(f"  top-1 agreement practica vs naive on {len(model['servers']['practica']['top1'])} images: "
                   f"{model['top1_agreement_practica_naive']:.0%}")
@@ -469,6 +550,12 @@ def main() -> None:
                     help="uvicorn's access log on, in both servers (default: off in both)")
     ap.add_argument("--timeout", type=float, default=30.0, help="a request slower than this is an error (s)")
     ap.add_argument("--start-timeout", type=float, default=120.0, help="seconds for a server to become ready")
+    ap.add_argument("--monitor", action="store_true",
+                    help="also run practica recording every prediction (--monitor-db), and print the rate ratio")
+    ap.add_argument("--repeats", type=int, default=2,
+                    help="with --monitor: plain and logging servers measured in turn this many times per concurrency")
+    ap.add_argument("--images-from", choices=("cifar10", "digits"), default="cifar10",
+                    help="request bodies: CIFAR-10 test images (data/cifar10-jpeg) or scikit-learn's 8×8 digits")
     ap.add_argument("--json", type=Path, help="write the results here")
     args = ap.parse_args()
     if min(args.concurrency) < 1 or args.seconds <= 0 or args.warmup < 0 or args.images < 1:
@@ -482,11 +569,12 @@ def main() -> None:
                      "Run with --servers naive to measure the naive server alone.")
     naive_handler = "sync" if "sync" in args.naive_args.replace("async", "") else "async"
 
-    bodies = load_bodies(args.images)
+    bodies = digits_bodies(args.images) if args.images_from == "digits" else load_bodies(args.images)
     result = {
         "machine": machine_info(),
         "settings": {"seconds": args.seconds, "warmup": args.warmup, "concurrency": args.concurrency,
-                     "images": len(bodies), "mean_body_bytes": sum(map(len, bodies)) / len(bodies),
+                     "images": len(bodies), "images_from": args.images_from,
+                     "mean_body_bytes": sum(map(len, bodies)) / len(bodies),
                      "threads": args.threads, "workers": args.workers, "naive_handler": naive_handler,
                      "practica_args": args.practica_args,
                      "naive_args": args.naive_args, "access_log": args.access_log, "timeout_s": args.timeout,

@@ -43,3 +43,7 @@ class RegistryError(PracticaError):
 
 class ExecutionError(PracticaError, ValueError):
     """An executor cannot be set up as asked (unknown kind, a bad worker count, Ray missing or unreachable)."""
+
+
+class MonitorError(PracticaError):
+    """A prediction log or a monitored server cannot be read (missing, corrupt, not answering)."""

@@ -174,6 +174,8 @@ def _assemble(src: BundleSource, root: Path) -> None:
     write_json(root / REFERENCE_FILE, {
         "inputs": input_reference(src.splits.train.x),
         "outputs": value_reference(val_out[:, 0]) if regression else output_reference(val_out, classes),
+        # what the monitor's OOD checks compare the live flag rate and mean score with
+        "ood": {"flag_rate": ood.val_flag_rate, "score_mean": ood.val_score_mean},
     })
     write_text(root / "suite.yaml", yaml.safe_dump(src.suite.model_dump(mode="json"), sort_keys=False))
     write_json(root / LINEAGE_FILE, _lineage(src))  # before the manifest, which covers it

@@ -114,6 +114,7 @@ class OodStats(_Record):
     fitted_on: dict[str, int]  # samples of each split used
     val_flag_rate: float  # inputs of the validation split flagged, by any check
     val_distance_flag_rate: float
+    val_score_mean: float | None = None  # the validation split's mean score: what drift monitoring compares with
 
     def card(self) -> dict:
         """What the bundle card says of it: method, features, threshold and the validation flag rate."""
@@ -288,7 +289,8 @@ def fit_ood(*, train_x: np.ndarray, train_y: np.ndarray | None, val_x: np.ndarra
         return stats
     val = OodScorer(stats).score(val_x, None if embed is None else val_feats)
     far = float((_distances(val_feats, distance) > distance.threshold).mean())
-    return stats.model_copy(update={"val_flag_rate": float(val.flags.mean()), "val_distance_flag_rate": far})
+    return stats.model_copy(update={"val_flag_rate": float(val.flags.mean()), "val_distance_flag_rate": far,
+                                    "val_score_mean": float(val.scores.mean())})
 
 
 def _embedding_transform(feats: np.ndarray) -> dict:

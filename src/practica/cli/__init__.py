@@ -23,6 +23,7 @@ import typer
 
 from practica.cli import bundle, suite
 from practica.cli.data import data_app
+from practica.cli.monitor import monitor
 from practica.cli.pipeline import pipeline as pipeline_command
 from practica.cli.registry import registry_app
 from practica.cli.runs import runs_app
@@ -40,6 +41,7 @@ for command in (suite.run, suite.validate, bundle.export, bundle.predict, bundle
     app.command()(command)
 app.command(name="pipeline")(pipeline_command)
 app.command()(tune)
+app.command()(monitor)
 
 
 def _print_version(value: bool) -> None:

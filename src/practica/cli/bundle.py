@@ -188,6 +188,14 @@ def serve(
     canary_min_requests: Annotated[int, typer.Option(
         min=1, help="Requests the canary answers before it is judged.")] = 20,
     canary_window: Annotated[int, typer.Option(min=1, help="The canary's last requests that are judged.")] = 100,
+    monitor_db: Annotated[Path | None, typer.Option(
+        help="Record every prediction in this SQLite file (bounded, rotating) and serve drift at /v1/monitor; "
+             "off when not given.")] = None,
+    monitor_window: Annotated[int, typer.Option(min=1, help="Newest inputs the drift statistics cover.")] = 1000,
+    monitor_max_rows: Annotated[int, typer.Option(
+        min=1, help="Rows the prediction log keeps; older ones are deleted.")] = 1_000_000,
+    alert_webhook: Annotated[str | None, typer.Option(
+        help="POST drift alerts as JSON to this URL (they are logged either way).")] = None,
 ) -> None:
     """Serve a bundle over HTTP: POST /v1/predict, a page to try it at /, /v1/model, /v1/health, /metrics.
     Or a registry's alias (--registry), hot-reloaded when it moves, with an optional shadow and canary."""
@@ -200,7 +208,18 @@ def serve(
         settings = ServeSettings(max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_items=max_items,
                                  max_body_bytes=int(max_body_mb * 1024 * 1024), max_image_pixels=max_image_pixels,
                                  max_request_pixels=max_request_pixels,
-                                 top_k=top_k, api_key=api_key or None, bench_routes=bench_routes)
+                                 top_k=top_k, api_key=api_key or None, bench_routes=bench_routes,
+                                 monitor_db=None if monitor_db is None else str(monitor_db),
+                                 monitor_window=monitor_window, monitor_max_rows=monitor_max_rows,
+                                 alert_webhook=alert_webhook)
+        if alert_webhook is not None:
+            from practica.monitoring.alerts import check_webhook_url
+
+            check_webhook_url(alert_webhook)
+        if monitor_db is not None:  # a log that cannot be opened is said now, in one line, not in uvicorn's traceback
+            from practica.monitoring.log import connect
+
+            connect(monitor_db, create=True).close()
         loaded: Bundle | Deployment
         if bundle is None or deployed:
             loaded = _deployment(bundle, registry, alias, shadow, canary, workers, onnx_threads(workers),
@@ -211,7 +230,9 @@ def serve(
         fail(err)
     console.print(f"[green]serving[/] {escape(loaded.version)} ({escape(loaded.input.describe())}) on "
                   f"http://{host}:{port}  ·  page /  ·  API docs /docs"
-                  + ("  ·  API key required" if settings.api_key else ""), soft_wrap=True)
+                  + ("  ·  API key required" if settings.api_key else "")
+                  + (f"  ·  predictions logged to {escape(str(monitor_db))} (drift at /v1/monitor)" if monitor_db
+                     else "  ·  predictions not logged (--monitor-db PATH)"), soft_wrap=True)
     if deployed:
         _print_deployment(loaded)
     run_server(loaded, settings, host=host, port=port, workers=workers, access_log=access_log)

@@ -6,6 +6,8 @@
     GET  /v1/model       the bundle card: what the model is, its metrics, lineage, why it was chosen
     GET  /v1/health      200 when the model is loaded and taking inputs, 503 otherwise
     GET  /metrics        Prometheus metrics
+    GET  /v1/monitor     (with a prediction log) drift of the newest inputs against the bundle's reference
+    GET  /v1/monitor/rows    (with a prediction log) the logged rows, for ``practica monitor URL``
     POST /v1/noop        (bench_routes only) reads the body as /v1/predict does, predicts nothing
 
 Which model answers (the primary, hot-swapped from a registry; a canary; a shadow) is the ``Deployment``'s
@@ -24,9 +26,11 @@ import orjson
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 
 from practica.bundle.load import Bundle
+from practica.monitoring.service import Monitor
 from practica.serving.auth import api_key_dependencies
 from practica.serving.batcher import BatcherClosed
 from practica.serving.deployment import Deployment
@@ -70,6 +74,14 @@ def create_app(served: Bundle | Deployment, settings: ServeSettings | None = Non
     deployment.attach(settings, metrics)
     accepted = describe_accepted(spec, settings)
     page = (resources.files("practica.serving") / "page" / "index.html").read_bytes()
+    monitor = None if settings.monitor_db is None else Monitor(
+        settings.monitor_db, model_version=version, reference=bundle.reference(), registry=metrics.registry,
+        window=settings.monitor_window, max_rows=settings.monitor_max_rows, feature_names=spec.feature_names,
+        webhook=settings.alert_webhook)
+    if monitor is not None:
+        deployment.on_swap = lambda new: monitor.follow(new.version, new.reference())
+        if deployment.shadow is not None:  # the primary's and canary's answers are recorded by the route itself
+            deployment.on_prediction = lambda rows: monitor.record_rows([r for r in rows if r.role == "shadow"])
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -81,6 +93,8 @@ def create_app(served: Bundle | Deployment, settings: ServeSettings | None = Non
             yield
         finally:  # uvicorn has finished the in-flight requests by now; anything still queued is predicted
             await deployment.stop()
+            if monitor is not None:
+                monitor.close()  # writes the rows still queued
 
     app = FastAPI(
         title=f"practica · {bundle.card.get('name', version)}",
@@ -115,6 +129,7 @@ def create_app(served: Bundle | Deployment, settings: ServeSettings | None = Non
         request: Request,
         top_k: Annotated[int | None, Query(ge=1, description="Predictions per input (the body's top_k wins).")] = None,
     ) -> Response:
+        started = time.perf_counter()
         if media_type(request) == "multipart/form-data":
             x, body_top_k = await read_image_files(request, spec, settings, accepted)
         else:
@@ -123,7 +138,7 @@ def create_app(served: Bundle | Deployment, settings: ServeSettings | None = Non
             x = await decode_inputs(inputs, spec, settings, accepted, size=len(await request.body()))
         client = _client(request)
         with deployment.answering(client) as model:  # held until answered: a hot swap waits for it
-            started = time.perf_counter()
+            model_started = time.perf_counter()
             try:
                 answer = await model.predict(x)  # outputs, embedding, OOD scores
             except BatcherClosed as err:
@@ -140,7 +155,11 @@ def create_app(served: Bundle | Deployment, settings: ServeSettings | None = Non
                 **({"threshold": model.threshold} if model.has_classes else {}),
             }
         after = deployment.after_response(model, x, answer, request_id=request.scope[REQUEST_ID], client=client,
-                                          seconds=time.perf_counter() - started)
+                                          seconds=time.perf_counter() - model_started)
+        if monitor is not None:
+            monitor.record_answers(x, body["predictions"], request_id=body["request_id"], started=started,
+                                   client=request.headers.get("x-client-id"), role=model.role,
+                                   model_version=model.version)
         return Response(orjson.dumps(body), media_type=JSON, headers={"X-Model-Role": model.role}, background=after)
 
     @app.get("/v1/model", dependencies=protected, summary="The model card: metadata, metrics, lineage, selection",
@@ -164,7 +183,34 @@ def create_app(served: Bundle | Deployment, settings: ServeSettings | None = Non
     @app.get("/metrics", dependencies=protected, response_class=PlainTextResponse, summary="Prometheus metrics",
              responses={s: ERROR_AS_JSON for s in auth})  # with a model, FastAPI would document it as text/plain
     async def prometheus_metrics() -> Response:
+        if monitor is not None:  # the drift gauges are brought up to date when read, never per request
+            await run_in_threadpool(monitor.report)
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    monitor_off = ApiError(404, "monitoring_off", "this server keeps no prediction log",
+                           "start it with practica serve BUNDLE --monitor-db PATH to record predictions and "
+                           "measure drift")
+
+    # documented only when the server keeps a log; without one they answer 404 and say how to start one
+    @app.get("/v1/monitor", dependencies=protected, summary="Drift of the newest inputs against the training data",
+             include_in_schema=monitor is not None,
+             responses={200: {"content": {JSON: {"schema": {"type": "object"}}}}, **error_responses(*auth, 404)})
+    async def monitor_report() -> Response:
+        if monitor is None:
+            raise monitor_off
+        return Response(orjson.dumps(await run_in_threadpool(monitor.snapshot)), media_type=JSON)
+
+    @app.get("/v1/monitor/rows", dependencies=protected, summary="The prediction log's rows, oldest first",
+             include_in_schema=monitor is not None,
+             responses={200: {"content": {JSON: {"schema": {"type": "object"}}}}, **error_responses(*auth, 404, 422)})
+    async def monitor_rows(
+        since: Annotated[float | None, Query(description="Rows at or after this time (epoch seconds).")] = None,
+        limit: Annotated[int, Query(ge=1, le=100_000, description="The newest rows, at most this many.")] = 10_000,
+    ) -> Response:
+        if monitor is None:
+            raise monitor_off
+        rows = await run_in_threadpool(monitor.rows, since=since, limit=limit)
+        return Response(orjson.dumps({"rows": rows}), media_type=JSON)
 
     if settings.bench_routes:
         @app.post("/v1/noop", dependencies=protected, include_in_schema=False)

@@ -164,6 +164,7 @@ class Deployment:
         self.input = primary.input  # fixed: the app parses requests for it, and a new version must take the same
         # Called with every answered (and shadowed) input's row, after the response is sent; must not block.
         self.on_prediction: Callable[[list[ServedPrediction]], None] | None = None
+        self.on_swap: Callable[[Bundle], None] | None = None  # told of every new primary (the monitor follows it)
         self._settings = ServeSettings()
         self._metrics: ServiceMetrics | None = None
         self._rollout: RolloutMetrics | None = None
@@ -273,6 +274,8 @@ class Deployment:
             self._metrics.serving(new.version)
         self._rollout_metrics().reloads.labels(new.version).inc()
         log.info("now serving %s (was %s)", new.version, old.version)
+        if self.on_swap is not None:
+            self.on_swap(bundle)
         self._spawn(old.retire())  # drained in the background; stop() waits for it
 
     async def _watch(self, source: RegistrySource) -> None:

@@ -19,10 +19,17 @@ class ServeSettings:
     api_key: str | None = None  # when set, every route but the page and health needs it
     top_k: int = 5  # predictions per input when the request does not say
     bench_routes: bool = False  # adds POST /v1/noop, the HTTP floor a benchmark compares against
+    # Monitoring is off unless a log path is given: a server that writes files where it was started
+    # surprises an operator (and fails in a read-only container), and the log keeps every input's
+    # summary (a table's feature values), which an operator should choose to keep.
+    monitor_db: str | None = None  # the SQLite prediction log (practica.monitoring)
+    monitor_window: int = 1000  # the newest inputs GET /v1/monitor and the drift gauges are computed over
+    monitor_max_rows: int = 1_000_000  # the log's bound: older rows are deleted in chunks
+    alert_webhook: str | None = None  # drift alerts are POSTed here as JSON, as well as logged
 
     def __post_init__(self) -> None:
         for name in ("max_batch_size", "max_body_bytes", "max_items", "max_image_pixels", "max_request_pixels",
-                     "top_k"):
+                     "top_k", "monitor_window", "monitor_max_rows"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
         if self.max_wait_ms < 0:
