@@ -126,8 +126,9 @@ PrunerName = Literal["median", "halving", "hyperband", "none"]
 
 
 class PrunerSpec(Strict):
-    """Stop unpromising trials from their per-epoch validation metric. ``median``: a trial whose value at an
-    epoch is worse than the median of earlier trials' at that epoch; ``halving`` (successive halving) and
+    """Stop unpromising trials from their per-epoch validation metric. ``median``: a trial whose best value so
+    far is worse than the median of complete trials' at the same point of their schedules (epoch / planned
+    epochs, so trials of different lengths compare fairly); ``halving`` (successive halving) and
     ``hyperband``: trials compete in rungs of growing epoch counts. ``startup_trials`` complete first
     (median), and no trial stops in its first ``warmup_epochs`` epochs."""
 

@@ -24,7 +24,7 @@ from practica.evaluation.predictors import Predictor
 from practica.pipeline.experiment import train_experiment
 from practica.pipeline.rundir import ExperimentDir
 from practica.tasks import get_task
-from practica.tuning.pruning import EPOCHS_TRAINED, ReportEpochs
+from practica.tuning.pruning import EPOCHS_PLANNED, EPOCHS_TRAINED, ReportEpochs
 from practica.tuning.space import suggest
 
 if TYPE_CHECKING:
@@ -70,6 +70,7 @@ class TrialObjective:
             trial.set_user_attr("error", str(err))
             raise InvalidTrial(f"trial {trial.number}: {err}") from None
         trial.set_user_attr(CONFIG, exp.model_dump(mode="json"))
+        trial.set_user_attr(EPOCHS_PLANNED, exp.train.epochs)  # the pruner compares trials by progress through it
         resumed = trial.user_attrs.get(RESUME_OF)
         folder = trial_folder(self.study_dir, trial.number if resumed is None else int(resumed))
         exp_dir = ExperimentDir(folder)

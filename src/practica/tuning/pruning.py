@@ -5,7 +5,9 @@ Optuna's pruners judge one objective only; a multi-objective study trains every 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from practica.config.tune import PrunerSpec
 from practica.training.callbacks import Callback, Loop
@@ -15,6 +17,7 @@ if TYPE_CHECKING:
     import optuna
 
 EPOCHS_TRAINED = "epochs_trained"  # the trial's user attribute (the tuning storage contract)
+EPOCHS_PLANNED = "epochs_planned"  # the epochs of the trial's own schedule (train.epochs, perhaps tuned)
 
 
 def make_pruner(spec: PrunerSpec, max_epochs: int) -> optuna.pruners.BasePruner:
@@ -22,8 +25,7 @@ def make_pruner(spec: PrunerSpec, max_epochs: int) -> optuna.pruners.BasePruner:
 
     match spec.name:
         case "median":
-            return optuna.pruners.MedianPruner(n_startup_trials=spec.startup_trials,
-                                               n_warmup_steps=spec.warmup_epochs)
+            return aligned_median_pruner(spec.startup_trials, spec.warmup_epochs)
         case "halving":
             return optuna.pruners.SuccessiveHalvingPruner(min_resource=1)
         case "hyperband":
@@ -67,3 +69,57 @@ class ReportEpochs(Callback):
             return False
         self.trial.report(value, step=record.epoch)
         return True
+
+
+def aligned_median_pruner(startup_trials: int, warmup_epochs: int) -> optuna.pruners.BasePruner:
+    """The median rule, with trials compared at the same point of their own schedules.
+
+    Optuna's MedianPruner compares trials at the same epoch. When ``train.epochs`` is searched, epoch 1 of a
+    five-epoch one-cycle or triangle schedule (the rate still climbing) is judged against epoch 1 of two- and
+    three-epoch ones (the rate already falling): on CIFAR-10 it pruned every trial of four or five epochs at
+    its first epoch. Here a trial at epoch e of E planned is judged at progress e/E against each complete
+    trial's values interpolated at that progress, only where that trial has a value at or before it (no
+    extrapolation back to the start); fewer than one such trial, no verdict. With epochs fixed, this is the
+    median rule exactly.
+    """
+    import optuna
+
+    class AlignedMedianPruner(optuna.pruners.BasePruner):
+        def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+            step = trial.last_step
+            if step is None or step <= warmup_epochs:
+                return False
+            complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            if len(complete) < max(1, startup_trials):
+                return False
+            progress = step / _planned(trial, step)
+            others = [v for t in complete if (v := _value_at(t, progress)) is not None]
+            if not others:
+                return False
+            maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+            values = [v for v in trial.intermediate_values.values() if np.isfinite(v)]
+            if not values:
+                return True  # only NaN so far: nothing to keep it for
+            best = max(values) if maximize else min(values)
+            median = float(np.median(others))
+            return best < median if maximize else best > median
+
+    return AlignedMedianPruner()
+
+
+def _planned(trial: Any, fallback: int) -> int:
+    planned = trial.user_attrs.get(EPOCHS_PLANNED)
+    return int(planned) if planned else max(fallback, 1)
+
+
+def _value_at(trial: Any, progress: float) -> float | None:
+    """A complete trial's intermediate value at ``progress`` (0–1 of its schedule), linearly interpolated;
+    None when its first value comes later than that."""
+    steps = sorted(s for s, v in trial.intermediate_values.items() if np.isfinite(v))
+    if not steps:
+        return None
+    planned = _planned(trial, steps[-1])
+    xs = np.array(steps, dtype=float) / planned
+    if progress < xs[0] - 1e-9:
+        return None
+    return float(np.interp(progress, xs, [trial.intermediate_values[s] for s in steps]))
