@@ -143,3 +143,23 @@ def test_thresholds_are_checked():
         Thresholds(psi=-1)
     with pytest.raises(ValueError, match="window must be at least 1"):
         drift_report([], {}, window=0)
+
+
+def test_a_channel_mean_past_its_threshold_in_a_small_window_is_chance_until_the_window_is_large():
+    # flat grey images: an image's mean is its pixels' value, so the pixels' spread is the means' spread
+    rng = np.random.default_rng(0)
+    train = np.broadcast_to(rng.integers(0, 256, 2000).astype(np.uint8)[:, None, None, None], (2000, 4, 4, 1))
+    reference = {"inputs": input_reference(np.ascontiguousarray(train))}
+    target = (reference["inputs"]["channel_mean"][0] + 0.07) * 255  # 0.07 brighter: past the 0.05 threshold
+
+    def window(n: int) -> list[PredictionRow]:
+        levels = rng.integers(0, 256, n).astype(float)
+        levels = np.clip(np.rint(levels - levels.mean() + target), 0, 255).astype(np.uint8)
+        return rows_of(np.ascontiguousarray(np.broadcast_to(levels[:, None, None, None], (n, 4, 4, 1))))
+
+    small = by_id(drift_report(window(30), reference))["channel_mean:0"]
+    assert small.value > small.threshold == 0.05 and small.p_value > 0.001 and not small.alert
+    assert "within chance for so few inputs" in small.sentence
+    large = by_id(drift_report(window(1000), reference))["channel_mean:0"]
+    assert large.value > 0.05 and large.p_value < 0.001 and large.alert
+    assert "brighter by" in large.sentence and "more than the 0.05 allowed" in large.sentence

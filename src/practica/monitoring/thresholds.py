@@ -18,9 +18,11 @@ class Thresholds(BaseModel):
     psi: float = Field(0.25, gt=0)
     # The largest gap between the live and the reference cumulative distributions (0–1) ...
     ks: float = Field(0.15, gt=0, le=1)
-    # ... and, for it and the chi-square and binomial tests, how unlikely the gap must be by chance alone.
+    # ... and, for it, PSI, an image channel's mean and the chi-square and binomial tests, how unlikely the gap
+    # must be by chance alone.
     p_value: float = Field(0.001, gt=0, lt=1)
-    # An image channel's mean moved by this much on the 0–1 scale (13 grey levels of 255).
+    # An image channel's mean moved by this much on the 0–1 scale (13 grey levels of 255), and by more than
+    # chance allows (p_value): over 30 CIFAR-10 images the mean strays past 0.05 in one window in ten.
     channel_shift: float = Field(0.05, gt=0)
     # The share of inputs flagged out of distribution (calibrated to ~1% on validation).
     ood_flag_rate: float = Field(0.05, gt=0, le=1)
