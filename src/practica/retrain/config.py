@@ -18,7 +18,6 @@ are to the suite's; outputs (``registry``, ``runs_dir``) are relative to the wor
 from __future__ import annotations
 
 import copy
-import os
 import re
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -153,12 +152,11 @@ def pipeline_from_dict(raw: Any, *, base_dir: Path = Path("."), origin: str = "p
 
 def registry_path(spec: PipelineSpec) -> Path:
     """The registry the pipeline reads and writes: its own, else $PRACTICA_REGISTRY; a ConfigError when neither."""
-    from practica.registry import ENV_REGISTRY
+    from practica.registry import ENV_REGISTRY, registry_dir
 
-    if spec.registry is not None:
-        return spec.registry
-    if os.environ.get(ENV_REGISTRY):
-        return Path(os.environ[ENV_REGISTRY])
+    chosen = registry_dir(spec.registry)
+    if chosen is not None:
+        return chosen
     raise ConfigError(f"no registry: give registry: DIR in the pipeline file, pass --registry DIR, or set "
                       f"{ENV_REGISTRY}.")
 
