@@ -7,7 +7,6 @@ current window's checks and alerts in words.
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,13 +36,15 @@ class Figure:
 
     @property
     def src(self) -> str:
-        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
+        from practica.reporting import plots
+
+        return plots.png_src(self.png)
 
     @property
     def css_width(self) -> int:
         from practica.reporting import plots
 
-        return round(int.from_bytes(self.png[16:20], "big") * 110 / plots.DPI)
+        return plots.css_width(self.png)
 
 
 def write_monitor_page(data: MonitorData, out: Path, *, window: int,

@@ -39,10 +39,7 @@ class Image:
 
     @property
     def css_width(self) -> int:
-        """Display width in CSS pixels: the same scale for every figure (one figure inch is 1.15
-        CSS inches, 110 px), so their text shows at one size whatever the figure's size."""
-        width = int.from_bytes(self.png[16:20], "big")  # from the PNG's IHDR chunk
-        return round(width * 110 / plots.DPI)
+        return plots.css_width(self.png)
 
 
 @dataclass(frozen=True)
