@@ -27,7 +27,7 @@ import yaml
 
 from practica.errors import RunError
 from practica.tasks import Metric, get_task
-from practica.text import DASH, ms
+from practica.text import DASH, moment, ms
 
 if TYPE_CHECKING:
     from practica.api import RunResult
@@ -227,7 +227,7 @@ class RunView:
     @property
     def when(self) -> str:
         """When it started, as a list shows it: ``2026-12-03 16:02 UTC``."""
-        return when(self.started)
+        return moment(self.started, seconds=False)
 
     @property
     def metric(self) -> Metric:
@@ -409,14 +409,6 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
             out.update(flatten(v, f"{prefix}.{i}" if prefix else str(i)))
         return out
     return {prefix: value}
-
-
-def when(started: str | None) -> str:
-    """run.json's ISO start as a reader scans a list: ``2026-12-03 16:02 UTC``; a dash when unrecorded."""
-    try:
-        return datetime.fromisoformat(started).strftime("%Y-%m-%d %H:%M %Z").strip() if started else DASH
-    except ValueError:
-        return started or DASH
 
 
 def setting(value: Any, present: bool = True) -> str:

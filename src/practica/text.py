@@ -1,5 +1,5 @@
 """Every quantity as a reader sees it, in one place: ``97.3%``, ``3.2 points``, ``1.2 ms``, ``117 kB``,
-``1.25 M`` params, ``3 min 12 s``, ``1 warm-up epoch``.
+``1.25 M`` params, ``3 min 12 s``, ``1 warm-up epoch``, ``2026-12-03 16:02:10 UTC``.
 
 One kind of number, one function: the report, the terminal and the diagnosis's sentences all call
 these, so a quantity printed twice reads the same both times. Each takes ``None`` or a non-finite
@@ -10,6 +10,7 @@ only: the CLI imports it without pulling in the report's dependencies.
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from typing import TypeGuard
 
 DASH = "—"
@@ -113,6 +114,22 @@ def duration(seconds: float | None) -> str:
         return f"{minutes} min {rest:02d} s"
     hours, rest = divmod(round(seconds) // 60, 60)
     return f"{hours} h {rest:02d} min"
+
+
+def moment(when: str | float | None, *, seconds: bool = True) -> str:
+    """An instant as a reader scans it: an ISO 8601 string in its own zone
+    ('2026-12-03T16:02:10.5+00:00' → '2026-12-03 16:02:10 UTC'), epoch seconds in UTC; ``seconds=False`` stops
+    at the minute ('2026-12-03 16:02 UTC'). A dash for nothing; a string that is not ISO 8601, as given."""
+    if isinstance(when, str):
+        try:
+            instant = datetime.fromisoformat(when)
+        except ValueError:
+            return when or DASH
+    elif _present(when):
+        instant = datetime.fromtimestamp(when, UTC)
+    else:
+        return DASH
+    return instant.strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z").strip()
 
 
 def plural(n: float, word: str, many: str | None = None) -> str:

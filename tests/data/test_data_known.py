@@ -8,7 +8,6 @@ import gzip
 import hashlib
 import io
 import re
-import socket
 import tarfile
 import threading
 import urllib.request
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from net_support import free_port
 
 from practica.config.load import load_suite, suite_from_dict
 from practica.config.schema import SourceSpec
@@ -341,9 +341,7 @@ def test_a_checksum_mismatch_is_an_error_and_leaves_no_file(
 
 
 def test_no_network_names_the_url_and_both_ways_out(monkeypatch) -> None:
-    with socket.socket() as s:  # a port nothing listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # nothing listens on it
     monkeypatch.setenv(download.MIRROR_ENV, f"http://127.0.0.1:{port}/data")
     with pytest.raises(DataError) as err:
         load_known(SourceSpec(source="cifar10"))

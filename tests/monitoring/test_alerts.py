@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+from net_support import free_port
 
 from practica.errors import MonitorError
 from practica.monitoring import Alerter, DriftCheck, DriftReport
@@ -67,9 +67,7 @@ def test_alerts_are_logged_and_posted_once_per_change(webhook, caplog):
 
 
 def test_a_webhook_that_does_not_answer_is_warned_about_once(caplog):
-    with socket.socket() as s:  # a port nothing listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # nothing listens on it
     alerter = Alerter(webhook=f"http://127.0.0.1:{port}/hook", timeout_s=0.5)
     with caplog.at_level(logging.WARNING, logger="practica"):
         alerter.notify(report("psi:a"))

@@ -9,6 +9,7 @@ from sklearn.datasets import load_digits, load_iris
 
 from practica.bundle.reference import input_reference, output_reference
 from practica.monitoring import DriftReport, PredictionRow, Thresholds, drift_report
+from practica.monitoring.drift import PSI_FLOOR, psi
 from practica.monitoring.summaries import input_summaries
 
 
@@ -163,3 +164,16 @@ def test_a_channel_mean_past_its_threshold_in_a_small_window_is_chance_until_the
     large = by_id(drift_report(window(1000), reference))["channel_mean:0"]
     assert large.value > 0.05 and large.p_value < 0.001 and large.alert
     assert "brighter by" in large.sentence and "more than the 0.05 allowed" in large.sentence
+
+
+def test_psi_is_zero_for_the_same_shares_and_grows_with_the_shift():
+    ref = np.array([0.25, 0.25, 0.25, 0.25])
+    assert psi(ref, ref) == pytest.approx(0.0)
+    small, large = psi(ref, np.array([0.3, 0.2, 0.25, 0.25])), psi(ref, np.array([0.7, 0.1, 0.1, 0.1]))
+    assert 0 < small < 0.1 < 0.25 < large
+
+
+def test_psi_floors_an_empty_bin_at_the_floor_asked_for():
+    ref, new = np.array([0.0, 1.0]), np.array([0.5, 0.5])
+    assert np.isfinite(psi(ref, new))
+    assert psi(ref, new, floor=1e-4) > psi(ref, new) == pytest.approx(psi(np.array([PSI_FLOOR, 1.0]), new))

@@ -4,13 +4,11 @@
 from __future__ import annotations
 
 import re
-import socket
-import threading
 import time
 
 import numpy as np
 import pytest
-import uvicorn
+from net_support import free_port, live_server
 from typer.testing import CliRunner
 
 from practica.bundle import load_bundle
@@ -85,10 +83,7 @@ def test_bad_log_files_exit_2_with_a_clear_message(tmp_path, make, message):
 
 
 def test_a_url_that_does_not_answer(tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    result = runner.invoke(app, ["monitor", f"http://127.0.0.1:{port}", "--out", str(tmp_path / "m.html")])
+    result = runner.invoke(app, ["monitor", f"http://127.0.0.1:{free_port()}", "--out", str(tmp_path / "m.html")])
     assert result.exit_code == 2
     assert "no answer from" in result.output and "is the server running" in result.output
 
@@ -99,7 +94,7 @@ def test_report_from_a_running_server(cnn_bundle, tiny_run, tmp_path):
     bundle = load_bundle(cnn_bundle, threads=1)
     images = tiny_run.splits.test.x
     for settings, monitored in ((ServeSettings(monitor_db=str(tmp_path / "log.db")), True), (ServeSettings(), False)):
-        with live_server(create_app(bundle, settings)) as url:
+        with live_server(create_app(bundle, settings)) as (_, url):
             import httpx
 
             r = httpx.post(f"{url}/v1/predict", json={"inputs": [{"pixels": x.tolist()} for x in images[:40]]})
@@ -111,27 +106,6 @@ def test_report_from_a_running_server(cnn_bundle, tiny_run, tmp_path):
         else:
             assert result.exit_code == 2
             assert "answered 404" in result.output and "--monitor-db PATH" in result.output
-
-
-class live_server:  # noqa: N801 (a context manager named for what it gives)
-    def __init__(self, application) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.server = uvicorn.Server(uvicorn.Config(application, log_level="warning"))
-
-    def __enter__(self) -> str:
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-        self.thread.start()
-        for _ in range(500):
-            if self.server.started:
-                break
-            time.sleep(0.02)
-        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-
-    def __exit__(self, *_) -> None:
-        self.server.should_exit = True
-        self.thread.join(15)
-        self.sock.close()
 
 
 @pytest.mark.parametrize("options, message", [

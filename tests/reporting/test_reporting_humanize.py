@@ -65,3 +65,17 @@ def test_formats(fn, value, text: str) -> None:
 ])
 def test_plural(n, word: str, many: str | None, text: str) -> None:
     assert h.plural(n, word, many) == text
+
+
+@pytest.mark.parametrize("when, seconds, text", [
+    ("2026-12-03T16:02:10.123+00:00", True, "2026-12-03 16:02:10 UTC"),  # a record's ISO stamp, in its own zone
+    ("2026-12-03T16:02:10+00:00", False, "2026-12-03 16:02 UTC"),
+    ("2026-12-03T16:02:10", True, "2026-12-03 16:02:10"),  # no zone recorded: none shown
+    (1_796_313_730.5, True, "2026-12-03 16:02:10 UTC"),  # epoch seconds, in UTC
+    ("yesterday", True, "yesterday"),  # not ISO 8601: as given
+    ("", True, "—"),
+    (None, True, "—"),
+    (math.nan, True, "—"),
+])
+def test_an_instant_reads_the_same_everywhere(when, seconds, text):
+    assert h.moment(when, seconds=seconds) == text

@@ -109,3 +109,16 @@ def test_the_cli_prints_the_problem_and_exits_2(tmp_path):
     assert result.exit_code == 2
     assert "unknown key 'promotoin'" in result.output
     assert not (tmp_path / "runs").exists()  # nothing written
+
+
+@pytest.mark.parametrize("text, message", [
+    ("name: " + "[" * 20_000 + "\n", r"nests values 51 levels deep \(line 1\); a pipeline nests at most 50"),
+    ("a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n"
+                                                   for p, c in zip("abcde", "bcdef", strict=True)),
+     r"holds over 100,000 values once its aliases \(\*name\) are expanded"),
+])
+def test_a_pipeline_file_is_read_within_the_suite_files_bounds(tmp_path, text, message):
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_pipeline(path)

@@ -1,24 +1,10 @@
-"""Helpers for the deployment tests: an in-process client on a Deployment's app, and metrics read back."""
+"""Helpers for the deployment tests: metrics read back, and a wait for a condition (the in-process client on a
+Deployment's app is ``serving_support.serving``, which takes a bundle or a deployment)."""
 
 from __future__ import annotations
 
 import asyncio
 import re
-from contextlib import asynccontextmanager
-
-import httpx
-
-from practica.serving import ServeSettings, create_app
-
-
-@asynccontextmanager
-async def deployed(deployment, **settings):
-    """An httpx client on the app of ``deployment``, in process, with its lifespan (warm-up, watcher) running."""
-    app = create_app(deployment, ServeSettings(**settings))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client
 
 
 def metric(text: str, name: str, **labels: str) -> float:

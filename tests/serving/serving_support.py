@@ -1,16 +1,15 @@
-"""Helpers for the serving tests: clients on an app (in process, or a real uvicorn server) and encoded images."""
+"""Helpers for the serving tests: a client on an app (in process) and encoded images; a real uvicorn server is
+``net_support.live_server``."""
 
 from __future__ import annotations
 
 import base64
 import io
-import socket
 import threading
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager
 
 import httpx
 import numpy as np
-import uvicorn
 from PIL import Image
 
 from practica.serving import ServeSettings, create_app
@@ -18,34 +17,13 @@ from practica.serving import ServeSettings, create_app
 
 @asynccontextmanager
 async def serving(bundle, **settings):
-    """An httpx client on the app, in process, with its lifespan (model warm-up, batcher) running."""
+    """An httpx client on the app of ``bundle`` (or of a ``Deployment``), in process, with its lifespan (model
+    warm-up, batcher, a registry watcher) running."""
     app = create_app(bundle, ServeSettings(**settings))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield client
-
-
-@contextmanager
-def live_server(app):
-    """A real uvicorn server on a free loopback port, in a thread; yields (server, base URL)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=10)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        for _ in range(500):
-            if server.started or not thread.is_alive():
-                break
-            threading.Event().wait(0.02)
-        assert server.started, "the server did not start"
-        yield server, f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(15)
-        sock.close()
 
 
 def encode(image: np.ndarray, fmt: str = "PNG") -> bytes:

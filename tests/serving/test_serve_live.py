@@ -12,7 +12,8 @@ import time
 
 import httpx
 import pytest
-from serving_support import CountingBundle, encode, live_server
+from net_support import live_server
+from serving_support import CountingBundle, encode
 
 from practica.serving import ServeSettings, create_app
 

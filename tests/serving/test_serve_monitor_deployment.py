@@ -4,7 +4,8 @@ drift is judged on the new primary's answers against its own reference."""
 from __future__ import annotations
 
 import pytest
-from deploy_support import deployed, eventually
+from deploy_support import eventually
+from serving_support import serving
 
 from practica.monitoring.log import read_rows
 from practica.serving.deployment import Challenger, Deployment
@@ -18,7 +19,7 @@ def one(image) -> dict:
 
 async def test_shadow_rows_are_logged_beside_the_primary(cnn, baseline, digit_images, tmp_path):
     db = tmp_path / "log.db"
-    async with deployed(Deployment(cnn, shadow=Challenger(baseline)), monitor_db=str(db)) as client:
+    async with serving(Deployment(cnn, shadow=Challenger(baseline)), monitor_db=str(db)) as client:
         for image in digit_images:
             assert (await client.post("/v1/predict", json=one(image))).status_code == 200
 
@@ -36,7 +37,7 @@ async def test_shadow_rows_are_logged_beside_the_primary(cnn, baseline, digit_im
 
 async def test_after_a_swap_the_monitor_follows_the_new_primary(cnn, baseline, digit_images, tmp_path):
     deployment = Deployment(cnn)
-    async with deployed(deployment, monitor_db=str(tmp_path / "log.db")) as client:
+    async with serving(deployment, monitor_db=str(tmp_path / "log.db")) as client:
         for image in digit_images:
             await client.post("/v1/predict", json=one(image))
         before = (await client.get("/v1/monitor")).json()

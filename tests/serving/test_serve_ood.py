@@ -97,8 +97,9 @@ def test_the_page_warns_when_an_input_does_not_look_like_the_training_data(cnn, 
 
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"no Chromium at {CHROMIUM}; install it with: apt-get install -y chromium")
+    from net_support import live_server
     from playwright.sync_api import sync_playwright
-    from serving_support import encode, live_server
+    from serving_support import encode
 
     from practica.bundle.ood import OodScorer
     from practica.serving import ServeSettings, create_app

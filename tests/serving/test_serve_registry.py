@@ -7,7 +7,8 @@ import asyncio
 import shutil
 
 import pytest
-from deploy_support import deployed, eventually, metric
+from deploy_support import eventually, metric
+from serving_support import serving
 
 from practica.registry import Registry
 from practica.serving.rollout import build_deployment
@@ -29,7 +30,7 @@ async def test_a_promotion_under_load_switches_models_without_a_failed_request(r
     body = {"inputs": [{"pixels": im.tolist()} for im in digit_images[:2]]}
     seen: list[tuple[int, str]] = []
     stop = asyncio.Event()
-    async with deployed(deployment, max_wait_ms=2) as client:
+    async with serving(deployment, max_wait_ms=2) as client:
         assert (await client.get("/v1/health")).json()["registry"] == {"alias": "production", "version": 1}
 
         async def load() -> None:
@@ -65,7 +66,7 @@ async def test_a_promotion_under_load_switches_models_without_a_failed_request(r
 async def test_a_version_that_cannot_load_is_not_swapped_in(registry, cnn, digit_images, caplog):
     deployment = build_deployment(bundle=None, registry=registry.root, threads=1, poll_s=0.05)
     (registry.path(2) / "model.onnx").write_bytes(b"damaged on disk")
-    async with deployed(deployment) as client:
+    async with serving(deployment) as client:
         registry.promote("production", 2)
         await eventually(lambda: _metrics_show(client, "practica_model_reload_failures_total", model="v2"))
         answer = await client.post("/v1/predict", json={"inputs": [{"pixels": digit_images[0].tolist()}]})
@@ -78,7 +79,7 @@ async def test_a_version_that_cannot_load_is_not_swapped_in(registry, cnn, digit
 async def test_rolling_the_alias_back_switches_back(registry, cnn, baseline, digit_images):
     registry.promote("production", 2)
     deployment = build_deployment(bundle=None, registry=registry.root, threads=1, poll_s=0.05)
-    async with deployed(deployment) as client:
+    async with serving(deployment) as client:
         assert (await client.get("/v1/health")).json()["model_version"] == baseline.version
         registry.rollback("production", reason="worse in production")
 
@@ -101,7 +102,7 @@ async def test_a_model_of_other_inputs_is_refused(registry, tmp_path, cnn_bundle
     changed = load_bundle(other)
     changed.input = type(changed.input)(**{**changed.input.__dict__, "shape": (16, 16, 1)})
     deployment = Deployment(served)
-    async with deployed(deployment):
+    async with serving(deployment):
         with pytest.raises(BundleError, match="cannot answer the same requests"):
             await deployment.swap_primary(changed)
     assert deployment.primary.bundle is served
@@ -122,7 +123,7 @@ async def test_a_request_in_flight_finishes_on_the_old_model_and_the_old_batcher
 
     slow_old = CountingBundle(cnn, delay=0.5)
     deployment = Deployment(slow_old)
-    async with deployed(deployment) as client:
+    async with serving(deployment) as client:
         body = {"inputs": [{"pixels": digit_images[0].tolist()}]}
         in_flight = asyncio.create_task(client.post("/v1/predict", json=body))
         await eventually(lambda: _is_set(slow_old.running))

@@ -7,8 +7,8 @@ import asyncio
 
 import numpy as np
 import pytest
-from deploy_support import deployed, eventually, metric
-from serving_support import CountingBundle
+from deploy_support import eventually, metric
+from serving_support import CountingBundle, serving
 
 from practica.registry import Registry
 from practica.serving.canary import CanaryPolicy, in_canary
@@ -26,7 +26,7 @@ async def test_the_shadow_sees_every_request_and_answers_none(cnn, baseline, dig
     deployment = Deployment(cnn, shadow=Challenger(baseline))
     rows = []
     deployment.on_prediction = rows.extend
-    async with deployed(deployment) as client:
+    async with serving(deployment) as client:
         answers = [await client.post("/v1/predict", json=one(im)) for im in digit_images]
 
         async def compared() -> bool:
@@ -53,7 +53,7 @@ async def test_the_shadow_sees_every_request_and_answers_none(cnn, baseline, dig
 
 async def test_a_failing_shadow_fails_no_request(cnn, baseline, digit_images, caplog):
     broken = CountingBundle(baseline, error=RuntimeError("shadow is broken"))
-    async with deployed(Deployment(cnn, shadow=Challenger(broken))) as client:
+    async with serving(Deployment(cnn, shadow=Challenger(broken))) as client:
         answers = [await client.post("/v1/predict", json=one(im)) for im in digit_images]
 
         async def counted() -> bool:
@@ -75,7 +75,7 @@ def test_canary_membership_is_sticky_and_about_the_fraction():
 
 async def test_canary_clients_get_the_challenger_and_are_told(cnn, baseline, digit_images):
     deployment = Deployment(cnn, canary=Challenger(baseline), canary_fraction=0.3)
-    async with deployed(deployment) as client:
+    async with serving(deployment) as client:
         roles = {}
         for i in range(40):
             headers = {"X-Client-ID": f"user-{i}"}
@@ -107,7 +107,7 @@ async def test_a_broken_canary_is_rolled_back_and_fails_no_request_after(cnn, ba
     broken = CountingBundle(baseline, error=RuntimeError("canary crashed"))
     policy = CanaryPolicy(max_error_rate=0.05, min_requests=10, window=50)
     deployment = Deployment(cnn, canary=Challenger(broken), canary_fraction=0.25, canary_policy=policy)
-    async with deployed(deployment) as client:
+    async with serving(deployment) as client:
         answers = await _traffic(client, digit_images[0], clients=40, rounds=6)
         late = await _traffic(client, digit_images[0], clients=40, rounds=2)
         health = (await client.get("/v1/health")).json()
@@ -125,7 +125,7 @@ async def test_a_slow_canary_is_rolled_back_without_a_failed_request(cnn, baseli
     slow = CountingBundle(baseline, delay=0.06)
     policy = CanaryPolicy(max_p95_ms=30, min_requests=5, window=20)
     deployment = Deployment(cnn, canary=Challenger(slow), canary_fraction=0.25, canary_policy=policy)
-    async with deployed(deployment) as client:
+    async with serving(deployment) as client:
         answers = await _traffic(client, digit_images[0], clients=40, rounds=4)
         late = await _traffic(client, digit_images[0], clients=40, rounds=1)
         health = (await client.get("/v1/health")).json()
@@ -145,7 +145,7 @@ async def test_a_rolled_back_canary_is_recorded_in_the_registry(tmp_path, cnn_bu
                                   policy=CanaryPolicy(min_requests=5, window=20))
     assert deployment.canary is not None
     deployment.canary.bundle = CountingBundle(deployment.canary.bundle, error=RuntimeError("broken"))
-    async with deployed(deployment) as client:
+    async with serving(deployment) as client:
         await _traffic(client, digit_images[0], clients=20, rounds=3)
 
         async def recorded() -> bool:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from fnmatch import fnmatch
 import httpx
 import numpy as np
 import pytest
+from net_support import free_port
 from packaging.requirements import Requirement
 from serving_support import encode
 from slim_support import PYPROJECT, attempted, pyproject, refused_modules, slim_env, training_modules
@@ -119,12 +119,6 @@ def test_registry_commands_without_the_training_stack(env, cnn_bundle, baseline_
         answer = serve_and_predict([], env, digit_images[0])  # the production alias of $PRACTICA_REGISTRY
         assert answer["model_version"].startswith("tiny/cnn@")
     assert not attempted(env) & training_modules()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def serve_and_predict(args: list[str], env: dict[str, str], image: np.ndarray, pages: tuple[str, ...] = ("/",)) -> dict:

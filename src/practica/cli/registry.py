@@ -15,7 +15,7 @@ from rich.table import Table
 
 from practica.cli.terminal import console, fail
 from practica.errors import PracticaError
-from practica.text import DASH
+from practica.text import DASH, moment
 
 if TYPE_CHECKING:
     from practica.registry import Registry
@@ -54,7 +54,7 @@ def list_versions(registry: RegistryDir = None) -> None:
         table.add_column(col, justify="right" if col == "version" else "left")
     for v in versions:
         table.add_row(f"v{v.number}", f"[bold green]{escape(', '.join(by_version.get(v.number, [])))}[/]",
-                      escape(v.bundle_version), v.registered[:19].replace("T", " "), escape(v.note or DASH))
+                      escape(v.bundle_version), moment(v.registered), escape(v.note or DASH))
     console.print(table)
 
 
@@ -147,7 +147,7 @@ def show(
     if history:
         console.print("[bold]history[/]")
         for e in history[-SHOWN_EVENTS:]:
-            console.print(f"  {e.get('time', '')[:19].replace('T', ' ')}  {escape(_event_text(e))}")
+            console.print(f"  {moment(e.get('time'))}  {escape(_event_text(e))}")
 
 
 def _event_text(event: dict) -> str:

@@ -15,8 +15,7 @@ from rich.table import Table
 
 from practica.cli.terminal import console, fail
 from practica.errors import PracticaError, RunError
-from practica.runs import when
-from practica.text import DASH, count, duration, size
+from practica.text import DASH, count, duration, moment, size
 
 if TYPE_CHECKING:
     from practica.runs import Comparison, RunView
@@ -49,8 +48,8 @@ def list_runs(
         table.add_column(col, justify="right" if col == "wall time" else "left")
     for e in entries:
         figure = DASH if e.metric is None else f"{e.metric.show_with(e.value, e.interval)} {e.metric.name}"
-        table.add_row(e.run_id, escape(e.suite), when(e.started), e.status, escape(e.chosen or DASH), figure,
-                      duration(e.seconds))
+        table.add_row(e.run_id, escape(e.suite), moment(e.started, seconds=False), e.status, escape(e.chosen or DASH),
+                      figure, duration(e.seconds))
     console.print(table)
 
 
@@ -63,7 +62,7 @@ def show(
     view = _read(run, runs_dir)
     r = view.result
     metric = view.metric
-    console.print(f"[bold]{escape(view.label)}[/] · {r.status} · started {when(view.started)} · "
+    console.print(f"[bold]{escape(view.label)}[/] · {r.status} · started {moment(view.started, seconds=False)} · "
                   f"wall time {duration(view.seconds)}")
     console.print(f"  [dim]{escape(str(r.run_dir))}[/]")
     table = Table(show_edge=False, box=None, padding=(0, 2), pad_edge=False)
@@ -137,7 +136,7 @@ def _print_comparison(c: Comparison) -> None:
     for name, run in zip(names, c.runs, strict=True):
         r = run.result
         console.print(f"  [bold]{name}[/]  {escape(run.label)}  {r.status}, chosen {escape(r.chosen or 'none')}, "
-                      f"started {when(run.started)}, wall time {duration(run.seconds)}, "
+                      f"started {moment(run.started, seconds=False)}, wall time {duration(run.seconds)}, "
                       f"practica {escape(run.code_version or DASH)}")
     if c.same_data:
         console.print(f"[bold]Data:[/] the same in every run (fingerprint {(c.runs[0].fingerprint or '')[:12]})")

@@ -27,31 +27,38 @@ _REPLACE_ON_NEW_NAME = ("optimizer", "schedule")
 def load_suite(path: str | Path) -> Suite:
     """Load and validate a suite file; relative data paths are resolved against its folder."""
     path = Path(path)
+    raw = read_yaml_file(path, kind="suite", max_bytes=MAX_SUITE_BYTES, typical="suites are a few KB",
+                         example="examples/digits.yaml")
+    return suite_from_dict(raw, base_dir=path.parent, origin=str(path))
+
+
+def read_yaml_file(path: Path, *, kind: str, max_bytes: int, typical: str, example: str) -> Any:
+    """The YAML in a ``kind`` file ("suite", "pipeline"), read safely: a file, at most ``max_bytes``, UTF-8,
+    bounded in depth and in values once aliases are expanded; a ConfigError names the problem and the fix."""
     if not path.is_file():
         hint = " (it is a folder; give the .yaml file inside it)" if path.is_dir() else ""
-        raise ConfigError(f"suite file {path} not found{hint}. "
-                          "Give the path to a suite .yaml, e.g. examples/digits.yaml.")
+        raise ConfigError(f"{kind} file {path} not found{hint}. "
+                          f"Give the path to a {kind} .yaml, e.g. {example}.")
     size = path.stat().st_size
-    if size > MAX_SUITE_BYTES:
+    if size > max_bytes:
         raise ConfigError(
-            f"{path} is {size:,} bytes; a suite file is at most {MAX_SUITE_BYTES:,} (suites are a few KB). "
-            "Check that this is the suite .yaml, not a data file."
+            f"{path} is {size:,} bytes; a {kind} file is at most {max_bytes:,} ({typical}). "
+            f"Check that this is the {kind} .yaml, not a data file."
         )
     try:
         text = path.read_text(encoding="utf-8")
-        _check_yaml_bounds(text, path)
-        raw = yaml.safe_load(text)
+        _check_yaml_bounds(text, path, kind)
+        return yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or str(err)
         raise ConfigError(f"{path} is not valid YAML{where}: {problem}. Fix the syntax there.") from None
     except UnicodeDecodeError:
-        raise ConfigError(f"{path} is not a text file; a suite file is UTF-8 YAML.") from None
-    return suite_from_dict(raw, base_dir=path.parent, origin=str(path))
+        raise ConfigError(f"{path} is not a text file; a {kind} file is UTF-8 YAML.") from None
 
 
-def _check_yaml_bounds(text: str, path: Path) -> None:
+def _check_yaml_bounds(text: str, path: Path, kind: str) -> None:
     """Walk the YAML's parse events (no recursion, nothing built) and refuse nesting deeper than
     ``MAX_YAML_DEPTH`` or more than ``MAX_YAML_NODES`` values once aliases are expanded."""
     # Per open collection: [its anchor, its value count, its height]; per anchor: (count, height).
@@ -66,13 +73,13 @@ def _check_yaml_bounds(text: str, path: Path) -> None:
         where = f" (line {mark.line + 1})"
         if depth > MAX_YAML_DEPTH:
             raise ConfigError(
-                f"{path} nests values {depth} levels deep{where}; a suite nests at most {MAX_YAML_DEPTH}. "
+                f"{path} nests values {depth} levels deep{where}; a {kind} nests at most {MAX_YAML_DEPTH}. "
                 "Check the brackets and indentation there."
             )
         if sum(frame[1] for frame in stack) > MAX_YAML_NODES:
             raise ConfigError(
                 f"{path} holds over {MAX_YAML_NODES:,} values once its aliases (*name) are expanded{where}; a "
-                "suite holds a few hundred. Write the values out instead of repeating anchors (&name) inside "
+                f"{kind} holds a few hundred. Write the values out instead of repeating anchors (&name) inside "
                 "each other."
             )
 

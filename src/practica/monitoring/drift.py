@@ -301,10 +301,17 @@ def _ood_checks(live: list[PredictionRow], ood: dict, t: Thresholds) -> list[Dri
 # ---------------------------------------------------------------------------------------- statistics
 
 
-def psi(expected: np.ndarray, actual: np.ndarray) -> float:
-    """Population stability index of two share vectors over the same bins: Σ (a − e) · ln(a / e)."""
-    e = np.maximum(np.asarray(expected, dtype=float), PSI_FLOOR)
-    a = np.maximum(np.asarray(actual, dtype=float), PSI_FLOOR)
+def psi(expected: np.ndarray, actual: np.ndarray, *, floor: float = PSI_FLOOR) -> float:
+    """Population stability index of two share vectors over the same bins: Σ (a − e) · ln(a / e), each share
+    floored at ``floor`` (an empty bin counts as that share, so PSI stays finite).
+
+    >>> round(psi(np.array([0.5, 0.5]), np.array([0.5, 0.5])), 6)
+    0.0
+    >>> round(psi(np.array([0.5, 0.5]), np.array([0.9, 0.1])), 3)
+    0.879
+    """
+    e = np.maximum(np.asarray(expected, dtype=float), floor)
+    a = np.maximum(np.asarray(actual, dtype=float), floor)
     return float(np.sum((a - e) * np.log(a / e)))
 
 

@@ -7,7 +7,6 @@ current window's checks and alerts in words.
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,13 +36,15 @@ class Figure:
 
     @property
     def src(self) -> str:
-        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
+        from practica.reporting import plots
+
+        return plots.png_src(self.png)
 
     @property
     def css_width(self) -> int:
         from practica.reporting import plots
 
-        return round(int.from_bytes(self.png[16:20], "big") * 110 / plots.DPI)
+        return plots.css_width(self.png)
 
 
 def write_monitor_page(data: MonitorData, out: Path, *, window: int,
@@ -63,8 +64,8 @@ def write_monitor_page(data: MonitorData, out: Path, *, window: int,
     figures = _figures(data.rows, history, t) if data.rows else []
     page = environment().get_template("monitor.html").render(
         data=data, report=current, figures=figures, window=window, windows=len(windows), left_out=left_out,
-        when=_when, percent=text.percent, plural=text.plural, roles=_roles(data.rows),
-        span=_span(data.rows), generated=_when(datetime.now(UTC).timestamp()),
+        when=text.moment, percent=text.percent, plural=text.plural, roles=_roles(data.rows),
+        span=_span(data.rows), generated=text.moment(datetime.now(UTC).timestamp()),
     )
     write_text(out, page)
     return current
@@ -250,10 +251,4 @@ def _roles(rows: list[PredictionRow]) -> dict[str, int]:
 def _span(rows: list[PredictionRow]) -> str:
     if not rows:
         return "no rows"
-    return f"{_when(rows[0].time)} to {_when(rows[-1].time)}"
-
-
-def _when(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f"{text.moment(rows[0].time)} to {text.moment(rows[-1].time)}"

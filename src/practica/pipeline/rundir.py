@@ -229,6 +229,16 @@ class ExperimentDir:
         return _EVALUATION.validate_python(read_json(self.metrics)) if self.metrics.is_file() else None
 
 
+def new_run_id(parent: Path) -> str:
+    """A run's name under ``parent``: the UTC time it began (``20261203-160210``), ``-2``, ``-3``... when taken."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    run_id, n = stamp, 1
+    while (parent / run_id).exists():
+        n += 1
+        run_id = f"{stamp}-{n}"
+    return run_id
+
+
 class RunDir:
     """One run of a suite, ``<runs root>/<suite>/<run-id>/``: its layout, and every record in it."""
 
@@ -245,12 +255,7 @@ class RunDir:
     @classmethod
     def create(cls, root: Path, suite: Suite) -> RunDir:
         """A new run of ``suite`` under ``root``, named by the UTC time it began; its suite.yaml written."""
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        run_id, n = stamp, 1
-        while (root / suite.name / run_id).exists():
-            n += 1
-            run_id = f"{stamp}-{n}"
-        run = cls(root / suite.name / run_id)
+        run = cls(root / suite.name / new_run_id(root / suite.name))
         run.path.mkdir(parents=True)
         write_text(run.suite_file, resolved_yaml(suite))
         return run

@@ -224,12 +224,19 @@ class Registry:
             os.fsync(f.fileno())
 
 
+def registry_dir(path: str | Path | None = None) -> Path | None:
+    """The registry folder asked for: ``path``, else $PRACTICA_REGISTRY when set; None when neither is given
+    (each caller says how to give one: --registry, a pipeline file's ``registry:``)."""
+    chosen = path if path is not None else os.environ.get(ENV_REGISTRY)
+    return Path(chosen) if chosen else None
+
+
 def open_registry(path: str | Path | None = None) -> Registry:
     """The registry at ``path``, else at $PRACTICA_REGISTRY; a RegistryError when neither is given."""
-    chosen = path if path is not None else os.environ.get(ENV_REGISTRY)
-    if not chosen:
+    chosen = registry_dir(path)
+    if chosen is None:
         raise RegistryError(f"no registry given: pass --registry DIR or set {ENV_REGISTRY}")
-    return Registry(Path(chosen))
+    return Registry(chosen)
 
 
 def _previous_target(history: list[dict], alias: str, current: int) -> int | None:

@@ -6,7 +6,6 @@ script). What it shows is ``practica.runs.Comparison``; this module only words a
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,12 +41,11 @@ class Curves:
 
     @property
     def src(self) -> str:
-        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
+        return plots.png_src(self.png)
 
     @property
     def css_width(self) -> int:
-        """Display width in CSS pixels, on the report's scale (one figure inch is 110 px)."""
-        return round(int.from_bytes(self.png[16:20], "big") * 110 / plots.DPI)
+        return plots.css_width(self.png)
 
 
 def write_compare_page(comparison: Comparison, path: Path) -> Path:

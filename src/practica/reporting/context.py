@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from practica.data.records import Skipped, skipped_noun
@@ -40,10 +39,7 @@ class Image:
 
     @property
     def css_width(self) -> int:
-        """Display width in CSS pixels: the same scale for every figure (one figure inch is 1.15
-        CSS inches, 110 px), so their text shows at one size whatever the figure's size."""
-        width = int.from_bytes(self.png[16:20], "big")  # from the PNG's IHDR chunk
-        return round(width * 110 / plots.DPI)
+        return plots.css_width(self.png)
 
 
 @dataclass(frozen=True)
@@ -177,7 +173,7 @@ def build(run: SuiteRun) -> Report:
                           for r in run.results),
         detail=_detail(chosen, run.splits.classes, task) if chosen else None,
         footer=(("Run", run.run_id), ("Code version", run.code_version or h.DASH),
-                ("Started", _when(run.started)), ("Duration", h.duration(run.seconds)),
+                ("Started", h.moment(run.started)), ("Duration", h.duration(run.seconds)),
                 ("Data fingerprint", run.splits.fingerprint[:12] or h.DASH)),
         bundle=str(run.bundle) if run.bundle else "",
         **_hygiene(run),
@@ -552,15 +548,6 @@ def _scored(history: History | None) -> str:
         return "The fitted model, scored on each split after training:"
     kept = f" (epoch {history.best_epoch})" if history.best_epoch else ""
     return f"The model kept{kept}, scored on each split after training:"
-
-
-def _when(iso: str) -> str:
-    """'2025-01-01T12:00:00+00:00' → '2025-01-01 12:00:00 UTC'; anything unparsable as given."""
-    try:
-        moment = datetime.fromisoformat(iso)
-    except (TypeError, ValueError):
-        return iso or h.DASH
-    return moment.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
 
 
 def _first_line(text: str) -> str:

@@ -6,7 +6,20 @@ wherever it is printed; this module only re-exports them for the report's code.
 
 from __future__ import annotations
 
-from practica.text import DASH, count, duration, loss, ms, per_second, percent, plural, points, significant, size
+from practica.text import (
+    DASH,
+    count,
+    duration,
+    loss,
+    moment,
+    ms,
+    per_second,
+    percent,
+    plural,
+    points,
+    significant,
+    size,
+)
 
-__all__ = ["DASH", "count", "duration", "loss", "ms", "per_second", "percent", "plural", "points", "significant",
-           "size"]
+__all__ = ["DASH", "count", "duration", "loss", "moment", "ms", "per_second", "percent", "plural", "points",
+           "significant", "size"]

@@ -7,7 +7,6 @@ visible; on the page they are data-URI PNGs, so the file travels alone.
 
 from __future__ import annotations
 
-import base64
 import io
 import math
 from collections.abc import Mapping, Sequence
@@ -42,7 +41,9 @@ def png(img: np.ndarray) -> bytes:
 
 
 def data_uri(img: np.ndarray, side: int = THUMB_PX) -> str:
-    return "data:image/png;base64," + base64.b64encode(png(upscaled(img, side))).decode("ascii")
+    from practica.reporting.plots import png_src
+
+    return png_src(png(upscaled(img, side)))
 
 
 def pair_images(pair: Pair, parts: Mapping[str, Dataset]) -> tuple[np.ndarray, np.ndarray] | None:

@@ -8,6 +8,7 @@ for the duration of one figure). PNG output goes through the Agg canvas.
 
 from __future__ import annotations
 
+import base64
 import io
 import math
 import textwrap
@@ -58,6 +59,18 @@ _STYLE: dict[RcKeyType, Any] = {
     "lines.linewidth": 1.8,
 }
 DPI = 144
+
+
+def png_src(png: bytes) -> str:
+    """A PNG as an ``<img src>``: a data URI, so that a page is one self-contained file."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def css_width(png: bytes) -> int:
+    """A figure's display width in CSS pixels: the same scale for every figure (one figure inch is 1.15
+    CSS inches, 110 px), so their text shows at one size whatever the figure's size."""
+    width = int.from_bytes(png[16:20], "big")  # from the PNG's IHDR chunk
+    return round(width * 110 / DPI)
 
 # Called with each figure once it is drawn, before it is cleared: how the tests look at the text of a
 # figure the report really draws (``figcheck.text_problems``).

@@ -7,12 +7,11 @@ script, no request to anywhere), so it can be mailed or archived as one file.
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from practica.io import write_bytes, write_text
-from practica.reporting import context
+from practica.reporting import context, plots
 from practica.reporting.context import Image
 from practica.reporting.templating import environment
 
@@ -52,7 +51,7 @@ def write_report(run: SuiteRun, out_dir: Path | None = None) -> tuple[Path, Path
 
 
 def _data_uri(image: Image) -> str:
-    return "data:image/png;base64," + base64.b64encode(image.png).decode("ascii")
+    return plots.png_src(image.png)
 
 
 def _relative_path(image: Image) -> str:

@@ -18,16 +18,14 @@ are to the suite's; outputs (``registry``, ``runs_dir``) are relative to the wor
 from __future__ import annotations
 
 import copy
-import os
 import re
 from pathlib import Path
 from typing import Any, Final, Literal
 
-import yaml
 from pydantic import Field, ValidationError, field_validator
 
 from practica.config.base import Strict
-from practica.config.load import format_validation_error, load_suite, suite_from_dict
+from practica.config.load import format_validation_error, load_suite, read_yaml_file, suite_from_dict
 from practica.config.schema import DatasetSpec, Suite
 from practica.errors import ConfigError
 
@@ -103,22 +101,9 @@ def load_pipeline(path: str | Path, *, registry: Path | None = None, runs_dir: P
     """Read and check a pipeline file and the suite it names; ``registry`` and ``runs_dir`` (the CLI's options)
     replace the file's. A ConfigError names the key and the fix."""
     path = Path(path)
-    if not path.is_file():
-        hint = " (it is a folder; give the .yaml file inside it)" if path.is_dir() else ""
-        raise ConfigError(f"pipeline file {path} not found{hint}. Give the path to a pipeline .yaml, e.g. "
-                          "src/practica/examples/digits_pipeline.yaml.")
-    if path.stat().st_size > MAX_PIPELINE_BYTES:
-        raise ConfigError(f"{path} is {path.stat().st_size:,} bytes; a pipeline file is at most "
-                          f"{MAX_PIPELINE_BYTES:,}. Check that this is the pipeline .yaml, not a data file.")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path} is not valid YAML{where}: {getattr(err, 'problem', None) or err}. "
-                          "Fix the syntax there.") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path} is not a text file; a pipeline file is UTF-8 YAML.") from None
+    raw = read_yaml_file(path, kind="pipeline", max_bytes=MAX_PIPELINE_BYTES,
+                         typical="pipelines are a few hundred bytes",
+                         example="src/practica/examples/digits_pipeline.yaml")
     return pipeline_from_dict(raw, base_dir=path.parent, origin=str(path), registry=registry, runs_dir=runs_dir,
                               path=path)
 
@@ -153,12 +138,11 @@ def pipeline_from_dict(raw: Any, *, base_dir: Path = Path("."), origin: str = "p
 
 def registry_path(spec: PipelineSpec) -> Path:
     """The registry the pipeline reads and writes: its own, else $PRACTICA_REGISTRY; a ConfigError when neither."""
-    from practica.registry import ENV_REGISTRY
+    from practica.registry import ENV_REGISTRY, registry_dir
 
-    if spec.registry is not None:
-        return spec.registry
-    if os.environ.get(ENV_REGISTRY):
-        return Path(os.environ[ENV_REGISTRY])
+    chosen = registry_dir(spec.registry)
+    if chosen is not None:
+        return chosen
     raise ConfigError(f"no registry: give registry: DIR in the pipeline file, pass --registry DIR, or set "
                       f"{ENV_REGISTRY}.")
 

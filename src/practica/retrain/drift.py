@@ -10,8 +10,8 @@ Conventionally under 0.1 is no shift, 0.1–0.25 a moderate one, above 0.25 a ma
 - Feature tables: each feature's histogram (the reference's bins over its training range), with a bin below the
   minimum and one above the maximum, whose reference share is 0: values outside the range the model saw count.
 
-Small and self-contained on purpose: the monitoring package (``practica.monitoring``) computes drift over
-served traffic; the two should share one PSI when both are merged.
+The PSI itself is the monitoring package's (``practica.monitoring.drift.psi``, drift over served traffic); the
+bins are the gate's own (monitoring folds values outside the training range into the outer bins).
 """
 
 from __future__ import annotations
@@ -20,7 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from practica.monitoring.drift import psi
+
 FLOOR = 1e-4  # the share an empty bin counts as: ln(0) is undefined, and one empty bin must not dominate
+# (the gate's own, below monitoring's PSI_FLOOR: a different floor would move the gate's figures)
 
 
 @dataclass(frozen=True)
@@ -32,19 +35,6 @@ class Shift:
 
     def to_dict(self) -> dict:
         return {"name": self.name, "psi": round(self.psi, 4)}
-
-
-def psi(reference: np.ndarray, new: np.ndarray) -> float:
-    """The PSI between two share vectors over the same bins (each summing to 1, or 0 for no samples).
-
-    >>> round(psi(np.array([0.5, 0.5]), np.array([0.5, 0.5])), 6)
-    0.0
-    >>> round(psi(np.array([0.5, 0.5]), np.array([0.9, 0.1])), 3)
-    0.879
-    """
-    ref = np.clip(np.asarray(reference, dtype=np.float64), FLOOR, None)
-    cur = np.clip(np.asarray(new, dtype=np.float64), FLOOR, None)
-    return float(np.sum((cur - ref) * np.log(cur / ref)))
 
 
 def shifts(x: np.ndarray, reference: dict, feature_names: tuple[str, ...] = ()) -> list[Shift]:
@@ -72,7 +62,7 @@ def _image_shifts(x: np.ndarray, ref: dict) -> list[Shift]:
     for c in range(channels):
         counts = np.histogram(pixels[:, c], bins=edges)[0]
         out.append(Shift(f"pixel histogram (channel {c})", psi(np.asarray(hist["frequencies"][c]),
-                                                                counts / max(1, len(pixels)))))
+                                                                counts / max(1, len(pixels)), floor=FLOOR)))
     quantiles = ref.get("image_brightness_quantiles")
     if quantiles:
         levels = np.array([float(q) for q in quantiles])
@@ -81,7 +71,7 @@ def _image_shifts(x: np.ndarray, ref: dict) -> list[Shift]:
         brightness = x.reshape(len(x), -1).mean(axis=1) / 255.0
         new_shares = np.bincount(np.searchsorted(cuts, brightness, side="right"),
                                  minlength=len(cuts) + 1) / max(1, len(x))
-        out.append(Shift("per-image brightness", psi(ref_shares, new_shares)))
+        out.append(Shift("per-image brightness", psi(ref_shares, new_shares, floor=FLOOR)))
     return out
 
 
@@ -99,5 +89,5 @@ def _feature_shifts(x: np.ndarray, ref: dict, names: tuple[str, ...]) -> list[Sh
         new_shares = np.concatenate([[below], inside, [above]]) / max(1, len(col))
         ref_shares = np.concatenate([[0.0], feature["histogram"]["frequencies"], [0.0]])
         name = names[j] if j < len(names) else str(j)
-        out.append(Shift(f"feature {name}", psi(ref_shares, new_shares)))
+        out.append(Shift(f"feature {name}", psi(ref_shares, new_shares, floor=FLOOR)))
     return out

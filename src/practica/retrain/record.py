@@ -81,11 +81,9 @@ class PipelineRun:
     @classmethod
     def create(cls, runs_dir: Path, name: str, *, pipeline_file: Path, registry: Path, alias: str,
                code_version: str) -> PipelineRun:
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        run_id, n = stamp, 1
-        while (runs_dir / name / run_id).exists():
-            n += 1
-            run_id = f"{stamp}-{n}"
+        from practica.pipeline.rundir import new_run_id
+
+        run_id = new_run_id(runs_dir / name)
         path = runs_dir / name / run_id
         path.mkdir(parents=True)
         if pipeline_file.is_file():

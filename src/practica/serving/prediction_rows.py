@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from practica.monitoring.summaries import input_summaries
+
 Role = Literal["primary", "shadow", "canary"]
 
 
@@ -33,27 +35,19 @@ class ServedPrediction:
     error: str | None
 
 
-def input_summary(x: np.ndarray) -> dict[str, Any]:
-    """One input in a few numbers: an image's brightness, contrast and channel means (0–1), a table's values."""
-    if x.ndim == 3:  # (H, W, C) pixels 0–255
-        scaled = x.astype(np.float32) / 255
-        return {"brightness": float(scaled.mean()), "contrast": float(scaled.std()),
-                "channel_means": [float(m) for m in scaled.mean(axis=(0, 1))]}
-    return {"features": [float(v) for v in np.asarray(x, dtype=np.float64).reshape(-1)]}
-
-
 def prediction_rows(x: np.ndarray, outputs: Sequence[str | float], confidence: list[float] | None,
                     answer: Any = None, *, model_version: str, role: Role, request_id: str, client: str | None,
                     latency_ms: float) -> list[ServedPrediction]:
     """One row per input; ``answer`` is the batcher's ``Scored`` record (its OOD scores and flags, when the
-    bundle has them)."""
+    bundle has them). Each input's summary is the monitoring log's own (``monitoring.summaries``)."""
     now = time.time()
+    summaries = input_summaries(x)
     scores = getattr(answer, "ood_scores", None)
     flags = getattr(answer, "ood_flags", None)
     return [ServedPrediction(time=now, model_version=model_version, role=role, request_id=request_id, client=client,
-                             input_summary=input_summary(xi), output=out,
+                             input_summary=summary, output=out,
                              confidence=None if confidence is None else confidence[i],
                              ood_score=None if scores is None else float(scores[i]),
                              ood_flag=None if flags is None else bool(flags[i]),
                              latency_ms=latency_ms, error=None)
-            for i, (xi, out) in enumerate(zip(x, outputs, strict=True))]
+            for i, (summary, out) in enumerate(zip(summaries, outputs, strict=True))]

@@ -6,14 +6,13 @@ versions (``3``, ``v3``) or aliases; without one, they are bundle folders. ``--c
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from practica.bundle.load import Bundle, load_bundle
 from practica.errors import RegistryError
-from practica.registry import ENV_REGISTRY, Registry, open_registry
+from practica.registry import ENV_REGISTRY, Registry, open_registry, registry_dir
 from practica.serving.canary import CanaryPolicy
 from practica.serving.deployment import Challenger, Deployment, RegistrySource
 
@@ -41,7 +40,7 @@ def build_deployment(*, bundle: Path | None, registry: Path | None, alias: str =
     if bundle is not None and registry is not None:
         raise RegistryError("give a BUNDLE or --registry DIR, not both (with --registry, the alias's version is "
                             "served: --alias)")
-    if bundle is None and registry is None and not os.environ.get(ENV_REGISTRY):
+    if bundle is None and registry_dir(registry) is None:
         raise RegistryError(f"nothing to serve: give a BUNDLE folder, or --registry DIR (or set {ENV_REGISTRY}) "
                             "to serve its production alias")
     canary_ref, fraction = parse_canary(canary) if canary is not None else (None, 0.0)
