@@ -277,7 +277,7 @@ def _section(study: Study, run: SuiteRun) -> StudySection:
     if study.importances:
         importances = Image(f"tuning-importances-{key}", f"Parameter importances in the {study.name} study",
                             tp.importances(study.importances,
-                                           title=f"Parameter importances for {metric.label} (fANOVA)"))
+                                           title=f"What moved {metric.label} (fANOVA)"))
     front_image = None
     rejected = {x.experiment for x in run.decision.ranking if x.status == "rejected"}
     if multi:
