@@ -38,6 +38,10 @@ from practica.bundle import load_bundle
 PRACTICA = [sys.executable, "-m", "practica"]
 
 
+class _Skip(Exception):
+    """A phase not asked for (--phases)."""
+
+
 class Traffic:
     """Closed-loop clients sending one image per request until stopped; every answer recorded."""
 
@@ -143,6 +147,8 @@ async def run(args: argparse.Namespace) -> dict:
     try:
         await wait_ready(server.url, timeout=120)
         # 2. held-in traffic
+        if "traffic" not in args.phases:
+            raise _Skip
         held = Traffic(server.url, normal, args.clients, "held-in")
         held.start()
         await asyncio.sleep(args.seconds)
@@ -156,7 +162,15 @@ async def run(args: argparse.Namespace) -> dict:
             await shifted.wait_for(args.shifted_requests)
             out[name] = {**shifted.summary(), "monitor": await monitor(server.url)}
             print(f"{name}:", json.dumps(out[name]), flush=True)
+    except _Skip:
+        pass
+    except BaseException:
+        server.stop()
+        raise
+    try:
         # 4. the retrain pipeline, while held-in traffic goes on
+        if "pipeline" not in args.phases:
+            raise _Skip
         background = Traffic(server.url, normal, args.pipeline_clients, "during-pipeline")
         background.start()
         started = time.time()
@@ -176,8 +190,12 @@ async def run(args: argparse.Namespace) -> dict:
             "aliases": json.loads((registry / "registry.json").read_text())["aliases"],
         }
         print("pipeline:", json.dumps(out["pipeline"], default=str), flush=True)
+    except _Skip:
+        pass
     finally:
         server.stop()
+    if "canary" not in args.phases:
+        return out
     # 5. the canary: a slow challenger, rolled back automatically
     cli("registry", "register", str(args.canary_bundle), "--alias", "canary", "--note", "slow challenger", env=env)
     canary = Server(["--registry", str(registry), "--canary", f"canary:{args.canary_fraction}",
@@ -199,7 +217,6 @@ async def run(args: argparse.Namespace) -> dict:
         print("canary:", json.dumps(out["canary"], default=str), flush=True)
     finally:
         canary.stop()
-    out["serve_log_tail"] = (work / "serve.log").read_text().splitlines()[-15:]
     out["canary_log_tail"] = (work / "serve-canary.log").read_text().splitlines()[-8:]
     return out
 
@@ -220,6 +237,9 @@ def main() -> None:
     ap.add_argument("--shifted-requests", type=int, default=600)
     ap.add_argument("--canary-fraction", type=float, default=0.25)
     ap.add_argument("--canary-max-p95-ms", type=float, default=25.0)
+    ap.add_argument("--phases", nargs="+", choices=("traffic", "pipeline", "canary"),
+                    default=["traffic", "pipeline", "canary"], help="held-in and shifted traffic, the retrain "
+                    "pipeline under load, the canary (default: all)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     out = asyncio.run(run(args))
