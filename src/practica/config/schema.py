@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     Field,
@@ -406,6 +406,28 @@ class PretrainedSpec(Strict):
         return self.freeze != "none"
 
 
+MAX_VOCAB = 200_000
+MAX_SEQUENCE = 4_096
+
+
+class TokenizerSpec(Strict):
+    """How a text model turns a text into tokens: fitted on the training split only, saved with the model,
+    and applied in front of it by ``practica predict`` and the server (``data/tokenizer.py``)."""
+
+    kind: Literal["char", "word", "subword"] = Field(
+        "word", description="characters, words (and punctuation marks), or subwords (byte-pair encoding)"
+    )
+    vocab_size: Literal["auto"] | Annotated[int, Field(ge=4, le=MAX_VOCAB)] = Field(
+        "auto", description="tokens kept, the most frequent first; auto: every token seen twice in training "
+        "(up to 30,000 words, 1,000 characters), 8,000 subwords"
+    )
+    max_length: Literal["auto"] | Annotated[int, Field(ge=1, le=MAX_SEQUENCE)] = Field(
+        "auto", description="tokens per text a network reads (longer ones are cut); auto: the 95th percentile of "
+        "the training texts' lengths"
+    )
+    lowercase: bool = Field(True, description="lowercase before tokenising")
+
+
 class ModelSpec(Strict):
     """Exactly one of: a layer list, a named architecture, or a scikit-learn baseline. A network may start
     from ``pretrained`` weights; a baseline may be fitted on ``features``, a pretrained network's penultimate
@@ -422,6 +444,10 @@ class ModelSpec(Strict):
     features: FeaturesSpec | None = Field(
         None, description="sklearn baselines: fit on a pretrained network's penultimate features, {from: "
         "RUN_DIR#EXPERIMENT | BUNDLE}, instead of raw pixels"
+    )
+    tokenizer: TokenizerSpec | None = Field(
+        None, description="text data: how texts become tokens, {kind: word | char | subword, vocab_size, "
+        "max_length}; default: words, sizes chosen from the training split"
     )
 
     @model_validator(mode="after")
@@ -458,7 +484,8 @@ class ModelSpec(Strict):
     @model_serializer(mode="wrap")
     def _transfer_keys_in_use(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # Suites without transfer resolve as before (a resumed run compares its suite.yaml).
-        return {k: v for k, v in handler(self).items() if not (k in ("pretrained", "features") and v is None)}
+        return {k: v for k, v in handler(self).items()
+                if not (k in ("pretrained", "features", "tokenizer") and v is None)}
 
     def standalone(self) -> ModelSpec:
         """This spec without where its starting weights or features came from: what rebuilds the trained

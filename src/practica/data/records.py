@@ -52,7 +52,8 @@ SKIPPED_LIST: TypeAdapter[tuple[Skipped, ...]] = TypeAdapter(tuple[Skipped, ...]
 class Dataset:
     """Decoded samples, in memory, or memory-mapped from the data cache (``dataset.memmap``).
 
-    ``x`` is uint8 N×H×W×C for images (C is 1 or 3) or float32 N×F for feature tables;
+    ``x`` is uint8 N×H×W×C for images (C is 1 or 3), float32 N×F for feature tables, or a 1-D object
+    array of N ``str`` for texts (a text model's tokenizer, fitted on the training split, makes them ids);
     ``y`` is int64 N with values in ``range(len(classes))`` for classification, float32 N (and
     ``classes`` empty) for regression; ``sources`` names where each sample came from (a file
     path, or ``digits[17]``). ``feature_names`` names a table's columns; ``table`` is the raw
@@ -75,12 +76,15 @@ class Dataset:
             raise ValueError(f"x has {len(self.x)} samples but y has {len(self.y)}")
 
     @property
-    def kind(self) -> Literal["image", "features"]:
-        return "image" if self.x.ndim == 4 else "features"
+    def kind(self) -> Literal["image", "features", "text"]:
+        return "image" if self.x.ndim == 4 else "text" if self.x.ndim == 1 else "features"
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        """Shape of one sample as the models see it: (C, H, W) for images, (F,) for features."""
+        """Shape of one sample as the models see it: (C, H, W) for images, (F,) for features, () for a text
+        (its tokenizer decides the length)."""
+        if self.kind == "text":
+            return ()
         if self.kind == "image":
             _, h, w, c = self.x.shape
             return (c, h, w)
