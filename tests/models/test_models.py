@@ -12,7 +12,7 @@ from practica.errors import ModelError
 from practica.evaluation.predictors import SklearnPredictor
 from practica.models import baselines
 from practica.models.classifier import count_parameters
-from practica.models.registry import build_network
+from practica.models.registry import build_network, is_text_arch
 from practica.models.zoo import ARCHITECTURES
 
 # For each registered layer: a list that uses it on a 3×16×16 image.
@@ -43,8 +43,8 @@ def test_layer_builds_and_runs(name):
     out.sum().backward()  # every layer is differentiable end to end
 
 
-@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
-def test_every_architecture_builds_on_images(arch):
+@pytest.mark.parametrize("arch", sorted(a for a in ARCHITECTURES if not is_text_arch(a)))
+def test_every_image_architecture_builds_on_images(arch):
     net = build_network(ModelSpec(arch=arch), (3, 32, 32), 10)
     assert net(torch.rand(2, 3, 32, 32)).shape == (2, 10)
 

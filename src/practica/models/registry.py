@@ -16,11 +16,24 @@ if TYPE_CHECKING:
     from practica.config.schema import ModelSpec
 
 
+# Set by the data, not the suite: a text network's vocabulary is its fitted tokenizer's.
+_FROM_DATA = ("vocab_size",)
+# What a text network's params are checked with (a vocabulary and a length as small as any text gives).
+_PROBE_VOCAB, _PROBE_LENGTH = 100, 16
+
+
+def is_text_arch(name: str | None) -> bool:
+    from practica.models.text_nets import TEXT_ARCHITECTURES
+
+    return name in TEXT_ARCHITECTURES
+
+
 def _arch_options(name: str) -> list[str]:
     from practica.models.zoo import ARCHITECTURES
 
     sig = inspect.signature(ARCHITECTURES[name])
-    return [p.name for p in sig.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    return [p.name for p in sig.parameters.values()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in _FROM_DATA]
 
 
 def check_model_params(spec: ModelSpec) -> None:
@@ -57,6 +70,9 @@ def _check_params(spec: ModelSpec) -> None:
                 f"unknown arch '{spec.arch}'.{did_you_mean(spec.arch, names)} Accepted: {', '.join(names)}"
             )
         accepted = _arch_options(spec.arch)
+        if "vocab_size" in spec.params and is_text_arch(spec.arch):
+            raise ValueError(f"params.vocab_size of arch '{spec.arch}' comes from the tokenizer fitted on the "
+                             "training split; set model.tokenizer.vocab_size instead")
         _check_keys(spec.params, accepted, f"arch '{spec.arch}'")
         _check_arch_values(spec.arch, spec.params)
     elif spec.sklearn is not None:
@@ -120,9 +136,10 @@ def _check_arch_values(arch: str, params: dict[str, Any]) -> None:
                 f"params.{key} of arch '{arch}' is too large (got {_short(value)}); it goes up to {limit:,}"
                 + (", in a list of up to 1,000 entries" if isinstance(value, (list, tuple)) else "")
             )
+    probe: dict[str, Any] = {"vocab_size": _PROBE_VOCAB} if is_text_arch(arch) else {}
     try:
         with torch.device("meta"):
-            model = builder(_PROBE_SHAPE, 2, **params)
+            model = builder((_PROBE_LENGTH,) if probe else _PROBE_SHAPE, 2, **probe, **params)
     except ModelError:
         return  # a value the builder refuses: it says so with the data's real input shape, when the run builds it
     count = sum(p.numel() for p in model.parameters())
@@ -155,8 +172,10 @@ def _check_keys(params: dict, accepted: list[str], what: str) -> None:
             )
 
 
-def build_network(spec: ModelSpec, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
-    """The network body (logits out) for a layer list or a named architecture."""
+def build_network(spec: ModelSpec, input_shape: tuple[int, ...], num_classes: int, *,
+                  vocab_size: int | None = None) -> nn.Module:
+    """The network body (logits out) for a layer list or a named architecture. ``vocab_size``: the fitted
+    tokenizer's, for a text network (``input_shape`` is then ``(max_length,)``)."""
     if spec.layers is not None:
         from practica.models.layers import build_layers
 
@@ -164,8 +183,15 @@ def build_network(spec: ModelSpec, input_shape: tuple[int, ...], num_classes: in
     if spec.arch is not None:
         from practica.models.zoo import ARCHITECTURES
 
+        if is_text_arch(spec.arch):
+            if vocab_size is None:
+                raise ModelError(f"arch '{spec.arch}' reads text: it needs a text data set (source: text), whose "
+                                 "tokenizer gives its vocabulary")
+            extra: dict[str, Any] = {"vocab_size": vocab_size}
+        else:
+            extra = {}
         try:
-            return ARCHITECTURES[spec.arch](input_shape, num_classes, **spec.params)
+            return ARCHITECTURES[spec.arch](input_shape, num_classes, **extra, **spec.params)
         except TypeError as err:  # a value of the wrong type reached the builder
             raise ModelError(f"arch '{spec.arch}' could not be built from params {spec.params}: {err}") from None
     raise ModelError(f"{spec.kind} models are not networks")

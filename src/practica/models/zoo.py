@@ -14,6 +14,7 @@ from torch import nn
 from practica.errors import ModelError
 from practica.models.fastnet import fastnet
 from practica.models.layers import ResidualBlock
+from practica.models.text_nets import TEXT_ARCHITECTURES
 
 Shape = tuple[int, ...]
 
@@ -106,4 +107,5 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "mlp": mlp,
     "keras_cnn": keras_cnn,
     "fastnet": fastnet,
+    **TEXT_ARCHITECTURES,  # over token ids: built with the tokenizer's vocab_size
 }
