@@ -299,6 +299,45 @@ def read_text_folder(root: Path, files: list[cache.FileStat], spec: SourceSpec) 
     return _dataset(root.name, found, f"text folder {root}", root)
 
 
+# ------------------------------------------------------------------------------------ guessing
+
+
+def looks_like_text(path: Path) -> bool:
+    """Whether a .csv or JSON lines file holds texts: its header (or first object) has a text column
+    (``TEXT_COLUMNS``) whose first value is a string with a space in it."""
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
+            head = f.read(1 << 16)
+    except OSError:
+        return False
+    if path.suffix.lower() == ".csv":
+        reader = csv.reader(io.StringIO(head))
+        header = [h.strip().lower() for h in next(reader, [])]
+        first = next(reader, [])
+        at = next((i for i, h in enumerate(header) if h in TEXT_COLUMNS), None)
+        return at is not None and len(first) == len(header) and " " in first[at].strip()
+    try:
+        record = json.loads(head.lstrip().lstrip("[").splitlines()[0].rstrip(","))
+    except (json.JSONDecodeError, IndexError):
+        return False
+    return isinstance(record, dict) and any(
+        k.lower() in TEXT_COLUMNS and isinstance(v, str) and " " in v.strip() for k, v in record.items())
+
+
+def is_text_folder(root: Path) -> bool:
+    """Whether ``root`` holds class sub-folders of .txt files (or train/ and test/ holding them)."""
+    from practica.data.sources.folder import split_parts
+
+    parts = split_parts(root)
+    base = parts["train"] if parts else root
+    try:
+        classes = [e for e in _visible(base) if e.is_dir()]
+        return bool(classes) and all(
+            any(f.name.lower().endswith(TEXT_SUFFIX) for f in _visible(c)) for c in classes[:5])
+    except DataError:
+        return False
+
+
 # ------------------------------------------------------------------------------------ shared
 
 
@@ -347,7 +386,7 @@ def _dataset(name: str, found: _Collected, what: str, path: Path) -> Dataset:
         y, classes = np.array([index[label] for label in found.labels], dtype=np.int64), found.classes
     else:
         y, classes = from_text(found.labels, None, what, found.sources)
-    notes = ()
+    notes: tuple[str, ...] = ()
     if found.latin1:
         shown = ", ".join(found.latin1[:_LISTED]) + (f" and {len(found.latin1) - _LISTED:,} more"
                                                      if len(found.latin1) > _LISTED else "")

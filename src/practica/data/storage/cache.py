@@ -169,7 +169,7 @@ def _read(entry: Path, key: str, mmap: bool = False) -> Dataset | None:
             and y.dtype == (np.float32 if meta.get("task") == "regression" else np.int64)
             and y.shape == (len(x),)
             and len(meta["sources"]) == len(x)
-            and (_crc32(x) if texts else mapped.crc32(x) if mmap else zlib.crc32(x)) == meta["x_crc32"]
+            and (mapped.crc32(x) if mmap and not texts else _crc32(x)) == meta["x_crc32"]
             and zlib.crc32(y) == meta["y_crc32"]
         )
         if not whole:
