@@ -253,7 +253,10 @@ def check_data(
     from practica.data.duplicates import index as index_module  # the parameter ``index`` is the indices
     from practica.data.storage import cache
 
-    code = (__file__, hygiene.__file__, index_module.__file__, table_checks.__file__)
+    from practica.data.duplicates import text_checks, text_hashes
+
+    code = (__file__, hygiene.__file__, index_module.__file__, table_checks.__file__, text_checks.__file__,
+            text_hashes.__file__)
     key = cache.derived_key(code, [list(parts), settings], list(parts.values()))
     return cache.cached_result("hygiene", key, run, _report_json, HYGIENE_REPORT.validate_python)
 

@@ -113,7 +113,10 @@ def cached_clean(data: Dataset, spec: CleanSpec, test: Dataset | None = None) ->
         return clean(data, spec, test)
     from practica.data.storage import cache
 
-    key = cache.derived_key((__file__, hygiene.__file__, index.__file__), spec.model_dump(mode="json"), (data, test))
+    from practica.data.duplicates import text_hashes
+
+    code = (__file__, hygiene.__file__, index.__file__, text_hashes.__file__)
+    key = cache.derived_key(code, spec.model_dump(mode="json"), (data, test))
     return cache.cached_result("clean", key, lambda: clean(data, spec, test), _cleaning_to_json,
                                lambda v: _cleaning_from_json(v, spec))
 

@@ -47,7 +47,7 @@ MAX_BUCKET = 1_000  # a bucket with more texts pairs each with its first only (a
 _WORD = re.compile(r"\w+")
 _SPACE = re.compile(r"\s+")
 _MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
-_SHINGLES_PER_CHUNK = 1 << 18  # shingles hashed at once by minhash: × NUM_PERM × 8 bytes = 256 MB at most
+_SHINGLES_PER_CHUNK = 1 << 12  # shingles hashed at once by minhash: × NUM_PERM × 8 bytes = 4 MB
 
 
 def normalise(text: str) -> str:
@@ -73,18 +73,25 @@ def _word_ids(words: list[str]) -> dict[str, int]:
 def shingles(x: Sequence[str] | np.ndarray) -> list[np.ndarray]:
     """Per text, its distinct word-bigram hashes (sorted uint64; module docstring)."""
     tokens = [_WORD.findall(normalise(str(t))) for t in x]
+    for k, words in enumerate(tokens):
+        if len(words) < 2:  # one shingle: the word, or the whole (normalised) text
+            tokens[k] = [words[0] if words else normalise(str(x[k])), ""]
     ids = _word_ids(list({w for words in tokens for w in words}))
-    out = []
-    for text, words in zip(x, tokens, strict=True):
-        if len(words) >= 2:
-            w = np.array([ids[t] for t in words], dtype=np.uint64)
-            with np.errstate(over="ignore"):
-                h = _mix(w[:-1] * np.uint64(0x9E3779B97F4A7C15) + _mix(w[1:]))
-        else:
-            one = words[0] if words else normalise(str(text))
-            h = np.array([_word_ids([one])[one]], dtype=np.uint64)
-        out.append(np.unique(h))
-    return out
+    lengths = np.fromiter((len(words) for words in tokens), dtype=np.int64, count=len(tokens))
+    w = np.fromiter((ids[t] for words in tokens for t in words), dtype=np.uint64, count=int(lengths.sum()))
+    with np.errstate(over="ignore"):
+        h = _mix(w[:-1] * np.uint64(0x9E3779B97F4A7C15) + _mix(w[1:]))  # every bigram, across texts too
+    ends = np.cumsum(lengths)
+    inside = np.ones(len(h), dtype=bool)
+    inside[ends[:-1] - 1] = False  # the bigram from one text's last word to the next text's first
+    owner = np.repeat(np.arange(len(tokens)), lengths - 1)
+    h = h[inside]
+    order = np.lexsort((h, owner))
+    h, owner = h[order], owner[order]
+    first = np.ones(len(h), dtype=bool)
+    first[1:] = (h[1:] != h[:-1]) | (owner[1:] != owner[:-1])
+    h, owner = h[first], owner[first]
+    return np.split(h, np.searchsorted(owner, np.arange(1, len(tokens))))
 
 
 def _mix(h: np.ndarray) -> np.ndarray:
@@ -105,10 +112,13 @@ def _permutations(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def minhash(sets: list[np.ndarray]) -> np.ndarray:
     """N × ``NUM_PERM`` uint32 MinHash signatures of the shingle sets (each non-empty).
 
-    Hash k of shingle s is the top 32 bits of ``a_k·s + b_k`` (mod 2⁶⁴, ``a_k`` odd): a
-    multiply-shift family over hashes already mixed, so each k orders the shingles independently."""
+    Hash k of shingle s is ``a_k·s + b_k`` (mod 2⁶⁴, ``a_k`` odd): a multiply-add over hashes already
+    mixed, so each k orders the shingles independently; a signature keeps the top 32 bits of each
+    minimum. Computed in place, a block of shingles at a time (the buffer stays in the processor's cache).
+    """
     a, b = _permutations()
-    out = np.empty((len(sets), NUM_PERM), dtype=np.uint32)
+    out = np.empty((len(sets), NUM_PERM), dtype=np.uint64)
+    buf = np.empty((_SHINGLES_PER_CHUNK, NUM_PERM), dtype=np.uint64)
     start = 0
     while start < len(sets):
         end, size = start, 0
@@ -116,13 +126,14 @@ def minhash(sets: list[np.ndarray]) -> np.ndarray:
             size += len(sets[end])
             end += 1
         flat = np.concatenate(sets[start:end])
+        h = buf[: len(flat)] if len(flat) <= len(buf) else np.empty((len(flat), NUM_PERM), dtype=np.uint64)
+        np.multiply(flat[:, None], a[None, :], out=h)
+        np.add(h, b[None, :], out=h)
         lengths = np.fromiter((len(s) for s in sets[start:end]), dtype=np.int64, count=end - start)
         offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        with np.errstate(over="ignore"):
-            h = ((flat[:, None] * a[None, :] + b[None, :]) >> np.uint64(32)).astype(np.uint32)
         out[start:end] = np.minimum.reduceat(h, offsets, axis=0)
         start = end
-    return out
+    return (out >> np.uint64(32)).astype(np.uint32)
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:
@@ -143,11 +154,10 @@ def _candidates(sig: np.ndarray) -> np.ndarray:
                 key = _mix(key * np.uint64(0x100000001B3) ^ block[:, r])
         order = np.argsort(key, kind="stable")
         sorted_key = key[order]
-        cuts = np.flatnonzero(sorted_key[1:] != sorted_key[:-1]) + 1
-        for members in np.split(order, cuts):
-            if len(members) < 2:
-                continue
-            members = np.sort(members)
+        starts = np.flatnonzero(np.concatenate([[True], sorted_key[1:] != sorted_key[:-1]]))
+        sizes = np.diff(np.append(starts, n))
+        for start, size in zip(starts[sizes > 1].tolist(), sizes[sizes > 1].tolist(), strict=True):
+            members = np.sort(order[start : start + size])
             if len(members) > MAX_BUCKET:
                 i, j = np.full(len(members) - 1, members[0]), members[1:]
             else:
