@@ -249,11 +249,9 @@ def check_data(
 
     if not cached or sum(len(d) for d in parts.values()) < CACHE_FROM:
         return run()
-    from practica.data.duplicates import hygiene, table_checks
+    from practica.data.duplicates import hygiene, table_checks, text_checks, text_hashes
     from practica.data.duplicates import index as index_module  # the parameter ``index`` is the indices
     from practica.data.storage import cache
-
-    from practica.data.duplicates import text_checks, text_hashes
 
     code = (__file__, hygiene.__file__, index_module.__file__, table_checks.__file__, text_checks.__file__,
             text_hashes.__file__)

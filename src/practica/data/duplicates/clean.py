@@ -111,9 +111,8 @@ def cached_clean(data: Dataset, spec: CleanSpec, test: Dataset | None = None) ->
     code of this module and of ``hygiene`` (so a changed algorithm never reads a stale entry)."""
     if len(data) + (len(test) if test is not None else 0) < CACHE_FROM:
         return clean(data, spec, test)
-    from practica.data.storage import cache
-
     from practica.data.duplicates import text_hashes
+    from practica.data.storage import cache
 
     code = (__file__, hygiene.__file__, index.__file__, text_hashes.__file__)
     key = cache.derived_key(code, spec.model_dump(mode="json"), (data, test))
