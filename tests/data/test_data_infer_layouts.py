@@ -153,7 +153,7 @@ def _suite(dataset: dict) -> dict:
          "(a folder's classes are its sub-folder names); remove it"),
         ({"source": "npy", "path": "x.npy"}, "dataset: source 'npy' needs 'labels'"),
         ({"source": "json", "path": "a.json", "label_column": "c"},
-         "'label_column' applies to source 'pixel_csv' only, not 'json' "
+         "'label_column' applies to source 'pixel_csv' and 'text' only, not 'json' "
          "(a JSON record's label field is fields: {label: NAME})"),
         ({"source": "npz", "path": "a.npz", "image_shape": [2, 2, 1]},
          "'image_shape' applies to source 'pixel_csv' and 'json' only, not 'npz'"),

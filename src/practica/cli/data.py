@@ -103,7 +103,8 @@ def _print_loaded(console, seen) -> None:
     for col in ("part", "samples", "kind", "shape", "classes", "unreadable"):
         table.add_column(col, justify="right" if col in ("samples", "classes", "unreadable") else "left", style=None)
     for name, d in seen.parts.items():
-        table.add_row(name, f"{len(d):,}", d.kind, "×".join(map(str, d.input_shape)),
+        shape = "texts" if d.kind == "text" else "×".join(map(str, d.input_shape))
+        table.add_row(name, f"{len(d):,}", d.kind, shape,
                       str(len(d.classes)) if get_task(d.task).has_classes else d.task, str(len(d.skipped)))
     console.print(table)
     first = next(iter(seen.parts.values()))
@@ -124,7 +125,10 @@ def _print_checks(console, report, show: int) -> None:
     def name(source: str) -> str:
         return source[len(root):].lstrip("/\\") if root else source
 
-    if report.near_distance is not None:
+    if report.near_distance is not None and report.is_text:
+        console.print(f"  near duplicates: word-bigram Jaccard ≥ {report.min_similarity:g} (MinHash LSH, confirmed "
+                      "exactly); exact: equal after NFKC, casefold and whitespace")
+    elif report.near_distance is not None:
         sim = "" if report.min_similarity is None else f" and thumbnails correlating ≥ {report.min_similarity:.2f}"
         if report.max_difference is not None:
             sim += f", mean pixel difference ≤ {report.max_difference:g}/255 (best 1-px shift, brightness fitted)"
@@ -143,12 +147,13 @@ def _print_checks(console, report, show: int) -> None:
             table.add_column("", width=7)
             table.add_column(listed[0].a_part if c.name.endswith("across") else "sample", overflow="fold")
             table.add_column(listed[0].b_part if c.name.endswith("across") else "duplicate", overflow="fold")
-            table.add_column("distance (corr.)", justify="right")
+            table.add_column("Jaccard" if report.is_text else "distance (corr.)", justify="right")
             for p in listed:
                 conflict = "[red]" if p.labels_differ else ""
                 table.add_row("", f"{escape(name(p.a_source))} {conflict}({escape(p.a_label)})",
                               f"{escape(name(p.b_source))} {conflict}({escape(p.b_label)})",
-                              "identical" if p.exact else f"{p.distance} ({p.similarity:.2f})")
+                              "identical" if p.exact else f"{p.similarity:.2f}" if report.is_text
+                              else f"{p.distance} ({p.similarity:.2f})")
             console.print(table)
         else:
             for f in listed:

@@ -123,6 +123,8 @@ class Report:
     hygiene: tuple[tuple[str, str, str], ...] = ()  # per data check: title, "ok" or "warning", one line
     hygiene_notes: tuple[str, ...] = ()  # how near duplicates were found, what was not checked
     hygiene_images: tuple[Image, ...] = ()  # duplicate pairs side by side, train–test first
+    # texts: duplicate pairs as (how near, first text's source and label, its excerpt, the second's, its excerpt)
+    hygiene_texts: tuple[tuple[str, str, str, str, str], ...] = ()
     task: str = "classification"
     drops: tuple[str, ...] = ()  # one line per cleaning rule that dropped samples: first in the data section
     comparison_note: str = CLASSES_COMPARISON_NOTE
@@ -259,7 +261,14 @@ def _hygiene(run: SuiteRun) -> dict:
         return {}
     lines = tuple((c.title, c.status, c.summary) for c in report.checks)
     notes = list(report.notes)
-    if report.near_distance is not None:
+    if report.near_distance is not None and report.is_text:
+        from practica.data.duplicates.text_hashes import NUM_PERM
+
+        notes.insert(0, f"Near duplicates: texts whose word-bigram Jaccard similarity is at least "
+                        f"{report.min_similarity:g} (MinHash with {NUM_PERM} hashes and LSH for candidates, each "
+                        "confirmed exactly); exact ones are equal after Unicode NFKC, casefolding and whitespace. "
+                        "Checked on the splits as trained; every pair is listed in data/hygiene.json.")
+    elif report.near_distance is not None:
         sim = (f" and thumbnails correlating at least {report.min_similarity:.2f}"
                if report.min_similarity is not None else "")
         if report.max_difference is not None:  # the pixel check that confirms a candidate pair
@@ -282,7 +291,19 @@ def _hygiene(run: SuiteRun) -> dict:
         figure = pairs_figure(pairs, parts, title="Duplicate pairs" + differ)
         if figure is not None:
             images = (Image("duplicates", "Example duplicate pairs, side by side", figure),)
-    return {"hygiene": lines, "hygiene_notes": tuple(notes), "hygiene_images": images}
+    texts = tuple(_text_pair(p, parts) for p in pairs) if report.is_text else ()
+    return {"hygiene": lines, "hygiene_notes": tuple(notes), "hygiene_images": images, "hygiene_texts": texts}
+
+
+def _text_pair(p, parts: dict) -> tuple[str, str, str, str, str]:
+    """A duplicate pair of texts as the report lists it: how near, then each side's name and excerpt."""
+    def excerpt(part: str, i: int) -> str:
+        flat = " ".join(str(parts[part].x[i]).split())
+        return flat[:160] + ("…" if len(flat) > 160 else "")
+
+    how = "identical (normalised)" if p.exact else f"Jaccard {p.similarity:.2f}"
+    return (how + (", labels differ" if p.labels_differ else ""), f"{p.a_part} · {p.a_source} ({p.a_label})",
+            excerpt(p.a_part, p.a_index), f"{p.b_part} · {p.b_source} ({p.b_label})", excerpt(p.b_part, p.b_index))
 
 
 def _data_images(splits: Splits, task: Task) -> tuple[Image, ...]:

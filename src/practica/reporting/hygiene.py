@@ -53,6 +53,19 @@ def pair_images(pair: Pair, parts: Mapping[str, Dataset]) -> tuple[np.ndarray, n
     return a.x[pair.a_index], b.x[pair.b_index]
 
 
+def pair_texts(pair: Pair, parts: Mapping[str, Dataset], chars: int = 240) -> tuple[str, str] | None:
+    """A pair of texts' opening ``chars`` characters (whitespace collapsed), or None for other samples."""
+    a, b = parts.get(pair.a_part), parts.get(pair.b_part)
+    if a is None or b is None or a.kind != "text" or b.kind != "text":
+        return None
+
+    def cut(text: str) -> str:
+        flat = " ".join(text.split())
+        return flat[:chars] + ("…" if len(flat) > chars else "")
+
+    return cut(a.x[pair.a_index]), cut(b.x[pair.b_index])
+
+
 def pairs_figure(pairs: Sequence[Pair], parts: Mapping[str, Dataset], *, title: str) -> bytes | None:
     """The run report's figure: each pair side by side with its files and distance; None if no image pair."""
     from practica.reporting.plots import INK, RED, new_figure, shorten
@@ -118,8 +131,10 @@ def _examples(report: HygieneReport, parts: Mapping[str, Dataset], show: int) ->
         for f in check.findings[:show]:
             if isinstance(f, Pair):
                 images = pair_images(f, parts)
+                texts = pair_texts(f, parts)
                 items.append({"pair": f, "a": data_uri(images[0]) if images else None,
-                              "b": data_uri(images[1]) if images else None})
+                              "b": data_uri(images[1]) if images else None,
+                              "a_text": texts[0] if texts else None, "b_text": texts[1] if texts else None})
             else:
                 items.append({"text": f if isinstance(f, str) else None, "column": None if isinstance(f, str) else f})
         out.append({"check": check, "items": items, "more": max(0, len(check.findings) - show)})

@@ -2,8 +2,9 @@
 
 ``check_data({"train": train, "test": test})`` runs every check that applies and returns a
 ``HygieneReport``: unreadable files, class balance, exact and near duplicates within each part
-and across parts (train–test leakage), duplicates whose labels disagree, and for feature tables
-missing values, constant columns and infinite values. Every finding names its files
+and across parts (train–test leakage), duplicates whose labels disagree, for feature tables
+missing values, constant columns and infinite values, and for texts their lengths and
+characters (``text_checks.py``; near texts by MinHash, ``text_hashes.py``). Every finding names its files
 (``Dataset.sources``), so a user can open them. The records are plain dataclasses with
 ``to_dict()``; the duplicates come from one ``DuplicateIndex`` per part (``index.py``).
 """
@@ -52,7 +53,9 @@ class Pair:
     """Two samples that are (near) copies: ``a`` in ``a_part``, ``b`` in ``b_part`` (the same part
     for a duplicate within one). ``distance`` is the perceptual-hash Hamming distance and
     ``similarity`` the thumbnails' correlation (``hygiene.similarity``); an exact copy, whose
-    bytes are equal, has distance 0 and similarity 1."""
+    bytes are equal, has distance 0 and similarity 1. For texts, ``similarity`` is the word-bigram
+    Jaccard similarity and ``distance`` the Jaccard distance in points (100 × (1 - J)); an exact
+    copy is equal after normalisation (``text_hashes.normalise``)."""
 
     a_part: str
     a_index: int
@@ -144,7 +147,7 @@ class Check:
 class PartSummary:
     name: str
     samples: int
-    kind: Literal["image", "features"]
+    kind: Literal["image", "features", "text"]
     shape: tuple[int, ...]  # one sample's, as the models see it
     class_counts: dict[str, int]
     skipped: int
@@ -164,6 +167,11 @@ class HygieneReport:
     seconds: float
     notes: tuple[str, ...] = ()  # what was not checked, and why
     max_difference: float | None = None  # the near duplicates' pixel bound (of 255); None: not compared
+
+    @property
+    def is_text(self) -> bool:
+        """A report on texts: near duplicates are by word-bigram Jaccard (``text_hashes``), not pHash."""
+        return bool(self.parts) and all(p.kind == "text" for p in self.parts)
 
     def check(self, name: str) -> Check | None:
         return next((c for c in self.checks if c.name == name), None)
@@ -241,11 +249,12 @@ def check_data(
 
     if not cached or sum(len(d) for d in parts.values()) < CACHE_FROM:
         return run()
-    from practica.data.duplicates import hygiene, table_checks
+    from practica.data.duplicates import hygiene, table_checks, text_checks, text_hashes
     from practica.data.duplicates import index as index_module  # the parameter ``index`` is the indices
     from practica.data.storage import cache
 
-    code = (__file__, hygiene.__file__, index_module.__file__, table_checks.__file__)
+    code = (__file__, hygiene.__file__, index_module.__file__, table_checks.__file__, text_checks.__file__,
+            text_hashes.__file__)
     key = cache.derived_key(code, [list(parts), settings], list(parts.values()))
     return cache.cached_result("hygiene", key, run, _report_json, HYGIENE_REPORT.validate_python)
 
@@ -258,6 +267,7 @@ def _check_data(parts: Mapping[str, Dataset], known: dict[str, DuplicateIndex], 
     if not names:
         raise ValueError("check_data needs at least one part")
     images = all(d.kind == "image" for d in parts.values())
+    texts = all(d.kind == "text" for d in parts.values())
     notes = []
     if images and near_distance is not None and not all(near_applicable(d.x) for d in parts.values()):
         h, w = next(d.x.shape[1:3] for d in parts.values() if not near_applicable(d.x))
@@ -273,15 +283,19 @@ def _check_data(parts: Mapping[str, Dataset], known: dict[str, DuplicateIndex], 
     exact_across = _exact_across(index)
     checks += [exact_within]
     near_within = near_across = None
-    if images and near_distance is not None:
+    if (images or texts) and near_distance is not None:
         near_within = _near_within(index)
         checks.append(near_within)
     checks.append(exact_across)
-    if images and near_distance is not None:
+    if (images or texts) and near_distance is not None:
         near_across = _near_across(index)
         checks.append(near_across)
     checks.append(_label_conflicts([c for c in (exact_within, near_within, exact_across, near_across) if c]))
-    if not images:
+    if texts:
+        from practica.data.duplicates.text_checks import text_checks
+
+        checks += text_checks(dict(parts), names[0])
+    elif not images:
         features = {n: d for n, d in parts.items() if d.kind == "features"}
         checks += [_missing(features), _constant(features.get(names[0]), names[0]),
                    _non_finite(features)]
@@ -292,8 +306,9 @@ def _check_data(parts: Mapping[str, Dataset], known: dict[str, DuplicateIndex], 
     return HygieneReport(
         parts=tuple(_summary(n, d) for n, d in parts.items()),
         checks=tuple(checks),
-        near_distance=near_distance if images else None,
-        min_similarity=min_similarity if images and near_distance is not None else None,
+        near_distance=near_distance if images or texts else None,
+        min_similarity=(_jaccard() if texts else min_similarity) if (images or texts) and near_distance is not None
+        else None,
         imbalance_threshold=imbalance_threshold,
         seconds=time.perf_counter() - started,
         notes=tuple(notes),
@@ -462,7 +477,7 @@ def _near_within(index: dict[str, DuplicateIndex]) -> Check:
         order = np.lexsort((j, i, d))
         pairs += [_pair(name, h, i[k], name, h, j[k], d[k], False, near.similarity[k]) for k in order]
         counts[name] = {"pairs": len(i), "samples": len(np.unique(np.concatenate([i, j])))}
-    return _near_check("near_within", "Near duplicates within a part", pairs, counts, _distance(index),
+    return _near_check("near_within", "Near duplicates within a part", pairs, counts, _bar(index),
                        lambda w, c: f"{w}: {plural(c['pairs'], 'pair')} ({plural(c['samples'], 'sample')})")
 
 
@@ -486,16 +501,24 @@ def _near_across(index: dict[str, DuplicateIndex]) -> Check:
         n = c[f"{bn}_samples"]
         return f"{w}: {plural(n, 'sample')} of {bn} ({100 * n / max(1, len(index[bn])):.2f}%) near a {an} sample"
 
-    return _near_check("near_across", "Near duplicates across parts (leakage)", pairs, counts, _distance(index), line)
+    return _near_check("near_across", "Near duplicates across parts (leakage)", pairs, counts, _bar(index), line)
 
 
-def _distance(index: dict[str, DuplicateIndex]) -> int:
-    return next(h.near_distance for h in index.values() if h.near_distance is not None)
+def _bar(index: dict[str, DuplicateIndex]) -> str:
+    """What the near-duplicate search counted as near, in words."""
+    h = next(h for h in index.values() if h.near_distance is not None)
+    return f"texts at {h.near_bar}" if h.is_text else f"images within perceptual distance {h.near_distance}"
 
 
-def _near_check(name: str, title: str, pairs: list[Pair], counts: dict[str, Any], distance: int, line) -> Check:
+def _jaccard() -> float:
+    from practica.data.duplicates.text_hashes import DEFAULT_JACCARD
+
+    return DEFAULT_JACCARD
+
+
+def _near_check(name: str, title: str, pairs: list[Pair], counts: dict[str, Any], bar: str, line) -> Check:
     if not pairs:
-        return Check(name, title, "ok", f"no pair of different images within perceptual distance {distance}", 0, counts)
+        return Check(name, title, "ok", f"no pair of different {bar}", 0, counts)
     text = "; ".join(line(w, c) for w, c in counts.items() if c["pairs"])
     return Check(name, title, "warning", text, len(pairs), counts, tuple(pairs))
 

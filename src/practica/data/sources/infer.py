@@ -3,7 +3,9 @@
 ``infer_source(path)`` gives the ``SourceSpec`` a suite would declare for it: a folder (class
 sub-folders, or train/ and test/ holding them), a pixel CSV or a CSV table (told apart by their values:
 a pixel CSV is whole numbers 0–255 in many columns), JSON records (with the fields read
-from the first record), an .npz archive, or an .npy file with its labels file beside it.
+from the first record), an .npz archive, or an .npy file with its labels file beside it; and texts (a CSV,
+TSV or JSON lines file with a column named like a text, e.g. ``text`` or ``review``, or class
+sub-folders of ``.txt`` files: ``sources/text.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from practica.errors import DataError
 
 ACCEPTED = (
     "a folder (one sub-folder per class, or train/ and test/ each holding them), a pixel CSV (.csv) "
-    "or a CSV table (.csv), JSON records (.json, .jsonl), an .npz archive, or an .npy file with its labels "
+    "or a CSV table (.csv), JSON records (.json, .jsonl), texts (a .csv, .tsv or .jsonl with a text column, or "
+    "class sub-folders of .txt files), an .npz archive, or an .npy file with its labels "
     ".npy beside it (x.npy and y.npy, images.npy and labels.npy, x_train.npy and y_train.npy)"
 )
 # A word of a samples file's name → the same word in its labels file's name (and back).
@@ -37,6 +40,10 @@ def infer_source(path: Path) -> SourceSpec:
     if path.is_dir():
         return _folder(path)
     suffix = path.suffix.lower()
+    from practica.data.sources.text import looks_like_text
+
+    if suffix in (".tsv", ".tab") or (suffix in (".csv", ".json", ".jsonl", ".ndjson") and looks_like_text(path)):
+        return SourceSpec(source="text", path=path)
     if suffix == ".csv":
         from practica.data.sources.tabular import looks_like_pixels
 
@@ -59,7 +66,10 @@ def infer_source(path: Path) -> SourceSpec:
 
 def _folder(path: Path) -> SourceSpec:
     from practica.data.sources.folder import split_parts
+    from practica.data.sources.text import is_text_folder
 
+    if is_text_folder(path):
+        return SourceSpec(source="text", path=path)
     if split_parts(path) is not None:
         return SourceSpec(source="folder", path=path)
     with os.scandir(path) as it:
