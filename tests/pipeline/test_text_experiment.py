@@ -92,3 +92,31 @@ def test_a_text_arch_and_a_tokenizer_are_refused_on_images() -> None:
     with pytest.raises(ConfigError, match=r"experiments\[0\] \(m\)\.model\.tokenizer applies to text data; this "
                                           r"data set has images"):
         preflight(text_suite({"name": "m", "model": {"arch": "mlp", "tokenizer": {"kind": "char"}}}), digits_splits)
+
+
+def test_text_baselines_train_cross_validate_and_refit(tmp_path, monkeypatch) -> None:
+    suite = suite_from_dict({"name": "t", "dataset": {"source": "digits", "split": {"cv_folds": 3}},
+                             "experiments": [{"name": "lr", "model": {"sklearn": "logistic_regression"}},
+                                             {"name": "nb", "model": {"sklearn": "naive_bayes"}}]})
+    splits = text_splits()
+    fitted_on: list[set[str]] = []
+    fit = TextTokenizer.fit.__func__  # type: ignore[attr-defined]
+
+    def spy(cls, texts, spec):
+        fitted_on.append(set(texts))
+        return fit(cls, texts, spec)
+
+    monkeypatch.setattr(TextTokenizer, "fit", classmethod(spy))
+    for exp in suite.experiments:
+        fitted_on.clear()
+        exp_dir = ExperimentDir(tmp_path / exp.name)
+        result, predictor = train_experiment(exp, suite, splits, exp_dir, resume=False)
+        assert result.val.classification.accuracy > 0.75, exp.name
+        assert "word token counts" in result.model_summary
+        assert result.cv is not None and len(result.cv.accuracies) == 3 and min(result.cv.accuracies) > 0.6
+        # once on the training split, then once per fold on that fold's training part only
+        assert fitted_on[0] == set(splits.train.x) and len(fitted_on) == 4
+        pool = set(splits.train.x) | set(splits.val.x)
+        assert all(len(part) < len(pool) * 0.8 for part in fitted_on[1:])
+        refit = load_predictor(exp, splits, exp_dir)
+        np.testing.assert_allclose(refit.outputs(splits.test.x), predictor.outputs(splits.test.x))

@@ -115,7 +115,9 @@ def train_experiment(
         predictor: Predictor
         predictor, notes = _fit_baseline(exp, train, len(splits.classes))
         history = None
-        summary = "; ".join([f"{describe(exp.model)} ({predictor.params:,} learned values)", *notes])
+        text_input = baselines.describe_text_input(predictor.estimator)  # the tokenizer it fitted, on text
+        summary = "; ".join([f"{describe(exp.model)} ({predictor.params:,} learned values)",
+                             *([text_input] if text_input else []), *notes])
         assert exp.model.sklearn is not None  # kind "sklearn": the one model field given is sklearn
         if baselines.balancing(exp.model.sklearn, exp.train.class_weight) == "none" and exp.train.class_weight:
             summary += f"; class_weight: {exp.train.class_weight} does not apply ({exp.model.sklearn} takes no weights)"
@@ -236,7 +238,9 @@ def _fit_baseline(exp: ExperimentSpec, train: Dataset, num_classes: int) -> tupl
     """The fitted baseline, and its fit's notes (one that did not converge says so)."""
     name = exp.model.sklearn
     assert name is not None  # only sklearn models are fitted here
-    est = baselines.make_baseline(name, exp.model.params, exp.train.seed, exp.train.class_weight, task=train.task)
+    tokens = (exp.model.tokenizer or TokenizerSpec()) if train.kind == "text" else None  # fitted in the pipeline
+    est = baselines.make_baseline(name, exp.model.params, exp.train.seed, exp.train.class_weight, task=train.task,
+                                  tokens=tokens)
     if train.table is not None:  # a CSV table: its preprocessing is the pipeline's first step, fitted on train
         est = with_table(est, train.table)
     notes: tuple[str, ...] = ()
