@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.naive_bayes import MultinomialNB
-from text_support import text_splits
+from text_corpus import text_splits
 
 from practica.config.schema import ModelSpec, TokenizerSpec
 from practica.data.tokenizer import TextTokenizer

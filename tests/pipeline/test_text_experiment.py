@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from text_support import text_splits
+from text_corpus import text_splits
 
 from practica.config.load import suite_from_dict
 from practica.config.schema import ExperimentSpec

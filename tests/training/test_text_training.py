@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from text_support import text_splits
+from text_corpus import text_splits
 
 from practica.config.layers import HFlip
 from practica.config.schema import ModelSpec, TokenizerSpec, TrainSpec

@@ -140,6 +140,11 @@ class TokenCounts(TransformerMixin, BaseEstimator):
         self.tokenizer_ = TextTokenizer.fit(list(x), self.spec or TokenizerSpec())
         return self
 
+    @property
+    def tokenizer(self) -> TextTokenizer:
+        """The fitted tokenizer (what a bundle ships as ``tokenizer.json``)."""
+        return self.tokenizer_
+
     def transform(self, x: np.ndarray) -> sparse.csr_matrix:
         seqs = self.tokenizer_.tokens(list(x))
         rows = np.repeat(np.arange(len(seqs)), [len(s) for s in seqs])
@@ -154,7 +159,7 @@ class TokenCounts(TransformerMixin, BaseEstimator):
 def text_tokenizer(est: BaseEstimator) -> TextTokenizer | None:
     """The fitted tokenizer of a text baseline (its ``TokenCounts`` step), or None for another baseline."""
     steps = dict(getattr(est, "steps", []))
-    return steps["tokens"].tokenizer_ if isinstance(steps.get("tokens"), TokenCounts) else None
+    return steps["tokens"].tokenizer if isinstance(steps.get("tokens"), TokenCounts) else None
 
 
 def describe_text_input(est: BaseEstimator) -> str:
