@@ -26,3 +26,19 @@ def baseline(baseline_bundle):
 def digit_images(tiny_run):
     """Real 8×8×1 uint8 digits from the test split."""
     return tiny_run.splits.test.x[:8]
+
+
+@pytest.fixture(scope="session")
+def text_net(tmp_path_factory):
+    """A text network's bundle (``text_support``): texts in, three topics out."""
+    from text_support import text_bundle, text_run
+
+    return load_bundle(text_bundle(text_run(), "network", tmp_path_factory.mktemp("text") / "net"), threads=1)
+
+
+@pytest.fixture(scope="session")
+def text_baseline(tmp_path_factory):
+    """A text baseline's bundle (token counts → tf-idf → logistic regression)."""
+    from text_support import text_bundle, text_run
+
+    return load_bundle(text_bundle(text_run(), "baseline", tmp_path_factory.mktemp("text") / "tfidf"), threads=1)

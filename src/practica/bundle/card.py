@@ -24,7 +24,9 @@ from practica.tasks import get_task
 MAX_IMAGE_SIDE = 4096
 IMAGE_CHANNELS = (1, 3)
 MAX_FEATURES = 100_000
-ONNX_DTYPES = {"image": "uint8", "features": "float32"}
+MAX_TEXT_LENGTH = 100_000  # tokens a text model reads (its tokenizer's max_length)
+MAX_VOCABULARY = 10_000_000
+ONNX_DTYPES = {"image": "uint8", "features": "float32", "ids": "int64", "counts": "float32"}
 
 Name = Annotated[str, StringConstraints(min_length=1)]
 
@@ -34,15 +36,36 @@ class _Part(BaseModel):
 
 
 class CardInput(_Part):
-    kind: Literal["image", "features"]
-    shape: tuple[Annotated[int, Field(strict=True, ge=1)], ...]  # (H, W, C) for images, (F,) for features
+    kind: Literal["image", "features", "text"]
+    shape: tuple[Annotated[int, Field(strict=True, ge=1)], ...]  # (H, W, C) images, (F,) features, (L,) texts
     feature_names: tuple[str, ...] = ()
     table: dict[str, Any] | None = None  # a CSV table's columns (data/sources/tabular.py ``TABLE_SCHEMA``)
+    # texts: what the ONNX model takes (a network's token ids, a baseline's token counts), and the vocabulary
+    text_input: Literal["ids", "counts"] | None = None
+    vocab_size: Annotated[int, Field(strict=True, ge=2)] | None = None
     onnx_name: Name
-    onnx_dtype: Literal["uint8", "float32"]
+    onnx_dtype: Literal["uint8", "float32", "int64"]
+
+    @property
+    def model_shape(self) -> tuple[int, ...]:
+        """One sample as the ONNX model takes it (a text baseline's: its vocabulary's counts)."""
+        return (int(self.vocab_size or 0),) if self.text_input == "counts" else self.shape
 
     @model_validator(mode="after")
     def _shape_fits_the_kind(self) -> CardInput:
+        if self.kind == "text":
+            if len(self.shape) != 1 or self.shape[0] > MAX_TEXT_LENGTH:
+                raise ValueError(f"a text model's shape is [max_length] of at most {MAX_TEXT_LENGTH:,} tokens, "
+                                 f"not {list(self.shape)}")
+            if self.text_input is None or self.vocab_size is None or self.vocab_size > MAX_VOCABULARY:
+                raise ValueError("a text model's input names its text_input (ids or counts) and its vocab_size "
+                                 f"(2 to {MAX_VOCABULARY:,})")
+            if self.onnx_dtype != ONNX_DTYPES[self.text_input]:
+                raise ValueError(f"a text model taking {self.text_input} takes {ONNX_DTYPES[self.text_input]}, "
+                                 f"not onnx_dtype {self.onnx_dtype}")
+            return self
+        if self.text_input is not None:
+            raise ValueError(f"only a text model has a text_input; this is an {self.kind} model")
         if self.kind == "image":
             if len(self.shape) != 3 or self.shape[2] not in IMAGE_CHANNELS:
                 raise ValueError(f"an image model's shape is [height, width, channels] with 1 or 3 channels, "

@@ -4,6 +4,7 @@
       bundle.json          what the model is, takes and gives; metrics; why it was chosen; lineage
       model.onnx           one file, raw inputs in, probabilities (and a network's embedding) out
       weights.safetensors  the network's weights (networks only; the architecture is in bundle.json)
+      tokenizer.json       a text model's tokenizer, fitted on the training split (``TextTokenizer.to_dict()``)
       reference.json       training-input and validation-output statistics, for drift monitoring
       ood.json             out-of-distribution statistics fitted on the training split (``ood.py``)
       suite.yaml           the resolved suite the model came from
@@ -24,6 +25,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import TypeAdapter
@@ -36,6 +38,7 @@ from practica.bundle.layout import (
     ONNX_FILE,
     OOD_FILE,
     REFERENCE_FILE,
+    TOKENIZER_FILE,
     WEIGHTS_FILE,
 )
 from practica.bundle.manifest import write_manifest
@@ -47,10 +50,11 @@ from practica.bundle.onnx_export import (
     sklearn_to_onnx,
     torch_to_onnx,
 )
-from practica.bundle.ood import OodStats, fit_ood
-from practica.bundle.reference import input_reference, output_reference, value_reference
+from practica.bundle.ood import OodStats, fit_ood, fit_rows
+from practica.bundle.reference import input_reference, output_reference, text_reference, value_reference
 from practica.config.schema import ExperimentSpec, Suite
 from practica.data.records import Splits
+from practica.data.tokenizer import TextTokenizer
 from practica.diagnosis.records import Diagnosis
 from practica.errors import BundleError
 from practica.evaluation.predictors import Predictor, SklearnPredictor, TorchPredictor
@@ -85,8 +89,58 @@ class BundleSource:
     threshold: ThresholdChoice | None = None  # the decision threshold chosen for this experiment, if any
 
 
-def input_spec(splits: Splits) -> InputSpec:
+@dataclass(frozen=True)
+class TextModel:
+    """A text predictor taken apart for export: the tokenizer in front, and behind it either a network over
+    token ids (``network``) or a scikit-learn pipeline over token counts (``estimator``, the steps after
+    ``TokenCounts``)."""
+
+    tokenizer: TextTokenizer
+    network: Any = None
+    estimator: Any = None
+
+    @property
+    def text_input(self) -> Literal["ids", "counts"]:
+        return "ids" if self.network is not None else "counts"
+
+    def encode(self, texts: np.ndarray) -> np.ndarray:
+        """Texts as the ONNX model takes them."""
+        strings = [str(t) for t in texts]
+        return self.tokenizer.encode(strings) if self.network is not None else self.tokenizer.counts(strings)
+
+
+def text_model(predictor: Predictor) -> TextModel:
+    """The tokenizer and the model of a text predictor (the pipeline's): a network's predictor holds
+    ``tokenizer`` and its network as ``model`` (or a ``TorchPredictor`` as ``predictor``); a baseline's
+    estimator is a pipeline whose first step holds ``tokenizer`` (``TokenCounts``)."""
+    from sklearn.pipeline import Pipeline
+    from torch import nn
+
+    estimator = getattr(predictor, "estimator", None)
+    if isinstance(estimator, Pipeline) and isinstance(getattr(estimator.steps[0][1], "tokenizer", None),
+                                                      TextTokenizer):
+        rest = estimator.steps[1:]
+        if not rest:
+            raise BundleError("the text baseline's pipeline has no step after its token counts; nothing to export")
+        return TextModel(estimator.steps[0][1].tokenizer,
+                         estimator=rest[0][1] if len(rest) == 1 else Pipeline(rest))
+    tokenizer = getattr(predictor, "tokenizer", None)
+    inner = getattr(predictor, "predictor", None)
+    for network in (getattr(predictor, "model", None), getattr(inner, "model", None)):
+        if isinstance(tokenizer, TextTokenizer) and isinstance(network, nn.Module):
+            return TextModel(tokenizer, network=network.to("cpu").eval())
+    raise BundleError(f"cannot export a {type(predictor).__name__} of a text data set: it holds no tokenizer "
+                      "and network, nor a pipeline starting with its token counts")
+
+
+def input_spec(splits: Splits, text: TextModel | None = None) -> InputSpec:
     x = splits.train.x
+    if splits.train.kind == "text":
+        if text is None:
+            raise BundleError("a text data set's input needs the model's tokenizer (text_model(predictor))")
+        tok = text.tokenizer
+        return InputSpec("text", (tok.max_length,), text_input=text.text_input, vocab_size=tok.vocab_size,
+                         tokenizer=tok.describe())
     if x.ndim == 4:
         return InputSpec("image", tuple(x.shape[1:]))
     return InputSpec("features", (x.shape[1],), tuple(splits.train.feature_names), splits.train.table)
@@ -127,10 +181,15 @@ def _assemble(src: BundleSource, root: Path) -> None:
     import onnxruntime as ort
     import yaml
 
-    spec = input_spec(src.splits)
     classes = tuple(src.splits.classes)
     predictor = src.predictor
-    if isinstance(predictor, TorchPredictor):
+    text = text_model(predictor) if src.splits.train.kind == "text" else None
+    spec = input_spec(src.splits, text)
+    if text is not None:
+        _export_text(text, spec, len(classes), root)
+        kind = "network" if text.network is not None else "sklearn"
+        model = text.network
+    elif isinstance(predictor, TorchPredictor):
         from practica.training.checkpoint import save_tensors
 
         model = predictor.model.to("cpu").eval()
@@ -148,12 +207,15 @@ def _assemble(src: BundleSource, root: Path) -> None:
         raise BundleError(f"cannot export a {type(predictor).__name__}")
 
     session = ort.InferenceSession(str(root / ONNX_FILE), providers=["CPUExecutionProvider"])
-    test_x = src.splits.test.x
+    # What the ONNX model takes: the data stage's arrays as they are, or texts through the tokenizer in front
+    # (the parity check below then covers the tokenizer the server and predict apply, as the run applied it).
+    model_input = (lambda x: x) if text is None else text.encode
+    test_x = model_input(src.splits.test.x)
     regression = not get_task(src.splits.train.task).has_classes
     output = output_name(regression)
     embedded = kind == "network"
     names = [output, EMBEDDING_OUTPUT] if embedded else [output]
-    expected = predictor.outputs(test_x)  # probabilities, or a regressor's (N, 1) values
+    expected = predictor.outputs(src.splits.test.x)  # probabilities, or a regressor's (N, 1) values
     got = _run(session, spec, test_x, names)[0] if len(test_x) else expected
     diff = float(np.abs(got - expected).max()) if len(test_x) else 0.0
     scale = np.maximum(1.0, np.abs(expected)) if regression else 1.0
@@ -166,13 +228,18 @@ def _assemble(src: BundleSource, root: Path) -> None:
     parity = {"max_abs_diff": diff}
     if embedded and len(test_x):
         parity["embedding_max_rel_diff"] = _embedding_parity(model, spec, session, test_x)
-    ood = fit_ood(train_x=src.splits.train.x, train_y=None if regression else src.splits.train.y,
-                  val_x=src.splits.val.x, spec=spec,
+    train, val = src.splits.train, src.splits.val
+    if text is not None:  # a text baseline's counts are vocab_size wide: tokenise no more texts than are fitted on
+        rows = fit_rows(int(np.prod(spec.model_shape)))
+        train, val = _sample(train, rows), _sample(val, rows)
+    ood = fit_ood(train_x=model_input(train.x), train_y=None if regression else train.y,
+                  val_x=model_input(val.x), spec=spec,
                   embed=(lambda x: _run(session, spec, x, [EMBEDDING_OUTPUT])[0]) if embedded else None)
     write_json(root / OOD_FILE, ood.model_dump(mode="json"))
     val_out = predictor.outputs(src.splits.val.x)
     write_json(root / REFERENCE_FILE, {
-        "inputs": input_reference(src.splits.train.x),
+        "inputs": input_reference(src.splits.train.x) if text is None
+        else text_reference(list(src.splits.train.x), list(src.splits.val.x), text.tokenizer),
         "outputs": value_reference(val_out[:, 0]) if regression else output_reference(val_out, classes),
         # what the monitor's OOD checks compare the live flag rate and mean score with
         "ood": {"flag_rate": ood.val_flag_rate, "score_mean": ood.val_score_mean},
@@ -181,6 +248,26 @@ def _assemble(src: BundleSource, root: Path) -> None:
     write_json(root / LINEAGE_FILE, _lineage(src))  # before the manifest, which covers it
     write_json(root / BUNDLE_FILE, _card(src, spec, classes, kind, parity, len(test_x), ood))
     write_manifest(root)
+
+
+def _export_text(text: TextModel, spec: InputSpec, num_classes: int, root: Path) -> None:
+    """A text model's ONNX graph (after its tokenizer), its weights (a network's) and ``tokenizer.json``."""
+    if text.network is not None:
+        from practica.training.checkpoint import save_tensors
+
+        torch_to_onnx(text.network, spec, root / ONNX_FILE)
+        save_tensors(root / WEIGHTS_FILE, text.network.state_dict(), {"format": "practica-weights", "version": 1})
+    else:
+        sklearn_to_onnx(text.estimator, spec, num_classes, root / ONNX_FILE)
+    write_json(root / TOKENIZER_FILE, text.tokenizer.to_dict())
+
+
+def _sample(data, rows: int):
+    """At most ``rows`` samples of ``data`` (a seeded choice, in their order)."""
+    if len(data) <= rows:
+        return data
+    pick = np.sort(np.random.default_rng(0).choice(len(data), rows, replace=False))
+    return data.subset(pick, data.name)
 
 
 def _run(session, spec: InputSpec, x: np.ndarray, names: list[str]) -> list[np.ndarray]:
@@ -266,7 +353,11 @@ def _card(src: BundleSource, spec: InputSpec, classes: tuple[str, ...], kind: st
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "practica_version": src.code_version,
         "input": {**INPUT_SPEC.dump_python(spec, mode="json"), "onnx_name": input_name(spec),
-                  "onnx_dtype": np.dtype(spec.onnx_dtype).name, "resize": "bilinear"},
+                  "onnx_dtype": np.dtype(spec.onnx_dtype).name,
+                  **({"resize": "bilinear"} if spec.kind != "text" else {
+                      "tokenizer_file": TOKENIZER_FILE, "onnx_shape": ["batch", *spec.model_shape],
+                      "form": ("token ids (int64 batch×max_length, padding 0 at the end)" if spec.text_input == "ids"
+                               else "token counts (float32 batch×vocab_size), the tokenizer's bag of tokens")})},
         "task": splits.train.task,
         "output": {"onnx_name": output_name(regression), "classes": list(classes),
                    **({"embedding": EMBEDDING_OUTPUT} if kind == "network" else {}),

@@ -1,4 +1,4 @@
-"""Turn what a user sends (image bytes, base64, pixel arrays, feature maps) into model inputs.
+"""Turn what a user sends (image bytes, base64, pixel arrays, feature maps, texts) into model inputs.
 
 Shared by ``practica predict`` and the HTTP service so both accept the same things and
 reject them with the same messages. Every problem raises ``InputError`` saying what was
@@ -28,6 +28,10 @@ from practica.errors import InputError
 # per image (a 16-megapixel photo still passes), and per request in the HTTP service.
 DEFAULT_MAX_PIXELS = 4096 * 4096
 DEFAULT_MAX_REQUEST_PIXELS = 4 * DEFAULT_MAX_PIXELS
+# A text over this many characters is refused, not cut: a model reads at most its tokenizer's max_length
+# tokens (512 at most when chosen from the data), so 100,000 characters is far beyond anything it reads,
+# and tokenising a text costs time in proportion to its length.
+MAX_TEXT_CHARS = 100_000
 
 
 def _table_from_stored(d: Any) -> Any:
@@ -52,18 +56,36 @@ _Table = Annotated[Any, BeforeValidator(_table_from_stored), PlainSerializer(_ta
 
 @dataclass(frozen=True)
 class InputSpec:
-    """What one sample of the model's input is: an H×W×C uint8 image or F float features."""
+    """What one sample of the model's input is: an H×W×C uint8 image, F float features, or a text.
 
-    kind: Literal["image", "features"]
-    shape: tuple[int, ...]  # (H, W, C) for images, (F,) for features
+    A text is tokenised by the bundle's tokenizer (``tokenizer.json``) into what the ONNX model takes
+    (``text_input``): ``ids``, int64 × ``max_length`` (a network's), or ``counts``, float32 × ``vocab_size``
+    (a scikit-learn baseline's bag of tokens). ``shape`` is ``(max_length,)`` for both."""
+
+    kind: Literal["image", "features", "text"]
+    shape: tuple[int, ...]  # (H, W, C) for images, (F,) for features, (max_length,) for texts
     feature_names: tuple[str, ...] = ()
     table: _Table = None  # a CSV table's column schema (data/sources/tabular.py): named columns, categories as strings
+    text_input: Literal["ids", "counts"] | None = None  # texts only: what the ONNX model takes
+    vocab_size: int | None = None  # texts only: the tokenizer's vocabulary (the width of ``counts``)
+    tokenizer: str = ""  # texts only: the tokenizer in words (``TextTokenizer.describe()``)
 
     @property
     def onnx_dtype(self) -> type:
+        if self.kind == "text":
+            return np.int64 if self.text_input == "ids" else np.float32
         return np.uint8 if self.kind == "image" else np.float32
 
+    @property
+    def model_shape(self) -> tuple[int, ...]:
+        """One sample as the ONNX model takes it: ``shape``, but a text baseline's (vocab_size,) counts."""
+        if self.kind == "text" and self.text_input == "counts":
+            return (int(self.vocab_size or 0),)
+        return self.shape
+
     def describe(self) -> str:
+        if self.kind == "text":
+            return "texts" + (f" ({self.tokenizer})" if self.tokenizer else f" (cut at {self.shape[0]:,} tokens)")
         if self.kind == "image":
             h, w, c = self.shape
             return f"{h}×{w} {'grayscale' if c == 1 else 'RGB'} images"
@@ -71,17 +93,56 @@ class InputSpec:
             return f"a table row of {self.shape[0]} columns ({', '.join(self.feature_names)})"
         return f"{self.shape[0]} numeric features"
 
+    def example(self, n: int = 1) -> np.ndarray:
+        """``n`` inputs of the kind the service and ``predict`` hand the bundle: zeros, or empty texts."""
+        if self.kind == "text":
+            out = np.empty(n, dtype=object)
+            out[:] = ""
+            return out
+        return np.zeros((n, *self.shape), self.onnx_dtype)
+
+    def same_requests(self, other: InputSpec) -> bool:
+        """Whether a model of ``other`` answers the same requests: equal inputs, or texts on both sides (each
+        model tokenises with its own tokenizer, so a retrained vocabulary or length is no obstacle)."""
+        return self == other or (self.kind == "text" and other.kind == "text")
+
+
+
+_OPTIONAL = ("table", "text_input", "vocab_size", "tokenizer")
 
 
 def _without_absent_table(spec: InputSpec, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-    out = handler(spec)
-    return out if out.get("table") is not None else {k: v for k, v in out.items() if k != "table"}
+    out = handler(spec)  # an image's or a table's card keeps the keys it always had
+    return {k: v for k, v in out.items() if k not in _OPTIONAL or v not in (None, "")}
 
 
 INPUT_SPEC = TypeAdapter(Annotated[InputSpec, WrapSerializer(_without_absent_table)])
 """An ``InputSpec`` as the bundle card's ``input`` (``dump_python(spec, mode="json")``: kind, shape, feature names and,
-for a table, its columns as ``TABLE_SCHEMA`` dumps them) and back (``validate_python``, which leaves other
-keys aside)."""
+for a table, its columns as ``TABLE_SCHEMA`` dumps them; for a text, its ``text_input``, ``vocab_size`` and
+``tokenizer``) and back (``validate_python``, which leaves other keys aside)."""
+
+
+def text_of(value: Any, spec: InputSpec, max_chars: int = MAX_TEXT_CHARS) -> str:
+    """A JSON input's (or a file's) text, checked: a string, not blank, at most ``max_chars`` characters."""
+    if spec.kind != "text":
+        raise InputError(f"this model takes {spec.describe()}, not text; send "
+                         + ("'image' or 'pixels'" if spec.kind == "image" else "'features'") + " instead")
+    if not isinstance(value, str):
+        raise InputError(f"'text' must be a string, not {_json_type(value)}")
+    if not value.strip():
+        raise InputError("the text is empty; send at least one word")
+    if len(value) > max_chars:
+        raise InputError(f"the text has {len(value):,} characters, over the limit of {max_chars:,}; send a shorter "
+                         f"text (the model reads only its first {spec.shape[0]:,} tokens)")
+    return value
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "an object", list: "a list", bool: "a boolean", type(None): "null"}.get(type(value), "a number")
+
+
+def _send_instead(spec: InputSpec) -> str:
+    return {"text": "'text'", "image": "'image' or 'pixels'"}.get(spec.kind, "'features'")
 
 
 class OpenedImage:
@@ -118,7 +179,7 @@ def open_image(source: bytes | str | Path, spec: InputSpec, max_pixels: int = DE
         (8, 8, 1)
     """
     if spec.kind != "image":
-        raise InputError(f"this model takes {spec.describe()}, not images; send 'features' instead")
+        raise InputError(f"this model takes {spec.describe()}, not images; send {_send_instead(spec)} instead")
     if isinstance(source, bytes) and not source:
         raise InputError("the image is empty (0 bytes); send the bytes of a PNG or JPEG file")
     try:
@@ -167,7 +228,7 @@ def open_base64_image(text: Any, spec: InputSpec, max_pixels: int = DEFAULT_MAX_
 def pixels_to_array(pixels: Any, spec: InputSpec) -> np.ndarray:
     """Nested lists of 0–255 values, H×W×C, H×W (one channel) or flat, → H×W×C uint8."""
     if spec.kind != "image":
-        raise InputError(f"this model takes {spec.describe()}, not pixels; send 'features' instead")
+        raise InputError(f"this model takes {spec.describe()}, not pixels; send {_send_instead(spec)} instead")
     h, w, c = spec.shape
     try:
         arr = np.asarray(pixels, dtype=np.float64)
@@ -190,7 +251,7 @@ def features_to_array(features: Any, spec: InputSpec) -> np.ndarray:
     of the values in column order (``TableSchema.encode``); the table's ignored columns and its target
     may be in the mapping too, and are dropped."""
     if spec.kind != "features":
-        raise InputError(f"this model takes {spec.describe()}; send 'image' or 'pixels' instead of 'features'")
+        raise InputError(f"this model takes {spec.describe()}; send {_send_instead(spec)} instead of 'features'")
     if spec.table is not None:
         if isinstance(features, Mapping):
             # The columns the model was trained without (the suite's `ignore`, and the target) are taken
@@ -223,22 +284,30 @@ def features_to_array(features: Any, spec: InputSpec) -> np.ndarray:
     return arr
 
 
-def decode_item(item: Any, spec: InputSpec, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """One JSON input: exactly one of {"image": base64}, {"pixels": [...]}, {"features": ...}."""
+def decode_item(item: Any, spec: InputSpec, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray | str:
+    """One JSON input: exactly one of {"image": base64}, {"pixels": [...]}, {"features": ...}, {"text": "..."}
+    (a text model's: the text itself, checked; the bundle's tokenizer makes it ids)."""
     staged = open_item(item, spec, max_pixels)
     return staged.decode() if isinstance(staged, OpenedImage) else staged
 
 
-def open_item(item: Any, spec: InputSpec, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray | OpenedImage:
+INPUT_KEYS = ("image", "pixels", "features", "text")
+
+
+def open_item(item: Any, spec: InputSpec, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray | OpenedImage | str:
     """``decode_item`` but for an image, which is left opened and undecoded (its size known)."""
-    accepted = "'image' (base64 PNG/JPEG) or 'pixels'" if spec.kind == "image" else "'features'"
+    accepted = {"image": "'image' (base64 PNG/JPEG) or 'pixels'", "text": "'text'"}.get(spec.kind, "'features'")
     if not isinstance(item, Mapping):
         raise InputError(f"each input must be an object with {accepted}, not {type(item).__name__}")
-    keys = [k for k in ("image", "pixels", "features") if k in item]
-    unknown = [k for k in item if k not in ("image", "pixels", "features")]
+    keys = [k for k in INPUT_KEYS if k in item]
+    unknown = [k for k in item if k not in INPUT_KEYS]
     if unknown or len(keys) != 1:
         raise InputError(f"each input must have exactly one of {accepted}; got keys {sorted(item)}")
     key = keys[0]
+    if key == "text":
+        return text_of(item["text"], spec)
+    if spec.kind == "text":  # an image's or a table's input sent to a text model
+        raise InputError(f"this model takes {spec.describe()}, not {key}; send {{\"text\": \"...\"}} instead")
     if key == "image":
         return open_base64_image(item["image"], spec, max_pixels)
     if key == "pixels":

@@ -10,3 +10,4 @@ WEIGHTS_FILE = "weights.safetensors"
 REFERENCE_FILE = "reference.json"
 LINEAGE_FILE = "lineage.json"  # the same name as practica.data.splits.lineage.LINEAGE_FILE
 OOD_FILE = "ood.json"  # out-of-distribution statistics (bundle/ood.py); absent in bundles exported before it
+TOKENIZER_FILE = "tokenizer.json"  # a text model's fitted tokenizer (``TextTokenizer.to_dict()``)

@@ -5,19 +5,29 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from pydantic import ValidationError
 
 from practica.bundle.card import BundleCard, CardThreshold
 from practica.bundle.inputs import INPUT_SPEC, InputSpec
-from practica.bundle.layout import BUNDLE_FILE, BUNDLE_SCHEMA_VERSION, ONNX_FILE, REFERENCE_FILE, WEIGHTS_FILE
+from practica.bundle.layout import (
+    BUNDLE_FILE,
+    BUNDLE_SCHEMA_VERSION,
+    ONNX_FILE,
+    REFERENCE_FILE,
+    TOKENIZER_FILE,
+    WEIGHTS_FILE,
+)
 from practica.bundle.manifest import verify_manifest
 from practica.errors import BundleError
 from practica.io import read_json
 from practica.tasks import get_task
 from practica.tasks.classification import labels_at_threshold
+
+if TYPE_CHECKING:
+    from practica.data.tokenizer import TextTokenizer
 
 
 class Inference(NamedTuple):
@@ -39,6 +49,10 @@ class Bundle:
         self.input = _input_spec(self.meta, root / BUNDLE_FILE)
         self.classes: tuple[str, ...] = self.meta.output.classes
         self.threads = threads
+        if self.input.kind == "text" and TOKENIZER_FILE not in sha256:
+            raise BundleError(f"{root} holds a text model but no {TOKENIZER_FILE}, without which no text can be "
+                              "tokenised as in training. Export the bundle again from its run "
+                              "(practica export RUN_DIR)")
 
     @property
     def version(self) -> str:
@@ -93,8 +107,43 @@ class Bundle:
         """Drop the ONNX Runtime session (``session`` starts a new one when next used)."""
         self.__dict__.pop("session", None)
 
+    @cached_property
+    def tokenizer(self) -> TextTokenizer | None:
+        """A text model's tokenizer (``tokenizer.json``, verified by the manifest); None for other models."""
+        if self.input.kind != "text":
+            return None
+        from practica.data.tokenizer import TextTokenizer
+        from practica.errors import DataError
+
+        path = self.root / TOKENIZER_FILE
+        try:
+            tokenizer = TextTokenizer.from_dict(read_json(path))
+        except DataError as err:
+            raise BundleError(f"{path}: {err}") from None
+        except Exception as err:  # noqa: BLE001 — bad JSON, a missing key, or one the tokenizers library refuses
+            raise BundleError(f"{path} is not a valid tokenizer ({type(err).__name__}: {str(err)[:300]}). Export "
+                              "the bundle again from its run (practica export RUN_DIR)") from None
+        if tokenizer.max_length != self.input.shape[0] or tokenizer.vocab_size != self.input.vocab_size:
+            raise BundleError(f"{path} cuts texts at {tokenizer.max_length} tokens of a vocabulary of "
+                              f"{tokenizer.vocab_size}, but the card says {self.input.shape[0]} and "
+                              f"{self.input.vocab_size}. Export the bundle again from its run "
+                              "(practica export RUN_DIR)")
+        return tokenizer
+
+    def encode(self, x: np.ndarray | list[str]) -> np.ndarray:
+        """What the ONNX model takes, from inputs as the data stage stores them: a text model's texts (a list,
+        or a 1-D array of str) tokenised as in training (ids, or a baseline's token counts); an array already
+        in the model's form, and any other model's inputs, as they are."""
+        tokenizer = self.tokenizer
+        if tokenizer is None:
+            return x if isinstance(x, np.ndarray) else np.asarray(x)
+        if isinstance(x, np.ndarray) and x.dtype.kind not in "OUS":
+            return x  # already tokenised (``_checked`` checks its shape)
+        texts = [str(t) for t in x]
+        return tokenizer.encode(texts) if self.input.text_input == "ids" else tokenizer.counts(texts)
+
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """(N, *input shape) raw inputs (uint8 images or float32 features) → (N, classes) probabilities;
+        """(N, *input shape) raw inputs (uint8 images, float32 features, or N texts) → (N, classes) probabilities;
         for a regressor, the model's (N, 1) values (see ``predict_values``)."""
         return self.session.run([self.meta.output.onnx_name], {self.meta.input.onnx_name: self._checked(x)})[0]
 
@@ -107,9 +156,9 @@ class Bundle:
         return Inference(result[0], result[1] if embedding else None)
 
     def _checked(self, x: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(x, dtype=self.input.onnx_dtype)
-        if x.shape[1:] != self.input.shape:
-            raise BundleError(f"inputs of shape {x.shape[1:]} given to a model that takes {self.input.shape}")
+        x = np.ascontiguousarray(self.encode(x), dtype=self.input.onnx_dtype)
+        if x.shape[1:] != self.input.model_shape:
+            raise BundleError(f"inputs of shape {x.shape[1:]} given to a model that takes {self.input.model_shape}")
         return x
 
     def reference(self) -> dict:
@@ -125,6 +174,9 @@ class Bundle:
         from practica.models.classifier import build_classifier
         from practica.training.checkpoint import load_tensors
 
+        if self.input.kind == "text":
+            raise BundleError(f"{self.root} holds a text network; it is served from its ONNX model (model.onnx), "
+                              "and rebuilding it in PyTorch from a bundle is not supported yet")
         h_w_c = self.input.shape
         shape = (h_w_c[2], h_w_c[0], h_w_c[1]) if self.input.kind == "image" else h_w_c
         model = build_classifier(ModelSpec.model_validate(self.meta.model.spec), shape, len(self.classes),
@@ -198,10 +250,11 @@ def _check_signature(meta: BundleCard, session: Any, root: Path) -> None:
             raise BundleError(f"{card}: output.{field} {name!r} is not an output of {model} "
                               f"(it has {sorted(outputs)}). {fix}")
     dims = inputs[meta.input.onnx_name][1:]  # after the batch dimension; a named dimension matches anything
+    shape = meta.input.model_shape
     # the length check comes first, so zip sees two sequences of the same length
-    if len(dims) != len(meta.input.shape) or any(isinstance(d, int) and d != s
-                                                 for d, s in zip(dims, meta.input.shape, strict=True)):
-        raise BundleError(f"{card}: input.shape is {list(meta.input.shape)} but {model} takes inputs of shape "
+    if len(dims) != len(shape) or any(isinstance(d, int) and d != s for d, s in zip(dims, shape, strict=True)):
+        what = "input.vocab_size" if meta.input.text_input == "counts" else "input.shape"
+        raise BundleError(f"{card}: {what} is {list(shape)} but {model} takes inputs of shape "
                           f"{list(dims)}. {fix}")
     out_dims = outputs[meta.output.onnx_name]
     per_input = out_dims[-1] if len(out_dims) == 2 else None

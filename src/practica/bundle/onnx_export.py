@@ -4,6 +4,10 @@ The graph's input is what the data stage stores: ``images`` uint8 N×H×W×C, or
 float32 N×F. Scaling, layout and normalisation are inside the graph, so a client (the server,
 or any ONNX runtime) needs no preprocessing code of ours beyond decoding and resizing.
 
+A text model's graph starts after its tokenizer (which travels beside it as ``tokenizer.json``):
+a network takes ``ids`` int64 N×max_length, a baseline ``counts`` float32 N×vocab_size (its
+pipeline from the step after ``TokenCounts``: tf-idf, then the estimator).
+
 A network's graph has a second output, ``embedding``: its penultimate features (what its head
 takes), from which the bundle's out-of-distribution statistics are fitted and scored (``ood.py``).
 """
@@ -34,6 +38,8 @@ def output_name(regression: bool) -> str:
 
 
 def input_name(spec: InputSpec) -> str:
+    if spec.kind == "text":
+        return spec.text_input or "ids"
     return "images" if spec.kind == "image" else "features"
 
 
@@ -102,19 +108,44 @@ def torch_to_onnx(classifier: nn.Module, spec: InputSpec, path: Path) -> None:
 
     model = RawInputModel(classifier, spec.kind, embedding=True).eval()
     output = output_name(isinstance(classifier, Regressor))
-    example = torch.zeros((2, *spec.shape), dtype=torch.uint8 if spec.kind == "image" else torch.float32)
+    dtype = {"image": torch.uint8, "text": torch.int64}.get(spec.kind, torch.float32)
+    example = torch.zeros((2, *spec.model_shape), dtype=dtype)
+    if spec.kind == "text":
+        example[:, 0] = 1  # every text has a token (UNK at least): padding alone is no input the model meets
     batch = torch.export.Dim("batch", min=1, max=65536)
     try:
         with _quiet_exporter():
             torch.onnx.export(
                 model, (example,), str(path), dynamo=True, opset_version=OPSET,
-                input_names=[input_name(spec)], output_names=[output, EMBEDDING_OUTPUT],
+                input_names=[input_name(spec)], output_names=[output, _PENULTIMATE],
                 dynamic_shapes={"x": {0: batch}}, external_data=False, optimize=True,
             )
     except Exception as err:  # the exporter raises many types; all mean "this model does not export"
         raise BundleError(f"ONNX export of the network failed: {type(err).__name__}: {str(err)[:500]}") from None
     finally:
         model.close()
+    # The exporter names values after their ops: a text network's token lookup is "embedding" too.
+    _rename_values(path, {EMBEDDING_OUTPUT: "token_embedding", _PENULTIMATE: EMBEDDING_OUTPUT})
+
+
+_PENULTIMATE = "penultimate_features"  # the embedding output's name while exporting (see _rename_values)
+
+
+def _rename_values(path: Path, names: dict[str, str]) -> None:
+    """Rename values of the ONNX graph at ``path`` (each name once: the mapping is not applied twice)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    for node in graph.node:
+        node.input[:] = [names.get(n, n) for n in node.input]
+        node.output[:] = [names.get(n, n) for n in node.output]
+    for values in (graph.input, graph.output, graph.value_info):
+        for v in values:
+            v.name = names.get(v.name, v.name)
+    for init in graph.initializer:
+        init.name = names.get(init.name, init.name)
+    onnx.save(model, str(path))
 
 
 def sklearn_to_onnx(estimator, spec: InputSpec, num_classes: int, path: Path) -> None:
@@ -133,7 +164,7 @@ def sklearn_to_onnx(estimator, spec: InputSpec, num_classes: int, path: Path) ->
     table = table_step(estimator)  # a CSV table's preprocessing: ONNX nodes in front, the rest to skl2onnx
     if table is not None:
         fitted, estimator = table
-    n_features = fitted.width if table is not None else int(np.prod(spec.shape))
+    n_features = fitted.width if table is not None else int(np.prod(spec.model_shape))
     try:
         with _quiet_exporter():
             core = to_onnx(estimator, initial_types=[("flat", FloatTensorType([None, n_features]))],
@@ -158,7 +189,7 @@ def sklearn_to_onnx(estimator, spec: InputSpec, num_classes: int, path: Path) ->
         pre_nodes.append(helper.make_node("Identity", ["flat_raw"], ["flat_out"]))
     pre = helper.make_graph(
         pre_nodes, "preprocess",
-        [helper.make_tensor_value_info(name, onnx_in, [None, *spec.shape])],
+        [helper.make_tensor_value_info(name, onnx_in, [None, *spec.model_shape])],
         [helper.make_tensor_value_info("flat_out", TensorProto.FLOAT, [None, n_features])], pre_init,
     )
     if regression:  # one value: the "widening" is the identity

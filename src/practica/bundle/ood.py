@@ -7,9 +7,10 @@ scikit-learn).
 - **Distance.** Class-conditional Mahalanobis with a shared, shrunk covariance (Lee et al., 2018):
   the distance from the input's features to the nearest class mean of the training split. A
   network's features are its penultimate layer (``embedding``, an output of ``model.onnx``); a
-  scikit-learn model has none, so its inputs stand in: scaled pixels, or a table's standardised
-  numeric columns, projected on their first principal components. The score is the distance over
-  a threshold set so that ``FLAG_RATE`` of the validation inputs score above 1.
+  scikit-learn model has none, so its inputs stand in: scaled pixels, a table's standardised
+  numeric columns, or a text baseline's token counts, projected on their first principal
+  components. The score is the distance over a threshold set so that ``FLAG_RATE`` of the
+  validation inputs score above 1.
 - **Checks** (tables, and other features of few columns): a value outside the training range by
   more than ``RANGE_MARGIN`` of its width, and a category the training split never had; each
   flags the input with a reason that names the column.
@@ -45,6 +46,10 @@ if TYPE_CHECKING:
 OOD_SCHEMA_VERSION = 1
 FLAG_RATE = 0.01  # the share of validation inputs the distance flags
 FIT_SAMPLES = 10_000  # training inputs the statistics are fitted on (a seeded subset of larger splits)
+# Inputs standing in for an embedding are fitted on at most this many values (float64: 256 MB): a text baseline's
+# token counts are vocab_size wide (30,000 words: about 1,100 texts), an image's pixels a few thousand.
+FIT_VALUES = 32 * 2**20
+MIN_FIT_ROWS = 500
 EMBEDDING_DIMS = 256  # a wider embedding is projected on its first principal components
 INPUT_DIMS = 64  # inputs standing in for an embedding are projected to at most this many
 RANGE_MARGIN = 0.1  # a value this share of the training range beyond it is out of range
@@ -258,14 +263,22 @@ def _check_values(x: np.ndarray, stats: OodStats, reasons: list[list[str]]) -> N
 # --- fitting (at export; needs scikit-learn) -------------------------------------------------------
 
 
+def fit_rows(width: int) -> int:
+    """How many inputs of ``width`` values the statistics are fitted on, at most, when the inputs stand in for
+    an embedding (``FIT_VALUES``); a caller that makes the inputs (a text baseline's counts) makes no more."""
+    return max(MIN_FIT_ROWS, min(FIT_SAMPLES, FIT_VALUES // max(1, width)))
+
+
 def fit_ood(*, train_x: np.ndarray, train_y: np.ndarray | None, val_x: np.ndarray, spec: InputSpec,
             embed: Callable[[np.ndarray], np.ndarray] | None, seed: int = 0) -> OodStats:
     """Fit the statistics on (a seeded subset of) the training split and set the threshold on validation.
 
-    ``train_y``: class indices (None for a regression: one group); ``embed``: raw inputs → the model's
-    embedding (None: the inputs stand in for it)."""
+    ``train_x``, ``val_x``: the model's inputs (a text model's token ids or counts); ``train_y``: class indices
+    (None for a regression: one group); ``embed``: inputs → the model's embedding (None: the inputs stand in
+    for it, on a subset of ``fit_rows`` of them when they are wide)."""
     rng = np.random.default_rng(seed)
-    pick = np.sort(rng.choice(len(train_x), FIT_SAMPLES, replace=False)) if len(train_x) > FIT_SAMPLES else None
+    limit = FIT_SAMPLES if embed is not None else fit_rows(int(np.prod(np.shape(train_x)[1:])))
+    pick = np.sort(rng.choice(len(train_x), limit, replace=False)) if len(train_x) > limit else None
     fit_x = train_x if pick is None else train_x[pick]
     labels = np.zeros(len(fit_x), dtype=np.int64) if train_y is None else np.asarray(
         train_y if pick is None else train_y[pick], dtype=np.int64)
@@ -309,6 +322,8 @@ def _input_transform(feats: np.ndarray, spec: InputSpec) -> dict:
     columns = None
     if spec.kind == "image":
         center, scale, what = feats.mean(0), np.full(feats.shape[1], 255.0), "scaled pixels"
+    elif spec.kind == "text":  # counts of one unit: left unscaled, so a rare token weighs no more than a common one
+        center, scale, what = feats.mean(0), np.ones(feats.shape[1]), "token counts"
     else:
         if spec.table is not None:
             columns = [j for j, c in enumerate(spec.table.columns) if c.kind == "numeric"]

@@ -6,7 +6,13 @@ histograms), never samples, so a bundle carries no training data.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from practica.data.tokenizer import TextTokenizer
 
 REFERENCE_SAMPLES = 10_000  # a random subset is plenty for histograms at this resolution
 PIXEL_BINS = 16
@@ -57,6 +63,27 @@ def input_reference(x: np.ndarray) -> dict:
                           "frequencies": (np.histogram(col, bins=edges)[0] / len(col)).tolist()},
         })
     return {"kind": "features", "samples": int(len(x)), "features": features}
+
+
+def text_reference(train: Sequence[str], val: Sequence[str], tokenizer: TextTokenizer) -> dict:
+    """A text model's inputs: how long the training texts are (characters, tokens), how many are cut at
+    ``max_length``, and the share of unknown tokens in the training and validation texts (the validation
+    share is what production text should look like: the tokenizer never saw those texts)."""
+    texts = [str(t) for t in _subset(np.asarray(train, dtype=object))]  # a seeded subset of a large split
+    lengths = np.array([len(ids) for ids in tokenizer.tokens(texts)] or [0], dtype=np.float64)
+    chars = np.array([len(t) for t in texts] or [0], dtype=np.float64)
+    val_texts = [str(t) for t in _subset(np.asarray(val, dtype=object))]
+    return {
+        "kind": "text",
+        "samples": len(texts),
+        "tokenizer": tokenizer.describe(),
+        "token_length_quantiles": dict(zip(map(str, QUANTILES), np.quantile(lengths, QUANTILES).tolist(), strict=True)),
+        "char_length_quantiles": dict(zip(map(str, QUANTILES), np.quantile(chars, QUANTILES).tolist(), strict=True)),
+        "token_length_mean": float(lengths.mean()),
+        "cut_rate": float((lengths > tokenizer.max_length).mean()),
+        "unknown_rate": tokenizer.unknown_rate(texts),
+        "val_unknown_rate": tokenizer.unknown_rate(val_texts) if val_texts else None,
+    }
 
 
 def output_reference(proba: np.ndarray, classes: tuple[str, ...]) -> dict:
