@@ -25,7 +25,7 @@ import numpy as np
 
 # Only what a bundle needs loads here (ONNX Runtime, on first use): the pipeline, and torch with it, load
 # when a suite is run or a run directory read.
-from practica.bundle.inputs import InputSpec, decode_item, features_to_array, pixels_to_array
+from practica.bundle.inputs import InputSpec, decode_item, features_to_array, pixels_to_array, text_of
 from practica.bundle.load import Bundle
 from practica.bundle.load import load_bundle as open_bundle
 from practica.config import Suite, load_suite, only_experiments, suite_from_dict
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from practica.selection.records import Decision
 
 SuiteLike = str | Path | Mapping[str, Any] | Suite
-RECORD_KEYS = ("image", "pixels", "features")  # a JSON record's input, as practica predict and serve read it
+RECORD_KEYS = ("image", "pixels", "features", "text")  # a JSON record's input, as practica predict and serve read it
 
 
 # ----------------------------------------------------------------------------- running a suite
@@ -234,7 +234,9 @@ class Model:
 
     def _items(self, inputs: Inputs, errors: str) -> Iterator[Item]:
         spec = self.input
-        if isinstance(inputs, np.ndarray):
+        if spec.kind == "text" and isinstance(inputs, np.ndarray):  # texts: a 1-D array of str
+            yield from (self._item(f"[{i}]", text, errors) for i, text in enumerate(inputs.reshape(-1).tolist()))
+        elif isinstance(inputs, np.ndarray):
             if inputs.shape == spec.shape:
                 inputs = inputs[None]
             elif inputs.shape[1:] != spec.shape:
@@ -255,7 +257,9 @@ class Model:
                              "of these")
 
     def _element(self, name: str, element: Any, errors: str) -> Iterator[Item]:
-        if isinstance(element, str | Path):  # files go through practica predict's readers
+        if isinstance(element, str) and self.input.kind == "text":  # a text model's str is a text; a Path, a file
+            yield self._item(name, element, errors)
+        elif isinstance(element, str | Path):  # files go through practica predict's readers
             (source,) = open_inputs([element], self.input, self.classes)
             yield from source.items
         else:
@@ -271,6 +275,8 @@ class Model:
                 if sample.get("label") is not None:
                     label = resolve_label(sample["label"], self.classes)
                 array = decode_item({k: v for k, v in sample.items() if k in RECORD_KEYS}, spec)
+            elif spec.kind == "text":
+                array = text_of(sample, spec)
             elif spec.kind == "image":
                 array = pixels_to_array(sample, spec)
             else:
@@ -279,6 +285,8 @@ class Model:
             if errors == "raise":
                 raise InputError(f"{name}: {err}") from None
             return Item(name, error=str(err), label=label)
+        if isinstance(array, str):  # a text model's input: its text, tokenised with the batch
+            return Item(name, text=array, label=label)
         return Item(name, array=array, label=label)
 
 

@@ -225,7 +225,7 @@ INVALID_CARDS = [
      "input: an image side of 100,000 pixels is over the limit of 4,096"),
     (lambda c: c["input"].update(shape=[8, 8]), "input: an image model's shape is [height, width, channels]"),
     (lambda c: c["input"].update(shape=[8, 8, 0]), "input.shape.2: Input should be greater than or equal to 1"),
-    (lambda c: c["input"].update(kind="audio"), "input.kind: Input should be 'image' or 'features'"),
+    (lambda c: c["input"].update(kind="audio"), "input.kind: Input should be 'image', 'features' or 'text'"),
     (lambda c: c["output"].pop("classes"), "output.classes: Field required"),
     (lambda c: c["output"].update(classes=["0", "0", "1"]), "output.classes repeats ['0']"),
     (lambda c: c.update(task="regression"), "a regression model has no classes, but output.classes lists 10"),

@@ -48,15 +48,22 @@ SHOWN_FAILURES = 3
 
 def predict(
     bundle_dir: Annotated[Path, typer.Argument(metavar="BUNDLE", help="A bundle folder, as practica export wrote it.")],
-    inputs: Annotated[list[Path], typer.Argument(
+    inputs: Annotated[list[Path] | None, typer.Argument(
         metavar="INPUT", show_default=False,
         help="Image files; folders of images (sub-folders named after classes give true labels); pixel CSVs "
              "(label,pixel1,…); JSON or JSON Lines files of {\"image\": base64} / {\"pixels\": …} / "
-             "{\"features\": …} records with optional \"id\" and \"label\".")],
+             "{\"features\": …} records with optional \"id\" and \"label\". For a text model: .txt files "
+             "(one text each), folders of them, CSV/TSV or JSON/JSON Lines files with a text column.")] = None,
     out: Annotated[Path | None, typer.Option(
         help="Write every row to this .csv or .json file; default: show the first rows.")] = None,
     top_k: Annotated[int, typer.Option(
         "--top-k", min=1, help="How many of the most probable labels each row lists.")] = 3,
+    text: Annotated[list[str] | None, typer.Option(
+        "--text", show_default=False, help="A text to predict (a text model; repeat for several).")] = None,
+    text_column: Annotated[str | None, typer.Option(
+        "--text-column", show_default=False,
+        help="The column of a CSV or JSON input holding the text; default: the model's data source's text column "
+             "(else 'text').")] = None,
 ) -> None:
     """Predict a batch of inputs with a bundle. An input that cannot be read becomes a row with an error."""
     from itertools import islice
@@ -68,7 +75,8 @@ def predict(
     try:
         if out is not None:
             check_output_path(out)
-        predictions = Predictions(load_bundle(bundle_dir), inputs, top_k=top_k)
+        predictions = Predictions(load_bundle(bundle_dir), inputs or [], top_k=top_k, texts=text or (),
+                                  text_column=text_column)
         with Progress(TextColumn("predicting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console, transient=True, disable=not console.is_terminal) as progress:
             task = progress.add_task("", total=predictions.total)

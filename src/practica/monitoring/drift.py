@@ -97,6 +97,8 @@ def drift_report(rows: Sequence[PredictionRow], reference: dict[str, Any], *, wi
             checks += _feature_checks(live, inputs, t, feature_names, notes)
         elif inputs.get("kind") == "image":
             checks += _image_checks(live, inputs, t, notes)
+        elif inputs.get("kind") == "text":
+            checks += _text_checks(live, inputs, t, notes)
         else:
             notes.append("the reference has no input statistics: input drift is not measured")
         checks += _output_checks(live, outputs, t, notes)
@@ -187,6 +189,26 @@ def _image_checks(live: list[PredictionRow], inputs: dict, t: Thresholds, notes:
                          f"{'darker' if shift < 0 else 'brighter'} by {abs(shift):.3f}" + verdict,
             ))
     return out
+
+
+def _text_checks(live: list[PredictionRow], inputs: dict, t: Thresholds, notes: list[str]) -> list[DriftCheck]:
+    """A text model's inputs: their length in characters against the training texts' (quantiles). Unknown
+    tokens are not logged per input (the log keeps no tokenizer): the reference's rate is shown, not compared."""
+    column = np.array([r.input_summary["chars"] for r in live if r.input_summary.get("chars") is not None],
+                      dtype=float)
+    quantiles = inputs.get("char_length_quantiles")
+    if quantiles is None or not len(column):
+        if quantiles is None:
+            notes.append("the reference has no text length statistics: export the bundle again to monitor them")
+        return []
+    if inputs.get("val_unknown_rate") is not None:
+        notes.append(f"unknown tokens are {text.percent(inputs['val_unknown_rate'])} of the validation texts' "
+                     "tokens; the live rate is not measured by the log")
+    edges, cdf = _quantile_cdf(quantiles)
+    n_ref, subject = int(inputs.get("samples", 0)), "text length (characters)"
+    return [_psi_check("psi:text_length", subject, "text_length", column, edges, np.diff(cdf), n_ref, t,
+                       quantile_bins=True),
+            _ks_at("ks:text_length", subject, "text_length", column, edges[1:-1], cdf[1:-1], n_ref, t)]
 
 
 def _mean_shift_p(shift: float, pixel_std: float, n: int) -> float:

@@ -55,9 +55,10 @@ class Answers:
 
     @classmethod
     def batch_values(cls, items: list[Answers]) -> list[tuple]:
-        by_shape: dict[tuple, list[Answers]] = {}
+        by_shape: dict[tuple | None, list[Answers]] = {}
         for item in items:  # inputs of one shape are summarised in one numpy call (a request's own is ~50× dearer)
-            by_shape.setdefault(() if item.x is None else item.x.shape[1:], []).append(item)
+            # texts (1-D, of str) apart from inputs summarised already
+            by_shape.setdefault(None if item.x is None else (item.x.dtype.kind, *item.x.shape[1:]), []).append(item)
         out = []
         for group in by_shape.values():
             arrays = [item.x for item in group if item.x is not None]

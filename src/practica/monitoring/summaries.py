@@ -2,7 +2,8 @@
 
 Images: mean brightness, contrast (the standard deviation of the pixels) and per-channel means,
 all on a 0–1 scale, as ``bundle/reference.py`` summarises the training images. Tables: the
-encoded feature values in the model's column order (null for a missing value).
+encoded feature values in the model's column order (null for a missing value). Texts: their
+length in characters and in words (never the text itself: the log keeps no user's words).
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import numpy as np
 
 
 def input_summaries(x: np.ndarray) -> list[dict]:
-    """(N, H, W, C) uint8 images or (N, F) feature rows → one summary per input."""
+    """(N, H, W, C) uint8 images, (N, F) feature rows or (N,) texts → one summary per input."""
+    if x.ndim == 1 and x.dtype.kind in "OUS":
+        return [{"chars": len(str(t)), "words": len(str(t).split())} for t in x.tolist()]
     if x.ndim == 4:
         n, channels = len(x), x.shape[-1]
         flat = x.reshape(n, -1, channels).astype(np.float32)

@@ -17,7 +17,7 @@ from practica.bundle.load import Bundle
 from practica.bundle.ood import OodScorer
 from practica.data.sources.decode import CHUNK_SIZE, PARALLEL_MIN_FILES, decode_or_reason, map_chunks
 from practica.errors import InputError
-from practica.prediction.sources import Item, open_inputs
+from practica.prediction.sources import DEFAULT_TEXT_COLUMN, Item, TextColumns, open_inputs
 from practica.tasks import get_task
 
 BATCH_SIZE = 256
@@ -85,10 +85,13 @@ class Predictions:
     before anything is decoded or predicted."""
 
     def __init__(self, bundle: Bundle, inputs: Sequence[str | Path], *, top_k: int = DEFAULT_TOP_K,
-                 batch_size: int = BATCH_SIZE, max_image_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+                 batch_size: int = BATCH_SIZE, max_image_pixels: int = DEFAULT_MAX_PIXELS,
+                 texts: Sequence[str] = (), text_column: str | None = None) -> None:
         bundle.session  # noqa: B018 — a model that cannot load, or disagrees with its card, fails before any input is read
+        bundle.tokenizer  # noqa: B018 — and a text model's tokenizer too
         self.bundle = bundle
-        self.sources = open_inputs(inputs, bundle.input, bundle.classes)
+        self.sources = open_inputs(inputs, bundle.input, bundle.classes, texts=texts,
+                                   columns=text_columns(bundle, text_column))
         self.total = sum(s.count for s in self.sources)
         self.top_k = top_k
         self.batch_size = batch_size
@@ -101,6 +104,17 @@ class Predictions:
                                  max_image_pixels=self.max_image_pixels):
             self.summary.add(row)
             yield row
+
+
+def text_columns(bundle: Bundle, text_column: str | None = None) -> TextColumns:
+    """Where a text model's CSV and JSON inputs keep the text: ``text_column``, else the column the model's data
+    source read (the card's ``lineage.dataset``), else "text"; and the label, in the data source's label column
+    when the file has it."""
+    dataset = (bundle.card.get("lineage") or {}).get("dataset") or {}
+    source_text = dataset.get("text_column") if isinstance(dataset, dict) else None
+    source_label = dataset.get("label_column") if isinstance(dataset, dict) else None
+    return TextColumns(text_column or (source_text if isinstance(source_text, str) else DEFAULT_TEXT_COLUMN),
+                       source_label if isinstance(source_label, str) else None)
 
 
 def predict_items(bundle: Bundle, items: Iterable[Item], *, top_k: int = DEFAULT_TOP_K,
@@ -120,13 +134,15 @@ def predict_items(bundle: Bundle, items: Iterable[Item], *, top_k: int = DEFAULT
 
 
 def _decode(chunk: list[Item], spec: InputSpec, max_pixels: int) -> list[np.ndarray | str]:
-    """Each item's model input, or why it has none."""
+    """Each item's model input (a text model's: its text, as a 0-d object array), or why it has none."""
     paths = [it.path for it in chunk if it.path is not None]  # only image models get files (see sources)
     decoded = iter(map_chunks(partial(_decode_files, spec=spec, max_pixels=max_pixels), paths) if paths else [])
     inputs: list[np.ndarray | str] = []
     for item in chunk:
         if item.error is not None:
             inputs.append(item.error)
+        elif item.text is not None:
+            inputs.append(np.array(item.text, dtype=object))  # stacked, the batch's texts: tokenised together
         elif item.path is not None:
             inputs.append(next(decoded))
         else:
@@ -159,7 +175,8 @@ def _predict_batch(bundle: Bundle, scorer: OodScorer | None, items: list[Item], 
                    k: int) -> Iterator[Row]:
     has_classes = get_task(bundle.task).has_classes
     good = [i for i, x in enumerate(inputs) if isinstance(x, np.ndarray)]
-    x_good = np.stack([inputs[i] for i in good]) if good else None
+    # a text model's texts → its ONNX input (ids or counts), which its OOD score reads too
+    x_good = bundle.encode(np.stack([inputs[i] for i in good])) if good else None
     inference = bundle.infer(x_good) if x_good is not None else None
     probs = inference.outputs if inference is not None else None
     # one output row per stacked input, so zip pairs each good index with its own row

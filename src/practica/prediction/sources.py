@@ -1,9 +1,11 @@
 """Turn the INPUT arguments of ``practica predict`` into prediction items.
 
 An argument may be an image file, a folder of images (labelled by class-named sub-folders),
-a pixel CSV, or a JSON / JSON Lines file of records. A missing path or an unknown kind is
-fatal; anything wrong inside a file becomes an item carrying its error, so one bad row or
-image is reported in the output instead of stopping the command.
+a pixel CSV, or a JSON / JSON Lines file of records. For a text model: a ``.txt`` file (one
+text), a folder of them (labelled by class-named sub-folders), a CSV/TSV or JSON / JSON Lines
+file with a text column, or texts given on the command line (``--text``). A missing path or an
+unknown kind is fatal; anything wrong inside a file becomes an item carrying its error, so one
+bad row or image is reported in the output instead of stopping the command.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from practica.bundle.inputs import (
     decode_item,
     features_to_array,
     pixels_to_array,
+    text_of,
 )
 from practica.data.sources.decode import IMAGE_SUFFIXES
 from practica.data.sources.labels import is_number
@@ -34,6 +37,10 @@ ACCEPTED = (
     "an image file (" + ", ".join(sorted(IMAGE_SUFFIXES)) + "), a folder of images, a pixel CSV (.csv), "
     "or a JSON / JSON Lines file of records (.json, .jsonl)"
 )
+TEXT_SUFFIXES = (".txt",)
+DEFAULT_TEXT_COLUMN = "text"
+ACCEPTED_TEXT = ("a .txt file (one text), a folder of .txt files, a CSV/TSV (.csv, .tsv) or JSON / JSON Lines file "
+                 "(.json, .jsonl) with a text column (--text-column), or --text \"...\"")
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,7 @@ class Item:
     array: np.ndarray | None = None
     error: str | None = None
     label: str | None = None  # the true class name, when the input says it
+    text: str | None = None  # a text model's input, checked (``text_of``); the bundle's tokenizer makes it ids
 
 
 @dataclass(frozen=True)
@@ -56,17 +64,35 @@ class Source:
     items: Iterator[Item]
 
 
-def open_inputs(paths: Sequence[str | Path], spec: InputSpec, classes: Sequence[str]) -> list[Source]:
-    """Check every argument before anything is predicted, so a typo fails at once."""
-    if not paths:
-        raise InputError(f"give at least one input: {ACCEPTED}")
-    return [_open(Path(p), spec, tuple(classes)) for p in paths]
+@dataclass(frozen=True)
+class TextColumns:
+    """Where a text model's CSV or JSON records keep the text and, optionally, the true label."""
+
+    text: str = DEFAULT_TEXT_COLUMN
+    label: str | None = None  # None: a column named label, class, target or y, if there is one
 
 
-def _open(path: Path, spec: InputSpec, classes: tuple[str, ...]) -> Source:
+def open_inputs(paths: Sequence[str | Path], spec: InputSpec, classes: Sequence[str], *,
+                texts: Sequence[str] = (), columns: TextColumns | None = None) -> list[Source]:
+    """Check every argument before anything is predicted, so a typo fails at once. ``texts``: a text model's
+    inputs given as they are (``--text``); ``columns``: where its files' records keep the text and label."""
+    if texts and spec.kind != "text":
+        raise InputError(f"--text is for a text model; this model takes {spec.describe()}: give {ACCEPTED}")
+    if not paths and not texts:
+        raise InputError(f"give at least one input: {ACCEPTED_TEXT if spec.kind == 'text' else ACCEPTED}")
+    sources = [Source(Path("--text"), len(texts), iter([_text_item(f"--text {i}", t, spec)
+                                                        for i, t in enumerate(texts, 1)]))] if texts else []
+    return sources + [_open(Path(p), spec, tuple(classes), columns or TextColumns()) for p in paths]
+
+
+def _open(path: Path, spec: InputSpec, classes: tuple[str, ...], columns: TextColumns) -> Source:
     if not path.exists():
-        raise InputError(f"input {path} does not exist; give {ACCEPTED}")
+        raise InputError(f"input {path} does not exist; give {ACCEPTED_TEXT if spec.kind == 'text' else ACCEPTED}")
     suffix = path.suffix.lower()
+    if spec.kind == "text":
+        return _open_text(path, spec, classes, columns)
+    if suffix in TEXT_SUFFIXES:
+        raise InputError(f"this model takes {spec.describe()}, not texts ({path}); give {ACCEPTED}")
     if path.is_dir() or suffix in IMAGE_SUFFIXES:
         if spec.kind != "image":
             raise InputError(f"this model takes {spec.describe()}, not images; "
@@ -243,6 +269,143 @@ def _count_lines(path: Path) -> int:
         return sum(1 for line in f if line.strip())
 
 
+# --- texts ------------------------------------------------------------------------------------------
+
+def _open_text(path: Path, spec: InputSpec, classes: tuple[str, ...], columns: TextColumns) -> Source:
+    suffix = path.suffix.lower()
+    if path.is_dir():
+        items = _text_folder_items(path, spec, classes)
+        return Source(path, len(items), iter(items))
+    if suffix in TEXT_SUFFIXES:
+        return Source(path, 1, iter([_text_file_item(path, spec)]))
+    if suffix in (".csv", ".tsv"):
+        return Source(path, max(0, _count_lines(path) - 1), _text_table_items(path, spec, classes, columns))
+    if suffix in (".json", ".jsonl"):
+        return _text_records_source(path, spec, classes, columns)
+    if suffix in IMAGE_SUFFIXES:
+        raise InputError(f"this model takes {spec.describe()}, not images ({path}); give {ACCEPTED_TEXT}")
+    raise InputError(f"input {path} is not a kind practica predict reads for a text model; give {ACCEPTED_TEXT}")
+
+
+def _text_item(name: str, value: Any, spec: InputSpec, label: str | None = None) -> Item:
+    try:
+        return Item(name, text=text_of(value, spec), label=label)
+    except InputError as err:
+        return Item(name, error=str(err), label=label)
+
+
+def _text_file_item(path: Path, spec: InputSpec, label: str | None = None) -> Item:
+    """A .txt file's whole content is one text: UTF-8 (a byte-order mark dropped), else Latin-1."""
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        return Item(str(path), error=f"cannot read the file: {err}", label=label)
+    try:
+        content = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        content = raw.decode("latin-1")  # every byte is a Latin-1 character: never fails
+    return _text_item(str(path), content, spec, label)
+
+
+def _text_folder_items(root: Path, spec: InputSpec, classes: tuple[str, ...]) -> list[Item]:
+    """``.txt`` files under ``root``, recursively, sorted; class-named sub-folders give the true label."""
+    subfolders = [e.name for e in _visible(root) if e.is_dir()]
+    labelled = bool(subfolders) and set(subfolders) <= set(classes)
+    items = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        rel = Path(folder).relative_to(root)
+        label = rel.parts[0] if labelled and rel.parts else None
+        items += [_text_file_item(Path(folder) / name, spec, label) for name in sorted(files)
+                  if not name.startswith(".") and name.lower().endswith(TEXT_SUFFIXES)]
+    if not items:
+        raise InputError(f"folder {root} holds no .txt files, in it or below; a text model reads one text per file")
+    return items
+
+
+def _label_column(names: Sequence[str], columns: TextColumns) -> str | None:
+    if columns.label is not None:
+        return columns.label if columns.label in names else None
+    return next((n for n in names if n.lower() in LABEL_COLUMNS), None)
+
+
+def _text_table_items(path: Path, spec: InputSpec, classes: tuple[str, ...], columns: TextColumns) -> Iterator[Item]:
+    """Rows of a CSV (or TSV) with a header: the text column, and the label column if there is one."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+            names = [n.strip() for n in reader.fieldnames or []]
+            reader.fieldnames = names
+            if columns.text not in names:
+                yield Item(str(path), error=f"{path} has no column {columns.text!r} (it has {names or 'no header'}); "
+                           "name the text column with --text-column")
+                return
+            if columns.label is not None and columns.label not in names:
+                yield Item(str(path), error=f"{path} has no label column {columns.label!r} (it has {names})")
+                return
+            label_col = _label_column(names, columns)
+            for row in reader:
+                name = f"{path}:row {reader.line_num}"
+                yield _labelled_text(name, row.get(columns.text), row.get(label_col) if label_col else None, spec,
+                                     classes)
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        yield Item(str(path), error=f"cannot read the file: {err}")
+
+
+def _labelled_text(name: str, text: Any, label: Any, spec: InputSpec, classes: tuple[str, ...]) -> Item:
+    resolved = None
+    if label is not None and str(label).strip():
+        try:
+            resolved = resolve_label(label, classes)
+        except InputError as err:
+            return Item(name, error=str(err))
+    if text is None:
+        return Item(name, error="the row has no text (fewer values than the header has columns)", label=resolved)
+    return _text_item(name, text, spec, resolved)
+
+
+def _text_records_source(path: Path, spec: InputSpec, classes: tuple[str, ...], columns: TextColumns) -> Source:
+    """A JSON list of records, or JSON Lines: each an object with the text column (and an optional "id" and
+    label), or a bare string."""
+    def item(name: str, record: Any) -> Item:
+        if isinstance(record, str):
+            return _text_item(name, record, spec)
+        if not isinstance(record, dict):
+            return Item(name, error=f"each record must be an object with {columns.text!r}, or a string")
+        if columns.text not in record:
+            return Item(name, error=f"the record has no {columns.text!r} (it has {sorted(record)}); name the text "
+                        "column with --text-column")
+        label_col = _label_column(list(record), columns)
+        name = str(record["id"]) if "id" in record else name
+        return _labelled_text(name, record[columns.text], record.get(label_col) if label_col else None, spec,
+                              classes)
+
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8-sig"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            return Source(path, 1, iter([Item(str(path), error=f"not a readable JSON file: {err}")]))
+        records = data if isinstance(data, list) else [data]
+        return Source(path, len(records), (item(f"{path}:record {i}", r) for i, r in enumerate(records, 1)))
+
+    def lines() -> Iterator[Item]:
+        try:
+            with open(path, encoding="utf-8-sig") as f:
+                for number, line in enumerate(f, 1):
+                    if not line.strip():
+                        continue
+                    try:
+                        record = json.loads(line)
+                    except json.JSONDecodeError as err:
+                        yield Item(f"{path}:line {number}", error=f"not a JSON record: {err}")
+                        continue
+                    yield item(f"{path}:line {number}", record)
+        except (OSError, UnicodeDecodeError) as err:
+            yield Item(str(path), error=f"cannot read the JSON Lines file: {err}")
+
+    return Source(path, _count_lines(path), lines())
+
+
 # --- JSON and JSON Lines records ---------------------------------------------------------------------
 
 def _json_source(path: Path, spec: InputSpec, classes: tuple[str, ...]) -> Source:
@@ -285,6 +448,7 @@ def _record_item(name: str, record: Any, spec: InputSpec, classes: tuple[str, ..
     try:
         if isinstance(record, dict) and record.get("label") is not None:
             label = resolve_label(record["label"], classes)
-        return Item(name, array=decode_item(inputs, spec), label=label)
+        value = decode_item(inputs, spec)
+        return Item(name, text=value, label=label) if isinstance(value, str) else Item(name, array=value, label=label)
     except InputError as err:
         return Item(name, error=str(err), label=label)

@@ -74,8 +74,7 @@ class ServedModel:
         self._batcher = MicroBatcher(scored_inference(self.bundle, OodScorer.from_bundle(self.bundle)),
                                      max_batch_size=settings.max_batch_size,
                                      max_wait_ms=settings.max_wait_ms, on_batch=on_batch)
-        spec = self.bundle.input
-        await self._batcher.start(warmup=np.zeros((1, *spec.shape), spec.onnx_dtype))
+        await self._batcher.start(warmup=self.bundle.input.example(1))
 
     async def predict(self, x: np.ndarray) -> Scored:
         if self._batcher is None:
@@ -399,7 +398,7 @@ class Deployment:
 
 def check_compatible(serving: Bundle, other: Bundle) -> None:
     """A second model behind the same routes must take the same inputs and do the same task."""
-    if other.input != serving.input or other.task != serving.task:
+    if not serving.input.same_requests(other.input) or other.task != serving.task:
         raise BundleError(f"{other.root} ({other.version}) takes {other.input.describe()} for {other.task}, but the "
                           f"service answers for {serving.input.describe()} ({serving.task}); it cannot answer the "
                           "same requests. Serve it on its own: practica serve BUNDLE")

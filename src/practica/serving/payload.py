@@ -16,7 +16,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from practica.bundle.inputs import InputSpec, OpenedImage, open_image, open_item
+from practica.bundle.inputs import MAX_TEXT_CHARS, InputSpec, OpenedImage, open_image, open_item
 from practica.errors import InputError
 from practica.serving.errors import ApiError
 from practica.serving.settings import ServeSettings
@@ -29,9 +29,14 @@ if TYPE_CHECKING:
 # every other request on the event loop; small ones are cheaper decoded in place.
 INLINE_DECODE_BYTES = 64 * 1024
 BODY_KEYS = frozenset(("inputs", "top_k"))
+TEXT_BODY_KEYS = frozenset(("text", "top_k"))  # one text: {"text": "..."}, short for {"inputs": [{"text": "..."}]}
 
 
 def describe_accepted(spec: InputSpec, settings: ServeSettings) -> str:
+    if spec.kind == "text":
+        return (f'JSON {{"text": "..."}}, or {{"inputs": [{{"text": "..."}}, ...], "top_k": k}} with 1 to '
+                f'{settings.max_items} texts, each a non-empty string of at most '
+                f"{MAX_TEXT_CHARS:,} characters; the model reads {spec.tokenizer or 'its tokens'}")
     if spec.kind == "image":
         h, w, c = spec.shape
         item = (f'{{"image": base64 PNG/JPEG}} or {{"pixels": {h}×{w}×{c} values 0–255}}; '
@@ -80,6 +85,11 @@ def parse_json_request(payload: Any, settings: ServeSettings, accepted: str) -> 
     """The body's inputs (still encoded) and its top_k."""
     if not isinstance(payload, dict):
         raise ApiError(422, "invalid_request", f"the body must be a JSON object, not {_json_type(payload)}", accepted)
+    if "text" in payload and "inputs" not in payload:  # one text, the short form
+        unknown = payload.keys() - TEXT_BODY_KEYS
+        if unknown:
+            raise ApiError(422, "invalid_request", f"unknown keys {sorted(unknown)} in the body", accepted)
+        return [{"text": payload["text"]}], parse_top_k(payload.get("top_k"), accepted)
     unknown = payload.keys() - BODY_KEYS
     if unknown:
         raise ApiError(422, "invalid_request", f"unknown keys {sorted(unknown)} in the body", accepted)
@@ -138,10 +148,16 @@ def _decode_files(files: list[tuple[str | None, bytes]], spec: InputSpec, settin
                           settings, accepted)
 
 
-def _decode_staged(staged: Sequence[np.ndarray | OpenedImage], labels: list[str], settings: ServeSettings,
+def _decode_staged(staged: Sequence[np.ndarray | OpenedImage | str], labels: list[str], settings: ServeSettings,
                    accepted: str) -> np.ndarray:
     """Every input's array, once the request's images (opened, their sizes known) are within the
-    request's pixel budget: a request over it costs its headers' reading, not its decoding."""
+    request's pixel budget: a request over it costs its headers' reading, not its decoding. A text
+    model's inputs are its texts (a 1-D object array): each model tokenises them with its own tokenizer,
+    a batch at a time, in its model thread (``scored_inference``)."""
+    if staged and all(isinstance(s, str) for s in staged):
+        texts = np.empty(len(staged), dtype=object)
+        texts[:] = staged
+        return texts
     sizes = [s.pixels for s in staged if isinstance(s, OpenedImage)]
     if sum(sizes) > settings.max_request_pixels:
         raise ApiError(413, "too_many_pixels",
@@ -150,6 +166,7 @@ def _decode_staged(staged: Sequence[np.ndarray | OpenedImage], labels: list[str]
                        accepted)
     arrays = []
     for i, s in enumerate(staged):
+        assert not isinstance(s, str), "a text model's inputs are all texts"  # open_item: by the model's kind
         if isinstance(s, OpenedImage):
             try:
                 s = s.decode()
@@ -172,9 +189,10 @@ class Scored(NamedTuple):
 
 
 def scored_inference(bundle: Bundle, scorer: OodScorer | None) -> Callable[[np.ndarray], Scored]:
-    """The function the batcher runs in its model thread: one ONNX call, then the OOD score (numpy), so the
-    event loop does neither."""
+    """The function the batcher runs in its model thread: a text model's tokenizer (the batch's texts at once),
+    one ONNX call, then the OOD score (numpy), so the event loop does none of them."""
     def run(x: np.ndarray) -> Scored:
+        x = bundle.encode(x)  # texts → ids or counts; other inputs as they are
         inference = bundle.infer(x)
         if scorer is None:
             return Scored(inference.outputs, inference.embedding, None, None, None)

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from practica.bundle.inputs import InputSpec
+from practica.bundle.inputs import MAX_TEXT_CHARS, InputSpec
 
 
 class Prediction(BaseModel):
@@ -93,7 +93,17 @@ ERROR_AS_JSON = {"description": "Error",
                  "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
 
 
+def _text_schema(spec: InputSpec) -> dict:
+    return {"type": "string", "minLength": 1, "maxLength": MAX_TEXT_CHARS,
+            "description": f"A text, not blank, of at most {MAX_TEXT_CHARS:,} characters; the model's tokenizer "
+                           f"({spec.tokenizer or 'in the bundle'}) makes it tokens, as in training.",
+            "example": "The team scored a late goal to win the match."}
+
+
 def _item_schema(spec: InputSpec) -> dict:
+    if spec.kind == "text":
+        return {"type": "object", "required": ["text"], "additionalProperties": False,
+                "properties": {"text": _text_schema(spec)}}
     if spec.kind == "image":
         h, w, c = spec.shape
         return {"oneOf": [
@@ -124,6 +134,8 @@ def _item_schema(spec: InputSpec) -> dict:
 
 
 def _example_item(spec: InputSpec) -> dict:
+    if spec.kind == "text":
+        return {"text": "The team scored a late goal to win the match."}
     if spec.kind == "image":
         h, w, c = spec.shape
         return {"pixels": [0] * (h * w * c)}
@@ -136,16 +148,22 @@ def _example_item(spec: InputSpec) -> dict:
 def predict_request_body(spec: InputSpec, max_items: int) -> dict:
     """The requestBody of POST /v1/predict: JSON inputs, or (image models) a multipart upload of files."""
     top_k = {"type": "integer", "minimum": 1, "description": "Predictions per input (capped at the number of classes)."}
-    content = {"application/json": {
-        "schema": {
-            "type": "object", "required": ["inputs"], "additionalProperties": False,
-            "properties": {
-                "inputs": {"type": "array", "minItems": 1, "maxItems": max_items, "items": _item_schema(spec)},
-                "top_k": top_k,
-            },
+    batch = {
+        "type": "object", "required": ["inputs"], "additionalProperties": False,
+        "properties": {
+            "inputs": {"type": "array", "minItems": 1, "maxItems": max_items, "items": _item_schema(spec)},
+            "top_k": top_k,
         },
+    }
+    content: dict[str, Any] = {"application/json": {
+        "schema": batch,
         "example": {"inputs": [_example_item(spec)], "top_k": 3},
     }}
+    if spec.kind == "text":  # one text as {"text": ...}, or a batch as the other models take it
+        one = {"type": "object", "required": ["text"], "additionalProperties": False,
+               "properties": {"text": _text_schema(spec), "top_k": top_k}}
+        content["application/json"] = {"schema": {"oneOf": [one, batch]},
+                                       "example": {**_example_item(spec), "top_k": 3}}
     if spec.kind == "image":
         content["multipart/form-data"] = {"schema": {
             "type": "object", "required": ["file"],
