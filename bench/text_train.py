@@ -30,6 +30,7 @@ import csv
 import json
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
@@ -56,6 +57,7 @@ def read_texts(samples: int) -> tuple[list[str], list[int], list[str]]:
     with TEXTS.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
     classes = sorted({row["period"] for row in rows})
+    random.Random(0).shuffle(rows)  # the file is in year order: a prefix would be one period
     rows = (rows * (samples // len(rows) + 1))[:samples]  # repeated past 3,600, for a longer timed epoch
     return [row["text"] for row in rows], [classes.index(row["period"]) for row in rows], classes
 
