@@ -218,6 +218,8 @@ def _data_facts(suite: Suite, splits: Splits) -> tuple[tuple[str, str], ...]:
     if train.kind == "image":
         c, height, width = train.input_shape
         shape = f"images, {height}×{width} {'RGB' if c == 3 else 'grayscale'}"
+    elif train.kind == "text":
+        shape = "texts"
     else:
         shape = f"feature table, {train.input_shape[0]} features"
     share = splits.shares()  # as made, from the indices: the settings only asked for them
