@@ -126,6 +126,15 @@ def test_an_explicit_encoding_is_used_as_given(tmp_path):
         spec(path, encoding="klingon")
 
 
+def test_a_folder_file_an_explicit_encoding_cannot_read_is_skipped_and_listed(tmp_path):
+    root = write_folder(tmp_path / "r", REVIEWS)
+    (root / "neg" / "bad.txt").write_bytes("Très mauvais".encode("latin-1"))
+    data = load_source(spec(root, encoding="utf-8"))
+    assert len(data) == 4
+    assert [(Path(s.source).name, s.reason) for s in data.skipped] == [
+        ("bad.txt", "not utf-8: byte 0xe8 at offset 2 cannot be decoded")]
+
+
 def test_utf8_byte_order_mark_is_dropped(tmp_path):
     path = tmp_path / "bom.csv"
     path.write_bytes(b"\xef\xbb\xbftext,label\nhello there,a\nbye now,b\n")
