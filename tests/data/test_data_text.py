@@ -126,11 +126,21 @@ def test_an_explicit_encoding_is_used_as_given(tmp_path):
         spec(path, encoding="klingon")
 
 
+def test_a_folder_file_an_explicit_encoding_cannot_read_is_skipped_and_listed(tmp_path):
+    root = write_folder(tmp_path / "r", REVIEWS)
+    (root / "neg" / "bad.txt").write_bytes("Très mauvais".encode("latin-1"))
+    data = load_source(spec(root, encoding="utf-8"))
+    assert len(data) == 4
+    assert [(Path(s.source).name, s.reason) for s in data.skipped] == [
+        ("bad.txt", "not utf-8: byte 0xe8 at offset 2 cannot be decoded")]
+
+
 def test_utf8_byte_order_mark_is_dropped(tmp_path):
     path = tmp_path / "bom.csv"
     path.write_bytes(b"\xef\xbb\xbftext,label\nhello there,a\nbye now,b\n")
-    data = load_source(spec(path))  # the first column is "text", not "\ufefftext"
-    assert list(data.x) == ["hello there", "bye now"]
+    for encoding in (None, "utf-8"):
+        data = load_source(spec(path, encoding=encoding))  # the first column is "text", not "\ufefftext"
+        assert list(data.x) == ["hello there", "bye now"] and not data.notes
 
 
 def test_empty_oversized_and_unlabelled_texts_are_skipped_and_listed(tmp_path):
@@ -179,6 +189,8 @@ def test_memmap_true_and_image_options_and_regression_are_refused(tmp_path):
         spec(path, image_size=(8, 8))
     with pytest.raises(ValidationError, match="regression"):
         spec(path, task="regression")
+    with pytest.raises(DataError, match="memmap: true does not apply to texts"):
+        load_source(DatasetSpec(source="text", path=path), memmap=True)
     with pytest.raises(ValidationError, match="'text_column' applies to source 'text' only"):
         DatasetSpec(source="csv", path=path, text_column="text")
 

@@ -59,3 +59,33 @@ def test_report_shows_the_checks_and_the_pairs(tmp_path, build_run):
 def test_report_without_hygiene_has_no_block(tmp_path, build_run):
     html, md = write_report(build_run(tmp_path))
     assert "Data hygiene" not in html.read_text() and "Data hygiene" not in md.read_text()
+
+
+def test_report_on_texts_lists_text_pairs_and_the_text_rule(tmp_path, build_run):
+    run = build_run(tmp_path)
+    classes = run.splits.classes
+    rng = np.random.default_rng(0)
+    words = ["plot", "cast", "score", "pace", "ending", "scene", "story", "music", "light", "dark", "slow", "warm"]
+    base = [" ".join(rng.choice(words, 20)) + f" review {k}" for k in range(4 * len(classes))]
+    near = base[2].split()
+    near[6] = "zebra"
+
+    def part(name: str, items: list[str], labels: list[int]) -> Dataset:
+        x = np.empty(len(items), dtype=object)
+        x[:] = items
+        return Dataset(name, x, np.array(labels), classes, sources=tuple(f"{name}.csv:row {i + 2}"
+                                                                        for i in range(len(items))))
+
+    n = len(classes)
+    train = part("train", base[: 2 * n], [i % n for i in range(2 * n)])
+    val = part("val", base[2 * n : 3 * n], list(range(n)))
+    test = part("test", [" ".join(near)] + base[3 * n : 4 * n - 1], [2 % n] + list(range(1, n)))
+    splits = Splits(train, val, test, indices={k: np.arange(len(d)) for k, d in (("train", train), ("val", val),
+                                                                                  ("test", test))},
+                    fingerprint="cd" * 12, seed=0, test_is_fixed=True)
+    run = replace(run, splits=splits, hygiene=check_data({"train": train, "val": val, "test": test}))
+    html, md = write_report(run)
+    for doc in (html.read_text(), md.read_text()):
+        assert "word-bigram Jaccard similarity is at least 0.7" in doc and "perceptual" not in doc
+        assert "Text length" in doc and "Text characters" in doc
+        assert "train.csv:row 4" in doc and "Jaccard 0.8" in doc and base[2][:40] in doc

@@ -41,8 +41,9 @@ def inspect(
 ) -> None:
     """Check a data set before training: unreadable files, class balance, duplicates, leakage.
 
-    Duplicates (exact, and near for images) within each part and across train and test, duplicates
-    whose labels differ, and for feature tables missing, constant or infinite values."""
+    Duplicates (exact, and near for images and texts) within each part and across train and test,
+    duplicates whose labels differ, for feature tables missing, constant or infinite values, and for
+    texts their lengths and odd characters."""
     from practica.data.duplicates.checks import check_data
     from practica.data.duplicates.hygiene import DEFAULT_NEAR_DISTANCE
     from practica.data.duplicates.inspection import load_target

@@ -293,7 +293,8 @@ class CleanSpec(Strict):
     )
     near_distance: int | None = Field(
         6, ge=0, le=32, description="perceptual-hash Hamming distance (of 64 bits) at or below which two "
-        "images are near duplicates; null: exact duplicates only (feature tables always are)"
+        "images are near duplicates; null: exact duplicates only (feature tables always are). Texts are near "
+        "duplicates at a word-bigram Jaccard similarity of 0.7 or more whatever the number; null turns that off"
     )
     leaks: Literal["keep", "drop"] = Field(
         "drop", description="samples that near-duplicate a fixed test set's sample: drop them from the data, or keep"

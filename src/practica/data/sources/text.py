@@ -147,9 +147,12 @@ def decode(raw: bytes, encoding: str | None, path: Path | str) -> tuple[str, boo
     try:
         return raw.decode(codec), False
     except UnicodeDecodeError as err:
-        raise DataError(f"{path} is not {encoding}: byte {raw[err.start]:#04x} at offset {err.start} cannot be "
-                        f"decoded. Set dataset.encoding to the files' encoding (or auto: UTF-8, else "
-                        f"Latin-1).") from None
+        raise DataError(f"{path} {_not_decoded(raw, encoding, err)}. Set dataset.encoding to the files' encoding "
+                        "(or auto: UTF-8, else Latin-1).") from None
+
+
+def _not_decoded(raw: bytes, encoding: str, err: UnicodeDecodeError) -> str:
+    return f"is not {encoding}: byte {raw[err.start]:#04x} at offset {err.start} cannot be decoded"
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -288,10 +291,15 @@ def read_text_folder(root: Path, files: list[cache.FileStat], spec: SourceSpec) 
     for rel, _, _ in files:
         path = root / rel
         source = str(path)
+        raw = _read_bytes(path)
         try:
-            text, latin1 = decode(_read_bytes(path), spec.encoding, path)
-        except DataError as err:
-            found.skipped.append(Skipped(source, str(err).split(". Set dataset.encoding")[0]))
+            text, latin1 = decode(raw, spec.encoding, path)
+        except DataError:  # an explicit encoding that does not fit this file: it is left out, and listed
+            try:
+                raw.decode(spec.encoding or "utf-8")
+            except UnicodeDecodeError as err:
+                reason = _not_decoded(raw, spec.encoding or "utf-8", err).removeprefix("is ")
+                found.skipped.append(Skipped(source, reason))
             continue
         if latin1:
             found.latin1.append(rel)
