@@ -50,19 +50,24 @@ DataSource = Literal[
     "digits", "iris", "wine", "breast_cancer", "diabetes",  # scikit-learn's bundled sets: no path, no network
     "cifar10", "cifar100", "mnist", "fashion_mnist",  # well-known sets, downloaded once and cached
     "folder", "npz", "npy", "pixel_csv", "json", "csv",  # the user's files
+    "text",  # the user's texts: a CSV/TSV or JSONL file with a text and a label column, or a folder of .txt files
 ]
 BUILTIN_SOURCES = ("digits", "iris", "wine", "breast_cancer", "diabetes")
 KNOWN_SOURCES = ("cifar10", "cifar100", "mnist", "fashion_mnist")
-FILE_SOURCES = ("folder", "npz", "npy", "pixel_csv", "json", "csv")
+FILE_SOURCES = ("folder", "npz", "npy", "pixel_csv", "json", "csv", "text")
 _PATH_EXAMPLES = {"folder": "data/train", "npz": "data/train.npz", "npy": "data/x.npy",
-                  "pixel_csv": "data/train.csv", "json": "data/train.jsonl", "csv": "data/table.csv"}
+                  "pixel_csv": "data/train.csv", "json": "data/train.jsonl", "csv": "data/table.csv",
+                  "text": "data/reviews.csv (or a folder of one sub-folder of .txt files per class)"}
 FEATURE_SOURCES = ("iris", "wine", "breast_cancer", "diabetes")  # feature tables: no images
 TABLE_SOURCES = ("csv",)  # task auto: the target column's values decide, once loaded
-PART_SOURCES = (*KNOWN_SOURCES, "folder")  # sets that may come in train and test parts
+PART_SOURCES = (*KNOWN_SOURCES, "folder", "text")  # sets that may come in train and test parts
 # Options that belong to some sources only; anywhere else they are refused, naming their sources.
 SOURCE_OPTIONS = {
     "labels": ("npy",),
-    "label_column": ("pixel_csv",),
+    "label_column": ("pixel_csv", "text"),
+    "text_column": ("text",),
+    "encoding": ("text",),
+    "max_chars": ("text",),
     "image_shape": ("pixel_csv", "json"),
     "label_names": ("npy", "pixel_csv", "json"),
     "fields": ("json",),
@@ -74,6 +79,8 @@ _OPTION_HINTS = {
     ("labels", "npz"): " (an .npz file holds its labels as the array 'y')",
     ("labels", "folder"): " (a folder's classes are its sub-folder names)",
     ("fields", "pixel_csv"): " (a pixel CSV's label column is label_column: NAME)",
+    ("fields", "text"): " (a text file's columns or JSON fields are text_column: NAME and label_column: NAME)",
+    ("target", "text"): " (a text file's label column is label_column: NAME)",
 }
 
 
@@ -134,7 +141,19 @@ class SourceSpec(Strict):
     channels: Literal[1, 3] | None = Field(None, description="convert to grayscale (1) or RGB (3)")
     labels: Path | None = Field(None, description="npy: the .npy file of labels, one per sample of 'path'")
     label_column: str | None = Field(
-        None, description="pixel_csv: the label column's name; default: the one named label, class, target or y"
+        None, description="pixel_csv: the label column's name; default: the one named label, class, target or y. "
+        "text: the label column (or JSON field); default: the one named label, class, target, y, sentiment or category"
+    )
+    text_column: str | None = Field(
+        None, description="text: the column (or JSON field) holding the text; default: the one named text, review, "
+        "sentence, content or body"
+    )
+    encoding: str | None = Field(
+        None, description="text: the files' encoding; default auto: UTF-8 (with or without a byte-order mark), and "
+        "Latin-1 for a file that is not UTF-8 (with a note naming it); any other name (utf-16, cp1252) is used as given"
+    )
+    max_chars: PositiveInt | None = Field(
+        None, description="text: texts longer than this many characters are skipped and listed (default 100,000)"
     )
     image_shape: tuple[PositiveInt, PositiveInt, Literal[1, 3]] | None = Field(
         None, description="pixel_csv, json: [height, width, channels] of a flat row of pixel values; default: "
@@ -172,6 +191,19 @@ class SourceSpec(Strict):
                 raise ValueError(f"label_names gives the name {twice!r} to two labels; class names must be unique")
         return v
 
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, v: str | None) -> str | None:
+        if v is not None and v != "auto":
+            import codecs
+
+            try:
+                codecs.lookup(v)
+            except LookupError:
+                raise ValueError(f"encoding {v!r} is not one Python knows; use auto (UTF-8, else Latin-1), utf-8, "
+                                 "latin-1, cp1252, utf-16 or another codec name") from None
+        return v
+
     @model_validator(mode="after")
     def _path_matches_source(self) -> SourceSpec:
         if self.source in BUILTIN_SOURCES and self.path is not None:
@@ -198,6 +230,11 @@ class SourceSpec(Strict):
                 f"part: test applies to sets that come in train and test parts (a well-known set, or a folder "
                 f"holding train/ and test/), not source '{self.source}'; point 'path' at the test data instead"
             )
+        if self.source == "text":
+            wrong = next((k for k in ("image_size", "channels") if getattr(self, k) is not None), None)
+            if wrong:
+                raise ValueError(f"source 'text' holds texts, not images; '{wrong}' applies to images only; remove "
+                                 "it (a text model's length is model.tokenizer.max_length)")
         if self.source in FEATURE_SOURCES:
             wrong = next((k for k in ("image_size", "channels") if getattr(self, k) is not None), None)
             if wrong:
@@ -300,6 +337,14 @@ class DatasetSpec(SourceSpec):
     def _task_fits_source(self) -> DatasetSpec:
         if self.task != "auto":
             get_task(self.task).check_source(self.source)
+        return self
+
+    @model_validator(mode="after")
+    def _texts_in_memory(self) -> DatasetSpec:
+        if self.source == "text" and self.memmap is True:
+            raise ValueError("dataset.memmap: true does not apply to source 'text': texts are strings of many "
+                             "lengths, kept in memory (a million reviews take about a gigabyte); remove memmap "
+                             "or set it to auto or false")
         return self
 
     @property

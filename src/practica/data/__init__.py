@@ -77,7 +77,7 @@ def official_test(spec: DatasetSpec) -> SourceSpec | None:
     if spec.part != "train":
         return None
     if spec.source not in KNOWN_SOURCES and not (
-        spec.source == "folder" and split_parts(required_path(spec.path, "path", spec.source))
+        spec.source in ("folder", "text") and split_parts(required_path(spec.path, "path", spec.source))
     ):
         return None
     fields = spec.model_dump(include=set(SourceSpec.model_fields))
@@ -109,4 +109,5 @@ def align_test(data: Dataset, test: Dataset) -> Dataset:
         classes=data.classes,
         sources=test.sources,
         skipped=test.skipped,
+        notes=test.notes,
     )

@@ -70,6 +70,7 @@ class Dataset:
     task: Literal["classification", "regression"] = "classification"
     feature_names: tuple[str, ...] = ()
     table: Any = None  # practica.data.sources.tabular's column schema, for raw tables
+    notes: tuple[str, ...] = ()  # what the loader wants said (e.g. files of texts read as Latin-1, not UTF-8)
 
     def __post_init__(self) -> None:
         if len(self.x) != len(self.y):

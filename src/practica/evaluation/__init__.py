@@ -2,7 +2,7 @@
 
 from practica.evaluation.cost import measure_cost, measure_costs
 from practica.evaluation.metrics import split_metrics
-from practica.evaluation.predictors import Predictor, SklearnPredictor, TorchPredictor
+from practica.evaluation.predictors import Predictor, SklearnPredictor, TextPredictor, TorchPredictor
 from practica.evaluation.records import (
     ClassificationMetrics,
     ClassMetrics,
@@ -13,4 +13,5 @@ from practica.evaluation.records import (
 )
 
 __all__ = ["ClassMetrics", "ClassificationMetrics", "Cost", "Evaluation", "Predictor", "RegressionMetrics",
-           "SklearnPredictor", "SplitMetrics", "TorchPredictor", "measure_cost", "measure_costs", "split_metrics"]
+           "SklearnPredictor", "SplitMetrics", "TextPredictor", "TorchPredictor", "measure_cost", "measure_costs",
+           "split_metrics"]

@@ -1,14 +1,17 @@
 """One prediction interface over networks and scikit-learn baselines.
 
-Both take samples as the data stage stores them (uint8 N×H×W×C images or float N×F features)
-and give class probabilities (``predict_proba``) for a task with classes; ``outputs`` is whichever
-the model gives (probabilities, or a regressor's values), as a 2-D array, for what treats both alike
-(timing, export parity): outputs apart from scores.
+Both take samples as the data stage stores them (uint8 N×H×W×C images, float N×F features, or an
+object array of N ``str`` texts, which a text model tokenises inside: ``TextPredictor`` for a
+network, a ``TokenCounts`` first step for a baseline) and give class probabilities
+(``predict_proba``) for a task with classes; ``outputs`` is whichever the model gives
+(probabilities, or a regressor's values), as a 2-D array, for what treats both alike (timing,
+export parity): outputs apart from scores.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+import json
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
@@ -18,6 +21,9 @@ from practica.data.storage.mapped import chunks, is_mapped
 from practica.models import baselines
 from practica.models.classifier import Regressor, as_input, count_parameters, weight_bytes
 from practica.tasks import get_task
+
+if TYPE_CHECKING:
+    from practica.data.tokenizer import TextTokenizer
 
 
 class Predictor(Protocol):
@@ -76,6 +82,30 @@ class TorchPredictor:
                 t = t.permute(0, 3, 1, 2)
             out.append(self._out(self.model(as_input(t.to(self.device)))).cpu())
         return torch.cat(out).numpy()
+
+
+class TextPredictor:
+    """A text network's predictor: texts in, tokenised by the tokenizer fitted on the training split, then
+    the network's ``TorchPredictor``. Its timings include the tokenisation, as a served model's do; its
+    size, the tokenizer's JSON (the vocabulary a deployment ships)."""
+
+    def __init__(self, network: TorchPredictor, tokenizer: TextTokenizer):
+        self.network = network
+        self.tokenizer = tokenizer
+        self.task = network.task
+        self.params = network.params
+        self.size_bytes = network.size_bytes + len(json.dumps(tokenizer.to_dict()).encode())
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The ``TextClassifier`` (token ids in, logits out)."""
+        return self.network.model
+
+    def outputs(self, x: np.ndarray) -> np.ndarray:
+        return self.network.outputs(self.tokenizer.encode(np.asarray(x).tolist()))
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return self.network.predict_proba(self.tokenizer.encode(np.asarray(x).tolist()))
 
 
 class SklearnPredictor:

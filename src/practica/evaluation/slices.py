@@ -1,11 +1,11 @@
 """Slices: named subsets of the validation and test samples, on which every model is scored apart.
 
 The automatic ones: one per class; for images, the quarters of brightness (mean grey level) and of
-contrast (the grey levels' standard deviation); for tables, the quarters of the first
-``MAX_AUTO_COLUMNS`` numeric columns and the categories of the first ``MAX_AUTO_COLUMNS`` categorical
-ones (in column order; a column with few distinct values is sliced per value). The declared ones come
-from ``evaluation.slices`` (``config.schema.SliceSpec``): a folder level, a pattern on the source path, a
-tags file, a table column.
+contrast (the grey levels' standard deviation); for texts, the quarters of length (in words); for
+tables, the quarters of the first ``MAX_AUTO_COLUMNS`` numeric columns and the categories of the first
+``MAX_AUTO_COLUMNS`` categorical ones (in column order; a column with few distinct values is sliced per
+value). The declared ones come from ``evaluation.slices`` (``config.schema.SliceSpec``): a folder level, a
+pattern on the source path, a tags file, a table column.
 
 Quarter edges are the validation split's and the test split is cut at the same values, so a slice means
 the same samples' kind on both. A mistake in a declared slice (an unknown column, a level deeper than the
@@ -77,6 +77,8 @@ def find_slices(splits: Splits, spec: EvaluationSpec) -> SliceSet:
     found += _class_slices(splits)
     if splits.val.kind == "image":
         found += _image_slices(splits)
+    elif splits.val.kind == "text":
+        found += _text_slices(splits)
     else:
         found += _table_slices(splits, notes)
     for i, declared in enumerate(spec.slices):
@@ -132,6 +134,22 @@ def _image_slices(splits: Splits) -> list[Slice]:
         v, t = np.digitize(val, edges), np.digitize(test, edges)
         out += [Slice(f"{group}: {label}", group, v == q, t == q) for q, label in enumerate(labels[group])]
     return out
+
+
+def _words(data: Dataset) -> np.ndarray:
+    return np.array([len(str(t).split()) for t in data.x], dtype=np.float32)
+
+
+def _text_slices(splits: Splits) -> list[Slice]:
+    """Quarters of the texts' length in words (the validation split's edges): a model may read short texts
+    worse (little evidence) or long ones (cut at the tokenizer's length)."""
+    val, test = _words(splits.val), _words(splits.test)
+    edges = np.quantile(val, [0.25, 0.5, 0.75])
+    if len(np.unique(edges)) < 3:  # texts of one length cut nothing apart
+        return []
+    v, t = np.digitize(val, edges), np.digitize(test, edges)
+    labels = ("Q1 (shortest)", "Q2", "Q3", "Q4 (longest)")
+    return [Slice(f"length: {label}", "length", v == q, t == q) for q, label in enumerate(labels)]
 
 
 @dataclass(frozen=True)
@@ -299,8 +317,9 @@ def _ends_in(tags: dict[str, list[str]], source: str) -> Iterator[list[str]]:
 
 
 def _declared_column(splits: Splits, spec: SliceSpec, name: str, where: str) -> list[Slice]:
-    if splits.val.kind == "image":
-        raise ConfigError(f"{where}: column slices are for tables, and this data is images; use folder_level, "
+    if splits.val.kind in ("image", "text"):
+        kind = "images" if splits.val.kind == "image" else "texts"
+        raise ConfigError(f"{where}: column slices are for tables, and this data is {kind}; use folder_level, "
                           "pattern or tags.")
     columns = {c.name: c for c in _columns(splits.val)}
     if name not in columns:

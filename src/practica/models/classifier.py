@@ -1,7 +1,8 @@
 """The trained network as one module: input normalisation + body, logits out.
 
 Normalisation lives inside the module (as buffers) so that the exported model needs only
-raw pixels scaled to [0, 1]: the statistics travel with the weights.
+raw pixels scaled to [0, 1]: the statistics travel with the weights. A text network
+(``TextClassifier``) has none: its inputs are token ids, which an embedding looks up.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import torch
 from torch import nn
 
 from practica.config.schema import ModelSpec
+from practica.errors import ModelError
 from practica.models.preprocess import PREPROCESSING
-from practica.models.registry import build_network
+from practica.models.registry import build_network, is_text_arch
 
 STATS_CHUNK = 4096  # samples per chunk of input_stats (at most)
 STATS_VALUES = 1 << 24  # input values per chunk of input_stats (at most)
@@ -67,13 +69,54 @@ class Regressor(Classifier):
         return super().forward(x) * self.y_std + self.y_mean
 
 
+class TextClassifier(nn.Module):
+    """A text network: int64 token ids (B, max_length), padded with 0 at the end, in; (B, classes) logits out.
+
+    No normalisation and no buffers: the ids index the body's embedding as they are (a float cast or a
+    mean/std would corrupt them). The tokenizer that makes the ids travels beside the weights, in the
+    model's meta (``"tokenizer"``), not inside the module.
+    """
+
+    def __init__(self, body: nn.Module) -> None:
+        super().__init__()
+        self.body = body
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.body(ids)
+
+
+Network = Classifier | TextClassifier  # what training makes: Regressor is a Classifier
+
+
+def text_classifier(body: nn.Module, task: str) -> TextClassifier:
+    """``body`` as a text model; a text regression is refused (its target scale has no place to live yet)."""
+    from practica.tasks import get_task
+
+    if not get_task(task).has_classes:
+        raise ModelError("text data supports classification only; a text regression is not available. Give the "
+                         "texts class labels (dataset.task: classification)")
+    return TextClassifier(body)
+
+
 def build_classifier(
     model: ModelSpec, input_shape: tuple[int, ...], num_classes: int, preprocessing: dict | None = None,
-    *, task: str = "classification",
-) -> Classifier:
+    *, task: str = "classification", tokenizer: dict | None = None,
+) -> Network:
     """The network wrapped with input normalisation (statistics filled in by training or loading), or
-    with a table's fitted ``preprocessing`` (``PREPROCESSING.dump_python``) in front instead."""
+    with a table's fitted ``preprocessing`` (``PREPROCESSING.dump_python``) in front instead. ``tokenizer``
+    (``TextTokenizer.to_dict()``, from the model's meta): a text network, its vocabulary the tokenizer's and
+    ``input_shape`` ``(max_length,)``."""
     from practica.tasks import get_task
+
+    if tokenizer is not None:
+        from practica.data.tokenizer import TextTokenizer
+
+        tok = TextTokenizer.from_dict(tokenizer)
+        body = build_network(model, (tok.max_length,), get_task(task).output_width(num_classes),
+                             vocab_size=tok.vocab_size)
+        return text_classifier(body, task)
+    if model.arch is not None and is_text_arch(model.arch):
+        raise ModelError(f"arch '{model.arch}' reads text: rebuilding it needs the tokenizer its model meta keeps")
 
     # A regression's network has one output unit, wrapped with the target's scale (filled in by loading).
     wrapper = Classifier if get_task(task).has_classes else Regressor

@@ -140,7 +140,9 @@ def _check_arch_values(arch: str, params: dict[str, Any]) -> None:
     try:
         with torch.device("meta"):
             model = builder((_PROBE_LENGTH,) if probe else _PROBE_SHAPE, 2, **probe, **params)
-    except ModelError:
+    except ModelError as err:
+        if probe:  # a text network's probe has a real input shape: what its builder refuses is a bad option
+            raise ValueError(str(err)) from None
         return  # a value the builder refuses: it says so with the data's real input shape, when the run builds it
     count = sum(p.numel() for p in model.parameters())
     if count > MAX_PARAMS:

@@ -17,11 +17,12 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from practica.config.schema import ExperimentSpec, ModelSpec, Suite
+from practica.config.schema import ExperimentSpec, ModelSpec, Suite, TokenizerSpec
 from practica.data.records import Dataset, Splits
+from practica.data.tokenizer import TextTokenizer
 from practica.errors import RunError
 from practica.evaluation.metrics import score, score_outputs
-from practica.evaluation.predictors import Predictor, SklearnPredictor, TorchPredictor
+from practica.evaluation.predictors import Predictor, SklearnPredictor, TextPredictor, TorchPredictor
 from practica.evaluation.records import CrossValidation, Predictions, RegressionMetrics
 from practica.models import baselines
 from practica.models.classifier import build_classifier, count_parameters
@@ -29,6 +30,7 @@ from practica.models.features import BackboneFeatures, with_features
 from practica.models.preprocess import PREPROCESSING, TablePreprocessing, with_table
 from practica.models.registry import build_network, describe
 from practica.pipeline.backbone import features_network, pretrained_network
+from practica.pipeline.modality import check_model_fits_data
 from practica.pipeline.rundir import ExperimentDir
 from practica.results import Failed, Trained
 from practica.tasks import get_task
@@ -102,6 +104,7 @@ def train_experiment(
 ) -> tuple[Trained, Predictor]:
     """Train one experiment, score it on the validation and test splits, and save both. ``callbacks``: more
     training callbacks for a network (``fit``'s), e.g. a tuning trial's pruning."""
+    check_model_fits_data(exp, suite.augment_for(exp), splits.train.kind, f"experiment {exp.name}", splits.train.task)
     exp_dir.path.mkdir(parents=True, exist_ok=True)
     exp_dir.write_spec(exp)
     train = training_subset(splits.train, exp.train.max_samples, exp.train.seed)
@@ -112,7 +115,9 @@ def train_experiment(
         predictor: Predictor
         predictor, notes = _fit_baseline(exp, train, len(splits.classes))
         history = None
-        summary = "; ".join([f"{describe(exp.model)} ({predictor.params:,} learned values)", *notes])
+        text_input = baselines.describe_text_input(predictor.estimator)  # the tokenizer it fitted, on text
+        summary = "; ".join([f"{describe(exp.model)} ({predictor.params:,} learned values)",
+                             *([text_input] if text_input else []), *notes])
         assert exp.model.sklearn is not None  # kind "sklearn": the one model field given is sklearn
         if baselines.balancing(exp.model.sklearn, exp.train.class_weight) == "none" and exp.train.class_weight:
             summary += f"; class_weight: {exp.train.class_weight} does not apply ({exp.model.sklearn} takes no weights)"
@@ -120,11 +125,15 @@ def train_experiment(
             cv = cross_validate(exp, splits, suite.dataset.split.cv_folds)
     else:
         input_shape = splits.train.input_shape
-        preprocess = None
+        preprocess, tokenizer, vocab_size = None, None, None
         if train.table is not None:  # a CSV table: preprocessing fitted on the training rows only
             preprocess = TablePreprocessing.fit(train.x, train.table).module()
             input_shape = (preprocess.fitted.width,)
-        make_body = lambda: build_network(exp.model, input_shape, output_units(splits.train))  # noqa: E731
+        if train.kind == "text":  # the vocabulary and length learned from the training texts only
+            tokenizer = fit_tokenizer(exp.model, train)
+            input_shape, vocab_size = (tokenizer.max_length,), tokenizer.vocab_size
+        make_body = lambda: build_network(exp.model, input_shape, output_units(splits.train),  # noqa: E731
+                                          vocab_size=vocab_size)
         transfer, transfer_note = None, ""
         if exp.model.pretrained is not None:
             make_body, transfer, transfer_note = pretrained_network(exp.model, input_shape, output_units(splits.train))
@@ -140,12 +149,16 @@ def train_experiment(
             preprocess=preprocess,
             transfer=transfer,
             callbacks=callbacks,
+            tokenizer=tokenizer,
         )
         history = result.history
-        exp_dir.write_model(result.model.state_dict(), _model_meta(exp, splits, preprocess))
+        exp_dir.write_model(result.model.state_dict(), _model_meta(exp, splits, preprocess, tokenizer))
         exp_dir.write_history(history)
         predictor = TorchPredictor(result.model, pick_device())
         summary = f"{describe(exp.model)} ({count_parameters(result.model):,} parameters)"
+        if tokenizer is not None:
+            predictor = TextPredictor(predictor, tokenizer)
+            summary += f"; {tokenizer.describe()}"
         if transfer_note:
             summary += f"; {transfer_note}"
     seconds = time.perf_counter() - started
@@ -225,7 +238,9 @@ def _fit_baseline(exp: ExperimentSpec, train: Dataset, num_classes: int) -> tupl
     """The fitted baseline, and its fit's notes (one that did not converge says so)."""
     name = exp.model.sklearn
     assert name is not None  # only sklearn models are fitted here
-    est = baselines.make_baseline(name, exp.model.params, exp.train.seed, exp.train.class_weight, task=train.task)
+    tokens = (exp.model.tokenizer or TokenizerSpec()) if train.kind == "text" else None  # fitted in the pipeline
+    est = baselines.make_baseline(name, exp.model.params, exp.train.seed, exp.train.class_weight, task=train.task,
+                                  tokens=tokens)
     if train.table is not None:  # a CSV table: its preprocessing is the pipeline's first step, fitted on train
         est = with_table(est, train.table)
     notes: tuple[str, ...] = ()
@@ -242,14 +257,24 @@ def _fit_baseline(exp: ExperimentSpec, train: Dataset, num_classes: int) -> tupl
     return SklearnPredictor(est, num_classes), notes + fitted.notes
 
 
-def _model_meta(exp: ExperimentSpec, splits: Splits, preprocess=None) -> dict:
+def fit_tokenizer(model: ModelSpec, train: Dataset) -> TextTokenizer:
+    """The tokenizer a text experiment's network reads through: ``model.tokenizer`` (default: words, sizes
+    chosen from the data), fitted on the training texts ``train`` only, so validation and test words it never
+    saw become unknown tokens, as production's will. Deterministic: a resumed run fits the same one."""
+    return TextTokenizer.fit(train.x.tolist(), model.tokenizer or TokenizerSpec())
+
+
+def _model_meta(exp: ExperimentSpec, splits: Splits, preprocess=None, tokenizer: TextTokenizer | None = None) -> dict:
+    """What rebuilds the trained network from its weights: ``build_classifier``'s arguments, and a text
+    network's tokenizer (``"text_input": "ids"``: it reads the tokenizer's ``encode``)."""
     return {
         **({"preprocessing": PREPROCESSING.dump_python(preprocess.fitted, mode="json")}
            if preprocess is not None else {}),
+        **({"tokenizer": tokenizer.to_dict(), "text_input": "ids"} if tokenizer is not None else {}),
         "schema_version": 1,
         "experiment": exp.name,
         "model": exp.model.standalone().model_dump(mode="json"),  # the weights hold what came from a backbone
-        "input_shape": list(splits.train.input_shape),
+        "input_shape": [tokenizer.max_length] if tokenizer is not None else list(splits.train.input_shape),
         "classes": list(splits.classes),
         "task": splits.train.task,
     }
@@ -265,7 +290,17 @@ def load_predictor(exp: ExperimentSpec, splits: Splits, exp_dir: ExperimentDir) 
         train = training_subset(splits.train, exp.train.max_samples, exp.train.seed)
         return _fit_baseline(exp, train, len(splits.classes))[0]  # its notes were given when it was trained
     tensors, meta = exp_dir.read_model(exp.name)
+    return predictor_from_meta(tensors, meta)
+
+
+def predictor_from_meta(tensors: dict, meta: dict) -> Predictor:
+    """The predictor of a network saved as ``tensors`` (its state dict) and ``meta`` (``_model_meta``'s); a text
+    network's with its tokenizer in front."""
     model = build_classifier(ModelSpec.model_validate(meta["model"]), tuple(meta["input_shape"]), len(meta["classes"]),
-                             meta.get("preprocessing"), task=meta.get("task", "classification"))
+                             meta.get("preprocessing"), task=meta.get("task", "classification"),
+                             tokenizer=meta.get("tokenizer"))
     model.load_state_dict(tensors)
-    return TorchPredictor(model, pick_device())
+    network = TorchPredictor(model, pick_device())
+    if "tokenizer" in meta:
+        return TextPredictor(network, TextTokenizer.from_dict(meta["tokenizer"]))
+    return network

@@ -35,6 +35,7 @@ from practica.evaluation.thresholds import ThresholdChoice, choose_threshold, de
 from practica.execution import Executor
 from practica.execution.local import LocalExecutor
 from practica.pipeline.experiment import load_predictor, output_units, predict_splits
+from practica.pipeline.modality import TEXT_PROBE, check_model_fits_data
 from practica.pipeline.rundir import RunDir
 from practica.pipeline.units import train_all
 from practica.results import ExperimentResult, Failed, Ok, SuiteRun, Trained
@@ -88,12 +89,15 @@ def preflight(suite: Suite, splits: Splits) -> None:
                 f"dataset.split.cv_folds: {folds} folds need at least {folds} samples (duplicate groups) in "
                 f"train+val; there are {groups}. Lower cv_folds."
             )
+    text = splits.train.kind == "text"
     for i, exp in enumerate(suite.experiments):
         where = f"experiments[{i}] ({exp.name})"
+        check_model_fits_data(exp, suite.augment_for(exp), splits.train.kind, where, splits.train.task)
         check_augment(suite.augment_for(exp), shape, where)
         if exp.model.kind != "sklearn":
-            try:
-                build_network(exp.model, shape, output_units(splits.train))
+            try:  # a text network on a probe length and vocabulary: the tokenizer is fitted when it trains
+                build_network(exp.model, (TEXT_PROBE[0],) if text else shape, output_units(splits.train),
+                              vocab_size=TEXT_PROBE[1] if text else None)
             except ModelError as err:
                 raise ConfigError(f"{where}.model: {err} (input shape {'×'.join(map(str, shape))})") from None
 

@@ -56,7 +56,7 @@ def check_augment(specs: Sequence[Shorthand], input_shape: tuple[int, ...], wher
     if specs and len(input_shape) != 3:
         raise ConfigError(
             f"{where}: augmentation ({', '.join(s.type for s in specs)}) needs image data, but this data set "
-            "has feature vectors; remove 'augment' or set it to []."
+            f"has {'texts' if input_shape == () else 'feature vectors'}; remove 'augment' or set it to []."
         )
     for spec in specs:
         if isinstance(spec, (Crop, Cutout)):

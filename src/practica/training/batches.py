@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -19,9 +20,17 @@ from practica.data.records import Dataset
 from practica.data.storage.mapped import RowReader, chunks, gather, is_mapped, release
 from practica.models.classifier import input_stats
 
+if TYPE_CHECKING:
+    from practica.data.tokenizer import TextTokenizer
 
-def to_tensor(data: Dataset, device: torch.device) -> torch.Tensor:
-    """Images as uint8 (N, C, H, W), kept uint8 on the device (4× less memory than float); features as float32."""
+
+def to_tensor(data: Dataset, device: torch.device, tokenizer: TextTokenizer | None = None) -> torch.Tensor:
+    """Images as uint8 (N, C, H, W), kept uint8 on the device (4× less memory than float); features as float32;
+    texts as the ``tokenizer``'s int64 ids (N, max_length), never cast: an embedding looks them up."""
+    if data.kind == "text":
+        if tokenizer is None:
+            raise ValueError("texts become tensors through the tokenizer fitted on the training split; none given")
+        return torch.from_numpy(tokenizer.encode(data.x.tolist())).to(device)
     if data.kind == "image":
         return torch.from_numpy(np.ascontiguousarray(data.x.transpose(0, 3, 1, 2))).to(device)
     return torch.from_numpy(np.asarray(data.x, dtype=np.float32)).to(device)
@@ -37,8 +46,8 @@ def rows_to_tensor(rows: np.ndarray, device: torch.device) -> torch.Tensor:
 class Resident:
     """A split as one tensor on the device: batches are slices of it (the fast path)."""
 
-    def __init__(self, data: Dataset, device: torch.device) -> None:
-        self.x = to_tensor(data, device)
+    def __init__(self, data: Dataset, device: torch.device, tokenizer: TextTokenizer | None = None) -> None:
+        self.x = to_tensor(data, device, tokenizer)
 
     def __len__(self) -> int:
         return len(self.x)
@@ -101,5 +110,7 @@ class Mapped:
             yield rows_to_tensor(rows, self.device)
 
 
-def resident_or_mapped(data: Dataset, device: torch.device) -> Resident | Mapped:
-    return Mapped(data, device) if is_mapped(data.x) else Resident(data, device)
+def resident_or_mapped(data: Dataset, device: torch.device,
+                       tokenizer: TextTokenizer | None = None) -> Resident | Mapped:
+    """A text split is always resident, as token ids (its strings are never memory-mapped)."""
+    return Mapped(data, device) if is_mapped(data.x) else Resident(data, device, tokenizer)

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import torch
 
 from practica.config.schema import LookaheadSpec
-from practica.models.classifier import Classifier
+from practica.models.classifier import Network
 from practica.training.history import EpochRecord, StopReason
 from practica.training.lookahead import Lookahead
 from practica.training.schedules import Schedule
@@ -44,7 +44,7 @@ class Loop:
     """What the callbacks see of a run: its model and optimisation, the random generator of its batches
     and augmentations, the epochs planned and done, and why it stopped (None: it goes on)."""
 
-    model: Classifier
+    model: Network
     optimizer: torch.optim.Optimizer
     schedule: Schedule
     generator: torch.Generator

@@ -7,13 +7,16 @@ to place a split or a model, lay out a batch, and open the autocast context.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import torch
 from torch import nn
 
 from practica.data.records import Dataset
 from practica.training.batches import Mapped, Resident, resident_or_mapped
+
+if TYPE_CHECKING:
+    from practica.data.tokenizer import TextTokenizer
 
 M = TypeVar("M", bound=nn.Module)
 
@@ -51,9 +54,10 @@ class Device:
         self.bf16 = uses_bf16(precision, self.device)
         self.channels_last = self.bf16 and images
 
-    def split(self, data: Dataset) -> Resident | Mapped:
-        """A split's inputs on the device: resident, or memory-mapped and read a batch at a time."""
-        return resident_or_mapped(data, self.device)
+    def split(self, data: Dataset, tokenizer: TextTokenizer | None = None) -> Resident | Mapped:
+        """A split's inputs on the device: resident, or memory-mapped and read a batch at a time; a text
+        split as its ``tokenizer``'s token ids (int64, which autocast leaves alone: only floats are cast)."""
+        return resident_or_mapped(data, self.device, tokenizer)
 
     def layout(self, model: M) -> M:
         """The model with its weights channels-last where batches are (in place)."""

@@ -16,7 +16,7 @@ from torch import nn
 
 from practica.config.schema import TrainSpec
 from practica.data.records import Dataset
-from practica.models.classifier import Classifier
+from practica.models.classifier import Network
 from practica.models.hooks import MultiView
 from practica.tasks import get_task
 from practica.training.batches import Mapped, Resident
@@ -48,7 +48,7 @@ class Objective:
         """How many of the batch's predictions are right (None: a regression has no accuracy)."""
         return None if self.regression else (logits.detach().argmax(1) == y).sum()
 
-    def validate(self, model: Classifier, x: Resident | Mapped, y: torch.Tensor, bf16: bool) -> dict[str, float]:
+    def validate(self, model: Network, x: Resident | Mapped, y: torch.Tensor, bf16: bool) -> dict[str, float]:
         """The epoch's validation loss and figures, named as ``EpochRecord`` holds them. A network with several
         views in evaluation (``MultiView``) is classified with one: the curves follow the network as trained."""
         if self.regression:
@@ -76,7 +76,7 @@ class Objective:
                            seconds=seconds, metrics={**train, **val})
 
 
-def objective_for(train: Dataset, spec: TrainSpec, model: Classifier, device: torch.device) -> Objective:
+def objective_for(train: Dataset, spec: TrainSpec, model: Network, device: torch.device) -> Objective:
     """Cross-entropy (class-weighted and label-smoothed as ``spec`` says) against the loss of a uniform guess,
     ln(classes); a regression's MSE on the standardised target against that of predicting the training mean,
     1.0 (label smoothing and class weights are refused for a regression by the config)."""

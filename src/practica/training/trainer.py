@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -28,7 +29,8 @@ from torch import nn
 from practica.config.layers import Shorthand
 from practica.config.schema import TrainSpec
 from practica.data.records import Dataset
-from practica.models.classifier import Classifier, Regressor, as_input
+from practica.errors import ConfigError
+from practica.models.classifier import Classifier, Network, Regressor, as_input, text_classifier
 from practica.models.hooks import DataInitialised, EpochAware, MultiView
 from practica.models.transfer import Frozen
 from practica.tasks import get_task
@@ -51,12 +53,15 @@ from practica.training.objective import Objective, objective_for
 from practica.training.schedules import Schedule, make_optimizer, param_groups
 from practica.training.transfer import TransferPlan, Unfreeze
 
+if TYPE_CHECKING:
+    from practica.data.tokenizer import TextTokenizer
+
 __all__ = ["FitResult", "TrainingEvents", "fit", "pick_device", "uses_bf16", "wrap_body"]
 
 
 @dataclass
 class FitResult:
-    model: Classifier
+    model: Network
     history: History
 
 
@@ -74,6 +79,7 @@ def fit(
     preprocess: nn.Module | None = None,
     transfer: TransferPlan | None = None,
     callbacks: Sequence[Callback] = (),
+    tokenizer: TextTokenizer | None = None,
 ) -> FitResult:
     """Train the network that ``make_body()`` builds (logits out) and return it with its history.
 
@@ -90,9 +96,12 @@ def fit(
 
     ``transfer``: for a body that ``make_body`` loads with pretrained weights, the layers frozen, when they
     learn again and the backbone's input normalisation (``training/transfer.py``).
+
+    ``tokenizer``: for text splits (``train.kind == "text"``), the tokenizer fitted on ``train``; the texts
+    train as its int64 ids (not normalised, not augmented) and the model is a ``TextClassifier``.
     """
     dev = Device(device, precision=spec.precision, images=train.kind == "image")
-    run = Run.prepare(make_body, train, val, spec, augment, dev, preprocess, transfer)
+    run = Run.prepare(make_body, train, val, spec, augment, dev, preprocess, transfer, tokenizer)
     loop = Loop(run.model, run.optimizer, run.schedule, run.generator, spec.epochs, run.steps)
     stopping = EarlyStopping.from_spec(spec.early_stopping)
     hooks_in_order: list[Callback] = [
@@ -103,7 +112,7 @@ def fit(
         *([Unfreeze(run.frozen, transfer.unfreeze)] if transfer and transfer.unfreeze and run.frozen else []),
     ]
     if checkpoint is not None:
-        config_hash = _config_hash(spec, augment, len(run.x_train))
+        config_hash = _config_hash(spec, augment, len(run.x_train), tokenizer)
         hooks_in_order.append(Checkpoint(checkpoint, config_hash=config_hash, callbacks=hooks_in_order,
                                          resume=resume))
     hooks = Callbacks([*hooks_in_order, *callbacks])
@@ -147,7 +156,7 @@ class Run:
     y_train: torch.Tensor
     x_val: Resident | Mapped
     y_val: torch.Tensor
-    model: Classifier
+    model: Network
     objective: Objective
     optimizer: torch.optim.Optimizer
     schedule: Schedule
@@ -161,16 +170,25 @@ class Run:
     @classmethod
     def prepare(cls, make_body: Callable[[], nn.Module], train: Dataset, val: Dataset, spec: TrainSpec,
                 augment: Sequence[Shorthand], dev: Device, preprocess: nn.Module | None,
-                transfer: TransferPlan | None = None) -> Run:
+                transfer: TransferPlan | None = None, tokenizer: TextTokenizer | None = None) -> Run:
+        if (train.kind == "text") != (tokenizer is not None):
+            raise ValueError("a text split trains with the tokenizer fitted on it, and only a text split does; "
+                             f"got {train.kind} data and {'a' if tokenizer else 'no'} tokenizer")
+        if tokenizer is not None and augment:
+            raise ConfigError(_text_augment_error(augment))
         torch.manual_seed(spec.seed)
-        # Resident tensors on the device, or memory-mapped splits read a batch at a time.
-        x_train, x_val = dev.split(train), dev.split(val)
-        # A table's raw rows hold NaN and category codes: its fitted preprocessing replaces the normalisation.
-        width = train.x.shape[1]
-        mean, std = x_train.stats() if preprocess is None else (torch.zeros(1, width), torch.ones(1, width))
-        if transfer is not None and transfer.mean is not None and transfer.std is not None:
-            mean, std = transfer.mean, transfer.std  # the statistics the backbone's features were learned on
-        model = wrap_body(make_body(), mean, std, train, preprocess).to(dev.device)
+        # Resident tensors on the device, or memory-mapped splits read a batch at a time; texts as token ids.
+        x_train, x_val = dev.split(train, tokenizer), dev.split(val, tokenizer)
+        model: Network
+        if tokenizer is not None:
+            model = text_classifier(make_body(), train.task).to(dev.device)
+        else:
+            # A table's raw rows hold NaN and category codes: its fitted preprocessing replaces the normalisation.
+            width = train.x.shape[1]
+            mean, std = x_train.stats() if preprocess is None else (torch.zeros(1, width), torch.ones(1, width))
+            if transfer is not None and transfer.mean is not None and transfer.std is not None:
+                mean, std = transfer.mean, transfer.std  # the statistics the backbone's features were learned on
+            model = wrap_body(make_body(), mean, std, train, preprocess).to(dev.device)
         frozen = transfer.frozen(model.body) if transfer is not None else None
         if transfer is None:  # a pretrained body keeps its weights (fastnet's whitening filters too)
             _init_from_data(model, x_train)
@@ -255,11 +273,11 @@ def validate_epoch(run: Run) -> dict[str, float]:
     return run.objective.validate(run.model, run.x_val, run.y_val, run.device.bf16)
 
 
-def _init_from_data(model: Classifier, x: Resident | Mapped, samples: int = 5000) -> None:
+def _init_from_data(model: Network, x: Resident | Mapped, samples: int = 5000) -> None:
     """Give a network with a data-dependent initialisation (``DataInitialised``, e.g. ``fastnet``'s whitening
     filters) ``samples`` training inputs spread evenly over the split (which may be in class order), normalised
     as it sees them. A resumed run then loads its checkpoint's weights."""
-    if not isinstance(model.body, DataInitialised):
+    if not isinstance(model.body, DataInitialised) or not isinstance(model, Classifier):
         return
     step = max(1, len(x) // samples)
     rows = x.x[::step][:samples]
@@ -268,7 +286,7 @@ def _init_from_data(model: Classifier, x: Resident | Mapped, samples: int = 5000
         model.body.init_from_data((as_input(picked) - model.mean) / model.std)
 
 
-def _validation_note(model: Classifier) -> str:
+def _validation_note(model: Network) -> str:
     views = model.body.views if isinstance(model.body, MultiView) else 1
     if views <= 1:
         return ""
@@ -285,6 +303,15 @@ def wrap_body(body: nn.Module, mean: torch.Tensor, std: torch.Tensor, train: Dat
     return Regressor(body, mean, std, preprocess, y_mean=float(y.mean()), y_std=float(y.std()))
 
 
-def _config_hash(spec: TrainSpec, augment: Sequence[Shorthand], n_train: int) -> str:
-    blob = json.dumps([spec.model_dump(mode="json"), [a.model_dump() for a in augment], n_train], sort_keys=True)
+def _text_augment_error(augment: Sequence[Shorthand]) -> str:
+    return (f"augmentation ({', '.join(a.type for a in augment)}) transforms images, but this data set is text; "
+            "remove 'augment' from the experiment (or set it to [])")
+
+
+def _config_hash(spec: TrainSpec, augment: Sequence[Shorthand], n_train: int,
+                 tokenizer: TextTokenizer | None = None) -> str:
+    parts: list = [spec.model_dump(mode="json"), [a.model_dump() for a in augment], n_train]
+    if tokenizer is not None:  # a checkpoint's ids mean something only under the vocabulary they were made with
+        parts.append(hashlib.sha256(json.dumps(tokenizer.to_dict(), sort_keys=True).encode()).hexdigest())
+    blob = json.dumps(parts, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

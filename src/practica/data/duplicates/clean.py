@@ -95,7 +95,8 @@ def clean(data: Dataset, spec: CleanSpec, test: Dataset | None = None) -> Cleani
     keep = np.flatnonzero(alive)
     groups = _groups(found, keep)
     return Cleaning(keep=keep, groups=groups, decisions=tuple(decisions),
-                    notes=tuple(summarise(decisions, spec, groups[keep], found.near_distance)), policy=spec,
+                    notes=tuple(summarise(decisions, spec, groups[keep], found.near_distance, text=found.is_text)),
+                    policy=spec,
                     drops=tuple(drop_lines(data, decisions, spec)), index=found, test_index=found_test)
 
 
@@ -233,7 +234,7 @@ def _near(data: Dataset, names: tuple[str, ...], found: DuplicateIndex, spec: Cl
     conflict = data.y[pairs[:, 0]] != data.y[pairs[:, 1]]
     for i, j in pairs[conflict].tolist():
         labels = f"'{data.classes[data.y[i]]}' and '{data.classes[data.y[j]]}'"
-        how = f"near duplicates (pHash distance {distance[(i, j)]})"
+        how = f"near duplicates ({found.measure(distance[(i, j)])})"
         if spec.conflicting_labels == "drop":
             alive[[i, j]] = False
             out.append(Decision("drop", (names[i], names[j]), f"{how} labelled {labels}: at least one label is "
@@ -254,10 +255,11 @@ def _near(data: Dataset, names: tuple[str, ...], found: DuplicateIndex, spec: Cl
             dropped_for[kept].append(j)
     for kept, gone in sorted(dropped_for.items()):
         worst = max(distance[(kept, j)] for j in gone)
+        closest = found.measure(worst).replace("distance ", "distance ≤ ").replace("Jaccard ", "Jaccard ≥ ")
         out.append(Decision(
             "drop", tuple(names[j] for j in gone),
-            f"near duplicate{'s' if len(gone) > 1 else ''} of {names[kept]} (kept; pHash distance ≤ {worst}, "
-            f"threshold {found.near_distance}), also labelled '{data.classes[data.y[kept]]}' (duplicates: drop_near)",
+            f"near duplicate{'s' if len(gone) > 1 else ''} of {names[kept]} (kept; {closest}, "
+            f"threshold {found.near_bar}), also labelled '{data.classes[data.y[kept]]}' (duplicates: drop_near)",
             "near_duplicate", tuple(gone)))
     return out
 
@@ -277,7 +279,7 @@ def _leaks(data: Dataset, names: tuple[str, ...], found_in: DuplicateIndex, test
     out = []
     for i, (t, d) in sorted(found.items()):
         how = f"identical to test sample {test_names[t]}" if d < 0 else \
-            f"near duplicate of test sample {test_names[t]} (pHash distance {d})"
+            f"near duplicate of test sample {test_names[t]} ({found_in.measure(d)})"
         if spec.leaks == "drop":
             alive[i] = False
             out.append(Decision("drop", (names[i],), f"{how}: training on it would leak the test set (leaks: drop)",
@@ -319,8 +321,12 @@ _AVOID = {
 }
 
 
-def _what(rule: str, spec: CleanSpec) -> str:
+def _what(rule: str, spec: CleanSpec, text: bool = False) -> str:
     if rule == "near_duplicate":
+        if text:  # the bar is the text index's (``text_hashes``), not the pHash setting
+            from practica.data.duplicates.text_hashes import DEFAULT_JACCARD
+
+            return f"near duplicate(s) (word-bigram Jaccard ≥ {DEFAULT_JACCARD:g})"
         return f"near duplicate(s) (pHash distance ≤ {spec.near_distance})"
     return _WHAT.get(rule, rule)
 
@@ -364,7 +370,7 @@ def drop_lines(data: Dataset, decisions: list[Decision] | tuple[Decision, ...], 
         losses = _class_losses(data, idx)
         hardest = f"; hardest hit {_loss(*losses[0])}" if losses else ""
         lines.append(f"cleaning ({_setting(rule, spec)}) dropped {len(idx):,} of {len(data):,} samples "
-                     f"({len(idx) / len(data):.1%}), {_what(rule, spec)}{hardest}: {listed}")
+                     f"({len(idx) / len(data):.1%}), {_what(rule, spec, data.kind == 'text')}{hardest}: {listed}")
     return lines
 
 
@@ -380,7 +386,9 @@ def _check_drops(data: Dataset, decisions: list[Decision], spec: CleanSpec) -> N
         return
     worst = max([share] + [lost / of for _, lost, of in over])
     allow = min(1.0, math.ceil(worst * 100) / 100)
-    rules = "; ".join(f"{len(idx):,} by {_setting(rule, spec)} ({_what(rule, spec)})" for rule, idx in by_rule.items())
+    text = data.kind == "text"
+    rules = "; ".join(f"{len(idx):,} by {_setting(rule, spec)} ({_what(rule, spec, text)})"
+                      for rule, idx in by_rule.items())
     classes = (" Classes that would lose more than that share: " + ", ".join(_loss(*c) for c in over[:_LISTED])
                + (f" and {len(over) - _LISTED} more" if len(over) > _LISTED else "") + ".") if over else ""
     avoid = "; ".join(f"{_setting(rule, spec)} → {_AVOID[rule]}" for rule in by_rule if rule in _AVOID)
@@ -394,7 +402,8 @@ def _check_drops(data: Dataset, decisions: list[Decision], spec: CleanSpec) -> N
 
 
 def summarise(
-    decisions: list[Decision] | tuple[Decision, ...], spec: CleanSpec, kept_groups: np.ndarray, near: int | None
+    decisions: list[Decision] | tuple[Decision, ...], spec: CleanSpec, kept_groups: np.ndarray, near: int | None,
+    *, text: bool = False,
 ) -> list[str]:
     """One note per kind of decision that kept samples, with counts and a few names; and the duplicate
     groups kept together. What was dropped is in ``drop_lines``."""
@@ -407,13 +416,14 @@ def summarise(
         samples = [s for d in ds for s in d.samples]
         more = f" and {len(samples) - _LISTED} more" if len(samples) > _LISTED else ""
         listed = ", ".join(samples[:_LISTED]) + more
-        notes.append(f"cleaning ({_setting(rule, spec)}): kept {len(samples)} {_what(rule, spec)} in "
+        notes.append(f"cleaning ({_setting(rule, spec)}): kept {len(samples)} {_what(rule, spec, text)} in "
                      f"{len(ds)} decision(s): {listed}")
     if len(kept_groups):
         sizes = np.bincount(np.unique(kept_groups, return_inverse=True)[1])
         multi = sizes[sizes > 1]
         if len(multi):
-            kind = f"exact or near (pHash distance ≤ {near}) duplicates" if near is not None else "exact duplicates"
+            bar = _what("near_duplicate", spec, text).removeprefix("near duplicate(s) (").rstrip(")")
+            kind = f"exact or near ({bar}) duplicates" if near is not None else "exact duplicates"
             notes.append(f"{len(multi)} group(s) of {kind} ({int(multi.sum())} samples, the largest "
                          f"{int(multi.max())}) are kept together on one side of every split")
     return notes

@@ -68,6 +68,7 @@ __all__ = [
     "DEFAULT_MAX_DIFFERENCE",
     "DEFAULT_MIN_SIMILARITY",
     "DEFAULT_NEAR_DISTANCE",
+    "anchors",
     "content_hashes",
     "duplicate_groups",
     "hamming",
@@ -620,7 +621,7 @@ def duplicate_groups(
         pairs, _, _ = near_duplicates(x, None, near_distance, min_similarity, max_difference=max_difference,
                                       hashes_a=None if perceptual is None else perceptual[reps],
                                       rows_a=reps if rows is None else rows[reps])
-        anchor[reps] = _anchors(len(reps), pairs, reps)
+        anchor[reps] = anchors(len(reps), pairs, reps)
         anchor = anchor[exact]  # copies follow their first copy
     # renumber by first sample
     _, first_of, relabel = np.unique(anchor, return_index=True, return_inverse=True)
@@ -628,7 +629,7 @@ def duplicate_groups(
     return order[relabel.reshape(-1)].astype(np.int64)
 
 
-def _anchors(m: int, pairs: np.ndarray, ids: np.ndarray) -> np.ndarray:
+def anchors(m: int, pairs: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """Each of m items' anchor (as an id from ``ids``, which is increasing): greedy in order over
     the near pairs (i < j), each item joining the first earlier anchor it is near."""
     anchor = np.arange(m)

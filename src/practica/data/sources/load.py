@@ -1,5 +1,6 @@
 """Load one declared source into a ``Dataset``: every loader has the same contract,
-``load(spec: SourceSpec) -> Dataset`` (images uint8 N×H×W×C, or features float32 N×F)."""
+``load(spec: SourceSpec) -> Dataset`` (images uint8 N×H×W×C, features float32 N×F, or texts: an object
+array of N str)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,11 @@ def load_source(
     read in memory, then copied to a mapped scratch file.
     """
     setting: mapped.Setting = memmap if memmap is not None else getattr(spec, "memmap", "auto")
+    if spec.source == "text":
+        if setting is True:
+            raise DataError("memmap: true does not apply to texts: strings of many lengths are kept in memory "
+                            "(a million reviews take about a gigabyte). Set dataset.memmap: auto or false.")
+        setting = False
     size = image_size or spec.image_size
     chans = channels or spec.channels
     if spec.source == "folder":
@@ -82,6 +88,7 @@ _LOADERS = {
     "pixel_csv": _lazy("pixel_csv", "load_pixel_csv"),
     "json": _lazy("json_records", "load_json_records"),
     "csv": _lazy("tabular", "load_table_csv"),
+    "text": _lazy("text", "load_text"),
     "cifar10": _lazy("known", "load_known"),
     "cifar100": _lazy("known", "load_known"),
     "mnist": _lazy("known", "load_known"),

@@ -67,7 +67,8 @@ def make_splits(data: Dataset, spec: DatasetSpec, test: Dataset | None, cleaning
         from practica.data.sources.targets import as_strata
 
         data = as_strata(data)
-    notes = _skip_note(data, "data") + (_skip_note(test, "fixed test set") if test is not None else [])
+    notes = [*data.notes, *(test.notes if test is not None else ())]
+    notes += _skip_note(data, "data") + (_skip_note(test, "fixed test set") if test is not None else [])
     notes += list(cleaning.notes)
     if spec.max_samples is not None and spec.max_samples < len(pool):
         kept = len(pool)

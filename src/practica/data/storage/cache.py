@@ -1,7 +1,8 @@
 """On-disk cache of decoded data sets (folders, pixel CSVs, JSON records), so a second run reads
 arrays instead of decoding or parsing.
 
-An entry is a folder ``<key>/`` holding ``x.npy``, ``y.npy`` and ``meta.json``, written
+An entry is a folder ``<key>/`` holding ``x.npy`` (for texts ``x.jsonl``: one JSON string per line,
+since strings of many lengths are no fixed-width array), ``y.npy`` and ``meta.json``, written
 into a temporary folder and renamed into place: a killed process leaves no entry, or a
 whole one. Reading checks shapes and checksums, so a damaged entry is rebuilt, not trusted.
 
@@ -158,15 +159,17 @@ def _read(entry: Path, key: str, mmap: bool = False) -> Dataset | None:
         meta = read_json(entry / "meta.json")
         if meta.get("format") != FORMAT_VERSION or meta.get("key") != key:
             return None
-        x = np.load(entry / "x.npy", allow_pickle=False, mmap_mode="r" if mmap else None)
+        texts = meta.get("x_kind") == "text"
+        x = _read_texts(entry / "x.jsonl") if texts else \
+            np.load(entry / "x.npy", allow_pickle=False, mmap_mode="r" if mmap else None)
         y = np.load(entry / "y.npy", allow_pickle=False)
         whole = (
-            x.dtype in (np.uint8, np.float32)  # images, or a feature table (JSON records, CSV tables)
+            x.dtype in ((object,) if texts else (np.uint8, np.float32))  # images, a feature table, or texts
             and list(x.shape) == meta["x_shape"]
             and y.dtype == (np.float32 if meta.get("task") == "regression" else np.int64)
             and y.shape == (len(x),)
             and len(meta["sources"]) == len(x)
-            and (mapped.crc32(x) if mmap else zlib.crc32(x)) == meta["x_crc32"]
+            and (_crc32(x) if texts else mapped.crc32(x) if mmap else zlib.crc32(x)) == meta["x_crc32"]
             and zlib.crc32(y) == meta["y_crc32"]
         )
         if not whole:
@@ -181,9 +184,36 @@ def _read(entry: Path, key: str, mmap: bool = False) -> Dataset | None:
             task=meta.get("task", "classification"),
             feature_names=tuple(meta.get("feature_names", ())),
             table=_table(meta.get("table")),
+            notes=tuple(meta.get("notes", ())),
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def _crc32(x: np.ndarray) -> int:
+    """The CRC-32 of the samples' bytes; of texts, of their UTF-8 lines as ``x.jsonl`` holds them."""
+    if x.dtype != object:
+        return zlib.crc32(np.ascontiguousarray(x).data)
+    value = 0
+    for text in x:
+        value = zlib.crc32((json.dumps(text, ensure_ascii=False) + "\n").encode("utf-8", "surrogatepass"), value)
+    return value
+
+
+def _write_texts(path: Path, x: np.ndarray) -> None:
+    with open(path, "w", encoding="utf-8", errors="surrogatepass", newline="\n") as f:
+        for text in x:
+            f.write(json.dumps(text, ensure_ascii=False) + "\n")
+
+
+def _read_texts(path: Path) -> np.ndarray:
+    with open(path, encoding="utf-8", errors="surrogatepass", newline="\n") as f:
+        texts = [json.loads(line) for line in f]
+    if not all(isinstance(t, str) for t in texts):
+        raise ValueError(f"{path} holds something other than texts")
+    out = np.empty(len(texts), dtype=object)
+    out[:] = texts
+    return out
 
 
 def _table(d: dict | None):
@@ -207,8 +237,11 @@ def _store(root: Path, key: str, data: Dataset) -> None:
     _remove_stale_tmp(root)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key[:16]}-", dir=root))
     try:
-        atomic_write(tmp / "x.npy", lambda p: _save_npy(p, data.x))
-        _commit(root, key, tmp, data, zlib.crc32(np.ascontiguousarray(data.x).data))
+        if data.x.dtype == object:
+            atomic_write(tmp / "x.jsonl", lambda p: _write_texts(p, data.x))
+        else:
+            atomic_write(tmp / "x.npy", lambda p: _save_npy(p, data.x))
+        _commit(root, key, tmp, data, _crc32(data.x))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -254,6 +287,8 @@ def _commit(root: Path, key: str, tmp: Path, data: Dataset, x_crc32: int) -> Non
             "task": data.task,
             "feature_names": list(data.feature_names),
             "table": None if data.table is None else _table_json(data.table),
+            "x_kind": "text" if data.x.dtype == object else "array",
+            "notes": list(data.notes),
         },
     )
     entry = root / key

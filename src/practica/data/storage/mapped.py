@@ -207,7 +207,14 @@ def crc32(x: np.ndarray) -> int:
 
 
 def update_hash(h, x: np.ndarray) -> None:
-    """``h.update(x's bytes)``, a chunk at a time for a mapped ``x`` (the same digest)."""
+    """``h.update(x's bytes)``, a chunk at a time for a mapped ``x`` (the same digest). Texts (an object
+    array of ``str``) are hashed as their UTF-8 bytes, each after its length, so no two lists collide."""
+    if x.dtype == object:
+        for text in x:
+            raw = str(text).encode("utf-8", "surrogatepass")
+            h.update(len(raw).to_bytes(8, "little"))
+            h.update(raw)
+        return
     if not is_mapped(x):
         h.update(np.ascontiguousarray(x))
         return
