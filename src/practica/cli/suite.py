@@ -89,6 +89,8 @@ class RichReporter:
                 f"  val accuracy [bold]{percent(val.accuracy)}[/], train {percent(trained.train)}, "
                 f"{duration(trained.train_seconds)}{how}"
             )
+        if trained.model_summary:  # the model as built, and a text model's tokenizer
+            console.print(f"  [dim]model: {escape(trained.model_summary)}[/]")
         for note in trained.notes:  # e.g. a baseline that did not converge: one line, with the setting to change
             console.print(f"  [yellow]note:[/] {escape(note)}")
 

@@ -147,7 +147,9 @@ def _text_slices(splits: Splits) -> list[Slice]:
     edges = np.quantile(val, [0.25, 0.5, 0.75])
     if len(np.unique(edges)) < 3:  # texts of one length cut nothing apart
         return []
-    v, t = np.digitize(val, edges), np.digitize(test, edges)
+    # Lengths are whole numbers: a text as long as an edge goes to the quarter below it (right=True), so the
+    # shortest quarter is never empty when a quarter of the texts share the shortest length.
+    v, t = np.digitize(val, edges, right=True), np.digitize(test, edges, right=True)
     labels = ("Q1 (shortest)", "Q2", "Q3", "Q4 (longest)")
     return [Slice(f"length: {label}", "length", v == q, t == q) for q, label in enumerate(labels)]
 

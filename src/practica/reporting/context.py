@@ -98,6 +98,12 @@ CLASSES_COMPARISON_NOTE = (
 )
 
 
+TEXT_COST_NOTE = (
+    " On texts, a call takes one raw text: its latency includes the tokenisation, as a served model's does, and "
+    "a model's size includes its tokenizer's vocabulary."
+)
+
+
 @dataclass(frozen=True)
 class Report:
     title: str
@@ -178,7 +184,8 @@ def build(run: SuiteRun) -> Report:
         bundle=str(run.bundle) if run.bundle else "",
         **_hygiene(run),
         task=task.name,
-        comparison_note=CLASSES_COMPARISON_NOTE if task.has_classes else reg.COMPARISON_NOTE,
+        comparison_note=(CLASSES_COMPARISON_NOTE if task.has_classes else reg.COMPARISON_NOTE)
+        + (TEXT_COST_NOTE if run.splits.train.kind == "text" else ""),
         threshold=threshold_section(run),
         error_analysis=slices.build(run),
         transfer=transfer_lines(run),
@@ -216,6 +223,10 @@ def _data_facts(suite: Suite, splits: Splits) -> tuple[tuple[str, str], ...]:
     if train.kind == "image":
         c, height, width = train.input_shape
         shape = f"images, {height}×{width} {'RGB' if c == 3 else 'grayscale'}"
+    elif train.kind == "text":
+        words = sorted(len(str(t).split()) for t in train.x)
+        shape = (f"texts, {words[len(words) // 2]:,} words at the median, {words[-1]:,} at most (training split)"
+                 if words else "texts")
     else:
         shape = f"feature table, {train.input_shape[0]} features"
     share = splits.shares()  # as made, from the indices: the settings only asked for them

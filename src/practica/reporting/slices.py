@@ -27,6 +27,7 @@ TOP_GAPS = 10  # rows of "what to work on"
 GRID_MISTAKES = 24  # images in the mistakes grid (6 × 4)
 TABLE_MISTAKES = 12  # rows of a table's mistakes
 TABLE_FEATURES = 10  # columns of a table's mistakes (a wider row no longer reads)
+TEXT_CHARS = 200  # a mistaken text is shown up to this many characters
 GRID_COLUMNS = 6
 _TILE_INCHES = 1.55
 
@@ -149,6 +150,9 @@ def _notes(run: SuiteRun, scores: SliceScores) -> tuple[str, ...]:
     if any(s.group == "class" for s in scores.slices) and scores.metric == "val_accuracy":
         notes.append("A class's accuracy is its recall: another model can lead on a class by predicting it more "
                      "often, at other classes' expense, so read a class's gap with the confusion matrix above.")
+    if run.splits.val.kind == "text":
+        notes.append("A text's length is its number of words (split at white space); its quarters are cut at the "
+                     "validation split's quartiles, and the test split at the same values.")
     if run.splits.val.kind == "image":
         notes.append("Brightness is an image's mean grey level, contrast the standard deviation of its grey "
                      "levels; their quarters are cut at the validation split's quartiles, and the test split at "
@@ -179,6 +183,13 @@ def _mistakes(run: SuiteRun, chosen: Ok,
         labels = [f"true {t}\npred {p} · {sure}" for _, t, p, sure in shown]
         return _grid(_images(val, np.array([i for i, *_ in shown])), labels, what), caption, (), ()
     shown = worst[:TABLE_MISTAKES]
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    if val.kind == "text":  # the texts themselves, on one line each
+        columns = ("Sample", "Text", "True", "Predicted", "Confidence" if classify else "Error")
+        rows = tuple((_source(val, i), shorten_text(str(val.x[i]), TEXT_CHARS), t, p, sure) for i, t, p, sure in shown)
+        return (None, f"{chosen.name}'s {len(shown)} {what} on the validation split, {order} first; texts longer "
+                f"than {TEXT_CHARS} characters are cut (…).", columns, rows)
     features = _feature_names(val)
     columns = ("Sample", *features[:TABLE_FEATURES], "True", "Predicted", "Confidence" if classify else "Error")
     rows = tuple((_source(val, i), *_feature_values(val, i)[:TABLE_FEATURES], t, p, sure) for i, t, p, sure in shown)
@@ -224,6 +235,12 @@ def _grid(images: np.ndarray, labels: list[str], what: str) -> Image:
             ax.set_yticks([])
             ax.grid(False)
     return Image("mistakes", f"The chosen model's {what} on validation", buf.getvalue())
+
+
+def shorten_text(text: str, limit: int) -> str:
+    """``text`` on one line (runs of white space as one space), cut to ``limit`` characters with an ellipsis."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
 def _feature_names(data: Dataset) -> tuple[str, ...]:
