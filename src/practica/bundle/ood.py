@@ -222,7 +222,8 @@ class OodScorer:
             for i, share in enumerate(unknown_shares(x_raw, check.form)):
                 if share > check.threshold:
                     reasons[i].append(f"{share:.0%} of its tokens are unknown to the model's vocabulary (flagged "
-                                      f"over {check.threshold:.0%}; validation texts average {check.val_share_mean:.0%})")
+                                      f"over {check.threshold:.0%}; validation texts average "
+                                      f"{check.val_share_mean:.0%})")
         far = scores > 1.0
         for i in np.flatnonzero(far):
             reasons[i].append(f"its {_short(d.description)} are farther from every class of the training data "
