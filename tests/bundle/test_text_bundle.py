@@ -83,8 +83,18 @@ def test_ood_on_text(text_net_bundle, text_baseline_bundle):
         test_x = bundle.encode(run.splits.test.x)
         usual = scorer.score(test_x, bundle.infer(test_x).embedding).scores
         odd_x = bundle.encode(odd)
-        unusual = scorer.score(odd_x, bundle.infer(odd_x).embedding).scores
-        assert unusual.min() > np.median(usual)
+        unusual = scorer.score(odd_x, bundle.infer(odd_x).embedding)
+        assert unusual.scores.min() > np.median(usual)
+        # words the vocabulary never had: flagged by the unknown-token check, whatever the distance says
+        assert unusual.flags.all() and all("unknown to the model's vocabulary" in r for r in unusual.reasons)
+        assert "unknown_token_check" in bundle.card["ood"]
+
+
+def test_a_text_with_a_few_unknown_words_is_not_flagged_for_them(text_net_bundle):
+    bundle = load_bundle(text_net_bundle)
+    x = bundle.encode(["the team scored a goal in the match zebra"])
+    result = OodScorer.from_bundle(bundle).score(x, bundle.infer(x).embedding)
+    assert result.reasons[0] is None or "unknown" not in result.reasons[0]
 
 
 def test_reference_statistics_of_texts(text_net_bundle):

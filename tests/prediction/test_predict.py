@@ -275,7 +275,7 @@ def test_invalid_json_file_and_header_less_csv_are_one_error_row_each(cnn, tmp_p
 
 @pytest.mark.parametrize(("make", "message"), [
     (lambda tmp: tmp / "nope.png", "nope.png does not exist; give an image file (.bmp, .gif"),
-    (lambda tmp: tmp / "x.txt", "x.txt is not a kind practica predict reads; give an image file"),
+    (lambda tmp: tmp / "x.txt", "8×8 grayscale images, not texts"),
     (lambda tmp: tmp / "empty", "holds no image files"),
 ])
 def test_bad_input_arguments_are_fatal(cnn, tmp_path, make, message):

@@ -148,6 +148,53 @@ def _rename_values(path: Path, names: dict[str, str]) -> None:
     onnx.save(model, str(path))
 
 
+def _split_tfidf(estimator):
+    """(the pipeline's leading ``TfidfTransformer`` or None, what follows it)."""
+    from sklearn.feature_extraction.text import TfidfTransformer
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(estimator, TfidfTransformer):
+        raise BundleError("the text baseline ends in its tf-idf weighting; it has no classifier to export")
+    if isinstance(estimator, Pipeline) and isinstance(estimator.steps[0][1], TfidfTransformer):
+        rest = estimator.steps[1:]
+        return estimator.steps[0][1], (rest[0][1] if len(rest) == 1 else Pipeline(rest))
+    return None, estimator
+
+
+def tfidf_nodes(tfidf, name: str, out: str) -> tuple[list, list]:
+    """ONNX nodes computing a fitted ``TfidfTransformer`` on token counts, as scikit-learn does on its sparse
+    counts: a sublinear tf is 1 + log(count) for a count above 0, and 0 for none (skl2onnx's own converter
+    takes log(1 + count), which is not it), then times the idf, then each row over its l2 (or l1) norm."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    def const(value, label):
+        return numpy_helper.from_array(np.asarray(value, dtype=np.float32), label)
+
+    nodes, inits = [], [const(0.0, "tf_zero"), const(1.0, "tf_one"), const(1e-30, "tf_tiny")]
+    tf = name
+    if tfidf.sublinear_tf:
+        nodes += [helper.make_node("Max", [name, "tf_one"], ["tf_atleast1"]),
+                  helper.make_node("Log", ["tf_atleast1"], ["tf_log"]),
+                  helper.make_node("Add", ["tf_log", "tf_one"], ["tf_log1"]),
+                  helper.make_node("Greater", [name, "tf_zero"], ["tf_present"]),
+                  helper.make_node("Cast", ["tf_present"], ["tf_mask"], to=TensorProto.FLOAT),
+                  helper.make_node("Mul", ["tf_log1", "tf_mask"], ["tf_sub"])]
+        tf = "tf_sub"
+    if tfidf.use_idf:
+        inits.append(const(tfidf.idf_, "tf_idf"))
+        nodes.append(helper.make_node("Mul", [tf, "tf_idf"], ["tf_weighted"]))
+        tf = "tf_weighted"
+    if tfidf.norm in ("l1", "l2"):
+        reduce = "ReduceL2" if tfidf.norm == "l2" else "ReduceL1"
+        inits.append(numpy_helper.from_array(np.array([1], dtype=np.int64), "tf_axes"))
+        nodes += [helper.make_node(reduce, [tf, "tf_axes"], ["tf_norm"], keepdims=1),
+                  helper.make_node("Max", ["tf_norm", "tf_tiny"], ["tf_norm_safe"]),  # an empty row stays 0
+                  helper.make_node("Div", [tf, "tf_norm_safe"], [out])]
+    else:
+        nodes.append(helper.make_node("Identity", [tf], [out]))
+    return nodes, inits
+
+
 def sklearn_to_onnx(estimator, spec: InputSpec, num_classes: int, path: Path) -> None:
     """A fitted scikit-learn classifier, with image flattening/scaling before it and its
     probabilities widened to every class of the data set after it (a subsample may lack some).
@@ -164,6 +211,9 @@ def sklearn_to_onnx(estimator, spec: InputSpec, num_classes: int, path: Path) ->
     table = table_step(estimator)  # a CSV table's preprocessing: ONNX nodes in front, the rest to skl2onnx
     if table is not None:
         fitted, estimator = table
+    tfidf = None
+    if spec.kind == "text":  # a text baseline's tf-idf: ONNX nodes of our own in front (see tfidf_nodes)
+        tfidf, estimator = _split_tfidf(estimator)
     n_features = fitted.width if table is not None else int(np.prod(spec.model_shape))
     try:
         with _quiet_exporter():
@@ -185,6 +235,10 @@ def sklearn_to_onnx(estimator, spec: InputSpec, num_classes: int, path: Path) ->
         pre_nodes += [helper.make_node("Cast", ["flat_raw"], ["flat_f"], to=TensorProto.FLOAT),
                       helper.make_node("Div", ["flat_f", "c255"], ["flat_out"])]
         pre_init.append(numpy_helper.from_array(np.array(255.0, dtype=np.float32), "c255"))
+    elif tfidf is not None:
+        nodes, inits = tfidf_nodes(tfidf, "flat_raw", "flat_out")
+        pre_nodes += nodes
+        pre_init += inits
     else:
         pre_nodes.append(helper.make_node("Identity", ["flat_raw"], ["flat_out"]))
     pre = helper.make_graph(

@@ -13,7 +13,9 @@ scikit-learn).
   validation inputs score above 1.
 - **Checks** (tables, and other features of few columns): a value outside the training range by
   more than ``RANGE_MARGIN`` of its width, and a category the training split never had; each
-  flags the input with a reason that names the column.
+  flags the input with a reason that names the column. Texts: a share of tokens unknown to the
+  vocabulary above what validation texts reach (a text of unknown words is a lone ``[UNK]`` to the
+  model, whose embedding may sit anywhere, near a class: the distance alone misses it).
 
 The file holds summaries (means, a whitening matrix, ranges), never a training sample.
 
@@ -36,6 +38,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, Va
 
 from practica.bundle.layout import OOD_FILE
 from practica.data.sources.tabular import UNKNOWN_CODE
+from practica.data.tokenizer import PAD, UNK
 from practica.errors import BundleError
 from practica.io import read_json
 
@@ -55,6 +58,10 @@ INPUT_DIMS = 64  # inputs standing in for an embedding are projected to at most 
 RANGE_MARGIN = 0.1  # a value this share of the training range beyond it is out of range
 BLAS_LIMIT_ROWS = 8  # from this many inputs a batch's products are held to one BLAS thread (``_one_blas_thread``)
 MAX_CHECKED_FEATURES = 64  # features inputs of more columns (pixels as columns) get no range checks
+# A text is flagged when over this share of its tokens is unknown to the vocabulary, or over the validation
+# texts' 1 - FLAG_RATE quantile when that is higher (up to MAX_UNKNOWN_SHARE: a text of unknown words is flagged).
+MIN_UNKNOWN_SHARE = 0.5
+MAX_UNKNOWN_SHARE = 0.9
 
 
 def _array_in(value: Any) -> Any:
@@ -107,6 +114,15 @@ class CategoryCheck(_Record):
     name: str
 
 
+class UnknownCheck(_Record):
+    """A text's share of unknown tokens (``[UNK]`` among its tokens), read from the model's input: token ids
+    (``ids``, the first max_length tokens) or token counts (``counts``)."""
+
+    form: Literal["ids", "counts"]
+    threshold: float  # flagged when the share is above it
+    val_share_mean: float  # the validation texts' mean share, for people
+
+
 class OodStats(_Record):
     """``ood.json``."""
 
@@ -116,6 +132,7 @@ class OodStats(_Record):
     distance: Distance
     ranges: list[RangeCheck] = []
     categories: list[CategoryCheck] = []
+    unknown: UnknownCheck | None = None  # texts only; absent in bundles before text models
     fitted_on: dict[str, int]  # samples of each split used
     val_flag_rate: float  # inputs of the validation split flagged, by any check
     val_distance_flag_rate: float
@@ -129,6 +146,8 @@ class OodStats(_Record):
             "threshold_rule": f"the {self.distance.quantile:.0%} quantile of the validation split's distances",
             "score": "distance / threshold: above 1 is flagged",
             "range_checks": [c.name for c in self.ranges], "category_checks": [c.name for c in self.categories],
+            **({"unknown_token_check": f"a text with over {self.unknown.threshold:.0%} of its tokens unknown to the "
+                "vocabulary"} if self.unknown is not None else {}),
             "range_margin": RANGE_MARGIN, "val_flag_rate": self.val_flag_rate, "fitted_on": self.fitted_on,
         }
 
@@ -198,6 +217,13 @@ class OodScorer:
         reasons: list[list[str]] = [[] for _ in range(len(x_raw))]
         if self.stats.ranges or self.stats.categories:
             _check_values(x_raw.reshape(len(x_raw), -1), self.stats, reasons)
+        if self.stats.unknown is not None:
+            check = self.stats.unknown
+            for i, share in enumerate(unknown_shares(x_raw, check.form)):
+                if share > check.threshold:
+                    reasons[i].append(f"{share:.0%} of its tokens are unknown to the model's vocabulary (flagged "
+                                      f"over {check.threshold:.0%}; validation texts average "
+                                      f"{check.val_share_mean:.0%})")
         far = scores > 1.0
         for i in np.flatnonzero(far):
             reasons[i].append(f"its {_short(d.description)} are farther from every class of the training data "
@@ -227,6 +253,18 @@ def _one_blas_thread(rows: int) -> Iterator[None]:
         return
     with controller.limit(limits=1, user_api="blas"):
         yield
+
+
+def unknown_shares(x: np.ndarray, form: str) -> np.ndarray:
+    """Each text's share of unknown tokens, from its token ids (N×L, PAD 0 at the end) or its counts (N×V)."""
+    x = np.asarray(x)
+    if form == "ids":
+        tokens = (x != PAD).sum(1)
+        unknown = (x == UNK).sum(1)
+    else:
+        tokens = x.sum(1)
+        unknown = x[:, UNK]
+    return np.asarray(unknown, dtype=np.float64) / np.maximum(np.asarray(tokens, dtype=np.float64), 1.0)
 
 
 def _short(description: str) -> str:
@@ -293,9 +331,11 @@ def fit_ood(*, train_x: np.ndarray, train_y: np.ndarray | None, val_x: np.ndarra
             feats, val_feats = feats[:, base["columns"]], val_feats[:, base["columns"]]
     distance = _fit_distance(feats, labels, val_feats, base)
     ranges, categories = _value_checks(np.asarray(fit_x).reshape(len(fit_x), -1), spec)
+    unknown = _unknown_check(val_x, spec)
     stats = OodStats(method="class-conditional Mahalanobis distance (shared covariance, Ledoit-Wolf shrinkage)"
-                     + (" with range and category checks" if ranges or categories else ""),
-                     distance=distance, ranges=ranges, categories=categories,
+                     + (" with range and category checks" if ranges or categories else "")
+                     + (" and an unknown-token check" if unknown is not None else ""),
+                     distance=distance, ranges=ranges, categories=categories, unknown=unknown,
                      fitted_on={"train": len(fit_x), "val": len(val_x)}, val_flag_rate=0.0,
                      val_distance_flag_rate=0.0)
     if not len(val_x):
@@ -304,6 +344,14 @@ def fit_ood(*, train_x: np.ndarray, train_y: np.ndarray | None, val_x: np.ndarra
     far = float((_distances(val_feats, distance) > distance.threshold).mean())
     return stats.model_copy(update={"val_flag_rate": float(val.flags.mean()), "val_distance_flag_rate": far,
                                     "val_score_mean": float(val.scores.mean())})
+
+
+def _unknown_check(val_x: np.ndarray, spec: InputSpec) -> UnknownCheck | None:
+    if spec.kind != "text" or spec.text_input is None:
+        return None
+    shares = unknown_shares(val_x, spec.text_input) if len(val_x) else np.zeros(1)
+    threshold = float(np.clip(np.quantile(shares, 1.0 - FLAG_RATE), MIN_UNKNOWN_SHARE, MAX_UNKNOWN_SHARE))
+    return UnknownCheck(form=spec.text_input, threshold=threshold, val_share_mean=float(shares.mean()))
 
 
 def _embedding_transform(feats: np.ndarray) -> dict:
