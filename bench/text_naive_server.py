@@ -44,8 +44,7 @@ def create_app(bundle_path: str, threads: int) -> FastAPI:
     options.inter_op_num_threads = 1
     session = ort.InferenceSession(str(root / "model.onnx"), options, providers=["CPUExecutionProvider"])
     input_name = session.get_inputs()[0].name
-    card = json.loads((root / "card.json").read_text(encoding="utf-8")) if (root / "card.json").is_file() else {}
-    classes = card.get("classes") or [str(i) for i in range(session.get_outputs()[0].shape[-1] or 0)]
+    classes = json.loads((root / "bundle.json").read_text(encoding="utf-8"))["output"]["classes"]
     app = FastAPI(title="naive ONNX text endpoint")
 
     @app.post("/v1/predict")
@@ -54,8 +53,8 @@ def create_app(bundle_path: str, threads: int) -> FastAPI:
         x = tokenizer.counts(texts) if input_name == "counts" else tokenizer.encode(texts)
         probs = session.run(["probabilities"], {input_name: x})[0]
         top = np.argsort(-probs, axis=1)[:, :5]
-        return {"predictions": [[{"label": classes[i] if i < len(classes) else str(i), "probability": float(p[i])}
-                                 for i in row] for row, p in zip(top, probs, strict=True)]}
+        return {"predictions": [[{"label": classes[i], "probability": float(p[i])} for i in row]
+                                for row, p in zip(top, probs, strict=True)]}
 
     @app.get("/v1/health")
     def health() -> dict:
