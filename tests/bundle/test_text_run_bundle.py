@@ -86,3 +86,16 @@ def test_the_run_writes_the_chosen_text_models_bundle(text_suite_run):
     bundle = load_bundle(run.bundle)
     assert bundle.card["model"]["experiment"] == run.decision.chosen
     assert (run.bundle / "tokenizer.json").is_file() and bundle.card["onnx_parity"]["max_abs_diff"] <= 1e-5
+
+
+def test_a_text_networks_bundle_rebuilds_it_in_pytorch(text_suite_run):
+    import torch
+
+    run, bundles = text_suite_run
+    bundle = load_bundle(bundles["lstm"])
+    ids = bundle.encode(list(run.splits.test.x))
+    with torch.inference_mode():
+        probs, embedding = bundle.torch_model(embedding=True)(torch.from_numpy(ids))
+    inference = bundle.infer(ids)
+    np.testing.assert_allclose(probs.numpy(), inference.outputs, atol=1e-5)
+    np.testing.assert_allclose(embedding.numpy(), inference.embedding, atol=1e-4)

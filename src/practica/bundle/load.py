@@ -165,8 +165,9 @@ class Bundle:
         return read_json(self.root / REFERENCE_FILE)
 
     def torch_model(self, *, embedding: bool = False):
-        """The network as a PyTorch module (raw inputs in, probabilities out), from the weights file; with
-        ``embedding``, (probabilities, embedding) out, as ``infer`` gives them."""
+        """The network as a PyTorch module (raw inputs in, probabilities out; a text network's: token ids, from
+        ``encode``), from the weights file; with ``embedding``, (probabilities, embedding) out, as ``infer``
+        gives them."""
         if self.kind != "network":
             raise BundleError(f"{self.root} holds a scikit-learn model, which exists only as ONNX in a bundle")
         from practica.bundle.onnx_export import RawInputModel
@@ -174,13 +175,12 @@ class Bundle:
         from practica.models.classifier import build_classifier
         from practica.training.checkpoint import load_tensors
 
-        if self.input.kind == "text":
-            raise BundleError(f"{self.root} holds a text network; it is served from its ONNX model (model.onnx), "
-                              "and rebuilding it in PyTorch from a bundle is not supported yet")
         h_w_c = self.input.shape
         shape = (h_w_c[2], h_w_c[0], h_w_c[1]) if self.input.kind == "image" else h_w_c
+        tokenizer = self.tokenizer  # a text network: token ids in (``encode`` makes them), its vocabulary
         model = build_classifier(ModelSpec.model_validate(self.meta.model.spec), shape, len(self.classes),
-                                 self.meta.model.preprocessing, task=self.task)
+                                 self.meta.model.preprocessing, task=self.task,
+                                 tokenizer=None if tokenizer is None else tokenizer.to_dict())
         tensors, _ = load_tensors(self.root / WEIGHTS_FILE)
         model.load_state_dict(tensors)
         return RawInputModel(model, self.input.kind, embedding=embedding).eval()

@@ -219,9 +219,9 @@ class OodScorer:
             _check_values(x_raw.reshape(len(x_raw), -1), self.stats, reasons)
         if self.stats.unknown is not None:
             check = self.stats.unknown
-            for i, share in enumerate(unknown_shares(x_raw, check.form)):
+            for row, share in enumerate(unknown_shares(x_raw, check.form)):
                 if share > check.threshold:
-                    reasons[i].append(f"{share:.0%} of its tokens are unknown to the model's vocabulary (flagged "
+                    reasons[row].append(f"{share:.0%} of its tokens are unknown to the model's vocabulary (flagged "
                                       f"over {check.threshold:.0%}; validation texts average "
                                       f"{check.val_share_mean:.0%})")
         far = scores > 1.0

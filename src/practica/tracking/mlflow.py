@@ -148,7 +148,8 @@ def bundle_signature(bundle: Path) -> Any:
     loaded = load_bundle(bundle)
     card = loaded.meta
     width = 1 if loaded.task == "regression" else len(loaded.classes)
-    inputs = Schema([TensorSpec(np.dtype(card.input.onnx_dtype), (-1, *loaded.input.shape), card.input.onnx_name)])
+    shape = (-1, *loaded.input.model_shape)  # a text baseline's graph takes its vocabulary's token counts
+    inputs = Schema([TensorSpec(np.dtype(card.input.onnx_dtype), shape, card.input.onnx_name)])
     outputs = Schema([TensorSpec(np.dtype(np.float32), (-1, width), card.output.onnx_name)])
     return ModelSignature(inputs=inputs, outputs=outputs)
 
