@@ -51,6 +51,13 @@ def test_padding_is_ignored(case):
 
 
 @pytest.mark.parametrize("case", SMALL)
+def test_a_row_of_padding_alone_gives_probabilities_not_nan(case):
+    net = _net(case, 8).eval()
+    with torch.no_grad():
+        assert torch.isfinite(net(torch.zeros((2, 8), dtype=torch.long))).all()
+
+
+@pytest.mark.parametrize("case", SMALL)
 def test_trains_on_a_separable_toy_problem(case):
     torch.manual_seed(0)
     ids = random_ids(64, 16, seed=1, vocab=20)
