@@ -60,7 +60,7 @@ def _name_outputs(model, names: list[str]) -> None:
         value.name = name
 
 
-# The exporter traces a recurrent layer step by step: a text_rnn export takes 10-90 s on a laptop core.
+# A text_rnn export takes 10-95 s on two busy cores (longer at a larger max_length): slow tests.
 SLOW = pytest.mark.slow
 
 

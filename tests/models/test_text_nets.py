@@ -16,6 +16,7 @@ SMALL = {
     "text_bag": {"dim": 8, "hidden": 16},
     "text_cnn": {"dim": 8, "widths": [2, 3, 5], "filters": 6},
     "text_rnn": {"dim": 8, "hidden": 6, "layers": 2},
+    "text_rnn-packed": {"dim": 8, "hidden": 6, "layers": 2, "pack": "always"},
     "text_rnn-gru": {"cell": "gru", "dim": 8, "hidden": 6, "layers": 2},
     "text_rnn-rnn": {"cell": "rnn", "dim": 8, "hidden": 6, "bidirectional": False},
     "text_transformer": {"dim": 16, "heads": 2, "layers": 2, "ff": 32},
@@ -50,6 +51,13 @@ def test_padding_is_ignored(case):
 
 
 @pytest.mark.parametrize("case", SMALL)
+def test_a_row_of_padding_alone_gives_probabilities_not_nan(case):
+    net = _net(case, 8).eval()
+    with torch.no_grad():
+        assert torch.isfinite(net(torch.zeros((2, 8), dtype=torch.long))).all()
+
+
+@pytest.mark.parametrize("case", SMALL)
 def test_trains_on_a_separable_toy_problem(case):
     torch.manual_seed(0)
     ids = random_ids(64, 16, seed=1, vocab=20)
@@ -80,6 +88,7 @@ def test_the_head_is_last_and_the_embedding_hook_finds_it(case):
 
 @pytest.mark.parametrize(("arch", "params", "message"), [
     ("text_rnn", {"cell": "lstmm"}, "cell must be one of lstm, gru, rnn; got 'lstmm'. Did you mean 'lstm'"),
+    ("text_rnn", {"pack": "yes"}, "pack must be one of auto, always, never; got 'yes'"),
     ("text_rnn", {"hidden": 0}, "hidden must be at least 1"),
     ("text_rnn", {"layers": 0}, "layers must be at least 1"),
     ("text_rnn", {"bidirectional": "yes"}, "bidirectional of arch 'text_rnn' must be of type"),
@@ -92,6 +101,7 @@ def test_the_head_is_last_and_the_embedding_hook_finds_it(case):
     ("text_transformer", {"heads": 0}, "heads must be at least 1"),
     ("text_transformer", {"ff": 0}, "ff must be at least 1"),
     ("text_transformer", {"dim": 10_000_000}, "too large"),
+    ("text_rnn", {"hidden": 8192, "layers": 8}, "has at least .* parameters .* over the limit"),
     ("text_transformer", {"max_length": 64}, "max_length is not an option"),
     ("text_bag", {"hidden": -1}, "hidden must be 0"),
 ])

@@ -36,9 +36,16 @@ def check_sizes(arch: str, **sizes: int) -> None:
             raise ModelError(f"{arch} {name} must be at least 1; got {value}.")
 
 
+def token_mask(ids: torch.Tensor) -> torch.Tensor:
+    """(N, L) ids → (N, L) bool, True on a text's tokens. The first position always counts: a row of padding
+    alone (never made by the tokenizer, possible from a client feeding the ONNX graph directly) reads as one
+    PAD token instead of giving NaN (an empty max, a softmax over no keys, a length of 0)."""
+    return (ids != PAD) | (torch.arange(ids.shape[1], device=ids.device) == 0)
+
+
 def lengths(ids: torch.Tensor) -> torch.Tensor:
-    """(N, L) ids → (N,) int64 number of real tokens per text."""
-    return (ids != PAD).sum(1)
+    """(N, L) ids → (N,) int64 number of tokens per text (at least 1, see ``token_mask``)."""
+    return token_mask(ids).sum(1)
 
 
 class MeanPool(nn.Module):

@@ -17,7 +17,15 @@ from torch import nn
 
 from practica.data.tokenizer import PAD
 from practica.errors import ModelError
-from practica.models.text_layers import MaxPool, MeanPool, Shape, check_dropout, check_sizes, check_text_input
+from practica.models.text_layers import (
+    MaxPool,
+    MeanPool,
+    Shape,
+    check_dropout,
+    check_sizes,
+    check_text_input,
+    token_mask,
+)
 from practica.models.text_rnn import text_rnn
 from practica.models.text_transformer import text_transformer
 
@@ -67,7 +75,7 @@ class TextCNN(nn.Module):
         self.head = nn.Linear(filters * len(widths), num_classes)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        mask = ids != PAD  # (N, L)
+        mask = token_mask(ids)  # (N, L)
         x = (self.embed(ids) * mask.unsqueeze(-1).to(self.embed.weight.dtype)).transpose(1, 2)  # (N, D, L)
         features = torch.cat([self.pool(torch.relu(conv(nn.functional.pad(x, pad))), mask)
                               for conv, pad in zip(self.convs, self.pads, strict=True)], 1)  # (N, filters·widths)

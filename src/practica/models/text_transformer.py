@@ -17,7 +17,7 @@ from torch import nn
 
 from practica.data.tokenizer import PAD
 from practica.errors import ModelError
-from practica.models.text_layers import MeanPool, Shape, check_dropout, check_sizes, check_text_input
+from practica.models.text_layers import MeanPool, Shape, check_dropout, check_sizes, check_text_input, token_mask
 
 
 class TextTransformer(nn.Module):
@@ -41,7 +41,7 @@ class TextTransformer(nn.Module):
         self.head = nn.Linear(dim, num_classes)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        mask = ids != PAD  # (N, L)
+        mask = token_mask(ids)  # (N, L)
         x = self.embed(ids) + self.position.weight[: ids.shape[1]]  # (N, L, D)
         x = self.encoder(self.dropout_in(x), src_key_padding_mask=~mask)
         return self.head(self.dropout(self.pool(x, mask)))
