@@ -93,8 +93,10 @@ def search(study: optuna.Study, exp: ExperimentSpec, suite: Suite, splits: Split
     if trials is not None and done >= trials:
         say(f"{exp.name}: the study already holds {done} finished trials (budget {trials})")
         return 0.0
-    if batch > 1 or not executor.in_process:
+    if not executor.in_process:
         say(f"{exp.name}: trials {batch} at a time with the {executor.describe()}")
+    elif batch > 1:
+        say(f"{exp.name}: trials asked {batch} at a time, trained one after another in this process")
     gpus: int | None = None  # asked of the executor once there is work (Ray connects to answer)
     while True:
         left = None if trials is None else trials - finished(study)
