@@ -165,7 +165,9 @@ def _job(trial: optuna.Trial, exp: ExperimentSpec, suite: Suite, splits: Splits,
     else:
         say(f"{exp.name}: trial {trial.number} continues trial {resumed} from its last checkpoint")
     here = executor.in_process  # the driver's own suite and splits, as they are; a worker loads its own
-    return TrialJob(run_path, exp.name, storage, trial._trial_id, folder, objectives,  # Optuna: no public id
+    trial_id = trial._trial_id  # Optuna has no public call for a trial's id in its storage
+    # Absolute paths: a Ray worker does not start in the driver's working directory.
+    return TrialJob(run_path.resolve(), exp.name, storage.resolve(), trial_id, folder.resolve(), objectives,
                     prune=exp.tune.pruner_spec.name != "none", fingerprint=splits.fingerprint,
                     cache_dir=os.environ.get("PRACTICA_CACHE_DIR"), suite=suite if here else None,
                     splits=splits if here else None)
