@@ -63,9 +63,9 @@ def local_study(tmp_path_factory):
 
 
 def test_a_batched_study_in_process_asks_each_batch_knowing_only_the_batches_before(local_study):
-    trials = _trials(local_study.run_dir)
-    assert [t[0] for t in trials] == [0, 1, 2, 3, 4]
-    assert {t[1] for t in trials} <= {"COMPLETE", "PRUNED"} and trials[0][1] == "COMPLETE"
+    states = [t[1] for t in _trials(local_study.run_dir)]
+    assert len(states) == 5 and states[:2] == ["COMPLETE", "COMPLETE"]  # batch 0: no complete trial to judge by
+    assert "PRUNED" in states[2:]  # later batches judged against the complete trials of the batches before
     assert local_study.studies[0].best and local_study.suite_run.status == "complete"
 
 
