@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from unit_functions import always_die, broken, die_first_time, nap_then_square, square, threads
+from unit_functions import always_die, broken, die_first_time, nap_then_square, pid, square, threads
 
 from practica.errors import ExecutionError
 from practica.execution import Resources, WorkUnit, get_executor
@@ -52,6 +52,17 @@ def test_worker_processes_give_every_result_in_the_order_they_finish():
     results = list(get_executor("processes", workers=2).map(units))
     assert {r.name: r.value for r in results} == {"slow": 9, "fast": 4, "threads": 1}  # torch held to 1 thread
     assert results[-1].name == "slow" and all(r.ok and r.attempts == 1 for r in results)
+
+
+def test_worker_processes_serve_the_next_map_too_until_the_executor_is_closed():
+    executor = get_executor("processes", workers=1)
+    (first,) = [r.value for r in executor.map([WorkUnit("a", pid)])]
+    (second,) = [r.value for r in executor.map([WorkUnit("b", pid)])]  # a study's next batch: the same worker
+    assert first == second
+    executor.close()
+    (third,) = [r.value for r in executor.map([WorkUnit("c", pid)])]
+    assert third != first
+    executor.close()
 
 
 def test_an_exception_in_a_worker_is_raised_here_with_the_workers_traceback():

@@ -47,16 +47,32 @@ def die_mid_training(flag: str, fn, args: tuple, **kwargs):
         return fn(*args, **kwargs)
     Path(flag).touch()
     job = args[0]
-    checkpoint = Path(job.run_path) / "experiments" / job.experiment / "checkpoint.safetensors"
+    _kill_when_written(Path(job.run_path) / "experiments" / job.experiment / "checkpoint.safetensors")
+    return fn(*args, **kwargs)
 
-    def kill_when_checkpointed() -> None:
-        while not checkpoint.exists():
+
+def die_mid_trial(flag: str, fn, args: tuple, **kwargs):
+    """A tuning trial's unit whose worker dies the first time once the trial's first epoch checkpoint is
+    written. ``args[0]``: the ``TrialJob``."""
+    if Path(flag).exists():
+        return fn(*args, **kwargs)
+    Path(flag).touch()
+    _kill_when_written(Path(args[0].folder) / "checkpoint.safetensors")
+    return fn(*args, **kwargs)
+
+
+def _kill_when_written(path: Path) -> None:
+    def watch() -> None:
+        while not path.exists():
             time.sleep(0.005)
         os._exit(9)
 
-    threading.Thread(target=kill_when_checkpointed, daemon=True).start()
-    return fn(*args, **kwargs)
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def die_every_time(fn, args: tuple, **kwargs):
     os._exit(9)
+
+
+def pid() -> int:
+    return os.getpid()

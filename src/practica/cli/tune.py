@@ -36,31 +36,50 @@ def tune(
                          "a kill interrupted from its last checkpoint.")] = False,
     run_id: Annotated[str | None, typer.Option(help="With --resume: which run to continue.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the tables and errors.")] = False,
+    executor: Annotated[str, typer.Option(
+        "--executor", metavar="local|processes|ray", help="What trains the trials: in this process (local); in "
+        "--workers local processes; or on Ray (a local instance, or the cluster at --address; needs the ray "
+        "extra).")] = "local",
+    workers: Annotated[int | None, typer.Option(
+        "--workers", metavar="N", help="Trials asked of the sampler and trained at once (default: 1 locally, one "
+        "per CPU with processes, the cluster's CPUs with Ray). The same N gives the same study on every "
+        "executor; locally the N trials run one after another.")] = None,
+    address: Annotated[str | None, typer.Option(
+        "--address", metavar="ADDR", help="The Ray cluster to run on (what `ray start --head` printed, or auto).",
+    )] = None,
 ) -> None:
     """Tune experiments with Optuna (TPE, pruning; NSGA-II for accuracy against latency), then run the suite
     with the best trial as '<experiment>-tuned': diagnosed, selected, reported and bundled like any other."""
     from practica.config import load_suite
-    from practica.tuning import tune_suite
+    from practica.tuning import trial_executor, tune_suite
 
     reporter: RichReporter | QuietReporter = QuietReporter()
     say = (lambda _: None) if quiet else (lambda line: console.print(f"[bold cyan]›[/] {escape(line)}"))
+    runner = None
     try:
         suite = load_suite(suite_file)
+        runner, batch = trial_executor(executor, workers=workers, address=address)  # refused before the data
         if not quiet:
             reporter = RichReporter(suite)
         result = tune_suite(suite, experiment=experiment, runs_root=runs_dir, resume=resume, run_id=run_id,
-                            trials=trials, minutes=minutes, say=say, reporter=reporter, on_study=print_study)
+                            trials=trials, minutes=minutes, say=say, reporter=reporter, on_study=print_study,
+                            executor=runner, batch=batch)
     except PracticaError as err:
         reporter.close()
         fail(err)
     except KeyboardInterrupt:
         reporter.close()
         command = ["practica", "tune", str(suite_file), "--resume"] + (
-            ["--runs-dir", str(runs_dir)] if runs_dir != Path("runs") else [])
+            ["--runs-dir", str(runs_dir)] if runs_dir != Path("runs") else []) + (
+            ["--executor", executor] if executor != "local" else []) + (
+            ["--workers", str(workers)] if workers is not None else []) + (
+            ["--address", address] if address is not None else [])
         err_console.print(f"[yellow]interrupted.[/] Continue with: {escape(shlex.join(command))}", soft_wrap=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     finally:
         reporter.close()
+        if runner is not None:
+            runner.close()
     run = result.suite_run
     console.print(f"[bold]Decision:[/] {escape(run.decision.summary)}")
     console.print(f"[bold]Report:[/] {run.run_dir / 'report.html'}  (and report.md)")

@@ -3,8 +3,9 @@
 Each worker has its own pipe and runs one unit at a time, so a worker that dies is the death of exactly
 the unit it was running: that unit is retried (once) in a fresh worker, and no other unit is charged.
 (A ``ProcessPoolExecutor`` cannot say as much: one dead worker breaks the whole pool and fails every
-unit in flight with ``BrokenProcessPool``.) Workers live for the whole ``map``, so the imports (torch)
-and the data a unit loads are paid once per worker, not once per unit.
+unit in flight with ``BrokenProcessPool``.) Workers live from the first ``map`` to ``close()`` (a map
+stopped early stops its workers), so the imports (torch) and the data a unit loads are paid once per
+worker, not once per unit, nor once per batch of a study's trials.
 
 ``spawn``, not ``fork``: a forked child inherits the parent's torch threads and locks, which can deadlock.
 """
@@ -16,6 +17,7 @@ import os
 import signal
 import time
 import traceback
+import weakref
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -84,6 +86,8 @@ class ProcessExecutor:
 
     def __init__(self, *, workers: int | None = None) -> None:
         self.workers = workers or os.cpu_count() or 1
+        self._idle: list[_Worker] = []  # kept from a map that ran to its end, for the next (a study's batches)
+        weakref.finalize(self, _stop_all, self._idle)  # an executor dropped without close(): its workers too
 
     @property
     def unit_cpus(self) -> int:
@@ -100,7 +104,10 @@ class ProcessExecutor:
         """Each unit's result as it finishes (completion order: a slow unit holds back no other's)."""
         context = multiprocessing.get_context("spawn")
         waiting = deque(_Attempt(unit, time.perf_counter(), ()) for unit in units)
-        workers: list[_Worker] = []
+        workers = [w for w in self._idle if w.process.is_alive()]
+        _stop_all([w for w in self._idle if w not in workers])
+        self._idle.clear()
+        finished = False
         try:
             while waiting or any(w.attempt for w in workers):
                 for worker in workers:  # the idle first, then new workers up to the limit
@@ -131,9 +138,12 @@ class ProcessExecutor:
                     else:
                         yield timed(attempt.unit, attempt.started, failure=given_up(attempt.unit.name, deaths),
                                     deaths=deaths)
-        finally:  # done, or stopped early (an exception, Ctrl-C, the caller gave up): no worker outlives the map
-            for worker in workers:
-                worker.stop()
+            finished = True
+        finally:  # stopped early (an exception, Ctrl-C, the caller gave up): no worker outlives the map
+            if finished:  # every worker idle: kept for the next map, its imports and data loaded, until close()
+                self._idle.extend(workers)
+            else:
+                _stop_all(workers)
 
     def _collect(self, worker: _Worker, attempt: _Attempt) -> UnitResult | str:
         """The unit's result, or why its worker died (an exception the unit raised is raised here)."""
@@ -149,7 +159,15 @@ class ProcessExecutor:
             reraise(message[1], message[2])
         return timed(attempt.unit, attempt.started, message[1], deaths=attempt.deaths)
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Stop the workers kept between maps."""
+        _stop_all(self._idle)
+
+
+def _stop_all(workers: list[_Worker]) -> None:
+    for worker in workers:
+        worker.stop()
+    workers.clear()
 
 
 def _death(code: int | None) -> str:

@@ -9,6 +9,7 @@ the same paths: a shared filesystem, or one machine.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -56,9 +57,11 @@ class RayExecutor:
 
     def _connect(self) -> Any:
         ray = import_ray()
-        if ray.is_initialized():  # a driver already connected (a notebook, a test session): use it
-            return ray
         try:
+            if self.address is not None:  # a wrong address is said even where a driver is connected already
+                _check_reachable(self.address)
+            if ray.is_initialized():  # a driver already connected (a notebook, a test session): use it
+                return ray
             if self.address is None:
                 ray.init(num_cpus=self.workers, include_dashboard=False, logging_level="warning")
             else:
@@ -112,6 +115,18 @@ class RayExecutor:
         if self._started_here:
             import_ray().shutdown()
             self._started_here = False
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """A ``HOST:PORT`` (or ``ray://HOST:PORT``) address that accepts no connection raises ``ConnectionError``
+    at once: ``ray.init`` itself keeps retrying an unreachable address for minutes."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():  # auto, or a form Ray resolves itself
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as err:
+        raise ConnectionError(f"nothing answers at {host}:{port}: {err.strerror or err}") from None
 
 
 def _reason(err: BaseException) -> str:

@@ -55,9 +55,9 @@ def train_job(job: ExperimentJob, events: Callable[[], TrainingEvents | None] | 
     trained model comes back only to a caller in the same process (``job.splits`` given), which measures it.
 
     ``events``: called as training begins, for the progress display (in-process runs only)."""
-    with _cache_dir(job.cache_dir):
+    with run_cache_dir(job.cache_dir):
         suite = job.suite or RunDir(job.run_path).read_suite()
-        splits = job.splits if job.splits is not None else _load_splits(suite, job.fingerprint)
+        splits = job.splits if job.splits is not None else worker_splits(suite, job.fingerprint)
         exp = suite.experiment(job.experiment)
         exp_dir = RunDir(job.run_path).experiment(exp.name)
         # A retry after a dead worker finds what the dead attempt left: its finished result (kept), or the
@@ -128,11 +128,14 @@ def train_all(
     return {exp.name: trained[exp.name] for exp in suite.experiments}, in_memory
 
 
-# A Ray worker runs several units of a run: the last splits it loaded, by the run's data fingerprint.
+# A worker runs several units of a run (experiments, trials): the last splits it loaded, by the run's data
+# fingerprint.
 _loaded: dict[str, Splits] = {}
 
 
-def _load_splits(suite: Suite, fingerprint: str) -> Splits:
+def worker_splits(suite: Suite, fingerprint: str) -> Splits:
+    """The run's splits in a worker: loaded from the data cache, checked against the run's fingerprint (kept
+    for the worker's next unit of the same run)."""
     if (splits := _loaded.get(fingerprint)) is not None:
         return splits
     from practica.data import prepare_data
@@ -149,7 +152,7 @@ def _load_splits(suite: Suite, fingerprint: str) -> Splits:
 
 
 @contextmanager
-def _cache_dir(path: str | None) -> Iterator[None]:
+def run_cache_dir(path: str | None) -> Iterator[None]:
     """The run's data cache, for the length of a unit (a worker started elsewhere may not have it set)."""
     before = os.environ.get("PRACTICA_CACHE_DIR")
     if path is not None:

@@ -5,6 +5,7 @@ Optuna's pruners judge one objective only; a multi-objective study trains every 
 
 from __future__ import annotations
 
+from collections.abc import Container
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -39,10 +40,13 @@ class ReportEpochs(Callback):
     recorded; with ``prune``, ``optuna.TrialPruned`` raised when the pruner says so. A resumed trial reports
     the epochs its checkpoint restored first, so its curve is whole. A metric the epochs do not record
     (val_macro_f1) is not reported, and the trial trains to its end; nor is any in a multi-objective study
-    (``single_objective`` False: Optuna takes no intermediate values there), which records the epochs only."""
+    (``single_objective`` False: Optuna takes no intermediate values there), which records the epochs only.
+    ``reported``: the steps the trial holds already (a retry after its worker died), not reported again."""
 
-    def __init__(self, trial: optuna.Trial, metric: str, *, prune: bool, single_objective: bool = True) -> None:
+    def __init__(self, trial: optuna.Trial, metric: str, *, prune: bool, single_objective: bool = True,
+                 reported: Container[int] = ()) -> None:
         self.trial, self.metric, self.prune, self.single = trial, metric, prune and single_objective, single_objective
+        self.already = reported
         self.reported = 0
 
     def on_epoch_begin(self, loop: Loop, epoch: int) -> None:
@@ -67,7 +71,8 @@ class ReportEpochs(Callback):
             value = record.value(self.metric)
         except KeyError:
             return False
-        self.trial.report(value, step=record.epoch)
+        if record.epoch not in self.already:
+            self.trial.report(value, step=record.epoch)
         return True
 
 

@@ -26,13 +26,16 @@ import yaml
 from practica.config.load import suite_from_dict
 from practica.config.schema import ExperimentSpec, Suite
 from practica.errors import ConfigError, RunError
+from practica.execution import Executor
+from practica.execution.local import LocalExecutor
 from practica.io import read_json, write_text
 from practica.pipeline.rundir import ExperimentDir, RunDir, resolved_yaml
 from practica.pipeline.suite import Reporter, preflight, run_suite
 from practica.results import SuiteRun
-from practica.tuning.objective import RESUME_OF, UNTUNED, TrialObjective, trial_config, trial_folder
+from practica.tuning.dispatch import search
+from practica.tuning.objective import RESUME_OF, TUNING_DIR, UNTUNED, trial_config, trial_folder
 from practica.tuning.records import StudySummary
-from practica.tuning.study import directions, open_study, search, study_storage, summarise
+from practica.tuning.study import directions, open_study, study_storage, summarise
 
 if TYPE_CHECKING:
     import optuna
@@ -40,7 +43,6 @@ if TYPE_CHECKING:
 
     from practica.data.records import Splits
 
-TUNING_DIR = "tuning"
 # What a trial's folder gives the run's experiment folder: the result and what it rests on, checksums too.
 _ADOPTED = ("result.json", "model.safetensors", "predictions.npz", "history.csv")
 
@@ -73,11 +75,13 @@ def tune_suite(
     suite: Suite, *, experiment: str | None = None, runs_root: Path = Path("runs"), resume: bool = False,
     run_id: str | None = None, trials: int | None = None, minutes: float | None = None,
     say: Callable[[str], None] = lambda _: None, reporter: Reporter | None = None,
-    on_study: Callable[[StudySummary], None] = lambda _: None,
+    on_study: Callable[[StudySummary], None] = lambda _: None, executor: Executor | None = None, batch: int = 1,
 ) -> TuneRun:
     """Tune ``experiment`` (or every experiment with a ``tune:`` block) of ``suite``, then run the suite with
     the tuned experiments added. ``trials``, ``minutes``: the budget, over the suite's. ``resume``: continue
-    the newest (or ``run_id``) tuning run of the suite, its studies and their interrupted trials."""
+    the newest (or ``run_id``) tuning run of the suite, its studies and their interrupted trials.
+    ``executor``: what trains the trials (default: this process), ``batch`` trials asked of the sampler at
+    once (``dispatch.trial_executor`` gives both); the suite's run after the studies uses it too."""
     targets = tuned_names(suite, experiment)
     _need_optuna()
     from practica.data import prepare_data
@@ -93,7 +97,8 @@ def tune_suite(
     studies: list[StudySummary] = []
     added: list[ExperimentSpec] = []
     for exp in targets:
-        summary, chosen = _tune_experiment(exp, suite, splits, run, metric, trials=trials, minutes=minutes, say=say)
+        summary, chosen = _tune_experiment(exp, suite, splits, run, metric, trials=trials, minutes=minutes, say=say,
+                                           executor=executor or LocalExecutor(), batch=batch)
         if not chosen:
             say(f"{exp.name}: no trial completed, so no tuned experiment joins the run")
         studies.append(summary)
@@ -101,13 +106,14 @@ def tune_suite(
         on_study(summary)
     extended = _with_experiments(suite, added, run)
     write_text(run.suite_file, resolved_yaml(extended))
-    suite_run = run_suite(extended, runs_root=runs_root, resume=True, run_id=run.id, reporter=reporter)
+    suite_run = run_suite(extended, runs_root=runs_root, resume=True, run_id=run.id, reporter=reporter,
+                          executor=executor)
     return TuneRun(run_dir=run.path, studies=tuple(studies), suite_run=suite_run)
 
 
 def _tune_experiment(exp: ExperimentSpec, suite: Suite, splits: Splits, run: RunDir, metric: str, *,
-                     trials: int | None, minutes: float | None,
-                     say: Callable[[str], None]) -> tuple[StudySummary, list[ExperimentSpec]]:
+                     trials: int | None, minutes: float | None, say: Callable[[str], None], executor: Executor,
+                     batch: int) -> tuple[StudySummary, list[ExperimentSpec]]:
     """One experiment's study, searched within budget; its summary and the experiments it adds to the run."""
     assert exp.tune is not None
     spec = exp.tune
@@ -122,9 +128,8 @@ def _tune_experiment(exp: ExperimentSpec, suite: Suite, splits: Splits, run: Run
     say(f"Tuning {exp.name}: {', '.join(f'{d} {o}' for o, d in zip(objectives, dirs, strict=True))}; "
         f"{spec.sampler_name} sampler, pruner {spec.pruner_spec.name}; budget {budget}; study {storage}")
     study_dir = run.path / TUNING_DIR / exp.name
-    objective = TrialObjective(exp, suite, splits, objectives, prune=spec.pruner_spec.name != "none",
-                               study_dir=study_dir, say=say)
-    seconds = search(study, objective, spec, trials=budget_trials, minutes=budget_minutes, say=say)
+    seconds = search(study, exp, suite, splits, run_path=run.path, storage=storage, objectives=objectives,
+                     executor=executor, batch=batch, trials=budget_trials, minutes=budget_minutes, say=say)
     summary = summarise(study, exp, storage, spec, objectives, dirs, seconds)
     chosen = _tuned_experiments(study, summary, exp, suite, run, study_dir)
     study.set_user_attr("experiments", {e.name: n for e, n in zip(chosen, summary.best, strict=True)})

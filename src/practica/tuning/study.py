@@ -1,16 +1,15 @@
-"""The Optuna study of one experiment: created or resumed from its SQLite file, then searched within budget.
+"""The Optuna study of one experiment: created or resumed from its SQLite file, and read back as a summary
+(``dispatch.py`` searches it within budget).
 
 Storage: ``RUN_DIR/tuning/<experiment>.db``, study name = the experiment's name, loaded if it exists, so a
 killed ``practica tune`` resumes where it was. The study's user attributes follow the tuning storage
-contract (objectives, budget, pruner, sampler, untuned_value). One process drives a study at a time: a
-trial it finds RUNNING was left by a kill; it is marked failed and enqueued again with the same values,
-to continue from its last epoch checkpoint.
+contract (objectives, budget, pruner, sampler, untuned_value). One process drives a study at a time (its
+workers only report to it): a trial it finds RUNNING was left by a kill; it is marked failed and enqueued
+again with the same values, to continue from its last epoch checkpoint.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -18,18 +17,9 @@ from practica.config.schema import ExperimentSpec
 from practica.config.tune import TuneSpec
 from practica.errors import ConfigError
 from practica.tasks import get_task
-from practica.tuning.objective import (
-    DECLARED,
-    INTERRUPTED,
-    RESUME_OF,
-    UNTUNED,
-    InvalidTrial,
-    TrialObjective,
-    trial_config,
-)
+from practica.tuning.objective import DECLARED, INTERRUPTED, RESUME_OF, UNTUNED, open_storage, trial_config
 from practica.tuning.pruning import EPOCHS_TRAINED, make_pruner
 from practica.tuning.records import StudySummary, TrialRow, TrialState
-from practica.tuning.space import untuned_params
 
 if TYPE_CHECKING:
     import optuna
@@ -61,7 +51,7 @@ def open_study(storage: Path, exp: ExperimentSpec, spec: TuneSpec, objectives: t
     sampler = {"tpe": lambda: optuna.samplers.TPESampler(seed=spec.seed),
                "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=spec.seed),
                "random": lambda: optuna.samplers.RandomSampler(seed=spec.seed)}[spec.sampler_name]()
-    study = optuna.create_study(storage=f"sqlite:///{storage}", study_name=exp.name, directions=list(dirs),
+    study = optuna.create_study(storage=open_storage(storage), study_name=exp.name, directions=list(dirs),
                                 sampler=sampler, pruner=make_pruner(spec.pruner_spec, exp.train.epochs),
                                 load_if_exists=True)
     before = study.user_attrs.get("objectives")
@@ -106,36 +96,6 @@ def finished(study: optuna.Study) -> int:
                for t in study.get_trials(deepcopy=False))
 
 
-def search(study: optuna.Study, objective: TrialObjective, spec: TuneSpec, *, trials: int | None,
-           minutes: float | None, say: Callable[[str], None]) -> float:
-    """Run trials until the study holds ``trials`` finished ones (complete, pruned or failed, counting
-    earlier invocations') or ``minutes`` pass; the seconds spent."""
-    from optuna.trial import TrialState as State
-
-    started = time.perf_counter()
-    if not study.trials:  # trial 0: the experiment as declared, the yardstick of the search
-        params, outside = untuned_params(objective.exp, objective.suite)
-        for note in outside:
-            say(f"{objective.exp.name}: {note}; trial 0 trains the declared value")
-        study.enqueue_trial(params, user_attrs={UNTUNED: True, DECLARED: list(params)})
-    for number in requeue_interrupted(study):
-        say(f"{objective.exp.name}: trial {number} was interrupted; it runs again from its last checkpoint")
-    done = finished(study)
-    remaining = None if trials is None else max(trials - done, 0)
-    if remaining == 0:
-        say(f"{objective.exp.name}: the study already holds {done} finished trials (budget {trials})")
-        return 0.0
-
-    def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        if trial.user_attrs.get(UNTUNED) and trial.state == State.COMPLETE:
-            study.set_user_attr("untuned_value", trial.values[0])
-        say(f"{objective.exp.name}: {_describe(trial, objective.objectives)}")
-
-    study.optimize(objective, n_trials=remaining, timeout=None if minutes is None else minutes * 60,
-                   catch=(InvalidTrial,), callbacks=[after_trial], gc_after_trial=True)
-    return time.perf_counter() - started
-
-
 def summarise(study: optuna.Study, exp: ExperimentSpec, storage: Path, spec: TuneSpec, objectives: tuple[str, ...],
               dirs: tuple[Direction, ...], seconds: float) -> StudySummary:
     rows = tuple(_row(t) for t in study.get_trials(deepcopy=False))
@@ -172,7 +132,7 @@ def _row(t: optuna.trial.FrozenTrial) -> TrialRow:
                     untuned=bool(t.user_attrs.get(UNTUNED)), note=note)
 
 
-def _describe(t: optuna.trial.FrozenTrial, objectives: tuple[str, ...]) -> str:
+def describe_trial(t: optuna.trial.FrozenTrial, objectives: tuple[str, ...]) -> str:
     epochs = t.user_attrs.get(EPOCHS_TRAINED)
     trained = f", {epochs} epoch{'s' if epochs != 1 else ''}" if epochs is not None else ""
     if t.state.name == "COMPLETE" and t.values:
