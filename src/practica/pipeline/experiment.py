@@ -140,6 +140,7 @@ def train_experiment(
             preprocess=preprocess,
             transfer=transfer,
             callbacks=callbacks,
+            precision_cache=exp_dir.precision_cache,
         )
         history = result.history
         exp_dir.write_model(result.model.state_dict(), _model_meta(exp, splits, preprocess))

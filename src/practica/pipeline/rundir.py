@@ -95,6 +95,12 @@ class ExperimentDir:
         return self.path / "checkpoint.safetensors"
 
     @property
+    def precision_cache(self) -> Path:
+        """The run's ``precision.json``: what ``precision: auto`` measured, shared by its experiments (by processor,
+        network, batch and input shape), so a resume or a sibling with the same network decides without measuring."""
+        return self.path.parent.parent / "precision.json"
+
+    @property
     def history(self) -> Path:
         return self.path / "history.csv"
 
