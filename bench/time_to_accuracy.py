@@ -19,13 +19,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import describe_machine, describe_precision, machine_info  # bench/machine.py
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -91,7 +92,8 @@ def worker(args: argparse.Namespace) -> dict:
         "seed": args.seed, "test_accuracy": test_accuracy, "train_s": train_s, "eval_s": eval_s,
         "total_s": train_s + eval_s, "data_s": data_s, "epochs": len(curve), "curve": curve,
         "train_samples": len(splits.train), "test_samples": len(splits.test), "precision": spec.precision,
-        "bf16": trainer.uses_bf16(spec.precision, torch.device("cpu")),
+        "precision_used": describe_precision(result.history),
+        "bf16": result.history.precision is not None and result.history.precision.used == "bf16",
         "best_val_accuracy": max((p["val_accuracy"] for p in curve), default=float(np.nan)),
     }
 
@@ -126,15 +128,16 @@ def main() -> None:
         args.result.write_text(json.dumps(worker(args)))
         return
 
+    machine = machine_info()
     print(f"{args.experiment} of {args.suite.name}: seeds {args.seeds}, {args.threads} threads, "
-          f"{platform.processor() or platform.machine()}", flush=True)
+          f"{describe_machine(machine)}", flush=True)
     runs = []
     for seed in args.seeds:
         r = run_seed(args, seed)
         runs.append(r)
         print(f"seed {seed}: test {r['test_accuracy']:.2%} in {r['total_s'] / 60:.2f} min "
               f"(train {r['train_s']:.0f} s over {r['epochs']} epochs, test evaluation {r['eval_s']:.1f} s; "
-              f"data stage {r['data_s']:.1f} s, not counted)", flush=True)
+              f"data stage {r['data_s']:.1f} s, not counted); precision {r['precision_used']}", flush=True)
     acc = [r["test_accuracy"] for r in runs]
     minutes = [r["total_s"] / 60 for r in runs]
 
@@ -148,7 +151,8 @@ def main() -> None:
           f"mean time / budget = {statistics.mean(minutes) / args.minutes:.2f}")
     if args.json:
         args.json.write_text(json.dumps({"experiment": args.experiment, "suite": str(args.suite), "runs": runs,
-                                         "target": args.target, "minutes": args.minutes}, indent=1))
+                                         "target": args.target, "minutes": args.minutes, "machine": machine},
+                                        indent=1))
 
 
 if __name__ == "__main__":

@@ -95,21 +95,43 @@ def test_auto_chooses_bf16_only_when_it_measures_clearly_faster(setting, process
     assert choice.processor == str(processor)
 
 
-def test_the_steps_are_timed_interleaved_after_a_warm_up():
-    now = [0.0]
-    order = []
+class FakeSteps:
+    """Steps that take a scripted time on a fake clock, and the order they ran in."""
 
-    def step(name: str, ms: float):
+    def __init__(self) -> None:
+        self.now, self.order = 0.0, []
+
+    def clock(self) -> float:
+        return self.now
+
+    def step(self, name: str, *ms: float):
+        times = iter(ms)
+        last = [ms[0]]
+
         def run() -> None:
-            order.append(name)
-            now[0] += ms / 1000
+            self.order.append(name)
+            last[0] = next(times, last[0])  # the scripted times, then the last one again
+            self.now += last[0] / 1000
 
         return run
 
-    probe = pr.time_interleaved(step("A", 60), step("B", 40), rounds=3, warmup=1, clock=lambda: now[0])
-    assert order == ["A", "B", "A", "B", "B", "A", "A", "B"]  # warm-up, then A B, B A, A B
+
+def test_the_steps_are_timed_interleaved_after_a_warm_up_and_the_fastest_sample_counts():
+    fake = FakeSteps()
+    # warm-up 200 ms each, then fp32 60, 90 (a neighbour), 60; bf16 40, 40, 70
+    a, b = fake.step("A", 200, 60, 90, 60), fake.step("B", 200, 40, 40, 70)
+    probe = pr.time_interleaved(a, b, rounds=3, warmup=1, clock=fake.clock)
+    assert fake.order == ["A", "B", "A", "B", "B", "A", "A", "B"]  # warm-up, then A B, B A, A B
     assert probe.ms_fp32 == pytest.approx(60) and probe.ms_bf16 == pytest.approx(40)
-    assert probe.seconds == pytest.approx(0.4)  # the warm-up counts in the cost
+    assert probe.seconds == pytest.approx(0.76)  # the warm-up counts in the cost
+
+
+def test_a_step_shorter_than_a_sample_is_timed_over_several_calls():
+    fake = FakeSteps()
+    probe = pr.time_interleaved(fake.step("A", 5), fake.step("B", 4), rounds=2, warmup=1, min_sample_s=0.02,
+                                clock=fake.clock)
+    assert fake.order == ["A", "B"] + ["A"] * 5 + ["B"] * 5 + ["B"] * 5 + ["A"] * 5  # 20 ms / 4 ms: 5 calls
+    assert probe.ms_fp32 == pytest.approx(5) and probe.ms_bf16 == pytest.approx(4)
 
 
 def test_decisions_are_cached_in_the_process_and_in_a_file(tmp_path):

@@ -46,7 +46,7 @@ _FIELDS = tuple(f.name for f in fields(EpochRecord) if f.name != "metrics")
 @dataclass(frozen=True)
 class PrecisionChoice:
     """The precision a run trained in, and why (``training/precision.py``): ``train.precision`` as the suite
-    set it, the precision used, and for ``auto`` the evidence: the processor and the median time of a
+    set it, the precision used, and for ``auto`` the evidence: the processor and the time of a
     training step of this network in fp32 and under bf16 autocast (None when nothing was measured)."""
 
     setting: str  # fp32, bf16 or auto

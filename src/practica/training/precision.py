@@ -5,8 +5,8 @@ fp32, an AMD EPYC's ``avx512_bf16`` without AMX still trains ``fastnet`` about t
 a small dense network on either spends its step on element-wise work that autocast only makes dearer
 (casts). So ``auto`` measures: where the processor can compute in bf16 at all, it times a few training steps
 (forward, loss, backward, optimizer step) of the run's network, at the run's batch size, on a copy of it
-and of its optimizer, in fp32 and under bf16 autocast, interleaved; bf16 is chosen only when its median step
-is at least ``MARGIN`` faster. The real run's weights, optimizer and random stream are untouched.
+and of its optimizer, in fp32 and under bf16 autocast, interleaved; bf16 is chosen only when its fastest step
+is at least ``MARGIN`` faster than fp32's. The real run's weights, optimizer and random stream are untouched.
 
 The decision is cached for the process and, given a file, for the run directory, keyed by the processor,
 the thread count, the network, the batch size and the input shape: a resumed run trains in the precision it
@@ -19,9 +19,9 @@ import copy
 import functools
 import hashlib
 import json
+import math
 import os
 import platform
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -32,12 +32,16 @@ from torch import nn
 
 from practica.training.history import PrecisionChoice
 
-# bf16 must make a step at least this much faster (its median at most 1/1.10 of fp32's). Below that the
+# bf16 must make a step at least this much faster (its step at most 1/1.10 of fp32's). Below that the
 # gain is within what a short measurement on a shared machine can tell apart (a few percent between
 # rounds), and a tie goes to fp32: the exact arithmetic the evaluation and the exported model use.
 MARGIN = 1.10
 WARMUP_STEPS = 1  # per precision, untimed: oneDNN builds its kernels for the shapes on the first step
-ROUNDS = 3  # timed steps per precision, in the order fp32 bf16 bf16 fp32 fp32 bf16: a drift hurts both alike
+ROUNDS = 3  # timed samples per precision, in the order fp32 bf16 bf16 fp32 fp32 bf16: a drift hurts both alike
+# A timed sample lasts at least this long: a small network's sub-millisecond step is timed over several calls
+# (at most MAX_CALLS), or the clock's and the scheduler's jitter would decide.
+MIN_SAMPLE_S = 0.02
+MAX_CALLS = 64
 
 Clock = Callable[[], float]
 Step = Callable[[], None]
@@ -45,8 +49,8 @@ Step = Callable[[], None]
 
 @dataclass(frozen=True)
 class Probe:
-    """What the measurement found: the median milliseconds of a training step in each precision, and what
-    measuring cost in seconds (the warm-up included)."""
+    """What the measurement found: the milliseconds of a training step in each precision (its fastest
+    sample), and what measuring cost in seconds (the warm-up included)."""
 
     ms_fp32: float
     ms_bf16: float
@@ -142,21 +146,30 @@ def choose(setting: str, processor: Processor, measure: Measure) -> PrecisionCho
 
 
 def time_interleaved(step_fp32: Step, step_bf16: Step, *, rounds: int = ROUNDS, warmup: int = WARMUP_STEPS,
-                     clock: Clock = time.perf_counter) -> Probe:
-    """The median time of ``rounds`` calls of each step, after ``warmup`` untimed calls of each, in the order
-    A B B A A B …: a neighbour that slows the machine for a while slows both, and a steady drift cancels."""
+                     min_sample_s: float = MIN_SAMPLE_S, clock: Clock = time.perf_counter) -> Probe:
+    """A step's time in each precision: after ``warmup`` untimed calls of each, ``rounds`` samples of each in
+    the order A B B A A B …, so that a neighbour that slows the machine for a while slows both and a steady
+    drift cancels; each sample times enough calls to last ``min_sample_s`` (judged from the warm-up). Each
+    precision's fastest sample counts: interference only ever adds time, so the least disturbed sample is the
+    nearest to what the step itself costs (``timeit``'s reasoning)."""
     started = clock()
+    warm = {False: math.inf, True: math.inf}
     for _ in range(warmup):
-        step_fp32()
-        step_bf16()
+        for bf16 in (False, True):
+            t = clock()
+            (step_bf16 if bf16 else step_fp32)()
+            warm[bf16] = min(warm[bf16], clock() - t)
+    quickest = min(warm.values())
+    calls = 1 if not 0 < quickest < min_sample_s else min(MAX_CALLS, math.ceil(min_sample_s / quickest))
     times: dict[bool, list[float]] = {False: [], True: []}
     for i in range(rounds):
         for bf16 in ((False, True) if i % 2 == 0 else (True, False)):
+            step = step_bf16 if bf16 else step_fp32
             t = clock()
-            (step_bf16 if bf16 else step_fp32)()
-            times[bf16].append(clock() - t)
-    return Probe(ms_fp32=1000 * statistics.median(times[False]), ms_bf16=1000 * statistics.median(times[True]),
-                 seconds=clock() - started)
+            for _ in range(calls):
+                step()
+            times[bf16].append((clock() - t) / calls)
+    return Probe(ms_fp32=1000 * min(times[False]), ms_bf16=1000 * min(times[True]), seconds=clock() - started)
 
 
 def training_steps(model: nn.Module, loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
