@@ -116,6 +116,12 @@ class FakeSteps:
         return run
 
 
+def test_the_reason_states_the_speed_up_and_never_rounds_a_miss_up_to_the_margin():
+    assert pr.choose("auto", AMX, lambda: Probe(109.9, 100.0, 1.0)).reason == (
+        "bf16 steps 1.09× as fast as fp32's, short of the 1.10× that bf16 must reach")
+    assert pr.choose("auto", AMX, lambda: Probe(150.0, 100.0, 1.0)).reason == "bf16 steps 1.50× as fast as fp32's"
+
+
 def test_the_steps_are_timed_interleaved_after_a_warm_up_and_the_fastest_sample_counts():
     fake = FakeSteps()
     # warm-up 200 ms each, then fp32 60, 90 (a neighbour), 60; bf16 40, 40, 70

@@ -96,8 +96,9 @@ class ExperimentDir:
 
     @property
     def precision_cache(self) -> Path:
-        """The run's ``precision.json``: what ``precision: auto`` measured, shared by its experiments (by processor,
-        network, batch and input shape), so a resume or a sibling with the same network decides without measuring."""
+        """``precision.json`` two folders up (the run's; a tuning trial's: its run's ``tuning/``): what ``precision:
+        auto`` measured, by processor, network, batch and input shape, shared by the experiments (the trials) there,
+        so a resume or a sibling with the same network decides without measuring."""
         return self.path.parent.parent / "precision.json"
 
     @property

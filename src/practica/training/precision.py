@@ -136,8 +136,10 @@ def choose(setting: str, processor: Processor, measure: Measure) -> PrecisionCho
     probe = measure()
     faster = probe.ms_fp32 / probe.ms_bf16
     bf16 = faster >= MARGIN
+    # Rounded down when short of the margin: 1.097× must not read '1.10×, short of 1.10×'.
     reason = (f"bf16 steps {faster:.2f}× as fast as fp32's" if bf16 else
-              f"bf16 steps {faster:.2f}× as fast as fp32's, short of the {MARGIN:.2f}× that bf16 must reach")
+              f"bf16 steps {math.floor(faster * 100) / 100:.2f}× as fast as fp32's, short of the {MARGIN:.2f}× that "
+              "bf16 must reach")
     return PrecisionChoice(setting="auto", used="bf16" if bf16 else "fp32", processor=str(processor),
                            ms_fp32=probe.ms_fp32, ms_bf16=probe.ms_bf16, probe_seconds=probe.seconds, reason=reason)
 
