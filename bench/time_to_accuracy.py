@@ -41,6 +41,7 @@ def worker(args: argparse.Namespace) -> dict:
     from practica.evaluation.predictors import TorchPredictor
     from practica.models.registry import build_network
     from practica.training import trainer
+    from practica.training.callbacks import Callback
 
     suite = load_suite(args.suite)
     exp = suite.experiment(args.experiment)
@@ -53,36 +54,33 @@ def worker(args: argparse.Namespace) -> dict:
     paused = 0.0
     clock = time.perf_counter()
 
-    # Per-epoch test scoring needs the weights: patch the evaluation fit runs after every epoch.
-    state: dict = {}
-    evaluate = trainer.validate
-
-    def evaluate_and_keep(model, x, y, *rest):
-        state["model"] = model
-        return evaluate(model, x, y, *rest)
-
-    class Events:
-        def epoch_start(self, epoch, epochs, steps): ...
-        def step(self, done): ...
-
-        def epoch_end(self, record) -> None:
+    # Each epoch's record, and with --test-curve its weights scored on the test set (the clock paused):
+    # a training callback sees the model as the epoch ends.
+    class Curve(Callback):
+        def on_epoch_end(self, loop, record) -> None:
             nonlocal paused
             point = {"epoch": record.epoch, "seconds": time.perf_counter() - clock - paused,
-                     "train_loss": record.train_loss, "val_accuracy": record.val_accuracy}
-            if args.test_curve and "model" in state:
+                     "train_loss": record.train_loss, "val_accuracy": record.value("val_accuracy")}
+            if args.test_curve:
                 t = time.perf_counter()
-                proba = TorchPredictor(state["model"]).predict_proba(splits.test.x)
+                proba = TorchPredictor(loop.model).predict_proba(splits.test.x)
                 point["test_accuracy"] = float((proba.argmax(1) == splits.test.y).mean())
-                state["model"].train()
+                loop.model.train()
                 paused += time.perf_counter() - t
             curve.append(point)
             print(json.dumps(point), file=sys.stderr, flush=True)
 
-    if args.test_curve:
-        trainer.validate = evaluate_and_keep
+    class Settings:  # the display fit tells what it computes in (precision: auto's decision, with its timings)
+        def settings(self, line: str) -> None:
+            print(f"  {line}", file=sys.stderr, flush=True)
+
+        def epoch_start(self, epoch, epochs, steps): ...
+        def step(self, done): ...
+        def epoch_end(self, record): ...
+
     augment = suite.augment_for(exp)
     result = trainer.fit(lambda: build_network(exp.model, shape, classes), splits.train, splits.val, spec,
-                         augment, events=Events())
+                         augment, events=Settings(), callbacks=[Curve()])
     train_s = time.perf_counter() - clock - paused
     t = time.perf_counter()
     proba = TorchPredictor(result.model).predict_proba(splits.test.x)
