@@ -38,6 +38,10 @@ from practica.training.history import PrecisionChoice
 MARGIN = 1.10
 WARMUP_STEPS = 1  # per precision, untimed: oneDNN builds its kernels for the shapes on the first step
 ROUNDS = 3  # timed samples per precision, in the order fp32 bf16 bf16 fp32 fp32 bf16: a drift hurts both alike
+# Measuring stops after a round whose result is this far from the margin either way (bf16 ≥ 1.65× or ≤ 0.73×
+# as fast): later rounds only lower each precision's fastest sample, and would have to find one a third
+# faster than any so far to cross the margin. AMX against fp32, or a small network's casts, end after one.
+DECISIVE = 1.5
 # A timed sample lasts at least this long: a small network's sub-millisecond step is timed over several calls
 # (at most MAX_CALLS), or the clock's and the scheduler's jitter would decide.
 MIN_SAMPLE_S = 0.02
@@ -148,12 +152,14 @@ def choose(setting: str, processor: Processor, measure: Measure) -> PrecisionCho
 
 
 def time_interleaved(step_fp32: Step, step_bf16: Step, *, rounds: int = ROUNDS, warmup: int = WARMUP_STEPS,
-                     min_sample_s: float = MIN_SAMPLE_S, clock: Clock = time.perf_counter) -> Probe:
+                     min_sample_s: float = MIN_SAMPLE_S, decisive: float = DECISIVE,
+                     clock: Clock = time.perf_counter) -> Probe:
     """A step's time in each precision: after ``warmup`` untimed calls of each, ``rounds`` samples of each in
     the order A B B A A B …, so that a neighbour that slows the machine for a while slows both and a steady
     drift cancels; each sample times enough calls to last ``min_sample_s`` (judged from the warm-up). Each
     precision's fastest sample counts: interference only ever adds time, so the least disturbed sample is the
-    nearest to what the step itself costs (``timeit``'s reasoning)."""
+    nearest to what the step itself costs (``timeit``'s reasoning). It stops early once the ratio is ``decisive``
+    times beyond ``MARGIN`` either way."""
     started = clock()
     warm = {False: math.inf, True: math.inf}
     for _ in range(warmup):
@@ -171,6 +177,9 @@ def time_interleaved(step_fp32: Step, step_bf16: Step, *, rounds: int = ROUNDS, 
             for _ in range(calls):
                 step()
             times[bf16].append((clock() - t) / calls)
+        ratio = min(times[False]) / max(min(times[True]), 1e-12)
+        if not MARGIN / decisive < ratio < MARGIN * decisive:
+            break
     return Probe(ms_fp32=1000 * min(times[False]), ms_bf16=1000 * min(times[True]), seconds=clock() - started)
 
 
