@@ -133,10 +133,10 @@ def test_the_steps_are_timed_interleaved_after_a_warm_up_and_the_fastest_sample_
 
 
 @pytest.mark.parametrize(("ms_fp32", "ms_bf16"), [(100, 40), (40, 100)])
-def test_a_clear_difference_ends_the_measurement_after_one_round(ms_fp32, ms_bf16):
+def test_a_clear_difference_ends_the_measurement_after_two_rounds(ms_fp32, ms_bf16):
     fake = FakeSteps()
-    probe = pr.time_interleaved(fake.step("A", ms_fp32), fake.step("B", ms_bf16), rounds=3, clock=fake.clock)
-    assert fake.order == ["A", "B", "A", "B"]  # the warm-up and one round: 2.5× (or 0.4×) is far from 1.10×
+    probe = pr.time_interleaved(fake.step("A", ms_fp32), fake.step("B", ms_bf16), rounds=4, clock=fake.clock)
+    assert fake.order == ["A", "B", "A", "B", "B", "A"]  # the warm-up, A B, B A: 2.5× (or 0.4×) is far from 1.10×
     assert (probe.ms_fp32, probe.ms_bf16) == (pytest.approx(ms_fp32), pytest.approx(ms_bf16))
 
 

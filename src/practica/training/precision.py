@@ -38,9 +38,10 @@ from practica.training.history import PrecisionChoice
 MARGIN = 1.10
 WARMUP_STEPS = 1  # per precision, untimed: oneDNN builds its kernels for the shapes on the first step
 ROUNDS = 3  # timed samples per precision, in the order fp32 bf16 bf16 fp32 fp32 bf16: a drift hurts both alike
-# Measuring stops after a round whose result is this far from the margin either way (bf16 ≥ 1.65× or ≤ 0.73×
-# as fast): later rounds only lower each precision's fastest sample, and would have to find one a third
-# faster than any so far to cross the margin. AMX against fp32, or a small network's casts, end after one.
+# Measuring stops after the second round (both orders, two samples each, so one disturbed sample cannot
+# decide) when the result is this far from the margin either way (bf16 ≥ 1.65× or ≤ 0.73× as fast): a third
+# round only lowers each precision's fastest sample, and would have to find one a third faster than both so
+# far to cross the margin. AMX against fp32, or a small network's casts, end there.
 DECISIVE = 1.5
 # A timed sample lasts at least this long: a small network's sub-millisecond step is timed over several calls
 # (at most MAX_CALLS), or the clock's and the scheduler's jitter would decide.
@@ -178,7 +179,7 @@ def time_interleaved(step_fp32: Step, step_bf16: Step, *, rounds: int = ROUNDS, 
                 step()
             times[bf16].append((clock() - t) / calls)
         ratio = min(times[False]) / max(min(times[True]), 1e-12)
-        if not MARGIN / decisive < ratio < MARGIN * decisive:
+        if i >= 1 and not MARGIN / decisive < ratio < MARGIN * decisive:
             break
     return Probe(ms_fp32=1000 * min(times[False]), ms_bf16=1000 * min(times[True]), seconds=clock() - started)
 
