@@ -164,5 +164,5 @@ def test_the_data_section_opens_with_what_cleaning_dropped_and_gives_the_split_a
 def test_the_experiment_details_name_the_precision_and_why(page: str, markdown: str) -> None:
     shown = "auto → bf16 (41 ms/step vs fp32 63 ms/step on Intel Xeon (amx_bf16, avx512_bf16))"
     assert html.escape(shown) in page and shown in markdown
-    assert "<dt>Precision</dt><dd>fp32</dd>" in page  # a history without the record: the setting
-    assert "- **Precision:** fp32" in markdown
+    assert "<dt>Numeric precision</dt><dd>fp32</dd>" in page  # a history without the record: the setting
+    assert "- **Numeric precision:** fp32" in markdown

@@ -494,7 +494,8 @@ def _train_config(spec: ExperimentSpec, suite: Suite,
         ("Epochs, batch", f"up to {t.epochs}, batch {t.batch_size}"),
         ("Early stopping", stopping),
         ("Augmentation", ", ".join(_shorthand(a) for a in augment) if augment else "none"),
-        ("Precision", precision.describe().removeprefix("precision ") if precision is not None else t.precision),
+        # "Numeric" keeps it apart from the precision of precision and recall
+        ("Numeric precision", precision.describe().removeprefix("precision ") if precision else t.precision),
     ]
     extras = [f"label smoothing {t.label_smoothing:g}" if t.label_smoothing else "",
               f"gradient clipping at {t.grad_clip:g}" if t.grad_clip else "",
