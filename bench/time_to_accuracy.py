@@ -19,13 +19,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import describe_machine, describe_precision, machine_info  # bench/machine.py
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,6 +41,7 @@ def worker(args: argparse.Namespace) -> dict:
     from practica.evaluation.predictors import TorchPredictor
     from practica.models.registry import build_network
     from practica.training import trainer
+    from practica.training.callbacks import Callback
 
     suite = load_suite(args.suite)
     exp = suite.experiment(args.experiment)
@@ -52,36 +54,33 @@ def worker(args: argparse.Namespace) -> dict:
     paused = 0.0
     clock = time.perf_counter()
 
-    # Per-epoch test scoring needs the weights: patch the evaluation fit runs after every epoch.
-    state: dict = {}
-    evaluate = trainer.validate
-
-    def evaluate_and_keep(model, x, y, *rest):
-        state["model"] = model
-        return evaluate(model, x, y, *rest)
-
-    class Events:
-        def epoch_start(self, epoch, epochs, steps): ...
-        def step(self, done): ...
-
-        def epoch_end(self, record) -> None:
+    # Each epoch's record, and with --test-curve its weights scored on the test set (the clock paused):
+    # a training callback sees the model as the epoch ends.
+    class Curve(Callback):
+        def on_epoch_end(self, loop, record) -> None:
             nonlocal paused
             point = {"epoch": record.epoch, "seconds": time.perf_counter() - clock - paused,
-                     "train_loss": record.train_loss, "val_accuracy": record.val_accuracy}
-            if args.test_curve and "model" in state:
+                     "train_loss": record.train_loss, "val_accuracy": record.value("val_accuracy")}
+            if args.test_curve:
                 t = time.perf_counter()
-                proba = TorchPredictor(state["model"]).predict_proba(splits.test.x)
+                proba = TorchPredictor(loop.model).predict_proba(splits.test.x)
                 point["test_accuracy"] = float((proba.argmax(1) == splits.test.y).mean())
-                state["model"].train()
+                loop.model.train()
                 paused += time.perf_counter() - t
             curve.append(point)
             print(json.dumps(point), file=sys.stderr, flush=True)
 
-    if args.test_curve:
-        trainer.validate = evaluate_and_keep
+    class Settings:  # the display fit tells what it computes in (precision: auto's decision, with its timings)
+        def settings(self, line: str) -> None:
+            print(f"  {line}", file=sys.stderr, flush=True)
+
+        def epoch_start(self, epoch, epochs, steps): ...
+        def step(self, done): ...
+        def epoch_end(self, record): ...
+
     augment = suite.augment_for(exp)
     result = trainer.fit(lambda: build_network(exp.model, shape, classes), splits.train, splits.val, spec,
-                         augment, events=Events())
+                         augment, events=Settings(), callbacks=[Curve()])
     train_s = time.perf_counter() - clock - paused
     t = time.perf_counter()
     proba = TorchPredictor(result.model).predict_proba(splits.test.x)
@@ -91,7 +90,8 @@ def worker(args: argparse.Namespace) -> dict:
         "seed": args.seed, "test_accuracy": test_accuracy, "train_s": train_s, "eval_s": eval_s,
         "total_s": train_s + eval_s, "data_s": data_s, "epochs": len(curve), "curve": curve,
         "train_samples": len(splits.train), "test_samples": len(splits.test), "precision": spec.precision,
-        "bf16": trainer.uses_bf16(spec.precision, torch.device("cpu")),
+        "precision_used": describe_precision(result.history),
+        "bf16": result.history.precision is not None and result.history.precision.used == "bf16",
         "best_val_accuracy": max((p["val_accuracy"] for p in curve), default=float(np.nan)),
     }
 
@@ -126,15 +126,16 @@ def main() -> None:
         args.result.write_text(json.dumps(worker(args)))
         return
 
+    machine = machine_info()
     print(f"{args.experiment} of {args.suite.name}: seeds {args.seeds}, {args.threads} threads, "
-          f"{platform.processor() or platform.machine()}", flush=True)
+          f"{describe_machine(machine)}", flush=True)
     runs = []
     for seed in args.seeds:
         r = run_seed(args, seed)
         runs.append(r)
         print(f"seed {seed}: test {r['test_accuracy']:.2%} in {r['total_s'] / 60:.2f} min "
               f"(train {r['train_s']:.0f} s over {r['epochs']} epochs, test evaluation {r['eval_s']:.1f} s; "
-              f"data stage {r['data_s']:.1f} s, not counted)", flush=True)
+              f"data stage {r['data_s']:.1f} s, not counted); precision {r['precision_used']}", flush=True)
     acc = [r["test_accuracy"] for r in runs]
     minutes = [r["total_s"] / 60 for r in runs]
 
@@ -148,7 +149,8 @@ def main() -> None:
           f"mean time / budget = {statistics.mean(minutes) / args.minutes:.2f}")
     if args.json:
         args.json.write_text(json.dumps({"experiment": args.experiment, "suite": str(args.suite), "runs": runs,
-                                         "target": args.target, "minutes": args.minutes}, indent=1))
+                                         "target": args.target, "minutes": args.minutes, "machine": machine},
+                                        indent=1))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -39,6 +38,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import describe_machine, describe_precision, machine_info  # bench/machine.py
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -162,7 +163,8 @@ def worker_practica(args) -> dict:
         "cores_used": sum(clock.cpu[1:]) / wall,
         "final_train_loss": records[-1].train_loss,
         "params": sum(p.numel() for p in result.model.body.parameters()),
-        "precision": precision,
+        "precision": precision,  # the setting
+        "precision_used": describe_precision(result.history),  # what it trained in (auto: measured, and why)
         "note": f"each epoch also evaluates {len(val)} val images (in the timing)",
         "torch": torch.__version__,
     }
@@ -297,28 +299,6 @@ WORKERS = {"matmul": worker_matmul, "practica": worker_practica, "hand": worker_
 # ============================================================================================
 # The driver
 # ============================================================================================
-def cpu_info() -> dict:
-    cpu, flags = "unknown", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and cpu == "unknown":
-                cpu = line.split(":", 1)[1].strip()
-            elif line.startswith("flags") and not flags:
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16", "amx_int8")
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "flags": [f for f in wanted if f in flags],
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "loadavg_start": os.getloadavg()[0],
-    }
-
-
 def _cpu_jiffies() -> tuple[int, int]:
     """(busy, total) jiffies of the whole machine, from /proc/stat; steal counts as busy (not ours)."""
     try:
@@ -484,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
 
         if "precision" not in TrainSpec.model_fields:
             sys.exit("--precision: this practica's TrainSpec has no 'precision' option yet; leave it out (fp32)")
-    machine = cpu_info()
+    machine = machine_info()
     tf_python = ensure_tf_venv(not args.no_install_tf) if "keras" in args.only else None
     fwd_flops, params = forward_flops()
     step_flops = TRAIN_FLOPS_PER_FORWARD * fwd_flops
@@ -554,7 +534,7 @@ def main(argv: list[str] | None = None) -> int:
             "other_load_pct": median_of(runs[name], "other_load_pct"),
             "final_train_loss": runs[name][-1]["final_train_loss"],
             "params": runs[name][-1]["params"],
-            "precision": runs[name][-1]["precision"],
+            "precision": runs[name][-1].get("precision_used", runs[name][-1]["precision"]),
             "runs": runs[name],
         }
 
@@ -575,8 +555,7 @@ def main(argv: list[str] | None = None) -> int:
     # ---------------------------------------------------------------------------- the report
     flags = ", ".join(machine["flags"]) or "none of avx2/avx512/amx"
     print()
-    print(f"machine: {machine['cpu']}, {machine['cores_usable']} usable cores ({flags}); "
-          f"load avg {machine['loadavg_start']:.2f} → {machine['loadavg_end']:.2f}")
+    print(f"machine: {describe_machine(machine)} → {machine['loadavg_end']:.1f} at the end; flags: {flags}")
     versions = f"torch {machine['torch']}"
     if "tensorflow" in machine:
         versions += f", tensorflow {machine['tensorflow']}, keras {machine['keras']}"

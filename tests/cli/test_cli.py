@@ -71,6 +71,16 @@ def test_run_prints_the_decision_and_writes_the_report(tmp_path):
     assert list((tmp_path / "runs" / "tiny").glob("*/report.html"))
 
 
+def test_run_prints_the_precision_each_network_trains_in_as_training_starts(tmp_path):
+    mlp = {"arch": "mlp", "params": {"hidden": [16]}}
+    suite = {"name": "t", "dataset": {"source": "digits"},
+             "experiments": [{"name": "a", "model": mlp, "train": {"epochs": 1, "precision": "auto"}},
+                             {"name": "b", "model": mlp, "train": {"epochs": 1}}]}
+    result = invoke("run", write_suite(tmp_path, suite), "--runs-dir", str(tmp_path / "runs"))
+    assert result.exit_code == 0, result.output
+    assert "precision auto → " in result.output and "precision fp32" in result.output
+
+
 def test_a_suite_that_cannot_start_leaves_no_run_directory(tmp_path):
     path = write_suite(tmp_path, {"name": "x", "dataset": {"source": "digits"},
                                   "experiments": [{"name": "a", "model": {"layers": ["flatten", {"conv": 4}]}}]})

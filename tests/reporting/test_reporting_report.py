@@ -159,3 +159,10 @@ def test_the_data_section_opens_with_what_cleaning_dropped_and_gives_the_split_a
     section = markdown[markdown.index("## 1. Data"):markdown.index("## 2.")]
     assert section.index("> **Cleaning dropped samples before the split**") < section.index("- **Source:**")
     assert "held out from the data (23%, seed 0)" in section and "raw/7/a.png" in section
+
+
+def test_the_experiment_details_name_the_precision_and_why(page: str, markdown: str) -> None:
+    shown = "auto → bf16 (41 ms/step vs fp32 63 ms/step on Intel Xeon (amx_bf16, avx512_bf16))"
+    assert html.escape(shown) in page and shown in markdown
+    assert "<dt>Numeric precision</dt><dd>fp32</dd>" in page  # a history without the record: the setting
+    assert "- **Numeric precision:** fp32" in markdown

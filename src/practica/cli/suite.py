@@ -112,6 +112,10 @@ class _EpochProgress:
             self.task = self.progress.add_task("", total=steps, epoch=f"{epoch}/{epochs}", metrics="")
         self.progress.reset(self.task, total=steps, epoch=f"{epoch}/{epochs}", metrics=self.last)
 
+    def settings(self, line: str) -> None:
+        """What the run computes in, once as training begins: 'precision auto → bf16 (41 ms/step vs fp32 …)'."""
+        self.progress.console.print(f"  {escape(line)}")
+
     def step(self, done: int) -> None:
         assert self.task is not None  # epoch_start comes before any step
         self.progress.update(self.task, completed=done)

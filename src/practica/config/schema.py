@@ -670,8 +670,9 @@ class TrainSpec(Strict):
     )
     precision: Literal["fp32", "bf16", "auto"] = Field(
         "fp32", description="bf16: the forward pass and loss under bfloat16 autocast, images channels-last "
-        "(weights, optimizer and evaluation stay fp32); auto: bf16 where the processor has bf16 matrix units "
-        "(AMX, or a CUDA GPU with bf16), fp32 elsewhere"
+        "(weights, optimizer and evaluation stay fp32); auto: on a CPU with bf16 arithmetic (AMX, AVX-512 BF16), a few "
+        "training steps of the network timed both ways, bf16 only when at least 1.10x as fast; fp32 on a CPU without; "
+        "bf16 on a CUDA GPU with it"
     )
     seed: int = Field(0, ge=0, le=MAX_SEED, description="any whole number from 0 to 2**32 - 1")
     max_samples: PositiveInt | None = Field(

@@ -150,6 +150,7 @@ def train_experiment(
             transfer=transfer,
             callbacks=callbacks,
             tokenizer=tokenizer,
+            precision_cache=exp_dir.precision_cache,
         )
         history = result.history
         exp_dir.write_model(result.model.state_dict(), _model_meta(exp, splits, preprocess, tokenizer))

@@ -95,6 +95,13 @@ class ExperimentDir:
         return self.path / "checkpoint.safetensors"
 
     @property
+    def precision_cache(self) -> Path:
+        """``precision.json`` two folders up (the run's; a tuning trial's: its run's ``tuning/``): what ``precision:
+        auto`` measured, by processor, network, batch and input shape, shared by the experiments (the trials) there,
+        so a resume or a sibling with the same network decides without measuring."""
+        return self.path.parent.parent / "precision.json"
+
+    @property
     def history(self) -> Path:
         return self.path / "history.csv"
 

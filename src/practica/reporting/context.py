@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # records are only read here; importing their packages would 
     from practica.reporting.slices import ErrorAnalysis
     from practica.results import ExperimentResult, Ok, SuiteRun
     from practica.selection.records import Ranked
-    from practica.training.history import History
+    from practica.training.history import History, PrecisionChoice
 
 
 @dataclass(frozen=True)
@@ -495,7 +495,10 @@ def _model_text(r: ExperimentResult) -> str:
     return r.model_summary or describe(r.spec.model)
 
 
-def _train_config(spec: ExperimentSpec, suite: Suite) -> tuple[tuple[str, str], ...]:
+def _train_config(spec: ExperimentSpec, suite: Suite,
+                  precision: PrecisionChoice | None = None) -> tuple[tuple[str, str], ...]:
+    """The experiment's training settings as rows; ``precision``: what the run trained in and why, as its history
+    recorded it (one stored before that was recorded: the setting)."""
     t = spec.train
     if spec.model.kind == "sklearn":
         estimator = spec.model.sklearn
@@ -523,6 +526,8 @@ def _train_config(spec: ExperimentSpec, suite: Suite) -> tuple[tuple[str, str], 
         ("Epochs, batch", f"up to {t.epochs}, batch {t.batch_size}"),
         ("Early stopping", stopping),
         ("Augmentation", ", ".join(_shorthand(a) for a in augment) if augment else "none"),
+        # "Numeric" keeps it apart from the precision of precision and recall
+        ("Numeric precision", precision.describe().removeprefix("precision ") if precision else t.precision),
     ]
     extras = [f"label smoothing {t.label_smoothing:g}" if t.label_smoothing else "",
               f"gradient clipping at {t.grad_clip:g}" if t.grad_clip else "",
@@ -557,7 +562,7 @@ def _experiment(r: ExperimentResult, suite: Suite, ranked: Ranked | None, status
         status=r.status,
         model=_model_kind(r.spec),
         summary=_model_text(r),
-        config=_train_config(r.spec, suite),
+        config=_train_config(r.spec, suite, history.precision if history is not None else None),
         curves=curves,
         no_curves=no_curves,
         verdict=_verdict(r),

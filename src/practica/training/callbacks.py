@@ -19,7 +19,7 @@ import torch
 
 from practica.config.schema import LookaheadSpec
 from practica.models.classifier import Network
-from practica.training.history import EpochRecord, StopReason
+from practica.training.history import EpochRecord, PrecisionChoice, StopReason
 from practica.training.lookahead import Lookahead
 from practica.training.schedules import Schedule
 
@@ -100,7 +100,9 @@ class Callbacks:
 
 
 class TrainingEvents(Protocol):
-    """What a progress display hears from the loop (see ``practica.cli`` for the rich one)."""
+    """What a progress display hears from the loop (see ``practica.cli`` for the rich one). A display may also
+    have ``settings(line: str)``, told once as training begins what it computes in: 'precision auto → bf16
+    (41 ms/step vs fp32 63 ms/step on …)' (optional, so that displays written before it need not change)."""
 
     def epoch_start(self, epoch: int, epochs: int, steps: int) -> None: ...
     def step(self, done: int) -> None: ...
@@ -108,10 +110,17 @@ class TrainingEvents(Protocol):
 
 
 class Progress(Callback):
-    """Tells a display (``TrainingEvents``) of each epoch's start, each step and each epoch's record."""
+    """Tells a display (``TrainingEvents``) the run's precision as training begins, then each epoch's start,
+    each step and each epoch's record."""
 
-    def __init__(self, events: TrainingEvents) -> None:
+    def __init__(self, events: TrainingEvents, precision: PrecisionChoice | None = None) -> None:
         self.events = events
+        self.precision = precision
+
+    def on_train_begin(self, loop: Loop) -> None:
+        settings = getattr(self.events, "settings", None)
+        if settings is not None and self.precision is not None:
+            settings(self.precision.describe())
 
     def on_epoch_begin(self, loop: Loop, epoch: int) -> None:
         self.events.epoch_start(epoch, loop.epochs, loop.steps)

@@ -7,6 +7,7 @@ to place a split or a model, lay out a batch, and open the autocast context.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import torch
@@ -14,6 +15,8 @@ from torch import nn
 
 from practica.data.records import Dataset
 from practica.training.batches import Mapped, Resident, resident_or_mapped
+from practica.training.history import PrecisionChoice
+from practica.training.precision import Measure, Probe, choose, decide, this_processor
 
 if TYPE_CHECKING:
     from practica.data.tokenizer import TextTokenizer
@@ -27,20 +30,12 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def uses_bf16(precision: str, device: torch.device) -> bool:
-    """Whether ``precision`` means bfloat16 autocast on ``device`` (``auto``: where bf16 units exist)."""
-    if precision != "auto":
-        return precision == "bf16"
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    # Without AMX, bf16 on a CPU is emulated and slower than fp32.
-    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    return bool(amx and amx())
-
-
 class Device:
     """A training run's device (``auto``: CUDA when present), whether it computes under bf16 autocast,
     and whether images are channels-last (oneDNN's bf16 convolutions are fastest in NHWC).
+
+    ``fp32`` and ``bf16`` are decided at once; ``auto`` once the network exists (``choose_precision``, which
+    measures it on a CPU with bf16 arithmetic: ``training/precision.py``). Until then it computes in fp32.
 
     Example::
 
@@ -51,8 +46,26 @@ class Device:
 
     def __init__(self, name: str = "auto", *, precision: str = "fp32", images: bool = False) -> None:
         self.device = pick_device(name)
-        self.bf16 = uses_bf16(precision, self.device)
-        self.channels_last = self.bf16 and images
+        self.setting = precision
+        self.images = images
+        self.processor = this_processor(self.device)
+        self.choice: PrecisionChoice | None = None
+        self.bf16 = self.channels_last = False
+        if precision != "auto":
+            self._use(choose(precision, self.processor, _never))
+
+    def choose_precision(self, measure: Measure, key: str, cache: Path | None = None) -> PrecisionChoice:
+        """The run's precision: as set, or ``auto``'s decision (``precision.decide``: ``measure`` is called
+        only where a measurement decides and none is cached under ``key``, in the process or in ``cache``)."""
+        if self.choice is None:
+            self._use(decide(self.setting, self.processor, key, measure, cache))
+        assert self.choice is not None  # _use set it
+        return self.choice
+
+    def _use(self, choice: PrecisionChoice) -> None:
+        self.choice = choice
+        self.bf16 = choice.used == "bf16"
+        self.channels_last = self.bf16 and self.images
 
     def split(self, data: Dataset, tokenizer: TextTokenizer | None = None) -> Resident | Mapped:
         """A split's inputs on the device: resident, or memory-mapped and read a batch at a time; a text
@@ -71,3 +84,7 @@ class Device:
 
     def autocast(self) -> AbstractContextManager:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+
+
+def _never() -> Probe:
+    raise AssertionError("fp32 and bf16 are taken as set: nothing is measured")  # choose never calls it for them

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, TypeAdapter
 
 from practica.tasks import TASKS, get_task
+from practica.text import ms
 
 StopReason = Literal["completed", "early_stopping", "diverged"]
 
@@ -43,6 +44,38 @@ _FIELDS = tuple(f.name for f in fields(EpochRecord) if f.name != "metrics")
 
 
 @dataclass(frozen=True)
+class PrecisionChoice:
+    """The precision a run trained in, and why (``training/precision.py``): ``train.precision`` as the suite
+    set it, the precision used, and for ``auto`` the evidence: the processor and the time of a
+    training step of this network in fp32 and under bf16 autocast (None when nothing was measured)."""
+
+    setting: str  # fp32, bf16 or auto
+    used: Literal["fp32", "bf16"]
+    processor: str = ""  # e.g. "Intel(R) Xeon(R) Processor (amx_bf16, avx512_bf16)"
+    ms_fp32: float | None = None
+    ms_bf16: float | None = None
+    probe_seconds: float = 0.0  # what measuring cost; 0 when a decision cached for the processor was reused
+    reason: str = ""  # why, in words
+
+    def describe(self) -> str:
+        """One line for the terminal and the report: 'precision auto → bf16 (41.2 ms/step vs fp32 63.1 ms/step on
+        Intel Xeon … (amx_bf16))'."""
+        if self.setting != "auto":
+            return f"precision {self.used}"
+        head = f"precision auto → {self.used}"
+        if self.ms_fp32 is None or self.ms_bf16 is None:
+            return f"{head} ({self.reason})" if self.reason else head
+        first, second = (("bf16", self.ms_bf16), ("fp32", self.ms_fp32)) if self.used == "bf16" else (
+            ("fp32", self.ms_fp32), ("bf16", self.ms_bf16))
+        return (f"{head} ({_per_step(first[1])} vs {second[0]} {_per_step(second[1])}"
+                + (f" on {self.processor}" if self.processor else "") + ")")
+
+
+def _per_step(milliseconds: float) -> str:
+    return f"{ms(milliseconds)}/step"  # text.ms: three significant digits, as every time in the terminal and report
+
+
+@dataclass(frozen=True)
 class History:
     """A training run, epoch by epoch, and how it ended.
 
@@ -60,6 +93,7 @@ class History:
     # How per-epoch validation differs from the evaluation, when it does (e.g. one view per image
     # where the model averages several): the report says it beside the curves' numbers.
     validation_note: str = ""
+    precision: PrecisionChoice | None = None  # None: a history stored before the choice was recorded
 
     def column(self, name: str) -> list[float]:
         return [r.value(name) for r in self.epochs]

@@ -46,17 +46,18 @@ from practica.training.callbacks import (
     TrainingEvents,
 )
 from practica.training.checkpoint import Checkpoint
-from practica.training.device import Device, pick_device, uses_bf16
+from practica.training.device import Device, pick_device
 from practica.training.early_stopping import EarlyStopping
 from practica.training.history import History
 from practica.training.objective import Objective, objective_for
+from practica.training.precision import Probe, measure_training, probe_key
 from practica.training.schedules import Schedule, make_optimizer, param_groups
 from practica.training.transfer import TransferPlan, Unfreeze
 
 if TYPE_CHECKING:
     from practica.data.tokenizer import TextTokenizer
 
-__all__ = ["FitResult", "TrainingEvents", "fit", "pick_device", "uses_bf16", "wrap_body"]
+__all__ = ["FitResult", "TrainingEvents", "fit", "pick_device", "wrap_body"]
 
 
 @dataclass
@@ -80,6 +81,7 @@ def fit(
     transfer: TransferPlan | None = None,
     callbacks: Sequence[Callback] = (),
     tokenizer: TextTokenizer | None = None,
+    precision_cache: Path | None = None,
 ) -> FitResult:
     """Train the network that ``make_body()`` builds (logits out) and return it with its history.
 
@@ -99,16 +101,19 @@ def fit(
 
     ``tokenizer``: for text splits (``train.kind == "text"``), the tokenizer fitted on ``train``; the texts
     train as its int64 ids (not normalised, not augmented) and the model is a ``TextClassifier``.
+
+    ``precision_cache``: a JSON file where ``precision: auto`` keeps what it measured (``training/precision.py``),
+    so that a resumed run, or another experiment of the suite with the same network, decides alike for free.
     """
     dev = Device(device, precision=spec.precision, images=train.kind == "image")
-    run = Run.prepare(make_body, train, val, spec, augment, dev, preprocess, transfer, tokenizer)
+    run = Run.prepare(make_body, train, val, spec, augment, dev, preprocess, transfer, tokenizer, precision_cache)
     loop = Loop(run.model, run.optimizer, run.schedule, run.generator, spec.epochs, run.steps)
     stopping = EarlyStopping.from_spec(spec.early_stopping)
     hooks_in_order: list[Callback] = [
         *([LookaheadAveraging(spec.lookahead)] if spec.lookahead else []),
         DivergenceGuard(run.objective.guess_loss, run.objective.guess),
         stopping,
-        *([Progress(events)] if events is not None else []),
+        *([Progress(events, dev.choice)] if events is not None else []),
         *([Unfreeze(run.frozen, transfer.unfreeze)] if transfer and transfer.unfreeze and run.frozen else []),
     ]
     if checkpoint is not None:
@@ -140,6 +145,7 @@ def fit(
         max_epochs=spec.epochs,
         stop_detail="" if stop is None else stop.detail,
         validation_note=_validation_note(run.model),
+        precision=dev.choice,
     )
     run.model.eval()
     return FitResult(model=run.model, history=history)
@@ -170,7 +176,8 @@ class Run:
     @classmethod
     def prepare(cls, make_body: Callable[[], nn.Module], train: Dataset, val: Dataset, spec: TrainSpec,
                 augment: Sequence[Shorthand], dev: Device, preprocess: nn.Module | None,
-                transfer: TransferPlan | None = None, tokenizer: TextTokenizer | None = None) -> Run:
+                transfer: TransferPlan | None = None, tokenizer: TextTokenizer | None = None,
+                precision_cache: Path | None = None) -> Run:
         if (train.kind == "text") != (tokenizer is not None):
             raise ValueError("a text split trains with the tokenizer fitted on it, and only a text split does; "
                              f"got {train.kind} data and {'a' if tokenizer else 'no'} tokenizer")
@@ -192,11 +199,15 @@ class Run:
         frozen = transfer.frozen(model.body) if transfer is not None else None
         if transfer is None:  # a pretrained body keeps its weights (fastnet's whitening filters too)
             _init_from_data(model, x_train)
-        model = dev.layout(model)
         objective = objective_for(train, spec, model, dev.device)
+        y_train = objective.targets(train, dev.device)
 
         n = len(x_train)
         batch_size = min(spec.batch_size, n)
+        # precision: auto measures this network's training step both ways (on a copy) before it is laid out.
+        dev.choose_precision(lambda: _probe(model, objective, spec, x_train, y_train, batch_size, dev.images),
+                             probe_key(dev.processor, model, batch_size, train.input_shape), precision_cache)
+        model = dev.layout(model)
         # A last batch of one sample breaks batch norm's statistics; drop it in that case only.
         steps = n // batch_size + (1 if n % batch_size > 1 else 0)
         groups = param_groups(model)
@@ -206,7 +217,7 @@ class Run:
         return cls(
             device=dev,
             x_train=x_train,
-            y_train=objective.targets(train, dev.device),
+            y_train=y_train,
             x_val=x_val,
             y_val=objective.targets(val, dev.device),
             model=model,
@@ -271,6 +282,17 @@ def train_step(run: Run, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tens
 def validate_epoch(run: Run) -> dict[str, float]:
     """The epoch's validation fields (loss, and accuracy or R² and MAE), under bf16 autocast when training is."""
     return run.objective.validate(run.model, run.x_val, run.y_val, run.device.bf16)
+
+
+def _probe(model: Network, objective: Objective, spec: TrainSpec, x: Resident | Mapped, y: torch.Tensor,
+           batch_size: int, images: bool) -> Probe:
+    """A training step of copies of ``model`` timed in fp32 and bf16, on the split's first batch."""
+    batches = x.batches(torch.arange(batch_size, device=y.device), batch_size, 1)
+    xb = as_input(next(batches))
+    batches.close()
+    return measure_training(model, objective.loss,
+                            lambda net: make_optimizer(spec.optimizer, param_groups(net), spec.schedule),
+                            xb, y[:batch_size], images=images)
 
 
 def _init_from_data(model: Network, x: Resident | Mapped, samples: int = 5000) -> None:
