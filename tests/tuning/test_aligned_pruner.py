@@ -55,7 +55,13 @@ def test_warmup_and_startup_hold_back_verdicts():
     assert not judged(s, 2, [0.1, 0.1])  # one complete trial: under startup_trials
     complete(s, 2, [0.5, 0.6])
     assert not judged(s, 2, [0.1])  # epoch 1 is in the warm-up
-    assert judged(s, 2, [0.1, 0.1])
+    assert judged(s, 4, [0.1, 0.1])
+
+
+def test_a_trial_at_its_last_planned_epoch_is_never_pruned(study):
+    # Stopping it saves nothing and loses its value: it completes, however far behind.
+    assert not judged(study, 2, [0.30, 0.40])
+    assert judged(study, 3, [0.30, 0.40])  # the same curve with an epoch still to go is pruned
 
 
 def test_minimize():
