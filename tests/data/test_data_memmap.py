@@ -81,9 +81,9 @@ def test_training_on_memmap_splits_is_identical_and_never_resident(
     mm = prepare_data(_spec(images, True))
     real = batches.to_tensor
 
-    def resident(data, device):
+    def resident(data, device, tokenizer=None):
         assert not mapped.is_mapped(data.x), "a memory-mapped split was made resident"
-        return real(data, device)
+        return real(data, device, tokenizer)
 
     monkeypatch.setattr(batches, "to_tensor", resident)
     b = trainer.fit(_net, mm.train, mm.val, spec, augment)
