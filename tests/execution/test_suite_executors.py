@@ -6,10 +6,9 @@ Ray runs as a real local instance (2 CPUs), started once for the session."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
-from pathlib import Path
 
 import pytest
+from crashing_executor import CrashingExecutor
 from unit_functions import die_every_time, die_mid_training
 
 from practica.config import suite_from_dict
@@ -76,35 +75,13 @@ def test_every_executor_gives_the_same_decision_and_records(kind, request, tmp_p
     assert [r.status for r in run.results] == ["ok", "ok"] and run.status == "complete"
 
 
-class CrashingExecutor:
-    """An executor whose ``mlp`` unit's worker dies: mid-training once (``wrap`` = die_mid_training), or at
-    every attempt (die_every_time)."""
-
-    def __init__(self, inner, wrap, flag: Path | None) -> None:
-        self.inner, self.wrap, self.flag = inner, wrap, flag
-        self.kind, self.in_process = inner.kind, inner.in_process
-        self.unit_cpus, self.gpus = inner.unit_cpus, inner.gpus
-
-    def describe(self) -> str:
-        return self.inner.describe()
-
-    def map(self, units):
-        def crashing(unit):
-            head = (str(self.flag),) if self.flag else ()
-            return replace(unit, fn=self.wrap, args=(*head, unit.fn, unit.args))
-
-        return self.inner.map([crashing(u) if u.name == "mlp" else u for u in units])
-
-    def close(self) -> None:
-        self.inner.close()
-
-
 @pytest.mark.parametrize("kind", ["processes", "ray"])
 def test_a_worker_killed_mid_training_is_retried_from_its_checkpoint_and_its_result_lands(
         kind, request, tmp_path, local_run):
     if kind == "ray":
         request.getfixturevalue("ray_instance")
-    executor = CrashingExecutor(get_executor(kind, workers=2), die_mid_training, tmp_path / "killed-once")
+    executor = CrashingExecutor(get_executor(kind, workers=2), die_mid_training, tmp_path / "killed-once",
+                                unit="mlp")
     lines = Lines()
     run = run_suite(suite_from_dict(SUITE), runs_root=tmp_path / "runs", executor=executor, reporter=lines)
     (died,) = [line for line in lines.lines if line.startswith("mlp: its worker died")]
@@ -117,7 +94,7 @@ def test_a_worker_killed_mid_training_is_retried_from_its_checkpoint_and_its_res
 def test_a_unit_whose_worker_dies_twice_is_recorded_as_a_failed_experiment(kind, request, tmp_path):
     if kind == "ray":
         request.getfixturevalue("ray_instance")
-    executor = CrashingExecutor(get_executor(kind, workers=2), die_every_time, None)
+    executor = CrashingExecutor(get_executor(kind, workers=2), die_every_time, None, unit="mlp")
     run = run_suite(suite_from_dict(SUITE), runs_root=tmp_path, executor=executor)
     assert run.failed == ("mlp",) and run.status == "partial" and run.decision.chosen == "logreg"
     mlp = next(r for r in run.results if r.name == "mlp")

@@ -7,11 +7,11 @@ Ray runs as a real local instance (2 CPUs), started once for the session."""
 from __future__ import annotations
 
 import copy
-from dataclasses import replace
 from pathlib import Path
 
 import optuna
 import pytest
+from crashing_executor import CrashingExecutor
 from unit_functions import die_every_time, die_mid_trial
 
 from practica.config import suite_from_dict
@@ -91,35 +91,13 @@ def test_every_executor_gives_the_same_trials_and_decision(kind, request, tmp_pa
     assert _decided(result.suite_run.decision) == _decided(local_study.suite_run.decision)
 
 
-class CrashingExecutor:
-    """An executor whose unit for trial 1 has its worker die: once mid-trial (``die_mid_trial``, after the
-    trial's first epoch checkpoint), or at every attempt (``die_every_time``)."""
-
-    def __init__(self, inner, wrap, flag: Path | None) -> None:
-        self.inner, self.wrap, self.flag = inner, wrap, flag
-        self.kind, self.in_process = inner.kind, inner.in_process
-        self.unit_cpus, self.gpus = inner.unit_cpus, inner.gpus
-
-    def describe(self) -> str:
-        return self.inner.describe()
-
-    def map(self, units):
-        def crashing(unit):
-            head = (str(self.flag),) if self.flag else ()
-            return replace(unit, fn=self.wrap, args=(*head, unit.fn, unit.args))
-
-        return self.inner.map([crashing(u) if u.name == "mlp-trial-1" else u for u in units])
-
-    def close(self) -> None:
-        self.inner.close()
-
-
 @pytest.mark.parametrize("kind", ["processes", "ray"])
 def test_a_worker_killed_mid_trial_loses_nothing_the_trial_resumes_to_the_same_value(
         kind, request, tmp_path, local_study):
     if kind == "ray":
         request.getfixturevalue("ray_instance")
-    executor = CrashingExecutor(get_executor(kind, workers=2), die_mid_trial, tmp_path / "killed-once")
+    executor = CrashingExecutor(get_executor(kind, workers=2), die_mid_trial, tmp_path / "killed-once",
+                                unit="mlp-trial-1")
     lines: list[str] = []
     result = tune_suite(suite_from_dict(SUITE), runs_root=tmp_path / "runs", executor=executor, batch=2,
                         say=lines.append)
@@ -134,7 +112,7 @@ def test_a_worker_killed_mid_trial_loses_nothing_the_trial_resumes_to_the_same_v
 def test_a_trial_whose_worker_dies_twice_is_failed_with_the_reason_and_the_study_goes_on(kind, request, tmp_path):
     if kind == "ray":
         request.getfixturevalue("ray_instance")
-    executor = CrashingExecutor(get_executor(kind, workers=2), die_every_time, None)
+    executor = CrashingExecutor(get_executor(kind, workers=2), die_every_time, None, unit="mlp-trial-1")
     data = copy.deepcopy(SUITE)
     data["experiments"][0]["tune"]["budget"] = {"trials": 4}
     result = tune_suite(suite_from_dict(data), runs_root=tmp_path, executor=executor, batch=2)
