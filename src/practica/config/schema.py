@@ -6,7 +6,7 @@ Everything below the config layer receives these objects, never raw dicts.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
@@ -42,6 +42,13 @@ def _slug(value: str, what: str) -> str:
             "'-', '_' and '.', since it names a folder on disk"
         )
     return value
+
+
+def _without_unset(data: dict[str, Any], keys: Collection[str]) -> dict[str, Any]:
+    """A model's serialised ``data`` less those of ``keys`` it left unset (None): the resolved suite names the
+    options in use, and one written before an optional section existed resolves as it did then (a resumed run
+    compares its suite.yaml)."""
+    return {k: v for k, v in data.items() if not (k in keys and v is None)}
 
 
 # --------------------------------------------------------------------------- data
@@ -247,7 +254,7 @@ class SourceSpec(Strict):
     @model_serializer(mode="wrap")
     def _only_options_in_use(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # The resolved suite shows a source's own options, not every other source's empty ones.
-        return {k: v for k, v in handler(self).items() if not (k in SOURCE_OPTIONS and v is None)}
+        return _without_unset(handler(self), SOURCE_OPTIONS)
 
 
 class SplitSpec(Strict):
@@ -530,8 +537,7 @@ class ModelSpec(Strict):
     @model_serializer(mode="wrap")
     def _transfer_keys_in_use(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # Suites without transfer resolve as before (a resumed run compares its suite.yaml).
-        return {k: v for k, v in handler(self).items()
-                if not (k in ("pretrained", "features", "tokenizer") and v is None)}
+        return _without_unset(handler(self), ("pretrained", "features", "tokenizer"))
 
     def standalone(self) -> ModelSpec:
         """This spec without where its starting weights or features came from: what rebuilds the trained
@@ -721,7 +727,7 @@ class ExperimentSpec(Strict):
     @model_serializer(mode="wrap")
     def _tune_only_when_given(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # Experiments without a tune block resolve as before (a resumed run compares its suite.yaml).
-        return {k: v for k, v in handler(self).items() if not (k == "tune" and v is None)}
+        return _without_unset(handler(self), ("tune",))
 
     @model_validator(mode="after")
     def _unfreeze_within_epochs(self) -> ExperimentSpec:
