@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from killed_training import Kill, KillAt, without_seconds
 from text_corpus import text_splits
 
 from practica.config.layers import HFlip
@@ -31,10 +32,6 @@ def body(tok: TextTokenizer):
 
 def spec(**kw) -> TrainSpec:
     return TrainSpec.model_validate({"epochs": 4, "batch_size": 16, "optimizer": {"name": "adam", "lr": 0.02}, **kw})
-
-
-def without_seconds(history):
-    return [{k: v for k, v in r.__dict__.items() if k != "seconds"} for r in history.epochs]
 
 
 def test_texts_train_as_int64_ids_into_a_text_classifier(texts) -> None:
@@ -64,24 +61,6 @@ def test_a_text_split_needs_its_tokenizer(texts) -> None:
     train, val, tok = texts
     with pytest.raises(ValueError, match="a text split trains with the tokenizer fitted on it"):
         fit(body(tok), train, val, spec())
-
-
-class Kill(Exception):
-    pass
-
-
-class KillAt:
-    def __init__(self, epoch: int, step: int):
-        self.target, self.epoch = (epoch, step), 0
-
-    def epoch_start(self, epoch, epochs, steps):
-        self.epoch = epoch
-
-    def step(self, done):
-        if (self.epoch, done) == self.target:
-            raise Kill
-
-    def epoch_end(self, record): ...
 
 
 def test_a_killed_text_run_resumes_to_the_same_result(texts, tmp_path) -> None:

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from killed_training import Kill, KillAt, without_seconds
 
 from practica.config.layers import Crop, HFlip
 from practica.config.schema import ModelSpec, TrainSpec
@@ -24,10 +25,6 @@ def body(spec: ModelSpec = CNN):
 
 def train_spec(**kw) -> TrainSpec:
     return TrainSpec.model_validate({"epochs": 4, "batch_size": 64, **kw})
-
-
-def without_seconds(history):
-    return [{k: v for k, v in r.__dict__.items() if k != "seconds"} for r in history.epochs]
 
 
 @pytest.mark.slow
@@ -78,26 +75,6 @@ def test_divergence_is_stopped_and_recorded(digits_pair):
     h = fit(body(), train, val, spec).history
     assert h.stop_reason == "diverged" and len(h.epochs) < 5
     assert "NaN" in h.stop_detail or "uniform guess" in h.stop_detail
-
-
-class Kill(Exception):
-    pass
-
-
-class KillAt:
-    """Events that raise mid-epoch, as a kill would interrupt the loop."""
-
-    def __init__(self, epoch: int, step: int):
-        self.target, self.epoch = (epoch, step), 0
-
-    def epoch_start(self, epoch, epochs, steps):
-        self.epoch = epoch
-
-    def step(self, done):
-        if (self.epoch, done) == self.target:
-            raise Kill
-
-    def epoch_end(self, record): ...
 
 
 @pytest.mark.slow
