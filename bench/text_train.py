@@ -38,6 +38,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from epoch_cpu import EpochCpuClock  # bench/epoch_cpu.py
+
 ROOT = Path(__file__).resolve().parents[1]
 TEXTS = ROOT / "src" / "practica" / "examples" / "sotu_sentences.csv"
 CONTENDERS = ("practica", "hand")
@@ -100,20 +102,7 @@ def worker_practica(args) -> dict:
     spec = TrainSpec(epochs=1 + args.epochs, batch_size=args.batch, optimizer=OptimizerSpec(name="adam", lr=1e-3),
                      seed=0, precision=args.precision, early_stopping=False)
 
-    class CpuClock:  # the process's CPU time over each epoch: how many cores the loop really used
-        def __init__(self):
-            self.cpu: list[float] = []
-
-        def epoch_start(self, epoch, epochs, steps):
-            self._t = time.process_time()
-
-        def step(self, done):
-            pass
-
-        def epoch_end(self, record):
-            self.cpu.append(time.process_time() - self._t)
-
-    clock = CpuClock()
+    clock = EpochCpuClock()  # the CPU time of each epoch: how many cores the loop really used
     torch.manual_seed(0)
     result = fit(build, train, val, spec, events=clock, device=args.device, tokenizer=tokenizer)
     records = result.history.epochs
