@@ -15,29 +15,15 @@ import shutil
 
 import numpy as np
 import pytest
+from cli_support import invoke, said
 from PIL import Image
-from typer.testing import CliRunner
 
 from practica.bundle import InputSpec, load_bundle
-from practica.cli import app
 from practica.errors import InputError
 from practica.prediction import Predictions, open_inputs, write_rows
 from practica.prediction.sources import resolve_label
 
-runner = CliRunner()
 HEADER = ["label"] + [f"pixel{i}" for i in range(1, 65)]
-
-
-def invoke(*args):
-    result = runner.invoke(app, [str(a) for a in args])
-    assert "Traceback" not in result.output, result.output
-    return result
-
-
-def said(result, *phrases) -> bool:
-    """Whether the output holds every phrase, whitespace aside: rich wraps and folds long lines."""
-    output = "".join(result.output.split())
-    return all("".join(p.split()) in output for p in phrases)
 
 
 def rows_of(bundle, *inputs, **kw):

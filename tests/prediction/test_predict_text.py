@@ -8,27 +8,13 @@ import json
 
 import numpy as np
 import pytest
+from cli_support import invoke, said
 from text_support import text_run
-from typer.testing import CliRunner
 
 from practica.bundle import load_bundle
 from practica.bundle.inputs import MAX_TEXT_CHARS
-from practica.cli import app
 from practica.errors import InputError
 from practica.prediction import Predictions, write_rows
-
-runner = CliRunner()
-
-
-def invoke(*args):
-    result = runner.invoke(app, [str(a) for a in args])
-    assert "Traceback" not in result.output, result.output
-    return result
-
-
-def said(result, *phrases) -> bool:
-    output = "".join(result.output.split())
-    return all("".join(p.split()) in output for p in phrases)
 
 
 def rows(bundle_path, *inputs, **options):
