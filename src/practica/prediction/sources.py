@@ -131,22 +131,28 @@ def resolve_label(value: Any, classes: tuple[str, ...]) -> str:
 # --- image files and folders -------------------------------------------------------------------------
 
 def _folder_items(root: Path, classes: tuple[str, ...]) -> list[Item]:
-    """Images under ``root``, recursively, in sorted order. When every immediate sub-folder is named
-    after a class (as in CIFAR-10's test/airplane/...), an image's sub-folder is its true label."""
+    """Images under ``root`` (``_files_with_labels``: class-named sub-folders give the true label)."""
+    items = [Item(path, path=path, label=label)
+             for path, label in _files_with_labels(root, classes, tuple(IMAGE_SUFFIXES))]
+    if not items:
+        raise InputError(f"folder {root} holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))}), in it or below")
+    return items
+
+
+def _files_with_labels(root: Path, classes: tuple[str, ...],
+                       suffixes: tuple[str, ...]) -> Iterator[tuple[str, str | None]]:
+    """The files under ``root`` whose names end in one of ``suffixes``, recursively, in sorted order (hidden
+    ones left out), each with its true label: when every immediate sub-folder is named after a class (as in
+    CIFAR-10's test/airplane/...), a file's sub-folder; otherwise None."""
     subfolders = [e.name for e in _visible(root) if e.is_dir()]
     labelled = bool(subfolders) and set(subfolders) <= set(classes)
-    items = []
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         rel = Path(folder).relative_to(root)
         label = rel.parts[0] if labelled and rel.parts else None
         for name in sorted(files):
-            if not name.startswith(".") and name.lower().endswith(tuple(IMAGE_SUFFIXES)):
-                path = os.path.join(folder, name)
-                items.append(Item(path, path=path, label=label))
-    if not items:
-        raise InputError(f"folder {root} holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))}), in it or below")
-    return items
+            if not name.startswith(".") and name.lower().endswith(suffixes):
+                yield os.path.join(folder, name), label
 
 
 def _visible(folder: Path) -> list[os.DirEntry[str]]:
@@ -308,16 +314,9 @@ def _text_file_item(path: Path, spec: InputSpec, label: str | None = None) -> It
 
 
 def _text_folder_items(root: Path, spec: InputSpec, classes: tuple[str, ...]) -> list[Item]:
-    """``.txt`` files under ``root``, recursively, sorted; class-named sub-folders give the true label."""
-    subfolders = [e.name for e in _visible(root) if e.is_dir()]
-    labelled = bool(subfolders) and set(subfolders) <= set(classes)
-    items = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        rel = Path(folder).relative_to(root)
-        label = rel.parts[0] if labelled and rel.parts else None
-        items += [_text_file_item(Path(folder) / name, spec, label) for name in sorted(files)
-                  if not name.startswith(".") and name.lower().endswith(TEXT_SUFFIXES)]
+    """``.txt`` files under ``root`` (``_files_with_labels``: class-named sub-folders give the true label)."""
+    items = [_text_file_item(Path(path), spec, label)
+             for path, label in _files_with_labels(root, classes, TEXT_SUFFIXES)]
     if not items:
         raise InputError(f"folder {root} holds no .txt files, in it or below; a text model reads one text per file")
     return items
