@@ -66,3 +66,20 @@ def cnn_bundle(tiny_run, tmp_path_factory):
 def baseline_bundle(tiny_run):
     """The tiny suite's chosen model's bundle, written by the run itself (a scikit-learn baseline)."""
     return tiny_run.bundle
+
+
+@pytest.fixture(scope="session")
+def text_net_bundle(tmp_path_factory):
+    """A text network's bundle (``text_support``: texts in, three topics out), exported once per session for the
+    bundle, prediction and serving tests. Read-only: tests that alter a bundle copy it first."""
+    from text_support import text_bundle, text_run
+
+    return text_bundle(text_run(), "network", tmp_path_factory.mktemp("text") / "net")
+
+
+@pytest.fixture(scope="session")
+def text_baseline_bundle(tmp_path_factory):
+    """A text baseline's bundle (token counts → tf-idf → logistic regression), as ``text_net_bundle``."""
+    from text_support import text_bundle, text_run
+
+    return text_bundle(text_run(), "baseline", tmp_path_factory.mktemp("text") / "tfidf")

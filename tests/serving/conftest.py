@@ -29,16 +29,12 @@ def digit_images(tiny_run):
 
 
 @pytest.fixture(scope="session")
-def text_net(tmp_path_factory):
+def text_net(text_net_bundle):
     """A text network's bundle (``text_support``): texts in, three topics out."""
-    from text_support import text_bundle, text_run
-
-    return load_bundle(text_bundle(text_run(), "network", tmp_path_factory.mktemp("text") / "net"), threads=1)
+    return load_bundle(text_net_bundle, threads=1)
 
 
 @pytest.fixture(scope="session")
-def text_baseline(tmp_path_factory):
+def text_baseline(text_baseline_bundle):
     """A text baseline's bundle (token counts → tf-idf → logistic regression)."""
-    from text_support import text_bundle, text_run
-
-    return load_bundle(text_bundle(text_run(), "baseline", tmp_path_factory.mktemp("text") / "tfidf"), threads=1)
+    return load_bundle(text_baseline_bundle, threads=1)
