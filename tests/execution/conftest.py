@@ -1,4 +1,5 @@
-"""The executor tests' local Ray instance (2 CPUs), started once for the session when a test asks for it."""
+"""The executor tests' local Ray instance (2 CPUs), started once for the session when a test asks for it, and
+the executor kinds a test runs through."""
 
 from __future__ import annotations
 
@@ -22,3 +23,12 @@ def ray_instance(tmp_path_factory):
     yield ray
     ray.shutdown()
     mp.undo()
+
+
+@pytest.fixture(params=["processes", "ray"])
+def kind(request):
+    """The executor kind a test runs through, each in turn: worker processes, and Ray (its local instance
+    started)."""
+    if request.param == "ray":
+        request.getfixturevalue("ray_instance")
+    return request.param

@@ -61,10 +61,7 @@ def local_run(tmp_path_factory):
     return run_suite(suite_from_dict(SUITE), runs_root=tmp_path_factory.mktemp("local"))
 
 
-@pytest.mark.parametrize("kind", ["processes", "ray"])
-def test_every_executor_gives_the_same_decision_and_records(kind, request, tmp_path, local_run):
-    if kind == "ray":
-        request.getfixturevalue("ray_instance")
+def test_every_executor_gives_the_same_decision_and_records(kind, tmp_path, local_run):
     executor = get_executor(kind, workers=2)
     lines = Lines()
     run = run_suite(suite_from_dict(SUITE), runs_root=tmp_path, executor=executor, reporter=lines)
@@ -75,11 +72,8 @@ def test_every_executor_gives_the_same_decision_and_records(kind, request, tmp_p
     assert [r.status for r in run.results] == ["ok", "ok"] and run.status == "complete"
 
 
-@pytest.mark.parametrize("kind", ["processes", "ray"])
 def test_a_worker_killed_mid_training_is_retried_from_its_checkpoint_and_its_result_lands(
-        kind, request, tmp_path, local_run):
-    if kind == "ray":
-        request.getfixturevalue("ray_instance")
+        kind, tmp_path, local_run):
     executor = CrashingExecutor(get_executor(kind, workers=2), die_mid_training, tmp_path / "killed-once",
                                 unit="mlp")
     lines = Lines()
@@ -90,10 +84,7 @@ def test_a_worker_killed_mid_training_is_retried_from_its_checkpoint_and_its_res
     assert _records(run) == _records(local_run)  # resumed from epoch 1's checkpoint, to the same weights
 
 
-@pytest.mark.parametrize("kind", ["processes", "ray"])
-def test_a_unit_whose_worker_dies_twice_is_recorded_as_a_failed_experiment(kind, request, tmp_path):
-    if kind == "ray":
-        request.getfixturevalue("ray_instance")
+def test_a_unit_whose_worker_dies_twice_is_recorded_as_a_failed_experiment(kind, tmp_path):
     executor = CrashingExecutor(get_executor(kind, workers=2), die_every_time, None, unit="mlp")
     run = run_suite(suite_from_dict(SUITE), runs_root=tmp_path, executor=executor)
     assert run.failed == ("mlp",) and run.status == "partial" and run.decision.chosen == "logreg"

@@ -77,10 +77,7 @@ def test_a_batched_study_in_process_asks_each_batch_knowing_only_the_batches_bef
     assert local_study.studies[0].best and local_study.suite_run.status == "complete"
 
 
-@pytest.mark.parametrize("kind", ["processes", "ray"])
-def test_every_executor_gives_the_same_trials_and_decision(kind, request, tmp_path, local_study):
-    if kind == "ray":
-        request.getfixturevalue("ray_instance")
+def test_every_executor_gives_the_same_trials_and_decision(kind, tmp_path, local_study):
     executor = get_executor(kind, workers=2)
     lines: list[str] = []
     result = tune_suite(suite_from_dict(SUITE), runs_root=tmp_path, executor=executor, batch=2, say=lines.append)
@@ -91,11 +88,8 @@ def test_every_executor_gives_the_same_trials_and_decision(kind, request, tmp_pa
     assert _decided(result.suite_run.decision) == _decided(local_study.suite_run.decision)
 
 
-@pytest.mark.parametrize("kind", ["processes", "ray"])
 def test_a_worker_killed_mid_trial_loses_nothing_the_trial_resumes_to_the_same_value(
-        kind, request, tmp_path, local_study):
-    if kind == "ray":
-        request.getfixturevalue("ray_instance")
+        kind, tmp_path, local_study):
     executor = CrashingExecutor(get_executor(kind, workers=2), die_mid_trial, tmp_path / "killed-once",
                                 unit="mlp-trial-1")
     lines: list[str] = []
@@ -108,10 +102,7 @@ def test_a_worker_killed_mid_trial_loses_nothing_the_trial_resumes_to_the_same_v
     assert _decided(result.suite_run.decision) == _decided(local_study.suite_run.decision)
 
 
-@pytest.mark.parametrize("kind", ["processes", "ray"])
-def test_a_trial_whose_worker_dies_twice_is_failed_with_the_reason_and_the_study_goes_on(kind, request, tmp_path):
-    if kind == "ray":
-        request.getfixturevalue("ray_instance")
+def test_a_trial_whose_worker_dies_twice_is_failed_with_the_reason_and_the_study_goes_on(kind, tmp_path):
     executor = CrashingExecutor(get_executor(kind, workers=2), die_every_time, None, unit="mlp-trial-1")
     data = copy.deepcopy(SUITE)
     data["experiments"][0]["tune"]["budget"] = {"trials": 4}
