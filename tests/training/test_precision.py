@@ -95,23 +95,31 @@ def test_auto_chooses_bf16_only_when_it_measures_clearly_faster(setting, process
     assert choice.processor == str(processor)
 
 
+QUIET = pr.Load(0.5, 2)
+
+
 class FakeSteps:
-    """Steps that take a scripted time on a fake clock, and the order they ran in."""
+    """Steps that take a scripted time on fake clocks (wall and CPU) on a machine under a set load, and the order
+    they ran in."""
 
-    def __init__(self) -> None:
-        self.now, self.order = 0.0, []
+    def __init__(self, load: pr.Load | None = QUIET) -> None:
+        self.now, self.cpu_now, self.order, self.load = 0.0, 0.0, [], load
 
-    def clock(self) -> float:
-        return self.now
+    def clocks(self) -> dict:
+        """``time_interleaved``'s clocks and load, faked."""
+        return {"clock": lambda: self.now, "cpu_clock": lambda: self.cpu_now, "load": lambda: self.load}
 
-    def step(self, name: str, *ms: float):
+    def step(self, name: str, *ms: float | tuple[float, float]):
+        """A step that takes each of ``ms`` in turn, then the last again: wall ms, or (wall ms, CPU ms)."""
         times = iter(ms)
         last = [ms[0]]
 
         def run() -> None:
             self.order.append(name)
-            last[0] = next(times, last[0])  # the scripted times, then the last one again
-            self.now += last[0] / 1000
+            last[0] = next(times, last[0])
+            wall, cpu = last[0] if isinstance(last[0], tuple) else (last[0], last[0])
+            self.now += wall / 1000
+            self.cpu_now += cpu / 1000
 
         return run
 
@@ -126,7 +134,7 @@ def test_the_steps_are_timed_interleaved_after_a_warm_up_and_the_fastest_sample_
     fake = FakeSteps()
     # warm-up 200 ms each, then fp32 60, 90 (a neighbour), 60; bf16 40, 40, 70
     a, b = fake.step("A", 200, 60, 90, 60), fake.step("B", 200, 40, 40, 70)
-    probe = pr.time_interleaved(a, b, rounds=3, warmup=1, clock=fake.clock)
+    probe = pr.time_interleaved(a, b, rounds=3, warmup=1, **fake.clocks())
     assert fake.order == ["A", "B", "A", "B", "B", "A", "A", "B"]  # warm-up, then A B, B A, A B
     assert probe.ms_fp32 == pytest.approx(60) and probe.ms_bf16 == pytest.approx(40)
     assert probe.seconds == pytest.approx(0.76)  # the warm-up counts in the cost
@@ -135,7 +143,7 @@ def test_the_steps_are_timed_interleaved_after_a_warm_up_and_the_fastest_sample_
 @pytest.mark.parametrize(("ms_fp32", "ms_bf16"), [(100, 40), (40, 100)])
 def test_a_clear_difference_ends_the_measurement_after_two_rounds(ms_fp32, ms_bf16):
     fake = FakeSteps()
-    probe = pr.time_interleaved(fake.step("A", ms_fp32), fake.step("B", ms_bf16), rounds=4, clock=fake.clock)
+    probe = pr.time_interleaved(fake.step("A", ms_fp32), fake.step("B", ms_bf16), rounds=4, **fake.clocks())
     assert fake.order == ["A", "B", "A", "B", "B", "A"]  # the warm-up, A B, B A: 2.5× (or 0.4×) is far from 1.10×
     assert (probe.ms_fp32, probe.ms_bf16) == (pytest.approx(ms_fp32), pytest.approx(ms_bf16))
 
@@ -143,9 +151,29 @@ def test_a_clear_difference_ends_the_measurement_after_two_rounds(ms_fp32, ms_bf
 def test_a_step_shorter_than_a_sample_is_timed_over_several_calls():
     fake = FakeSteps()
     probe = pr.time_interleaved(fake.step("A", 5), fake.step("B", 4), rounds=2, warmup=1, min_sample_s=0.02,
-                                clock=fake.clock)
+                                **fake.clocks())
     assert fake.order == ["A", "B"] + ["A"] * 5 + ["B"] * 5 + ["B"] * 5 + ["A"] * 5  # 20 ms / 4 ms: 5 calls
     assert probe.ms_fp32 == pytest.approx(5) and probe.ms_bf16 == pytest.approx(4)
+
+
+@pytest.mark.parametrize(("load", "clock", "used"), [(pr.Load(5.0, 2), "cpu", "fp32"), (QUIET, "wall", "bf16"),
+                                                      (None, "wall", "bf16")])
+def test_on_an_oversubscribed_machine_cpu_time_decides_not_the_scheduler(load, clock, used):
+    # Both precisions do the same work, 60 ms of CPU a step; the scheduler takes fp32's threads off their cores
+    # for 30 ms of each of its samples, so that by wall time bf16 would look 1.5× as fast.
+    fake = FakeSteps(load)
+    probe = pr.time_interleaved(fake.step("A", (90, 60)), fake.step("B", (60, 60)), rounds=3, warmup=1,
+                                **fake.clocks())
+    choice = pr.choose("auto", AMX, lambda: probe)
+    assert (probe.clock, choice.clock, choice.used) == (clock, clock, used)
+    if clock == "cpu":  # the work decides, and the record says so
+        assert (probe.ms_fp32, probe.ms_bf16) == (pytest.approx(60), pytest.approx(60))
+        assert choice.reason == ("bf16 steps 1.00× as fast as fp32's by CPU time (load 5.0 on 2 cores: wall time "
+                                 "would time the scheduler), short of the 1.10× that bf16 must reach")
+        assert choice.describe() == ("precision auto → fp32 (60 ms CPU/step vs bf16 60 ms CPU/step on Test Xeon "
+                                     "(amx_bf16, avx512_bf16))")
+    else:  # a quiet machine (or one with no load average): the wall time a run will take decides
+        assert (probe.ms_fp32, probe.ms_bf16) == (pytest.approx(90), pytest.approx(60))
 
 
 def test_decisions_are_cached_in_the_process_and_in_a_file(tmp_path):

@@ -56,6 +56,9 @@ class PrecisionChoice:
     ms_bf16: float | None = None
     probe_seconds: float = 0.0  # what measuring cost; 0 when a decision cached for the processor was reused
     reason: str = ""  # why, in words
+    # What ms_fp32 and ms_bf16 measure: wall time, or on an oversubscribed machine the process's CPU time per
+    # step (all threads together), as the probe decided by it.
+    clock: Literal["wall", "cpu"] = "wall"
 
     def describe(self) -> str:
         """One line for the terminal and the report: 'precision auto → bf16 (41.2 ms/step vs fp32 63.1 ms/step on
@@ -67,12 +70,14 @@ class PrecisionChoice:
             return f"{head} ({self.reason})" if self.reason else head
         first, second = (("bf16", self.ms_bf16), ("fp32", self.ms_fp32)) if self.used == "bf16" else (
             ("fp32", self.ms_fp32), ("bf16", self.ms_bf16))
-        return (f"{head} ({_per_step(first[1])} vs {second[0]} {_per_step(second[1])}"
+        cpu = self.clock == "cpu"
+        return (f"{head} ({_per_step(first[1], cpu)} vs {second[0]} {_per_step(second[1], cpu)}"
                 + (f" on {self.processor}" if self.processor else "") + ")")
 
 
-def _per_step(milliseconds: float) -> str:
-    return f"{ms(milliseconds)}/step"  # text.ms: three significant digits, as every time in the terminal and report
+def _per_step(milliseconds: float, cpu: bool = False) -> str:
+    # text.ms: three significant digits, as every time in the terminal and report
+    return f"{ms(milliseconds)}{' CPU' if cpu else ''}/step"
 
 
 @dataclass(frozen=True)

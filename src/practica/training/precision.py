@@ -8,6 +8,11 @@ a small dense network on either spends its step on element-wise work that autoca
 and of its optimizer, in fp32 and under bf16 autocast, interleaved; bf16 is chosen only when its fastest step
 is at least ``MARGIN`` faster than fp32's. The real run's weights, optimizer and random stream are untouched.
 
+A step is timed by the wall clock, and by the process's CPU time too: on a machine with more runnable threads
+than cores (load average above the cores this process may use: other runs, a suite's parallel workers), wall
+time measures the scheduler as much as the step, and a few samples can all be disturbed, by different amounts.
+There the CPU time decides: the work each precision's step does, which waiting for a core does not add to.
+
 The decision is cached for the process and, given a file, for the run directory, keyed by the processor,
 the thread count, the network, the batch size and the input shape: a resumed run trains in the precision it
 started in, and the next experiment of a suite with the same network does not measure again.
@@ -24,8 +29,9 @@ import os
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torch import nn
@@ -53,13 +59,44 @@ Step = Callable[[], None]
 
 
 @dataclass(frozen=True)
+class Load:
+    """How busy the machine is: the 1-minute load average (threads running or waiting to run) against the
+    cores this process may use."""
+
+    average: float
+    cores: int
+
+    @property
+    def oversubscribed(self) -> bool:
+        """More threads want to run than there are cores: a timed step waits its turn, by chance."""
+        return self.average > self.cores
+
+    def __str__(self) -> str:
+        return f"load {self.average:.1f} on {self.cores} cores"
+
+
+def machine_load() -> Load | None:
+    """The machine's ``Load`` now; None where the system keeps no load average."""
+    try:
+        average = os.getloadavg()[0]
+    except (AttributeError, OSError):  # Windows has none
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return Load(average, cores)
+
+
+@dataclass(frozen=True)
 class Probe:
     """What the measurement found: the milliseconds of a training step in each precision (its fastest
-    sample), and what measuring cost in seconds (the warm-up included)."""
+    sample), by ``clock`` (``wall`` time, or on an oversubscribed machine the process's ``cpu`` time, all
+    threads together), the machine's ``load`` as it began, and what measuring cost in seconds (the warm-up
+    included)."""
 
     ms_fp32: float
     ms_bf16: float
     seconds: float
+    clock: Literal["wall", "cpu"] = "wall"
+    load: Load | None = None
 
 
 Measure = Callable[[], Probe]
@@ -141,12 +178,14 @@ def choose(setting: str, processor: Processor, measure: Measure) -> PrecisionCho
     probe = measure()
     faster = probe.ms_fp32 / probe.ms_bf16
     bf16 = faster >= MARGIN
+    by = f" by CPU time ({probe.load}: wall time would time the scheduler)" if probe.clock == "cpu" else ""
     # Rounded down when short of the margin: 1.097× must not read '1.10×, short of 1.10×'.
-    reason = (f"bf16 steps {faster:.2f}× as fast as fp32's" if bf16 else
-              f"bf16 steps {math.floor(faster * 100) / 100:.2f}× as fast as fp32's, short of the {MARGIN:.2f}× that "
-              "bf16 must reach")
+    reason = (f"bf16 steps {faster:.2f}× as fast as fp32's{by}" if bf16 else
+              f"bf16 steps {math.floor(faster * 100) / 100:.2f}× as fast as fp32's{by}, short of the {MARGIN:.2f}× "
+              "that bf16 must reach")
     return PrecisionChoice(setting="auto", used="bf16" if bf16 else "fp32", processor=str(processor),
-                           ms_fp32=probe.ms_fp32, ms_bf16=probe.ms_bf16, probe_seconds=probe.seconds, reason=reason)
+                           ms_fp32=probe.ms_fp32, ms_bf16=probe.ms_bf16, probe_seconds=probe.seconds, reason=reason,
+                           clock=probe.clock)
 
 
 # ---------------------------------------------------------------------------------------------- measuring
@@ -154,14 +193,21 @@ def choose(setting: str, processor: Processor, measure: Measure) -> PrecisionCho
 
 def time_interleaved(step_fp32: Step, step_bf16: Step, *, rounds: int = ROUNDS, warmup: int = WARMUP_STEPS,
                      min_sample_s: float = MIN_SAMPLE_S, decisive: float = DECISIVE,
-                     clock: Clock = time.perf_counter) -> Probe:
+                     clock: Clock = time.perf_counter, cpu_clock: Clock = time.process_time,
+                     load: Callable[[], Load | None] = machine_load) -> Probe:
     """A step's time in each precision: after ``warmup`` untimed calls of each, ``rounds`` samples of each in
     the order A B B A A B …, so that a neighbour that slows the machine for a while slows both and a steady
     drift cancels; each sample times enough calls to last ``min_sample_s`` (judged from the warm-up). Each
     precision's fastest sample counts: interference only ever adds time, so the least disturbed sample is the
     nearest to what the step itself costs (``timeit``'s reasoning). It stops early once the ratio is ``decisive``
-    times beyond ``MARGIN`` either way."""
+    times beyond ``MARGIN`` either way.
+
+    Each sample is timed by ``clock`` (wall) and ``cpu_clock`` (the process's CPU time); when ``load()`` finds the
+    machine oversubscribed as measuring begins, the CPU times decide (and stop it early): there no sample may be
+    undisturbed, and waiting for a core takes wall time but no CPU time."""
     started = clock()
+    busy = load()
+    by_cpu = busy is not None and busy.oversubscribed
     warm = {False: math.inf, True: math.inf}
     for _ in range(warmup):
         for bf16 in (False, True):
@@ -170,18 +216,22 @@ def time_interleaved(step_fp32: Step, step_bf16: Step, *, rounds: int = ROUNDS, 
             warm[bf16] = min(warm[bf16], clock() - t)
     quickest = min(warm.values())
     calls = 1 if not 0 < quickest < min_sample_s else min(MAX_CALLS, math.ceil(min_sample_s / quickest))
-    times: dict[bool, list[float]] = {False: [], True: []}
+    wall: dict[bool, list[float]] = {False: [], True: []}
+    cpu: dict[bool, list[float]] = {False: [], True: []}
+    times = cpu if by_cpu else wall  # the samples that decide
     for i in range(rounds):
         for bf16 in ((False, True) if i % 2 == 0 else (True, False)):
             step = step_bf16 if bf16 else step_fp32
-            t = clock()
+            t, c = clock(), cpu_clock()
             for _ in range(calls):
                 step()
-            times[bf16].append((clock() - t) / calls)
+            wall[bf16].append((clock() - t) / calls)
+            cpu[bf16].append((cpu_clock() - c) / calls)
         ratio = min(times[False]) / max(min(times[True]), 1e-12)
         if i >= 1 and not MARGIN / decisive < ratio < MARGIN * decisive:
             break
-    return Probe(ms_fp32=1000 * min(times[False]), ms_bf16=1000 * min(times[True]), seconds=clock() - started)
+    return Probe(ms_fp32=1000 * min(times[False]), ms_bf16=1000 * min(times[True]), seconds=clock() - started,
+                 clock="cpu" if by_cpu else "wall", load=busy)
 
 
 def training_steps(model: nn.Module, loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
@@ -223,7 +273,7 @@ def measure_training(model: nn.Module, loss: Callable[[torch.Tensor, torch.Tenso
         started = clock()
         step_fp32, step_bf16 = training_steps(model, loss, make_optimizer, x, y, images=images)
         probe = time_interleaved(step_fp32, step_bf16, rounds=rounds, clock=clock)
-        return Probe(probe.ms_fp32, probe.ms_bf16, seconds=clock() - started)  # copying the model counts too
+        return replace(probe, seconds=clock() - started)  # copying the model counts too
 
 
 # ------------------------------------------------------------------------------------------------ caching
