@@ -167,7 +167,7 @@ def train_experiment(
     if history is not None and history.epochs:
         # A resumed run counts the epochs done before the kill too.
         seconds = max(seconds, sum(r.seconds for r in history.epochs))
-    scoring = _scoring_predictor(predictor, history)
+    scoring = scoring_predictor(predictor, history)
     scored = _score_subset(train)
     train_score = score(scoring, scored.x, scored.y, splits.classes)
     outputs = predict_splits(scoring, splits)
@@ -190,7 +190,7 @@ def train_experiment(
     return trained, predictor
 
 
-def _scoring_predictor(predictor: Predictor, history: History | None) -> Predictor:
+def scoring_predictor(predictor: Predictor, history: History | None) -> Predictor:
     """What scores the splits: a network that trained under bf16 (``precision: auto`` measured it faster, or
     the suite asked) is scored under bf16 too, its near ties in fp32, so its classes are fp32's (``Bf16Check``):
     a CIFAR-10 run's 25,000 scored images with six test-time views took ~100 s in fp32."""
