@@ -63,7 +63,9 @@ def test_the_same_parameters_tie_goes_to_the_better_validation_value_then_the_su
     d = decide([result("cnn", 4, p50=0.24, spread=0.05), result("cnn-augmented", 3, p50=0.25, spread=0.05)])
     assert d.chosen == "cnn-augmented"
     assert "chosen as the better on validation accuracy (98.9%) at the same 1,000 parameters" in d.summary
-    same = decide([result("first", 3, p50=0.25, spread=0.05), result("second", 3, p50=0.24, spread=0.05)])
+    # the same value on other samples: two models (the same outputs would be one model, kept once)
+    same = decide([result("first", 3, p50=0.25, spread=0.05), result("second", 3, p50=0.24, spread=0.05,
+                                                                     offset=10)])
     assert same.chosen == "first"
     assert "listed first in the suite" in ranked(same, "first").reason
 
@@ -177,8 +179,9 @@ def test_a_p95_over_the_limit_within_its_noise_passes_and_one_clearly_over_is_re
 
 
 def test_equal_best_values_are_said_as_a_tie_for_the_best():
-    d = decide([result("forest", 0, p50=5.0), result("logistic", 0, p50=0.27), result("dense", 0, p50=0.067),
-                result("tree", 1, p50=0.15)])
+    # perfect, so the same outputs: the parameters tell the models apart
+    d = decide([result("forest", 0, p50=5.0, params=9_000), result("logistic", 0, p50=0.27, params=27),
+                result("dense", 0, p50=0.067, params=650), result("tree", 1, p50=0.15)])
     assert d.chosen == "dense"
     reason = ranked(d, "dense").reason
     assert reason.startswith("ties for the best validation accuracy 100.0% (98.6–100.0) with forest and logistic, "

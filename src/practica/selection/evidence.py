@@ -3,6 +3,9 @@ McNemar's test for classifiers) and the cost (the median latency's interval, or 
 
 A difference inside the noise is a tie. Without the validation outputs or labels (results read back
 from an older run) the metric has no interval and compares by its value alone, as it always did.
+
+Two experiments can be the same model (a declared experiment and its tuned twin whose best trial was the
+declared one): ``same_model`` tells them apart from the rest by their outputs, not their names.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
     from practica.results import Ok
 
 SIZE_TIE = 0.01  # sizes within 1% of each other are the same size
+SAME_OUTPUTS = 1e-6  # validation outputs this close on every sample are the same model's
 
 
 @dataclass(frozen=True, eq=False)
@@ -126,6 +130,43 @@ class CostView:
         if self.prefer == "size":
             return f"{size_text(a.evaluation.cost.size_bytes)} vs {size_text(b.evaluation.cost.size_bytes)}"
         return f"p50 {ms(self.value(a))} vs {ms(self.value(b))} ms"
+
+
+def same_model(a: Ok, b: Ok) -> bool:
+    """``a`` and ``b`` are the same model: the same parameter count and size, and the same output on every
+    validation sample (to ``SAME_OUTPUTS``). Their two timings then differ by the machine's noise alone (they
+    were measured at different moments), so neither is cheaper. Without recorded outputs no two models are
+    known to be the same."""
+    if a.predictions is None or b.predictions is None:
+        return False
+    ca, cb = a.evaluation.cost, b.evaluation.cost
+    va, vb = a.predictions.val, b.predictions.val
+    return (ca.params == cb.params and ca.size_bytes == cb.size_bytes and va.shape == vb.shape
+            and bool(np.allclose(va, vb, rtol=0.0, atol=SAME_OUTPUTS)))
+
+
+def twins(results: Sequence[Ok]) -> dict[str, Ok]:
+    """Each of ``results`` (in suite order) that is the same model as one before it, to the first of them:
+    the one kept."""
+    kept: list[Ok] = []
+    out: dict[str, Ok] = {}
+    for r in results:
+        first = next((k for k in kept if same_model(k, r)), None)
+        if first is None:
+            kept.append(r)
+        else:
+            out[r.name] = first
+    return out
+
+
+def same_model_text(a: Ok, b: Ok) -> str:
+    """The evidence that ``a`` and ``b`` are the same model: "identical validation predictions, same 650
+    parameters and size"."""
+    pa, pb = a.predictions, b.predictions
+    exact = pa is not None and pb is not None and np.array_equal(pa.val, pb.val)
+    within = f"{SAME_OUTPUTS:.0e}".replace("e-0", "e-")  # 1e-6
+    outputs = "identical validation predictions" if exact else f"validation predictions equal to {within}"
+    return f"{outputs}, same {a.evaluation.cost.params:,} parameters and size"
 
 
 def ms(v: float) -> str:

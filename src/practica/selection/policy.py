@@ -10,9 +10,15 @@ Among the rest:
    was tried: on digits' 270 validation images it let a model 1.9 points worse win on speed.)
 2. **Cheaper beyond noise.** Among the candidates, those not costlier than the cheapest beyond noise are
    tied on cost (``prefer`` latency: the median latencies' intervals overlap, or differ by less than
-   ``latency_margin``; size: within 1%).
+   ``latency_margin``; size: within 1%). Two experiments that are the **same model** (the same output on
+   every validation sample, to 1e-6, and the same parameter count and size: a declared experiment and its
+   tuned twin whose best trial was the declared one) are tied on cost whatever their measured latencies,
+   which are one model timed twice, at different moments, so they differ by the machine's noise alone.
+   The tie-breaks below then keep the earlier in the suite, and it stands for both in every comparison:
+   a later copy of a model changes no decision.
 3. **Tie-breaks**, in order: fewer parameters (the simpler model), the better validation value, the
-   earlier in the suite. The reason says when it was a tie, and which break decided.
+   earlier in the suite. The reason says when it was a tie, and which break decided; a copy's reason
+   says it is the same model as the one kept, and on what evidence.
 
 Every other experiment gets its reason, with its interval and the paired difference (McNemar's exact
 test for two classifiers). The test split is never read here.
@@ -29,7 +35,7 @@ from practica.config.schema import SelectionSpec
 from practica.evaluation.intervals import Bootstrap, difference_text
 from practica.results import Failed
 from practica.selection.audit import slice_floor_violation
-from practica.selection.evidence import CostView, Quality, ms, size_text
+from practica.selection.evidence import CostView, Quality, ms, same_model_text, size_text, twins
 from practica.selection.records import Decision, Ranked
 from practica.tasks import Metric, Task, get_task, owner
 
@@ -88,21 +94,34 @@ def select(results: Sequence[ExperimentResult], policy: SelectionSpec, val_y: np
 
     quality = Quality.measure(eligible, metric, task, val_y, bootstrap or Bootstrap())
     cost = CostView(policy.prefer, policy.latency_margin)
+    # A later copy of a model (same validation outputs, parameters and size) ties with the first on cost
+    # whatever their timings, and loses the tie-breaks to it (same parameters, same value, later): the
+    # first stands for both, so a copy timed faster on a loaded machine cannot flip the choice.
+    copy_of = twins(eligible)  # eligible is in suite order here
     order = {r.name: i for i, r in enumerate(eligible)}
     eligible.sort(key=lambda r: (-quality.score(r.name), order[r.name]))  # best first
-    best = eligible[0]
-    candidates = [r for r in eligible if not quality.beyond_tolerance(r.name, best.name, policy.tolerance)]
+    distinct = [r for r in eligible if r.name not in copy_of]
+    best = distinct[0]
+    candidates = [r for r in distinct if not quality.beyond_tolerance(r.name, best.name, policy.tolerance)]
     cheapest = min(candidates, key=lambda r: (cost.value(r), order[r.name]))
     tied = sorted((r for r in candidates if not cost.cheaper(cheapest, r)),
                   key=lambda r: (r.evaluation.cost.params, -quality.gain(r.name, best.name), order[r.name]))
     chosen = tied[0]
 
-    reason = _chosen_reason(chosen, eligible, candidates, tied, quality, cost, policy)
+    reason = _chosen_reason(chosen, distinct, candidates, tied, quality, cost, policy)
+    if copies := [r for r in eligible if copy_of.get(r.name) is chosen]:
+        reason += (f"; {_names(copies)} {'is' if len(copies) == 1 else 'are'} the same model "
+                   f"({same_model_text(copies[0], chosen)}): tied on cost whatever the measured {cost.kind}, "
+                   "and the earlier in the suite is kept")
     ranked = [Ranked(chosen.name, _value(chosen, metric), "chosen", reason, quality.interval(chosen.name))]
     for r in eligible:
         if r is chosen:
             continue
-        if r not in candidates:
+        if (kept := copy_of.get(r.name)) is not None:
+            why = (f"same model as {kept.name} ({same_model_text(r, kept)}): tied on cost whatever the measured "
+                   f"{cost.kind} ({cost.pair(r, kept)}); the earlier in the suite is kept"
+                   + ("" if kept is chosen else f", and {kept.name} is not chosen"))
+        elif r not in candidates:
             why = _worse(r, best, quality, policy)
         elif r in tied:
             why = f"{_tie(r, chosen, quality, cost)}; {chosen.name} {_tie_break(chosen, r, quality, 'is')}"
@@ -111,7 +130,7 @@ def select(results: Sequence[ExperimentResult], policy: SelectionSpec, val_y: np
                    f"cheaper beyond noise ({cost.text(r)} against {cost.text(chosen)})")
         ranked.append(Ranked(r.name, _value(r, metric), "not chosen", why, quality.interval(r.name),
                              quality.difference(r.name, chosen.name), quality.p_value(r.name, chosen.name),
-                             tie=r in tied))
+                             tie=r in tied or kept is chosen))
     ranked.extend(out)
     return Decision(chosen.name, metric.name, _summary(chosen, reason, eligible, results, policy, task),
                     tuple(ranked))
