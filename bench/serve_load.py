@@ -15,9 +15,16 @@ bench/loadgen.py) sending single-image requests: real CIFAR-10 test images as ba
 same request bodies for every server. Prints requests/s, p50/p99 latency and errors per cell,
 then the ratios against their targets; ``--json`` writes everything.
 
+Before the servers start, the parts of a prediction are timed alone on the same bundle and bodies
+(bench/serve_parts.py: the image's decoding, the model call at batch sizes 1 to 64); with the no-op
+route's CPU per request, the batch sizes practica's workers reached (their /metrics) and the
+generator's own CPU per request, they set the ceiling at 32 clients, cores / (no-op + decode +
+model + generator) requests/s, and practica's rate is printed as a share of it (target ≥ 0.8).
+
+    .venv/bin/python bench/serve_bundles.py --out /tmp/bundles    # the two default bundles, ~3 min
     .venv/bin/python bench/serve_load.py [--bundles small-cnn=PATH resnet20=PATH]
         [--concurrency 1 8 32] [--seconds 10] [--warmup 3] [--json out.json]
-        [--monitor] [--images-from cifar10|digits]
+        [--monitor] [--images-from cifar10|digits] [--parts-repeats 5]
 
 The prediction log's cost on the digits model (8×8 images; sklearn's digits as request bodies):
 
@@ -45,6 +52,7 @@ from pathlib import Path
 
 import loadgen
 import serve_parts
+from serve_bundles import practica_cmd
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -146,7 +154,10 @@ def parse_bundles(items: list[str]) -> dict[str, Path]:
         runs = sorted((ROOT / "runs" / "cifar10").glob("*/"))
         run = str(runs[-1].relative_to(ROOT)) if runs else "runs/cifar10/RUN_ID"
         lines = [f"no bundle at {p} (no manifest.json there)" for _, p in missing]
-        lines.append("Make it from a finished CIFAR-10 run (the first export decodes the images into a cache, ~1 min):")
+        lines.append("Make the small CNN and ResNet-20 bundles from the CIFAR-10 images, briefly trained (~3 min; "
+                     "serving speed does not depend on the weights' quality):")
+        lines.append(f"  cd {ROOT} && .venv/bin/python bench/serve_bundles.py --out /tmp/bundles")
+        lines.append("or export them from a finished CIFAR-10 case-study run:")
         lines += [f"  cd {ROOT} && .venv/bin/practica export {run} --experiment {n} --out {p}" for n, p in missing]
         sys.exit("\n".join(lines))
     return out
@@ -161,11 +172,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]
-
-
-def practica_cmd() -> list[str]:
-    exe = Path(sys.executable).parent / "practica"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "practica.cli"]
 
 
 @dataclass
