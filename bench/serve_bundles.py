@@ -14,6 +14,7 @@ case study's own models, export them from a full run instead (bench/README.md).
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -29,6 +30,14 @@ MODELS = ("small-cnn", "resnet20")
 def practica_cmd() -> list[str]:
     exe = Path(sys.executable).parent / "practica"
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "practica.cli"]
+
+
+def checkout_env() -> dict[str, str]:
+    """The environment for practica's subprocesses: this checkout's src/ first, so that the servers, the
+    bundles and the parts timed in the bench process all run the same code (an editable install of
+    another checkout would otherwise win)."""
+    paths = [str(ROOT / "src"), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
 
 
 def quick_suite(data: Path, samples: int, epochs: int) -> dict:
@@ -56,13 +65,14 @@ def build(out: Path, data: Path, samples: int, epochs: int) -> dict[str, Path]:
         suite = Path(tmp) / "suite.yaml"
         suite.write_text(yaml.safe_dump(quick_suite(data, samples, epochs), sort_keys=False))
         runs = Path(tmp) / "runs"
-        subprocess.run([*practica_cmd(), "run", str(suite), "--runs-dir", str(runs), "--quiet"], cwd=ROOT, check=True)
+        subprocess.run([*practica_cmd(), "run", str(suite), "--runs-dir", str(runs), "--quiet"], cwd=ROOT, check=True,
+                       env=checkout_env())
         run_dir = max((runs / "serve-load-bundles").iterdir())
         bundles = {}
         for name in MODELS:
             bundles[name] = out / name
             subprocess.run([*practica_cmd(), "export", str(run_dir), "--experiment", name, "--out", str(out / name),
-                            "--overwrite"], cwd=ROOT, check=True)
+                            "--overwrite"], cwd=ROOT, check=True, env=checkout_env())
     return bundles
 
 

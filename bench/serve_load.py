@@ -49,10 +49,11 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import loadgen
 import serve_parts
-from serve_bundles import practica_cmd
+from serve_bundles import checkout_env, practica_cmd
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -188,7 +189,7 @@ class Server:
         with os.fdopen(fd, "wb") as f:
             # A session of its own: stopping it reaches every worker it forks, and nothing else.
             self.proc = subprocess.Popen(self.cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
+                                         stdin=subprocess.DEVNULL, start_new_session=True, env=checkout_env())
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -207,6 +208,8 @@ class Server:
         )
 
     def tail(self, n: int = 30) -> str:
+        if self.log is None:
+            return ""
         try:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
         except OSError:
@@ -273,9 +276,11 @@ def percentile(sorted_ns: list[int], q: float) -> float:
 def measure(server: Server, label: str, route: str, bodies: list[bytes], concurrency: int, args) -> dict:
     requests = loadgen.build_requests(HOST, server.port, route, bodies)
     marks: dict[str, tuple] = {}
+    assert server.proc is not None, "measure a started server"
+    pid = server.proc.pid
 
     def on_record(start: bool) -> None:
-        marks["start" if start else "stop"] = (session_cpu_s(server.proc.pid), *machine_cpu())
+        marks["start" if start else "stop"] = (session_cpu_s(pid), *machine_cpu())
 
     loop = loadgen.new_event_loop()
     try:
@@ -492,9 +497,10 @@ def pooled(cells: list[dict]) -> dict[tuple[str, int], dict]:
 
 
 def pooled_batches(readings: list[dict | None]) -> dict | None:
-    if not readings or any(r is None for r in readings):
+    known = [r for r in readings if r is not None]
+    if not known or len(known) < len(readings):
         return None
-    return serve_parts.batch_summary(*(sum(r[k] for r in readings) for k in ("calls", "inputs", "model_seconds")))
+    return serve_parts.batch_summary(*(sum(r[k] for r in known) for k in ("calls", "inputs", "model_seconds")))
 
 
 def ceiling(by: dict[tuple[str, int], dict], parts: dict) -> dict | None:
@@ -540,7 +546,7 @@ def ratios(name: str, cells: list[dict], by: dict[tuple[str, int], dict], concur
     out = []
     for conc in concurrency:
         p, noop = by.get(("practica", conc)), by.get(("no-op", conc))
-        row = {"concurrency": conc, "judged": conc == JUDGED_AT}
+        row: dict[str, Any] = {"concurrency": conc, "judged": conc == JUDGED_AT}
         for naive_kind in NAIVE_KINDS:
             naive = by.get((naive_kind, conc))
             if p and naive and naive["rate"]:
@@ -690,7 +696,7 @@ def main() -> None:
     bundles = parse_bundles(args.bundles)
     if "practica" in args.servers:
         probe = subprocess.run(practica_cmd() + ["serve", "--help"], capture_output=True, text=True, cwd=ROOT,
-                               check=False)
+                               check=False, env=checkout_env())
         if probe.returncode != 0:
             sys.exit(f"`practica serve` is not available here:\n{(probe.stdout + probe.stderr)[-800:]}\n"
                      "Run with --servers naive to measure the naive server alone.")
