@@ -235,9 +235,9 @@ class Server:
 CLK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def session_cpu_s(sid: int) -> float:
-    """user+system CPU seconds of every live process in session ``sid`` (the server and its workers)."""
-    total = 0
+def session_cpu_s(sid: int) -> dict[int, float]:
+    """user+system CPU seconds of every live process in session ``sid`` (the server and its workers), by pid."""
+    out = {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -248,8 +248,8 @@ def session_cpu_s(sid: int) -> float:
         fields = stat[stat.rfind(b")") + 2:].split()
         # fields[0] is field 3 (state): session is field 6, utime 14, stime 15
         if int(fields[3]) == sid:
-            total += int(fields[11]) + int(fields[12])
-    return total / CLK
+            out[int(d)] = (int(fields[11]) + int(fields[12])) / CLK
+    return out
 
 
 def machine_cpu() -> tuple[float, float]:
@@ -291,7 +291,8 @@ def measure(server: Server, label: str, route: str, bodies: list[bytes], concurr
     lat = sorted(stats.latencies_ns)
     n = len(lat)
     wall = stats.recorded_s
-    srv_cpu = marks["stop"][0] - marks["start"][0]
+    by_pid = {pid: cpu - marks["start"][0].get(pid, 0.0) for pid, cpu in marks["stop"][0].items()}
+    srv_cpu = sum(by_pid.values())
     busy = marks["stop"][1] - marks["start"][1]
     steal = marks["stop"][2] - marks["start"][2]
     cores = usable_cores()
@@ -309,13 +310,18 @@ def measure(server: Server, label: str, route: str, bodies: list[bytes], concurr
         "gen_cpu_pct_of_machine": 100 * stats.gen_cpu_s / (wall * cores) if wall else None,
         "server_cpu_us_per_req": srv_cpu / n * 1e6 if n else None,
         "server_cpu_pct_of_machine": 100 * srv_cpu / (wall * cores) if wall else None,
+        # cores each of the server's processes kept busy, busiest first: workers sharing the connections
+        # unevenly show here (one near 1, the other well below)
+        "server_cores_by_process": sorted((round(c / wall, 2) for c in by_pid.values() if c / wall >= 0.01),
+                                          reverse=True) if wall else [],
         "other_cpu_pct_of_machine": 100 * max(0.0, busy - srv_cpu - stats.gen_cpu_s) / (wall * cores) if wall else None,
         "steal_pct": 100 * steal / (wall * cores) if wall else None,
     }
     print(f"  {label:<9} c={concurrency:<3} {cell['rate']:8.0f} req/s  p50 {cell['p50_ms']:7.2f} ms  "
           f"p99 {cell['p99_ms']:7.2f} ms  errors {cell['errors']}"
           + (f" (+{stats.outside_errors} outside window)" if stats.outside_errors else "")
-          + f"  | CPU µs/req: gen {_f(cell['gen_cpu_us_per_req'])}, server {_f(cell['server_cpu_us_per_req'])}; "
+          + f"  | CPU µs/req: gen {_f(cell['gen_cpu_us_per_req'])}, server {_f(cell['server_cpu_us_per_req'])} "
+          f"(cores by process {'/'.join(map(str, cell['server_cores_by_process']))}); "
           f"other load {_f(cell['other_cpu_pct_of_machine'])}%, steal {_f(cell['steal_pct'])}%",
           file=sys.stderr, flush=True)
     if stats.first_error:
