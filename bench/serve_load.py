@@ -285,7 +285,8 @@ def measure(server: Server, label: str, route: str, bodies: list[bytes], concurr
     loop = loadgen.new_event_loop()
     try:
         stats = loop.run_until_complete(loadgen.measure_cell(
-            HOST, server.port, requests, concurrency, args.warmup, args.seconds, args.timeout, on_record))
+            HOST, server.port, requests, concurrency, args.warmup, args.seconds, args.timeout, on_record,
+            getattr(args, "ramp", 0.0)))  # text_serve.py's options have no --ramp
     finally:
         loop.close()
     lat = sorted(stats.latencies_ns)
@@ -595,7 +596,8 @@ def print_report(result: dict) -> None:
     print(f"Python {m['python']}, onnxruntime {m['onnxruntime']}, torch {m['torch']}, fastapi {m['fastapi']}, "
           f"uvicorn {m['uvicorn']}; generator on {m['loop']}")
     source = "CIFAR-10 test" if s["images_from"] == "cifar10" else "scikit-learn 8×8 digit"
-    print(f"{s['seconds']:g} s per cell after {s['warmup']:g} s warm-up; {s['images']} different {source} "
+    print(f"{s['seconds']:g} s per cell after {s['warmup']:g} s warm-up (clients connecting over its first "
+          f"{s['ramp']:g} s); {s['images']} different {source} "
           f"images (base64 PNG, ~{s['mean_body_bytes']:.0f} B bodies), one per request; practica serve --workers "
           f"{s['workers']}; naive: 1 process with {s['threads']} torch threads; naive-w: {s['workers']} processes "
           f"with 1 torch thread each; naive handler {s['naive_handler']}; access log "
@@ -671,6 +673,9 @@ def main() -> None:
     ap.add_argument("--concurrency", nargs="+", type=int, default=[1, 8, 32], help="clients (default: 1 8 32)")
     ap.add_argument("--seconds", type=float, default=10.0, help="recorded seconds per cell (default: 10)")
     ap.add_argument("--warmup", type=float, default=3.0, help="warm-up seconds before each cell (default: 3)")
+    ap.add_argument("--ramp", type=float, default=0.5,
+                    help="the clients connect one after another over this many seconds at the start of the warm-up "
+                         "(default: 0.5; 0: all at once, which a multi-worker server may take all on one worker)")
     ap.add_argument("--images", type=int, default=256, help="different test images, rotated (default: 256)")
     ap.add_argument("--servers", nargs="+", choices=("practica", "naive"), default=["practica", "naive"],
                     help="which servers (practica includes its no-op route)")
@@ -699,6 +704,9 @@ def main() -> None:
     args = ap.parse_args()
     if min(args.concurrency) < 1 or args.seconds <= 0 or args.warmup < 0 or args.images < 1 or args.parts_repeats < 1:
         ap.error("concurrency must be ≥ 1, seconds > 0, warm-up ≥ 0, images ≥ 1, parts repeats ≥ 1")
+    if args.ramp < 0 or (args.ramp > 0 and args.ramp >= args.warmup):
+        ap.error(f"--ramp must be at least 0 and shorter than the warm-up ({args.warmup:g} s): the clients must all be "
+                 "connected before recording starts")
     bundles = parse_bundles(args.bundles)
     if "practica" in args.servers:
         probe = subprocess.run(practica_cmd() + ["serve", "--help"], capture_output=True, text=True, cwd=ROOT,
@@ -711,7 +719,7 @@ def main() -> None:
     bodies = digits_bodies(args.images) if args.images_from == "digits" else load_bodies(args.images)
     result = {
         "machine": machine_info(),
-        "settings": {"seconds": args.seconds, "warmup": args.warmup, "concurrency": args.concurrency,
+        "settings": {"seconds": args.seconds, "warmup": args.warmup, "ramp": args.ramp, "concurrency": args.concurrency,
                      "images": len(bodies), "images_from": args.images_from,
                      "mean_body_bytes": sum(map(len, bodies)) / len(bodies),
                      "threads": args.threads, "workers": args.workers, "naive_handler": naive_handler,
