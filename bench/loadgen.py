@@ -200,8 +200,10 @@ def _chunked_end(buf: bytes, pos: int) -> int:
             return pos
 
 
-async def _client(run: _Run, index: int, stride: int) -> None:
-    """Keep one connection open (re-opening it after errors) until the run stops."""
+async def _client(run: _Run, index: int, stride: int, delay_s: float = 0.0) -> None:
+    """Keep one connection open (re-opening it after errors) until the run stops; open it ``delay_s`` late."""
+    if delay_s:
+        await asyncio.sleep(delay_s)
     start = index * stride
     while run.running:
         try:
@@ -219,16 +221,18 @@ async def _client(run: _Run, index: int, stride: int) -> None:
 
 
 async def measure_cell(host: str, port: int, requests: list[bytes], concurrency: int, warmup_s: float,
-                       seconds: float, timeout_s: float = 30.0, on_record=None) -> CellStats:
+                       seconds: float, timeout_s: float = 30.0, on_record=None, ramp_s: float = 0.0) -> CellStats:
     """Warm up ``warmup_s``, record ``seconds``, then let in-flight requests finish and close.
 
     ``on_record(start: bool)`` is called right when recording starts and stops (for the caller's
-    own CPU accounting of other processes).
+    own CPU accounting of other processes). The clients open their connections one after another over
+    the first ``ramp_s`` of the warm-up, as independent clients would, rather than all in one instant
+    (keep it below ``warmup_s``).
     """
     loop = asyncio.get_running_loop()
     run = _Run(loop, host, port, requests, timeout_s)
     stride = max(1, len(requests) // max(1, concurrency))
-    tasks = [loop.create_task(_client(run, i, stride)) for i in range(concurrency)]
+    tasks = [loop.create_task(_client(run, i, stride, ramp_s * i / concurrency)) for i in range(concurrency)]
 
     async def watchdog() -> None:
         while run.running:

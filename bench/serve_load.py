@@ -15,9 +15,16 @@ bench/loadgen.py) sending single-image requests: real CIFAR-10 test images as ba
 same request bodies for every server. Prints requests/s, p50/p99 latency and errors per cell,
 then the ratios against their targets; ``--json`` writes everything.
 
+Before the servers start, the parts of a prediction are timed alone on the same bundle and bodies
+(bench/serve_parts.py: the image's decoding, the model call at batch sizes 1 to 64); with the no-op
+route's CPU per request, the batch sizes practica's workers reached (their /metrics) and the
+generator's own CPU per request, they set the ceiling at 32 clients, cores / (no-op + decode +
+model + generator) requests/s, and practica's rate is printed as a share of it (target ≥ 0.8).
+
+    .venv/bin/python bench/serve_bundles.py --out /tmp/bundles    # the two default bundles, ~3 min
     .venv/bin/python bench/serve_load.py [--bundles small-cnn=PATH resnet20=PATH]
         [--concurrency 1 8 32] [--seconds 10] [--warmup 3] [--json out.json]
-        [--monitor] [--images-from cifar10|digits]
+        [--monitor] [--images-from cifar10|digits] [--parts-repeats 5]
 
 The prediction log's cost on the digits model (8×8 images; sklearn's digits as request bodies):
 
@@ -42,8 +49,11 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import loadgen
+import serve_parts
+from serve_bundles import checkout_env, practica_cmd
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -56,6 +66,7 @@ TARGET_VS_NAIVE = {"small-cnn": 3.0, "resnet20": 4.0}
 TARGET_VS_NOOP_RATE = 0.75  # practica's rate ≥ 75% of its own no-op route's
 TARGET_P99_VS_NOOP = 2.0  # practica's p99 ≤ 2× the no-op route's p99
 TARGET_LOG_VS_PLAIN = 0.9  # recording every prediction costs at most 10% of practica's rate
+TARGET_VS_CEILING = 0.8  # practica's rate ≥ 80% of what its measured parts allow on these cores (serve_parts.py)
 JUDGED_AT = 32
 NAIVE_KINDS = ("naive", "naive-w")
 LOGGED = "+log"
@@ -65,6 +76,10 @@ SERVER_ORDER = ("practica", LOGGED, "no-op", *NAIVE_KINDS)
 # --------------------------------------------------------------------------------------------
 # Machine, inputs
 # --------------------------------------------------------------------------------------------
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def machine_info() -> dict:
     cpu = "unknown"
     try:
@@ -83,7 +98,7 @@ def machine_info() -> dict:
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
-        "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cores_usable": usable_cores(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "loop": loadgen.loop_name(),
@@ -140,7 +155,10 @@ def parse_bundles(items: list[str]) -> dict[str, Path]:
         runs = sorted((ROOT / "runs" / "cifar10").glob("*/"))
         run = str(runs[-1].relative_to(ROOT)) if runs else "runs/cifar10/RUN_ID"
         lines = [f"no bundle at {p} (no manifest.json there)" for _, p in missing]
-        lines.append("Make it from a finished CIFAR-10 run (the first export decodes the images into a cache, ~1 min):")
+        lines.append("Make the small CNN and ResNet-20 bundles from the CIFAR-10 images, briefly trained (~3 min; "
+                     "serving speed does not depend on the weights' quality):")
+        lines.append(f"  cd {ROOT} && .venv/bin/python bench/serve_bundles.py --out /tmp/bundles")
+        lines.append("or export them from a finished CIFAR-10 case-study run:")
         lines += [f"  cd {ROOT} && .venv/bin/practica export {run} --experiment {n} --out {p}" for n, p in missing]
         sys.exit("\n".join(lines))
     return out
@@ -157,11 +175,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def practica_cmd() -> list[str]:
-    exe = Path(sys.executable).parent / "practica"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "practica.cli"]
-
-
 @dataclass
 class Server:
     name: str
@@ -176,7 +189,7 @@ class Server:
         with os.fdopen(fd, "wb") as f:
             # A session of its own: stopping it reaches every worker it forks, and nothing else.
             self.proc = subprocess.Popen(self.cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
+                                         stdin=subprocess.DEVNULL, start_new_session=True, env=checkout_env())
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -195,6 +208,8 @@ class Server:
         )
 
     def tail(self, n: int = 30) -> str:
+        if self.log is None:
+            return ""
         try:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
         except OSError:
@@ -220,9 +235,9 @@ class Server:
 CLK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def session_cpu_s(sid: int) -> float:
-    """user+system CPU seconds of every live process in session ``sid`` (the server and its workers)."""
-    total = 0
+def session_cpu_s(sid: int) -> dict[int, float]:
+    """user+system CPU seconds of every live process in session ``sid`` (the server and its workers), by pid."""
+    out = {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
@@ -233,8 +248,8 @@ def session_cpu_s(sid: int) -> float:
         fields = stat[stat.rfind(b")") + 2:].split()
         # fields[0] is field 3 (state): session is field 6, utime 14, stime 15
         if int(fields[3]) == sid:
-            total += int(fields[11]) + int(fields[12])
-    return total / CLK
+            out[int(d)] = (int(fields[11]) + int(fields[12])) / CLK
+    return out
 
 
 def machine_cpu() -> tuple[float, float]:
@@ -261,23 +276,27 @@ def percentile(sorted_ns: list[int], q: float) -> float:
 def measure(server: Server, label: str, route: str, bodies: list[bytes], concurrency: int, args) -> dict:
     requests = loadgen.build_requests(HOST, server.port, route, bodies)
     marks: dict[str, tuple] = {}
+    assert server.proc is not None, "measure a started server"
+    pid = server.proc.pid
 
     def on_record(start: bool) -> None:
-        marks["start" if start else "stop"] = (session_cpu_s(server.proc.pid), *machine_cpu())
+        marks["start" if start else "stop"] = (session_cpu_s(pid), *machine_cpu())
 
     loop = loadgen.new_event_loop()
     try:
         stats = loop.run_until_complete(loadgen.measure_cell(
-            HOST, server.port, requests, concurrency, args.warmup, args.seconds, args.timeout, on_record))
+            HOST, server.port, requests, concurrency, args.warmup, args.seconds, args.timeout, on_record,
+            getattr(args, "ramp", 0.0)))  # text_serve.py's options have no --ramp
     finally:
         loop.close()
     lat = sorted(stats.latencies_ns)
     n = len(lat)
     wall = stats.recorded_s
-    srv_cpu = marks["stop"][0] - marks["start"][0]
+    by_pid = {pid: cpu - marks["start"][0].get(pid, 0.0) for pid, cpu in marks["stop"][0].items()}
+    srv_cpu = sum(by_pid.values())
     busy = marks["stop"][1] - marks["start"][1]
     steal = marks["stop"][2] - marks["start"][2]
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = usable_cores()
     cell = {
         "server": label, "route": route, "concurrency": concurrency, "port": server.port,
         "requests": n, "seconds": round(wall, 3), "rate": n / wall if wall else 0.0,
@@ -292,13 +311,18 @@ def measure(server: Server, label: str, route: str, bodies: list[bytes], concurr
         "gen_cpu_pct_of_machine": 100 * stats.gen_cpu_s / (wall * cores) if wall else None,
         "server_cpu_us_per_req": srv_cpu / n * 1e6 if n else None,
         "server_cpu_pct_of_machine": 100 * srv_cpu / (wall * cores) if wall else None,
+        # cores each of the server's processes kept busy, busiest first: workers sharing the connections
+        # unevenly show here (one near 1, the other well below)
+        "server_cores_by_process": sorted((round(c / wall, 2) for c in by_pid.values() if c / wall >= 0.01),
+                                          reverse=True) if wall else [],
         "other_cpu_pct_of_machine": 100 * max(0.0, busy - srv_cpu - stats.gen_cpu_s) / (wall * cores) if wall else None,
         "steal_pct": 100 * steal / (wall * cores) if wall else None,
     }
     print(f"  {label:<9} c={concurrency:<3} {cell['rate']:8.0f} req/s  p50 {cell['p50_ms']:7.2f} ms  "
           f"p99 {cell['p99_ms']:7.2f} ms  errors {cell['errors']}"
           + (f" (+{stats.outside_errors} outside window)" if stats.outside_errors else "")
-          + f"  | CPU µs/req: gen {_f(cell['gen_cpu_us_per_req'])}, server {_f(cell['server_cpu_us_per_req'])}; "
+          + f"  | CPU µs/req: gen {_f(cell['gen_cpu_us_per_req'])}, server {_f(cell['server_cpu_us_per_req'])} "
+          f"(cores by process {'/'.join(map(str, cell['server_cores_by_process']))}); "
           f"other load {_f(cell['other_cpu_pct_of_machine'])}%, steal {_f(cell['steal_pct'])}%",
           file=sys.stderr, flush=True)
     if stats.first_error:
@@ -342,8 +366,42 @@ def sample_answers(server: Server, route: str, bodies: list[bytes], n: int = 20)
     return {"example": answers[0][1].decode(errors="replace")[:400], "top1": [top1(b) for _, b in answers]}
 
 
+def worker_batches(server: Server, workers: int, tries: int = 40) -> set[tuple[float, float, float]]:
+    """Each worker's model-call counters so far (``serve_parts.batch_counters``): a GET /metrics is answered
+    by whichever worker accepts its connection, so ask on fresh connections until every worker has answered."""
+    seen: set[tuple[float, float, float]] = set()
+    for _ in range(tries):
+        status, body = asyncio.run(loadgen.http_get(HOST, server.port, "/metrics", timeout_s=10.0))
+        if status == 200:
+            seen.add(serve_parts.batch_counters(body))
+        if len(seen) >= workers:
+            break
+    return seen
+
+
+def measure_predictions(server: Server, label: str, bodies: list[bytes], concurrency: int, args) -> dict:
+    """A /v1/predict cell of practica's server, with the batch sizes its workers reached meanwhile (warm-up
+    included): their /metrics read before and after."""
+    before = worker_batches(server, args.workers)
+    cell = measure(server, label, "/v1/predict", bodies, concurrency, args)
+    cell["batches"] = serve_parts.batch_delta(before, worker_batches(server, args.workers), args.workers)
+    b = cell["batches"]
+    said = (f"mean {b['mean_batch']:.1f} inputs per model call" if b and b["mean_batch"]
+            else "not read from every worker")
+    print(f"    batches: {said}", file=sys.stderr, flush=True)
+    return cell
+
+
 def run_model(name: str, bundle: Path, bodies: list[bytes], args) -> dict:
     print(f"\n== {name}: {bundle}", file=sys.stderr, flush=True)
+    parts = None
+    if "practica" in args.servers:  # timed before any server starts, in as many processes as it has workers
+        parts = serve_parts.measure(bundle, bodies, args.workers, args.parts_repeats)
+        print(f"  parts, CPU µs per image ({parts['processes']} processes at once, ONNX Runtime on "
+              f"{parts['threads']} thread(s) each): decode {parts['decode_us_per_image']:.0f}; model call (ORT"
+              f"{' + OOD score' if parts['ood'] else ''}) per image at batch "
+              + ", ".join(f"{b}: {us / b:.0f}" for b, us in parts["model_us_per_call"].items()),
+              file=sys.stderr, flush=True)
     threads = args.threads
     cells: list[dict] = []
     notes: dict = {}
@@ -392,7 +450,7 @@ def run_model(name: str, bundle: Path, bodies: list[bytes], args) -> dict:
                     # alike
                     for i in range(args.repeats if len(pair) > 1 else 1):
                         for s in (pair if i % 2 == 0 else pair[::-1]):  # ABBA: neither always goes first
-                            cells.append(measure(s, s.name, "/v1/predict", bodies, c, args))
+                            cells.append(measure_predictions(s, s.name, bodies, c, args))
                 else:
                     cells.append(measure(server, kind, "/v1/predict", bodies, c, args))
             if len(pair) > 1:
@@ -410,8 +468,10 @@ def run_model(name: str, bundle: Path, bodies: list[bytes], args) -> dict:
     if "practica" in notes and "naive" in notes:
         a, b = notes["practica"]["top1"], notes["naive"]["top1"]
         agree = sum(x == y and x is not None for x, y in zip(a, b, strict=True)) / len(a)
+    by = pooled(cells)
     return {"bundle": str(bundle), "cells": cells, "servers": notes, "top1_agreement_practica_naive": agree,
-            "ratios": ratios(name, cells, args.concurrency)}
+            "parts": parts, "ratios": ratios(name, cells, by, args.concurrency),
+            "ceiling": None if parts is None else ceiling(by, parts)}
 
 
 def logged_rows(server: Server) -> dict:
@@ -426,18 +486,74 @@ def logged_rows(server: Server) -> dict:
             "alerts": doc["alerts"], "monitor_seconds": round(time.perf_counter() - started, 2)}
 
 
-def ratios(name: str, cells: list[dict], concurrency: list[int]) -> list[dict]:
+def pooled(cells: list[dict]) -> dict[tuple[str, int], dict]:
+    """Each (server, concurrency)'s cell; one measured more than once (--monitor): its pooled figures."""
     by = {(c["server"], c["concurrency"]): c for c in cells}
-    for key in {(c["server"], c["concurrency"]) for c in cells}:  # a cell measured twice: its pooled rate
+    for key in {(c["server"], c["concurrency"]) for c in cells}:
         repeats = [c for c in cells if (c["server"], c["concurrency"]) == key]
         if len(repeats) > 1:
-            by[key] = {**repeats[-1], "rate": sum(c["requests"] for c in repeats) / sum(c["seconds"] for c in repeats),
+            n = sum(c["requests"] for c in repeats)
+            by[key] = {**repeats[-1], "rate": n / sum(c["seconds"] for c in repeats), "requests": n,
                        "errors": sum(c["errors"] for c in repeats),
-                       "errors_outside_window": sum(c["errors_outside_window"] for c in repeats)}
+                       "errors_outside_window": sum(c["errors_outside_window"] for c in repeats),
+                       **{k: sum(c[k] * c["requests"] for c in repeats) / n if n else None
+                          for k in ("gen_cpu_us_per_req", "server_cpu_us_per_req")},
+                       "other_cpu_pct_of_machine": sum(c["other_cpu_pct_of_machine"] for c in repeats) / len(repeats),
+                       "batches": pooled_batches([c.get("batches") for c in repeats])}
+    return by
+
+
+def pooled_batches(readings: list[dict | None]) -> dict | None:
+    known = [r for r in readings if r is not None]
+    if not known or len(known) < len(readings):
+        return None
+    return serve_parts.batch_summary(*(sum(r[k] for r in known) for k in ("calls", "inputs", "model_seconds")))
+
+
+def ceiling(by: dict[tuple[str, int], dict], parts: dict) -> dict | None:
+    """practica's rate at 32 clients against the rate its measured parts allow on these cores.
+
+    A request costs the server at least the no-op route's CPU (measured on the same server, same
+    concurrency), its image's decoding and its share of a model call at the mean batch size the server
+    reached (both timed alone: ``serve_parts``); the generator on the same cores costs its own CPU per
+    request too. So the cores can serve at most cores / (all of those) requests per second."""
+    p, noop = by.get(("practica", JUDGED_AT)), by.get(("no-op", JUDGED_AT))
+    if not p or not noop or not p["requests"] or not noop["requests"]:
+        return None
+    batches = p.get("batches") or {}
+    mean_batch = batches.get("mean_batch")
+    per_call = parts["model_us_per_call"]
+    if mean_batch:
+        model = serve_parts.per_image_at(per_call, mean_batch)
+        ort = serve_parts.per_image_at(parts["ort_us_per_call"], mean_batch)
+    else:  # not read from every worker: the cheapest size measured, so the highest ceiling (the strictest)
+        b = min(per_call, key=lambda b: per_call[b] / b)
+        model, ort = per_call[b] / b, parts["ort_us_per_call"][b] / b
+    cores = usable_cores()
+    server_us = noop["server_cpu_us_per_req"] + parts["decode_us_per_image"] + model
+    gen_us = p["gen_cpu_us_per_req"]
+    rate = cores * 1e6 / (server_us + gen_us)
+    other = min(0.99, p["other_cpu_pct_of_machine"] / 100)  # the share of the cores other processes took
+    return {
+        "concurrency": JUDGED_AT, "cores": cores, "mean_batch": mean_batch,
+        "noop_us": noop["server_cpu_us_per_req"], "decode_us": parts["decode_us_per_image"],
+        "model_us": model, "ort_us": ort, "server_parts_us": server_us, "generator_us": gen_us,
+        "ceiling_rate": rate, "practica_rate": p["rate"], "practica_errors": p["errors"] + p["errors_outside_window"],
+        "ratio": p["rate"] / rate, "target": TARGET_VS_CEILING,
+        "met": p["rate"] / rate >= TARGET_VS_CEILING and p["errors"] + p["errors_outside_window"] == 0,
+        # how far the server's own CPU per request is from its parts: robust to other load on the machine
+        "server_cpu_us": p["server_cpu_us_per_req"],
+        "parts_share_of_server_cpu": server_us / p["server_cpu_us_per_req"],
+        "model_wall_us_in_server": batches.get("model_wall_us_per_input"),
+        "other_load_pct": 100 * other, "ratio_to_cores_left": p["rate"] / (rate * (1 - other)),
+    }
+
+
+def ratios(name: str, cells: list[dict], by: dict[tuple[str, int], dict], concurrency: list[int]) -> list[dict]:
     out = []
     for conc in concurrency:
         p, noop = by.get(("practica", conc)), by.get(("no-op", conc))
-        row = {"concurrency": conc, "judged": conc == JUDGED_AT}
+        row: dict[str, Any] = {"concurrency": conc, "judged": conc == JUDGED_AT}
         for naive_kind in NAIVE_KINDS:
             naive = by.get((naive_kind, conc))
             if p and naive and naive["rate"]:
@@ -480,7 +596,8 @@ def print_report(result: dict) -> None:
     print(f"Python {m['python']}, onnxruntime {m['onnxruntime']}, torch {m['torch']}, fastapi {m['fastapi']}, "
           f"uvicorn {m['uvicorn']}; generator on {m['loop']}")
     source = "CIFAR-10 test" if s["images_from"] == "cifar10" else "scikit-learn 8×8 digit"
-    print(f"{s['seconds']:g} s per cell after {s['warmup']:g} s warm-up; {s['images']} different {source} "
+    print(f"{s['seconds']:g} s per cell after {s['warmup']:g} s warm-up (clients connecting over its first "
+          f"{s['ramp']:g} s); {s['images']} different {source} "
           f"images (base64 PNG, ~{s['mean_body_bytes']:.0f} B bodies), one per request; practica serve --workers "
           f"{s['workers']}; naive: 1 process with {s['threads']} torch threads; naive-w: {s['workers']} processes "
           f"with 1 torch thread each; naive handler {s['naive_handler']}; access log "
@@ -509,6 +626,8 @@ def print_report(result: dict) -> None:
                   f"{cell('practica_vs_noop_rate', TARGET_VS_NOOP_RATE, '≥'):>24}  "
                   f"{cell('p99_vs_noop', TARGET_P99_VS_NOOP, '≤'):>24}  "
                   f"{str(r.get('practica_errors', '—')) + ' ' + _mark(r.get('practica_errors_met')):>10}")
+        if model.get("ceiling"):
+            print_ceiling(model["ceiling"], model["ratios"])
         for r in model["ratios"]:
             if "log_vs_plain_rate" in r:
                 pairs = sorted(r["log_vs_plain_pairs"])
@@ -526,6 +645,26 @@ def print_report(result: dict) -> None:
           "server's process tree's, and the rest of the machine's load (other processes) as % of all cores.")
 
 
+def print_ceiling(c: dict, rows: list[dict]) -> None:
+    batch = (f"mean batch {c['mean_batch']:.1f}" if c["mean_batch"]
+             else "batch sizes not read from every worker: the cheapest size measured")
+    print(f"  ceiling at {c['concurrency']} clients, from the parts (CPU µs per request): no-op {c['noop_us']:.0f} + "
+          f"decode {c['decode_us']:.0f} + model {c['model_us']:.0f} (ORT {c['ort_us']:.0f}, {batch}) = "
+          f"{c['server_parts_us']:.0f} in the server, + generator {c['generator_us']:.0f} on the same cores → "
+          f"{c['cores']} cores / {c['server_parts_us'] + c['generator_us']:.0f} µs = {c['ceiling_rate']:,.0f} req/s")
+    row = next((r for r in rows if r["concurrency"] == c["concurrency"]), {})
+    naive = "; ".join(f"practica/{k} {row[key]:.2f}×" for k, key in (("naive", "practica_vs_naive"),
+                                                                     ("naive-w", "practica_vs_naive_w")) if key in row)
+    print(f"  practica {c['practica_rate']:,.0f} req/s = {c['ratio']:.2f} of the ceiling (≥{c['target']:g}), "
+          f"errors {c['practica_errors']}: {_mark(c['met'])}{'; ' + naive if naive else ''}")
+    wall = c["model_wall_us_in_server"]
+    print(f"  the parts are {c['parts_share_of_server_cpu']:.0%} of the server's CPU per request "
+          f"({c['server_cpu_us']:.0f} µs)" + (f"; model calls took {wall:.0f} µs per input (wall) in the server"
+                                              if wall else "")
+          + f"; other load {c['other_load_pct']:.0f}% of the cores (against the cores it left: "
+          f"{c['ratio_to_cores_left']:.2f} of the ceiling)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n", 2)[2])
@@ -534,14 +673,16 @@ def main() -> None:
     ap.add_argument("--concurrency", nargs="+", type=int, default=[1, 8, 32], help="clients (default: 1 8 32)")
     ap.add_argument("--seconds", type=float, default=10.0, help="recorded seconds per cell (default: 10)")
     ap.add_argument("--warmup", type=float, default=3.0, help="warm-up seconds before each cell (default: 3)")
+    ap.add_argument("--ramp", type=float, default=0.5,
+                    help="the clients connect one after another over this many seconds at the start of the warm-up "
+                         "(default: 0.5; 0: all at once, which a multi-worker server may take all on one worker)")
     ap.add_argument("--images", type=int, default=256, help="different test images, rotated (default: 256)")
     ap.add_argument("--servers", nargs="+", choices=("practica", "naive"), default=["practica", "naive"],
                     help="which servers (practica includes its no-op route)")
     ap.add_argument("--threads", type=int, default=min(4, os.cpu_count() or 1),
                     help="naive server's torch intra-op threads; default min(4, CPU count), what ONNX Runtime "
                          "gets in a bundle by default (default: %(default)s)")
-    usable_cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    ap.add_argument("--workers", type=int, default=usable_cores,
+    ap.add_argument("--workers", type=int, default=usable_cores(),
                     help="processes for practica serve and for the naive-w server "
                          "(default: the usable cores, %(default)s)")
     ap.add_argument("--practica-args", default="", help="extra options for practica serve, e.g. '--max-batch-size 32'")
@@ -556,14 +697,20 @@ def main() -> None:
                     help="with --monitor: plain and logging servers measured in turn this many times per concurrency")
     ap.add_argument("--images-from", choices=("cifar10", "digits"), default="cifar10",
                     help="request bodies: CIFAR-10 test images (data/cifar10-jpeg) or scikit-learn's 8×8 digits")
+    ap.add_argument("--parts-repeats", type=int, default=5,
+                    help="passes per part (decode, model call at each batch size) when timing them alone; the "
+                         "median counts (default: 5)")
     ap.add_argument("--json", type=Path, help="write the results here")
     args = ap.parse_args()
-    if min(args.concurrency) < 1 or args.seconds <= 0 or args.warmup < 0 or args.images < 1:
-        ap.error("concurrency must be ≥ 1, seconds > 0, warm-up ≥ 0, images ≥ 1")
+    if min(args.concurrency) < 1 or args.seconds <= 0 or args.warmup < 0 or args.images < 1 or args.parts_repeats < 1:
+        ap.error("concurrency must be ≥ 1, seconds > 0, warm-up ≥ 0, images ≥ 1, parts repeats ≥ 1")
+    if args.ramp < 0 or (args.ramp > 0 and args.ramp >= args.warmup):
+        ap.error(f"--ramp must be at least 0 and shorter than the warm-up ({args.warmup:g} s): the clients must all be "
+                 "connected before recording starts")
     bundles = parse_bundles(args.bundles)
     if "practica" in args.servers:
         probe = subprocess.run(practica_cmd() + ["serve", "--help"], capture_output=True, text=True, cwd=ROOT,
-                               check=False)
+                               check=False, env=checkout_env())
         if probe.returncode != 0:
             sys.exit(f"`practica serve` is not available here:\n{(probe.stdout + probe.stderr)[-800:]}\n"
                      "Run with --servers naive to measure the naive server alone.")
@@ -572,14 +719,15 @@ def main() -> None:
     bodies = digits_bodies(args.images) if args.images_from == "digits" else load_bodies(args.images)
     result = {
         "machine": machine_info(),
-        "settings": {"seconds": args.seconds, "warmup": args.warmup, "concurrency": args.concurrency,
+        "settings": {"seconds": args.seconds, "warmup": args.warmup, "ramp": args.ramp, "concurrency": args.concurrency,
                      "images": len(bodies), "images_from": args.images_from,
                      "mean_body_bytes": sum(map(len, bodies)) / len(bodies),
                      "threads": args.threads, "workers": args.workers, "naive_handler": naive_handler,
                      "practica_args": args.practica_args,
                      "naive_args": args.naive_args, "access_log": args.access_log, "timeout_s": args.timeout,
                      "targets": {"practica_vs_naive": TARGET_VS_NAIVE, "practica_vs_noop_rate": TARGET_VS_NOOP_RATE,
-                                 "p99_vs_noop": TARGET_P99_VS_NOOP, "judged_at": JUDGED_AT}},
+                                 "p99_vs_noop": TARGET_P99_VS_NOOP, "practica_vs_ceiling": TARGET_VS_CEILING,
+                                 "judged_at": JUDGED_AT}},
         "models": {},
     }
     m = result["machine"]

@@ -68,6 +68,22 @@ async def test_top_k_from_body_or_query_capped_at_the_classes(cnn, digit_images)
     assert_matches(capped, cnn, digit_images[:1], k=10)
 
 
+async def test_query_top_k_is_documented_and_checked_as_the_bodys(cnn, digit_images):
+    """?top_k= is read by hand on the hot path: the OpenAPI document still says so, and a bad one is refused
+    with the body's error; other query parameters are ignored, as before."""
+    body = {"inputs": [{"pixels": digit_images[0].tolist()}]}
+    async with serving(cnn) as client:
+        spec = (await client.get("/openapi.json")).json()
+        bad = [await client.post(f"/v1/predict?top_k={k}", json=body) for k in ("0", "many", "-2", "")]
+        other = await client.post("/v1/predict?top_k=3&verbose=1", json=body)
+    parameters = spec["paths"]["/v1/predict"]["post"]["parameters"]
+    assert [(p["name"], p["in"], p["schema"]) for p in parameters] == [("top_k", "query", {"type": "integer",
+                                                                                          "minimum": 1})]
+    assert [(r.status_code, r.json()["error"]["code"]) for r in bad] == [(422, "invalid_top_k")] * 4
+    assert "at least 1, not 'many'" in bad[1].json()["error"]["message"]
+    assert other.status_code == 200 and len(other.json()["predictions"][0]["top_k"]) == 3
+
+
 async def test_request_id_is_made_or_honoured(cnn, digit_images):
     body = {"inputs": [{"pixels": digit_images[0].tolist()}]}
     async with serving(cnn) as client:

@@ -44,12 +44,14 @@ from practica.serving.payload import (
     ood_fields,
     parse_json_request,
     predictions,
+    query_top_k,
     read_image_files,
     read_json,
     values,
 )
 from practica.serving.schemas import (
     ERROR_AS_JSON,
+    TOP_K_QUERY,
     HealthResponse,
     PredictResponse,
     error_responses,
@@ -122,14 +124,12 @@ def create_app(served: Bundle | Deployment, settings: ServeSettings | None = Non
 
     @app.post(
         "/v1/predict", dependencies=protected, summary="Predict the classes of one or many inputs",
-        openapi_extra={"requestBody": predict_request_body(spec, settings.max_items)},
+        openapi_extra={"requestBody": predict_request_body(spec, settings.max_items), "parameters": [TOP_K_QUERY]},
         responses={200: {"model": PredictResponse}, **error_responses(400, *auth, 413, 415, 422, 503)},
     )
-    async def predict(
-        request: Request,
-        top_k: Annotated[int | None, Query(ge=1, description="Predictions per input (the body's top_k wins).")] = None,
-    ) -> Response:
+    async def predict(request: Request) -> Response:
         started = time.perf_counter()
+        top_k = query_top_k(request, accepted)  # by hand, as the body: FastAPI's parameter parsing costs more
         if media_type(request) == "multipart/form-data":
             x, body_top_k = await read_image_files(request, spec, settings, accepted)
         else:

@@ -81,6 +81,17 @@ def parse_top_k(value: Any, accepted: str) -> int | None:
     return value
 
 
+def query_top_k(request: Request, accepted: str) -> int | None:
+    """The URL's ``?top_k=``, read by hand (FastAPI's declared query parameters cost ~15 µs a request, a
+    few % of a small model's prediction); a bad one is refused as the body's is."""
+    if not request.scope.get("query_string"):
+        return None
+    value = request.query_params.get("top_k")
+    if value is None:
+        return None
+    return parse_top_k(int(value) if value.strip().isdecimal() else value, accepted)
+
+
 def parse_json_request(payload: Any, settings: ServeSettings, accepted: str) -> tuple[list, int | None]:
     """The body's inputs (still encoded) and its top_k."""
     if not isinstance(payload, dict):
@@ -219,9 +230,10 @@ def predictions(probs: np.ndarray, classes: Sequence[str], k: int, labels: np.nd
     field when given (``ood_fields``)."""
     k = min(k, probs.shape[1])
     order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
-    top_p = np.take_along_axis(probs, order, axis=1).tolist()
+    rows = np.arange(len(probs))  # plain indexing: half the time of take_along_axis on a request's few rows
+    top_p = probs[rows[:, None], order].tolist()
     chosen = order[:, 0] if labels is None else np.asarray(labels)
-    chosen_p = np.take_along_axis(probs, chosen[:, None], axis=1)[:, 0].tolist()
+    chosen_p = probs[rows, chosen].tolist()
     out = []
     for idx, ps, label, p_label in zip(order.tolist(), top_p, chosen.tolist(), chosen_p, strict=True):
         top = [{"label": classes[i], "probability": p} for i, p in zip(idx, ps, strict=True)]

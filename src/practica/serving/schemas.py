@@ -145,6 +145,12 @@ def _example_item(spec: InputSpec) -> dict:
     return {"features": [0.0] * spec.shape[0]}
 
 
+# POST /v1/predict's query parameter, documented here: the handler reads it by hand (``payload.query_top_k``)
+TOP_K_QUERY = {"name": "top_k", "in": "query", "required": False,
+               "description": "Predictions per input (the body's top_k wins).",
+               "schema": {"type": "integer", "minimum": 1}}
+
+
 def predict_request_body(spec: InputSpec, max_items: int) -> dict:
     """The requestBody of POST /v1/predict: JSON inputs, or (image models) a multipart upload of files."""
     top_k = {"type": "integer", "minimum": 1, "description": "Predictions per input (capped at the number of classes)."}
