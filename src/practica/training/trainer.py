@@ -6,10 +6,11 @@ last checkpoint to the same result: every random draw comes from generators whos
 saved with the weights.
 
 Below ``fit``: ``train_epoch`` (the epoch's batches, each through ``train_step``) and
-``validate_epoch``. Around it: ``device`` (device, bf16 autocast and layout), ``allocator`` and
-``dropout`` (a CPU run's memory reuse and dropout masks), ``objective`` (the loss, targets, validation
-and record of the task), ``callbacks`` (progress, the divergence guard, lookahead), ``early_stopping``
-and ``checkpoint`` (callbacks too), ``batches``, ``augment`` and ``schedules``.
+``validate_epoch``. Around it: ``device`` (device, bf16 autocast and layout), ``allocator``, ``dropout``
+and ``reorder`` (a CPU run's memory reuse and dropout masks, pool before ReLU), ``objective`` (the
+loss, targets, validation and record of the task), ``callbacks`` (progress, the divergence guard,
+lookahead), ``early_stopping`` and ``checkpoint`` (callbacks too), ``batches``, ``augment`` and
+``schedules``.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from practica.training.early_stopping import EarlyStopping
 from practica.training.history import History
 from practica.training.objective import Objective, objective_for
 from practica.training.precision import Probe, measure_training, probe_key
+from practica.training.reorder import pool_before_relu
 from practica.training.schedules import Schedule, make_optimizer, param_groups
 from practica.training.transfer import TransferPlan, Unfreeze
 
@@ -200,6 +202,7 @@ class Run:
             if transfer is not None and transfer.mean is not None and transfer.std is not None:
                 mean, std = transfer.mean, transfer.std  # the statistics the backbone's features were learned on
             model = wrap_body(make_body(), mean, std, train, preprocess).to(dev.device)
+        pool_before_relu(model)  # the same function, ReLU on a quarter of the values
         if dev.device.type == "cpu":
             use_bit_dropout(model)  # PyTorch's CPU dropout draws its mask one element at a time
         frozen = transfer.frozen(model.body) if transfer is not None else None
