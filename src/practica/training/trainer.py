@@ -6,7 +6,8 @@ last checkpoint to the same result: every random draw comes from generators whos
 saved with the weights.
 
 Below ``fit``: ``train_epoch`` (the epoch's batches, each through ``train_step``) and
-``validate_epoch``. Around it: ``device`` (device, bf16 autocast and layout), ``objective`` (the
+``validate_epoch``. Around it: ``device`` (device, bf16 autocast and layout), ``allocator``, ``dropout``
+and ``reorder`` (a CPU run's memory reuse and dropout masks, pool before ReLU), ``objective`` (the
 loss, targets, validation and record of the task), ``callbacks`` (progress, the divergence guard,
 lookahead), ``early_stopping`` and ``checkpoint`` (callbacks too), ``batches``, ``augment`` and
 ``schedules``.
@@ -35,6 +36,7 @@ from practica.models.hooks import DataInitialised, EpochAware, MultiView
 from practica.models.transfer import Frozen
 from practica.tasks import get_task
 from practica.training import augment as aug
+from practica.training.allocator import keep_freed_memory
 from practica.training.batches import Mapped, Resident, rows_to_tensor
 from practica.training.callbacks import (
     Callback,
@@ -47,10 +49,12 @@ from practica.training.callbacks import (
 )
 from practica.training.checkpoint import Checkpoint
 from practica.training.device import Device, pick_device
+from practica.training.dropout import use_bit_dropout
 from practica.training.early_stopping import EarlyStopping
 from practica.training.history import History
 from practica.training.objective import Objective, objective_for
 from practica.training.precision import Probe, measure_training, probe_key
+from practica.training.reorder import pool_before_relu
 from practica.training.schedules import Schedule, make_optimizer, param_groups
 from practica.training.transfer import TransferPlan, Unfreeze
 
@@ -106,6 +110,8 @@ def fit(
     so that a resumed run, or another experiment of the suite with the same network, decides alike for free.
     """
     dev = Device(device, precision=spec.precision, images=train.kind == "image")
+    if dev.device.type == "cpu":
+        keep_freed_memory()  # each step reuses the last one's memory instead of faulting it in afresh
     run = Run.prepare(make_body, train, val, spec, augment, dev, preprocess, transfer, tokenizer, precision_cache)
     loop = Loop(run.model, run.optimizer, run.schedule, run.generator, spec.epochs, run.steps)
     stopping = EarlyStopping.from_spec(spec.early_stopping)
@@ -196,6 +202,9 @@ class Run:
             if transfer is not None and transfer.mean is not None and transfer.std is not None:
                 mean, std = transfer.mean, transfer.std  # the statistics the backbone's features were learned on
             model = wrap_body(make_body(), mean, std, train, preprocess).to(dev.device)
+        pool_before_relu(model)  # the same function, ReLU on a quarter of the values
+        if dev.device.type == "cpu":
+            use_bit_dropout(model)  # PyTorch's CPU dropout draws its mask one element at a time
         frozen = transfer.frozen(model.body) if transfer is not None else None
         if transfer is None:  # a pretrained body keeps its weights (fastnet's whitening filters too)
             _init_from_data(model, x_train)
