@@ -283,3 +283,15 @@ def test_auto_without_bf16_arithmetic_trains_in_fp32_unmeasured(digits_pair, pro
     result = fit(_dense, *digits_pair, TrainSpec(epochs=1, precision="auto"))
     assert result.history.precision.used == "fp32" and "no bf16" in result.history.precision.reason
     assert result.history.precision.describe().startswith("precision auto → fp32 (Test Core i7 has no bf16")
+
+
+def test_the_probe_and_the_run_lay_out_images_alike():
+    """fp32 trains channels-last on a CPU too: the probe must time it so, or it compares bf16 with a slower fp32."""
+    from practica.training.device import Device
+    from practica.training.precision import channels_last
+
+    for precision in ("fp32", "bf16"):
+        assert Device("cpu", precision=precision, images=True).channels_last == channels_last(True, precision == "bf16",
+                                                                                               "cpu")
+    assert channels_last(True, False, "cpu") and channels_last(True, True, "cuda")
+    assert not channels_last(True, False, "cuda") and not channels_last(False, True, "cpu")

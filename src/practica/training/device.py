@@ -16,7 +16,7 @@ from torch import nn
 from practica.data.records import Dataset
 from practica.training.batches import Mapped, Resident, resident_or_mapped
 from practica.training.history import PrecisionChoice
-from practica.training.precision import Measure, Probe, choose, decide, this_processor
+from practica.training.precision import Measure, Probe, channels_last, choose, decide, this_processor
 
 if TYPE_CHECKING:
     from practica.data.tokenizer import TextTokenizer
@@ -66,9 +66,7 @@ class Device:
     def _use(self, choice: PrecisionChoice) -> None:
         self.choice = choice
         self.bf16 = choice.used == "bf16"
-        # oneDNN's CPU convolutions are fastest channels-last in fp32 too (1.2–1.3× a training step of keras_cnn and
-        # resnet20); on CUDA only bf16's are.
-        self.channels_last = self.images and (self.bf16 or self.device.type == "cpu")
+        self.channels_last = channels_last(self.images, self.bf16, self.device.type)
 
     def split(self, data: Dataset, tokenizer: TextTokenizer | None = None) -> Resident | Mapped:
         """A split's inputs on the device: resident, or memory-mapped and read a batch at a time; a text
