@@ -4,6 +4,7 @@ interval, and ties broken by fewer parameters, said as ties."""
 from __future__ import annotations
 
 import numpy as np
+from selection_support import right_but
 
 from practica.config.schema import ExperimentSpec, SelectionSpec
 from practica.evaluation.intervals import Bootstrap
@@ -18,10 +19,7 @@ Y = np.random.default_rng(0).integers(0, 3, N)
 
 
 def outputs(wrong: int, offset: int = 0) -> np.ndarray:
-    """Probabilities right on every validation sample but ``wrong`` of them (from ``offset`` on)."""
-    pred = Y.copy()
-    pred[offset : offset + wrong] = (Y[offset : offset + wrong] + 1) % 3
-    return np.eye(3, dtype=np.float32)[pred] * 0.9 + 0.1 / 3
+    return right_but(Y, wrong, offset)
 
 
 def result(name: str, wrong: int, *, p50: float = 1.0, spread: float = 0.02, params: int = 1000,

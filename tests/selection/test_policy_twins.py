@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from selection_support import right_but
 
 from practica.config.schema import ExperimentSpec, SelectionSpec
 from practica.evaluation.intervals import Bootstrap
@@ -21,10 +22,7 @@ Y = np.random.default_rng(3).integers(0, 3, N)
 
 
 def outputs(wrong: int, offset: int = 0) -> np.ndarray:
-    """Probabilities right on every validation sample but ``wrong`` of them (from ``offset`` on)."""
-    pred = Y.copy()
-    pred[offset : offset + wrong] = (Y[offset : offset + wrong] + 1) % 3
-    return np.eye(3, dtype=np.float32)[pred] * 0.9 + 0.1 / 3
+    return right_but(Y, wrong, offset)
 
 
 def result(name: str, val: np.ndarray | None, *, p50: float, params: int = 650) -> Ok:
