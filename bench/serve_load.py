@@ -252,6 +252,20 @@ def session_cpu_s(sid: int) -> dict[int, float]:
     return out
 
 
+def main_threads_cpu_s(pids: list[int]) -> dict[int, float]:
+    """user+system CPU seconds of each process's main thread (a server worker's event loop), by pid; the rest
+    of a process's CPU is its other threads' (the model thread, ONNX Runtime's, a decoding pool's)."""
+    out = {}
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/task/{pid}/stat").read_bytes()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2:].split()
+        out[pid] = (int(fields[11]) + int(fields[12])) / CLK
+    return out
+
+
 def machine_cpu() -> tuple[float, float]:
     """(busy, steal) CPU seconds of the whole machine so far."""
     try:
@@ -280,7 +294,8 @@ def measure(server: Server, label: str, route: str, bodies: list[bytes], concurr
     pid = server.proc.pid
 
     def on_record(start: bool) -> None:
-        marks["start" if start else "stop"] = (session_cpu_s(pid), *machine_cpu())
+        procs = session_cpu_s(pid)
+        marks["start" if start else "stop"] = (procs, *machine_cpu(), main_threads_cpu_s(list(procs)))
 
     loop = loadgen.new_event_loop()
     try:
@@ -294,6 +309,7 @@ def measure(server: Server, label: str, route: str, bodies: list[bytes], concurr
     wall = stats.recorded_s
     by_pid = {pid: cpu - marks["start"][0].get(pid, 0.0) for pid, cpu in marks["stop"][0].items()}
     srv_cpu = sum(by_pid.values())
+    loops_cpu = sum(cpu - marks["start"][3].get(p, 0.0) for p, cpu in marks["stop"][3].items())
     busy = marks["stop"][1] - marks["start"][1]
     steal = marks["stop"][2] - marks["start"][2]
     cores = usable_cores()
@@ -310,6 +326,10 @@ def measure(server: Server, label: str, route: str, bodies: list[bytes], concurr
         "gen_cpu_us_per_req": stats.gen_cpu_s / n * 1e6 if n else None,
         "gen_cpu_pct_of_machine": 100 * stats.gen_cpu_s / (wall * cores) if wall else None,
         "server_cpu_us_per_req": srv_cpu / n * 1e6 if n else None,
+        # of which the processes' main threads (the workers' event loops: HTTP, parsing, decoding, the answer),
+        # and the rest (their other threads: the model thread, ONNX Runtime's)
+        "server_loop_cpu_us_per_req": loops_cpu / n * 1e6 if n else None,
+        "server_threads_cpu_us_per_req": (srv_cpu - loops_cpu) / n * 1e6 if n else None,
         "server_cpu_pct_of_machine": 100 * srv_cpu / (wall * cores) if wall else None,
         # cores each of the server's processes kept busy, busiest first: workers sharing the connections
         # unevenly show here (one near 1, the other well below)
@@ -322,7 +342,9 @@ def measure(server: Server, label: str, route: str, bodies: list[bytes], concurr
           f"p99 {cell['p99_ms']:7.2f} ms  errors {cell['errors']}"
           + (f" (+{stats.outside_errors} outside window)" if stats.outside_errors else "")
           + f"  | CPU µs/req: gen {_f(cell['gen_cpu_us_per_req'])}, server {_f(cell['server_cpu_us_per_req'])} "
-          f"(cores by process {'/'.join(map(str, cell['server_cores_by_process']))}); "
+          f"(event loops {_f(cell['server_loop_cpu_us_per_req'])} + other threads "
+          f"{_f(cell['server_threads_cpu_us_per_req'])}; "
+          f"cores by process {'/'.join(map(str, cell['server_cores_by_process']))}); "
           f"other load {_f(cell['other_cpu_pct_of_machine'])}%, steal {_f(cell['steal_pct'])}%",
           file=sys.stderr, flush=True)
     if stats.first_error:

@@ -191,3 +191,24 @@ def test_16_bit_grayscale_is_scaled_to_8_bits_not_clipped(tmp_path: Path) -> Non
     assert (data.x == 255).mean() < 0.05  # clipped, half the ramp was 255
     rgb = load_source(folder(tmp_path, channels=3))
     np.testing.assert_array_equal(rgb.x[1, ..., 2], expected)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+@pytest.mark.parametrize("orientation", [None, 1, 6, 3])
+def test_exif_orientation_turns_the_image_upright_and_leaves_the_file_alone(tmp_path: Path, fmt: str,
+                                                                             orientation: int | None) -> None:
+    wide = np.zeros((4, 8, 3), np.uint8)  # 4 high, 8 wide: a 90° turn shows in the shape
+    wide[0, 0] = 255  # one white corner: where it lands shows the direction
+    path = tmp_path / f"photo.{fmt.lower()}"
+    exif = Image.Exif()
+    if orientation is not None:
+        exif[0x0112] = orientation  # the EXIF Orientation tag
+    Image.fromarray(wide).save(path, format=fmt, exif=exif.tobytes(), **({"quality": 100} if fmt == "JPEG" else {}))
+    with Image.open(path) as img:
+        out = decode.prepare_image(img, None, 3)
+        assert img.size == (8, 4)  # the caller's image is not turned
+    expected = {None: wide, 1: wide, 6: np.rot90(wide, -1), 3: np.rot90(wide, 2)}[orientation]
+    assert out.shape == expected.shape
+    assert np.abs(out.astype(int) - expected).max() < 40  # JPEG: near, not exact
+    assert tuple(np.unravel_index(out[..., 0].argmax(), out.shape[:2])) == \
+        tuple(np.unravel_index(expected[..., 0].argmax(), expected.shape[:2]))
