@@ -83,3 +83,24 @@ def test_a_cpu_fit_trains_with_bit_dropout(digits_pair):
     result = fit(net, train, val, TrainSpec(epochs=5, batch_size=64), device="cpu")
     assert isinstance(result.model.body[3], BitDropout)
     assert result.history.epochs[-1].metrics["val_accuracy"] > 0.6  # 0.76 here, as with nn.Dropout
+
+
+@pytest.mark.parametrize("p", [0.25, 0.3])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_mask_is_the_random_words_bytes_against_the_threshold(p, dtype):
+    # The documented draw, written out: a 64-bit word per 8 (or 4) elements, each byte (int16) compared with
+    # the threshold; the layer's output must be x times that mask times 1/(1-p), bitwise.
+    layer = BitDropout(p).train()
+    x = torch.randn(6, 8, 5, 5).to(dtype).contiguous(memory_format=torch.channels_last)
+    torch.manual_seed(3)
+    y = layer(x)
+    torch.manual_seed(3)
+    n, per_word = x.numel(), 64 // layer.bits
+    words = torch.empty((n + per_word - 1) // per_word, dtype=torch.int64).random_(-(1 << 63), None)
+    if layer.bits == 8:
+        keep = words.view(torch.uint8)[:n] >= layer.drop_levels
+    else:
+        keep = words.view(torch.int16)[:n] >= layer.drop_levels - 32768
+    keep = keep.view(6, 5, 5, 8).permute(0, 3, 1, 2)  # channels-last, as x
+    expected = x * keep.to(dtype).mul_(layer.scale)
+    assert y.dtype == dtype and torch.equal(y, expected)

@@ -48,15 +48,18 @@ class BitDropout(nn.Dropout):
         return x * keep.to(x.dtype).mul_(self.scale)
 
     def _keep(self, x: torch.Tensor) -> torch.Tensor:
-        """A bool mask of ``x``'s shape (and, for a channels-last batch, layout): True where kept."""
+        """A uint8 mask of ``x``'s shape (and, for a channels-last batch, layout): 1 where kept, else 0."""
         n = x.numel()
         per_word = 64 // self.bits
         words = torch.empty((n + per_word - 1) // per_word, dtype=torch.int64, device=x.device)
         words.random_(-(1 << 63), None)  # all 64 bits uniform
+        # The comparison written into uint8, not bool, and converted from uint8: PyTorch's CPU kernels for a
+        # bool result and from bool are scalar loops, these vectorised (the mask 3× faster, the step ~1.04×).
+        keep = torch.empty(n, dtype=torch.uint8, device=x.device)
         if self.bits == 8:
-            keep = words.view(torch.uint8)[:n] >= self.drop_levels
+            torch.ge(words.view(torch.uint8)[:n], self.drop_levels, out=keep)
         else:  # int16 is signed: its draws run from -32768
-            keep = words.view(torch.int16)[:n] >= self.drop_levels - 32768
+            torch.ge(words.view(torch.int16)[:n], self.drop_levels - 32768, out=keep)
         if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
             b, c, h, w = x.shape
             return keep.view(b, h, w, c).permute(0, 3, 1, 2)  # the same layout as x: no strided multiply
