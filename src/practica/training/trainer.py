@@ -6,11 +6,11 @@ last checkpoint to the same result: every random draw comes from generators whos
 saved with the weights.
 
 Below ``fit``: ``train_epoch`` (the epoch's batches, each through ``train_step``) and
-``validate_epoch``. Around it: ``device`` (device, bf16 autocast and layout), ``allocator``, ``dropout``
-and ``reorder`` (a CPU run's memory reuse and dropout masks, pool before ReLU), ``objective`` (the
-loss, targets, validation and record of the task), ``callbacks`` (progress, the divergence guard,
-lookahead), ``early_stopping`` and ``checkpoint`` (callbacks too), ``batches``, ``augment`` and
-``schedules``.
+``validate_epoch``. Around it: ``device`` (device, bf16 autocast and layout), ``allocator``, ``dropout``,
+``reorder`` and ``flatten`` (a CPU run's memory reuse and dropout masks, pool before ReLU, gradients in
+the batch's layout), ``objective`` (the loss, targets, validation and record of the task), ``callbacks``
+(progress, the divergence guard, lookahead), ``early_stopping`` and ``checkpoint`` (callbacks too),
+``batches``, ``augment`` and ``schedules``.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ from practica.training.checkpoint import Checkpoint
 from practica.training.device import Device, pick_device
 from practica.training.dropout import use_bit_dropout
 from practica.training.early_stopping import EarlyStopping
+from practica.training.flatten import keep_flatten_layout
 from practica.training.history import History
 from practica.training.objective import Objective, objective_for
 from practica.training.precision import Probe, measure_training, probe_key
@@ -205,6 +206,7 @@ class Run:
         pool_before_relu(model)  # the same function, ReLU on a quarter of the values
         if dev.device.type == "cpu":
             use_bit_dropout(model)  # PyTorch's CPU dropout draws its mask one element at a time
+            keep_flatten_layout(model)  # a channels-last batch's gradient stays channels-last below the flatten
         frozen = transfer.frozen(model.body) if transfer is not None else None
         if transfer is None:  # a pretrained body keeps its weights (fastnet's whitening filters too)
             _init_from_data(model, x_train)
