@@ -54,7 +54,8 @@ class BitDropout(nn.Dropout):
         words = torch.empty((n + per_word - 1) // per_word, dtype=torch.int64, device=x.device)
         words.random_(-(1 << 63), None)  # all 64 bits uniform
         # The comparison written into uint8, not bool, and converted from uint8: PyTorch's CPU kernels for a
-        # bool result and from bool are scalar loops, these vectorised (the mask 3× faster, the step ~1.04×).
+        # bool result and from bool are scalar loops, these vectorised (a 128×32×15×15 mask, scaled, in 0.4 ms
+        # instead of 1.1–1.4, one thread).
         keep = torch.empty(n, dtype=torch.uint8, device=x.device)
         if self.bits == 8:
             torch.ge(words.view(torch.uint8)[:n], self.drop_levels, out=keep)
