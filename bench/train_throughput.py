@@ -496,10 +496,13 @@ def pairings(rows: dict[str, dict]) -> list[dict]:
                 if same_only and not like:
                     continue
                 ratio = rows[a]["images_per_s"] / rows[b]["images_per_s"]
+                # best round against best round too: a contender whose rounds are bimodal (Keras's, on some
+                # hosts) cannot carry a target by where its median happens to land; a target needs both
+                best = max(rows[a]["images_per_s_rounds"]) / max(rows[b]["images_per_s_rounds"])
                 target = TARGET_VS_KERAS if like and (a_worker, b_worker) == ("practica", "keras") else None
-                out.append({"pairing": f"{a} / {b}", "ratio": ratio, "like_for_like": like,
+                out.append({"pairing": f"{a} / {b}", "ratio": ratio, "best_ratio": best, "like_for_like": like,
                             "precisions": f"{computed(a)} / {computed(b)}", "target": target,
-                            "met": None if target is None else ratio >= target})
+                            "met": None if target is None else min(ratio, best) >= target})
     out.sort(key=lambda r: (r["target"] is None, not r["like_for_like"]))  # targets first, then like for like
     return out
 
@@ -632,8 +635,8 @@ def main(argv: list[str] | None = None) -> int:
     targets = {}
     for r in ratios:
         if r["target"] is not None:
-            targets[f"{r['pairing']} >= {r['target']:g}x"] = {"value": r["ratio"], "target": r["target"],
-                                                               "met": r["met"]}
+            targets[f"{r['pairing']} >= {r['target']:g}x"] = {"value": r["ratio"], "best_rounds": r["best_ratio"],
+                                                               "target": r["target"], "met": r["met"]}
     bf16_practica = next((label for label, row in rows.items()
                           if label.startswith("practica") and row["computed_in"] == "bf16"), None)
     if bf16_practica is not None:
@@ -678,14 +681,16 @@ def main(argv: list[str] | None = None) -> int:
     if practica_rows:
         print(f"practica: {practica_rows[-1]['note']}")
     print()
-    header = f"{'pairing':<44} {'ratio':>6}  {'target':>7}  {'':<6}  like for like?"
+    header = f"{'pairing':<44} {'ratio':>6} {'best':>6}  {'target':>7}  {'':<6}  like for like?"
     print(header)
     print("-" * len(header))
     for r in ratios:
         target = f"≥ {r['target']:g}×" if r["target"] is not None else ""
         verdict = "" if r["met"] is None else ("met" if r["met"] else "MISSED")
         like = "yes" if r["like_for_like"] else "no"
-        print(f"{r['pairing']:<44} {r['ratio']:>5.2f}×  {target:>7}  {verdict:<6}  {like} ({r['precisions']})")
+        print(f"{r['pairing']:<44} {r['ratio']:>5.2f}× {r['best_ratio']:>5.2f}×  {target:>7}  {verdict:<6}  {like} "
+              f"({r['precisions']})")
+    print("ratio: of the medians; best: of the best rounds; a target is met when both reach it")
     if bf16_practica is not None:
         t = targets[f"{bf16_practica} >= 25% of the bf16 matmul peak"]
         print(f"{bf16_practica + ': % of the bf16 matmul peak':<44} {t['value'] * 100:>5.1f}%  {'≥ 25%':>7}  "
