@@ -235,20 +235,28 @@ class Server:
 CLK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
+def _stat(path: str) -> list[bytes] | None:
+    """The fields of a /proc stat file after the command name (fields[0] is field 3, state), or None if gone."""
+    try:
+        stat = Path(path).read_bytes()
+    except OSError:
+        return None
+    return stat[stat.rfind(b")") + 2:].split()
+
+
+def _cpu_s(fields: list[bytes]) -> float:
+    return (int(fields[11]) + int(fields[12])) / CLK  # utime (field 14) + stime (field 15)
+
+
 def session_cpu_s(sid: int) -> dict[int, float]:
     """user+system CPU seconds of every live process in session ``sid`` (the server and its workers), by pid."""
     out = {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
-        try:
-            stat = Path(f"/proc/{d}/stat").read_bytes()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2:].split()
-        # fields[0] is field 3 (state): session is field 6, utime 14, stime 15
-        if int(fields[3]) == sid:
-            out[int(d)] = (int(fields[11]) + int(fields[12])) / CLK
+        fields = _stat(f"/proc/{d}/stat")
+        if fields is not None and int(fields[3]) == sid:  # session: field 6
+            out[int(d)] = _cpu_s(fields)
     return out
 
 
@@ -257,12 +265,9 @@ def main_threads_cpu_s(pids: list[int]) -> dict[int, float]:
     of a process's CPU is its other threads' (the model thread, ONNX Runtime's, a decoding pool's)."""
     out = {}
     for pid in pids:
-        try:
-            stat = Path(f"/proc/{pid}/task/{pid}/stat").read_bytes()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2:].split()
-        out[pid] = (int(fields[11]) + int(fields[12])) / CLK
+        fields = _stat(f"/proc/{pid}/task/{pid}/stat")
+        if fields is not None:
+            out[pid] = _cpu_s(fields)
     return out
 
 

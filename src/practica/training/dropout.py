@@ -18,6 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from practica.training.precision import is_channels_last
+
 __all__ = ["BitDropout", "use_bit_dropout"]
 
 
@@ -61,7 +63,7 @@ class BitDropout(nn.Dropout):
             torch.ge(words.view(torch.uint8)[:n], self.drop_levels, out=keep)
         else:  # int16 is signed: its draws run from -32768
             torch.ge(words.view(torch.int16)[:n], self.drop_levels - 32768, out=keep)
-        if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        if is_channels_last(x):
             b, c, h, w = x.shape
             return keep.view(b, h, w, c).permute(0, 3, 1, 2)  # the same layout as x: no strided multiply
         return keep.view(x.shape)

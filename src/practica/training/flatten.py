@@ -20,6 +20,8 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from practica.training.precision import is_channels_last
+
 __all__ = ["LayoutFlatten", "keep_flatten_layout"]
 
 
@@ -39,8 +41,7 @@ class LayoutFlatten(nn.Flatten):
     """``nn.Flatten`` whose gradient, for a channels-last input in training, is channels-last too."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (self.training and torch.is_grad_enabled() and x.requires_grad and x.dim() == 4
-                and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)):
+        if self.training and torch.is_grad_enabled() and x.requires_grad and is_channels_last(x):
             out: torch.Tensor = _Flatten.apply(x, self.start_dim, self.end_dim)
             return out
         return super().forward(x)

@@ -241,6 +241,12 @@ def channels_last(images: bool, bf16: bool, device_type: str) -> bool:
     return images and (bf16 or device_type == "cpu")
 
 
+def is_channels_last(x: torch.Tensor) -> bool:
+    """Whether ``x`` is a batch of images laid out channels-last (and not also contiguous as NCHW, as a batch
+    with one pixel or one channel is): what the element-wise layers match their own layout to."""
+    return x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+
+
 def training_steps(model: nn.Module, loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
                    make_optimizer: Callable[[nn.Module], torch.optim.Optimizer], x: torch.Tensor, y: torch.Tensor,
                    *, images: bool) -> tuple[Step, Step]:
